@@ -1,0 +1,59 @@
+# Single Window: the two commands are `make run` and `make test`; both set up what they need.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+CACHE := $(HOME)/.cache/singlewindow
+UV_VERSION := 0.13.9
+UV := $(or $(shell command -v uv 2>/dev/null),$(CACHE)/uv-$(UV_VERSION)/bin/uv)
+export UV_PYTHON_DOWNLOADS := never
+VENV := .venv
+PY := $(VENV)/bin/python
+STACK := $(PY) deploy/local/stack.py
+PYTEST_ARGS ?=
+
+.PHONY: help venv up down status clean lint test run bench schemas-release
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+$(CACHE)/uv-$(UV_VERSION)/bin/uv:
+	$(PYTHON) -m venv $(CACHE)/uv-$(UV_VERSION)
+	$(CACHE)/uv-$(UV_VERSION)/bin/pip install -q uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+venv: $(VENV)/.synced ## virtual environment with the locked dependencies
+
+up: venv ## start Kafka and FerretDB (built and cached on first use), create the topics
+	$(STACK) up
+
+down: venv ## stop what `make up` started; data stays in var/
+	$(STACK) down
+
+status: venv ## what runs
+	$(STACK) status
+
+clean: ## stop everything, remove var/ and the virtual environment
+	-[ -x $(PY) ] && $(STACK) clean
+	rm -rf var $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+lint: venv ## ruff on everything, mypy (strict) on the shared package
+	$(VENV)/bin/ruff check singlewindow services deploy tests
+	$(VENV)/bin/ruff format --check singlewindow services deploy tests
+	$(VENV)/bin/mypy singlewindow
+
+test: venv ## the whole test suite on the real broker and database; stops what it started
+	@mkdir -p var
+	$(STACK) up --record var/test-started
+	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	  $(STACK) down --recorded var/test-started; exit $$rc
+
+run: up ## the whole platform, locally
+	@echo "the stack is up; the services arrive with the pipeline issue"
+
+schemas-release: venv ## keep the current event schemas as released, with golden payloads
+	$(PY) -m singlewindow.avro.release
+	$(PY) -m tests.golden.refresh

@@ -1,0 +1,252 @@
+"""The two local servers: how each is installed, started, probed and stopped."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+VAR = Path(os.environ.get("SW_LOCAL_VAR", ROOT / "var"))
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "singlewindow"
+
+KAFKA_VERSION = "4.2.0"
+FERRETDB_VERSION = "v1.24.2"
+START_TIMEOUT_S = 120.0
+
+
+def _port_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+class Component:
+    """A server process this stack owns, tracked by a pid file in ``var/``."""
+
+    name: str
+    host = "127.0.0.1"
+    port: int
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def pidfile(self) -> Path:
+        return VAR / f"{self.name}.pid"
+
+    @property
+    def logfile(self) -> Path:
+        return VAR / "logs" / f"{self.name}.out"
+
+    def process(self) -> psutil.Process | None:
+        try:
+            pid = int(self.pidfile.read_text())
+            proc = psutil.Process(pid)
+        except (OSError, ValueError, psutil.Error):
+            return None
+        return proc if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE else None
+
+    def running(self) -> bool:
+        return self.process() is not None
+
+    def install(self) -> None:
+        raise NotImplementedError
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def prepare(self) -> None:
+        """Per-data-folder set-up before the first start."""
+
+    def start(self) -> None:
+        if _port_open(self.host, self.port):
+            raise RuntimeError(f"{self.name}: {self.address} is taken by another process")
+        self.prepare()
+        self.logfile.parent.mkdir(parents=True, exist_ok=True)
+        with self.logfile.open("ab") as log:
+            proc = subprocess.Popen(  # detached: outlives this command, stopped by `down`
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd=VAR,
+            )
+        self.pidfile.write_text(str(proc.pid))
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not _port_open(self.host, self.port):
+            if proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited ({proc.returncode}); see {self.logfile}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"{self.name} not listening after {START_TIMEOUT_S}s")
+            time.sleep(0.2)
+
+    def stop(self, timeout: float = 60.0) -> bool:
+        proc = self.process()
+        if proc is None:
+            self.pidfile.unlink(missing_ok=True)
+            return False
+        family = [proc, *proc.children(recursive=True)]
+        for p in family:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.terminate()
+        _, alive = psutil.wait_procs(family, timeout=timeout)
+        for p in alive:
+            p.kill()
+        psutil.wait_procs(alive, timeout=10)
+        self.pidfile.unlink(missing_ok=True)
+        return True
+
+
+class Kafka(Component):
+    """Apache Kafka, KRaft combined mode, one node, transactions usable."""
+
+    name = "kafka"
+    port = int(os.environ.get("SW_LOCAL_KAFKA_PORT", "9092"))
+
+    @property
+    def libs(self) -> Path:
+        return CACHE / f"kafka-{KAFKA_VERSION}" / "libs"
+
+    def install(self) -> None:
+        if (self.libs / f"kafka_2.13-{KAFKA_VERSION}.jar").exists():
+            return
+        if shutil.which("mvn") is None:
+            raise RuntimeError("Maven (mvn) is needed to fetch the Kafka jars")
+        tmp = self.libs.with_name("libs.partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        subprocess.run(
+            [
+                "mvn",
+                "-q",
+                "-B",
+                "-f",
+                str(HERE / "pom.xml"),
+                "dependency:copy-dependencies",
+                f"-Dkafka.version={KAFKA_VERSION}",
+                f"-DoutputDirectory={tmp}",
+                "-DincludeScope=runtime",
+            ],
+            check=True,
+        )
+        tmp.replace(self.libs)
+
+    @property
+    def properties(self) -> Path:
+        return VAR / "kafka" / "server.properties"
+
+    def prepare(self) -> None:
+        data = VAR / "kafka" / "data"
+        controller = self.port + 1
+        self.properties.parent.mkdir(parents=True, exist_ok=True)
+        template = (HERE / "server.properties").read_text()
+        self.properties.write_text(
+            template.format(port=self.port, controller_port=controller, data=data)
+        )
+        if (data / "meta.properties").exists():
+            return
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        subprocess.run(
+            [
+                *self._java(),
+                "kafka.tools.StorageTool",
+                "format",
+                "--ignore-formatted",
+                "-t",
+                cluster_id,
+                "-c",
+                str(self.properties),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+    def _java(self) -> list[str]:
+        logs = VAR / "logs" / "kafka"
+        logs.mkdir(parents=True, exist_ok=True)
+        return [
+            "java",
+            "-Xms256m",
+            "-Xmx768m",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            f"-Dkafka.logs.dir={logs}",
+            f"-Dlog4j2.configurationFile={HERE / 'log4j2.properties'}",
+            "-cp",
+            f"{self.libs}/*",
+        ]
+
+    def command(self) -> list[str]:
+        return [*self._java(), "kafka.Kafka", str(self.properties)]
+
+
+class FerretDB(Component):
+    """FerretDB v1.24 with its SQLite backend: the MongoDB wire protocol, locally."""
+
+    name = "ferretdb"
+    port = int(os.environ.get("SW_LOCAL_MONGODB_PORT", "27017"))
+
+    @property
+    def binary(self) -> Path:
+        return CACHE / f"ferretdb-{FERRETDB_VERSION}" / "ferretdb"
+
+    def install(self) -> None:
+        if self.binary.exists():
+            return
+        if shutil.which("go") is None:
+            raise RuntimeError("Go (1.22+) is needed to build FerretDB")
+        module = f"github.com/FerretDB/FerretDB@{FERRETDB_VERSION}"
+        out = subprocess.run(
+            ["go", "mod", "download", "-json", module], check=True, capture_output=True, text=True
+        )
+        source = Path(json.loads(out.stdout)["Dir"])
+        work = self.binary.parent / "src"
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.copytree(source, work)
+        for path in work.rglob("*"):  # the module cache is read-only
+            path.chmod(path.stat().st_mode | 0o200)
+        # version.txt is git-ignored upstream yet embedded: without it the binary panics.
+        (work / "build" / "version" / "version.txt").write_text(FERRETDB_VERSION + "\n")
+        partial = self.binary.with_name("ferretdb.partial")
+        subprocess.run(
+            [
+                "go",
+                "build",
+                "-trimpath",
+                "-ldflags=-checklinkname=0",
+                "-o",
+                str(partial),
+                "./cmd/ferretdb",
+            ],
+            check=True,
+            cwd=work,
+        )
+        partial.replace(self.binary)
+        shutil.rmtree(work, ignore_errors=True)
+
+    def command(self) -> list[str]:
+        data = VAR / "ferretdb"
+        data.mkdir(parents=True, exist_ok=True)
+        return [
+            str(self.binary),
+            "--handler=sqlite",
+            f"--sqlite-url=file:{data}/",
+            f"--listen-addr={self.address}",
+            f"--state-dir={data}",
+            "--debug-addr=-",
+            "--telemetry=disable",
+            "--log-level=warn",
+        ]

@@ -1,0 +1,244 @@
+"""Pydantic models of the events: the only way code builds them. They mirror ``schemas/avro/``.
+
+Money is an exact ``Decimal`` with a fixed scale; instants are UTC, millisecond precision
+(as ``timestamp-millis`` carries them). A test checks every model against its Avro schema.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, ClassVar, Self
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from singlewindow.avro import codec
+
+NS = "cn.singlewindow.events"
+
+
+def _utc_millis(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("a time must carry its time zone")
+    value = value.astimezone(UTC)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def _scaled(places: int) -> AfterValidator:
+    exponent = Decimal(1).scaleb(-places)
+    return AfterValidator(lambda value: value.quantize(exponent))
+
+
+UtcMillis = Annotated[datetime, AfterValidator(_utc_millis)]
+Money = Annotated[Decimal, Field(max_digits=18, decimal_places=2, allow_inf_nan=False), _scaled(2)]
+Quantity = Annotated[
+    Decimal, Field(max_digits=18, decimal_places=3, allow_inf_nan=False), _scaled(3)
+]
+Rate = Annotated[
+    Decimal, Field(max_digits=9, decimal_places=4, ge=0, allow_inf_nan=False), _scaled(4)
+]
+
+
+class DeclarationType(StrEnum):
+    IMPORT = "IMPORT"
+    EXPORT = "EXPORT"
+
+
+class TransportMode(StrEnum):
+    SEA = "SEA"
+    AIR = "AIR"
+    RAIL = "RAIL"
+    ROAD = "ROAD"
+
+
+class DocumentType(StrEnum):
+    COMMERCIAL_INVOICE = "COMMERCIAL_INVOICE"
+    PACKING_LIST = "PACKING_LIST"
+    BILL_OF_LADING = "BILL_OF_LADING"
+    CERTIFICATE_OF_ORIGIN = "CERTIFICATE_OF_ORIGIN"
+    HEALTH_CERTIFICATE = "HEALTH_CERTIFICATE"
+    PHYTOSANITARY_CERTIFICATE = "PHYTOSANITARY_CERTIFICATE"
+    IMPORT_LICENSE = "IMPORT_LICENSE"
+    DANGEROUS_GOODS_DECLARATION = "DANGEROUS_GOODS_DECLARATION"
+
+
+class Agency(StrEnum):
+    CUSTOMS = "customs"
+    CIQ = "ciq"
+    PORT = "port"
+    UNKNOWN = "UNKNOWN"
+
+
+class Decision(StrEnum):
+    CLEAR = "CLEAR"
+    INSPECT = "INSPECT"
+    HOLD = "HOLD"
+    REJECT = "REJECT"
+
+
+class ClearanceStatus(StrEnum):
+    RELEASED = "RELEASED"
+    INSPECTION_REQUIRED = "INSPECTION_REQUIRED"
+    HELD = "HELD"
+    REJECTED = "REJECTED"
+    TIMED_OUT = "TIMED_OUT"
+
+
+class Record(BaseModel):
+    """A named Avro record."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    AVRO_NAME: ClassVar[str]
+
+
+class Party(Record):
+    AVRO_NAME = f"{NS}.Party"
+    uscc: str
+    name: str
+
+
+class Consignment(Record):
+    AVRO_NAME = f"{NS}.Consignment"
+    mode: TransportMode
+    vessel_imo: str | None = None
+    voyage: str | None = None
+    bill_of_lading: str
+    port_of_loading: str
+    port_of_discharge: str
+    containers: tuple[str, ...] = ()
+
+
+class GoodsItem(Record):
+    AVRO_NAME = f"{NS}.GoodsItem"
+    line: int = Field(ge=1)
+    hs_code: str
+    description: str
+    origin_country: str
+    quantity: Quantity
+    unit: str
+    customs_value: Money
+    currency: str
+
+
+class Document(Record):
+    AVRO_NAME = f"{NS}.Document"
+    type: DocumentType
+    reference: str
+
+
+class Reason(Record):
+    AVRO_NAME = f"{NS}.Reason"
+    code: str
+    message: str
+    item: int | None = None
+
+
+class InspectionCheck(Record):
+    AVRO_NAME = f"{NS}.InspectionCheck"
+    agency: Agency
+    check: str
+    item: int | None = None
+
+
+class DutyLine(Record):
+    AVRO_NAME = f"{NS}.DutyLine"
+    item: int
+    customs_value_cny: Money
+    duty_rate: Rate
+    duty: Money
+    vat_rate: Rate
+    vat: Money
+
+
+class AgencyDecision(Record):
+    AVRO_NAME = f"{NS}.AgencyDecision"
+    agency: Agency
+    decision: Decision
+    verdict_id: str
+
+
+class InspectionOrder(Record):
+    AVRO_NAME = f"{NS}.InspectionOrder"
+    order_id: str
+    checks: tuple[InspectionCheck, ...]
+
+
+class Event(Record):
+    """A top-level event: what travels on a topic, keyed by ``declaration_id``."""
+
+    declaration_id: str
+
+    def to_avro(self) -> bytes:
+        return codec.encode(self.AVRO_NAME, self.model_dump(mode="python"))
+
+    @classmethod
+    def from_avro(cls, payload: bytes) -> Self:
+        _, record = codec.decode(payload, expected=cls.AVRO_NAME)
+        return cls.model_validate(record)
+
+    def key(self) -> bytes:
+        return self.declaration_id.encode()
+
+
+class DeclarationSubmitted(Event):
+    AVRO_NAME = f"{NS}.DeclarationSubmitted"
+    event_id: str
+    submitted_at: UtcMillis
+    declaration_type: DeclarationType
+    declarant: Party
+    consignment: Consignment
+    items: tuple[GoodsItem, ...] = Field(min_length=1)
+    documents: tuple[Document, ...]
+    required_agencies: tuple[Agency, ...]
+    routing_version: str
+
+
+class AgencyVerdict(Event):
+    AVRO_NAME = f"{NS}.AgencyVerdict"
+    verdict_id: str
+    agency: Agency
+    decision: Decision
+    reasons: tuple[Reason, ...]
+    checks: tuple[InspectionCheck, ...] = ()
+    duties: tuple[DutyLine, ...] = ()
+    total_duties: Money
+    rules_version: str
+    decided_at: UtcMillis
+
+
+class ClearanceResult(Event):
+    AVRO_NAME = f"{NS}.ClearanceResult"
+    result_id: str
+    status: ClearanceStatus
+    decisions: tuple[AgencyDecision, ...]
+    missing_agencies: tuple[Agency, ...] = ()
+    inspection: InspectionOrder | None = None
+    total_duties: Money
+    decided_at: UtcMillis
+
+
+EVENTS: dict[str, type[Event]] = {
+    cls.AVRO_NAME: cls for cls in (DeclarationSubmitted, AgencyVerdict, ClearanceResult)
+}
+_RECORD_TYPES: tuple[type[Record], ...] = (
+    Party,
+    Consignment,
+    GoodsItem,
+    Document,
+    Reason,
+    InspectionCheck,
+    DutyLine,
+    AgencyDecision,
+    InspectionOrder,
+    *EVENTS.values(),
+)
+RECORDS: dict[str, type[Record]] = {cls.AVRO_NAME: cls for cls in _RECORD_TYPES}
+
+
+def decode_event(payload: bytes) -> Event:
+    """Decode any known event (typed CodecError or pydantic ValidationError otherwise)."""
+    name, record = codec.decode(payload)
+    if name not in EVENTS:
+        raise codec.SchemaMismatch(f"{name} is not an event")
+    return EVENTS[name].model_validate(record)

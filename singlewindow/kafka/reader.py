@@ -1,0 +1,47 @@
+"""Read a topic from the beginning to its current end, without a consumer group.
+
+Manual assignment: no group, no commits, so live consumers are untouched. Used by tests and
+by auditors' tools.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from singlewindow.settings import Settings
+
+Isolation = Literal["read_committed", "read_uncommitted"]
+
+
+async def read_topic(
+    settings: Settings, topic: str, isolation_level: Isolation = "read_committed"
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of ``topic`` up to its end at the time of the call, partition by partition."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        isolation_level=isolation_level,
+        enable_auto_commit=False,
+        request_timeout_ms=settings.kafka_request_timeout_ms,
+    )
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()  # learn the topic's partitions
+        numbers = consumer.partitions_for_topic(topic) or set()
+        partitions = [TopicPartition(topic, p) for p in sorted(numbers)]
+        if not partitions:
+            raise KeyError(f"topic {topic!r} does not exist")
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        end = await consumer.end_offsets(partitions)
+        records: list[ConsumerRecord[bytes, bytes]] = []
+        pending = {tp for tp in partitions if end[tp] > 0}
+        while pending:
+            batch = await consumer.getmany(*pending, timeout_ms=1000)
+            for messages in batch.values():
+                records += messages
+            pending = {tp for tp in pending if await consumer.position(tp) < end[tp]}
+        return records
+    finally:
+        await consumer.stop()

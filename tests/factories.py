@@ -1,0 +1,81 @@
+"""Builders of valid events for tests: real identifiers with correct check digits."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from singlewindow import events as ev
+
+T0 = datetime(2026, 11, 27, 8, 30, 15, 123000, tzinfo=UTC)
+
+
+def declaration(declaration_id: str = "D-0001", **changes: Any) -> ev.DeclarationSubmitted:
+    base = ev.DeclarationSubmitted(
+        event_id="0b0c5a52-3b9e-4e7e-9d38-5c3b2b4c1d01",
+        declaration_id=declaration_id,
+        submitted_at=T0,
+        declaration_type=ev.DeclarationType.IMPORT,
+        declarant=ev.Party(uscc="91350100M000100Y43", name="厦门某某贸易有限公司"),
+        consignment=ev.Consignment(
+            mode=ev.TransportMode.SEA,
+            vessel_imo="9074729",
+            voyage="001E",
+            bill_of_lading="COSU6182736450",
+            port_of_loading="NLRTM",
+            port_of_discharge="CNSHA",
+            containers=("CSQU3054383",),
+        ),
+        items=(
+            ev.GoodsItem(
+                line=1,
+                hs_code="8471300000",
+                description="Laptop computers",
+                origin_country="NL",
+                quantity=Decimal("120.5"),
+                unit="KG",
+                customs_value=Decimal("45000.10"),
+                currency="EUR",
+            ),
+        ),
+        documents=(ev.Document(type=ev.DocumentType.COMMERCIAL_INVOICE, reference="INV-2026-001"),),
+        required_agencies=(ev.Agency.CUSTOMS, ev.Agency.PORT),
+        routing_version="routing-2026.11",
+    )
+    return type(base).model_validate({**base.model_dump(), **changes})
+
+
+def verdict(
+    declaration_id: str = "D-0001",
+    agency: ev.Agency = ev.Agency.CUSTOMS,
+    decision: ev.Decision = ev.Decision.CLEAR,
+    **changes: Any,
+) -> ev.AgencyVerdict:
+    base = ev.AgencyVerdict(
+        verdict_id=f"V-{declaration_id}-{agency}",
+        declaration_id=declaration_id,
+        agency=agency,
+        decision=decision,
+        reasons=(ev.Reason(code="CUS-OK", message="all rules passed"),),
+        total_duties=Decimal("0"),
+        rules_version=f"{agency}-2026.11",
+        decided_at=T0,
+    )
+    return type(base).model_validate({**base.model_dump(), **changes})
+
+
+def result(declaration_id: str = "D-0001", **changes: Any) -> ev.ClearanceResult:
+    base = ev.ClearanceResult(
+        result_id=f"R-{declaration_id}",
+        declaration_id=declaration_id,
+        status=ev.ClearanceStatus.RELEASED,
+        decisions=(
+            ev.AgencyDecision(
+                agency=ev.Agency.CUSTOMS, decision=ev.Decision.CLEAR, verdict_id="V1"
+            ),
+        ),
+        total_duties=Decimal("1234.56"),
+        decided_at=T0,
+    )
+    return type(base).model_validate({**base.model_dump(), **changes})

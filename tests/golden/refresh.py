@@ -1,0 +1,37 @@
+"""Write a golden payload for each event type's current schema version, if missing.
+
+``python -m tests.golden.refresh``. Payloads are never overwritten: each one is the bytes an
+earlier release wrote, and the current code must keep reading them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from singlewindow.avro import fingerprint_of
+from tests import factories
+
+HERE = Path(__file__).resolve().parent
+SAMPLES = (factories.declaration(), factories.verdict(), factories.result())
+
+
+def refresh() -> list[Path]:
+    written = []
+    for event in SAMPLES:
+        payload = event.to_avro()
+        stem = f"{event.AVRO_NAME}.{fingerprint_of(payload).hex()}"
+        avro, expected = HERE / f"{stem}.avro", HERE / f"{stem}.json"
+        if avro.exists():
+            continue
+        avro.write_bytes(payload)
+        expected.write_text(
+            json.dumps(event.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+        )
+        written.append(avro)
+    return written
+
+
+if __name__ == "__main__":
+    for path in refresh():
+        print(f"wrote {path}")
