@@ -17,7 +17,7 @@ Isolation = Literal["read_committed", "read_uncommitted"]
 
 async def read_topic(
     settings: Settings, topic: str, isolation_level: Isolation = "read_committed"
-) -> list[ConsumerRecord[bytes, bytes]]:
+) -> list[ConsumerRecord]:
     """Every record of ``topic`` up to its end at the time of the call, partition by partition."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -35,7 +35,7 @@ async def read_topic(
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         end = await consumer.end_offsets(partitions)
-        records: list[ConsumerRecord[bytes, bytes]] = []
+        records: list[ConsumerRecord] = []
         pending = {tp for tp in partitions if end[tp] > 0}
         while pending:
             batch = await consumer.getmany(*pending, timeout_ms=1000)

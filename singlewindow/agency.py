@@ -1,0 +1,55 @@
+"""The SDK for an agency service: consume declarations, rule, publish a verdict.
+
+An agency supplies a pure ``assess(declaration, now) -> AgencyVerdict``; this module does
+the rest: consumer group, decoding, dead letters, metrics, shutdown. At-least-once: the
+input offset is committed only after the verdict is acknowledged, and verdict ids are
+deterministic, so a redelivery produces a duplicate the aggregator ignores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from singlewindow import runtime
+from singlewindow.events import Agency, AgencyVerdict, DeclarationSubmitted
+from singlewindow.kafka.consumer import ConsumerService, Record, decode_record
+from singlewindow.kafka.headers import TRACEPARENT, header
+from singlewindow.kafka.producer import EventProducer
+from singlewindow.metrics import MESSAGES
+from singlewindow.settings import Settings, get_settings
+from singlewindow.topics import DECLARATIONS_SUBMITTED, VERDICT_TOPICS
+
+Assess = Callable[[DeclarationSubmitted, datetime], AgencyVerdict]
+
+
+def agency_service(
+    agency: Agency,
+    assess: Assess,
+    settings: Settings | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> ConsumerService:
+    """The consumer service of one agency: its own group, its own verdict topic."""
+    settings = settings or get_settings()
+    name = str(agency)
+    producer = EventProducer(settings, name)
+    verdicts = VERDICT_TOPICS[name]
+
+    async def handle(record: Record) -> None:
+        declaration = decode_record(DeclarationSubmitted, record)
+        if agency not in declaration.required_agencies:
+            MESSAGES.labels(name, record.topic, "not_routed").inc()
+            return
+        verdict = assess(declaration, clock())
+        if verdict.declaration_id != declaration.declaration_id or verdict.agency != agency:
+            raise ValueError(
+                f"assess returned a verdict for {verdict.declaration_id}/{verdict.agency}"
+            )
+        await producer.publish(verdicts.name, verdict, header(record.headers, TRACEPARENT))
+
+    return ConsumerService(name, [DECLARATIONS_SUBMITTED.name], name, settings, handle, producer)
+
+
+def run_agency(agency: Agency, assess: Assess, metrics_port: int) -> None:
+    """``python -m services.<agency>``: run until SIGTERM."""
+    runtime.main(str(agency), agency_service(agency, assess), metrics_port)

@@ -1,0 +1,191 @@
+"""The at-least-once consume loop every consumer service runs.
+
+- A record's offset is committed only after its handler returned (or its dead letter was
+  acknowledged): nothing is lost, a crash yields at most a harmless redelivery.
+- A record that can never be processed (:class:`PoisonMessage`, or a handler error that
+  persists over ``max_attempts``) goes to the dead-letter topic with its original key, value
+  and headers plus provenance; the partition keeps flowing.
+- Transient faults (broker or database unavailable) are retried with backoff, forever, and
+  never dead-lettered; the service does not exit on them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TypeAlias, TypeVar
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.errors import CommitFailedError, KafkaError
+from pydantic import ValidationError
+from pymongo.errors import ConnectionFailure
+
+from singlewindow.avro import CodecError
+from singlewindow.events import Event
+from singlewindow.kafka.headers import Headers
+from singlewindow.kafka.producer import EventProducer, PublishTimeout
+from singlewindow.metrics import HANDLE_SECONDS, MESSAGES
+from singlewindow.settings import Settings
+from singlewindow.topics import DEAD_LETTERS
+
+log = logging.getLogger(__name__)
+
+Record: TypeAlias = ConsumerRecord  # aiokafka.ConsumerRecord[bytes, bytes]
+Handler = Callable[[Record], Awaitable[None]]
+TRANSIENT = (KafkaError, PublishTimeout, ConnectionFailure, OSError, TimeoutError)
+
+
+class PoisonMessage(Exception):
+    """This record can never be processed (undecodable, invalid): dead-letter it."""
+
+
+E = TypeVar("E", bound=Event)
+
+
+def decode_record(kind: type[E], record: Record) -> E:
+    """Decode and validate a record's value as ``kind``, or raise PoisonMessage saying why."""
+    if record.value is None:
+        raise PoisonMessage("empty value")
+    try:
+        return kind.from_avro(record.value)
+    except (CodecError, ValidationError) as exc:
+        raise PoisonMessage(f"{type(exc).__name__}: {exc}") from exc
+
+
+def dead_letter_headers(record: Record, service: str, error: BaseException) -> Headers:
+    provenance = {
+        "sw-dlq-source-topic": record.topic,
+        "sw-dlq-source-partition": str(record.partition),
+        "sw-dlq-source-offset": str(record.offset),
+        "sw-dlq-service": service,
+        "sw-dlq-error": f"{type(error).__name__}: {error}"[:2000],
+        "sw-dlq-time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+    }
+    return [*(record.headers or ()), *((k, v.encode()) for k, v in provenance.items())]
+
+
+class ConsumerService:
+    """Consume ``topics`` in consumer group ``group_id``; hand every record to ``handle``."""
+
+    def __init__(
+        self,
+        service: str,
+        topics: list[str],
+        group_id: str,
+        settings: Settings,
+        handle: Handler,
+        producer: EventProducer,
+        max_attempts: int = 3,
+        max_backoff_s: float = 5.0,
+    ) -> None:
+        self.service, self.topics, self.handle = service, topics, handle
+        self.producer, self.max_attempts, self.max_backoff_s = producer, max_attempts, max_backoff_s
+        self.consumer = AIOKafkaConsumer(
+            *topics,
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            group_id=group_id,
+            client_id=service,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            request_timeout_ms=settings.kafka_request_timeout_ms,
+            max_poll_records=200,
+            # co-partitioning: partition p of every topic goes to the same instance
+            partition_assignment_strategy=(RangePartitionAssignor,),
+        )
+        self._stopping = asyncio.Event()
+
+    async def start(self) -> None:
+        await self.producer.start()
+        await self.consumer.start()
+
+    async def stop(self) -> None:
+        """Ask the loop to finish the record in hand, commit, leave the group."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                batch = await self.consumer.getmany(timeout_ms=500)
+                for tp, records in batch.items():
+                    done = await self._process_partition(records)
+                    if done is not None:
+                        await self._commit(tp, done.offset + 1)
+                    if self._stopping.is_set():
+                        break
+        finally:
+            await self.consumer.stop()  # leaves the group
+            await self.producer.stop()
+
+    async def _process_partition(self, records: list[Record]) -> Record | None:
+        last = None
+        for record in records:
+            if self._stopping.is_set():
+                break
+            with HANDLE_SECONDS.labels(self.service, record.topic).time():
+                await self._process(record)
+            last = record
+        return last
+
+    async def _process(self, record: Record) -> None:
+        attempt, backoff = 0, 0.1
+        while True:
+            attempt += 1
+            try:
+                await self.handle(record)
+                MESSAGES.labels(self.service, record.topic, "processed").inc()
+                return
+            except PoisonMessage as exc:
+                await self._dead_letter(record, exc)
+                return
+            except TRANSIENT as exc:
+                log.warning("%s: transient fault, retrying: %r", self.service, exc)
+                attempt = 0  # transient faults never count towards dead-lettering
+            except Exception as exc:
+                log.exception(
+                    "%s: handler failed on %s@%s", self.service, record.topic, record.offset
+                )
+                if attempt >= self.max_attempts:
+                    await self._dead_letter(record, exc)
+                    return
+            MESSAGES.labels(self.service, record.topic, "retried").inc()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.max_backoff_s)
+
+    async def _dead_letter(self, record: Record, error: BaseException) -> None:
+        headers = dead_letter_headers(record, self.service, error)
+        backoff = 0.1
+        while True:
+            try:
+                await self.producer.send(DEAD_LETTERS.name, record.key, record.value, headers)
+                MESSAGES.labels(self.service, record.topic, "dead_lettered").inc()
+                log.warning(
+                    "%s: dead-lettered %s@%s/%s: %s",
+                    self.service,
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    error,
+                )
+                return
+            except TRANSIENT as exc:
+                log.warning("%s: dead-letter topic unavailable, retrying: %r", self.service, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff_s)
+
+    async def _commit(self, tp: TopicPartition, offset: int) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                await self.consumer.commit({tp: offset})
+                return
+            except CommitFailedError as exc:  # partition moved to another instance: it redelivers
+                log.warning("%s: commit of %s lost to a rebalance: %s", self.service, tp, exc)
+                return
+            except TRANSIENT as exc:
+                log.warning("%s: commit failed, retrying: %r", self.service, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff_s)

@@ -1,0 +1,42 @@
+"""Record headers: what is not business data. A W3C trace context, the producing service,
+the writer schema's fingerprint; dead letters add their provenance."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+
+from singlewindow.avro.codec import HEADER_LEN
+
+Headers = list[tuple[str, bytes]]
+
+TRACEPARENT = "traceparent"
+PRODUCER = "sw-producer"
+FINGERPRINT = "sw-schema-fingerprint"
+
+
+def header(headers: Sequence[tuple[str, bytes]] | None, name: str) -> bytes | None:
+    """The first value of a header, or None."""
+    for key, value in headers or ():
+        if key == name:
+            return value
+    return None
+
+
+def child_traceparent(parent: bytes | None) -> bytes:
+    """Continue the trace of ``parent`` (W3C traceparent) with a new span, or start one."""
+    trace_id = secrets.token_hex(16)
+    if parent:
+        parts = parent.decode("ascii", "replace").split("-")
+        if len(parts) == 4 and len(parts[1]) == 32:
+            trace_id = parts[1]
+    return f"00-{trace_id}-{secrets.token_hex(8)}-01".encode()
+
+
+def event_headers(service: str, payload: bytes, parent: bytes | None = None) -> Headers:
+    """Headers of an event this service produces."""
+    return [
+        (TRACEPARENT, child_traceparent(parent)),
+        (PRODUCER, service.encode()),
+        (FINGERPRINT, payload[2:HEADER_LEN].hex().encode()),
+    ]

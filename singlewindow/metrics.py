@@ -1,0 +1,21 @@
+"""Prometheus metrics every service exposes on its own port (``/metrics``)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram, start_http_server
+
+MESSAGES = Counter(
+    "singlewindow_messages_total",
+    "Records consumed, by outcome (processed, skipped, dead_lettered, retried)",
+    ["service", "topic", "outcome"],
+)
+HANDLE_SECONDS = Histogram(
+    "singlewindow_handle_seconds", "Time to handle one record", ["service", "topic"]
+)
+PUBLISHED = Counter("singlewindow_published_total", "Events published", ["service", "topic"])
+
+
+def serve_metrics(port: int) -> None:
+    """Serve ``/metrics`` on ``port`` in a background thread (0 disables)."""
+    if port:
+        start_http_server(port)
