@@ -51,8 +51,9 @@ test: venv ## the whole test suite on the real broker and database; stops what i
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	  $(STACK) down --recorded var/test-started; exit $$rc
 
-run: up ## the whole platform, locally
-	@echo "the stack is up; the services arrive with the pipeline issue"
+run: up ## the whole platform, locally: Kafka, FerretDB and every service (Ctrl-C stops them)
+	@echo "intake: http://$${INTAKE_HOST:-127.0.0.1}:$${INTAKE_PORT:-8000}/docs"
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/honcho start -f Procfile
 
 schemas-release: venv ## keep the current event schemas as released, with golden payloads
 	$(PY) -m singlewindow.avro.release

@@ -8,8 +8,10 @@ deterministic, so a redelivery produces a duplicate the aggregator ignores.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from singlewindow import runtime
 from singlewindow.events import Agency, AgencyVerdict, DeclarationSubmitted
@@ -21,6 +23,7 @@ from singlewindow.settings import Settings, get_settings
 from singlewindow.topics import DECLARATIONS_SUBMITTED, VERDICT_TOPICS
 
 Assess = Callable[[DeclarationSubmitted, datetime], AgencyVerdict]
+R = TypeVar("R")
 
 
 def agency_service(
@@ -50,6 +53,19 @@ def agency_service(
     return ConsumerService(name, [DECLARATIONS_SUBMITTED.name], name, settings, handle, producer)
 
 
-def run_agency(agency: Agency, assess: Assess, metrics_port: int) -> None:
-    """``python -m services.<agency>``: run until SIGTERM."""
-    runtime.main(str(agency), agency_service(agency, assess), metrics_port)
+def run_agency(
+    agency: Agency,
+    rules: Callable[[DeclarationSubmitted, R, datetime], AgencyVerdict],
+    reference: R,
+    default_metrics_port: int,
+) -> None:
+    """``python -m services.<agency>``: rule with ``reference`` until SIGTERM.
+
+    Metrics are served on ``<AGENCY>_METRICS_PORT`` (default ``default_metrics_port``).
+    """
+
+    def assess(declaration: DeclarationSubmitted, now: datetime) -> AgencyVerdict:
+        return rules(declaration, reference, now)
+
+    port = int(os.environ.get(f"{str(agency).upper()}_METRICS_PORT", default_metrics_port))
+    runtime.main(str(agency), agency_service(agency, assess), port)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -85,11 +85,24 @@ class ClearanceStatus(StrEnum):
     TIMED_OUT = "TIMED_OUT"
 
 
+def _lists(value: Any) -> Any:
+    """Tuples as lists: fastavro reads a tuple in a union as a (type name, value) pair."""
+    if isinstance(value, dict):
+        return {k: _lists(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_lists(v) for v in value]
+    return value
+
+
 class Record(BaseModel):
     """A named Avro record."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     AVRO_NAME: ClassVar[str]
+
+    def avro_datum(self) -> Any:
+        """The record as fastavro writes it."""
+        return _lists(self.model_dump(mode="python"))
 
 
 class Party(Record):
@@ -170,7 +183,7 @@ class Event(Record):
     declaration_id: str
 
     def to_avro(self) -> bytes:
-        return codec.encode(self.AVRO_NAME, self.model_dump(mode="python"))
+        return codec.encode(self.AVRO_NAME, self.avro_datum())
 
     @classmethod
     def from_avro(cls, payload: bytes) -> Self:
@@ -218,8 +231,26 @@ class ClearanceResult(Event):
     decided_at: UtcMillis
 
 
+class JoinState(Event):
+    """The aggregator's join state for one declaration (its changelog value)."""
+
+    AVRO_NAME = f"{NS}.JoinState"
+    required_agencies: tuple[Agency, ...] | None = None
+    submitted_at: UtcMillis | None = None
+    deadline: UtcMillis | None = None
+    verdicts: tuple[AgencyVerdict, ...] = ()
+    decided: ClearanceStatus | None = None
+
+    def verdict_of(self, agency: Agency) -> AgencyVerdict | None:
+        return next((v for v in self.verdicts if v.agency == agency), None)
+
+    @property
+    def missing(self) -> tuple[Agency, ...]:
+        return tuple(a for a in self.required_agencies or () if self.verdict_of(a) is None)
+
+
 EVENTS: dict[str, type[Event]] = {
-    cls.AVRO_NAME: cls for cls in (DeclarationSubmitted, AgencyVerdict, ClearanceResult)
+    cls.AVRO_NAME: cls for cls in (DeclarationSubmitted, AgencyVerdict, ClearanceResult, JoinState)
 }
 _RECORD_TYPES: tuple[type[Record], ...] = (
     Party,

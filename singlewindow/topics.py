@@ -66,6 +66,14 @@ CLEARANCE_RESULTS = Topic(
     f"{NS}.ClearanceResult",
     "One consolidated answer per declaration decision.",
 )
+JOIN_STATE = Topic(
+    "aggregator.join-state",
+    "aggregator",
+    f"{NS}.JoinState",
+    "The aggregator's join state per declaration (compacted changelog), written in the same "
+    "transaction as the results and input offsets; restored on every partition assignment.",
+    cleanup_policy="compact",
+)
 DEAD_LETTERS = Topic(
     "deadletters",
     "any consumer",
@@ -84,6 +92,7 @@ CATALOG: tuple[Topic, ...] = (
     DECLARATIONS_SUBMITTED,
     *VERDICT_TOPICS.values(),
     CLEARANCE_RESULTS,
+    JOIN_STATE,
     DEAD_LETTERS,
 )
 

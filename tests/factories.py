@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -77,5 +77,16 @@ def result(declaration_id: str = "D-0001", **changes: Any) -> ev.ClearanceResult
         ),
         total_duties=Decimal("1234.56"),
         decided_at=T0,
+    )
+    return type(base).model_validate({**base.model_dump(), **changes})
+
+
+def join_state(declaration_id: str = "D-0001", **changes: Any) -> ev.JoinState:
+    base = ev.JoinState(
+        declaration_id=declaration_id,
+        required_agencies=(ev.Agency.CUSTOMS, ev.Agency.PORT),
+        submitted_at=T0,
+        deadline=T0 + timedelta(seconds=120),
+        verdicts=(verdict(declaration_id),),
     )
     return type(base).model_validate({**base.model_dump(), **changes})

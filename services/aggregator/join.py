@@ -11,7 +11,6 @@ Precedence: REJECT > HOLD > INSPECT > CLEAR. Deterministic: no clock, no I/O.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -24,7 +23,9 @@ from singlewindow.events import (
     Decision,
     DeclarationSubmitted,
     InspectionOrder,
+    JoinState,
 )
+from singlewindow.verdicts import combine
 
 RESULT_NAMESPACE = uuid.UUID("6f1c6a51-5d39-4b8e-9a0e-2b6f0d3c9e41")
 AGENCY_ORDER = (Agency.CUSTOMS, Agency.CIQ, Agency.PORT)
@@ -34,23 +35,6 @@ STATUS_OF = {
     Decision.INSPECT: ClearanceStatus.INSPECTION_REQUIRED,
     Decision.CLEAR: ClearanceStatus.RELEASED,
 }
-PRECEDENCE = (Decision.REJECT, Decision.HOLD, Decision.INSPECT, Decision.CLEAR)
-
-
-@dataclass(frozen=True)
-class JoinState:
-    """What the aggregator knows about one declaration."""
-
-    declaration_id: str
-    required: tuple[Agency, ...] | None = None
-    deadline: datetime | None = None
-    submitted_at: datetime | None = None
-    verdicts: dict[Agency, AgencyVerdict] = field(default_factory=dict)
-    decided: ClearanceStatus | None = None
-
-    @property
-    def missing(self) -> tuple[Agency, ...]:
-        return tuple(a for a in self.required or () if a not in self.verdicts)
 
 
 def _order(agency: Agency) -> int:
@@ -59,16 +43,13 @@ def _order(agency: Agency) -> int:
 
 def joint_status(decisions: list[Decision]) -> ClearanceStatus:
     """The consolidated status of a complete set of decisions."""
-    for decision in PRECEDENCE:
-        if decision in decisions:
-            return STATUS_OF[decision]
-    return ClearanceStatus.RELEASED
+    return STATUS_OF[combine(decisions)]
 
 
 def decide(state: JoinState, at: datetime, timed_out: bool = False) -> ClearanceResult:
     """The result for a state: complete, or at its deadline."""
-    verdicts = sorted(state.verdicts.values(), key=lambda v: _order(v.agency))
-    required = [v for v in verdicts if v.agency in (state.required or ())]
+    verdicts = sorted(state.verdicts, key=lambda v: _order(v.agency))
+    required = [v for v in verdicts if v.agency in (state.required_agencies or ())]
     if timed_out:
         status = ClearanceStatus.TIMED_OUT
     else:
@@ -85,7 +66,7 @@ def decide(state: JoinState, at: datetime, timed_out: bool = False) -> Clearance
             order_id=str(uuid.uuid5(RESULT_NAMESPACE, f"{state.declaration_id}/inspection")),
             checks=tuple(checks[k] for k in sorted(checks)),
         )
-    customs = state.verdicts.get(Agency.CUSTOMS)
+    customs = state.verdict_of(Agency.CUSTOMS)
     return ClearanceResult(
         result_id=str(uuid.uuid5(RESULT_NAMESPACE, f"{state.declaration_id}/result")),
         declaration_id=state.declaration_id,
@@ -101,40 +82,35 @@ def decide(state: JoinState, at: datetime, timed_out: bool = False) -> Clearance
     )
 
 
-def event_time(event: DeclarationSubmitted | AgencyVerdict) -> datetime:
-    return event.submitted_at if isinstance(event, DeclarationSubmitted) else event.decided_at
-
-
 def step(
     state: JoinState | None,
     event: DeclarationSubmitted | AgencyVerdict,
     deadline_after: timedelta,
 ) -> tuple[JoinState, list[ClearanceResult]]:
     """Apply one event; the result, if this event completes the required set."""
-    state = state or JoinState(event.declaration_id)
+    state = state or JoinState(declaration_id=event.declaration_id)
     if state.decided is not None:
         return state, []
     if isinstance(event, DeclarationSubmitted):
-        if state.required is not None:
+        if state.required_agencies is not None:
             return state, []  # a duplicate submission
-        state = replace(
-            state,
-            required=tuple(event.required_agencies),
-            deadline=event.submitted_at + deadline_after,
-            submitted_at=event.submitted_at,
+        state = state.model_copy(
+            update={
+                "required_agencies": tuple(event.required_agencies),
+                "deadline": event.submitted_at + deadline_after,
+                "submitted_at": event.submitted_at,
+            }
         )
     else:
-        if event.agency in state.verdicts:
+        if state.verdict_of(event.agency) is not None:
             return state, []  # a duplicate verdict: ignored, not counted
-        state = replace(state, verdicts={**state.verdicts, event.agency: event})
-    if state.required is None or state.missing:
+        state = state.model_copy(update={"verdicts": (*state.verdicts, event)})
+    if state.submitted_at is None or state.missing:
         return state, []
     # the latest event time, whatever the arrival order: an auditor recomputes the same
-    at = max(
-        [state.submitted_at or event_time(event), *(v.decided_at for v in state.verdicts.values())]
-    )
+    at = max([state.submitted_at, *(v.decided_at for v in state.verdicts)])
     result = decide(state, at)
-    return replace(state, decided=result.status), [result]
+    return state.model_copy(update={"decided": result.status}), [result]
 
 
 def expire(state: JoinState, now: datetime) -> tuple[JoinState, list[ClearanceResult]]:
@@ -142,4 +118,4 @@ def expire(state: JoinState, now: datetime) -> tuple[JoinState, list[ClearanceRe
     if state.decided is not None or state.deadline is None or now < state.deadline:
         return state, []
     result = decide(state, state.deadline, timed_out=True)
-    return replace(state, decided=result.status), [result]
+    return state.model_copy(update={"decided": result.status}), [result]

@@ -20,6 +20,7 @@ EVENT_TYPES = (
     "cn.singlewindow.events.DeclarationSubmitted",
     "cn.singlewindow.events.AgencyVerdict",
     "cn.singlewindow.events.ClearanceResult",
+    "cn.singlewindow.events.JoinState",
 )
 
 

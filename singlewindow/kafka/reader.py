@@ -45,3 +45,27 @@ async def read_topic(
         return records
     finally:
         await consumer.stop()
+
+
+async def read_partition(
+    settings: Settings, tp: TopicPartition, isolation_level: Isolation = "read_committed"
+) -> list[ConsumerRecord]:
+    """Every record of one partition up to its end (the last stable offset when committed)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        isolation_level=isolation_level,
+        enable_auto_commit=False,
+        request_timeout_ms=settings.kafka_request_timeout_ms,
+    )
+    await consumer.start()
+    try:
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        end = (await consumer.end_offsets([tp]))[tp]
+        records: list[ConsumerRecord] = []
+        while await consumer.position(tp) < end:
+            batch = await consumer.getmany(tp, timeout_ms=1000)
+            records += batch.get(tp, [])
+        return records
+    finally:
+        await consumer.stop()

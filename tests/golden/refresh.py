@@ -13,7 +13,12 @@ from singlewindow.avro import fingerprint_of
 from tests import factories
 
 HERE = Path(__file__).resolve().parent
-SAMPLES = (factories.declaration(), factories.verdict(), factories.result())
+SAMPLES = (
+    factories.declaration(),
+    factories.verdict(),
+    factories.result(),
+    factories.join_state(),
+)
 
 
 def refresh() -> list[Path]:

@@ -9,7 +9,7 @@ from itertools import permutations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.aggregator.join import JoinState, expire, step
+from services.aggregator.join import expire, step
 from singlewindow.events import (
     Agency,
     AgencyVerdict,
@@ -18,6 +18,7 @@ from singlewindow.events import (
     Decision,
     DeclarationSubmitted,
     InspectionCheck,
+    JoinState,
 )
 from tests import factories
 

@@ -1,0 +1,9 @@
+"""``python -m services.ciq``: the composition root of the ciq service."""
+
+from services.ciq.reference import load_reference
+from services.ciq.rules import assess
+from singlewindow.agency import run_agency
+from singlewindow.events import Agency
+
+if __name__ == "__main__":
+    run_agency(Agency.CIQ, assess, load_reference(), default_metrics_port=9102)

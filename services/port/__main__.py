@@ -1,0 +1,9 @@
+"""``python -m services.port``: the composition root of the port service."""
+
+from services.port.reference import load_reference
+from services.port.rules import assess
+from singlewindow.agency import run_agency
+from singlewindow.events import Agency
+
+if __name__ == "__main__":
+    run_agency(Agency.PORT, assess, load_reference(), default_metrics_port=9103)

@@ -1,0 +1,80 @@
+"""The whole platform as separate processes, as ``make run`` starts it, on the real broker
+and database; tests talk to it over HTTP only."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ("intake", "customs", "ciq", "port", "aggregator", "projector")
+INTAKE_PORT = int(os.environ.get("E2E_INTAKE_PORT", "18000"))
+
+
+class Platform:
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+        self.url = f"http://127.0.0.1:{INTAKE_PORT}"
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.env = {
+            **os.environ,
+            "INTAKE_PORT": str(INTAKE_PORT),
+            "AGGREGATOR_DEADLINE_SECONDS": "120",
+            **{f"{s.upper()}_METRICS_PORT": str(19100 + i) for i, s in enumerate(SERVICES)},
+        }
+
+    def start(self, name: str) -> None:
+        log = (self.logs / f"{name}.log").open("ab")
+        self.procs[name] = subprocess.Popen(
+            [sys.executable, "-m", f"services.{name}"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def stop(self, name: str, timeout: float = 45) -> int:
+        proc = self.procs.pop(name)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            return -9
+
+    def log_tail(self, name: str) -> str:
+        return (self.logs / f"{name}.log").read_text(errors="replace")[-3000:]
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    platform = Platform(tmp_path_factory.mktemp("platform-logs"))
+    for name in SERVICES:
+        platform.start(name)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{platform.url}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        dead = [n for n, p in platform.procs.items() if p.poll() is not None]
+        if dead or time.monotonic() > deadline:
+            details = "\n".join(f"--- {n}\n{platform.log_tail(n)}" for n in dead or SERVICES)
+            pytest.fail(f"platform did not start: {dead or 'timeout'}\n{details}")
+        time.sleep(0.3)
+    yield platform
+    codes = {name: platform.stop(name) for name in list(platform.procs)}
+    bad = {n: c for n, c in codes.items() if c != 0}
+    assert not bad, "services did not exit cleanly on SIGTERM: " + "\n".join(
+        f"--- {n} ({c})\n{platform.log_tail(n)}" for n, c in bad.items()
+    )
