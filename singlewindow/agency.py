@@ -68,4 +68,4 @@ def run_agency(
         return rules(declaration, reference, now)
 
     port = int(os.environ.get(f"{str(agency).upper()}_METRICS_PORT", default_metrics_port))
-    runtime.main(str(agency), agency_service(agency, assess), port)
+    runtime.main(str(agency), lambda: agency_service(agency, assess), port)

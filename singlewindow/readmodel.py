@@ -1,9 +1,10 @@
 """The read model: one document per declaration, built from the events by single-document
 atomic upserts (FerretDB has no multi-document transactions).
 
-Idempotent and order-tolerant: replaying the topics gives the same documents, and a stale
-event never overwrites a newer state (a verdict never demotes a final status; a replayed
-declaration never resets one).
+A document becomes final only when its result and the verdicts it names are all in
+(:func:`promotion`). Idempotent and order-tolerant: replaying the topics gives the same
+documents, and a stale event never overwrites a newer state (a verdict never demotes a
+final status; a replayed declaration never resets one).
 """
 
 from __future__ import annotations
@@ -50,14 +51,28 @@ def updates_for(event: Event) -> list[Update]:
         return [
             (
                 key,
-                {
-                    "$set": {"result": doc, "status": str(event.status)},
-                    "$setOnInsert": {"verdicts": {}},
-                },
+                {"$set": {"result": doc}, "$setOnInsert": {"status": "IN_REVIEW", "verdicts": {}}},
                 True,
-            )
+            ),
+            ({**key, "status": "SUBMITTED"}, {"$set": {"status": "IN_REVIEW"}}, False),
         ]
     raise TypeError(f"no projection for {type(event).__name__}")
+
+
+def promotion(doc: dict[str, Any]) -> Update | None:
+    """The update that makes a document final, once its result and every verdict the result
+    names are in: a final answer always comes with its verdicts. Monotonic, so idempotent."""
+    result = doc.get("result")
+    if result is None or doc.get("status") in FINAL:
+        return None
+    verdicts = doc.get("verdicts") or {}
+    if any(d["agency"] not in verdicts for d in result["decisions"]):
+        return None
+    return (
+        {"_id": doc["_id"], "status": {"$nin": list(FINAL)}},
+        {"$set": {"status": result["status"]}},
+        False,
+    )
 
 
 def status_view(doc: dict[str, Any]) -> dict[str, Any]:

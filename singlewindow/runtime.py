@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from typing import Protocol
 
 from singlewindow.metrics import serve_metrics
@@ -50,8 +51,12 @@ async def serve(service: Service, shutdown_timeout_s: float = 30.0) -> None:
         log.error("did not stop within %ss", shutdown_timeout_s)
 
 
-def main(name: str, service: Service, metrics_port: int) -> None:
-    """The body of every ``python -m services.<name>``."""
+def main(name: str, make_service: Callable[[], Service], metrics_port: int) -> None:
+    """The body of every ``python -m services.<name>``; the service is built in the loop."""
     configure_logging(name)
     serve_metrics(metrics_port)
-    asyncio.run(serve(service))
+
+    async def build_and_serve() -> None:
+        await serve(make_service())
+
+    asyncio.run(build_and_serve())

@@ -17,5 +17,5 @@ class AggregatorSettings(BaseSettings):
 
 if __name__ == "__main__":
     own = AggregatorSettings()
-    aggregator = Aggregator(get_settings(), timedelta(seconds=own.aggregator_deadline_seconds))
-    runtime.main(NAME, aggregator, own.aggregator_metrics_port)
+    deadline = timedelta(seconds=own.aggregator_deadline_seconds)
+    runtime.main(NAME, lambda: Aggregator(get_settings(), deadline), own.aggregator_metrics_port)

@@ -7,6 +7,5 @@ from singlewindow import runtime
 from singlewindow.settings import get_settings
 
 if __name__ == "__main__":
-    runtime.main(
-        NAME, projector(get_settings()), int(os.environ.get("PROJECTOR_METRICS_PORT", "9105"))
-    )
+    port = int(os.environ.get("PROJECTOR_METRICS_PORT", "9105"))
+    runtime.main(NAME, lambda: projector(get_settings()), port)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,11 +25,12 @@ class Platform:
         self.logs = logs
         self.url = f"http://127.0.0.1:{INTAKE_PORT}"
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.metrics_ports = {s: 19100 + i for i, s in enumerate(SERVICES) if s != "intake"}
         self.env = {
             **os.environ,
             "INTAKE_PORT": str(INTAKE_PORT),
             "AGGREGATOR_DEADLINE_SECONDS": "120",
-            **{f"{s.upper()}_METRICS_PORT": str(19100 + i) for i, s in enumerate(SERVICES)},
+            **{f"{s.upper()}_METRICS_PORT": str(p) for s, p in self.metrics_ports.items()},
         }
 
     def start(self, name: str) -> None:
@@ -58,6 +60,9 @@ class Platform:
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     platform = Platform(tmp_path_factory.mktemp("platform-logs"))
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", INTAKE_PORT)) == 0:
+            pytest.fail(f"port {INTAKE_PORT} is taken: is a platform from another run alive?")
     for name in SERVICES:
         platform.start(name)
     deadline = time.monotonic() + 60
@@ -70,6 +75,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         dead = [n for n, p in platform.procs.items() if p.poll() is not None]
         if dead or time.monotonic() > deadline:
             details = "\n".join(f"--- {n}\n{platform.log_tail(n)}" for n in dead or SERVICES)
+            for name in list(platform.procs):
+                platform.stop(name)
             pytest.fail(f"platform did not start: {dead or 'timeout'}\n{details}")
         time.sleep(0.3)
     yield platform

@@ -1,0 +1,242 @@
+"""Demo declarations: the i-th HTTP body, deterministic in ``i``, built from the reference data.
+
+``sample_declaration_body(i)`` returns the JSON body of ``POST /v1/declarations`` (decimals as
+strings). The bodies cycle through :data:`SCENARIOS` (``i % len(SCENARIOS)``): mostly
+declarations every agency clears, and some that a rule stops (prohibited goods, a missing
+import licence, undervaluation, a missing certificate, a quarantine alert, a first import, a
+high-risk declarant, dangerous goods), by sea, by air and for export. ``i // len(SCENARIOS)``
+varies the rest: origin country, bill of lading and containers, quantities and values.
+
+Every code comes from the current reference data: tariff lines, exchange rates and declarants
+of customs; the CIQ catalogue; port calls and manifests of the port authority. So each body
+passes the intake's checks and gets from the agencies the decisions its scenario names in
+``expected`` -- except that customs samples about 3 % of declarations at random (by
+declaration id, which the intake assigns), which turns a CLEAR into an INSPECT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
+from types import MappingProxyType
+from typing import Any
+
+from services.customs.duties import CENT
+from services.customs.reference import load_reference as load_customs
+from services.port.reference import BillOfLading
+from services.port.reference import load_reference as load_port
+from singlewindow.events import Agency, Decision, DeclarationType, DocumentType, TransportMode
+
+CLEAR = Decision.CLEAR
+NOMINAL_PRICE_CNY = Decimal("5.00")  # per unit, for tariff lines without a reference price
+
+CURRENCY = MappingProxyType(
+    {
+        "AU": "AUD", "BE": "EUR", "BR": "USD", "CL": "USD", "CN": "USD", "DE": "EUR",
+        "DK": "DKK", "ES": "EUR", "FR": "EUR", "GB": "GBP", "IT": "EUR", "JP": "JPY",
+        "KR": "KRW", "MY": "MYR", "NL": "EUR", "NZ": "NZD", "PL": "EUR", "US": "USD",
+        "VN": "USD",
+    }
+)  # fmt: skip
+AIRPORT = MappingProxyType({"KR": "KRSEL", "JP": "JPTYO", "NZ": "NZAKL", "US": "USLAX"})
+AIR_DESTINATION = "CNSHA"
+AWB_PREFIX = {"KR": "180", "JP": "131", "NZ": "086", "US": "016"}  # IATA airline prefixes
+CERTIFICATE_PREFIX = {
+    DocumentType.HEALTH_CERTIFICATE: "HC",
+    DocumentType.PHYTOSANITARY_CERTIFICATE: "PC",
+    DocumentType.IMPORT_LICENSE: "IL",
+    DocumentType.DANGEROUS_GOODS_DECLARATION: "DGD",
+    DocumentType.CERTIFICATE_OF_ORIGIN: "CO",
+}
+
+
+@dataclass(frozen=True)
+class DemoItem:
+    hs_code: str
+    quantity: Decimal  # in the tariff line's price unit, scaled by the variant
+    price_factor: Decimal  # declared unit value / reference price (below 0.30: undervalued)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One kind of demo declaration and the decisions the agencies should reach."""
+
+    name: str
+    declaration_type: DeclarationType
+    mode: TransportMode
+    declarants: tuple[str, ...]  # USCCs from the customs declarant profile; rotated
+    countries: tuple[str, ...]  # origin (import) or destination (export); rotated
+    items: tuple[DemoItem, ...]
+    documents: tuple[DocumentType, ...]  # lodged besides invoice, packing list, bill of lading
+    expected: Mapping[Agency, Decision]  # without customs' random sampling
+
+
+def _item(hs_code: str, quantity: str, price_factor: str = "1.20") -> DemoItem:
+    return DemoItem(hs_code, Decimal(quantity), Decimal(price_factor))
+
+
+def _expect(
+    customs: Decision = CLEAR, ciq: Decision = CLEAR, port: Decision = CLEAR
+) -> Mapping[Agency, Decision]:
+    return MappingProxyType({Agency.CUSTOMS: customs, Agency.CIQ: ciq, Agency.PORT: port})
+
+
+IMPORT, EXPORT = DeclarationType.IMPORT, DeclarationType.EXPORT
+SEA, AIR = TransportMode.SEA, TransportMode.AIR
+HC, PC = DocumentType.HEALTH_CERTIFICATE, DocumentType.PHYTOSANITARY_CERTIFICATE
+XIAMEN = "91350100M000100Y43"
+PUJIANG = "91310115UKRECL7CL1"
+QIANHAI = "91440300R2WDMMRQNJ"
+GANGCHENG = "91330200MNJFN5BBF7"
+HUABEI = "91110105F4Y88L4U5D"
+SUZHOU = "913205007QUH5033LN"
+HAIRUN = "91370200FY8MC0U0HR"
+SHENWEI = "913101043D7RHKY904"
+LUJIANG = "91350200WY7UT95N14"
+NANSHA = "91440100Y98KW904TC"
+YUANHANG = "911201166TW8EKQULH"
+TIANFU = "915101008KJD3KPXQW"
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario("clear-laptops", IMPORT, SEA, (XIAMEN,), ("NL", "BE", "DE", "GB"),
+             (_item("8471300000", "120.5"),), (), _expect()),
+    Scenario("clear-smartphones", IMPORT, SEA, (PUJIANG,), ("KR", "JP"),
+             (_item("8517130000", "35.2"),), (), _expect()),
+    Scenario("ciq-beef-certified", IMPORT, SEA, (GANGCHENG, HUABEI), ("AU", "NZ"),
+             (_item("0202300000", "24000"),), (HC,), _expect()),
+    Scenario("clear-toys-and-shoes", IMPORT, SEA, (QIANHAI,), ("VN", "MY"),
+             (_item("9503008900", "3200"), _item("6403990000", "850.75")), (), _expect()),
+    Scenario("prohibited-worn-clothing", IMPORT, SEA, (QIANHAI,), ("US", "GB"),
+             (_item("6309000000", "18000"),), (), _expect(customs=Decision.REJECT)),
+    Scenario("air-processors", IMPORT, AIR, (SUZHOU,), ("KR", "JP"),
+             (_item("8542319000", "12.4"),), (), _expect()),
+    Scenario("ciq-cherries-without-phyto", IMPORT, SEA, (HAIRUN,), ("CL", "US"),
+             (_item("0809290000", "9800"),), (), _expect(ciq=Decision.HOLD)),
+    Scenario("ciq-wine-certified", IMPORT, SEA, (GANGCHENG,), ("FR", "ES", "IT"),
+             (_item("2204210000", "7200"),), (HC,), _expect()),
+    Scenario("licence-missing-drones", IMPORT, SEA, (PUJIANG,), ("US", "DE"),
+             (_item("8806220000", "64"),), (), _expect(customs=Decision.HOLD)),
+    Scenario("export-toys", EXPORT, SEA, (QIANHAI,), ("US", "NL", "DE", "KR"),
+             (_item("9503008900", "5400"),), (), _expect()),
+    Scenario("undervalued-laptops", IMPORT, SEA, (XIAMEN,), ("DE", "NL"),
+             (_item("8471300000", "240", "0.10"),), (), _expect(customs=Decision.INSPECT)),
+    Scenario("ciq-soybeans-certified", IMPORT, SEA, (HAIRUN,), ("BR", "US"),
+             (_item("1201900000", "52000"),), (PC,), _expect()),
+    Scenario("air-infant-formula", IMPORT, AIR, (GANGCHENG,), ("NZ",),
+             (_item("1901101000", "850"),), (HC,), _expect()),
+    Scenario("ciq-pork-under-asf-alert", IMPORT, SEA, (HUABEI,), ("DE", "PL", "IT"),
+             (_item("0406900000", "1200"), _item("0203290000", "22000")), (HC,),
+             _expect(ciq=Decision.REJECT)),
+    Scenario("clear-steel-plate", IMPORT, SEA, (SUZHOU,), ("JP", "KR"),
+             (_item("7208510000", "48000"),), (), _expect()),
+    Scenario("dg-methanol-declared", IMPORT, SEA, (SHENWEI,), ("MY",),
+             (_item("2905110000", "21000"),), (DocumentType.DANGEROUS_GOODS_DECLARATION,),
+             _expect(port=Decision.INSPECT)),
+    Scenario("clear-electric-cars", IMPORT, SEA, (LUJIANG,), ("DE", "GB"),
+             (_item("8703800000", "4"),), (), _expect()),
+    Scenario("air-smartphones", IMPORT, AIR, (PUJIANG,), ("US", "KR"),
+             (_item("8517130000", "8.6"),), (), _expect()),
+    Scenario("ciq-first-import-salmon", IMPORT, SEA, (TIANFU,), ("NZ", "GB"),
+             (_item("0303130000", "6500"),), (HC,), _expect(ciq=Decision.INSPECT)),
+    Scenario("high-risk-declarant", IMPORT, SEA, (NANSHA, YUANHANG), ("VN", "US"),
+             (_item("6110200000", "2400"),), (), _expect(customs=Decision.INSPECT)),
+)  # fmt: skip
+
+
+def scenario(i: int) -> Scenario:
+    """The scenario of the i-th demo declaration."""
+    return SCENARIOS[i % len(SCENARIOS)]
+
+
+def sample_declaration_body(i: int) -> dict[str, Any]:
+    """The JSON body (HTTP API shape, decimals as strings) of the i-th demo declaration."""
+    if i < 0:
+        raise ValueError(f"i must be >= 0, got {i}")
+    case = scenario(i)
+    variant = i // len(SCENARIOS)
+    customs = load_customs()
+    country = case.countries[variant % len(case.countries)]
+    declarant = customs.declarants[case.declarants[variant % len(case.declarants)]]
+    currency = CURRENCY[country]
+    rate = customs.cny_per_unit[currency]
+    scale = Decimal(1 + variant % 7)
+    step = Decimal(variant % 5) / 10  # 0.0 .. 0.4 on top of the scenario's price factor
+    items = []
+    for line in case.items:
+        tariff = customs.tariff[line.hs_code]
+        quantity = line.quantity * scale
+        price = tariff.reference_price_cny or NOMINAL_PRICE_CNY
+        factor = line.price_factor + (step if line.price_factor >= 1 else step / 10)
+        value = (price * quantity * factor / rate).quantize(CENT)
+        items.append(
+            {
+                "hs_code": line.hs_code,
+                "description": tariff.description,
+                "origin_country": "CN" if case.declaration_type is EXPORT else country,
+                "quantity": format(quantity.normalize(), "f"),
+                "unit": tariff.price_unit,
+                "customs_value": str(value),
+                "currency": currency,
+            }
+        )
+    transport = _transport(case, country, variant, i)
+    documents = [
+        {"type": DocumentType.COMMERCIAL_INVOICE.value, "reference": f"INV-2026-{i:06d}"},
+        {"type": DocumentType.PACKING_LIST.value, "reference": f"PL-2026-{i:06d}"},
+    ]
+    if case.mode is SEA:
+        documents.append(
+            {"type": DocumentType.BILL_OF_LADING.value, "reference": transport["bill_of_lading"]}
+        )
+    for document in case.documents:
+        reference = f"{CERTIFICATE_PREFIX[document]}-{country}-2026-{i:06d}"
+        documents.append({"type": document.value, "reference": reference})
+    return {
+        "declaration_type": case.declaration_type.value,
+        "declarant": {"uscc": declarant.uscc, "name": declarant.name},
+        "transport": transport,
+        "items": items,
+        "documents": documents,
+    }
+
+
+def _transport(case: Scenario, country: str, variant: int, i: int) -> dict[str, Any]:
+    if case.mode is AIR:
+        serial = 1_000_000 + (i * 7919) % 9_000_000  # 7 digits, deterministic in i
+        return {
+            "mode": AIR.value,
+            "bill_of_lading": f"{AWB_PREFIX[country]}-{serial}{serial % 7}",  # air waybill
+            "port_of_loading": AIRPORT[country],
+            "port_of_discharge": AIR_DESTINATION,
+        }
+    bills = _bills(case.declaration_type, country)
+    bill = bills[variant % len(bills)]
+    count = 1 + variant % len(bill.containers)
+    return {
+        "mode": SEA.value,
+        "vessel_imo": bill.vessel_imo,
+        "voyage": bill.voyage,
+        "bill_of_lading": bill.bill_of_lading,
+        "port_of_loading": bill.port_of_loading,
+        "port_of_discharge": bill.port_of_discharge,
+        "containers": list(bill.containers[:count]),
+    }
+
+
+@cache
+def _bills(declaration_type: DeclarationType, country: str) -> tuple[BillOfLading, ...]:
+    """Bills of lading into a served port from ``country`` (import) or out to it (export)."""
+    port = load_port()
+    bills = []
+    for bill in port.manifest.values():
+        if declaration_type is IMPORT:
+            ours, theirs = bill.port_of_discharge, bill.port_of_loading
+        else:
+            ours, theirs = bill.port_of_loading, bill.port_of_discharge
+        if ours in port.served_ports and theirs[:2] == country:
+            bills.append(bill)
+    if not bills:
+        raise LookupError(f"no {declaration_type} bill of lading for {country} in the manifest")
+    return tuple(bills)

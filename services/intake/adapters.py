@@ -1,0 +1,101 @@
+"""The intake's adapters: Kafka for publishing, the read model and the idempotency store."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Collection
+from typing import Any
+
+from aiokafka.errors import KafkaError
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from services.intake.ports import IdempotencyUnavailable, PublishUnavailable, ReadModelUnavailable
+from singlewindow.events import DeclarationSubmitted
+from singlewindow.kafka.producer import EventProducer, PublishTimeout
+from singlewindow.readmodel import FINAL, status_view, updates_for
+from singlewindow.topics import DECLARATIONS_SUBMITTED
+
+Doc = dict[str, Any]
+log = logging.getLogger(__name__)
+
+
+class KafkaPublisher:
+    """Publishes a declaration and returns only once Kafka acknowledged it (acks=all).
+
+    Then, best effort, it applies the projector's own idempotent upsert for the declaration,
+    so that a status read right after the 202 finds it; the projector converges either way,
+    and a database outage never fails a submission.
+    """
+
+    def __init__(self, producer: EventProducer, read_model: AsyncCollection[Doc]) -> None:
+        self.producer, self.read_model = producer, read_model
+
+    async def publish(self, event: DeclarationSubmitted) -> None:
+        try:
+            await self.producer.publish(DECLARATIONS_SUBMITTED.name, event)
+        except (KafkaError, PublishTimeout, OSError) as exc:
+            raise PublishUnavailable(str(exc)) from exc
+        try:
+            async with asyncio.timeout(2):
+                for query, update, upsert in updates_for(event):
+                    await self.read_model.update_one(query, update, upsert=upsert)
+        except (PyMongoError, TimeoutError) as exc:
+            log.warning(
+                "read model not updated for %s (the projector will): %r", event.declaration_id, exc
+            )
+
+
+class MongoReadModel:
+    """The status API's view of the read model the projector maintains."""
+
+    def __init__(self, collection: AsyncCollection[Doc]) -> None:
+        self.collection = collection
+
+    async def get(self, declaration_id: str) -> Doc | None:
+        try:
+            doc = await self.collection.find_one({"_id": declaration_id})
+        except PyMongoError as exc:
+            raise ReadModelUnavailable(str(exc)) from exc
+        return None if doc is None else status_view(doc)
+
+    async def final_among(self, ids: Collection[str]) -> set[str]:
+        try:
+            cursor = self.collection.find(
+                {"_id": {"$in": list(ids)}, "status": {"$in": list(FINAL)}}, {"_id": 1}
+            )
+            return {doc["_id"] async for doc in cursor}
+        except PyMongoError as exc:
+            raise ReadModelUnavailable(str(exc)) from exc
+
+
+class MongoIdempotencyStore:
+    """Idempotency keys as documents with a unique ``_id``: the first claim wins."""
+
+    def __init__(self, collection: AsyncCollection[Doc]) -> None:
+        self.collection = collection
+
+    async def claim(self, key: str, body_hash: str, declaration_id: str) -> tuple[str, str] | None:
+        try:
+            await self.collection.insert_one(
+                {"_id": key, "body_hash": body_hash, "declaration_id": declaration_id}
+            )
+            return None
+        except DuplicateKeyError:
+            pass
+        except PyMongoError as exc:
+            raise IdempotencyUnavailable(str(exc)) from exc
+        try:
+            first = await self.collection.find_one({"_id": key})
+        except PyMongoError as exc:
+            raise IdempotencyUnavailable(str(exc)) from exc
+        if first is None:  # released between the two calls: try again as new
+            return await self.claim(key, body_hash, declaration_id)
+        return str(first["body_hash"]), str(first["declaration_id"])
+
+    async def release(self, key: str) -> None:
+        try:
+            await self.collection.delete_one({"_id": key})
+        except PyMongoError as exc:
+            raise IdempotencyUnavailable(str(exc)) from exc

@@ -1,0 +1,102 @@
+"""The intake's ports: what the HTTP layer needs from Kafka and the database.
+
+The adapters (Kafka producer, read model, idempotency store) are injected into
+``create_app``; the in-memory implementations below are real, simple ones for unit tests
+and single-process use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any, Protocol
+
+from services.intake.schema import FINAL_STATUSES
+from singlewindow.events import DeclarationSubmitted
+
+
+class PublishUnavailable(Exception):
+    """Kafka did not acknowledge the event in time: nothing may be promised to the trader."""
+
+
+class ReadModelUnavailable(Exception):
+    """The read model (status database) could not answer."""
+
+
+class IdempotencyUnavailable(Exception):
+    """The idempotency store could not answer."""
+
+
+class Publisher(Protocol):
+    async def publish(self, event: DeclarationSubmitted) -> None:
+        """Return only once Kafka acknowledged the event; raise PublishUnavailable otherwise."""
+        ...
+
+
+class ReadModel(Protocol):
+    async def get(self, declaration_id: str) -> dict[str, Any] | None:
+        """The status document of a declaration, or None if unknown."""
+        ...
+
+    async def final_among(self, ids: Collection[str]) -> set[str]:
+        """Which of these ids have a final status (one query for many)."""
+        ...
+
+
+class IdempotencyStore(Protocol):
+    async def claim(self, key: str, body_hash: str, declaration_id: str) -> tuple[str, str] | None:
+        """None if the key is new (claimed now), else the first (body_hash, declaration_id)."""
+        ...
+
+    async def release(self, key: str) -> None:
+        """Forget a claim whose publish failed, so that a retry with the same key can succeed."""
+        ...
+
+
+class InMemoryPublisher:
+    """Keeps the published events; ``fail_with`` makes the next publishes raise."""
+
+    def __init__(self) -> None:
+        self.events: list[DeclarationSubmitted] = []
+        self.fail_with: Exception | None = None
+
+    async def publish(self, event: DeclarationSubmitted) -> None:
+        if self.fail_with is not None:
+            raise self.fail_with
+        self.events.append(event)
+
+
+class InMemoryReadModel:
+    """Status documents by declaration id; ``queries`` counts final_among calls."""
+
+    def __init__(self) -> None:
+        self.documents: dict[str, dict[str, Any]] = {}
+        self.queries = 0
+
+    def put(self, document: dict[str, Any]) -> None:
+        self.documents[document["declaration_id"]] = document
+
+    def set_status(self, declaration_id: str, status: str) -> None:
+        self.documents[declaration_id] = {**self.documents[declaration_id], "status": status}
+
+    async def get(self, declaration_id: str) -> dict[str, Any] | None:
+        return self.documents.get(declaration_id)
+
+    async def final_among(self, ids: Collection[str]) -> set[str]:
+        self.queries += 1
+        return {i for i in ids if self.documents.get(i, {}).get("status") in FINAL_STATUSES}
+
+
+class InMemoryIdempotencyStore:
+    """Claims by key, for one process (a restart forgets them)."""
+
+    def __init__(self) -> None:
+        self.claims: dict[str, tuple[str, str]] = {}
+
+    async def claim(self, key: str, body_hash: str, declaration_id: str) -> tuple[str, str] | None:
+        if key in self.claims:
+            return self.claims[key]
+        self.claims[key] = (body_hash, declaration_id)
+        return None
+
+    async def release(self, key: str) -> None:
+        self.claims.pop(key, None)

@@ -1,0 +1,461 @@
+"""Customs rules: what a customs officer would check, one rule at a time, and determinism."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.customs import rules
+from services.customs.reference import RiskLevel, load_reference
+from singlewindow import events as ev
+from singlewindow.identifiers import validate_currency, validate_hs_code, validate_uscc
+from singlewindow.verdicts import (
+    VERDICT_NAMESPACE,
+    Finding,
+    UnknownReferenceVersion,
+    build_verdict,
+    combine,
+    verdict_id,
+)
+from tests import factories
+
+NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+REF = load_reference()
+D = Decimal
+HIGH_RISK = "91440100Y98KW904TC"
+MEDIUM_RISK = "91110105F4Y88L4U5D"
+UNLISTED = "91310000MA1FL0000N"  # valid check character, not in the profile
+
+
+def item(
+    line: int = 1,
+    hs_code: str = "8471300000",
+    value: str = "45000.10",
+    currency: str = "EUR",
+    quantity: str = "120.5",
+    unit: str = "KG",
+    origin: str = "NL",
+) -> ev.GoodsItem:
+    return ev.GoodsItem(
+        line=line,
+        hs_code=hs_code,
+        description=f"goods {hs_code}",
+        origin_country=origin,
+        quantity=D(quantity),
+        unit=unit,
+        customs_value=D(value),
+        currency=currency,
+    )
+
+
+def doc(kind: ev.DocumentType, reference: str = "DOC-1") -> ev.Document:
+    return ev.Document(type=kind, reference=reference)
+
+
+def declaration(*items: ev.GoodsItem, **changes: Any) -> ev.DeclarationSubmitted:
+    if items:
+        changes["items"] = items
+    return factories.declaration(**changes)
+
+
+def assess(declaration: ev.DeclarationSubmitted) -> ev.AgencyVerdict:
+    return rules.assess(declaration, REF, NOW)
+
+
+def codes(verdict: ev.AgencyVerdict) -> list[tuple[str, int | None]]:
+    return [(reason.code, reason.item) for reason in verdict.reasons]
+
+
+def first_id(sampled: bool) -> str:
+    """The first id D-nnnn whose hash is (or is not) under the rate, by the brief's formula."""
+    for n in range(100_000):
+        candidate = f"D-{n:04d}"
+        h = int(hashlib.sha256(candidate.encode()).hexdigest()[:8], 16)
+        if (h / 0xFFFFFFFF < float(REF.random_inspection_rate)) == sampled:
+            return candidate
+    raise AssertionError("no id found")
+
+
+# --- the factory declaration clears, with its duties computed by hand -----------------------
+
+
+def test_factory_declaration_clears_with_duties() -> None:
+    verdict = assess(factories.declaration())
+    assert verdict.decision is ev.Decision.CLEAR
+    assert verdict.reasons == ()
+    assert verdict.checks == ()
+    assert verdict.agency is ev.Agency.CUSTOMS
+    assert verdict.rules_version == rules.RULES_VERSION == "customs-2026.11"
+    assert verdict.decided_at == NOW
+    assert verdict.declaration_id == "D-0001"
+    # 45000.10 EUR x 8.2650 = 371925.83 CNY; laptops: duty 0 %, VAT 13 % = 48350.36
+    (line,) = verdict.duties
+    assert line == ev.DutyLine(
+        item=1,
+        customs_value_cny=D("371925.83"),
+        duty_rate=D("0.0000"),
+        duty=D("0.00"),
+        vat_rate=D("0.1300"),
+        vat=D("48350.36"),
+    )
+    assert verdict.total_duties == D("48350.36")
+
+
+def test_verdict_is_deterministic_and_its_id_is_uuid5() -> None:
+    a = assess(factories.declaration())
+    b = assess(factories.declaration())
+    assert a == b
+    assert a.to_avro() == b.to_avro()
+    expected = uuid.uuid5(VERDICT_NAMESPACE, "D-0001/customs/customs-2026.11")
+    assert a.verdict_id == str(expected) == verdict_id("D-0001", ev.Agency.CUSTOMS, REF.version)
+    assert assess(factories.declaration("D-0002")).verdict_id != a.verdict_id
+
+
+def test_verdict_survives_the_wire() -> None:
+    verdict = assess(declaration(item(1), item(2, "2204210000", "1000.00")))
+    assert ev.AgencyVerdict.from_avro(verdict.to_avro()) == verdict
+
+
+# --- each rule fires alone ------------------------------------------------------------------
+
+
+def test_unknown_hs_code_is_rejected() -> None:
+    verdict = assess(declaration(item(hs_code="8471309999")))  # a valid code, not in the tariff
+    assert verdict.decision is ev.Decision.REJECT
+    assert codes(verdict) == [("CUS-UNKNOWN-HS", 1)]
+    assert "8471309999" in verdict.reasons[0].message
+    assert verdict.duties == ()
+    assert verdict.total_duties == 0
+
+
+def test_worn_clothing_is_prohibited() -> None:
+    verdict = assess(declaration(item(hs_code="6309000000", value="5000", currency="USD")))
+    assert verdict.decision is ev.Decision.REJECT
+    assert codes(verdict) == [("CUS-PROHIBITED", 1)]
+    assert verdict.duties == ()  # prohibited goods are not assessed
+
+
+@pytest.mark.parametrize("hs_code", ["3915100000", "4707100000", "0507100010", "6309000000"])
+def test_waste_and_ivory_are_prohibited(hs_code: str) -> None:
+    verdict = assess(declaration(item(hs_code=hs_code, value="800")))
+    assert codes(verdict) == [("CUS-PROHIBITED", 1)]
+
+
+def test_ivory_on_line_two_rejects_the_declaration_but_line_one_is_assessed() -> None:
+    verdict = assess(declaration(item(1), item(2, "0507100010", "300.00", "USD", "2")))
+    assert verdict.decision is ev.Decision.REJECT
+    assert codes(verdict) == [("CUS-PROHIBITED", 2)]
+    assert [line.item for line in verdict.duties] == [1]
+    assert verdict.total_duties == D("48350.36")
+
+
+@pytest.mark.parametrize("hs_code", ["8806220000", "8543709990", "2914110000", "3602000000"])
+def test_licence_goods_without_licence_are_held(hs_code: str) -> None:
+    price = REF.tariff[hs_code].reference_price_cny
+    assert price is not None
+    value = str(price * 100)  # 100 KG at the reference price, in CNY
+    verdict = assess(
+        declaration(item(hs_code=hs_code, value=value, currency="CNY", quantity="100"))
+    )
+    assert verdict.decision is ev.Decision.HOLD
+    assert codes(verdict) == [("CUS-LICENCE-MISSING", 1)]
+    assert "IMPORT_LICENSE" in verdict.reasons[0].message
+
+
+def test_licence_goods_with_licence_clear() -> None:
+    drones = item(hs_code="8806220000", value="40000", currency="USD", quantity="64")
+    documents = (
+        doc(ev.DocumentType.COMMERCIAL_INVOICE),
+        doc(ev.DocumentType.IMPORT_LICENSE, "IL-2026-0042"),
+    )
+    verdict = assess(declaration(drones, documents=documents))
+    assert verdict.decision is ev.Decision.CLEAR
+    assert verdict.reasons == ()
+
+
+def test_licence_is_not_required_for_export() -> None:
+    drones = item(hs_code="8806220000", value="40000", currency="USD", quantity="64", origin="CN")
+    verdict = assess(declaration(drones, declaration_type=ev.DeclarationType.EXPORT))
+    assert verdict.decision is ev.Decision.CLEAR
+
+
+def test_undervalued_laptops_are_inspected() -> None:
+    # 1000 EUR for 120.5 KG = 8265.00 CNY / 120.5 = 68.59 CNY/KG, reference 3000: 30 % is 900
+    verdict = assess(declaration(item(value="1000.00")))
+    assert verdict.decision is ev.Decision.INSPECT
+    assert codes(verdict) == [("CUS-UNDERVALUED", 1)]
+    assert "68.59" in verdict.reasons[0].message
+    assert verdict.checks == (
+        ev.InspectionCheck(agency=ev.Agency.CUSTOMS, check="UNIT_VALUE", item=1),
+    )
+    assert len(verdict.duties) == 1  # duty is still assessed on the declared value
+
+
+def test_undervaluation_threshold_is_exactly_thirty_percent() -> None:
+    # 10 KG of laptops at exactly 900.00 CNY/KG (30 % of 3000) is not below the threshold
+    at = assess(declaration(item(value="9000.00", currency="CNY", quantity="10")))
+    below = assess(declaration(item(value="8999.99", currency="CNY", quantity="10")))
+    assert at.decision is ev.Decision.CLEAR
+    assert codes(below) == [("CUS-UNDERVALUED", 1)]
+
+
+def test_undervaluation_needs_the_reference_unit() -> None:
+    # cars are priced per piece; a declaration in KG cannot be compared
+    car = item(hs_code="8703800000", value="1000", currency="EUR", quantity="1800", unit="KG")
+    assert assess(declaration(car)).decision is ev.Decision.CLEAR
+    per_piece = item(hs_code="8703800000", value="1000", currency="EUR", quantity="1", unit="PCE")
+    assert codes(assess(declaration(per_piece))) == [("CUS-UNDERVALUED", 1)]
+
+
+def test_currency_without_rate_is_held() -> None:
+    validate_currency("VND")  # a real currency, just not in this rate table
+    verdict = assess(declaration(item(value="1", currency="VND")))  # would be undervalued too
+    assert verdict.decision is ev.Decision.HOLD
+    assert codes(verdict) == [("CUS-NO-RATE", 1)]
+    assert verdict.duties == ()
+    assert verdict.checks == ()
+
+
+def test_high_risk_declarant_is_inspected() -> None:
+    party = ev.Party(uscc=HIGH_RISK, name="广州南沙速通贸易有限公司")
+    verdict = assess(declaration(declarant=party))
+    assert verdict.decision is ev.Decision.INSPECT
+    assert codes(verdict) == [("CUS-DECLARANT-RISK", None)]
+    assert verdict.checks == (
+        ev.InspectionCheck(agency=ev.Agency.CUSTOMS, check="DECLARANT_RISK", item=None),
+    )
+
+
+@pytest.mark.parametrize("uscc", [MEDIUM_RISK, UNLISTED])
+def test_medium_or_unknown_declarant_draws_no_action(uscc: str) -> None:
+    validate_uscc(uscc)
+    assert REF.risk_of(uscc) is RiskLevel.MEDIUM
+    verdict = assess(declaration(declarant=ev.Party(uscc=uscc, name="某公司")))
+    assert verdict.decision is ev.Decision.CLEAR
+
+
+def test_random_sample_is_inspected() -> None:
+    sampled = first_id(sampled=True)
+    verdict = assess(factories.declaration(sampled))
+    assert verdict.decision is ev.Decision.INSPECT
+    assert codes(verdict) == [("CUS-RANDOM-SAMPLE", None)]
+    assert verdict.checks == (
+        ev.InspectionCheck(agency=ev.Agency.CUSTOMS, check="RANDOM_SAMPLE", item=None),
+    )
+    assert assess(factories.declaration(sampled)) == verdict  # a replay samples it again
+    assert not rules.is_sampled("D-0001", REF.random_inspection_rate)
+
+
+# --- combinations ---------------------------------------------------------------------------
+
+
+def test_every_finding_is_reported_and_the_strictest_decides() -> None:
+    party = ev.Party(uscc=HIGH_RISK, name="广州南沙速通贸易有限公司")
+    verdict = assess(
+        declaration(
+            item(1, value="1000.00"),  # undervalued
+            item(2, "8806220000", "40000", "USD", "64"),  # licence missing
+            item(3, "3915100000", "900", "USD", "20000"),  # prohibited
+            item(4, "8471300000", "10", "VND"),  # no rate
+            declarant=party,
+        )
+    )
+    assert verdict.decision is ev.Decision.REJECT
+    assert codes(verdict) == [
+        ("CUS-UNDERVALUED", 1),
+        ("CUS-LICENCE-MISSING", 2),
+        ("CUS-PROHIBITED", 3),
+        ("CUS-NO-RATE", 4),
+        ("CUS-DECLARANT-RISK", None),
+    ]
+    # the checks are kept under a stricter decision, for a joint inspection
+    assert [(c.check, c.item) for c in verdict.checks] == [
+        ("UNIT_VALUE", 1),
+        ("DECLARANT_RISK", None),
+    ]
+    assert [line.item for line in verdict.duties] == [1, 2]
+
+
+def test_export_pays_no_duty() -> None:
+    toys = item(hs_code="9503008900", value="30000", currency="USD", quantity="5400", origin="CN")
+    verdict = assess(declaration(toys, declaration_type=ev.DeclarationType.EXPORT))
+    assert verdict.decision is ev.Decision.CLEAR
+    assert verdict.duties == ()
+    assert verdict.total_duties == D("0.00")
+
+
+def test_export_of_prohibited_goods_is_rejected_too() -> None:
+    ivory = item(hs_code="0507100010", value="300", currency="USD", quantity="2", origin="CN")
+    verdict = assess(declaration(ivory, declaration_type=ev.DeclarationType.EXPORT))
+    assert codes(verdict) == [("CUS-PROHIBITED", 1)]
+
+
+def test_duties_for_several_lines_and_currencies() -> None:
+    verdict = assess(
+        declaration(
+            item(1, "2204210000", "1000.00", "EUR", "150", origin="FR"),
+            item(2, "0203290000", "10000.00", "USD", "4000", origin="US"),
+        )
+    )
+    assert verdict.decision is ev.Decision.CLEAR
+    wine, pork = verdict.duties
+    assert (wine.customs_value_cny, wine.duty, wine.vat) == (
+        D("8265.00"),
+        D("1157.10"),
+        D("1224.87"),
+    )
+    # 10000 USD x 7.1020 = 71020.00; duty 12 % = 8522.40; VAT 9 % of 79542.40 = 7158.816 -> 7158.82
+    assert (pork.customs_value_cny, pork.duty, pork.vat) == (
+        D("71020.00"),
+        D("8522.40"),
+        D("7158.82"),
+    )
+    assert (pork.duty_rate, pork.vat_rate) == (D("0.1200"), D("0.0900"))
+    assert verdict.total_duties == D("1157.10") + D("1224.87") + D("8522.40") + D("7158.82")
+
+
+def test_rules_version_follows_the_reference_used() -> None:
+    other = dataclasses.replace(REF, version="customs-2027.01")
+    verdict = rules.assess(factories.declaration(), other, NOW)
+    assert verdict.rules_version == "customs-2027.01"
+    assert verdict.verdict_id == verdict_id("D-0001", "customs", "customs-2027.01")
+
+
+def test_sampling_rate_comes_from_the_reference() -> None:
+    everything = dataclasses.replace(REF, random_inspection_rate=D("1"))
+    nothing = dataclasses.replace(REF, random_inspection_rate=D("0"))
+    sampled = first_id(sampled=True)
+    assert rules.assess(factories.declaration(), everything, NOW).decision is ev.Decision.INSPECT
+    assert rules.assess(factories.declaration(sampled), nothing, NOW).decision is ev.Decision.CLEAR
+
+
+# --- sampling properties --------------------------------------------------------------------
+
+
+@given(st.text(min_size=1, max_size=64))
+def test_sampling_is_deterministic_and_follows_the_formula(declaration_id: str) -> None:
+    h = int(hashlib.sha256(declaration_id.encode()).hexdigest()[:8], 16)
+    fraction = rules.sample_fraction(declaration_id)
+    assert fraction == rules.sample_fraction(declaration_id)
+    assert float(fraction) == h / 0xFFFFFFFF
+    rate = REF.random_inspection_rate
+    assert rules.is_sampled(declaration_id, rate) == (h / 0xFFFFFFFF < float(rate))
+
+
+def test_sampling_frequency_is_close_to_the_rate() -> None:
+    n = 40_000
+    hits = sum(rules.is_sampled(f"D-{k:06d}", D("0.03")) for k in range(n))
+    # binomial(40000, 0.03): sd ~ 34; allow ~6 sd
+    assert abs(hits - 0.03 * n) < 200
+
+
+CODE_DECISION = {
+    "CUS-UNKNOWN-HS": ev.Decision.REJECT,
+    "CUS-PROHIBITED": ev.Decision.REJECT,
+    "CUS-LICENCE-MISSING": ev.Decision.HOLD,
+    "CUS-NO-RATE": ev.Decision.HOLD,
+    "CUS-UNDERVALUED": ev.Decision.INSPECT,
+    "CUS-DECLARANT-RISK": ev.Decision.INSPECT,
+    "CUS-RANDOM-SAMPLE": ev.Decision.INSPECT,
+}
+
+
+@settings(max_examples=50)
+@given(
+    st.text(min_size=1, max_size=40),
+    st.sampled_from(sorted(REF.tariff)),
+    st.sampled_from(["1.00", "1000.00", "250000.00"]),
+    st.sampled_from(["EUR", "USD", "JPY", "VND"]),
+)
+def test_any_declaration_gets_a_reproducible_verdict(
+    declaration_id: str, hs_code: str, value: str, currency: str
+) -> None:
+    goods = item(hs_code=hs_code, value=value, currency=currency)
+    d = declaration(goods, declaration_id=declaration_id)
+    first, second = assess(d), assess(d)
+    assert first == second
+    assert {r.code for r in first.reasons} <= set(CODE_DECISION)
+    assert first.decision is combine(CODE_DECISION[r.code] for r in first.reasons)
+    assert first.total_duties == sum((x.duty + x.vat for x in first.duties), D(0))
+    assert all(x.duty >= 0 and x.vat >= 0 for x in first.duties)
+
+
+# --- shared verdict helpers -----------------------------------------------------------------
+
+
+def test_combine_precedence() -> None:
+    c, i, h, r = ev.Decision.CLEAR, ev.Decision.INSPECT, ev.Decision.HOLD, ev.Decision.REJECT
+    assert combine([]) is c
+    assert combine([c, c]) is c
+    assert combine([c, i]) is i
+    assert combine([i, h, c]) is h
+    assert combine([h, r, i]) is r
+    assert combine(iter([r])) is r
+
+
+def test_build_verdict_without_findings_is_clear() -> None:
+    verdict = build_verdict(factories.declaration(), ev.Agency.CUSTOMS, "customs-x", [], NOW)
+    assert (verdict.decision, verdict.reasons, verdict.checks) == (ev.Decision.CLEAR, (), ())
+    assert verdict.total_duties == 0
+
+
+def test_build_verdict_drops_duplicate_checks() -> None:
+    findings = [
+        Finding.inspect("X-1", "one", "SAMPLE", 1),
+        Finding.inspect("X-2", "two", "SAMPLE", 1),
+        Finding.inspect("X-3", "three", "SAMPLE", 2),
+    ]
+    verdict = build_verdict(factories.declaration(), ev.Agency.CIQ, "ciq-x", findings, NOW)
+    assert [(c.check, c.item) for c in verdict.checks] == [("SAMPLE", 1), ("SAMPLE", 2)]
+    assert len(verdict.reasons) == 3
+
+
+# --- reference data -------------------------------------------------------------------------
+
+
+def test_reference_is_loaded_once_per_version() -> None:
+    assert load_reference() is load_reference(rules.RULES_VERSION)
+    assert rules.load_reference is load_reference
+
+
+@pytest.mark.parametrize("version", ["customs-1999.01", "../ciq/ciq-2026.11", "", "a/b"])
+def test_unknown_reference_version(version: str) -> None:
+    with pytest.raises(UnknownReferenceVersion):
+        load_reference(version)
+
+
+def test_tariff_content() -> None:
+    assert len(REF.tariff) >= 40
+    for code, line in REF.tariff.items():
+        validate_hs_code(code)
+        assert line.vat_rate in (D("0.0900"), D("0.1300"))
+        assert 0 <= line.duty_rate < 1
+        assert line.price_unit in ("KG", "PCE")
+        assert (line.reference_price_cny is None) == line.prohibited
+    laptops = REF.tariff["8471300000"]
+    assert not laptops.prohibited and not laptops.licence_required
+    assert REF.tariff["2204210000"].duty_rate == D("0.1400")
+    prohibited = {code for code, line in REF.tariff.items() if line.prohibited}
+    assert {"3915100000", "4707100000", "0507100010", "6309000000"} <= prohibited
+    assert REF.tariff["8806220000"].licence_required
+
+
+def test_exchange_rates_and_profile() -> None:
+    assert REF.cny_per_unit["CNY"] == 1
+    assert {"USD", "EUR", "JPY", "GBP", "HKD", "KRW", "AUD"} <= set(REF.cny_per_unit)
+    assert REF.rate_date.isoformat() == "2026-10-21"  # third Wednesday of October 2026
+    assert REF.rate_date.weekday() == 2
+    assert REF.random_inspection_rate == D("0.03")
+    assert REF.undervaluation_ratio == D("0.30")
+    for uscc in REF.declarants:
+        validate_uscc(uscc)
+    assert REF.risk_of("91350100M000100Y43") is RiskLevel.LOW
+    assert REF.risk_of(HIGH_RISK) is RiskLevel.HIGH

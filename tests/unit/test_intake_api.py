@@ -1,0 +1,476 @@
+"""The intake's HTTP API, through the real FastAPI app with the in-memory ports."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Collection
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from services.intake.api import Limits, create_app
+from services.intake.ports import (
+    InMemoryIdempotencyStore,
+    InMemoryPublisher,
+    InMemoryReadModel,
+    PublishUnavailable,
+    ReadModelUnavailable,
+)
+from singlewindow.events import Agency, DeclarationSubmitted
+from tests.unit.test_intake_schema import DELETE, changed, valid_body
+
+T0 = datetime(2026, 11, 27, 8, 30, 15, 123000, tzinfo=UTC)
+FAST = Limits(poll_interval=0.02)
+
+
+@dataclass
+class Intake:
+    app: FastAPI
+    client: httpx.AsyncClient
+    publisher: InMemoryPublisher
+    read_model: InMemoryReadModel
+    store: InMemoryIdempotencyStore
+
+    async def submit(self, body: Any, key: str | None = None) -> httpx.Response:
+        headers = {} if key is None else {"Idempotency-Key": key}
+        return await self.client.post("/v1/declarations", json=body, headers=headers)
+
+    async def post_raw(self, content: Any, **headers: str) -> httpx.Response:
+        headers = {"content-type": "application/json", **headers}
+        return await self.client.post("/v1/declarations", content=content, headers=headers)
+
+
+@asynccontextmanager
+async def running(
+    limits: Limits = FAST,
+    publisher: InMemoryPublisher | None = None,
+    read_model: InMemoryReadModel | None = None,
+) -> AsyncIterator[Intake]:
+    publisher = publisher or InMemoryPublisher()
+    read_model = read_model or InMemoryReadModel()
+    store = InMemoryIdempotencyStore()
+    app = create_app(publisher, read_model, store, clock=lambda: T0, limits=limits)
+    transport = httpx.ASGITransport(app, raise_app_exceptions=False)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://intake") as client,
+    ):
+        yield Intake(app, client, publisher, read_model, store)
+
+
+@pytest.fixture
+async def intake() -> AsyncIterator[Intake]:
+    async with running() as it:
+        yield it
+
+
+def problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert {"type", "title", "detail"} <= body.keys()
+    return body
+
+
+def named(response: httpx.Response) -> set[str]:
+    return {error["field"] for error in problem(response, 422)["errors"]}
+
+
+def status_document(declaration_id: str, status: str = "IN_REVIEW") -> dict[str, Any]:
+    verdict = {
+        "agency": "customs",
+        "decision": "CLEAR",
+        "reasons": [{"code": "CUS-OK", "message": "all rules passed", "item": None}],
+        "verdict_id": "V-1",
+    }
+    return {"_id": "db-internal", "declaration_id": declaration_id, "status": status,
+            "verdicts": [verdict], "result": None}  # fmt: skip
+
+
+# --- POST: acceptance -----------------------------------------------------------------
+
+
+async def test_a_valid_declaration_is_accepted_once_published(intake: Intake) -> None:
+    response = await intake.submit(valid_body())
+    assert response.status_code == 202
+    declaration_id = response.json()["declaration_id"]
+    assert response.json() == {"declaration_id": declaration_id, "status": "SUBMITTED"}
+    assert response.headers["location"] == f"/v1/declarations/{declaration_id}"
+    assert declaration_id.startswith("DEC-") and len(declaration_id) == 36
+    [event] = intake.publisher.events
+    assert event.declaration_id == declaration_id and event.submitted_at == T0
+    assert event.required_agencies == (Agency.CUSTOMS, Agency.PORT)
+    assert event.routing_version == "routing-2026.11"
+    assert [item.line for item in event.items] == [1]
+    assert DeclarationSubmitted.from_avro(event.to_avro()) == event
+
+
+async def test_statutory_goods_are_routed_to_ciq_too(intake: Intake) -> None:
+    response = await intake.submit(changed("items[0].hs_code", "0201100000"))
+    assert response.status_code == 202
+    [event] = intake.publisher.events
+    assert event.required_agencies == (Agency.CUSTOMS, Agency.CIQ, Agency.PORT)
+
+
+async def test_two_declarations_get_two_ids(intake: Intake) -> None:
+    first, second = await intake.submit(valid_body()), await intake.submit(valid_body())
+    assert first.json()["declaration_id"] != second.json()["declaration_id"]
+    assert len({e.event_id for e in intake.publisher.events}) == 2
+
+
+# --- POST: bad input is never published ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b'{"declaration_type": ', "not JSON"),
+        (b"", "empty"),
+        (b'{"declaration_type": "IMPORT\xff"}', "invalid UTF-8"),
+        (b"\xef\xbb\xbf{}", "byte order mark"),
+        (b"[" * 10000 + b"]" * 10000, "nesting depth 10000"),
+        (b'{"a":' * 10000 + b"1" + b"}" * 10000, "nesting depth 10000 of objects"),
+        (b"[" * 100000, "unbalanced nesting 100000"),
+        (b"[" * 33 + b"]" * 33, "nesting depth 33"),
+        (b'{"a": 1, "a": 2}', "duplicate key"),
+        (json.dumps(valid_body()).replace('"120.5"', "NaN").encode(), "NaN literal"),
+        (b'{"q": ' + b"9" * 5000 + b"}", "integer beyond the digit limit"),
+    ],
+)
+async def test_unparseable_json_is_400(intake: Intake, content: bytes, why: str) -> None:
+    assert problem(await intake.post_raw(content), 400)["type"].endswith("invalid-json"), why
+    assert intake.publisher.events == []
+
+
+async def test_nesting_up_to_32_levels_is_parsed(intake: Intake) -> None:
+    named_fields = named(await intake.post_raw(b"[" * 32 + b"]" * 32))
+    assert named_fields == {"body"}  # parsed: then refused as not being an object
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/xml", "multipart/x"])
+async def test_other_media_types_are_415(intake: Intake, content_type: str | None) -> None:
+    headers = {} if content_type is None else {"content-type": content_type}
+    content = json.dumps(valid_body()).encode()  # httpx sets no content type for raw bytes
+    response = await intake.client.post("/v1/declarations", content=content, headers=headers)
+    problem(response, 415)
+    assert intake.publisher.events == []
+
+
+async def test_json_with_a_charset_is_fine(intake: Intake) -> None:
+    content = json.dumps(valid_body()).encode()
+    response = await intake.post_raw(content, **{"content-type": "application/json; charset=utf-8"})
+    assert response.status_code == 202
+
+
+async def test_a_body_above_the_default_limit_of_1_mib_is_413(intake: Intake) -> None:
+    problem(await intake.post_raw(b" " * (1024 * 1024 + 1)), 413)
+    assert intake.publisher.events == []
+
+
+async def test_the_body_limit_is_enforced_whatever_content_length_says() -> None:
+    async with running(Limits(max_body_bytes=2000)) as intake:
+        big = json.dumps(changed("declarant.name", "x" * 3000)).encode()
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for start in range(0, len(big), 500):
+                yield big[start : start + 500]
+
+        problem(await intake.post_raw(big), 413)  # honest length
+        problem(await intake.post_raw(chunks()), 413)  # no length: chunked
+        problem(await intake.post_raw(big, **{"content-length": "100"}), 413)  # a lie
+        problem(await intake.post_raw(b"{}", **{"content-length": "999999"}), 413)  # announced
+        assert intake.publisher.events == []
+        assert (await intake.submit(valid_body())).status_code == 202  # small enough
+
+
+SEA_ONLY = ("vessel_imo", "voyage", "containers")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (changed("transport.vessel_imo", DELETE), "transport.vessel_imo"),  # SEA without vessel
+        (changed("transport.mode", "AIR"), "transport.containers"),  # AIR with containers
+        (changed("declaration_type", "SMUGGLE"), "declaration_type"),
+        (changed("documents[0].type", "LOVE_LETTER"), "documents[0].type"),
+        (changed("items", []), "items"),
+        (changed("items[0].quantity", "-1"), "items[0].quantity"),
+        (changed("items[0].customs_value", "-0.01"), "items[0].customs_value"),
+        (changed("items[0].quantity", "NaN"), "items[0].quantity"),
+        (changed("items[0].customs_value", "Infinity"), "items[0].customs_value"),
+        (changed("items[0].customs_value", 45000.10), "items[0].customs_value"),
+        (changed("items[0].quantity", 120), "items[0].quantity"),
+        (changed("items[0].description", "d" * 501), "items[0].description"),
+        (changed("declarant.uscc", "91350100M000100Y44"), "declarant.uscc"),  # check char
+        (changed("transport.containers", ["CSQU3054384"]), "transport.containers[0]"),
+        (changed("transport.vessel_imo", "9074728"), "transport.vessel_imo"),
+        (changed("items[0].hs_code", "84713000"), "items[0].hs_code"),
+        (changed("items[0].origin_country", "QQ"), "items[0].origin_country"),
+        (changed("items[0].currency", "ABC"), "items[0].currency"),
+        (changed("transport.port_of_discharge", "CNSH"), "transport.port_of_discharge"),
+        (changed("unexpected", True), "unexpected"),
+        ([valid_body()], "body"),
+    ],
+)
+async def test_invalid_declarations_are_422_naming_the_field(
+    intake: Intake, body: Any, field: str
+) -> None:
+    response = await intake.submit(body)
+    assert field in named(response)
+    assert problem(response, 422)["type"].endswith("invalid-declaration")
+    assert intake.publisher.events == []
+
+
+async def test_every_bad_field_is_named(intake: Intake) -> None:
+    body = changed("transport.mode", "RAIL")
+    body["declarant"]["uscc"] = "91350100M000100Y4"
+    body["items"].append({**body["items"][0], "quantity": 1.5, "currency": "EURO"})
+    body["documents"].append({"type": "MEMO", "reference": "r" * 65})
+    assert named(await intake.submit(body)) == {
+        "declarant.uscc",
+        *(f"transport.{name}" for name in SEA_ONLY),
+        "items[1].quantity",
+        "items[1].currency",
+        "documents[1].type",
+        "documents[1].reference",
+    }
+    assert intake.publisher.events == []
+
+
+# --- POST: Kafka down, idempotency ----------------------------------------------------
+
+
+async def test_kafka_unavailable_is_503_and_the_key_stays_usable(intake: Intake) -> None:
+    intake.publisher.fail_with = PublishUnavailable("no acknowledgement")
+    response = await intake.submit(valid_body(), key="order-17")
+    problem(response, 503)
+    assert response.headers["retry-after"] == "5"
+    assert intake.publisher.events == [] and intake.store.claims == {}
+    intake.publisher.fail_with = None
+    retried = await intake.submit(valid_body(), key="order-17")
+    assert retried.status_code == 202
+    [event] = intake.publisher.events
+    assert event.declaration_id == retried.json()["declaration_id"]
+
+
+async def test_a_crashing_publisher_is_500_and_releases_the_key(intake: Intake) -> None:
+    intake.publisher.fail_with = RuntimeError("bug")
+    problem(await intake.submit(valid_body(), key="k"), 500)
+    assert intake.store.claims == {}
+
+
+class SlowPublisher(InMemoryPublisher):
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = asyncio.Event()
+        self.gate = asyncio.Event()
+
+    async def publish(self, event: DeclarationSubmitted) -> None:
+        self.entered.set()
+        await self.gate.wait()
+        await super().publish(event)
+
+
+async def test_a_publish_slower_than_the_timeout_is_503() -> None:
+    async with running(Limits(publish_timeout=0.05), publisher=SlowPublisher()) as intake:
+        response = await intake.submit(valid_body(), key="slow")
+        assert problem(response, 503)["type"].endswith("publish")
+        assert intake.store.claims == {} and intake.publisher.events == []
+
+
+async def test_no_202_before_the_acknowledgement_even_for_a_concurrent_retry() -> None:
+    publisher = SlowPublisher()
+    async with running(publisher=publisher) as intake:
+        first = asyncio.create_task(intake.submit(valid_body(), key="k-1"))
+        await publisher.entered.wait()
+        concurrent = await intake.submit(valid_body(), key="k-1")
+        assert problem(concurrent, 409)["type"].endswith("idempotency-in-progress")
+        assert not first.done()
+        publisher.gate.set()
+        assert (await first).status_code == 202
+        assert len(publisher.events) == 1
+
+
+async def test_same_key_same_body_answers_the_same_without_publishing_again(
+    intake: Intake,
+) -> None:
+    first = await intake.submit(valid_body(), key="trader-42/0001")
+    same = await intake.submit(changed("items[0].customs_value", "45000.1"), key="trader-42/0001")
+    assert first.status_code == same.status_code == 202
+    assert first.json() == same.json()
+    assert first.headers["location"] == same.headers["location"]
+    assert len(intake.publisher.events) == 1
+
+
+async def test_same_key_different_body_is_409(intake: Intake) -> None:
+    assert (await intake.submit(valid_body(), key="k")).status_code == 202
+    response = await intake.submit(changed("items[0].quantity", "121"), key="k")
+    assert problem(response, 409)["type"].endswith("idempotency-key-reused")
+    assert len(intake.publisher.events) == 1
+
+
+async def test_the_id_derives_from_the_key_so_a_retry_after_a_crash_reuses_it() -> None:
+    async with running() as one, running() as other:  # e.g. before and after a restart
+        a = await one.submit(valid_body(), key="k")
+        b = await other.submit(valid_body(), key="k")
+        assert a.json()["declaration_id"] == b.json()["declaration_id"]
+        assert one.publisher.events[0].event_id == other.publisher.events[0].event_id
+        c = await other.submit(valid_body(), key="another key")
+        assert c.json()["declaration_id"] != a.json()["declaration_id"]
+
+
+async def test_an_overlong_idempotency_key_is_refused(intake: Intake) -> None:
+    assert named(await intake.submit(valid_body(), key="k" * 129)) == {"Idempotency-Key"}
+    assert intake.publisher.events == []
+
+
+# --- GET ------------------------------------------------------------------------------
+
+
+async def test_the_status_is_read_from_the_read_model(intake: Intake) -> None:
+    intake.read_model.put(status_document("DEC-1"))
+    response = await intake.client.get("/v1/declarations/DEC-1")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "IN_REVIEW" and body["result"] is None and "_id" not in body
+    assert body["verdicts"][0]["verdict_id"] == "V-1"  # further verdict fields pass through
+    assert body["verdicts"][0]["reasons"] == [
+        {"code": "CUS-OK", "message": "all rules passed", "item": None}
+    ]
+
+
+async def test_an_unknown_declaration_is_404(intake: Intake) -> None:
+    assert problem(await intake.client.get("/v1/declarations/DEC-NOPE"), 404)["type"].endswith(
+        "unknown-declaration"
+    )
+
+
+class DownReadModel(InMemoryReadModel):
+    async def get(self, declaration_id: str) -> dict[str, Any] | None:
+        raise ReadModelUnavailable("connection refused")
+
+    async def final_among(self, ids: Collection[str]) -> set[str]:
+        raise ReadModelUnavailable("connection refused")
+
+
+async def test_read_model_unavailable_is_503() -> None:
+    async with running(read_model=DownReadModel()) as intake:
+        response = await intake.client.get("/v1/declarations/DEC-1?wait=1")
+        problem(response, 503)
+        assert response.headers["retry-after"] == "5"
+
+
+async def test_wait_returns_as_soon_as_the_status_is_final(intake: Intake) -> None:
+    intake.read_model.put(status_document("DEC-1"))
+
+    async def release_soon() -> None:
+        await asyncio.sleep(0.1)
+        intake.read_model.set_status("DEC-1", "RELEASED")
+
+    started = time.monotonic()
+    releasing = asyncio.create_task(release_soon())
+    response = await intake.client.get("/v1/declarations/DEC-1", params={"wait": 10})
+    await releasing
+    assert response.status_code == 200 and response.json()["status"] == "RELEASED"
+    assert time.monotonic() - started < 2
+
+
+async def test_wait_answers_the_current_status_when_time_is_up(intake: Intake) -> None:
+    intake.read_model.put(status_document("DEC-1", "SUBMITTED"))
+    started = time.monotonic()
+    response = await intake.client.get("/v1/declarations/DEC-1", params={"wait": 0.2})
+    assert response.status_code == 200 and response.json()["status"] == "SUBMITTED"
+    assert time.monotonic() - started >= 0.2
+    assert intake.app.state.waiters.waiting == 0
+
+
+async def test_a_final_status_does_not_wait(intake: Intake) -> None:
+    intake.read_model.put(status_document("DEC-1", "HELD"))
+    started = time.monotonic()
+    response = await intake.client.get("/v1/declarations/DEC-1", params={"wait": 30})
+    assert response.json()["status"] == "HELD" and time.monotonic() - started < 1
+
+
+@pytest.mark.parametrize("wait", ["0", "-1", "30.5", "nan", "inf", "soon"])
+async def test_wait_must_be_within_0_and_30_seconds(intake: Intake, wait: str) -> None:
+    intake.read_model.put(status_document("DEC-1"))
+    assert named(await intake.client.get(f"/v1/declarations/DEC-1?wait={wait}")) == {"wait"}
+
+
+async def test_waiters_beyond_the_limit_are_503() -> None:
+    async with running(Limits(max_waiters=2, poll_interval=0.02)) as intake:
+        intake.read_model.put(status_document("DEC-1"))
+        intake.read_model.put(status_document("DEC-2"))
+        waiting = [
+            asyncio.create_task(intake.client.get(f"/v1/declarations/{d}?wait=10"))
+            for d in ("DEC-1", "DEC-2")
+        ]
+        while intake.app.state.waiters.waiting < 2:
+            await asyncio.sleep(0.01)
+        response = await intake.client.get("/v1/declarations/DEC-1?wait=10")
+        problem(response, 503)
+        assert response.headers["retry-after"] == "5"
+        assert (await intake.client.get("/v1/declarations/DEC-1")).status_code == 200
+        intake.read_model.set_status("DEC-1", "REJECTED")
+        intake.read_model.set_status("DEC-2", "TIMED_OUT")
+        answers = [(await task).json()["status"] for task in waiting]
+        assert answers == ["REJECTED", "TIMED_OUT"]
+
+
+async def test_all_waiters_share_one_query_loop() -> None:
+    async with running(Limits(poll_interval=0.05)) as intake:
+        ids = [f"DEC-{n}" for n in range(10)]
+        for declaration_id in ids:
+            intake.read_model.put(status_document(declaration_id))
+        started = time.monotonic()
+        responses = await asyncio.gather(
+            *(intake.client.get(f"/v1/declarations/{d}?wait=0.3") for d in ids * 5)
+        )
+        elapsed = time.monotonic() - started
+        assert all(r.json()["status"] == "IN_REVIEW" for r in responses)
+        assert 1 <= intake.read_model.queries <= elapsed / 0.05 + 2  # not 50 waiters' worth
+        idle = intake.read_model.queries
+        await asyncio.sleep(0.2)
+        assert intake.read_model.queries <= idle + 1  # nobody waits: no more queries
+
+
+# --- the rest of the surface ----------------------------------------------------------
+
+
+async def test_health_docs_and_openapi(intake: Intake) -> None:
+    assert (await intake.client.get("/healthz")).json() == {"status": "ok"}
+    assert (await intake.client.get("/docs")).status_code == 200
+    spec = (await intake.client.get("/openapi.json")).json()
+    assert "DeclarationRequest" in spec["components"]["schemas"]
+    post = spec["paths"]["/v1/declarations"]["post"]
+    ref = post["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    assert ref == "#/components/schemas/DeclarationRequest"
+    assert "application/problem+json" in post["responses"]["422"]["content"]
+
+
+async def test_metrics_count_requests_and_declarations(intake: Intake) -> None:
+    await intake.submit(valid_body())
+    await intake.submit(changed("items", []))
+    await intake.client.get("/v1/declarations/DEC-NOPE")
+    text = (await intake.client.get("/metrics")).text
+    assert 'intake_declarations_total{outcome="accepted"} 1.0' in text
+    assert 'intake_declarations_total{outcome="rejected"} 1.0' in text
+    assert (
+        'intake_http_requests_total{method="GET",route="/v1/declarations/{declaration_id}",'
+        'status="404"} 1.0'
+    ) in text
+
+
+async def test_framework_errors_are_problems_too(intake: Intake) -> None:
+    problem(await intake.client.get("/v2/nothing"), 404)
+    response = await intake.client.delete("/v1/declarations")
+    problem(response, 405)
+    assert response.headers["allow"] == "POST"

@@ -1,0 +1,117 @@
+"""The routing table: which agencies must rule, in a stable order, with the table version."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from services.intake.routing import DEFAULT_TABLE, load_table, route
+from services.intake.schema import parse_declaration
+from singlewindow.events import Agency
+from tests import factories
+from tests.unit.test_intake_schema import valid_body
+
+CUSTOMS, CIQ, PORT = Agency.CUSTOMS, Agency.CIQ, Agency.PORT
+TABLE = load_table()
+
+
+def air(body: dict[str, Any]) -> dict[str, Any]:
+    body["transport"] = {
+        k: v
+        for k, v in body["transport"].items()
+        if k not in ("vessel_imo", "voyage", "containers")
+    }
+    body["transport"]["mode"] = "AIR"
+    return body
+
+
+def agencies(body: dict[str, Any]) -> tuple[Agency, ...]:
+    return route(parse_declaration(body), TABLE)[0]
+
+
+def test_the_shipped_table_has_a_version() -> None:
+    assert TABLE.version == "routing-2026.11"
+    assert json.loads(DEFAULT_TABLE.read_text())["version"] == TABLE.version
+
+
+def test_sea_freight_of_laptops_goes_to_customs_and_port() -> None:
+    assert route(parse_declaration(valid_body()), TABLE) == ((CUSTOMS, PORT), "routing-2026.11")
+
+
+def test_air_freight_of_laptops_goes_to_customs_only() -> None:
+    assert agencies(air(valid_body())) == (CUSTOMS,)
+
+
+@pytest.mark.parametrize(
+    "hs_code",
+    [
+        "0201100000",  # beef
+        "0210110000",  # ham
+        "0302110000",  # fish
+        "0401100000",  # milk
+        "0407110000",  # eggs
+        "0805100000",  # oranges
+        "1001110000",  # wheat
+        "1201100000",  # soya beans
+        "1901101000",  # infant formula
+        "2204210000",  # wine
+        "4403110000",  # wood
+    ],
+)
+def test_statutory_inspection_goods_add_ciq(hs_code: str) -> None:
+    body = valid_body()
+    body["items"].append({**body["items"][0], "hs_code": hs_code})
+    assert agencies(body) == (CUSTOMS, CIQ, PORT)
+
+
+@pytest.mark.parametrize("hs_code", ["0211000000", "1902110000", "2203000000", "4501100000"])
+def test_neighbouring_codes_do_not_add_ciq(hs_code: str) -> None:
+    body = air(valid_body())
+    body["items"][0]["hs_code"] = hs_code
+    assert agencies(body) == (CUSTOMS,)
+
+
+@pytest.mark.parametrize("document", ["HEALTH_CERTIFICATE", "PHYTOSANITARY_CERTIFICATE"])
+def test_health_and_phytosanitary_certificates_add_ciq(document: str) -> None:
+    body = air(valid_body())
+    body["documents"].append({"type": document, "reference": "CERT-1"})
+    assert agencies(body) == (CUSTOMS, CIQ)
+
+
+def test_the_submitted_event_routes_like_the_request() -> None:
+    event = factories.declaration()
+    assert route(event, TABLE) == ((CUSTOMS, PORT), TABLE.version)
+
+
+def test_the_order_does_not_depend_on_the_table_order(tmp_path: Path) -> None:
+    raw = json.loads(DEFAULT_TABLE.read_text())
+    raw["agencies"] = dict(reversed(list(raw["agencies"].items())))
+    (tmp_path / "t.json").write_text(json.dumps(raw))
+    body = valid_body()
+    body["items"][0]["hs_code"] = "0302110000"
+    assert route(parse_declaration(body), load_table(tmp_path / "t.json"))[0] == (
+        CUSTOMS,
+        CIQ,
+        PORT,
+    )
+
+
+@pytest.mark.parametrize(
+    "agencies_json",
+    [
+        {"customs": {"always": True}, "UNKNOWN": {"always": True}},
+        {"customs": {"modes": ["SEA"]}},  # no agency would rule on an AIR declaration
+        {"customs": {"always": True, "hs_prefixes": [{"prefix": "8"}]}},  # prefix too short
+        {"customs": {"always": True, "documents": ["PASSPORT"]}},
+        {"customs": {"always": True, "sometimes": True}},
+        {"immigration": {"always": True}},
+    ],
+)
+def test_a_malformed_table_is_refused(tmp_path: Path, agencies_json: dict[str, Any]) -> None:
+    (tmp_path / "t.json").write_text(json.dumps({"version": "v", "agencies": agencies_json}))
+    with pytest.raises(ValidationError):
+        load_table(tmp_path / "t.json")
