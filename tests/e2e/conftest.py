@@ -57,7 +57,7 @@ class Platform:
         return (self.logs / f"{name}.log").read_text(errors="replace")[-3000:]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     platform = Platform(tmp_path_factory.mktemp("platform-logs"))
     with socket.socket() as probe:
