@@ -8,9 +8,12 @@ exact decimal string.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
 from typing import Any
 
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
 
 from singlewindow.settings import Settings
 
@@ -24,3 +27,25 @@ def mongo_client(settings: Settings, timeout_ms: int = 5000) -> AsyncMongoClient
         socketTimeoutMS=timeout_ms * 2,
         tz_aware=True,
     )
+
+
+async def find_by_ids(
+    collection: AsyncCollection[dict[str, Any]],
+    ids: Iterable[str],
+    projection: dict[str, int] | None = None,
+    concurrency: int = 8,
+) -> dict[str, dict[str, Any]]:
+    """The documents with these ``_id`` values, by id.
+
+    FerretDB v1 (SQLite) pushes down only ``_id`` equality: ``{"_id": {"$in": [...]}}`` scans
+    the whole collection, so many indexed point reads are far cheaper than one ``$in``.
+    """
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(key: str) -> dict[str, Any] | None:
+        async with gate:
+            return await collection.find_one({"_id": key}, projection)
+
+    keys = list(dict.fromkeys(ids))
+    docs = await asyncio.gather(*(one(k) for k in keys))
+    return {k: d for k, d in zip(keys, docs, strict=True) if d is not None}

@@ -1,10 +1,12 @@
-"""The read model: one document per declaration, built from the events by single-document
-atomic upserts (FerretDB has no multi-document transactions).
+"""The read model: one document per declaration, a pure fold of its events.
 
-A document becomes final only when its result and the verdicts it names are all in
-(:func:`promotion`). Idempotent and order-tolerant: replaying the topics gives the same
-documents, and a stale event never overwrites a newer state (a verdict never demotes a
-final status; a replayed declaration never resets one).
+``apply(doc, event)`` is deterministic and order-tolerant: the first verdict of each agency
+and the first result win (later copies are redeliveries), the status only moves forward
+(SUBMITTED, IN_REVIEW, then final), and a document turns final only once its result and every
+verdict the result names are in, so a final answer always comes with its verdicts. Replaying
+the topics gives the same documents. The projector is the only writer of an existing
+document (co-partitioning gives each declaration to one projector instance); FerretDB has no
+multi-document transactions, so each write is one single-document replace.
 """
 
 from __future__ import annotations
@@ -17,68 +19,45 @@ COLLECTION = "declarations"
 FINAL = ("RELEASED", "INSPECTION_REQUIRED", "HELD", "REJECTED", "TIMED_OUT")
 AGENCY_ORDER = ("customs", "ciq", "port")
 
-Update = tuple[dict[str, Any], dict[str, Any], bool]  # filter, update, upsert
+Doc = dict[str, Any]
 
 
-def updates_for(event: Event) -> list[Update]:
-    """The upserts that apply one event to the read model (pure)."""
-    key = {"_id": event.declaration_id}
-    doc = event.model_dump(mode="json")
+def new_document(declaration_id: str) -> Doc:
+    return {
+        "_id": declaration_id,
+        "status": "SUBMITTED",
+        "declaration": None,
+        "verdicts": {},
+        "result": None,
+    }
+
+
+def apply(doc: Doc | None, event: Event) -> Doc:
+    """The document after one event (pure; the input is not modified)."""
+    doc = {**new_document(event.declaration_id), **(doc or {})}
+    data = event.model_dump(mode="json")
     if isinstance(event, DeclarationSubmitted):
-        return [
-            (
-                key,
-                {
-                    "$set": {"declaration": doc},
-                    "$setOnInsert": {"status": "SUBMITTED", "verdicts": {}, "result": None},
-                },
-                True,
-            )
-        ]
-    if isinstance(event, AgencyVerdict):
-        return [
-            (
-                key,
-                {
-                    "$set": {f"verdicts.{event.agency}": doc},
-                    "$setOnInsert": {"status": "IN_REVIEW", "result": None},
-                },
-                True,
-            ),
-            ({**key, "status": "SUBMITTED"}, {"$set": {"status": "IN_REVIEW"}}, False),
-        ]
-    if isinstance(event, ClearanceResult):
-        return [
-            (
-                key,
-                {"$set": {"result": doc}, "$setOnInsert": {"status": "IN_REVIEW", "verdicts": {}}},
-                True,
-            ),
-            ({**key, "status": "SUBMITTED"}, {"$set": {"status": "IN_REVIEW"}}, False),
-        ]
-    raise TypeError(f"no projection for {type(event).__name__}")
+        doc["declaration"] = doc.get("declaration") or data
+    elif isinstance(event, AgencyVerdict):
+        verdicts = dict(doc.get("verdicts") or {})
+        verdicts.setdefault(str(event.agency), data)
+        doc["verdicts"] = verdicts
+    elif isinstance(event, ClearanceResult):
+        doc["result"] = doc.get("result") or data
+    else:
+        raise TypeError(f"no projection for {type(event).__name__}")
+    if doc["status"] not in FINAL:
+        doc["status"] = "IN_REVIEW" if doc["verdicts"] or doc["result"] else "SUBMITTED"
+        result = doc["result"]
+        if result and all(d["agency"] in doc["verdicts"] for d in result["decisions"]):
+            doc["status"] = result["status"]
+    return doc
 
 
-def promotion(doc: dict[str, Any]) -> Update | None:
-    """The update that makes a document final, once its result and every verdict the result
-    names are in: a final answer always comes with its verdicts. Monotonic, so idempotent."""
-    result = doc.get("result")
-    if result is None or doc.get("status") in FINAL:
-        return None
-    verdicts = doc.get("verdicts") or {}
-    if any(d["agency"] not in verdicts for d in result["decisions"]):
-        return None
-    return (
-        {"_id": doc["_id"], "status": {"$nin": list(FINAL)}},
-        {"$set": {"status": result["status"]}},
-        False,
-    )
-
-
-def status_view(doc: dict[str, Any]) -> dict[str, Any]:
+def status_view(doc: Doc) -> Doc:
     """The status API's answer for one read-model document."""
     verdicts = doc.get("verdicts") or {}
-    ordered = sorted(verdicts, key=lambda a: ((*AGENCY_ORDER, a)).index(a))
+    ordered = sorted(verdicts, key=lambda a: (*AGENCY_ORDER, a).index(a))
     return {
         "declaration_id": doc["_id"],
         "status": doc["status"],

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     )
     topic_replication_factor: int = Field(1, ge=1, description="replication factor of new topics")
     kafka_request_timeout_ms: int = Field(15_000, ge=1000, description="Kafka request timeout")
+    kafka_session_timeout_ms: int = Field(
+        6_000, ge=6000, description="consumer group session: how soon a dead member is replaced"
+    )
 
 
 @cache

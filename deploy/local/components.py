@@ -22,6 +22,13 @@ CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "single
 
 KAFKA_VERSION = "4.2.0"
 FERRETDB_VERSION = "v1.24.2"
+# FerretDB v1.24's SQLite backend creates its _id index on `_ferretdb_sjson->"_id"` but queries
+# `_ferretdb_sjson->'$._id'`; SQLite matches index expressions textually, so every point read,
+# update and replace scans the whole table (measured: 30 ms per read at 2,000 documents, and
+# growing). The two expressions mean the same; this one-line patch makes queries use the index.
+ID_COLUMN_UPSTREAM = "IDColumn = DefaultColumn + \"->'$._id'\""
+ID_COLUMN_PATCHED = 'IDColumn = DefaultColumn + `->"_id"`'
+FERRETDB_BUILD = f"{FERRETDB_VERSION}-idindex"
 START_TIMEOUT_S = 120.0
 
 
@@ -201,7 +208,7 @@ class FerretDB(Component):
 
     @property
     def binary(self) -> Path:
-        return CACHE / f"ferretdb-{FERRETDB_VERSION}" / "ferretdb"
+        return CACHE / f"ferretdb-{FERRETDB_BUILD}" / "ferretdb"
 
     def install(self) -> None:
         if self.binary.exists():
@@ -220,6 +227,11 @@ class FerretDB(Component):
             path.chmod(path.stat().st_mode | 0o200)
         # version.txt is git-ignored upstream yet embedded: without it the binary panics.
         (work / "build" / "version" / "version.txt").write_text(FERRETDB_VERSION + "\n")
+        metadata = work / "internal" / "backends" / "sqlite" / "metadata" / "metadata.go"
+        source_text = metadata.read_text()
+        if ID_COLUMN_UPSTREAM not in source_text:
+            raise RuntimeError(f"{metadata}: the _id column expression to patch is not there")
+        metadata.write_text(source_text.replace(ID_COLUMN_UPSTREAM, ID_COLUMN_PATCHED))
         partial = self.binary.with_name("ferretdb.partial")
         subprocess.run(
             [

@@ -11,6 +11,7 @@ Precedence: REJECT > HOLD > INSPECT > CLEAR. Deterministic: no clock, no I/O.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -119,3 +120,15 @@ def expire(state: JoinState, now: datetime) -> tuple[JoinState, list[ClearanceRe
         return state, []
     result = decide(state, state.deadline, timed_out=True)
     return state.model_copy(update={"decided": result.status}), [result]
+
+
+def fold(
+    events: Iterable[DeclarationSubmitted | AgencyVerdict], deadline_after: timedelta
+) -> tuple[JoinState | None, list[ClearanceResult]]:
+    """Every event of one declaration through ``step``, in order: what an auditor recomputes."""
+    state: JoinState | None = None
+    results: list[ClearanceResult] = []
+    for event in events:
+        state, out = step(state, event, deadline_after)
+        results += out
+    return state, results

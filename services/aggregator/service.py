@@ -84,6 +84,8 @@ class Aggregator:
             request_timeout_ms=settings.kafka_request_timeout_ms,
             max_poll_records=500,
             partition_assignment_strategy=(RangePartitionAssignor,),
+            session_timeout_ms=settings.kafka_session_timeout_ms,
+            heartbeat_interval_ms=settings.kafka_session_timeout_ms // 3,
         )
         self._stopping = asyncio.Event()
         self._next_tick = 0.0

@@ -12,9 +12,10 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from services.intake.ports import IdempotencyUnavailable, PublishUnavailable, ReadModelUnavailable
+from singlewindow.db import find_by_ids
 from singlewindow.events import DeclarationSubmitted
 from singlewindow.kafka.producer import EventProducer, PublishTimeout
-from singlewindow.readmodel import FINAL, status_view, updates_for
+from singlewindow.readmodel import FINAL, apply, status_view
 from singlewindow.topics import DECLARATIONS_SUBMITTED
 
 Doc = dict[str, Any]
@@ -24,9 +25,9 @@ log = logging.getLogger(__name__)
 class KafkaPublisher:
     """Publishes a declaration and returns only once Kafka acknowledged it (acks=all).
 
-    Then, best effort, it applies the projector's own idempotent upsert for the declaration,
-    so that a status read right after the 202 finds it; the projector converges either way,
-    and a database outage never fails a submission.
+    Then, best effort, it inserts the document the projector would build from the event, so
+    that a status read right after the 202 finds it; the projector converges either way, and a
+    database outage never fails a submission.
     """
 
     def __init__(self, producer: EventProducer, read_model: AsyncCollection[Doc]) -> None:
@@ -37,10 +38,11 @@ class KafkaPublisher:
             await self.producer.publish(DECLARATIONS_SUBMITTED.name, event)
         except (KafkaError, PublishTimeout, OSError) as exc:
             raise PublishUnavailable(str(exc)) from exc
-        try:
+        try:  # only when absent: an existing document belongs to the projector
             async with asyncio.timeout(2):
-                for query, update, upsert in updates_for(event):
-                    await self.read_model.update_one(query, update, upsert=upsert)
+                await self.read_model.insert_one(apply(None, event))
+        except DuplicateKeyError:
+            pass
         except (PyMongoError, TimeoutError) as exc:
             log.warning(
                 "read model not updated for %s (the projector will): %r", event.declaration_id, exc
@@ -62,10 +64,8 @@ class MongoReadModel:
 
     async def final_among(self, ids: Collection[str]) -> set[str]:
         try:
-            cursor = self.collection.find(
-                {"_id": {"$in": list(ids)}, "status": {"$in": list(FINAL)}}, {"_id": 1}
-            )
-            return {doc["_id"] async for doc in cursor}
+            docs = await find_by_ids(self.collection, ids, {"status": 1})
+            return {key for key, doc in docs.items() if doc.get("status") in FINAL}
         except PyMongoError as exc:
             raise ReadModelUnavailable(str(exc)) from exc
 

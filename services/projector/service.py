@@ -1,16 +1,27 @@
-"""The projector: every event into the read model, idempotently, at least once."""
+"""The projector: every event into the read model, idempotently, at least once.
+
+A whole fetched batch is folded at once: one read of the documents it touches, the pure
+``readmodel.apply`` for each event, one bulk write of the changed documents. If the batch
+cannot be written (a poison record, a write conflict), the consume loop falls back to one
+record at a time, so only the culprit is dead-lettered.
+"""
 
 from __future__ import annotations
 
-from singlewindow.db import mongo_client
+from pymongo import ReplaceOne
+
+from singlewindow.db import find_by_ids, mongo_client
 from singlewindow.events import AgencyVerdict, ClearanceResult, DeclarationSubmitted, Event
 from singlewindow.kafka.consumer import ConsumerService, Record, decode_record
 from singlewindow.kafka.producer import EventProducer
-from singlewindow.readmodel import COLLECTION, promotion, updates_for
+from singlewindow.readmodel import COLLECTION, Doc, apply
 from singlewindow.settings import Settings
 from singlewindow.topics import CLEARANCE_RESULTS, DECLARATIONS_SUBMITTED, VERDICT_TOPICS
 
 NAME = "projector"
+# FerretDB v1 (SQLite) holds one pooled connection per statement of an update command until
+# the command ends; at 100 statements its pool is exhausted and the command deadlocks.
+BULK_LIMIT = 32
 KINDS: dict[str, type[Event]] = {
     DECLARATIONS_SUBMITTED.name: DeclarationSubmitted,
     CLEARANCE_RESULTS.name: ClearanceResult,
@@ -19,16 +30,31 @@ KINDS: dict[str, type[Event]] = {
 
 
 def projector(settings: Settings) -> ConsumerService:
-    """A consumer service that upserts each event into the read model."""
+    """A consumer service that folds events into the read model."""
     collection = mongo_client(settings)[settings.mongodb_database][COLLECTION]
 
-    async def handle(record: Record) -> None:
-        event = decode_record(KINDS[record.topic], record)
-        for query, update, upsert in updates_for(event):
-            await collection.update_one(query, update, upsert=upsert)
-        doc = await collection.find_one({"_id": event.declaration_id})
-        final = promotion(doc) if doc else None
-        if final:
-            await collection.update_one(final[0], final[1])
+    async def handle_batch(records: list[Record]) -> None:
+        events = [decode_record(KINDS[r.topic], r) for r in records]
+        docs: dict[str, Doc] = await find_by_ids(collection, (e.declaration_id for e in events))
+        changed: dict[str, Doc] = {}
+        for event in events:
+            key = event.declaration_id
+            doc = apply(docs.get(key), event)
+            if doc != docs.get(key):
+                docs[key] = changed[key] = doc
+        writes = [ReplaceOne({"_id": k}, d, upsert=True) for k, d in changed.items()]
+        for start in range(0, len(writes), BULK_LIMIT):
+            await collection.bulk_write(writes[start : start + BULK_LIMIT], ordered=False)
 
-    return ConsumerService(NAME, list(KINDS), NAME, settings, handle, EventProducer(settings, NAME))
+    async def handle(record: Record) -> None:
+        await handle_batch([record])
+
+    return ConsumerService(
+        NAME,
+        list(KINDS),
+        NAME,
+        settings,
+        handle,
+        EventProducer(settings, NAME),
+        handle_batch=handle_batch,
+    )

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 Record: TypeAlias = ConsumerRecord  # aiokafka.ConsumerRecord[bytes, bytes]
 Handler = Callable[[Record], Awaitable[None]]
+BatchHandler = Callable[[list[Record]], Awaitable[None]]
 TRANSIENT = (KafkaError, PublishTimeout, ConnectionFailure, OSError, TimeoutError)
 
 
@@ -80,8 +81,10 @@ class ConsumerService:
         producer: EventProducer,
         max_attempts: int = 3,
         max_backoff_s: float = 5.0,
+        handle_batch: BatchHandler | None = None,
     ) -> None:
         self.service, self.topics, self.handle = service, topics, handle
+        self.handle_batch = handle_batch
         self.producer, self.max_attempts, self.max_backoff_s = producer, max_attempts, max_backoff_s
         self.consumer = AIOKafkaConsumer(
             *topics,
@@ -95,6 +98,8 @@ class ConsumerService:
             max_poll_records=200,
             # co-partitioning: partition p of every topic goes to the same instance
             partition_assignment_strategy=(RangePartitionAssignor,),
+            session_timeout_ms=settings.kafka_session_timeout_ms,
+            heartbeat_interval_ms=settings.kafka_session_timeout_ms // 3,
         )
         self._stopping = asyncio.Event()
 
@@ -110,6 +115,14 @@ class ConsumerService:
         try:
             while not self._stopping.is_set():
                 batch = await self.consumer.getmany(timeout_ms=500)
+                if batch and self.handle_batch is not None:
+                    outcome = await self._try_batch([r for rs in batch.values() for r in rs])
+                    if outcome is None:  # stopping during a transient fault: commit nothing
+                        break
+                    if outcome:
+                        for tp, records in batch.items():
+                            await self._commit(tp, records[-1].offset + 1)
+                        continue
                 for tp, records in batch.items():
                     done = await self._process_partition(records)
                     if done is not None:
@@ -119,6 +132,25 @@ class ConsumerService:
         finally:
             await self.consumer.stop()  # leaves the group
             await self.producer.stop()
+
+    async def _try_batch(self, records: list[Record]) -> bool | None:
+        """The whole batch at once: True when done, False to fall back to one at a time."""
+        assert self.handle_batch is not None
+        backoff = 0.1
+        while not self._stopping.is_set():
+            try:
+                await self.handle_batch(records)
+                for record in records:
+                    MESSAGES.labels(self.service, record.topic, "processed").inc()
+                return True
+            except TRANSIENT as exc:
+                log.warning("%s: transient fault, retrying the batch: %r", self.service, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff_s)
+            except Exception as exc:
+                log.warning("%s: batch failed (%r); one record at a time", self.service, exc)
+                return False
+        return None
 
     async def _process_partition(self, records: list[Record]) -> Record | None:
         last = None

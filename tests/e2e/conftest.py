@@ -18,6 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("intake", "customs", "ciq", "port", "aggregator", "projector")
 INTAKE_PORT = int(os.environ.get("E2E_INTAKE_PORT", "18000"))
+DEADLINE_SECONDS = 600  # longer than any stall the chaos tests cause: nothing times out
 
 
 class Platform:
@@ -29,7 +30,7 @@ class Platform:
         self.env = {
             **os.environ,
             "INTAKE_PORT": str(INTAKE_PORT),
-            "AGGREGATOR_DEADLINE_SECONDS": "120",
+            "AGGREGATOR_DEADLINE_SECONDS": str(DEADLINE_SECONDS),
             **{f"{s.upper()}_METRICS_PORT": str(p) for s, p in self.metrics_ports.items()},
         }
 
@@ -52,6 +53,12 @@ class Platform:
             proc.kill()
             proc.wait()
             return -9
+
+    def kill(self, name: str) -> None:
+        """kill -9: no shutdown, no commit, no goodbye to the group."""
+        proc = self.procs.pop(name)
+        proc.kill()
+        proc.wait()
 
     def log_tail(self, name: str) -> str:
         return (self.logs / f"{name}.log").read_text(errors="replace")[-3000:]
