@@ -180,7 +180,7 @@ class InspectionOrder(Record):
 class Event(Record):
     """A top-level event: what travels on a topic, keyed by ``declaration_id``."""
 
-    declaration_id: str
+    declaration_id: str = Field(min_length=1, max_length=64)
 
     def to_avro(self) -> bytes:
         return codec.encode(self.AVRO_NAME, self.avro_datum())

@@ -94,16 +94,16 @@ class Aggregator:
     async def open_task(self, partition: int) -> None:
         task = Task(self.settings, self.group, partition)
         backoff = 0.2
-        while True:
+        while not self._stopping.is_set():
             try:
                 await task.open()
-                break
+                self.tasks[partition] = task
+                return
             except Exception as exc:
                 log.warning("task p%s: open failed, retrying: %r", partition, exc)
                 await task.close()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
-        self.tasks[partition] = task
 
     async def drop_task(self, partition: int) -> None:
         task = self.tasks.pop(partition, None)

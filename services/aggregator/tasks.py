@@ -15,7 +15,9 @@ import logging
 from collections.abc import Iterable
 
 from aiokafka import AIOKafkaProducer, TopicPartition
+from pydantic import ValidationError
 
+from singlewindow.avro import CodecError
 from singlewindow.events import ClearanceResult, JoinState
 from singlewindow.kafka.headers import Headers, event_headers
 from singlewindow.kafka.reader import read_partition
@@ -57,7 +59,17 @@ class Task:
             if record.value is None:
                 self.states.pop(record.key.decode(), None)
             else:
-                state = JoinState.from_avro(record.value)
+                try:
+                    state = JoinState.from_avro(record.value)
+                except (CodecError, ValidationError) as exc:  # never block the partition
+                    log.error(
+                        "task p%s: unreadable join state at %s/%s skipped: %s",
+                        self.partition,
+                        JOIN_STATE.name,
+                        record.offset,
+                        exc,
+                    )
+                    continue
                 self.states[state.declaration_id] = state
         log.info("task p%s restored %s join states", self.partition, len(self.states))
 

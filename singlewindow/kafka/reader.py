@@ -15,6 +15,15 @@ from singlewindow.settings import Settings
 Isolation = Literal["read_committed", "read_uncommitted"]
 
 
+async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """The partitions of a topic, asked of the broker; KeyError when it does not exist."""
+    await consumer._client.force_metadata_update()  # aiokafka has no public call for this
+    numbers = consumer.partitions_for_topic(topic) or set()
+    if not numbers:
+        raise KeyError(f"topic {topic!r} does not exist")
+    return [TopicPartition(topic, p) for p in sorted(numbers)]
+
+
 async def read_topic(
     settings: Settings, topic: str, isolation_level: Isolation = "read_committed"
 ) -> list[ConsumerRecord]:
@@ -27,11 +36,7 @@ async def read_topic(
     )
     await consumer.start()
     try:
-        await consumer._client.force_metadata_update()  # learn the topic's partitions
-        numbers = consumer.partitions_for_topic(topic) or set()
-        partitions = [TopicPartition(topic, p) for p in sorted(numbers)]
-        if not partitions:
-            raise KeyError(f"topic {topic!r} does not exist")
+        partitions = await topic_partitions(consumer, topic)
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         end = await consumer.end_offsets(partitions)

@@ -13,6 +13,7 @@ import asyncio
 import os
 import random
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -109,7 +110,9 @@ async def read_model_statuses(ids: set[str], timeout_s: float) -> dict[str, str]
         await client.close()
 
 
-async def run_chaos(platform: Platform, count: int, seed: int) -> None:
+async def run_chaos(
+    platform: Platform, count: int, seed: int, report: Callable[[str], None]
+) -> None:
     rng = random.Random(seed)
     stop = asyncio.Event()
     chaos_task = asyncio.create_task(chaos(platform, stop, rng))
@@ -134,7 +137,7 @@ async def run_chaos(platform: Platform, count: int, seed: int) -> None:
             mismatches.append(d)
     statuses = await read_model_statuses(ids, timeout_s=120)
     stale = [d for d in ids if statuses[d] != events[d][CLEARANCE_RESULTS.name][0].status]
-    print(
+    report(
         f"\nchaos: accepted={len(accepted)} kills={sum(kills.values())} {dict(kills)} "
         f"results={sum(results_per_id.values())} lost={lost} duplicates={duplicates} "
         f"mismatches={len(mismatches)} read_model_disagreements={len(stale)}"
@@ -146,10 +149,22 @@ async def run_chaos(platform: Platform, count: int, seed: int) -> None:
     assert stale == []
 
 
-async def test_chaos_short(platform: Platform) -> None:
-    await run_chaos(platform, int(os.environ.get("CHAOS_DECLARATIONS", "2000")), seed=2026)
+def shown(capsys: pytest.CaptureFixture[str]) -> Callable[[str], None]:
+    """Print past pytest's capture: the figures belong in the test log."""
+
+    def say(line: str) -> None:
+        with capsys.disabled():
+            print(line)
+
+    return say
+
+
+async def test_chaos_short(platform: Platform, capsys: pytest.CaptureFixture[str]) -> None:
+    count = int(os.environ.get("CHAOS_DECLARATIONS", "2000"))
+    await run_chaos(platform, count, seed=2026, report=shown(capsys))
 
 
 @pytest.mark.slow
-async def test_chaos_long(platform: Platform) -> None:
-    await run_chaos(platform, int(os.environ.get("CHAOS_LONG_DECLARATIONS", "20000")), seed=7)
+async def test_chaos_long(platform: Platform, capsys: pytest.CaptureFixture[str]) -> None:
+    count = int(os.environ.get("CHAOS_LONG_DECLARATIONS", "20000"))
+    await run_chaos(platform, count, seed=7, report=shown(capsys))

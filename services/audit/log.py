@@ -1,0 +1,147 @@
+"""Reading the event log as an auditor: manual assignment, no group, no commits,
+``read_committed``, so live consumers are untouched. Positions are ``beginning``, an offset
+(applied to every partition) or an ISO-8601 time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from singlewindow.avro import CodecError
+from singlewindow.events import (
+    AgencyVerdict,
+    ClearanceResult,
+    DeclarationSubmitted,
+    Event,
+)
+from singlewindow.kafka.reader import topic_partitions
+from singlewindow.settings import Settings
+from singlewindow.topics import CLEARANCE_RESULTS, DECLARATIONS_SUBMITTED, VERDICT_TOPICS
+
+AUDITED: dict[str, type[Event]] = {
+    DECLARATIONS_SUBMITTED.name: DeclarationSubmitted,
+    **{t.name: AgencyVerdict for t in VERDICT_TOPICS.values()},
+    CLEARANCE_RESULTS.name: ClearanceResult,
+}
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where to start or stop reading: the beginning, an offset, or a time."""
+
+    offset: int | None = None
+    time: datetime | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Position:
+        if text == "beginning":
+            return cls(offset=0)
+        if text.isdigit():
+            return cls(offset=int(text))
+        moment = datetime.fromisoformat(text)
+        return cls(time=moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    topic: str
+    partition: int
+    offset: int
+    timestamp: datetime
+    key: str | None
+    event: Event | None
+    error: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "topic": self.topic,
+            "partition": self.partition,
+            "offset": self.offset,
+            "timestamp": self.timestamp.isoformat(timespec="milliseconds"),
+            "key": self.key,
+            "type": type(self.event).__name__ if self.event else None,
+            "event": self.event.model_dump(mode="json") if self.event else None,
+            "error": self.error,
+        }
+
+
+def decode(topic: str, record: Any) -> LoggedEvent:
+    event, error = None, None
+    try:
+        event = AUDITED[topic].from_avro(record.value)
+    except (CodecError, ValueError) as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    return LoggedEvent(
+        topic,
+        record.partition,
+        record.offset,
+        datetime.fromtimestamp(record.timestamp / 1000, UTC),
+        record.key.decode(errors="replace") if record.key else None,
+        event,
+        error,
+    )
+
+
+async def read_events(
+    settings: Settings,
+    topics: list[str],
+    start: Position = Position(offset=0),
+    end: Position | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> AsyncIterator[LoggedEvent]:
+    """Decoded events of ``topics`` from ``start`` to ``end`` (or the current end)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        request_timeout_ms=settings.kafka_request_timeout_ms,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
+    await consumer.start()
+    try:
+        partitions: list[TopicPartition] = []
+        for topic in topics:
+            partitions += await topic_partitions(consumer, topic)
+        consumer.assign(partitions)
+        first, last = (
+            await consumer.beginning_offsets(partitions),
+            await consumer.end_offsets(partitions),
+        )
+        begin = await _resolve(consumer, partitions, start, first, last)
+        stop = last if end is None else await _resolve(consumer, partitions, end, first, last)
+        for tp in partitions:
+            consumer.seek(tp, begin[tp])
+        total = sum(max(stop[tp] - begin[tp], 0) for tp in partitions)
+        done = 0
+        pending = {tp for tp in partitions if begin[tp] < stop[tp]}
+        while pending:
+            batch = await consumer.getmany(*pending, timeout_ms=1000)
+            for tp, records in batch.items():
+                for record in records:
+                    if record.offset < stop[tp]:
+                        yield decode(tp.topic, record)
+                done += len(records)
+            if progress:
+                progress(min(done, total), total)
+            pending = {tp for tp in pending if await consumer.position(tp) < stop[tp]}
+    finally:
+        await consumer.stop()
+
+
+async def _resolve(
+    consumer: AIOKafkaConsumer,
+    partitions: list[TopicPartition],
+    position: Position,
+    first: dict[TopicPartition, int],
+    last: dict[TopicPartition, int],
+) -> dict[TopicPartition, int]:
+    if position.time is None:
+        offset = position.offset or 0
+        return {tp: min(max(offset, first[tp]), last[tp]) for tp in partitions}
+    millis = int(position.time.timestamp() * 1000)
+    found = await consumer.offsets_for_times({tp: millis for tp in partitions})
+    return {tp: found[tp].offset if found[tp] else last[tp] for tp in partitions}

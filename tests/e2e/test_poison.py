@@ -1,0 +1,109 @@
+"""Garbage on every input topic: each consumer dead-letters it with provenance, the flow goes
+on, and a re-drive puts the original bytes back on their source topic."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from services.audit.deadletters import DeadLetter, dead_letters, redrive
+from services.demo_data import sample_declaration_body
+from singlewindow.avro import encode
+from singlewindow.events import AgencyVerdict, DeclarationSubmitted
+from singlewindow.kafka.headers import header
+from singlewindow.kafka.reader import read_topic
+from singlewindow.settings import get_settings
+from singlewindow.topics import CLEARANCE_RESULTS, DECLARATIONS_SUBMITTED, VERDICT_TOPICS
+from tests import factories
+from tests.e2e.conftest import Platform
+from tests.e2e.test_pipeline import final_status, submit
+
+pytestmark = pytest.mark.e2e
+
+# who consumes each input topic
+CONSUMERS = {
+    DECLARATIONS_SUBMITTED.name: {"customs", "ciq", "port", "aggregator", "projector"},
+    **{t.name: {"aggregator", "projector"} for t in VERDICT_TOPICS.values()},
+    CLEARANCE_RESULTS.name: {"projector"},
+}
+
+
+def poison_kinds(topic: str) -> dict[str, bytes]:
+    good = (
+        factories.declaration() if topic == DECLARATIONS_SUBMITTED.name else factories.verdict()
+    ).to_avro()
+    name = good and (
+        DeclarationSubmitted if topic == DECLARATIONS_SUBMITTED.name else AgencyVerdict
+    )
+    invalid = factories.declaration().avro_datum()
+    invalid["items"] = []  # well-formed Avro that fails validation
+    if name is AgencyVerdict:
+        invalid = factories.verdict().avro_datum()
+        invalid["decision"] = "CLEAR"
+        invalid["declaration_id"] = ""  # a verdict must name its declaration
+    return {
+        "random bytes": uuid.uuid4().bytes * 3,
+        "unknown fingerprint": good[:2] + bytes(8) + good[10:],
+        "truncated body": good[: len(good) // 2],
+        "fails validation": encode(name.AVRO_NAME, invalid),
+    }
+
+
+async def wait_for_letters(keys: set[str], expected: int) -> list[DeadLetter]:
+    settings = get_settings()
+    async with asyncio.timeout(120):
+        while True:
+            letters = [d for d in await dead_letters(settings) if d.key and d.key.decode() in keys]
+            if len(letters) >= expected:
+                return letters
+            await asyncio.sleep(1)
+
+
+async def test_poison_on_every_input_topic(platform: Platform) -> None:
+    settings = get_settings()
+    run = uuid.uuid4().hex[:8]
+    sent: dict[str, tuple[str, str, bytes]] = {}  # key -> topic, kind, payload
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        for topic in CONSUMERS:
+            for kind, payload in poison_kinds(topic).items():
+                key = f"POISON-{run}-{topic}-{kind.replace(' ', '-')}"
+                await producer.send_and_wait(topic, payload, key=key.encode())
+                sent[key] = (topic, kind, payload)
+    finally:
+        await producer.stop()
+
+    expected = sum(len(CONSUMERS[topic]) for topic, _, _ in sent.values())
+    letters = await wait_for_letters(set(sent), expected)
+    by_key: dict[str, set[str]] = defaultdict(set)
+    for letter in letters:
+        topic, _kind, payload = sent[letter.key.decode()]  # type: ignore[union-attr]
+        assert letter.value == payload  # the original bytes
+        assert letter.source_topic == topic
+        assert letter.source_offset >= 0 and letter.error and letter.time
+        by_key[letter.key.decode()].add(letter.service)  # type: ignore[union-attr]
+    for key, (topic, kind, _) in sent.items():
+        assert by_key[key] == CONSUMERS[topic], (topic, kind)
+
+    # the flow goes on: a declaration submitted now gets its answer
+    async with httpx.AsyncClient(base_url=platform.url, timeout=60) as client:
+        answer = await final_status(client, await submit(client, sample_declaration_body(0)))
+    assert answer["result"] is not None
+
+    # re-drive: every pending dead letter goes back to its source topic, once
+    redriven = await redrive(settings)
+    assert {d.key.decode() for d in redriven if d.key} >= set(sent)
+    assert await redrive(settings) == []  # nothing twice
+    back = [
+        r
+        for r in await read_topic(settings, DECLARATIONS_SUBMITTED.name)
+        if r.key and r.key.decode() in sent and header(r.headers, "sw-redriven-from")
+    ]
+    assert len(back) >= 4 * len(CONSUMERS[DECLARATIONS_SUBMITTED.name])
+    assert all(r.value == sent[r.key.decode()][2] for r in back)
