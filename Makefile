@@ -12,7 +12,7 @@ PY := $(VENV)/bin/python
 STACK := $(PY) deploy/local/stack.py
 PYTEST_ARGS ?=
 
-.PHONY: help venv up down status clean lint test run bench schemas-release
+.PHONY: help venv up down status clean lint test run bench chaos-long schemas-release
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -54,6 +54,16 @@ test: venv ## the whole test suite on the real broker and database; stops what i
 run: up ## the whole platform, locally: Kafka, FerretDB and every service (Ctrl-C stops them)
 	@echo "intake: http://$${INTAKE_HOST:-127.0.0.1}:$${INTAKE_PORT:-8000}/docs"
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/honcho start -f Procfile
+
+chaos-long: venv ## the chaos test with 20,000 declarations (about half an hour)
+	@mkdir -p var
+	$(STACK) up --record var/test-started
+	$(PY) -m pytest tests/e2e/test_chaos.py -m slow -s; rc=$$?; \
+	  $(STACK) down --recorded var/test-started; exit $$rc
+
+bench: venv ## benchmarks (not tests): replay rate of the auditors' reader
+	$(STACK) up
+	$(PY) -m bench.replay
 
 schemas-release: venv ## keep the current event schemas as released, with golden payloads
 	$(PY) -m singlewindow.avro.release

@@ -247,6 +247,12 @@ def letters_redrive(
     dry_run: Annotated[bool, typer.Option(help="say what would be re-driven")] = False,
 ) -> None:
     """Re-drive every dead letter not re-driven before to its source topic (after a fix)."""
-    done = run(deadletters.redrive(get_settings(), dry_run=dry_run))
+    skipped: list[deadletters.DeadLetter] = []
+    done = run(deadletters.redrive(get_settings(), dry_run=dry_run, skipped=skipped))
     verb = "would re-drive" if dry_run else "re-drove"
     Console().print(f"{verb} {len(done)} dead letter(s)")
+    for letter in skipped:
+        Console().print(
+            f"passed over {letter.partition}/{letter.offset}: "
+            f"its source topic {letter.source_topic!r} no longer exists"
+        )

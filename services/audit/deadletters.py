@@ -64,8 +64,15 @@ async def dead_letters(settings: Settings) -> list[DeadLetter]:
     return [DeadLetter.of(r) for r in await read_topic(settings, DEAD_LETTERS.name)]
 
 
-async def redrive(settings: Settings, dry_run: bool = False) -> list[DeadLetter]:
-    """Re-drive, in order, every dead letter not re-driven before."""
+async def redrive(
+    settings: Settings, dry_run: bool = False, skipped: list[DeadLetter] | None = None
+) -> list[DeadLetter]:
+    """Re-drive, in order, every dead letter not re-driven before.
+
+    One source record dead-lettered by several services is re-driven once. A letter whose
+    source topic no longer exists cannot go back: it is passed over (and appended to
+    ``skipped``) so that it does not hold back the letters after it.
+    """
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=REDRIVE_GROUP,
@@ -79,6 +86,8 @@ async def redrive(settings: Settings, dry_run: bool = False) -> list[DeadLetter]
     done: list[DeadLetter] = []
     try:
         partitions = await topic_partitions(consumer, DEAD_LETTERS.name)
+        existing = set(await consumer.topics())
+        seen: set[tuple[str, int, int]] = set()
         consumer.assign(partitions)
         end = await consumer.end_offsets(partitions)
         for tp in partitions:
@@ -86,6 +95,14 @@ async def redrive(settings: Settings, dry_run: bool = False) -> list[DeadLetter]
                 batch = await consumer.getmany(tp, timeout_ms=1000)
                 for record in batch.get(tp, []):
                     letter = DeadLetter.of(record)
+                    source = (letter.source_topic, letter.source_partition, letter.source_offset)
+                    if letter.source_topic not in existing or source in seen:
+                        if skipped is not None and letter.source_topic not in existing:
+                            skipped.append(letter)
+                        if not dry_run:
+                            await consumer.commit({tp: record.offset + 1})
+                        continue
+                    seen.add(source)
                     if not dry_run:
                         origin = f"{DEAD_LETTERS.name}/{tp.partition}/{record.offset}"
                         await producer.send_and_wait(

@@ -17,6 +17,7 @@ from singlewindow.events import (
     ClearanceResult,
     DeclarationSubmitted,
     Event,
+    decode_event,
 )
 from singlewindow.kafka.reader import topic_partitions
 from singlewindow.settings import Settings
@@ -72,7 +73,7 @@ class LoggedEvent:
 def decode(topic: str, record: Any) -> LoggedEvent:
     event, error = None, None
     try:
-        event = AUDITED[topic].from_avro(record.value)
+        event = decode_event(record.value)
     except (CodecError, ValueError) as exc:
         error = f"{type(exc).__name__}: {exc}"
     return LoggedEvent(

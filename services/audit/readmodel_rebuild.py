@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pymongo import ReplaceOne
-
 from services.audit.log import LoggedEvent
 from singlewindow.db import mongo_client
 from singlewindow.readmodel import COLLECTION, Doc, apply
 from singlewindow.settings import Settings
-
-CHUNK = 32  # FerretDB v1 deadlocks on update commands of 100 statements or more
 
 
 @dataclass
@@ -38,9 +34,8 @@ async def rebuild(settings: Settings, events: list[LoggedEvent], into: str) -> D
     database = client[settings.mongodb_database]
     try:
         await database.drop_collection(into)
-        writes = [ReplaceOne({"_id": k}, d, upsert=True) for k, d in docs.items()]
-        for start in range(0, len(writes), CHUNK):
-            await database[into].bulk_write(writes[start : start + CHUNK], ordered=False)
+        for key, doc in docs.items():  # FerretDB v1's bulk replies are incomplete
+            await database[into].replace_one({"_id": key}, doc, upsert=True)
         live = {d["_id"]: d async for d in database[COLLECTION].find({})}
         shadow = {d["_id"]: d async for d in database[into].find({})}
     finally:

@@ -1,14 +1,12 @@
 """The projector: every event into the read model, idempotently, at least once.
 
-A whole fetched batch is folded at once: one read of the documents it touches, the pure
-``readmodel.apply`` for each event, one bulk write of the changed documents. If the batch
+A whole fetched batch is folded at once: one read of each document it touches, the pure
+``readmodel.apply`` for each event, one replace of each changed document. If the batch
 cannot be written (a poison record, a write conflict), the consume loop falls back to one
 record at a time, so only the culprit is dead-lettered.
 """
 
 from __future__ import annotations
-
-from pymongo import ReplaceOne
 
 from singlewindow.db import find_by_ids, mongo_client
 from singlewindow.events import AgencyVerdict, ClearanceResult, DeclarationSubmitted, Event
@@ -19,9 +17,6 @@ from singlewindow.settings import Settings
 from singlewindow.topics import CLEARANCE_RESULTS, DECLARATIONS_SUBMITTED, VERDICT_TOPICS
 
 NAME = "projector"
-# FerretDB v1 (SQLite) holds one pooled connection per statement of an update command until
-# the command ends; at 100 statements its pool is exhausted and the command deadlocks.
-BULK_LIMIT = 32
 KINDS: dict[str, type[Event]] = {
     DECLARATIONS_SUBMITTED.name: DeclarationSubmitted,
     CLEARANCE_RESULTS.name: ClearanceResult,
@@ -42,9 +37,8 @@ def projector(settings: Settings) -> ConsumerService:
             doc = apply(docs.get(key), event)
             if doc != docs.get(key):
                 docs[key] = changed[key] = doc
-        writes = [ReplaceOne({"_id": k}, d, upsert=True) for k, d in changed.items()]
-        for start in range(0, len(writes), BULK_LIMIT):
-            await collection.bulk_write(writes[start : start + BULK_LIMIT], ordered=False)
+        for key, doc in changed.items():  # FerretDB's bulk replies lack nModified: one by one
+            await collection.replace_one({"_id": key}, doc, upsert=True)
 
     async def handle(record: Record) -> None:
         await handle_batch([record])

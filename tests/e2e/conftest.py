@@ -60,8 +60,11 @@ class Platform:
         proc.kill()
         proc.wait()
 
+    def alive(self) -> dict[str, bool]:
+        return {name: proc.poll() is None for name, proc in self.procs.items()}
+
     def log_tail(self, name: str) -> str:
-        return (self.logs / f"{name}.log").read_text(errors="replace")[-3000:]
+        return (self.logs / f"{name.replace('#', '-')}.log").read_text(errors="replace")[-3000:]
 
 
 @pytest.fixture(scope="package")

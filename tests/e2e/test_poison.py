@@ -96,14 +96,18 @@ async def test_poison_on_every_input_topic(platform: Platform) -> None:
         answer = await final_status(client, await submit(client, sample_declaration_body(0)))
     assert answer["result"] is not None
 
-    # re-drive: every pending dead letter goes back to its source topic, once
+    # re-drive: each dead-lettered record goes back to its source topic, once
     redriven = await redrive(settings)
-    assert {d.key.decode() for d in redriven if d.key} >= set(sent)
-    assert await redrive(settings) == []  # nothing twice
+    ours = [d for d in redriven if d.key and d.key.decode() in sent]
+    assert sorted(d.key.decode() for d in ours if d.key) == sorted(sent)
+    again = await redrive(settings)  # letters of the re-driven copies, not the same letters
+    assert not {(d.partition, d.offset) for d in redriven} & {
+        (d.partition, d.offset) for d in again
+    }
     back = [
         r
         for r in await read_topic(settings, DECLARATIONS_SUBMITTED.name)
         if r.key and r.key.decode() in sent and header(r.headers, "sw-redriven-from")
     ]
-    assert len(back) >= 4 * len(CONSUMERS[DECLARATIONS_SUBMITTED.name])
+    assert len(back) >= 4  # the four kinds sent to declarations.submitted
     assert all(r.value == sent[r.key.decode()][2] for r in back)

@@ -1,0 +1,142 @@
+"""What the fault-injection tests check: every accepted declaration has exactly one result
+(read_committed), equal to the pure join of its recorded verdicts, and a final read-model
+document agreeing with it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from services.aggregator.join import fold
+from services.demo_data import sample_declaration_body
+from singlewindow.db import find_by_ids, mongo_client
+from singlewindow.events import AgencyVerdict, ClearanceResult, DeclarationSubmitted, Event
+from singlewindow.kafka.reader import read_topic
+from singlewindow.readmodel import COLLECTION, FINAL
+from singlewindow.settings import get_settings
+from singlewindow.topics import CLEARANCE_RESULTS, DECLARATIONS_SUBMITTED, VERDICT_TOPICS
+from tests.e2e.conftest import DEADLINE_SECONDS
+
+
+async def submit_all(url: str, count: int, offset: int, concurrency: int = 12) -> list[str]:
+    """POST ``count`` demo declarations; the ids of those answered 202."""
+    accepted: list[str] = []
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(count):
+        queue.put_nowait(offset + i)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            body = sample_declaration_body(queue.get_nowait())
+            response = await client.post("/v1/declarations", json=body)
+            if response.status_code == 202:
+                accepted.append(response.json()["declaration_id"])
+
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+    return accepted
+
+
+async def recorded(ids: set[str]) -> dict[str, dict[str, list[Any]]]:
+    """Every recorded event of these declarations, per topic, in log order."""
+    settings = get_settings()
+    events: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
+    topics: list[tuple[str, type[Event]]] = [
+        (DECLARATIONS_SUBMITTED.name, DeclarationSubmitted),
+        *((t.name, AgencyVerdict) for t in VERDICT_TOPICS.values()),
+        (CLEARANCE_RESULTS.name, ClearanceResult),
+    ]
+    for topic, kind in topics:
+        for record in await read_topic(settings, topic, "read_committed"):
+            if record.key is not None and record.key.decode() in ids:
+                events[record.key.decode()][topic].append(kind.from_avro(record.value))
+    return events
+
+
+async def wait_for_results(ids: set[str], timeout_s: float) -> None:
+    settings = get_settings()
+    async with asyncio.timeout(timeout_s):
+        while True:
+            records = await read_topic(settings, CLEARANCE_RESULTS.name, "read_committed")
+            if ids <= {r.key.decode() for r in records if r.key}:
+                return
+            await asyncio.sleep(2)
+
+
+async def read_model_statuses(ids: set[str], timeout_s: float) -> dict[str, str]:
+    settings = get_settings()
+    client = mongo_client(settings)
+    collection = client[settings.mongodb_database][COLLECTION]
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                docs = await find_by_ids(collection, ids, {"status": 1})
+                statuses = {key: doc["status"] for key, doc in docs.items()}
+                if all(statuses.get(i) in FINAL for i in ids):
+                    return statuses
+                await asyncio.sleep(2)
+    finally:
+        await client.close()
+
+
+@dataclass
+class Outcome:
+    accepted: int
+    results: int
+    lost: int
+    duplicates: int
+    mismatches: int
+    read_model_disagreements: int
+
+    def line(self) -> str:
+        return (
+            f"accepted={self.accepted} results={self.results} lost={self.lost} "
+            f"duplicates={self.duplicates} mismatches={self.mismatches} "
+            f"read_model_disagreements={self.read_model_disagreements}"
+        )
+
+    def assert_exactly_once(self) -> None:
+        assert self.lost == 0 and self.duplicates == 0, self.line()
+        assert self.mismatches == 0 and self.read_model_disagreements == 0, self.line()
+
+
+async def outcome(accepted: list[str]) -> Outcome:
+    """Wait for every accepted declaration's result, then compare everything."""
+    ids = set(accepted)
+    await wait_for_results(ids, timeout_s=300 + len(ids) / 20)
+    events = await recorded(ids)
+    per_id = Counter({d: len(events[d][CLEARANCE_RESULTS.name]) for d in ids})
+    mismatches = 0
+    for d in ids:
+        declaration = events[d][DECLARATIONS_SUBMITTED.name][:1]
+        verdicts = [v for t in VERDICT_TOPICS.values() for v in events[d][t.name]]
+        verdicts.sort(key=lambda v: v.agency)  # order across agencies does not matter
+        _, expected = fold([*declaration, *verdicts], timedelta(seconds=DEADLINE_SECONDS))
+        mismatches += expected != events[d][CLEARANCE_RESULTS.name][:1]
+    statuses = await read_model_statuses(ids, timeout_s=120)
+    stale = sum(statuses[d] != events[d][CLEARANCE_RESULTS.name][0].status for d in ids)
+    return Outcome(
+        accepted=len(accepted),
+        results=sum(per_id.values()),
+        lost=sum(1 for d in ids if per_id[d] == 0),
+        duplicates=sum(n - 1 for n in per_id.values() if n > 1),
+        mismatches=mismatches,
+        read_model_disagreements=stale,
+    )
+
+
+def shown(capsys: pytest.CaptureFixture[str]) -> Callable[[str], None]:
+    """Print past pytest's capture: the figures belong in the test log."""
+
+    def say(line: str) -> None:
+        with capsys.disabled():
+            print(line)
+
+    return say
