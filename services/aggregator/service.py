@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.errors import ProducerFenced
+from aiokafka.errors import KafkaError, ProducerFenced
 
 from services.aggregator import join
 from services.aggregator.tasks import NAME, Task
@@ -31,6 +31,11 @@ from singlewindow.topics import DECLARATIONS_SUBMITTED, VERDICT_TOPICS
 
 log = logging.getLogger(__name__)
 INPUTS = [DECLARATIONS_SUBMITTED.name, *(t.name for t in VERDICT_TOPICS.values())]
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def decode_input(record: Record) -> DeclarationSubmitted | AgencyVerdict:
@@ -99,7 +104,10 @@ class Aggregator:
                 await task.open()
                 self.tasks[partition] = task
                 return
-            except Exception as exc:
+            except (Exception, asyncio.CancelledError) as exc:
+                if isinstance(exc, asyncio.CancelledError) and _being_cancelled():
+                    raise
+                # aiokafka's fetcher can surface a CancelledError of its own in a broker outage
                 log.warning("task p%s: open failed, retrying: %r", partition, exc)
                 await task.close()
                 await asyncio.sleep(backoff)
@@ -120,7 +128,12 @@ class Aggregator:
     async def run(self) -> None:
         try:
             while not self._stopping.is_set():
-                batch = await self.consumer.getmany(timeout_ms=200)
+                try:
+                    batch = await self.consumer.getmany(timeout_ms=200)
+                except KafkaError as exc:  # a broker outage: wait for it, never exit
+                    log.warning("consumer: %r; retrying", exc)
+                    await asyncio.sleep(1)
+                    continue
                 async with self.busy:
                     by_task: dict[int, list[Record]] = {}
                     for tp, records in batch.items():

@@ -114,7 +114,12 @@ class ConsumerService:
     async def run(self) -> None:
         try:
             while not self._stopping.is_set():
-                batch = await self.consumer.getmany(timeout_ms=500)
+                try:
+                    batch = await self.consumer.getmany(timeout_ms=500)
+                except KafkaError as exc:  # a broker outage: wait for it, never exit
+                    log.warning("%s: consumer: %r; retrying", self.service, exc)
+                    await asyncio.sleep(1)
+                    continue
                 if batch and self.handle_batch is not None:
                     outcome = await self._try_batch([r for rs in batch.values() for r in rs])
                     if outcome is None:  # stopping during a transient fault: commit nothing

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import InvalidProducerEpoch, OutOfOrderSequenceNumber, UnknownProducerId
 
 from singlewindow.events import Event
 from singlewindow.kafka.headers import Headers, event_headers
 from singlewindow.metrics import PUBLISHED
 from singlewindow.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 class PublishTimeout(RuntimeError):
@@ -28,13 +32,18 @@ def new_producer(settings: Settings, client_id: str, **options: object) -> AIOKa
     )
 
 
+# After these the idempotent producer's sequence state is broken (a broker restart can cause
+# them): retrying with the same producer fails forever, so it is replaced.
+BROKEN_STATE = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch)
+
+
 class EventProducer:
     """Publishes events of one service; ``publish`` returns once Kafka acknowledged."""
 
     def __init__(self, settings: Settings, service: str, timeout_s: float = 10.0) -> None:
-        self.service = service
-        self.timeout_s = timeout_s
+        self.settings, self.service, self.timeout_s = settings, service, timeout_s
         self.producer = new_producer(settings, service)
+        self._unstarted = False
 
     async def start(self) -> None:
         await self.producer.start()
@@ -53,7 +62,22 @@ class EventProducer:
     ) -> None:
         try:
             async with asyncio.timeout(self.timeout_s):
+                if self._unstarted:
+                    await self.producer.start()
+                    self._unstarted = False
                 await self.producer.send_and_wait(topic, value, key=key, headers=headers)
         except TimeoutError as exc:
             raise PublishTimeout(f"{topic}: no acknowledgement within {self.timeout_s}s") from exc
+        except BROKEN_STATE as exc:
+            log.warning("%s: producer state broken (%r); replacing the producer", self.service, exc)
+            await self._replace()
+            raise
         PUBLISHED.labels(self.service, topic).inc()
+
+    async def _replace(self) -> None:
+        old, self.producer = self.producer, new_producer(self.settings, self.service)
+        try:
+            await asyncio.wait_for(old.stop(), 10)
+        except Exception as exc:  # closing a broken producer: nothing left to save
+            log.warning("%s: closing the old producer failed: %r", self.service, exc)
+        self._unstarted = True  # started by the next send, which the caller retries

@@ -35,11 +35,16 @@ class Platform:
         }
 
     def start(self, name: str) -> None:
-        log = (self.logs / f"{name}.log").open("ab")
+        """Start ``name`` (a service, or ``service#n`` for one more instance of it)."""
+        module = name.split("#")[0]
+        env = dict(self.env)
+        if "#" in name:  # an extra instance serves no metrics port: the first one has it
+            env[f"{module.upper()}_METRICS_PORT"] = "0"
+        log = (self.logs / f"{name.replace('#', '-')}.log").open("ab")
         self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", f"services.{name}"],
+            [sys.executable, "-m", f"services.{module}"],
             cwd=ROOT,
-            env=self.env,
+            env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
