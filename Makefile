@@ -41,8 +41,8 @@ clean: ## stop everything, remove var/ and the virtual environment
 	rm -rf var $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
 lint: venv ## ruff on everything, mypy (strict) on the shared package
-	$(VENV)/bin/ruff check singlewindow services deploy tests
-	$(VENV)/bin/ruff format --check singlewindow services deploy tests
+	$(VENV)/bin/ruff check singlewindow services deploy tests bench
+	$(VENV)/bin/ruff format --check singlewindow services deploy tests bench
 	$(VENV)/bin/mypy singlewindow
 
 test: venv ## the whole test suite on the real broker and database; stops what it started

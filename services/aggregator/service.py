@@ -16,14 +16,19 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError, ProducerFenced
 
 from services.aggregator import join
 from services.aggregator.tasks import NAME, Task
 from singlewindow.events import AgencyVerdict, ClearanceResult, DeclarationSubmitted, JoinState
-from singlewindow.kafka.consumer import PoisonMessage, Record, dead_letter_headers, decode_record
+from singlewindow.kafka.consumer import (
+    PoisonMessage,
+    Record,
+    dead_letter_headers,
+    decode_record,
+    group_consumer,
+)
 from singlewindow.kafka.headers import Headers
 from singlewindow.metrics import MESSAGES
 from singlewindow.settings import Settings
@@ -79,19 +84,7 @@ class Aggregator:
         self.settings, self.deadline, self.clock, self.tick_s = settings, deadline, clock, tick_s
         self.group = group
         self.tasks: dict[int, Task] = {}
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            group_id=group,
-            client_id=NAME,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-            request_timeout_ms=settings.kafka_request_timeout_ms,
-            max_poll_records=500,
-            partition_assignment_strategy=(RangePartitionAssignor,),
-            session_timeout_ms=settings.kafka_session_timeout_ms,
-            heartbeat_interval_ms=settings.kafka_session_timeout_ms // 3,
-        )
+        self.consumer = group_consumer(settings, group, NAME, max_poll_records=500)
         self._stopping = asyncio.Event()
         self._next_tick = 0.0
         self.busy = asyncio.Lock()  # held while a batch is processed, so revocation waits

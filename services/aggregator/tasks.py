@@ -96,24 +96,16 @@ class Task:
         async with asyncio.timeout(timeout_s):
             await producer.begin_transaction()
             sends = []
-            for state in states:
-                payload = state.to_avro()
+            for topic, event in [
+                *((JOIN_STATE.name, s) for s in states),
+                *((CLEARANCE_RESULTS.name, r) for r in results),
+            ]:
+                payload = event.to_avro()
                 sends.append(
                     await producer.send(
-                        JOIN_STATE.name,
+                        topic,
                         payload,
-                        key=state.key(),
-                        partition=self.partition,
-                        headers=event_headers(NAME, payload),
-                    )
-                )
-            for result in results:
-                payload = result.to_avro()
-                sends.append(
-                    await producer.send(
-                        CLEARANCE_RESULTS.name,
-                        payload,
-                        key=result.key(),
+                        key=event.key(),
                         partition=self.partition,
                         headers=event_headers(NAME, payload),
                     )

@@ -56,6 +56,28 @@ def decode_record(kind: type[E], record: Record) -> E:
         raise PoisonMessage(f"{type(exc).__name__}: {exc}") from exc
 
 
+def group_consumer(
+    settings: Settings, group_id: str, client_id: str, *topics: str, max_poll_records: int = 200
+) -> AIOKafkaConsumer:
+    """A consumer-group member as every service of the platform runs it: manual commits,
+    ``read_committed``, range assignment (partition p of every co-partitioned topic goes to
+    the same instance), a short session so a dead member's partitions move quickly."""
+    return AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=group_id,
+        client_id=client_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        request_timeout_ms=settings.kafka_request_timeout_ms,
+        max_poll_records=max_poll_records,
+        partition_assignment_strategy=(RangePartitionAssignor,),
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka_session_timeout_ms // 3,
+    )
+
+
 def dead_letter_headers(record: Record, service: str, error: BaseException) -> Headers:
     provenance = {
         "sw-dlq-source-topic": record.topic,
@@ -86,21 +108,7 @@ class ConsumerService:
         self.service, self.topics, self.handle = service, topics, handle
         self.handle_batch = handle_batch
         self.producer, self.max_attempts, self.max_backoff_s = producer, max_attempts, max_backoff_s
-        self.consumer = AIOKafkaConsumer(
-            *topics,
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            group_id=group_id,
-            client_id=service,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-            request_timeout_ms=settings.kafka_request_timeout_ms,
-            max_poll_records=200,
-            # co-partitioning: partition p of every topic goes to the same instance
-            partition_assignment_strategy=(RangePartitionAssignor,),
-            session_timeout_ms=settings.kafka_session_timeout_ms,
-            heartbeat_interval_ms=settings.kafka_session_timeout_ms // 3,
-        )
+        self.consumer = group_consumer(settings, group_id, service, *topics)
         self._stopping = asyncio.Event()
 
     async def start(self) -> None:

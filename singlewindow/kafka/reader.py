@@ -28,6 +28,22 @@ async def read_topic(
     settings: Settings, topic: str, isolation_level: Isolation = "read_committed"
 ) -> list[ConsumerRecord]:
     """Every record of ``topic`` up to its end at the time of the call, partition by partition."""
+    return await _read_to_end(settings, isolation_level, topic=topic)
+
+
+async def read_partition(
+    settings: Settings, tp: TopicPartition, isolation_level: Isolation = "read_committed"
+) -> list[ConsumerRecord]:
+    """Every record of one partition up to its end (the last stable offset when committed)."""
+    return await _read_to_end(settings, isolation_level, partition=tp)
+
+
+async def _read_to_end(
+    settings: Settings,
+    isolation_level: Isolation,
+    topic: str | None = None,
+    partition: TopicPartition | None = None,
+) -> list[ConsumerRecord]:
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         isolation_level=isolation_level,
@@ -36,7 +52,7 @@ async def read_topic(
     )
     await consumer.start()
     try:
-        partitions = await topic_partitions(consumer, topic)
+        partitions = [partition] if partition else await topic_partitions(consumer, str(topic))
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         end = await consumer.end_offsets(partitions)
@@ -47,30 +63,6 @@ async def read_topic(
             for messages in batch.values():
                 records += messages
             pending = {tp for tp in pending if await consumer.position(tp) < end[tp]}
-        return records
-    finally:
-        await consumer.stop()
-
-
-async def read_partition(
-    settings: Settings, tp: TopicPartition, isolation_level: Isolation = "read_committed"
-) -> list[ConsumerRecord]:
-    """Every record of one partition up to its end (the last stable offset when committed)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        isolation_level=isolation_level,
-        enable_auto_commit=False,
-        request_timeout_ms=settings.kafka_request_timeout_ms,
-    )
-    await consumer.start()
-    try:
-        consumer.assign([tp])
-        await consumer.seek_to_beginning(tp)
-        end = (await consumer.end_offsets([tp]))[tp]
-        records: list[ConsumerRecord] = []
-        while await consumer.position(tp) < end:
-            batch = await consumer.getmany(tp, timeout_ms=1000)
-            records += batch.get(tp, [])
         return records
     finally:
         await consumer.stop()
