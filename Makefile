@@ -11,8 +11,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK := $(PY) deploy/local/stack.py
 PYTEST_ARGS ?=
+BENCH_DECLARATIONS ?= 10000
 
-.PHONY: help venv up down status clean lint test run bench chaos-long schemas-release
+.PHONY: help venv up down status clean lint test run demo bench chaos-long schemas-release
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -52,7 +53,9 @@ test: venv ## the whole test suite on the real broker and database; stops what i
 	  $(STACK) down --recorded var/test-started; exit $$rc
 
 run: up ## the whole platform, locally: Kafka, FerretDB and every service (Ctrl-C stops them)
-	@echo "intake: http://$${INTAKE_HOST:-127.0.0.1}:$${INTAKE_PORT:-8000}/docs"
+	@echo "API docs: http://$${INTAKE_HOST:-127.0.0.1}:$${INTAKE_PORT:-8000}/docs"
+	@echo "metrics:  http://$${INTAKE_HOST:-127.0.0.1}:$${INTAKE_PORT:-8000}/metrics (intake)," \
+	  "http://127.0.0.1:9101-9105/metrics (customs, ciq, port, aggregator, projector)"
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/honcho start -f Procfile
 
 chaos-long: venv ## the chaos test with 20,000 declarations (about half an hour)
@@ -61,9 +64,12 @@ chaos-long: venv ## the chaos test with 20,000 declarations (about half an hour)
 	$(PY) -m pytest tests/e2e/test_chaos.py -m slow -s; rc=$$?; \
 	  $(STACK) down --recorded var/test-started; exit $$rc
 
-bench: venv ## benchmarks (not tests): replay rate of the auditors' reader
-	$(STACK) up
+bench: up ## benchmarks (not tests): pipeline throughput and latency, auditors' replay rate
+	$(PY) -m bench.pipeline $(BENCH_DECLARATIONS)
 	$(PY) -m bench.replay
+
+demo: up ## one sample declaration per outcome through the platform, results as a table
+	$(PY) -m deploy.local.demo
 
 schemas-release: venv ## keep the current event schemas as released, with golden payloads
 	$(PY) -m singlewindow.avro.release

@@ -1,7 +1,8 @@
 """The read model: one document per declaration, a pure fold of its events.
 
-``apply(doc, event)`` is deterministic and order-tolerant: the first verdict of each agency
-and the first result win (later copies are redeliveries), the status only moves forward
+``apply(doc, event)`` is deterministic and order-tolerant: of several copies of a declaration
+(a retried submission) or of an agency's verdict (a redelivery) the earliest wins, the first
+result wins (the aggregator writes exactly one), the status only moves forward
 (SUBMITTED, IN_REVIEW, then final), and a document turns final only once its result and every
 verdict the result names are in, so a final answer always comes with its verdicts. Replaying
 the topics gives the same documents. The projector is the only writer of an existing
@@ -32,15 +33,24 @@ def new_document(declaration_id: str) -> Doc:
     }
 
 
+def _earliest(current: Doc | None, new: Doc, time: str, tiebreak: str) -> Doc:
+    """Of two copies (a retried submission, a redelivered verdict) the earliest, so that the
+    document does not depend on the order the copies were read in."""
+    if current is None or (new[time], new[tiebreak]) < (current[time], current[tiebreak]):
+        return new
+    return current
+
+
 def apply(doc: Doc | None, event: Event) -> Doc:
     """The document after one event (pure; the input is not modified)."""
     doc = {**new_document(event.declaration_id), **(doc or {})}
     data = event.model_dump(mode="json")
     if isinstance(event, DeclarationSubmitted):
-        doc["declaration"] = doc.get("declaration") or data
+        doc["declaration"] = _earliest(doc.get("declaration"), data, "submitted_at", "event_id")
     elif isinstance(event, AgencyVerdict):
         verdicts = dict(doc.get("verdicts") or {})
-        verdicts.setdefault(str(event.agency), data)
+        agency = str(event.agency)
+        verdicts[agency] = _earliest(verdicts.get(agency), data, "decided_at", "verdict_id")
         doc["verdicts"] = verdicts
     elif isinstance(event, ClearanceResult):
         doc["result"] = doc.get("result") or data

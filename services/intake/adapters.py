@@ -7,14 +7,13 @@ import logging
 from collections.abc import Collection
 from typing import Any
 
-from aiokafka.errors import KafkaError
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from services.intake.ports import IdempotencyUnavailable, PublishUnavailable, ReadModelUnavailable
 from singlewindow.db import find_by_ids
 from singlewindow.events import DeclarationSubmitted
-from singlewindow.kafka.producer import EventProducer, PublishTimeout
+from singlewindow.kafka.producer import EventProducer
 from singlewindow.readmodel import FINAL, apply, status_view
 from singlewindow.topics import DECLARATIONS_SUBMITTED
 
@@ -36,7 +35,8 @@ class KafkaPublisher:
     async def publish(self, event: DeclarationSubmitted) -> None:
         try:
             await self.producer.publish(DECLARATIONS_SUBMITTED.name, event)
-        except (KafkaError, PublishTimeout, OSError) as exc:
+        except Exception as exc:  # anything but an acknowledgement: the trader retries later
+            log.warning("publish of %s failed: %r", event.declaration_id, exc)
             raise PublishUnavailable(str(exc)) from exc
         try:  # only when absent: an existing document belongs to the projector
             async with asyncio.timeout(2):

@@ -19,7 +19,7 @@ from typing import TypeAlias, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pydantic import ValidationError
 from pymongo.errors import ConnectionFailure
 
@@ -224,11 +224,17 @@ class ConsumerService:
     async def _commit(self, tp: TopicPartition, offset: int) -> None:
         backoff = 0.1
         while True:
+            if tp not in self.consumer.assignment():
+                log.warning(
+                    "%s: %s revoked before its commit; it will be redelivered", self.service, tp
+                )
+                return
             try:
                 await self.consumer.commit({tp: offset})
                 return
-            except CommitFailedError as exc:  # partition moved to another instance: it redelivers
-                log.warning("%s: commit of %s lost to a rebalance: %s", self.service, tp, exc)
+            except (CommitFailedError, IllegalStateError) as exc:
+                # the partition moved to another instance, which redelivers from the last commit
+                log.warning("%s: commit of %s lost to a rebalance: %r", self.service, tp, exc)
                 return
             except TRANSIENT as exc:
                 log.warning("%s: commit failed, retrying: %r", self.service, exc)

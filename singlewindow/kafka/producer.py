@@ -44,6 +44,7 @@ class EventProducer:
         self.settings, self.service, self.timeout_s = settings, service, timeout_s
         self.producer = new_producer(settings, service)
         self._unstarted = False
+        self._lock = asyncio.Lock()
 
     async def start(self) -> None:
         await self.producer.start()
@@ -63,8 +64,7 @@ class EventProducer:
         try:
             async with asyncio.timeout(self.timeout_s):
                 if self._unstarted:
-                    await self.producer.start()
-                    self._unstarted = False
+                    await self._start_replacement()
                 await self.producer.send_and_wait(topic, value, key=key, headers=headers)
         except TimeoutError as exc:
             raise PublishTimeout(f"{topic}: no acknowledgement within {self.timeout_s}s") from exc
@@ -75,9 +75,22 @@ class EventProducer:
         PUBLISHED.labels(self.service, topic).inc()
 
     async def _replace(self) -> None:
+        if self._unstarted:  # a concurrent sender replaced it already
+            return
         old, self.producer = self.producer, new_producer(self.settings, self.service)
+        self._unstarted = True  # started by the next send, which the caller retries
         try:
             await asyncio.wait_for(old.stop(), 10)
         except Exception as exc:  # closing a broken producer: nothing left to save
             log.warning("%s: closing the old producer failed: %r", self.service, exc)
-        self._unstarted = True  # started by the next send, which the caller retries
+
+    async def _start_replacement(self) -> None:
+        async with self._lock:  # one start for all concurrent senders
+            if not self._unstarted:
+                return
+            try:
+                await self.producer.start()
+                self._unstarted = False
+            except Exception as exc:  # the broker is still away: a transient fault
+                self.producer = new_producer(self.settings, self.service)
+                raise PublishTimeout(f"producer could not start: {exc!r}") from exc

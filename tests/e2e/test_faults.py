@@ -65,7 +65,7 @@ async def test_broker_restart_under_load(
     flow = asyncio.create_task(submit_with_retries(platform.url, 400, offset))
     await asyncio.sleep(3)
     broker = Kafka()
-    broker.stop()
+    await asyncio.to_thread(broker.stop)
     down_at = time.monotonic()
     await asyncio.sleep(5)
     await asyncio.to_thread(broker.start)

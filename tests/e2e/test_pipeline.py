@@ -12,9 +12,20 @@ import pytest
 from services.aggregator.join import joint_status
 from services.demo_data import SCENARIOS, sample_declaration_body, scenario
 from singlewindow.events import Agency, Decision, TransportMode
-from tests.e2e.conftest import Platform
+from tests.e2e.conftest import DEADLINE_SECONDS, Platform
 
 pytestmark = pytest.mark.e2e
+# the rule each scenario's stopping agency must name
+REASON_OF = {
+    "prohibited-worn-clothing": "CUS-PROHIBITED",
+    "ciq-cherries-without-phyto": "CIQ-CERT-MISSING",
+    "licence-missing-drones": "CUS-LICENCE-MISSING",
+    "undervalued-laptops": "CUS-UNDERVALUED",
+    "ciq-pork-under-asf-alert": "CIQ-QUARANTINE-ALERT",
+    "dg-methanol-declared": "PORT-DG-CHECK",
+    "ciq-first-import-salmon": "CIQ-FIRST-IMPORT",
+    "high-risk-declarant": "CUS-DECLARANT-RISK",
+}
 FINAL = {"RELEASED", "INSPECTION_REQUIRED", "HELD", "REJECTED", "TIMED_OUT"}
 
 
@@ -55,12 +66,56 @@ async def test_every_scenario_gets_one_consolidated_answer(platform: Platform) -
             sampled = any(r["code"] == "CUS-RANDOM-SAMPLE" for r in verdict["reasons"])
             if not (agency is Agency.CUSTOMS and sampled and expected is Decision.CLEAR):
                 assert decision is expected, (case.name, agency, verdict)
+            if expected is not Decision.CLEAR:
+                assert REASON_OF[case.name] in {r["code"] for r in verdict["reasons"]}, case.name
             assert verdict["rules_version"], case.name
         status = joint_status([Decision(v["decision"]) for v in verdicts.values()])
         assert answer["status"] == result["status"] == status, case.name
         if status == "INSPECTION_REQUIRED":
             assert result["inspection"]["checks"], case.name
         assert result["total_duties"] == verdicts[Agency.CUSTOMS]["total_duties"], case.name
+    # exact duties, by hand: 52,486.39 EUR x 8.2650 CNY/EUR = 433,800.01 CNY (half-up);
+    # laptops 8471300000 pay 0 % duty and 13 % import VAT: 56,394.00 CNY
+    assert sample_declaration_body(0)["items"][0]["customs_value"] == "52486.39"
+    assert answers[0]["result"]["total_duties"] == "56394.00"
+    laptops = answers[0]["verdicts"][0]["duties"][0]
+    assert (laptops["customs_value_cny"], laptops["duty"], laptops["vat"]) == (
+        "433800.01",
+        "0.00",
+        "56394.00",
+    )
+
+
+async def test_two_agencies_inspecting_give_one_joint_order(platform: Platform) -> None:
+    body = sample_declaration_body(18)  # salmon from a first-time importer: CIQ inspects
+    body["items"][0]["customs_value"] = "1.00"  # far below the reference price: customs too
+    async with httpx.AsyncClient(base_url=platform.url, timeout=60) as client:
+        answer = await final_status(client, await submit(client, body))
+    assert answer["status"] == "INSPECTION_REQUIRED"
+    order = answer["result"]["inspection"]
+    assert order["order_id"]
+    checks = {(c["agency"], c["check"]) for c in order["checks"]}
+    assert {("customs", "UNIT_VALUE"), ("ciq", "QUARANTINE_SAMPLE")} <= checks
+
+
+async def test_an_agency_that_never_answers_times_out(platform: Platform) -> None:
+    platform.stop("port")
+    platform.stop("aggregator")
+    platform.env["AGGREGATOR_DEADLINE_SECONDS"] = "5"
+    platform.start("aggregator")
+    try:
+        async with httpx.AsyncClient(base_url=platform.url, timeout=60) as client:
+            answer = await final_status(client, await submit(client, sample_declaration_body(0)))
+    finally:
+        platform.stop("aggregator")
+        platform.env["AGGREGATOR_DEADLINE_SECONDS"] = str(DEADLINE_SECONDS)
+        platform.start("aggregator")
+        platform.start("port")
+        platform.wait_ready("aggregator")
+        platform.wait_ready("port")
+    assert answer["status"] == "TIMED_OUT"
+    assert answer["result"]["missing_agencies"] == ["port"]
+    assert [d["agency"] for d in answer["result"]["decisions"]] == ["customs"]
 
 
 async def test_bad_input_is_refused_with_every_bad_field_named(platform: Platform) -> None:

@@ -1,0 +1,76 @@
+"""``make demo``: one sample declaration per outcome through the platform; results as a table.
+
+Uses the intake at ``INTAKE_HOST``:``INTAKE_PORT`` when one answers (``make run`` in another
+terminal); otherwise starts the platform for the demo and stops it afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from deploy.local.launcher import running_platform
+from services.demo_data import SCENARIOS, sample_declaration_body, scenario
+
+
+async def run(url: str) -> list[tuple[str, dict[str, Any]]]:
+    bodies = [(scenario(i).name, sample_declaration_body(i)) for i in range(len(SCENARIOS))]
+    joint = sample_declaration_body(18)
+    joint["items"][0]["customs_value"] = "1.00"  # undervalued too: customs and CIQ inspect
+    bodies.append(("joint-inspection-customs-and-ciq", joint))
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+
+        async def one(name: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+            submitted = await client.post("/v1/declarations", json=body)
+            submitted.raise_for_status()
+            path = submitted.headers["location"]
+            for _ in range(4):
+                answer = (await client.get(path, params={"wait": 30})).json()
+                if answer["result"] is not None:
+                    break
+            return name, answer
+
+        return await asyncio.gather(*(one(n, b) for n, b in bodies))
+
+
+def main() -> None:
+    host, port = os.environ.get("INTAKE_HOST", "127.0.0.1"), os.environ.get("INTAKE_PORT", "8000")
+    url = f"http://{host}:{port}"
+    with ExitStack() as stack:
+        try:
+            httpx.get(f"{url}/healthz", timeout=2).raise_for_status()
+        except httpx.HTTPError:
+            logs = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            url = stack.enter_context(running_platform(logs, intake_port=18050)).url
+        answers = asyncio.run(run(url))
+    table = Table(title="one declaration, every agency, one answer")
+    for column in ("scenario", "status", "customs", "ciq", "port", "reasons", "duties CNY"):
+        table.add_column(column)
+    for name, answer in answers:
+        verdicts = {v["agency"]: v for v in answer["verdicts"]}
+        reasons = sorted({r["code"] for v in answer["verdicts"] for r in v["reasons"]})
+        result = answer["result"] or {}
+        table.add_row(
+            name,
+            answer["status"],
+            *(
+                verdicts[a]["decision"] if a in verdicts else "-"
+                for a in ("customs", "ciq", "port")
+            ),
+            ", ".join(reasons) or "-",
+            str(result.get("total_duties", "-")),
+        )
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    typer.run(main)

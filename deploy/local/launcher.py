@@ -1,0 +1,126 @@
+"""The whole platform as separate processes, as ``make run`` starts it, for tests, the demo
+and benchmarks: start, stop, kill -9 and restart any service, extra instances too."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ("intake", "customs", "ciq", "port", "aggregator", "projector")
+
+
+class Platform:
+    def __init__(self, logs: Path, intake_port: int, deadline_seconds: float) -> None:
+        self.logs = logs
+        self.url = f"http://127.0.0.1:{intake_port}"
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.metrics_ports = {s: 19100 + i for i, s in enumerate(SERVICES) if s != "intake"}
+        self.env = {
+            **os.environ,
+            "INTAKE_PORT": str(intake_port),
+            "AGGREGATOR_DEADLINE_SECONDS": str(deadline_seconds),
+            **{f"{s.upper()}_METRICS_PORT": str(p) for s, p in self.metrics_ports.items()},
+        }
+
+    def start(self, name: str) -> None:
+        """Start ``name`` (a service, or ``service#n`` for one more instance of it)."""
+        module = name.split("#")[0]
+        env = dict(self.env)
+        if "#" in name:  # an extra instance serves no metrics port: the first one has it
+            env[f"{module.upper()}_METRICS_PORT"] = "0"
+        log = (self.logs / f"{name.replace('#', '-')}.log").open("ab")
+        self.procs[name] = subprocess.Popen(
+            [sys.executable, "-m", f"services.{module}"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def stop(self, name: str, timeout: float = 45) -> int:
+        proc = self.procs.pop(name)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            return -9
+
+    def kill(self, name: str) -> None:
+        """kill -9: no shutdown, no commit, no goodbye to the group."""
+        proc = self.procs.pop(name)
+        proc.kill()
+        proc.wait()
+
+    def wait_ready(self, name: str, timeout: float = 30) -> None:
+        """Until the service's metrics (or the intake's health) answer."""
+        url = (
+            f"{self.url}/healthz"
+            if name == "intake"
+            else f"http://127.0.0.1:{self.metrics_ports[name]}/metrics"
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url, timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError(f"{name} did not come up within {timeout}s")
+
+    def alive(self) -> dict[str, bool]:
+        return {name: proc.poll() is None for name, proc in self.procs.items()}
+
+    def log_tail(self, name: str) -> str:
+        return (self.logs / f"{name.replace('#', '-')}.log").read_text(errors="replace")[-3000:]
+
+
+@contextmanager
+def running_platform(
+    logs: Path, intake_port: int = 18000, deadline_seconds: float = 600, start_timeout: float = 60
+) -> Iterator[Platform]:
+    """Every service started, the intake answering; on exit SIGTERM to all of them.
+
+    Raises RuntimeError when something does not start, or does not stop cleanly (exit 0)."""
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", intake_port)) == 0:
+            raise RuntimeError(f"port {intake_port} is taken: is another platform running?")
+    logs.mkdir(parents=True, exist_ok=True)
+    platform = Platform(logs, intake_port, deadline_seconds)
+    for name in SERVICES:
+        platform.start(name)
+    deadline = time.monotonic() + start_timeout
+    while True:
+        try:
+            if httpx.get(f"{platform.url}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        dead = [n for n, p in platform.procs.items() if p.poll() is not None]
+        if dead or time.monotonic() > deadline:
+            details = "\n".join(f"--- {n}\n{platform.log_tail(n)}" for n in dead or SERVICES)
+            for name in list(platform.procs):
+                platform.stop(name)
+            raise RuntimeError(f"platform did not start: {dead or 'timeout'}\n{details}")
+        time.sleep(0.3)
+    try:
+        yield platform
+    finally:
+        codes = {name: platform.stop(name) for name in list(platform.procs)}
+        bad = {n: c for n, c in codes.items() if c != 0}
+        if bad:
+            raise RuntimeError(
+                "services did not exit cleanly on SIGTERM: "
+                + "\n".join(f"--- {n} ({c})\n{platform.log_tail(n)}" for n, c in bad.items())
+            )
