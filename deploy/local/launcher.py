@@ -36,8 +36,9 @@ class Platform:
         """Start ``name`` (a service, or ``service#n`` for one more instance of it)."""
         module = name.split("#")[0]
         env = dict(self.env)
-        if "#" in name:  # an extra instance serves no metrics port: the first one has it
-            env[f"{module.upper()}_METRICS_PORT"] = "0"
+        if "#" in name:  # an extra instance serves metrics on a port of its own
+            self.metrics_ports[name] = 19200 + len(self.metrics_ports)
+            env[f"{module.upper()}_METRICS_PORT"] = str(self.metrics_ports[name])
         log = (self.logs / f"{name.replace('#', '-')}.log").open("ab")
         self.procs[name] = subprocess.Popen(
             [sys.executable, "-m", f"services.{module}"],
@@ -118,6 +119,7 @@ def running_platform(
         yield platform
     finally:
         codes = {name: platform.stop(name) for name in list(platform.procs)}
+        codes = {n: c for n, c in codes.items() if "#" not in n or c != -9}
         bad = {n: c for n, c in codes.items() if c != 0}
         if bad:
             raise RuntimeError(

@@ -88,15 +88,22 @@ async def test_scale_out_and_in_during_the_flow(
     offset = uuid.uuid4().int % 10**6
     flow = asyncio.create_task(submit_all(platform.url, 600, offset))
     extra = [f"{name}#{n}" for name in SCALED for n in (2, 3)]
-    for name in extra:
-        platform.start(name)
-    await asyncio.sleep(8)
-    for name in extra[::2]:  # scale in half of them while declarations keep coming
-        assert platform.stop(name) == 0
-    accepted = await flow
-    await asyncio.sleep(2)
-    for name in extra[1::2]:
-        assert platform.stop(name) == 0
+    try:
+        for name in extra:
+            platform.start(name)
+        for name in extra:
+            await asyncio.to_thread(platform.wait_ready, name, 60)
+        await asyncio.sleep(3)
+        for name in extra[::2]:  # scale in half of them while declarations keep coming
+            assert await asyncio.to_thread(platform.stop, name) == 0
+        accepted = await flow
+        await asyncio.sleep(2)
+        for name in extra[1::2]:
+            assert await asyncio.to_thread(platform.stop, name) == 0
+    finally:
+        for name in extra:
+            if name in platform.procs:
+                platform.kill(name)
     result = await outcome(accepted)
     shown(capsys)(f"\nscale out/in: 3 instances each of {', '.join(SCALED)}; {result.line()}")
     assert len(accepted) == 600
