@@ -29,7 +29,7 @@ FERRETDB_VERSION = "v1.24.2"
 ID_COLUMN_UPSTREAM = "IDColumn = DefaultColumn + \"->'$._id'\""
 ID_COLUMN_PATCHED = 'IDColumn = DefaultColumn + `->"_id"`'
 FERRETDB_BUILD = f"{FERRETDB_VERSION}-idindex"
-START_TIMEOUT_S = 120.0
+START_TIMEOUT_S = 240.0  # a broker restarted after an unclean stop recovers its logs first
 
 
 def _port_open(host: str, port: int) -> bool:

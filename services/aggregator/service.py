@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError, ProducerFenced
+from aiokafka.errors import ProducerFenced
 
 from services.aggregator import join
 from services.aggregator.tasks import NAME, Task
@@ -28,6 +28,7 @@ from singlewindow.kafka.consumer import (
     dead_letter_headers,
     decode_record,
     group_consumer,
+    poll,
 )
 from singlewindow.kafka.headers import Headers
 from singlewindow.metrics import MESSAGES
@@ -121,12 +122,7 @@ class Aggregator:
     async def run(self) -> None:
         try:
             while not self._stopping.is_set():
-                try:
-                    batch = await self.consumer.getmany(timeout_ms=200)
-                except KafkaError as exc:  # a broker outage: wait for it, never exit
-                    log.warning("consumer: %r; retrying", exc)
-                    await asyncio.sleep(1)
-                    continue
+                batch = await poll(self.consumer, 200, NAME)
                 async with self.busy:
                     by_task: dict[int, list[Record]] = {}
                     for tp, records in batch.items():

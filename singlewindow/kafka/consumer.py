@@ -78,6 +78,20 @@ def group_consumer(
     )
 
 
+async def poll(
+    consumer: AIOKafkaConsumer, timeout_ms: int, service: str
+) -> dict[TopicPartition, list[Record]]:
+    """The next records; during a broker outage nothing, after a pause: a service never exits
+    on one."""
+    try:
+        batch: dict[TopicPartition, list[Record]] = await consumer.getmany(timeout_ms=timeout_ms)
+        return batch
+    except KafkaError as exc:
+        log.warning("%s: consumer: %r; retrying", service, exc)
+        await asyncio.sleep(1)
+        return {}
+
+
 def dead_letter_headers(record: Record, service: str, error: BaseException) -> Headers:
     provenance = {
         "sw-dlq-source-topic": record.topic,
@@ -122,12 +136,7 @@ class ConsumerService:
     async def run(self) -> None:
         try:
             while not self._stopping.is_set():
-                try:
-                    batch = await self.consumer.getmany(timeout_ms=500)
-                except KafkaError as exc:  # a broker outage: wait for it, never exit
-                    log.warning("%s: consumer: %r; retrying", self.service, exc)
-                    await asyncio.sleep(1)
-                    continue
+                batch = await poll(self.consumer, 500, self.service)
                 if batch and self.handle_batch is not None:
                     outcome = await self._try_batch([r for rs in batch.values() for r in rs])
                     if outcome is None:  # stopping during a transient fault: commit nothing
