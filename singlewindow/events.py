@@ -18,10 +18,19 @@ from singlewindow.avro import codec
 NS = "cn.singlewindow.events"
 
 
+# Every instant of the platform lies in this range: a timestamp outside it (9999-12-31 from
+# a hostile producer, 1970 from a broken clock) is invalid at every door, and arithmetic on
+# valid ones (a deadline years ahead) can never overflow.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
 def _utc_millis(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("a time must carry its time zone")
     value = value.astimezone(UTC)
+    if not EARLIEST <= value < LATEST:
+        raise ValueError(f"{value.isoformat()} is outside {EARLIEST.year}-{LATEST.year - 1}")
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 

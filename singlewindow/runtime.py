@@ -8,6 +8,7 @@ import signal
 from collections.abc import Callable
 from typing import Protocol
 
+from singlewindow.logs import configure_logging
 from singlewindow.metrics import serve_metrics
 
 log = logging.getLogger(__name__)
@@ -21,23 +22,22 @@ class Service(Protocol):
     async def stop(self) -> None: ...
 
 
-def configure_logging(service: str) -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
-
-
 async def serve(service: Service, shutdown_timeout_s: float = 30.0) -> None:
-    """Start ``service``, run it until SIGTERM/SIGINT, then stop it within the bound."""
+    """Start ``service``, run it until SIGTERM/SIGINT, then stop it within the bound.
+
+    A stop signal while the service is still starting (waiting for Kafka) is honoured too:
+    the service is asked to stop, its start gives up, and its run only cleans up."""
     loop = asyncio.get_running_loop()
     stop_requested = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop_requested.set)
-    await service.start()
-    running = asyncio.create_task(service.run())
     stopper = asyncio.create_task(stop_requested.wait())
+    starting = asyncio.create_task(service.start())
+    await asyncio.wait({starting, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    if stopper.done():
+        await service.stop()
+    await starting  # a failed start surfaces as an exit code
+    running = asyncio.create_task(service.run())
     await asyncio.wait({running, stopper}, return_when=asyncio.FIRST_COMPLETED)
     if running.done():
         stopper.cancel()

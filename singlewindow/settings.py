@@ -24,6 +24,12 @@ class Settings(BaseSettings):
     )
     topic_replication_factor: int = Field(1, ge=1, description="replication factor of new topics")
     kafka_request_timeout_ms: int = Field(15_000, ge=1000, description="Kafka request timeout")
+    dead_letter_max_bytes: int = Field(
+        1_000_000,
+        ge=16_384,
+        description="largest dead letter written; a larger original is truncated and hashed "
+        "(below the broker's message.max.bytes, 1,048,588 by default)",
+    )
     kafka_session_timeout_ms: int = Field(
         6_000, ge=6000, description="consumer group session: how soon a dead member is replaced"
     )

@@ -25,12 +25,15 @@ class Topic:
     key: str = "declaration_id"
     cleanup_policy: Literal["delete", "compact"] = "delete"
     retention_ms: int = NEVER
+    max_message_bytes: int | None = None  # None: the broker's message.max.bytes
 
     def configs(self) -> dict[str, str]:
         """Topic-level configs for the admin API."""
         configs: dict[str, str] = {"cleanup.policy": self.cleanup_policy}
         if self.cleanup_policy == "delete":
             configs["retention.ms"] = str(self.retention_ms)
+        if self.max_message_bytes is not None:
+            configs["max.message.bytes"] = str(self.max_message_bytes)
         return configs
 
 
@@ -79,7 +82,11 @@ DEAD_LETTERS = Topic(
     "any consumer",
     None,
     "Messages a consumer could not decode or validate: original key, value and headers, "
-    "plus provenance headers (source topic, partition, offset, service, error, time).",
+    "plus provenance headers (source topic, partition, offset, service, error, time); an "
+    "original too large to fit is truncated, with its length and SHA-256 in headers.",
+    # stated, so that a cluster with a lower default cannot refuse the letters the SDK
+    # bounds below this (Settings.dead_letter_max_bytes)
+    max_message_bytes=1_048_588,
 )
 
 VERDICT_TOPICS: dict[str, Topic] = {

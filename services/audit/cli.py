@@ -252,7 +252,11 @@ def letters_redrive(
     verb = "would re-drive" if dry_run else "re-drove"
     Console().print(f"{verb} {len(done)} dead letter(s)")
     for letter in skipped:
-        Console().print(
-            f"passed over {letter.partition}/{letter.offset}: "
-            f"its source topic {letter.source_topic!r} no longer exists"
+        source = f"{letter.source_topic}@{letter.source_partition}/{letter.source_offset}"
+        why = (
+            f"it holds only part of the original, which is at {source}"
+            f" (value sha256 {letter.value_sha256})"
+            if letter.incomplete
+            else f"its source topic {letter.source_topic!r} no longer exists"
         )
+        Console().print(f"passed over {letter.partition}/{letter.offset}: {why}")

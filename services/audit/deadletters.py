@@ -2,7 +2,10 @@
 
 Re-driving produces the original key, value and headers (provenance headers removed, a
 ``sw-redriven-from`` header added) to the source topic, then commits the dead letter's offset
-in the ``deadletters-redrive`` consumer group: each dead letter is re-driven once.
+in the ``deadletters-redrive`` consumer group: each dead letter is re-driven once. A letter
+that is not the whole original (cut to fit the broker's size limit, see
+:mod:`singlewindow.kafka.deadletter`) is never re-driven: the original is on its source
+topic at the provenance offset, and the letter's digests identify it.
 """
 
 from __future__ import annotations
@@ -13,6 +16,13 @@ from datetime import datetime
 from aiokafka import AIOKafkaConsumer
 
 from singlewindow.kafka.consumer import Record
+from singlewindow.kafka.deadletter import (
+    HEADERS_DROPPED,
+    KEY_TRUNCATED,
+    TRUNCATED,
+    VALUE_SHA256,
+    sendable_headers,
+)
 from singlewindow.kafka.headers import Headers, header
 from singlewindow.kafka.producer import new_producer
 from singlewindow.kafka.reader import read_topic, topic_partitions
@@ -57,7 +67,22 @@ class DeadLetter:
         )
 
     def original_headers(self) -> Headers:
-        return [(k, v) for k, v in self.headers if not k.startswith(PROVENANCE)]
+        """The original's headers, as a producer can send them."""
+        kept, _ = sendable_headers(self.headers)
+        return [(k, v) for k, v in kept if not k.startswith(PROVENANCE)]
+
+    @property
+    def incomplete(self) -> bool:
+        """Whether the letter lacks part of the original (cut to fit the size limit)."""
+        return any(
+            header(self.headers, name) for name in (TRUNCATED, KEY_TRUNCATED, HEADERS_DROPPED)
+        )
+
+    @property
+    def value_sha256(self) -> str | None:
+        """The digest of the original value, when the letter carries only a prefix of it."""
+        digest = header(self.headers, VALUE_SHA256)
+        return digest.decode(errors="replace") if digest else None
 
 
 async def dead_letters(settings: Settings) -> list[DeadLetter]:
@@ -70,8 +95,9 @@ async def redrive(
     """Re-drive, in order, every dead letter not re-driven before.
 
     One source record dead-lettered by several services is re-driven once. A letter whose
-    source topic no longer exists cannot go back: it is passed over (and appended to
-    ``skipped``) so that it does not hold back the letters after it.
+    source topic no longer exists cannot go back, nor can an incomplete one (the original is
+    still on its source topic): it is passed over (and appended to ``skipped``) so that it
+    does not hold back the letters after it.
     """
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -96,8 +122,9 @@ async def redrive(
                 for record in batch.get(tp, []):
                     letter = DeadLetter.of(record)
                     source = (letter.source_topic, letter.source_partition, letter.source_offset)
-                    if letter.source_topic not in existing or source in seen:
-                        if skipped is not None and letter.source_topic not in existing:
+                    unsendable = letter.source_topic not in existing or letter.incomplete
+                    if unsendable or source in seen:
+                        if skipped is not None and unsendable:
                             skipped.append(letter)
                         if not dry_run:
                             await consumer.commit({tp: record.offset + 1})

@@ -19,6 +19,7 @@ from singlewindow.events import (
     Event,
     decode_event,
 )
+from singlewindow.kafka.consumer import refusal
 from singlewindow.kafka.reader import topic_partitions
 from singlewindow.settings import Settings
 from singlewindow.topics import CLEARANCE_RESULTS, DECLARATIONS_SUBMITTED, VERDICT_TOPICS
@@ -74,8 +75,11 @@ def decode(topic: str, record: Any) -> LoggedEvent:
     event, error = None, None
     try:
         event = decode_event(record.value)
+        error = refusal(record, event)  # what every consumer refuses is no event here either
     except (CodecError, ValueError) as exc:
         error = f"{type(exc).__name__}: {exc}"
+    if error is not None:
+        event = None
     return LoggedEvent(
         topic,
         record.partition,

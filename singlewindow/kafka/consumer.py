@@ -4,9 +4,14 @@
   acknowledged): nothing is lost, a crash yields at most a harmless redelivery.
 - A record that can never be processed (:class:`PoisonMessage`, or a handler error that
   persists over ``max_attempts``) goes to the dead-letter topic with its original key, value
-  and headers plus provenance; the partition keeps flowing.
+  and headers plus provenance, cut to a size the broker accepts
+  (:mod:`singlewindow.kafka.deadletter`); the partition keeps flowing.
 - Transient faults (broker or database unavailable) are retried with backoff, forever, and
-  never dead-lettered; the service does not exit on them.
+  never dead-lettered; the service does not exit on them, nor when Kafka is not up yet at
+  start. A record Kafka refuses (:data:`~singlewindow.kafka.producer.REJECTED`, say a result
+  too big to publish) is no transient fault: it counts as a handler failure.
+- A record whose header key is not UTF-8 is delivered (:mod:`singlewindow.kafka.records`)
+  and :func:`decode_record` rejects it as poison.
 """
 
 from __future__ import annotations
@@ -14,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import TypeAlias, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -25,8 +29,15 @@ from pymongo.errors import ConnectionFailure
 
 from singlewindow.avro import CodecError
 from singlewindow.events import Event
-from singlewindow.kafka.headers import Headers
-from singlewindow.kafka.producer import EventProducer, PublishTimeout
+from singlewindow.kafka.connect import start_client
+from singlewindow.kafka.deadletter import (
+    MINIMAL_MAX_BYTES,
+    Letter,
+    dead_letter,
+    dead_letter_limit,
+)
+from singlewindow.kafka.producer import REJECTED, EventProducer, PublishTimeout
+from singlewindow.kafka.records import header_key_bytes, is_utf8_key
 from singlewindow.metrics import HANDLE_SECONDS, MESSAGES
 from singlewindow.settings import Settings
 from singlewindow.topics import DEAD_LETTERS
@@ -39,6 +50,11 @@ BatchHandler = Callable[[list[Record]], Awaitable[None]]
 TRANSIENT = (KafkaError, PublishTimeout, ConnectionFailure, OSError, TimeoutError)
 
 
+def is_transient(exc: BaseException) -> bool:
+    """A fault of the infrastructure, retried for ever; not one of the record itself."""
+    return isinstance(exc, TRANSIENT) and not isinstance(exc, REJECTED)
+
+
 class PoisonMessage(Exception):
     """This record can never be processed (undecodable, invalid): dead-letter it."""
 
@@ -46,14 +62,38 @@ class PoisonMessage(Exception):
 E = TypeVar("E", bound=Event)
 
 
+def refusal(record: Record, event: Event) -> str | None:
+    """Why a decoded record is poison though its value is a valid event, or None.
+
+    A header key that is not UTF-8 breaks the Kafka protocol (no producer of the platform
+    writes one). A record whose key is not its event's declaration id (None and non-UTF-8
+    keys included) would split a declaration's events across partitions. Every consumer
+    refuses both alike, and auditors' tools read the log the same way.
+    """
+    for key, _ in record.headers or ():
+        if not is_utf8_key(key):
+            return f"header key {header_key_bytes(key)!r} is not UTF-8"
+    if record.key != event.key():  # bytes compared: no key is ever decoded
+        return (
+            f"key {record.key!r:.80} is not the declaration id {event.declaration_id!r}: "
+            "every topic is keyed by declaration id (co-partitioning)"
+        )
+    return None
+
+
 def decode_record(kind: type[E], record: Record) -> E:
-    """Decode and validate a record's value as ``kind``, or raise PoisonMessage saying why."""
+    """Decode and validate a record's value as ``kind``, or raise PoisonMessage saying why
+    (see :func:`refusal` for the records refused although their value is valid)."""
     if record.value is None:
         raise PoisonMessage("empty value")
     try:
-        return kind.from_avro(record.value)
+        event = kind.from_avro(record.value)
     except (CodecError, ValidationError) as exc:
         raise PoisonMessage(f"{type(exc).__name__}: {exc}") from exc
+    reason = refusal(record, event)
+    if reason is not None:
+        raise PoisonMessage(reason)
+    return event
 
 
 def group_consumer(
@@ -92,18 +132,6 @@ async def poll(
         return {}
 
 
-def dead_letter_headers(record: Record, service: str, error: BaseException) -> Headers:
-    provenance = {
-        "sw-dlq-source-topic": record.topic,
-        "sw-dlq-source-partition": str(record.partition),
-        "sw-dlq-source-offset": str(record.offset),
-        "sw-dlq-service": service,
-        "sw-dlq-error": f"{type(error).__name__}: {error}"[:2000],
-        "sw-dlq-time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-    }
-    return [*(record.headers or ()), *((k, v.encode()) for k, v in provenance.items())]
-
-
 class ConsumerService:
     """Consume ``topics`` in consumer group ``group_id``; hand every record to ``handle``."""
 
@@ -122,12 +150,23 @@ class ConsumerService:
         self.service, self.topics, self.handle = service, topics, handle
         self.handle_batch = handle_batch
         self.producer, self.max_attempts, self.max_backoff_s = producer, max_attempts, max_backoff_s
-        self.consumer = group_consumer(settings, group_id, service, *topics)
+        self.dead_letter_max_bytes = dead_letter_limit(settings)
+        self.settings, self.group_id = settings, group_id
+        self.consumer = self._new_consumer()
         self._stopping = asyncio.Event()
 
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        return group_consumer(self.settings, self.group_id, self.service, *self.topics)
+
     async def start(self) -> None:
-        await self.producer.start()
-        await self.consumer.start()
+        """Start the producer and join the group, waiting for Kafka as long as it takes (or
+        until :meth:`stop`)."""
+        await self.producer.start(self._stopping)
+        consumer = await start_client(
+            self._new_consumer, f"{self.service}: consumer", self._stopping, first=self.consumer
+        )
+        if consumer is not None:
+            self.consumer = consumer
 
     async def stop(self) -> None:
         """Ask the loop to finish the record in hand, commit, leave the group."""
@@ -165,13 +204,13 @@ class ConsumerService:
                 for record in records:
                     MESSAGES.labels(self.service, record.topic, "processed").inc()
                 return True
-            except TRANSIENT as exc:
+            except Exception as exc:
+                if not is_transient(exc):
+                    log.warning("%s: batch failed (%r); one record at a time", self.service, exc)
+                    return False
                 log.warning("%s: transient fault, retrying the batch: %r", self.service, exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff_s)
-            except Exception as exc:
-                log.warning("%s: batch failed (%r); one record at a time", self.service, exc)
-                return False
         return None
 
     async def _process_partition(self, records: list[Record]) -> Record | None:
@@ -195,26 +234,33 @@ class ConsumerService:
             except PoisonMessage as exc:
                 await self._dead_letter(record, exc)
                 return
-            except TRANSIENT as exc:
-                log.warning("%s: transient fault, retrying: %r", self.service, exc)
-                attempt = 0  # transient faults never count towards dead-lettering
             except Exception as exc:
-                log.exception(
-                    "%s: handler failed on %s@%s", self.service, record.topic, record.offset
-                )
-                if attempt >= self.max_attempts:
-                    await self._dead_letter(record, exc)
-                    return
+                if is_transient(exc):
+                    log.warning("%s: transient fault, retrying: %r", self.service, exc)
+                    attempt = 0  # transient faults never count towards dead-lettering
+                else:
+                    log.exception(
+                        "%s: handler failed on %s@%s", self.service, record.topic, record.offset
+                    )
+                    if attempt >= self.max_attempts:
+                        await self._dead_letter(record, exc)
+                        return
             MESSAGES.labels(self.service, record.topic, "retried").inc()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.max_backoff_s)
 
     async def _dead_letter(self, record: Record, error: BaseException) -> None:
-        headers = dead_letter_headers(record, self.service, error)
-        backoff = 0.1
+        """Send the dead letter of ``record``; return once Kafka acknowledged it.
+
+        Should the broker refuse the letter itself (a ``message.max.bytes`` below this
+        service's bound), a minimal one goes instead; retried for ever are only transient
+        faults, and a refusal of the minimal letter, which only a broken broker gives.
+        """
+        letter: Letter = dead_letter(record, self.service, error, self.dead_letter_max_bytes)
+        backoff, minimal = 0.1, False
         while True:
             try:
-                await self.producer.send(DEAD_LETTERS.name, record.key, record.value, headers)
+                await self.producer.send(DEAD_LETTERS.name, *letter)
                 MESSAGES.labels(self.service, record.topic, "dead_lettered").inc()
                 log.warning(
                     "%s: dead-lettered %s@%s/%s: %s",
@@ -225,6 +271,15 @@ class ConsumerService:
                     error,
                 )
                 return
+            except REJECTED as exc:
+                if not minimal:
+                    log.warning("%s: dead letter refused (%r); sending less", self.service, exc)
+                    letter = dead_letter(record, self.service, error, MINIMAL_MAX_BYTES)
+                    minimal = True
+                    continue
+                log.warning("%s: even a minimal dead letter refused: %r", self.service, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff_s)
             except TRANSIENT as exc:
                 log.warning("%s: dead-letter topic unavailable, retrying: %r", self.service, exc)
                 await asyncio.sleep(backoff)

@@ -1,4 +1,9 @@
-"""The producer every service writes events with: idempotent, ``acks=all``, bounded waits."""
+"""The producer every service writes events with: idempotent, ``acks=all``, bounded waits.
+
+It starts lazily: :meth:`EventProducer.start` waits for Kafka (retrying, see
+:mod:`singlewindow.kafka.connect`); without it the first send starts it, and fails with
+:class:`PublishTimeout` while Kafka is away.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,18 @@ import asyncio
 import logging
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import InvalidProducerEpoch, OutOfOrderSequenceNumber, UnknownProducerId
+from aiokafka.errors import (
+    InvalidProducerEpoch,
+    InvalidTimestampError,
+    MessageSizeTooLargeError,
+    OutOfOrderSequenceNumber,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    UnknownProducerId,
+)
 
 from singlewindow.events import Event
+from singlewindow.kafka.connect import close_quietly, start_client
 from singlewindow.kafka.headers import Headers, event_headers
 from singlewindow.metrics import PUBLISHED
 from singlewindow.settings import Settings
@@ -36,6 +50,17 @@ def new_producer(settings: Settings, client_id: str, **options: object) -> AIOKa
 # them): retrying with the same producer fails forever, so it is replaced.
 BROKEN_STATE = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch)
 
+# The record itself is refused (by aiokafka before sending, or by the broker): sending the
+# same record again can never succeed, so these are never retried as transient faults, though
+# they are KafkaErrors. (aiokafka maps the broker's INVALID_RECORD, code 87, to UnknownError,
+# which cannot be told from a transient server error: it stays transient.)
+REJECTED = (
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    InvalidTimestampError,
+)
+
 
 class EventProducer:
     """Publishes events of one service; ``publish`` returns once Kafka acknowledged."""
@@ -43,11 +68,24 @@ class EventProducer:
     def __init__(self, settings: Settings, service: str, timeout_s: float = 10.0) -> None:
         self.settings, self.service, self.timeout_s = settings, service, timeout_s
         self.producer = new_producer(settings, service)
-        self._unstarted = False
+        self._unstarted = True  # started by start(), or else by the first send
         self._lock = asyncio.Lock()
 
-    async def start(self) -> None:
-        await self.producer.start()
+    async def start(self, stopping: asyncio.Event | None = None) -> None:
+        """Start, waiting for Kafka as long as it takes, or until ``stopping`` is set."""
+        async with self._lock:
+            if not self._unstarted:
+                return
+            producer = await start_client(
+                lambda: new_producer(self.settings, self.service),
+                f"{self.service}: producer",
+                stopping,
+                first=self.producer,
+            )
+            if producer is not None:
+                self.producer, self._unstarted = producer, False
+            else:  # stopping: the first send (if any) starts a fresh one
+                self.producer = new_producer(self.settings, self.service)
 
     async def stop(self) -> None:
         await self.producer.stop()
@@ -91,6 +129,10 @@ class EventProducer:
             try:
                 await self.producer.start()
                 self._unstarted = False
-            except Exception as exc:  # the broker is still away: a transient fault
-                self.producer = new_producer(self.settings, self.service)
+            except BaseException as exc:  # an aiokafka client cannot be started twice
+                failed, self.producer = self.producer, new_producer(self.settings, self.service)
+                if not isinstance(exc, Exception):
+                    raise  # cancelled (the send's bound): the half-started client is dropped
+                await close_quietly(failed, f"{self.service}: producer")
+                # the broker is still away: a transient fault
                 raise PublishTimeout(f"producer could not start: {exc!r}") from exc

@@ -15,6 +15,13 @@ from singlewindow.settings import Settings
 Isolation = Literal["read_committed", "read_uncommitted"]
 
 
+def key_text(record: ConsumerRecord) -> str | None:
+    """A record's key as text, for tools that match keys against declaration ids. Anyone
+    allowed to produce can write a key that is not UTF-8: its bytes are replaced (U+FFFD), so
+    it never equals an id, and never raises."""
+    return None if record.key is None else bytes(record.key).decode("utf-8", "replace")
+
+
 async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
     """The partitions of a topic, asked of the broker; KeyError when it does not exist."""
     await consumer._client.force_metadata_update()  # aiokafka has no public call for this

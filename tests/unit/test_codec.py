@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from datetime import datetime
 from decimal import Decimal
 
 import avro.schema
@@ -174,3 +175,18 @@ def test_models_mirror_their_schemas(name: str) -> None:
     assert {f["name"] for f in schema["fields"]} == set(ev.RECORDS[name].model_fields)
     for field in schema["fields"]:
         assert field.get("doc"), f"{name}.{field['name']} has no doc"
+
+
+@pytest.mark.parametrize(
+    "when", ["9999-12-31T23:59:59+00:00", "2200-01-01T00:00:00+00:00", "1970-01-01T00:00:00+00:00"]
+)
+def test_an_instant_outside_the_platforms_range_does_not_decode(when: str) -> None:
+    """A hostile producer's 9999-12-31 is well-formed Avro; it must fail validation (and so be
+    dead-lettered) rather than overflow a deadline downstream."""
+    record = factories.declaration().model_dump()
+    record["submitted_at"] = datetime.fromisoformat(when)
+    payload = encode(ev.DeclarationSubmitted.AVRO_NAME, record)  # what a rogue client can send
+    with pytest.raises(ValueError, match="outside 2000-2199"):
+        ev.DeclarationSubmitted.from_avro(payload)
+    with pytest.raises(ValueError, match="outside"):
+        factories.declaration(submitted_at=datetime.fromisoformat(when))
