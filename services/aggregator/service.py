@@ -7,6 +7,14 @@ the wall clock, so they fire after a restart as they would have before it. After
 whose outcome is unknown (a timeout during commit, a broker outage), the task is reopened
 (new producer epoch, state restored from the changelog, input rewound to the committed
 offsets) rather than retried blindly.
+
+Nothing an input record carries can stop a partition: a record that does not decode, whose
+key is not its event's declaration id (its state would split across partitions), whose
+times the join cannot take, or a submission older than the retention (see ``join.stale``)
+goes to the dead-letter topic in the batch's transaction. The tick looks only at the states
+that are due (``JoinTable``): timeouts, and orphans or decided states past their retention,
+which are dropped with a changelog tombstone so that the compacted changelog and the memory
+hold what the retention keeps, not the whole history.
 """
 
 from __future__ import annotations
@@ -16,27 +24,28 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import ProducerFenced
 
 from services.aggregator import join
 from services.aggregator.tasks import NAME, Task
 from singlewindow.events import AgencyVerdict, ClearanceResult, DeclarationSubmitted, JoinState
+from singlewindow.kafka.connect import start_client
 from singlewindow.kafka.consumer import (
     PoisonMessage,
     Record,
-    dead_letter_headers,
     decode_record,
     group_consumer,
     poll,
 )
-from singlewindow.kafka.headers import Headers
+from singlewindow.kafka.deadletter import Letter, dead_letter, dead_letter_limit
 from singlewindow.metrics import MESSAGES
 from singlewindow.settings import Settings
 from singlewindow.topics import DECLARATIONS_SUBMITTED, VERDICT_TOPICS
 
 log = logging.getLogger(__name__)
 INPUTS = [DECLARATIONS_SUBMITTED.name, *(t.name for t in VERDICT_TOPICS.values())]
+RETENTION = timedelta(days=7)
 
 
 def _being_cancelled() -> bool:
@@ -45,14 +54,17 @@ def _being_cancelled() -> bool:
 
 
 def decode_input(record: Record) -> DeclarationSubmitted | AgencyVerdict:
-    """An input event, or PoisonMessage (including a verdict on another agency's topic)."""
+    """An input event, or PoisonMessage: undecodable, keyed other than by its declaration id
+    (``decode_record``), or a verdict on another agency's topic."""
+    event: DeclarationSubmitted | AgencyVerdict
     if record.topic == DECLARATIONS_SUBMITTED.name:
-        return decode_record(DeclarationSubmitted, record)
-    verdict = decode_record(AgencyVerdict, record)
-    topic = VERDICT_TOPICS.get(str(verdict.agency))
-    if topic is None or topic.name != record.topic:
-        raise PoisonMessage(f"a {verdict.agency} verdict on {record.topic}: one writer per topic")
-    return verdict
+        event = decode_record(DeclarationSubmitted, record)
+    else:
+        event = decode_record(AgencyVerdict, record)
+        topic = VERDICT_TOPICS.get(str(event.agency))
+        if topic is None or topic.name != record.topic:
+            raise PoisonMessage(f"a {event.agency} verdict on {record.topic}: one writer per topic")
+    return event
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -81,17 +93,18 @@ class Aggregator:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         tick_s: float = 1.0,
         group: str = NAME,
+        retention: timedelta = RETENTION,
     ) -> None:
         self.settings, self.deadline, self.clock, self.tick_s = settings, deadline, clock, tick_s
-        self.group = group
+        self.group, self.retention = group, retention
         self.tasks: dict[int, Task] = {}
-        self.consumer = group_consumer(settings, group, NAME, max_poll_records=500)
+        self.consumer = self._new_consumer()
         self._stopping = asyncio.Event()
         self._next_tick = 0.0
         self.busy = asyncio.Lock()  # held while a batch is processed, so revocation waits
 
     async def open_task(self, partition: int) -> None:
-        task = Task(self.settings, self.group, partition)
+        task = Task(self.settings, self.group, partition, self.retention)
         backoff = 0.2
         while not self._stopping.is_set():
             try:
@@ -113,8 +126,15 @@ class Aggregator:
             await task.close()
 
     async def start(self) -> None:
-        await self.consumer.start()
+        """Join the group, waiting for Kafka as long as it takes (or until :meth:`stop`)."""
+        consumer = await start_client(self._new_consumer, NAME, self._stopping, first=self.consumer)
+        if consumer is None:
+            return
+        self.consumer = consumer
         self.consumer.subscribe(INPUTS, listener=_Rebalance(self))
+
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        return group_consumer(self.settings, self.group, NAME, max_poll_records=500)
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -139,28 +159,37 @@ class Aggregator:
                 await self.drop_task(partition)
             await self.consumer.stop()  # leaves the group
 
+    def _admit(self, record: Record, now: datetime) -> DeclarationSubmitted | AgencyVerdict:
+        """The record's event, if the join may take it; PoisonMessage saying why not."""
+        event = decode_input(record)
+        reason = join.admit(event, now, self.deadline, self.retention)
+        if reason is not None:
+            raise PoisonMessage(reason)
+        return event
+
     async def _process(self, partition: int, records: list[Record]) -> None:
         task = self.tasks[partition]
-        changed: dict[str, JoinState] = {}
+        now = self.clock()
+        changed: dict[str, JoinState | None] = {}
         results: list[ClearanceResult] = []
-        letters: list[tuple[bytes | None, bytes | None, Headers]] = []
+        letters: list[Letter] = []
         offsets: dict[TopicPartition, int] = {}
         for record in records:
             offsets[TopicPartition(record.topic, record.partition)] = record.offset + 1
             try:
-                event = decode_input(record)
+                event = self._admit(record, now)
             except PoisonMessage as exc:
-                letters.append((record.key, record.value, dead_letter_headers(record, NAME, exc)))
+                letters.append(dead_letter(record, NAME, exc, dead_letter_limit(self.settings)))
                 MESSAGES.labels(NAME, record.topic, "dead_lettered").inc()
                 continue
             key = event.declaration_id
-            before = changed.get(key) or task.states.get(key)
+            before = changed.get(key) or task.table.get(key)
             state, out = join.step(before, event, self.deadline)
             if state is not before:
                 changed[key] = state
             results += out
-        await task.commit(changed.values(), results, letters, offsets)
-        task.states.update(changed)
+        await task.commit(changed, results, letters, offsets)
+        task.table.apply(changed)
         for record in records:
             MESSAGES.labels(NAME, record.topic, "processed").inc()
 
@@ -174,15 +203,12 @@ class Aggregator:
             await self._guarded(partition, self._expire(partition, now))
 
     async def _expire(self, partition: int, now: datetime) -> None:
+        """Time out what is due, drop what is past its retention: O(due + log n)."""
         task = self.tasks[partition]
-        changed, results = {}, []
-        for key, state in task.states.items():
-            if state.decided is None and state.deadline is not None and state.deadline <= now:
-                new, out = join.expire(state, now)
-                changed[key], results = new, results + out
-        if changed:
-            await task.commit(changed.values(), results)
-            task.states.update(changed)
+        changes, results = task.table.expired(now)
+        if changes:
+            await task.commit(changes, results)
+            task.table.apply(changes)
 
     async def _guarded(self, partition: int, work: object) -> None:
         """Run one transaction's work; on failure, reopen the task from committed data."""

@@ -6,20 +6,28 @@ fencing), so zombies are fenced the way Kafka Streams did before KIP-447: one tr
 producer per task, its ``transactional.id`` derived from the group and the partition. Opening
 a task initialises that id, which aborts whatever a previous owner left open, and only then
 restores the state from the changelog: the state is always what was committed.
+
+Restoring takes any record: a value is filed under its state's own ``declaration_id``
+whatever its key; a tombstone removes the state its key names, and one whose key is None or
+not UTF-8 names none (the aggregator keys states by their id). Records that cannot be used
+are skipped and counted, one log line per kind per restore: the task always opens.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
 
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 
+from services.aggregator.table import JoinTable
 from singlewindow.avro import CodecError
 from singlewindow.events import ClearanceResult, JoinState
-from singlewindow.kafka.headers import Headers, event_headers
+from singlewindow.kafka.headers import PRODUCER, Headers, event_headers
 from singlewindow.kafka.reader import read_partition
 from singlewindow.settings import Settings
 from singlewindow.topics import CLEARANCE_RESULTS, DEAD_LETTERS, JOIN_STATE
@@ -28,12 +36,79 @@ log = logging.getLogger(__name__)
 NAME = "aggregator"
 
 
+@dataclass
+class Restored:
+    """The states a changelog holds, and what was skipped on the way (kind -> offsets)."""
+
+    states: dict[str, JoinState] = field(default_factory=dict)
+    skipped: dict[str, list[int]] = field(default_factory=dict)
+    rekeyed: int = 0  # values whose key is not their declaration id, filed under the id
+
+    def skip(self, kind: str, offset: int) -> None:
+        self.skipped.setdefault(kind, []).append(offset)
+
+
+def restore(records: Iterable[ConsumerRecord]) -> Restored:
+    """Replay changelog records in offset order (pure): the last write per id wins."""
+    out = Restored()
+    for record in records:
+        if record.value is None:
+            _tombstone(out, record)
+            continue
+        try:
+            state = JoinState.from_avro(record.value)
+        except (CodecError, ValidationError):  # never block the partition
+            out.skip("unreadable join state", record.offset)
+            continue
+        if record.key != state.key():
+            out.rekeyed += 1
+        out.states[state.declaration_id] = state
+    return out
+
+
+def _tombstone(out: Restored, record: ConsumerRecord) -> None:
+    try:
+        key = record.key.decode()  # strict: a replaced character could name a real id
+    except (AttributeError, UnicodeDecodeError):  # None, or not UTF-8: names no state
+        out.skip("tombstone with a key that is no declaration id", record.offset)
+        return
+    out.states.pop(key, None)
+
+
+def log_restore(partition: int, restored: Restored, changelog: str = JOIN_STATE.name) -> None:
+    """One line per kind of skipped record, then the count restored."""
+    for kind, offsets in restored.skipped.items():
+        log.error(
+            "task p%s: %s %s skipped (%s records, first at offset %s)",
+            partition,
+            changelog,
+            kind,
+            len(offsets),
+            offsets[0],
+        )
+    if restored.rekeyed:
+        log.warning(
+            "task p%s: %s join states keyed other than by their declaration id: filed by id",
+            partition,
+            restored.rekeyed,
+        )
+    log.info("task p%s restored %s join states", partition, len(restored.states))
+
+
 class Task:
     """The join state and transactional producer of one partition number."""
 
-    def __init__(self, settings: Settings, group: str, partition: int) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        group: str,
+        partition: int,
+        retention: timedelta,
+        changelog: str = JOIN_STATE.name,
+    ) -> None:
         self.settings, self.group, self.partition = settings, group, partition
-        self.states: dict[str, JoinState] = {}
+        self.retention, self.changelog = retention, changelog
+        self.table = JoinTable(retention)
         self.producer: AIOKafkaProducer | None = None
 
     @property
@@ -53,25 +128,10 @@ class Task:
             linger_ms=5,
         )
         await self.producer.start()  # InitProducerId: bumps the epoch, aborts an open txn
-        self.states = {}
-        changelog = TopicPartition(JOIN_STATE.name, self.partition)
-        for record in await read_partition(self.settings, changelog):
-            if record.value is None:
-                self.states.pop(record.key.decode(), None)
-            else:
-                try:
-                    state = JoinState.from_avro(record.value)
-                except (CodecError, ValidationError) as exc:  # never block the partition
-                    log.error(
-                        "task p%s: unreadable join state at %s/%s skipped: %s",
-                        self.partition,
-                        JOIN_STATE.name,
-                        record.offset,
-                        exc,
-                    )
-                    continue
-                self.states[state.declaration_id] = state
-        log.info("task p%s restored %s join states", self.partition, len(self.states))
+        changelog = TopicPartition(self.changelog, self.partition)
+        restored = restore(await read_partition(self.settings, changelog))
+        log_restore(self.partition, restored, self.changelog)
+        self.table = JoinTable(self.retention, restored.states.values())
 
     async def close(self) -> None:
         if self.producer is not None:
@@ -83,38 +143,52 @@ class Task:
 
     async def commit(
         self,
-        states: Iterable[JoinState],
+        changes: Mapping[str, JoinState | None],
         results: Iterable[ClearanceResult],
         dead_letters: Iterable[tuple[bytes | None, bytes | None, Headers]] = (),
         offsets: dict[TopicPartition, int] | None = None,
         timeout_s: float = 30.0,
     ) -> None:
-        """One transaction: changelog, results, dead letters and input offsets, or nothing."""
+        """One transaction: changelog (a state, or None: a tombstone), results, dead letters
+        and input offsets, or nothing."""
         producer = self.producer
         if producer is None:
             raise RuntimeError(f"task p{self.partition} is closed")
         async with asyncio.timeout(timeout_s):
             await producer.begin_transaction()
             sends = []
-            for topic, event in [
-                *((JOIN_STATE.name, s) for s in states),
-                *((CLEARANCE_RESULTS.name, r) for r in results),
-            ]:
-                payload = event.to_avro()
+            for key, state in changes.items():
+                sends.append(await self._send_state(producer, key, state))
+            for result in results:
+                payload = result.to_avro()
                 sends.append(
                     await producer.send(
-                        topic,
+                        CLEARANCE_RESULTS.name,
                         payload,
-                        key=event.key(),
+                        key=result.key(),
                         partition=self.partition,
                         headers=event_headers(NAME, payload),
                     )
                 )
-            for key, value, headers in dead_letters:
+            for letter_key, value, headers in dead_letters:
                 sends.append(
-                    await producer.send(DEAD_LETTERS.name, value, key=key, headers=headers)
+                    await producer.send(DEAD_LETTERS.name, value, key=letter_key, headers=headers)
                 )
             await asyncio.gather(*sends)
             if offsets:
                 await producer.send_offsets_to_transaction(offsets, self.group)
             await producer.commit_transaction()
+
+    async def _send_state(
+        self, producer: AIOKafkaProducer, key: str, state: JoinState | None
+    ) -> asyncio.Future[object]:
+        """Send one changelog record: the state, or a tombstone when it was dropped."""
+        payload: bytes | None = None
+        headers: Headers = [(PRODUCER, NAME.encode())]
+        if state is not None:
+            payload = state.to_avro()
+            headers = event_headers(NAME, payload)
+        future: asyncio.Future[object] = await producer.send(
+            self.changelog, payload, key=key.encode(), partition=self.partition, headers=headers
+        )
+        return future

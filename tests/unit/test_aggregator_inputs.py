@@ -1,0 +1,106 @@
+"""The aggregator's record handling, pure: which input records it dead-letters, and how it
+restores its join states from whatever the changelog holds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from aiokafka import ConsumerRecord
+
+from services.aggregator.service import decode_input
+from services.aggregator.table import JoinTable
+from services.aggregator.tasks import restore
+from singlewindow.events import Agency, ClearanceStatus, Event
+from singlewindow.kafka.consumer import PoisonMessage
+from singlewindow.topics import DECLARATIONS_SUBMITTED, JOIN_STATE, VERDICT_TOPICS
+from tests import factories
+
+NOT_UTF8 = b"\xff\xfe\x80D-0001"
+
+
+def record(topic: str, key: bytes | None, value: bytes | None, offset: int = 0) -> ConsumerRecord:
+    return ConsumerRecord(topic, 0, offset, 0, 0, key, value, None, 0, 0, ())
+
+
+def on_its_topic(event: Event, key: bytes | None) -> ConsumerRecord:
+    topic = DECLARATIONS_SUBMITTED.name
+    if hasattr(event, "agency"):
+        topic = VERDICT_TOPICS[str(event.agency)].name
+    return record(topic, key, event.to_avro())
+
+
+@pytest.mark.parametrize("event", [factories.declaration(), factories.verdict()])
+def test_an_input_keyed_by_its_declaration_id_is_taken(event: Event) -> None:
+    assert decode_input(on_its_topic(event, event.key())) == event
+
+
+@pytest.mark.parametrize("event", [factories.declaration(), factories.verdict()])
+@pytest.mark.parametrize("key", [b"D-0002", b"", None, NOT_UTF8, b"d-0001"])
+def test_an_input_keyed_otherwise_is_poison(event: Event, key: bytes | None) -> None:
+    with pytest.raises(PoisonMessage, match="is not the declaration id"):
+        decode_input(on_its_topic(event, key))
+
+
+def test_a_verdict_on_another_agencys_topic_is_still_poison() -> None:
+    verdict = factories.verdict(agency=Agency.PORT)
+    with pytest.raises(PoisonMessage, match="one writer per topic"):
+        decode_input(record(VERDICT_TOPICS["customs"].name, verdict.key(), verdict.to_avro()))
+
+
+def changelog(*entries: tuple[bytes | None, bytes | None]) -> list[ConsumerRecord]:
+    return [record(JOIN_STATE.name, k, v, offset) for offset, (k, v) in enumerate(entries)]
+
+
+def test_restore_takes_the_last_write_and_honours_tombstones() -> None:
+    a1, a2 = factories.join_state("D-A"), factories.join_state("D-A", decided="RELEASED")
+    b = factories.join_state("D-B")
+    restored = restore(
+        changelog(
+            (a1.key(), a1.to_avro()),
+            (b.key(), b.to_avro()),
+            (a2.key(), a2.to_avro()),
+            (b.key(), None),
+        )
+    )
+    assert restored.states == {"D-A": a2}
+    assert restored.skipped == {} and restored.rekeyed == 0
+
+
+def test_restore_skips_tombstones_whose_key_names_no_declaration() -> None:
+    kept = factories.join_state("D-0001")
+    restored = restore(
+        changelog(
+            (kept.key(), kept.to_avro()),
+            (NOT_UTF8, None),  # decoded with "replace", this could name a real id
+            (None, None),
+            (b"\xc3", None),
+        )
+    )
+    assert restored.states == {"D-0001": kept}
+    (offsets,) = restored.skipped.values()
+    assert offsets == [1, 2, 3]
+
+
+def test_restore_files_a_value_under_its_own_id_whatever_its_key() -> None:
+    state = factories.join_state("D-0001", decided=ClearanceStatus.TIMED_OUT)
+    restored = restore(changelog((NOT_UTF8, state.to_avro()), (None, state.to_avro())))
+    assert restored.states == {"D-0001": state}
+    assert restored.rekeyed == 2
+
+
+def test_restore_skips_unreadable_values() -> None:
+    state = factories.join_state("D-0001")
+    restored = restore(changelog((b"D-X", b"\xc3\x01garbage"), (state.key(), state.to_avro())))
+    assert restored.states == {"D-0001": state}
+    assert list(restored.skipped.values()) == [[0]]
+
+
+def test_restored_states_are_indexed_by_due_time() -> None:
+    waiting = factories.join_state("D-W")  # deadline T0 + 120 s
+    decided = factories.join_state("D-D", decided=ClearanceStatus.RELEASED)
+    restored = restore(changelog(*((s.key(), s.to_avro()) for s in (decided, waiting))))
+    table = JoinTable(timedelta(days=7), restored.states.values())
+    assert table.next_due() == waiting.deadline
+    changes, (result,) = table.expired(datetime(2026, 11, 27, 9, tzinfo=UTC))
+    assert list(changes) == ["D-W"] and result.status is ClearanceStatus.TIMED_OUT
