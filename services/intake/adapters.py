@@ -5,12 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Collection
+from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from services.intake.ports import IdempotencyUnavailable, PublishUnavailable, ReadModelUnavailable
+from services.intake.ports import (
+    Claim,
+    IdempotencyUnavailable,
+    PublishUnavailable,
+    ReadModelUnavailable,
+)
 from singlewindow.db import find_by_ids
 from singlewindow.events import DeclarationSubmitted
 from singlewindow.kafka.producer import EventProducer
@@ -60,7 +67,9 @@ class MongoReadModel:
             doc = await self.collection.find_one({"_id": declaration_id})
         except PyMongoError as exc:
             raise ReadModelUnavailable(str(exc)) from exc
-        return None if doc is None else status_view(doc)
+        if doc is None or doc.get("declaration") is None:
+            return None  # verdicts without a declaration (never submitted) are no declaration
+        return status_view(doc)
 
     async def final_among(self, ids: Collection[str]) -> set[str]:
         try:
@@ -71,31 +80,36 @@ class MongoReadModel:
 
 
 class MongoIdempotencyStore:
-    """Idempotency keys as documents with a unique ``_id``: the first claim wins."""
+    """Idempotency keys as documents with a unique ``_id``: the first claim wins.
+
+    A claim is never deleted: an insert whose reply was lost (a timeout) may have happened,
+    so the only safe reading of any claim is "publish unless known published".
+    """
 
     def __init__(self, collection: AsyncCollection[Doc]) -> None:
         self.collection = collection
 
-    async def claim(self, key: str, body_hash: str, declaration_id: str) -> tuple[str, str] | None:
+    async def claim(self, key: str, claim: Claim) -> Claim:
         try:
-            await self.collection.insert_one(
-                {"_id": key, "body_hash": body_hash, "declaration_id": declaration_id}
-            )
-            return None
-        except DuplicateKeyError:
-            pass
+            try:
+                await self.collection.insert_one({"_id": key, **asdict(claim)})
+                return claim
+            except DuplicateKeyError:
+                first = await self.collection.find_one({"_id": key})
         except PyMongoError as exc:
             raise IdempotencyUnavailable(str(exc)) from exc
-        try:
-            first = await self.collection.find_one({"_id": key})
-        except PyMongoError as exc:
-            raise IdempotencyUnavailable(str(exc)) from exc
-        if first is None:  # released between the two calls: try again as new
-            return await self.claim(key, body_hash, declaration_id)
-        return str(first["body_hash"]), str(first["declaration_id"])
+        if first is None:
+            raise IdempotencyUnavailable(f"claim of {key!r} vanished")
+        return Claim(
+            body_hash=str(first["body_hash"]),
+            declaration_id=str(first["declaration_id"]),
+            # a claim recorded before publish states were kept: not known published
+            submitted_at=first.get("submitted_at") or datetime.now(UTC),
+            published=bool(first.get("published")),
+        )
 
-    async def release(self, key: str) -> None:
+    async def mark_published(self, key: str) -> None:
         try:
-            await self.collection.delete_one({"_id": key})
+            await self.collection.update_one({"_id": key}, {"$set": {"published": True}})
         except PyMongoError as exc:
             raise IdempotencyUnavailable(str(exc)) from exc

@@ -13,11 +13,15 @@ Every error is a problem document (``errors``). Request limits (body fields: ``s
 - ``Content-Type: application/json`` (parameters such as ``charset=utf-8`` allowed), else 415;
 - body <= ``Limits.max_body_bytes`` (1 MiB), counted while reading, whatever
   ``Content-Length`` says, else 413;
-- strict JSON: UTF-8, nesting <= ``Limits.max_json_depth`` (32, checked before parsing,
-  without recursion), no NaN/Infinity literals, no duplicate keys, else 400;
+- ``Content-Length``, when present, a decimal count of at most 18 digits, else 400;
+- strict JSON: UTF-8, nesting <= ``Limits.max_json_depth`` (32), no NaN/Infinity literals,
+  no duplicate keys, else 400; every check is linear in the body;
+- at most ``errors.MAX_LISTED_ERRORS`` field errors are listed in a 422 (the count of the
+  rest is in ``detail``);
 - ``Idempotency-Key``: 1-128 printable ASCII characters, else 422; same key and same
-  (canonical) body: the first answer again; same key, other body: 409; the same key while
-  its first request is still being processed here: 409 with ``Retry-After: 1``;
+  (canonical) body: the first answer again, publishing again if the first publish is not
+  known to be acknowledged; same key, other body: 409; the same key while its first
+  request is still being processed here: 409 with ``Retry-After: 1``;
 - ``wait``: 0 < wait <= 30 seconds, else 422; at most ``Limits.max_waiters`` (1000) waiting
   requests, else 503; every 503 carries ``Retry-After`` (``Limits.retry_after``, 5 s).
 """
@@ -26,9 +30,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
+import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,6 +47,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.intake import errors
 from services.intake.errors import Problem
 from services.intake.ports import (
+    Claim,
     IdempotencyStore,
     IdempotencyUnavailable,
     InMemoryIdempotencyStore,
@@ -61,6 +66,7 @@ from services.intake.schema import (
 )
 from services.intake.waiters import TooManyWaiters, Waiters
 
+log = logging.getLogger(__name__)
 # Fixed forever: the declaration and event ids of idempotent requests derive from it.
 KEY_NAMESPACE = uuid.UUID("5d1c9a4e-8f0b-4c6e-9a57-0c1f3b2e7d11")
 IdempotencyKey = Annotated[
@@ -74,7 +80,7 @@ Wait = Annotated[float | None, Query(gt=0, le=30, description="seconds to wait f
 @dataclass(frozen=True)
 class Limits:
     max_body_bytes: int = 1024 * 1024  # 413 above, counted while reading the body
-    max_json_depth: int = 32  # 400 above, checked before parsing
+    max_json_depth: int = 32  # 400 above
     max_waiters: int = 1000  # concurrent long-polls; 503 beyond
     poll_interval: float = 0.25  # seconds between the shared final_among queries
     publish_timeout: float = 30.0  # seconds; a publish that takes longer is a 503
@@ -85,6 +91,10 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+async def _nothing(_: str) -> None:
+    return None
+
+
 def create_app(
     publisher: Publisher,
     read_model: ReadModel,
@@ -93,8 +103,13 @@ def create_app(
     clock: Callable[[], datetime] = _utcnow,
     routing_table: RoutingTable | None = None,
     limits: Limits = Limits(),
+    after_claim: Callable[[str], Awaitable[None]] = _nothing,
 ) -> FastAPI:
-    """The intake app. ``idempotency`` defaults to an in-memory store (one process only)."""
+    """The intake app. ``idempotency`` defaults to an in-memory store (one process only).
+
+    ``after_claim(key)`` runs between an Idempotency-Key's claim and its publish: a fault
+    injection point for tests (``services.intake.__main__`` can kill the process there).
+    """
     store = InMemoryIdempotencyStore() if idempotency is None else idempotency
     table = load_table() if routing_table is None else routing_table
     waiters = Waiters(read_model, max_waiters=limits.max_waiters, interval=limits.poll_interval)
@@ -122,12 +137,14 @@ def create_app(
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    async def publish(declaration: DeclarationRequest, declaration_id: str, event_id: str) -> None:
+    async def publish(
+        declaration: DeclarationRequest, declaration_id: str, event_id: str, submitted_at: datetime
+    ) -> None:
         agencies, version = route(declaration, table)
         event = declaration.to_event(
             declaration_id=declaration_id,
             event_id=event_id,
-            submitted_at=clock(),
+            submitted_at=submitted_at,
             agencies=agencies,
             routing_version=version,
         )
@@ -138,29 +155,38 @@ def create_app(
             raise unavailable("Kafka did not acknowledge the declaration", "publish") from exc
 
     async def publish_once(declaration: DeclarationRequest, key: str) -> str:
-        """Claim the key, publish, release the claim if publishing fails."""
+        """Claim the key, publish unless the claim is known published, then mark it published.
+
+        A claim is never released: whatever died when (this process, the store, Kafka), the
+        next request with the key publishes the same event again unless Kafka is known to
+        have it, so a 202 always means the event is in Kafka.
+        """
         if key in in_flight:
             detail = "a request with this Idempotency-Key is still being processed; retry"
             raise Problem(409, detail, kind="idempotency-in-progress", headers={"Retry-After": "1"})
-        declaration_id = "DEC-" + uuid.uuid5(KEY_NAMESPACE, key).hex.upper()
-        body_hash = declaration.body_hash()
+        new = Claim(
+            body_hash=declaration.body_hash(),
+            declaration_id="DEC-" + uuid.uuid5(KEY_NAMESPACE, key).hex.upper(),
+            submitted_at=clock(),
+        )
         in_flight.add(key)
         try:
             try:
-                first = await store.claim(key, body_hash, declaration_id)
+                claim = await store.claim(key, new)
             except IdempotencyUnavailable as exc:
                 raise unavailable("the idempotency store is unavailable", "idempotency") from exc
-            if first is not None:
-                if first[0] != body_hash:
-                    detail = "this Idempotency-Key was used with a different body"
-                    raise Problem(409, detail, kind="idempotency-key-reused")
-                return first[1]
-            try:
-                await publish(declaration, declaration_id, str(uuid.uuid5(KEY_NAMESPACE, key)))
-            except BaseException:
-                await errors.quietly(store.release(key))
-                raise
-            return declaration_id
+            if claim.body_hash != new.body_hash:
+                detail = "this Idempotency-Key was used with a different body"
+                raise Problem(409, detail, kind="idempotency-key-reused")
+            if not claim.published:
+                await after_claim(key)
+                event_id = str(uuid.uuid5(KEY_NAMESPACE, key))
+                await publish(declaration, claim.declaration_id, event_id, claim.submitted_at)
+                try:  # if this fails, the next request with the key publishes once more
+                    await store.mark_published(key)
+                except IdempotencyUnavailable as exc:
+                    log.warning("publish state of a key not recorded: %r", exc)
+            return claim.declaration_id
         finally:
             in_flight.discard(key)
 
@@ -177,7 +203,7 @@ def create_app(
         declaration = parse_declaration(_parse_json(body, limits.max_json_depth))
         if idempotency_key is None:
             declaration_id = "DEC-" + uuid.uuid4().hex.upper()
-            await publish(declaration, declaration_id, str(uuid.uuid4()))
+            await publish(declaration, declaration_id, str(uuid.uuid4()), clock())
         else:
             declaration_id = await publish_once(declaration, idempotency_key)
         return JSONResponse(
@@ -227,7 +253,9 @@ async def _read_body(request: Request, limit: int) -> bytes:
         raise Problem(415, "send the declaration as application/json", kind="media-type")
     too_large = Problem(413, f"the body exceeds {limit} bytes", kind="too-large")
     declared = request.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+    if declared and not (declared.isascii() and declared.isdigit() and len(declared) <= 18):
+        raise Problem(400, "Content-Length must be a decimal byte count", kind="bad-length")
+    if declared and int(declared) > limit:
         raise too_large
     body = bytearray()
     async for chunk in request.stream():  # the declared length may lie or be absent
@@ -237,36 +265,44 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
-
-
-def _too_deep(body: bytes, limit: int) -> bool:
-    """Whether brackets nest deeper than ``limit`` (strings skipped), without recursion."""
-    depth = 0
-    for char in _STRING.sub(b"", body).translate(None, _NOT_BRACKET):
-        depth += 1 if char in b"[{" else -1
-        if depth > limit:
-            return True
+def _too_deep(value: object, limit: int) -> bool:
+    """Whether parsed JSON nests deeper than ``limit``: one pass, no recursion, linear."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        if isinstance(node, dict | list):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in children)  # type: ignore[union-attr]
     return False
 
 
 def _parse_json(body: bytes, max_depth: int) -> object:
-    """Strict JSON (UTF-8, no NaN/Infinity, no duplicate keys, bounded depth) or a 400."""
+    """Strict JSON (UTF-8, no NaN/Infinity, no duplicate keys, bounded depth) or a 400.
+
+    Every step is linear in the body: the C decoder parses (it refuses pathological nesting
+    with RecursionError), then one iterative walk measures the depth before anything else
+    looks at the value.
+    """
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise Problem(
             400, f"the body is not UTF-8 (byte {exc.start})", kind="invalid-json"
         ) from None
-    if _too_deep(body, max_depth):
-        raise Problem(400, f"JSON nests deeper than {max_depth} levels", kind="invalid-json")
+    too_deep = Problem(400, f"JSON nests deeper than {max_depth} levels", kind="invalid-json")
     try:
-        return json.loads(
+        value = json.loads(
             text, parse_float=Decimal, parse_constant=_no_constant, object_pairs_hook=_unique_keys
         )
-    except (ValueError, RecursionError) as exc:
+    except RecursionError:
+        raise too_deep from None
+    except ValueError as exc:
         raise Problem(400, f"the body is not valid JSON: {exc}", kind="invalid-json") from None
+    if _too_deep(value, max_depth):
+        raise too_deep
+    return value
 
 
 def _no_constant(name: str) -> object:

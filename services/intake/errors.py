@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
+MAX_LISTED_ERRORS = 50  # a body with 100,000 bad keys gets a short answer, not megabytes
 PROBLEM_TYPE = "urn:singlewindow:problem:"  # + kind, e.g. urn:singlewindow:problem:invalid-json
 _SOURCES = frozenset({"body", "query", "path", "header", "cookie"})
 log = logging.getLogger(__name__)
@@ -46,10 +47,13 @@ class Problem(Exception):
         headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
+        unlisted = len(errors) - MAX_LISTED_ERRORS
+        if unlisted > 0:
+            detail = f"{detail} ({unlisted} more errors not listed)"
         self.status = status
         self.detail = detail
         self.type = PROBLEM_TYPE + kind if kind else "about:blank"
-        self.errors = list(errors)
+        self.errors = list(errors[:MAX_LISTED_ERRORS])
         self.headers = dict(headers or {})
 
     def body(self) -> dict[str, Any]:
@@ -123,14 +127,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(RequestValidationError, _on_request_validation)
     app.add_exception_handler(Exception, _on_crash)
-
-
-async def quietly(action: Awaitable[None]) -> None:
-    """Await a clean-up step; log instead of raising if it fails."""
-    try:
-        await action
-    except Exception:
-        log.exception("clean-up step failed")
 
 
 class FieldErrorDocument(BaseModel):

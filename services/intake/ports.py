@@ -8,6 +8,8 @@ and single-process use.
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any, Protocol
 
 from services.intake.schema import FINAL_STATUSES
@@ -24,6 +26,23 @@ class ReadModelUnavailable(Exception):
 
 class IdempotencyUnavailable(Exception):
     """The idempotency store could not answer."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What the intake records for an Idempotency-Key before it publishes.
+
+    ``submitted_at`` is kept so that a republish writes the same event; ``published`` turns
+    True only after Kafka acknowledged it. A claim that is not known to be published is
+    published again by the next request with the key (same declaration and event ids:
+    downstream is idempotent by id), so a claim can never stand for an event that is not in
+    Kafka.
+    """
+
+    body_hash: str
+    declaration_id: str
+    submitted_at: datetime
+    published: bool = False
 
 
 class Publisher(Protocol):
@@ -43,12 +62,13 @@ class ReadModel(Protocol):
 
 
 class IdempotencyStore(Protocol):
-    async def claim(self, key: str, body_hash: str, declaration_id: str) -> tuple[str, str] | None:
-        """None if the key is new (claimed now), else the first (body_hash, declaration_id)."""
+    async def claim(self, key: str, claim: Claim) -> Claim:
+        """Record ``claim`` if the key is new; return the claim the key holds (this one or the
+        first). Raise IdempotencyUnavailable when the store cannot answer."""
         ...
 
-    async def release(self, key: str) -> None:
-        """Forget a claim whose publish failed, so that a retry with the same key can succeed."""
+    async def mark_published(self, key: str) -> None:
+        """Kafka acknowledged the key's event: later requests answer without publishing."""
         ...
 
 
@@ -90,13 +110,10 @@ class InMemoryIdempotencyStore:
     """Claims by key, for one process (a restart forgets them)."""
 
     def __init__(self) -> None:
-        self.claims: dict[str, tuple[str, str]] = {}
+        self.claims: dict[str, Claim] = {}
 
-    async def claim(self, key: str, body_hash: str, declaration_id: str) -> tuple[str, str] | None:
-        if key in self.claims:
-            return self.claims[key]
-        self.claims[key] = (body_hash, declaration_id)
-        return None
+    async def claim(self, key: str, claim: Claim) -> Claim:
+        return self.claims.setdefault(key, claim)
 
-    async def release(self, key: str) -> None:
-        self.claims.pop(key, None)
+    async def mark_published(self, key: str) -> None:
+        self.claims[key] = replace(self.claims[key], published=True)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.intake.adapters import MongoReadModel
 from singlewindow.events import Agency, ClearanceStatus, Decision, Event
 from singlewindow.readmodel import COLLECTION, apply, status_view
 from tests import factories
@@ -59,3 +60,16 @@ async def test_status_moves_forward_only(database: AsyncDatabase[dict[str, Any]]
     doc = await project(database, [factories.declaration("D-ST"), late])
     assert doc["status"] == "RELEASED"  # stale events never demote a final status
     assert doc["verdicts"]["customs"]["decision"] == "CLEAR"  # the first verdict stays
+
+
+async def test_verdicts_without_a_declaration_are_no_declaration_to_the_status_api(
+    database: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """A verdict for a declaration nobody submitted makes a document, but the trader-facing
+    status answers 404 for it until (unless) the declaration itself is projected."""
+    read_model = MongoReadModel(database[COLLECTION])
+    await project(database, [factories.verdict("D-ORPHAN", verdict_id="V9")])
+    assert await read_model.get("D-ORPHAN") is None
+    await project(database, [factories.declaration("D-ORPHAN")])
+    view = await read_model.get("D-ORPHAN")
+    assert view is not None and view["status"] == "IN_REVIEW"

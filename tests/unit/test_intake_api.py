@@ -191,6 +191,49 @@ async def test_the_body_limit_is_enforced_whatever_content_length_says() -> None
         assert (await intake.submit(valid_body())).status_code == 202  # small enough
 
 
+async def test_a_content_length_of_5000_digits_is_400_not_500(intake: Intake) -> None:
+    response = await intake.post_raw(b"{}", **{"content-length": "9" * 5000})
+    assert problem(response, 400)["type"].endswith("bad-length")
+    assert intake.publisher.events == []
+
+
+MIB = 1024 * 1024
+WORST_CASES = {  # 1 MiB each; escaped quotes made the former pre-parse check quadratic
+    "escaped quotes": (b'"' + b'\\"' * MIB)[:MIB],
+    "quotes and brackets": (b'["\\' * MIB)[:MIB],
+    "open strings": (b'"[' * MIB)[:MIB],
+}
+
+
+@pytest.mark.parametrize("name", WORST_CASES)
+async def test_a_hostile_1_mib_body_is_answered_while_healthz_stays_responsive(
+    intake: Intake, name: str
+) -> None:
+    body = WORST_CASES[name]
+    assert len(body) == MIB
+    started = time.monotonic()
+
+    async def healthz() -> float:
+        await asyncio.sleep(0)  # asked while the hostile body is being handled
+        assert (await intake.client.get("/healthz")).status_code == 200
+        return time.monotonic() - started
+
+    answer, health_s = await asyncio.gather(intake.post_raw(body), healthz())
+    elapsed = time.monotonic() - started
+    problem(answer, 400)
+    # Generous bounds for a loaded machine: the quadratic check took hours at this size.
+    assert elapsed < 10 and health_s < 10, (elapsed, health_s)
+
+
+async def test_a_422_lists_a_bounded_number_of_errors(intake: Intake) -> None:
+    body = {**valid_body(), **{f"{n:x}": 0 for n in range(100_000)}}
+    response = await intake.post_raw(json.dumps(body, separators=(",", ":")))  # < 1 MiB
+    document = problem(response, 422)
+    assert len(document["errors"]) == 50
+    assert "99950 more errors not listed" in document["detail"]
+    assert len(response.content) < 20_000
+
+
 SEA_ONLY = ("vessel_imo", "voyage", "containers")
 
 
@@ -248,23 +291,65 @@ async def test_every_bad_field_is_named(intake: Intake) -> None:
 # --- POST: Kafka down, idempotency ----------------------------------------------------
 
 
-async def test_kafka_unavailable_is_503_and_the_key_stays_usable(intake: Intake) -> None:
+async def test_kafka_unavailable_is_503_and_the_retry_publishes(intake: Intake) -> None:
     intake.publisher.fail_with = PublishUnavailable("no acknowledgement")
     response = await intake.submit(valid_body(), key="order-17")
     problem(response, 503)
     assert response.headers["retry-after"] == "5"
-    assert intake.publisher.events == [] and intake.store.claims == {}
+    assert intake.publisher.events == []
+    assert not intake.store.claims["order-17"].published  # claimed, not known published
     intake.publisher.fail_with = None
     retried = await intake.submit(valid_body(), key="order-17")
     assert retried.status_code == 202
     [event] = intake.publisher.events
     assert event.declaration_id == retried.json()["declaration_id"]
+    assert intake.store.claims["order-17"].published
 
 
-async def test_a_crashing_publisher_is_500_and_releases_the_key(intake: Intake) -> None:
+async def test_a_crashing_publisher_is_500_and_the_retry_publishes(intake: Intake) -> None:
     intake.publisher.fail_with = RuntimeError("bug")
     problem(await intake.submit(valid_body(), key="k"), 500)
-    assert intake.store.claims == {}
+    intake.publisher.fail_with = None
+    assert (await intake.submit(valid_body(), key="k")).status_code == 202
+    assert len(intake.publisher.events) == 1
+
+
+class Crash(BaseException):
+    """The process dies: nothing after this point runs (like SIGKILL)."""
+
+
+async def test_a_death_between_claim_and_publish_never_yields_a_202_for_nothing() -> None:
+    """The claim survives (a shared store), the process does not; the retry, on a new
+    process, publishes the same event and only then answers 202."""
+    store, publisher = InMemoryIdempotencyStore(), InMemoryPublisher()
+
+    async def die(_: str) -> None:
+        raise Crash
+
+    dying = create_app(publisher, InMemoryReadModel(), store, clock=lambda: T0, after_claim=die)
+    transport = httpx.ASGITransport(dying, raise_app_exceptions=True)
+    async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+        with pytest.raises(Crash):
+            await client.post(
+                "/v1/declarations", json=valid_body(), headers={"Idempotency-Key": "k"}
+            )
+    assert publisher.events == [] and not store.claims["k"].published
+    later = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+    restarted = create_app(publisher, InMemoryReadModel(), store, clock=lambda: later)
+    transport = httpx.ASGITransport(restarted)
+    async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+        retried = await client.post(
+            "/v1/declarations", json=valid_body(), headers={"Idempotency-Key": "k"}
+        )
+        again = await client.post(
+            "/v1/declarations", json=valid_body(), headers={"Idempotency-Key": "k"}
+        )
+    assert retried.status_code == again.status_code == 202
+    [event] = publisher.events  # published once, by the retry; the third answer needed none
+    assert (
+        event.declaration_id == retried.json()["declaration_id"] == again.json()["declaration_id"]
+    )
+    assert event.submitted_at == T0  # the claim's time: a republish writes the same event
 
 
 class SlowPublisher(InMemoryPublisher):
@@ -283,7 +368,7 @@ async def test_a_publish_slower_than_the_timeout_is_503() -> None:
     async with running(Limits(publish_timeout=0.05), publisher=SlowPublisher()) as intake:
         response = await intake.submit(valid_body(), key="slow")
         assert problem(response, 503)["type"].endswith("publish")
-        assert intake.store.claims == {} and intake.publisher.events == []
+        assert intake.publisher.events == [] and not intake.store.claims["slow"].published
 
 
 async def test_no_202_before_the_acknowledgement_even_for_a_concurrent_retry() -> None:
