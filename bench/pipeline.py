@@ -19,7 +19,7 @@ import httpx
 
 from deploy.local.launcher import running_platform
 from services.demo_data import sample_declaration_body
-from singlewindow.kafka.reader import read_topic
+from singlewindow.kafka.reader import key_text, read_topic
 from singlewindow.settings import get_settings
 from singlewindow.topics import CLEARANCE_RESULTS
 
@@ -54,9 +54,9 @@ async def latencies(sent: dict[str, float], timeout_s: float = 900) -> list[floa
     deadline = time.monotonic() + timeout_s
     while True:
         done = {
-            r.key.decode(): r.timestamp / 1000
+            key_text(r): r.timestamp / 1000
             for r in await read_topic(settings, CLEARANCE_RESULTS.name)
-            if r.key and r.key.decode() in sent
+            if r.key and key_text(r) in sent
         }
         if len(done) == len(sent) or time.monotonic() > deadline:
             return [done[k] - sent[k] for k in done]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
@@ -30,6 +31,7 @@ ID_COLUMN_UPSTREAM = "IDColumn = DefaultColumn + \"->'$._id'\""
 ID_COLUMN_PATCHED = 'IDColumn = DefaultColumn + `->"_id"`'
 FERRETDB_BUILD = f"{FERRETDB_VERSION}-idindex"
 START_TIMEOUT_S = 240.0  # a broker restarted after an unclean stop recovers its logs first
+STOP_TIMEOUT_S = 120.0  # a clean stop on a loaded machine; SIGKILL only after this
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -93,27 +95,48 @@ class Component:
             )
         self.pidfile.write_text(str(proc.pid))
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not _port_open(self.host, self.port):
+        while not (_port_open(self.host, self.port) and self.ready()):
             if proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited ({proc.returncode}); see {self.logfile}")
             if time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"{self.name} not listening after {START_TIMEOUT_S}s")
+                raise RuntimeError(f"{self.name} not serving after {START_TIMEOUT_S}s")
             time.sleep(0.2)
 
-    def stop(self, timeout: float = 60.0) -> bool:
+    def ready(self) -> bool:
+        """Whether the server serves clients (an open port may only mean it is recovering)."""
+        return True
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> bool:
+        """A clean stop: SIGTERM, wait for the process to exit; SIGKILL only after ``timeout``.
+
+        Returns whether something was running."""
+        return self._end(signal_first=True, timeout=timeout)
+
+    def kill(self) -> bool:
+        """kill -9: no shutdown at all (a crash, for fault tests)."""
+        return self._end(signal_first=False, timeout=0)
+
+    def _end(self, signal_first: bool, timeout: float) -> bool:
         proc = self.process()
         if proc is None:
             self.pidfile.unlink(missing_ok=True)
             return False
         family = [proc, *proc.children(recursive=True)]
-        for p in family:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                p.terminate()
-        _, alive = psutil.wait_procs(family, timeout=timeout)
+        alive = family
+        if signal_first:
+            for p in family:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    p.terminate()
+            _, alive = psutil.wait_procs(family, timeout=timeout)
+            if alive:
+                print(f"{self.name}: no clean exit within {timeout}s; killing it", flush=True)
         for p in alive:
-            p.kill()
-        psutil.wait_procs(alive, timeout=10)
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.kill()
+        _, unkillable = psutil.wait_procs(alive, timeout=30)
+        if unkillable:
+            raise RuntimeError(f"{self.name}: {unkillable} did not exit after SIGKILL")
         self.pidfile.unlink(missing_ok=True)
         return True
 
@@ -198,6 +221,32 @@ class Kafka(Component):
 
     def command(self) -> list[str]:
         return [*self._java(), "kafka.Kafka", str(self.properties)]
+
+    def ready(self) -> bool:
+        """The broker answers metadata and every partition of the catalog's topics that
+        exist has a leader: after a restart the port opens long before that."""
+        try:
+            return asyncio.run(asyncio.wait_for(_kafka_serves(self.address), 10))
+        except Exception:  # not yet: connection refused, timeouts, leaders not elected
+            return False
+
+
+async def _kafka_serves(address: str) -> bool:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from singlewindow.topics import CATALOG
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=address, request_timeout_ms=5000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        names = [t.name for t in CATALOG if t.name in existing]
+        for topic in await admin.describe_topics(names) if names else []:
+            if topic["error_code"] or any(p["leader"] < 0 for p in topic["partitions"]):
+                return False
+        return True
+    finally:
+        await admin.close()
 
 
 class FerretDB(Component):

@@ -3,6 +3,7 @@ and benchmarks: start, stop, kill -9 and restart any service, extra instances to
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -24,6 +25,7 @@ class Platform:
         self.logs = logs
         self.url = f"http://127.0.0.1:{intake_port}"
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.intake_urls = {"intake": self.url}
         self.metrics_ports = {s: 19100 + i for i, s in enumerate(SERVICES) if s != "intake"}
         self.env = {
             **os.environ,
@@ -32,11 +34,15 @@ class Platform:
             **{f"{s.upper()}_METRICS_PORT": str(p) for s, p in self.metrics_ports.items()},
         }
 
-    def start(self, name: str) -> None:
-        """Start ``name`` (a service, or ``service#n`` for one more instance of it)."""
+    def start(self, name: str, **env_overrides: str) -> None:
+        """Start ``name`` (a service, or ``service#n`` for one more instance of it), with
+        ``env_overrides`` added to its environment."""
         module = name.split("#")[0]
-        env = dict(self.env)
-        if "#" in name:  # an extra instance serves metrics on a port of its own
+        env = {**self.env, **env_overrides}
+        if "#" in name and module == "intake":  # an extra intake answers on a port of its own
+            self.intake_urls[name] = f"http://127.0.0.1:{19300 + len(self.intake_urls)}"
+            env["INTAKE_PORT"] = self.intake_urls[name].rpartition(":")[2]
+        elif "#" in name:  # an extra instance serves metrics on a port of its own
             self.metrics_ports[name] = 19200 + len(self.metrics_ports)
             env[f"{module.upper()}_METRICS_PORT"] = str(self.metrics_ports[name])
         log = (self.logs / f"{name.replace('#', '-')}.log").open("ab")
@@ -64,11 +70,21 @@ class Platform:
         proc.kill()
         proc.wait()
 
+    def exited(self, name: str, timeout: float) -> int | None:
+        """The exit code once ``name`` ended by itself within ``timeout`` s (then it is
+        forgotten), else None."""
+        try:
+            code = self.procs[name].wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        del self.procs[name]
+        return code
+
     def wait_ready(self, name: str, timeout: float = 30) -> None:
         """Until the service's metrics (or the intake's health) answer."""
         url = (
-            f"{self.url}/healthz"
-            if name == "intake"
+            f"{self.intake_urls[name]}/healthz"
+            if name in self.intake_urls
             else f"http://127.0.0.1:{self.metrics_ports[name]}/metrics"
         )
         deadline = time.monotonic() + timeout
@@ -83,8 +99,48 @@ class Platform:
     def alive(self) -> dict[str, bool]:
         return {name: proc.poll() is None for name, proc in self.procs.items()}
 
+    def wait_caught_up(self, timeout: float = 300) -> None:
+        """Until every service's group has consumed the declarations and verdicts already on
+        the topics (a backlog left by earlier tests, say), so that what a test lodges next is
+        all that moves."""
+        asyncio.run(asyncio.wait_for(_caught_up(), timeout))
+
     def log_tail(self, name: str) -> str:
         return (self.logs / f"{name.replace('#', '-')}.log").read_text(errors="replace")[-3000:]
+
+
+# Groups and the non-transactional topics they read (a transactional topic's end offset
+# counts its last commit marker, which no consumer commits past).
+GROUPS = ("customs", "ciq", "port", "aggregator", "projector")
+
+
+async def _caught_up(poll_s: float = 0.5) -> None:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from singlewindow.kafka.admin import admin_client
+    from singlewindow.settings import get_settings
+    from singlewindow.topics import DECLARATIONS_SUBMITTED, VERDICT_TOPICS
+
+    settings = get_settings()
+    topics = [DECLARATIONS_SUBMITTED.name, *(t.name for t in VERDICT_TOPICS.values())]
+    partitions = [TopicPartition(t, p) for t in topics for p in range(settings.topic_partitions)]
+    admin = await admin_client(settings)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await consumer.start()
+    try:
+        end = await consumer.end_offsets(partitions)
+        for group in GROUPS:
+            ins = [tp for tp in partitions if end[tp] > 0]
+            if group in ("customs", "ciq", "port"):
+                ins = [tp for tp in ins if tp.topic == DECLARATIONS_SUBMITTED.name]
+            while True:
+                committed = await admin.list_consumer_group_offsets(group, partitions=ins)
+                if all(tp in committed and committed[tp].offset >= end[tp] for tp in ins):
+                    break
+                await asyncio.sleep(poll_s)
+    finally:
+        await consumer.stop()
+        await admin.close()
 
 
 @contextmanager
@@ -116,6 +172,7 @@ def running_platform(
             raise RuntimeError(f"platform did not start: {dead or 'timeout'}\n{details}")
         time.sleep(0.3)
     try:
+        platform.wait_caught_up()
         yield platform
     finally:
         codes = {name: platform.stop(name) for name in list(platform.procs)}

@@ -5,6 +5,7 @@ document agreeing with it."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from services.aggregator.join import fold
 from services.demo_data import sample_declaration_body
 from singlewindow.db import find_by_ids, mongo_client
 from singlewindow.events import AgencyVerdict, ClearanceResult, DeclarationSubmitted, Event
-from singlewindow.kafka.reader import read_topic
+from singlewindow.kafka.reader import key_text, read_topic
 from singlewindow.readmodel import COLLECTION, FINAL
 from singlewindow.settings import get_settings
 from singlewindow.topics import CLEARANCE_RESULTS, DECLARATIONS_SUBMITTED, VERDICT_TOPICS
@@ -44,6 +45,55 @@ async def submit_all(url: str, count: int, offset: int, concurrency: int = 12) -
     return accepted
 
 
+@dataclass
+class TraderStats:
+    answers_503: int = 0
+    unreachable: int = 0  # connection refused or dropped: the intake was down
+    slowest_s: float = 0.0
+
+
+async def submit_patiently(
+    url: str, count: int, offset: int, prefix: str, concurrency: int = 8
+) -> tuple[list[str], TraderStats]:
+    """A patient trader: each declaration has its Idempotency-Key and is sent again with it
+    (after 1 s) until it gets a 202: on a 503, a 409 "still in progress", or no answer at
+    all. Returns the ids answered 202, in order."""
+    accepted: list[str] = []
+    stats = TraderStats()
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(count):
+        queue.put_nowait(offset + i)
+
+    async def send(client: httpx.AsyncClient, i: int) -> str:
+        while True:
+            started = time.monotonic()
+            try:
+                response = await client.post(
+                    "/v1/declarations",
+                    json=sample_declaration_body(i),
+                    headers={"Idempotency-Key": f"{prefix}-{offset}-{i}"},
+                )
+            except httpx.TransportError:
+                stats.unreachable += 1
+                await asyncio.sleep(1)
+                continue
+            stats.slowest_s = max(stats.slowest_s, time.monotonic() - started)
+            if response.status_code == 202:
+                return str(response.json()["declaration_id"])
+            assert response.status_code in (503, 409), response.text
+            assert int(response.headers["retry-after"]) > 0
+            stats.answers_503 += response.status_code == 503
+            await asyncio.sleep(1)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            accepted.append(await send(client, queue.get_nowait()))
+
+    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+    return accepted, stats
+
+
 async def recorded(ids: set[str]) -> dict[str, dict[str, list[Any]]]:
     """Every recorded event of these declarations, per topic, in log order."""
     settings = get_settings()
@@ -55,8 +105,8 @@ async def recorded(ids: set[str]) -> dict[str, dict[str, list[Any]]]:
     ]
     for topic, kind in topics:
         for record in await read_topic(settings, topic, "read_committed"):
-            if record.key is not None and record.key.decode() in ids:
-                events[record.key.decode()][topic].append(kind.from_avro(record.value))
+            if record.key is not None and key_text(record) in ids:
+                events[key_text(record)][topic].append(kind.from_avro(record.value))
     return events
 
 
@@ -65,7 +115,7 @@ async def wait_for_results(ids: set[str], timeout_s: float) -> None:
     async with asyncio.timeout(timeout_s):
         while True:
             records = await read_topic(settings, CLEARANCE_RESULTS.name, "read_committed")
-            if ids <= {r.key.decode() for r in records if r.key}:
+            if ids <= {key_text(r) for r in records if r.key}:
                 return
             await asyncio.sleep(2)
 
