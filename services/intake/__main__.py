@@ -52,7 +52,14 @@ async def main() -> None:
     server = uvicorn.Server(
         # log_config=None: uvicorn logs through the process's (rate-limited) logging
         uvicorn.Config(
-            app, host=own.intake_host, port=own.intake_port, log_level="info", log_config=None
+            app,
+            host=own.intake_host,
+            port=own.intake_port,
+            log_level="info",
+            log_config=None,
+            # longer than clients and proxies keep idle connections (often 60 s), so the
+            # server never closes one just as a client sends on it
+            timeout_keep_alive=65,
         )
     )
     for sig in (signal.SIGTERM, signal.SIGINT):  # what uvicorn re-raises after its shutdown

@@ -26,25 +26,6 @@ from singlewindow.topics import CLEARANCE_RESULTS, DECLARATIONS_SUBMITTED, VERDI
 from tests.e2e.conftest import DEADLINE_SECONDS
 
 
-async def submit_all(url: str, count: int, offset: int, concurrency: int = 12) -> list[str]:
-    """POST ``count`` demo declarations; the ids of those answered 202."""
-    accepted: list[str] = []
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(count):
-        queue.put_nowait(offset + i)
-
-    async def worker(client: httpx.AsyncClient) -> None:
-        while not queue.empty():
-            body = sample_declaration_body(queue.get_nowait())
-            response = await client.post("/v1/declarations", json=body)
-            if response.status_code == 202:
-                accepted.append(response.json()["declaration_id"])
-
-    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-    return accepted
-
-
 @dataclass
 class TraderStats:
     answers_503: int = 0
@@ -89,7 +70,10 @@ async def submit_patiently(
         while not queue.empty():
             accepted.append(await send(client, queue.get_nowait()))
 
-    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+    # Idle connections are closed here before uvicorn's keep-alive (5 s) closes them there,
+    # so a request never goes out on a connection the server is closing.
+    limits = httpx.Limits(keepalive_expiry=1.0)
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
     return accepted, stats
 
