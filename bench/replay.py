@@ -17,6 +17,7 @@ from aiokafka.admin import NewTopic
 
 from services.audit.log import read_events
 from singlewindow.kafka.admin import admin_client
+from singlewindow.kafka.options import kafka_options
 from singlewindow.settings import get_settings
 from tests import factories
 
@@ -27,9 +28,7 @@ async def main(count: int) -> None:
     admin = await admin_client(settings)
     await admin.create_topics([NewTopic(topic, settings.topic_partitions, 1)])
     try:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap_servers, linger_ms=20, acks="all"
-        )
+        producer = AIOKafkaProducer(**kafka_options(settings), linger_ms=20, acks="all")
         await producer.start()
         for i in range(count):
             event = factories.declaration(f"BENCH-{i:06d}")

@@ -1,14 +1,23 @@
 """Process settings, read from the environment (pydantic-settings).
 
 Every service reads ``KAFKA_BOOTSTRAP_SERVERS`` and ``MONGODB_URL``; nothing else is required.
+A secured Kafka adds ``KAFKA_SECURITY_PROTOCOL`` (``SASL_SSL``), ``KAFKA_SASL_MECHANISM``,
+``KAFKA_SASL_USERNAME``, ``KAFKA_SASL_PASSWORD`` and ``KAFKA_SSL_CAFILE``: each process its
+own principal (the local stack writes them to ``var/credentials/<service>.env``). Every Kafka
+client takes them from :func:`singlewindow.kafka.options.kafka_options`.
 """
 
 from __future__ import annotations
 
 from functools import cache
+from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 
 class Settings(BaseSettings):
@@ -33,6 +42,30 @@ class Settings(BaseSettings):
     kafka_session_timeout_ms: int = Field(
         6_000, ge=6000, description="consumer group session: how soon a dead member is replaced"
     )
+    kafka_security_protocol: SecurityProtocol = Field(
+        "PLAINTEXT", description="how clients talk to Kafka: SASL_SSL on a secured cluster"
+    )
+    kafka_sasl_mechanism: SaslMechanism = Field(
+        "SCRAM-SHA-512", description="the SASL mechanism (SASL_SSL, SASL_PLAINTEXT)"
+    )
+    kafka_sasl_username: str | None = Field(None, description="this process's Kafka principal")
+    kafka_sasl_password: SecretStr | None = Field(None, description="its password")
+    kafka_ssl_cafile: Path | None = Field(
+        None,
+        description="PEM file of the CA(s) that sign the brokers' certificates "
+        "(SSL, SASL_SSL); unset: the system's trusted CAs",
+    )
+
+    @model_validator(mode="after")
+    def _sasl_needs_credentials(self) -> Settings:
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+            )
+        return self
 
 
 @cache

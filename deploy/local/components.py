@@ -1,10 +1,18 @@
-"""The two local servers: how each is installed, started, probed and stopped."""
+"""The two local servers: how each is installed, started, probed and stopped.
+
+Kafka runs secured (see ``server.properties``): TLS with a CA made for this stack, SCRAM
+users made at format time, ``StandardAuthorizer`` with the ACLs of
+:mod:`singlewindow.security`. Its trust material and each principal's credentials file are
+in ``var/`` (:mod:`deploy.local.trust`). Ports: ``SW_LOCAL_KAFKA_PORT`` (clients; the
+controller listens on the next port) and ``SW_LOCAL_MONGODB_PORT``; data: ``SW_LOCAL_VAR``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import contextlib
+import datetime as dt
 import json
 import os
 import shutil
@@ -13,8 +21,14 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
+
+from deploy.local.trust import BROKER_CN, LocalTrust, write_private
+
+if TYPE_CHECKING:
+    from singlewindow.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -32,6 +46,7 @@ ID_COLUMN_PATCHED = 'IDColumn = DefaultColumn + `->"_id"`'
 FERRETDB_BUILD = f"{FERRETDB_VERSION}-idindex"
 START_TIMEOUT_S = 240.0  # a broker restarted after an unclean stop recovers its logs first
 STOP_TIMEOUT_S = 120.0  # a clean stop on a loaded machine; SIGKILL only after this
+MECHANISM = "SCRAM-SHA-512"
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -70,6 +85,15 @@ class Component:
     def running(self) -> bool:
         return self.process() is not None
 
+    def ports(self) -> list[int]:
+        """Every port the server listens on."""
+        return [self.port]
+
+    def outdated(self) -> bool:
+        """Whether the running server was started with a configuration this stack no longer
+        makes (it is then restarted by ``up``)."""
+        return False
+
     def install(self) -> None:
         raise NotImplementedError
 
@@ -80,8 +104,9 @@ class Component:
         """Per-data-folder set-up before the first start."""
 
     def start(self) -> None:
-        if _port_open(self.host, self.port):
-            raise RuntimeError(f"{self.name}: {self.address} is taken by another process")
+        for port in self.ports():
+            if _port_open(self.host, port):
+                raise RuntimeError(f"{self.name}: {self.host}:{port} is taken by another process")
         self.prepare()
         self.logfile.parent.mkdir(parents=True, exist_ok=True)
         with self.logfile.open("ab") as log:
@@ -178,31 +203,154 @@ class Kafka(Component):
     def properties(self) -> Path:
         return VAR / "kafka" / "server.properties"
 
+    @property
+    def data(self) -> Path:
+        return VAR / "kafka" / "data"
+
+    @property
+    def marker(self) -> Path:
+        """Written into the data folder once it is formatted secured: the SCRAM users it
+        holds. A data folder without it predates the secured stack."""
+        return self.data / "singlewindow-security.json"
+
+    @property
+    def controller_port(self) -> int:
+        return self.port + 1
+
+    @property
+    def bootstrap(self) -> str:
+        return f"localhost:{self.port}"
+
+    def ports(self) -> list[int]:
+        return [self.port, self.controller_port]
+
+    def outdated(self) -> bool:
+        return not self.marker.exists()
+
+    @property
+    def trust(self) -> LocalTrust:
+        return LocalTrust(VAR)
+
     def prepare(self) -> None:
-        data = VAR / "kafka" / "data"
-        controller = self.port + 1
-        self.properties.parent.mkdir(parents=True, exist_ok=True)
+        """Trust material, the broker's configuration, a formatted data folder with the SCRAM
+        users, every principal's credentials file. Cheap when all are there already."""
+        from singlewindow.security import ADMIN, PRINCIPALS, super_users
+
+        self._retire_unsecured_data()
+        trust = self.trust
+        if (self.data / "meta.properties").exists() and trust.load_secrets() is None:
+            raise RuntimeError(
+                f"{trust.secrets_file} is gone, so the passwords of the users in {self.data} "
+                f"are unknown: remove {VAR} (`make clean`) to start afresh"
+            )
+        secrets_ = trust.ensure_secrets(p.name for p in PRINCIPALS)
+        trust.ensure_certificates()
         template = (HERE / "server.properties").read_text()
-        self.properties.write_text(
-            template.format(port=self.port, controller_port=controller, data=data)
+        supers = [f"User:{name}" for name in super_users()] + [f"User:CN={BROKER_CN}"]
+        config = template.format(
+            port=self.port,
+            controller_port=self.controller_port,
+            data=self.data,
+            broker_cn=BROKER_CN,
+            admin_user=ADMIN,
+            admin_password=secrets_.passwords[ADMIN],
+            keystore=trust.broker_pem,
+            truststore=trust.ca_cert,
+            super_users=";".join(supers),
         )
-        if (data / "meta.properties").exists():
+        write_private(self.properties, config.encode())
+        if not (self.data / "meta.properties").exists():
+            self._format(secrets_.passwords)
+        trust.write_credentials(self.bootstrap, secrets_)
+
+    def _retire_unsecured_data(self) -> None:
+        """A data folder formatted before the stack was secured has no SCRAM users and
+        cannot be secured in place: one this stack made (its server.properties says so) is
+        moved aside, a new one is formatted; any other is left alone, and ``up`` stops."""
+        if not (self.data / "meta.properties").exists() or self.marker.exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        subprocess.run(
-            [
-                *self._java(),
-                "kafka.tools.StorageTool",
-                "format",
-                "--ignore-formatted",
-                "-t",
-                cluster_id,
-                "-c",
-                str(self.properties),
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
+        old = self.properties.read_text() if self.properties.exists() else ""
+        made_here = old.startswith("# Local single-node Kafka") and (
+            f"log.dirs={self.data}\n" in old
         )
+        if not made_here:
+            raise RuntimeError(
+                f"{self.data} holds Kafka data this stack did not make (or made before it "
+                f"was secured and lost track of): remove it, or {VAR} (`make clean`), and "
+                "`make up` again"
+            )
+        aside = self.data.with_name(f"data.unsecured-{dt.datetime.now():%Y%m%d-%H%M%S}")
+        self.data.rename(aside)
+        print(
+            f"kafka: {self.data} predates the secured stack (no SCRAM users, no ACLs): "
+            f"moved to {aside} (delete it when you no longer need it); formatting anew",
+            flush=True,
+        )
+
+    def _format(self, passwords: dict[str, str]) -> None:
+        """Format the data folder with every principal's SCRAM credentials; the passwords go
+        to the JVM in an argument file (0600), never on a command line."""
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        args = [
+            *self._java(),
+            "kafka.tools.StorageTool",
+            "format",
+            "--ignore-formatted",
+            "-t",
+            cluster_id,
+            "-c",
+            str(self.properties),
+        ]
+        for name, password in sorted(passwords.items()):
+            args += ["--add-scram", f"{MECHANISM}=[name={name},password={password}]"]
+        argfile = VAR / "kafka" / ".format.args"
+        quoted = ('"' + a.replace("\\", "\\\\").replace('"', '\\"') + '"' for a in args[1:])
+        write_private(argfile, ("\n".join(quoted) + "\n").encode())
+        try:
+            subprocess.run([args[0], f"@{argfile}"], check=True, stdout=subprocess.DEVNULL, cwd=VAR)
+        finally:
+            argfile.unlink(missing_ok=True)
+        write_private(
+            self.marker,
+            json.dumps({"scram_mechanism": MECHANISM, "scram_users": sorted(passwords)}).encode(),
+        )
+
+    def scram_users(self) -> set[str]:
+        """The SCRAM users the data folder holds (by the marker)."""
+        return set(json.loads(self.marker.read_text())["scram_users"])
+
+    def admin_settings(self) -> Settings:
+        """Settings that connect to this broker as the stack's super user."""
+        from singlewindow.security import ADMIN
+
+        return self.trust.settings(ADMIN)
+
+    async def secure(self) -> tuple[set[str], int, int]:
+        """Give the running broker what the declaration says: SCRAM users added to the
+        declaration since the data folder was formatted, and exactly the declared ACLs.
+        Returns the users added and the numbers of ACLs created and deleted."""
+        from singlewindow.kafka.acls import alter_scram_users, reconcile_acls
+        from singlewindow.kafka.admin import admin_client
+        from singlewindow.security import PRINCIPALS, acls
+
+        # the broker may have been running since before a principal was declared
+        secrets_ = self.trust.ensure_secrets(p.name for p in PRINCIPALS)
+        self.trust.write_credentials(self.bootstrap, secrets_)
+        new = set(secrets_.passwords) - self.scram_users()
+        admin = await admin_client(self.admin_settings(), ready_timeout=60)
+        try:
+            await alter_scram_users(admin, {u: secrets_.passwords[u] for u in new}, (), MECHANISM)
+            if new:
+                write_private(
+                    self.marker,
+                    json.dumps(
+                        {"scram_mechanism": MECHANISM, "scram_users": sorted(secrets_.passwords)}
+                    ).encode(),
+                )
+            created, deleted = await reconcile_acls(admin, acls())
+        finally:
+            await admin.close()
+        return new, len(created), len(deleted)
 
     def _java(self) -> list[str]:
         logs = VAR / "logs" / "kafka"
@@ -226,17 +374,18 @@ class Kafka(Component):
         """The broker answers metadata and every partition of the catalog's topics that
         exist has a leader: after a restart the port opens long before that."""
         try:
-            return asyncio.run(asyncio.wait_for(_kafka_serves(self.address), 10))
+            return asyncio.run(asyncio.wait_for(_kafka_serves(self.admin_settings()), 10))
         except Exception:  # not yet: connection refused, timeouts, leaders not elected
             return False
 
 
-async def _kafka_serves(address: str) -> bool:
+async def _kafka_serves(settings: Settings) -> bool:
     from aiokafka.admin import AIOKafkaAdminClient
 
+    from singlewindow.kafka.options import kafka_options
     from singlewindow.topics import CATALOG
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=address, request_timeout_ms=5000)
+    admin = AIOKafkaAdminClient(**kafka_options(settings), request_timeout_ms=5000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -1,9 +1,13 @@
 """The local stack: Apache Kafka 4 (KRaft, from Maven Central jars) and FerretDB (SQLite).
 
-``python deploy/local/stack.py up|down|status|clean``. Jars and the FerretDB binary are
-cached under ``~/.cache/singlewindow`` so a second ``up`` is quick; data and logs live in
+``python deploy/local/stack.py up|down|status|clean|acls``. Jars and the FerretDB binary
+are cached under ``~/.cache/singlewindow`` so a second ``up`` is quick; data and logs live in
 ``var/`` (``down`` keeps it, ``clean`` removes it). When ``KAFKA_BOOTSTRAP_SERVERS`` or
 ``MONGODB_URL`` is set, that server is used and nothing local is started for it.
+
+The local Kafka is secured (TLS, SCRAM-SHA-512, ACLs): ``up`` provisions the topics and the
+ACLs of :mod:`singlewindow.security` as the stack's ``admin``, and leaves each principal's
+settings in ``var/credentials/<principal>.env`` (services, ``audit``, ``redrive``, ``admin``).
 """
 
 from __future__ import annotations
@@ -45,7 +49,11 @@ def up(
 ) -> None:
     """Install what is missing, start what is not running, wait until ready, create topics."""
     started: list[str] = []
-    for component in _local():
+    local = _local()
+    for component in local:
+        if component.running() and component.outdated():
+            console.print(f"[yellow]{component.name}[/] runs an outdated configuration: restarting")
+            component.stop()
         if component.running():
             console.print(f"[green]{component.name}[/] already running")
             continue
@@ -58,10 +66,20 @@ def up(
     if record:
         record.parent.mkdir(parents=True, exist_ok=True)
         record.write_text("".join(f"{name}\n" for name in started))
-    settings = get_settings()
+    kafka = next((c for c in local if isinstance(c, components.Kafka)), None)
+    settings = kafka.admin_settings() if kafka else get_settings()
     with console.status("provisioning topics"):
         created = asyncio.run(provision_topics(settings))
     console.print(f"topics ready ({len(created)} created) on {settings.kafka_bootstrap_servers}")
+    if kafka:
+        with console.status("SCRAM users and ACLs"):
+            users, added, removed = asyncio.run(kafka.secure())
+        if users:
+            console.print(f"SCRAM users added: {', '.join(sorted(users))}")
+        console.print(
+            f"ACLs as declared ({added} created, {removed} removed); credentials in "
+            f"{kafka.trust.credentials}"
+        )
 
 
 @app.command()
@@ -85,6 +103,35 @@ def status() -> None:
     for component in _local():
         state = "running" if component.running() else "stopped"
         console.print(f"{component.name}: {state} ({component.address})")
+
+
+@app.command()
+def acls(
+    check: Annotated[bool, typer.Option(help="only say what differs; exit 1 if anything")] = False,
+) -> None:
+    """Make the ACLs of the Kafka the environment names (KAFKA_*, as a super user) exactly
+    the declared ones (singlewindow/security.py); ``up`` does it for the local Kafka."""
+    from singlewindow.kafka.acls import binding, describe_acls, reconcile_acls
+    from singlewindow.kafka.admin import admin_client
+    from singlewindow.security import acls as declared
+
+    async def apply() -> tuple[int, int]:
+        admin = await admin_client(get_settings(), ready_timeout=30)
+        try:
+            if check:
+                held = await describe_acls(admin)
+                wanted = {binding(a) for a in declared()}
+                return len(wanted - held), len(held - wanted)
+            created, deleted = await reconcile_acls(admin, declared())
+            return len(created), len(deleted)
+        finally:
+            await admin.close()
+
+    missing, extra = asyncio.run(apply())
+    verb = ("missing", "not declared") if check else ("created", "removed")
+    console.print(f"ACLs: {missing} {verb[0]}, {extra} {verb[1]}")
+    if check and (missing or extra):
+        raise typer.Exit(1)
 
 
 @app.command()

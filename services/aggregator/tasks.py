@@ -28,6 +28,7 @@ from services.aggregator.table import JoinTable
 from singlewindow.avro import CodecError
 from singlewindow.events import ClearanceResult, JoinState
 from singlewindow.kafka.headers import PRODUCER, Headers, event_headers
+from singlewindow.kafka.options import kafka_options
 from singlewindow.kafka.reader import read_partition
 from singlewindow.settings import Settings
 from singlewindow.topics import CLEARANCE_RESULTS, DEAD_LETTERS, JOIN_STATE
@@ -118,7 +119,7 @@ class Task:
     async def open(self) -> None:
         """Fence any previous owner, then restore the committed state."""
         self.producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            **kafka_options(self.settings),
             client_id=f"{NAME}-p{self.partition}",
             transactional_id=self.transactional_id,
             enable_idempotence=True,

@@ -20,6 +20,7 @@ from singlewindow.events import (
     decode_event,
 )
 from singlewindow.kafka.consumer import refusal
+from singlewindow.kafka.options import kafka_options
 from singlewindow.kafka.reader import topic_partitions
 from singlewindow.settings import Settings
 from singlewindow.topics import CLEARANCE_RESULTS, DECLARATIONS_SUBMITTED, VERDICT_TOPICS
@@ -100,7 +101,7 @@ async def read_events(
 ) -> AsyncIterator[LoggedEvent]:
     """Decoded events of ``topics`` from ``start`` to ``end`` (or the current end)."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **kafka_options(settings),
         enable_auto_commit=False,
         isolation_level="read_committed",
         request_timeout_ms=settings.kafka_request_timeout_ms,

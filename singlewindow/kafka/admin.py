@@ -7,6 +7,7 @@ import asyncio
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError
 
+from singlewindow.kafka.options import kafka_options
 from singlewindow.settings import Settings
 from singlewindow.topics import CATALOG, Topic
 
@@ -20,8 +21,7 @@ async def admin_client(settings: Settings, ready_timeout: float = 120.0) -> AIOK
     deadline = asyncio.get_running_loop().time() + ready_timeout
     while True:
         admin = AIOKafkaAdminClient(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            request_timeout_ms=settings.kafka_request_timeout_ms,
+            **kafka_options(settings), request_timeout_ms=settings.kafka_request_timeout_ms
         )
         try:
             await admin.start()

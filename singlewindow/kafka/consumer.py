@@ -36,6 +36,7 @@ from singlewindow.kafka.deadletter import (
     dead_letter,
     dead_letter_limit,
 )
+from singlewindow.kafka.options import kafka_options
 from singlewindow.kafka.producer import REJECTED, EventProducer, PublishTimeout
 from singlewindow.kafka.records import header_key_bytes, is_utf8_key
 from singlewindow.metrics import HANDLE_SECONDS, MESSAGES
@@ -104,7 +105,7 @@ def group_consumer(
     the same instance), a short session so a dead member's partitions move quickly."""
     return AIOKafkaConsumer(
         *topics,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **kafka_options(settings),
         group_id=group_id,
         client_id=client_id,
         enable_auto_commit=False,

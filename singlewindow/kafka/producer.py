@@ -24,6 +24,7 @@ from aiokafka.errors import (
 from singlewindow.events import Event
 from singlewindow.kafka.connect import close_quietly, start_client
 from singlewindow.kafka.headers import Headers, event_headers
+from singlewindow.kafka.options import kafka_options
 from singlewindow.metrics import PUBLISHED
 from singlewindow.settings import Settings
 
@@ -36,7 +37,7 @@ class PublishTimeout(RuntimeError):
 
 def new_producer(settings: Settings, client_id: str, **options: object) -> AIOKafkaProducer:
     return AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **kafka_options(settings),
         client_id=client_id,
         acks="all",
         enable_idempotence=True,

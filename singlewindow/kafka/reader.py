@@ -10,6 +10,7 @@ from typing import Literal
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from singlewindow.kafka.options import kafka_options
 from singlewindow.settings import Settings
 
 Isolation = Literal["read_committed", "read_uncommitted"]
@@ -52,7 +53,7 @@ async def _read_to_end(
     partition: TopicPartition | None = None,
 ) -> list[ConsumerRecord]:
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **kafka_options(settings),
         isolation_level=isolation_level,
         enable_auto_commit=False,
         request_timeout_ms=settings.kafka_request_timeout_ms,

@@ -28,6 +28,7 @@ from singlewindow.events import (
     JoinState,
 )
 from singlewindow.kafka.headers import header
+from singlewindow.kafka.options import kafka_options
 from singlewindow.kafka.reader import key_text, read_topic
 from singlewindow.settings import Settings
 from singlewindow.topics import (
@@ -43,7 +44,7 @@ pytestmark = pytest.mark.integration
 
 
 async def send(settings: Settings, events: list[Event]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(**kafka_options(settings), acks="all")
     await producer.start()
     try:
         for event in events:
@@ -184,7 +185,7 @@ async def send_raw(
     settings: Settings, records: list[tuple[str, bytes | None, bytes | None]], partition: int
 ) -> list[RecordMetadata]:
     """(topic, key, value) records, all to one partition number; where each landed."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(**kafka_options(settings), acks="all")
     await producer.start()
     try:
         return [

@@ -13,6 +13,7 @@ from singlewindow.avro import encode
 from singlewindow.events import DeclarationSubmitted
 from singlewindow.kafka.consumer import ConsumerService, Record, decode_record
 from singlewindow.kafka.headers import header
+from singlewindow.kafka.options import kafka_options
 from singlewindow.kafka.producer import EventProducer
 from singlewindow.kafka.reader import read_topic
 from singlewindow.settings import Settings
@@ -41,7 +42,7 @@ async def test_poison_is_dead_lettered_and_the_flow_continues(
     group = f"test-consumer-{uuid.uuid4().hex[:8]}"
     ids = [f"D-{uuid.uuid4().hex[:8]}" for _ in range(3)]
     poison = poison_payloads()
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(**kafka_options(settings), acks="all")
     await producer.start()
     sent = [(ids[0], factories.declaration(ids[0]).to_avro())]
     sent += [(ids[1], payload) for payload in poison.values()]

@@ -23,6 +23,7 @@ from singlewindow.events import DeclarationSubmitted, decode_event
 from singlewindow.kafka.consumer import ConsumerService, Record, decode_record
 from singlewindow.kafka.deadletter import RAW_HEADER_KEY, TRUNCATED, VALUE_SHA256
 from singlewindow.kafka.headers import header
+from singlewindow.kafka.options import kafka_options
 from singlewindow.kafka.producer import EventProducer
 from singlewindow.kafka.reader import read_topic
 from singlewindow.kafka.records import header_key_bytes
@@ -59,7 +60,7 @@ async def produce(
     """Write ``(value, headers)`` records in this order to partition 0, each keyed by its
     declaration id (``b"same"`` when the value is no event)."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **kafka_options(settings),
         acks="all",
         max_request_size=2 * 1024 * 1024,  # the broker decides what is too big, not we
     )
@@ -108,7 +109,7 @@ async def letters_from(settings: Settings, topic: str) -> list[Record]:
 
 
 async def committed(settings: Settings, group: str) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**kafka_options(settings))
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group)

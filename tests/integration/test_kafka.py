@@ -15,6 +15,7 @@ from singlewindow.kafka.admin import (
     is_kafka_4_or_later,
     topic_configs,
 )
+from singlewindow.kafka.options import kafka_options
 from singlewindow.kafka.reader import Isolation, read_topic
 from singlewindow.settings import Settings
 from singlewindow.topics import CATALOG
@@ -51,9 +52,7 @@ async def test_catalog_topics_exist_co_partitioned_and_never_delete(settings: Se
 
 async def test_produce_and_consume_an_event(settings: Settings, scratch_topic: str) -> None:
     event = factories.declaration(f"D-{uuid.uuid4().hex[:8]}")
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", enable_idempotence=True
-    )
+    producer = AIOKafkaProducer(**kafka_options(settings), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         meta = await producer.send_and_wait(scratch_topic, event.to_avro(), key=event.key())
@@ -67,7 +66,7 @@ async def test_produce_and_consume_an_event(settings: Settings, scratch_topic: s
 
 async def test_a_transaction_commits_and_aborts(settings: Settings, scratch_topic: str) -> None:
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **kafka_options(settings),
         transactional_id=f"test-tx-{uuid.uuid4().hex[:8]}",
     )
     await producer.start()
@@ -89,7 +88,7 @@ async def test_a_transaction_commits_and_aborts(settings: Settings, scratch_topi
 
 async def test_consumer_group_resumes_after_commit(settings: Settings, scratch_topic: str) -> None:
     group = f"test-group-{uuid.uuid4().hex[:8]}"
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(**kafka_options(settings), acks="all")
     await producer.start()
     for i in range(4):
         await producer.send_and_wait(scratch_topic, str(i).encode(), key=b"same-key")
@@ -98,7 +97,7 @@ async def test_consumer_group_resumes_after_commit(settings: Settings, scratch_t
     async def consume(n: int) -> list[bytes]:
         consumer = AIOKafkaConsumer(
             scratch_topic,
-            bootstrap_servers=settings.kafka_bootstrap_servers,
+            **kafka_options(settings),
             group_id=group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

@@ -12,6 +12,8 @@ from aiokafka.client import AIOKafkaClient
 
 import singlewindow.kafka  # noqa: F401  (installs the patch)
 from singlewindow.kafka import metadata
+from singlewindow.kafka.options import kafka_options
+from singlewindow.settings import Settings
 
 
 def test_the_patch_point_is_what_the_synchronizer_awaits() -> None:
@@ -30,7 +32,10 @@ def _closed_port() -> int:
 
 async def test_without_a_broker_a_client_retries_metadata_a_few_times_not_thousands() -> None:
     """What the fetcher and the sender do while the broker is away: update, fail, again."""
-    client = AIOKafkaClient(bootstrap_servers=f"127.0.0.1:{_closed_port()}", retry_backoff_ms=100)
+    nowhere = Settings(
+        kafka_bootstrap_servers=f"127.0.0.1:{_closed_port()}", kafka_security_protocol="PLAINTEXT"
+    )
+    client = AIOKafkaClient(**kafka_options(nowhere), retry_backoff_ms=100)
     attempts, deadline = 0, time.monotonic() + 2.0
     try:
         while time.monotonic() < deadline:

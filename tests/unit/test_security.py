@@ -1,0 +1,232 @@
+"""The one declaration of who may do what on Kafka (singlewindow/security.py), and what is
+derived from it: the broker's ACL bindings and the Strimzi KafkaUsers
+(deploy/k8s/kafka-users.yaml), checked against the KafkaUser CRD's schema."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deploy.k8s import kafka_users
+from deploy.local.launcher import SERVICES
+from services.aggregator.service import Aggregator
+from services.aggregator.tasks import NAME as AGGREGATOR
+from services.aggregator.tasks import Task
+from services.audit.deadletters import REDRIVABLE, REDRIVE_GROUP
+from services.projector.service import NAME as PROJECTOR
+from singlewindow.agency import agency_service
+from singlewindow.events import Agency
+from singlewindow.kafka.acls import binding
+from singlewindow.security import (
+    ADMIN,
+    AUDIT,
+    INPUTS,
+    PRINCIPALS,
+    REDRIVE,
+    Acl,
+    Operation,
+    acls,
+    principal,
+    super_users,
+)
+from singlewindow.settings import Settings
+from singlewindow.topics import CATALOG, DEAD_LETTERS, by_name
+from tests import factories
+
+ROOT = Path(__file__).resolve().parents[2]
+CRD = json.loads((ROOT / "tests" / "data" / "strimzi-kafkauser-v1.schema.json").read_text())
+CONSUMER_SERVICES = {"customs", "ciq", "port", "aggregator", "projector"}  # consume loops
+
+
+def procfile_services() -> set[str]:
+    names = set()
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            names.add(line.split(":", 1)[0].strip())
+    return names
+
+
+def writers(topic: str) -> set[str]:
+    return {p.name for p in PRINCIPALS if topic in p.writes}
+
+
+def test_every_service_has_a_principal_and_so_have_the_auditors_and_the_admin() -> None:
+    declared = {p.name for p in PRINCIPALS}
+    assert len(declared) == len(PRINCIPALS), "a principal declared twice"
+    assert procfile_services() <= declared
+    assert set(SERVICES) <= declared
+    assert declared == {*SERVICES, AUDIT, REDRIVE, ADMIN}
+
+
+@pytest.mark.parametrize("topic", CATALOG, ids=lambda t: t.name)
+def test_each_topic_is_written_by_its_catalog_writer_only(topic: Any) -> None:
+    if topic.name == DEAD_LETTERS.name:  # "any consumer": every consume loop, nobody else
+        assert topic.writer == "any consumer"
+        assert writers(topic.name) == CONSUMER_SERVICES
+    elif topic.name in INPUTS:  # and re-driving a dead letter puts it back where it was
+        assert writers(topic.name) == {topic.writer, REDRIVE}
+    else:
+        assert writers(topic.name) == {topic.writer}
+
+
+def test_every_topic_a_principal_names_is_in_the_catalog() -> None:
+    for p in PRINCIPALS:
+        for topic in (*p.reads, *p.writes):
+            by_name(topic)  # KeyError otherwise
+
+
+def test_each_consumer_group_is_its_services_own() -> None:
+    groups = {p.name: p.group for p in PRINCIPALS if p.group is not None}
+    assert len(set(groups.values())) == len(groups), "two principals share a group"
+    assert groups == {**{s: s for s in CONSUMER_SERVICES}, REDRIVE: REDRIVE_GROUP}
+
+
+async def test_the_services_use_the_groups_and_transactional_ids_declared() -> None:
+    settings = Settings()
+    for agency in (Agency.CUSTOMS, Agency.CIQ, Agency.PORT):
+        service = agency_service(agency, lambda d, now: factories.verdict(), settings)
+        assert service.group_id == principal(str(agency)).group
+        assert principal(str(agency)).reads == tuple(service.topics)
+    assert principal(PROJECTOR).group == PROJECTOR
+    aggregator = Aggregator(settings, timedelta(seconds=60))
+    assert principal(AGGREGATOR).group == aggregator.group
+    prefix = principal(AGGREGATOR).transactional_id_prefix
+    assert prefix is not None
+    for partition in range(settings.topic_partitions):
+        tid = Task(settings, aggregator.group, partition, timedelta(days=1)).transactional_id
+        assert tid.startswith(prefix)
+
+
+def test_the_auditors_read_everything_and_write_nothing_with_no_group() -> None:
+    audit = principal(AUDIT)
+    assert set(audit.reads) == {t.name for t in CATALOG}
+    assert audit.writes == () and audit.group is None and audit.transactional_id_prefix is None
+    assert {a.operation for a in audit.acls()} == {Operation.READ, Operation.DESCRIBE}
+
+
+def test_redrive_reads_dead_letters_and_writes_only_the_input_topics() -> None:
+    redrive = principal(REDRIVE)
+    assert redrive.reads == (DEAD_LETTERS.name,)
+    assert set(redrive.writes) == set(INPUTS) == set(REDRIVABLE)
+
+
+def test_only_the_admin_is_a_super_user_and_it_needs_no_acl() -> None:
+    assert super_users() == [ADMIN]
+    assert principal(ADMIN).acls() == ()
+
+
+def test_no_rule_grants_more_than_reading_writing_and_describing() -> None:
+    for rule in acls():
+        assert rule.operation in {Operation.READ, Operation.WRITE, Operation.DESCRIBE}
+        assert rule.resource_type != "cluster", "no IdempotentWrite: Kafka >= 2.8 needs none"
+        if rule.pattern == "prefix":
+            assert (rule.principal, rule.resource_type, rule.name) == (
+                AGGREGATOR,
+                "transactionalId",
+                "aggregator.",
+            )
+
+
+def test_acls_become_broker_bindings_with_kafkas_codes() -> None:
+    rule = Acl("customs", "topic", "verdicts.customs", "literal", Operation.WRITE)
+    assert tuple(binding(rule)) == (2, "verdicts.customs", 3, "User:customs", "*", 4, 3)
+    prefix = Acl("aggregator", "transactionalId", "aggregator.", "prefix", Operation.DESCRIBE)
+    assert tuple(binding(prefix)) == (5, "aggregator.", 4, "User:aggregator", "*", 8, 3)
+
+
+# -- Strimzi -------------------------------------------------------------------------------
+
+
+def schema_errors(value: Any, schema: dict[str, Any], path: str = "$") -> list[str]:
+    """Where ``value`` breaks an OpenAPI v3 (structural) schema: types, required properties,
+    enums, minimums; a property the schema does not name is an error too (Kubernetes would
+    silently prune it)."""
+    kind = schema.get("type")
+    errors: list[str] = []
+    if "enum" in schema and value not in schema["enum"]:
+        errors.append(f"{path}: {value!r} not in {schema['enum']}")
+    if kind == "object":
+        if not isinstance(value, dict):
+            return [f"{path}: not an object"]
+        properties = schema.get("properties", {})
+        errors += [f"{path}: {r} missing" for r in schema.get("required", []) if r not in value]
+        for key, item in value.items():
+            if key in properties:
+                errors += schema_errors(item, properties[key], f"{path}.{key}")
+            elif "additionalProperties" in schema:
+                errors += schema_errors(item, schema["additionalProperties"], f"{path}.{key}")
+            elif properties:
+                errors.append(f"{path}: unknown property {key!r}")
+    elif kind == "array":
+        if not isinstance(value, list):
+            return [f"{path}: not an array"]
+        for i, item in enumerate(value):
+            errors += schema_errors(item, schema.get("items", {}), f"{path}[{i}]")
+    elif kind == "string" and not isinstance(value, str):
+        errors.append(f"{path}: not a string")
+    elif kind == "integer" and not (isinstance(value, int) and not isinstance(value, bool)):
+        errors.append(f"{path}: not an integer")
+    elif kind == "boolean" and not isinstance(value, bool):
+        errors.append(f"{path}: not a boolean")
+    minimum = schema.get("minimum")
+    if kind == "integer" and minimum is not None and isinstance(value, int) and value < minimum:
+        errors.append(f"{path}: below {minimum}")
+    return errors
+
+
+def test_the_validator_finds_what_the_crd_forbids() -> None:
+    user = kafka_users.kafka_user(principal("customs"))
+    user["spec"]["authorization"]["acls"][0]["operations"] = ["Fly"]
+    user["spec"]["authentication"]["tipe"] = "x"
+    del user["spec"]["authorization"]["type"]
+    errors = schema_errors(user, CRD["openAPIV3Schema"])
+    assert len(errors) == 3, errors
+
+
+def test_the_committed_kafka_users_are_the_generators_output() -> None:
+    committed = kafka_users.OUTPUT.read_text()
+    assert committed == kafka_users.render(kafka_users.kafka_users()), (
+        "deploy/k8s/kafka-users.yaml is out of date: python -m deploy.k8s.kafka_users"
+    )
+
+
+@pytest.mark.parametrize("p", PRINCIPALS, ids=lambda p: p.name)
+def test_each_kafka_user_fits_the_crd_and_grants_exactly_the_declared_acls(p: Any) -> None:
+    user = kafka_users.kafka_user(p)
+    assert schema_errors(user, CRD["openAPIV3Schema"]) == []
+    assert user["apiVersion"] == f"{CRD['group']}/{CRD['version']}"
+    assert user["kind"] == CRD["kind"]
+    assert user["metadata"]["name"] == p.name
+    assert user["spec"]["authentication"] == {"type": "scram-sha-512"}
+    granted = set()
+    for rule in user["spec"].get("authorization", {}).get("acls", []):
+        resource = rule["resource"]
+        assert rule.get("type", "allow") == "allow" and rule["host"] == "*"
+        for op in rule["operations"]:
+            granted.add(
+                Acl(p.name, resource["type"], resource["name"], resource["patternType"], op)
+            )
+    assert granted == set(p.acls())
+    assert ("authorization" in user["spec"]) != p.super_user
+
+
+def test_the_kafka_users_yaml_quotes_what_yaml_would_misread() -> None:
+    assert kafka_users.scalar("*") == '"*"'
+    assert kafka_users.scalar("on") == '"on"'
+    assert kafka_users.scalar("aggregator.") == "aggregator."
+    assert kafka_users.scalar("12") == '"12"'
+
+
+def test_each_deployment_connects_as_its_own_principal() -> None:
+    manifest = (ROOT / "deploy" / "k8s" / "singlewindow.yaml").read_text()
+    for service in SERVICES:
+        assert re.search(
+            rf"services\.{service}\"\][\s\S]*?KAFKA_SASL_USERNAME, value: {service}\}}"
+            rf"[\s\S]*?secretKeyRef: \{{name: {service}, key: password\}}",
+            manifest,
+        ), service
