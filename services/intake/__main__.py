@@ -1,30 +1,33 @@
-"""``python -m services.intake``: the composition root of the intake process."""
+"""``python -m services.intake``: the composition root of the intake process.
+
+The settings are read and checked first (``config``): without a token issuer or an id
+secret the process exits with a message naming what to set, before it connects anywhere.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
+import sys
 from collections.abc import Awaitable, Callable
 
 import uvicorn
-from pydantic_settings import BaseSettings
+from prometheus_client import start_http_server
+from pydantic import ValidationError
 
 from services.intake.adapters import KafkaPublisher, MongoIdempotencyStore, MongoReadModel
-from services.intake.api import create_app
+from services.intake.api import Exposure, Limits, create_app
+from services.intake.auth import JwtVerifier
+from services.intake.config import ConfigError, IntakeSettings, build_verifier, id_secret
 from singlewindow.db import mongo_client
 from singlewindow.kafka.producer import EventProducer
 from singlewindow.logs import configure_logging
 from singlewindow.readmodel import COLLECTION
 from singlewindow.settings import get_settings
 
-
-class IntakeSettings(BaseSettings):
-    intake_host: str = "127.0.0.1"
-    intake_port: int = 8000
-    # Fault injection for tests only: SIGKILL this process between the claim of an
-    # Idempotency-Key starting with this prefix and its publish. Empty: never.
-    intake_fault_kill_after_claim: str = ""
+log = logging.getLogger("services.intake")
 
 
 def kill_after_claim(prefix: str) -> Callable[[str], Awaitable[None]]:
@@ -35,8 +38,13 @@ def kill_after_claim(prefix: str) -> Callable[[str], Awaitable[None]]:
     return hook
 
 
-async def main() -> None:
-    settings, own = get_settings(), IntakeSettings()
+def trust(own: IntakeSettings) -> tuple[JwtVerifier, bytes]:
+    """The token verifier and the id secret, or ConfigError (nothing is started yet)."""
+    return build_verifier(own), id_secret(own)
+
+
+async def main(own: IntakeSettings, verifier: JwtVerifier, secret: bytes) -> None:
+    settings = get_settings()
     producer = EventProducer(settings, "intake")
     client = mongo_client(settings)
     database = client[settings.mongodb_database]
@@ -44,22 +52,23 @@ async def main() -> None:
         KafkaPublisher(producer, database[COLLECTION]),
         MongoReadModel(database[COLLECTION]),
         MongoIdempotencyStore(database["idempotency_keys"]),
+        verifier=verifier,
+        id_secret=secret,
+        limits=Limits(rate_per_second=own.intake_rate_per_second, rate_burst=own.intake_rate_burst),
+        exposure=Exposure(docs=own.intake_public_docs, metrics=own.intake_public_metrics),
         after_claim=kill_after_claim(own.intake_fault_kill_after_claim),
     )
+    if own.intake_metrics_port:  # for an internal scraper, whatever /metrics shows publicly
+        start_http_server(
+            own.intake_metrics_port, addr=own.intake_host, registry=app.state.metrics_registry
+        )
     stopping = asyncio.Event()
     # Kafka may be away: serve anyway (submissions answer 503 until the producer started)
     starting = asyncio.create_task(producer.start(stopping))
     server = uvicorn.Server(
         # log_config=None: uvicorn logs through the process's (rate-limited) logging
         uvicorn.Config(
-            app,
-            host=own.intake_host,
-            port=own.intake_port,
-            log_level="info",
-            log_config=None,
-            # longer than clients and proxies keep idle connections (often 60 s), so the
-            # server never closes one just as a client sends on it
-            timeout_keep_alive=65,
+            app, host=own.intake_host, port=own.intake_port, log_level="info", log_config=None
         )
     )
     for sig in (signal.SIGTERM, signal.SIGINT):  # what uvicorn re-raises after its shutdown
@@ -75,4 +84,10 @@ async def main() -> None:
 
 if __name__ == "__main__":
     configure_logging("intake")
-    asyncio.run(main())
+    try:
+        own = IntakeSettings()
+        verifier, secret = trust(own)
+    except (ConfigError, ValidationError) as exc:
+        log.error("refusing to start: %s", exc)
+        sys.exit(2)
+    asyncio.run(main(own, verifier, secret))

@@ -21,7 +21,7 @@ from services.intake.ports import (
 from singlewindow.db import find_by_ids
 from singlewindow.events import DeclarationSubmitted
 from singlewindow.kafka.producer import EventProducer
-from singlewindow.readmodel import FINAL, apply, status_view
+from singlewindow.readmodel import FINAL, apply
 from singlewindow.topics import DECLARATIONS_SUBMITTED
 
 Doc = dict[str, Any]
@@ -57,7 +57,8 @@ class KafkaPublisher:
 
 
 class MongoReadModel:
-    """The status API's view of the read model the projector maintains."""
+    """The status API's access to the read model the projector maintains (the documents as
+    they are: the API decides what a trader may see of them, ``traderview``)."""
 
     def __init__(self, collection: AsyncCollection[Doc]) -> None:
         self.collection = collection
@@ -69,7 +70,7 @@ class MongoReadModel:
             raise ReadModelUnavailable(str(exc)) from exc
         if doc is None or doc.get("declaration") is None:
             return None  # verdicts without a declaration (never submitted) are no declaration
-        return status_view(doc)
+        return doc
 
     async def final_among(self, ids: Collection[str]) -> set[str]:
         try:
@@ -80,7 +81,10 @@ class MongoReadModel:
 
 
 class MongoIdempotencyStore:
-    """Idempotency keys as documents with a unique ``_id``: the first claim wins.
+    """Idempotency claims as documents with a unique ``_id``: the first claim wins.
+
+    The ``_id`` is the scoped key the API gives (``ids.scoped_key``: subject and key), so
+    two subjects' identical keys are two documents.
 
     A claim is never deleted: an insert whose reply was lost (a timeout) may have happened,
     so the only safe reading of any claim is "publish unless known published".
@@ -103,6 +107,7 @@ class MongoIdempotencyStore:
         return Claim(
             body_hash=str(first["body_hash"]),
             declaration_id=str(first["declaration_id"]),
+            event_id=str(first.get("event_id") or ""),  # "": the API derives it again
             # a claim recorded before publish states were kept: not known published
             submitted_at=first.get("submitted_at") or datetime.now(UTC),
             published=bool(first.get("published")),

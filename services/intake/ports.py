@@ -30,17 +30,18 @@ class IdempotencyUnavailable(Exception):
 
 @dataclass(frozen=True)
 class Claim:
-    """What the intake records for an Idempotency-Key before it publishes.
+    """What the intake records for a subject's Idempotency-Key before it publishes.
 
-    ``submitted_at`` is kept so that a republish writes the same event; ``published`` turns
-    True only after Kafka acknowledged it. A claim that is not known to be published is
-    published again by the next request with the key (same declaration and event ids:
-    downstream is idempotent by id), so a claim can never stand for an event that is not in
-    Kafka.
+    The ids and ``submitted_at`` are kept so that a republish writes the same event;
+    ``published`` turns True only after Kafka acknowledged it. A claim that is not known to be
+    published is published again by the next request with the key (same declaration and
+    event ids: downstream is idempotent by id), so a claim can never stand for an event that
+    is not in Kafka.
     """
 
     body_hash: str
     declaration_id: str
+    event_id: str
     submitted_at: datetime
     published: bool = False
 
@@ -53,7 +54,8 @@ class Publisher(Protocol):
 
 class ReadModel(Protocol):
     async def get(self, declaration_id: str) -> dict[str, Any] | None:
-        """The status document of a declaration, or None if unknown."""
+        """The read-model document of a declaration (``singlewindow.readmodel``), or None if
+        there is none or it holds no declaration (verdicts of a never-submitted id)."""
         ...
 
     async def final_among(self, ids: Collection[str]) -> set[str]:
@@ -62,6 +64,8 @@ class ReadModel(Protocol):
 
 
 class IdempotencyStore(Protocol):
+    """Claims by store key: the caller scopes keys by subject (``ids.scoped_key``)."""
+
     async def claim(self, key: str, claim: Claim) -> Claim:
         """Record ``claim`` if the key is new; return the claim the key holds (this one or the
         first). Raise IdempotencyUnavailable when the store cannot answer."""
@@ -86,20 +90,21 @@ class InMemoryPublisher:
 
 
 class InMemoryReadModel:
-    """Status documents by declaration id; ``queries`` counts final_among calls."""
+    """Read-model documents by ``_id``; ``queries`` counts final_among calls."""
 
     def __init__(self) -> None:
         self.documents: dict[str, dict[str, Any]] = {}
         self.queries = 0
 
     def put(self, document: dict[str, Any]) -> None:
-        self.documents[document["declaration_id"]] = document
+        self.documents[document["_id"]] = document
 
     def set_status(self, declaration_id: str, status: str) -> None:
         self.documents[declaration_id] = {**self.documents[declaration_id], "status": status}
 
     async def get(self, declaration_id: str) -> dict[str, Any] | None:
-        return self.documents.get(declaration_id)
+        document = self.documents.get(declaration_id)
+        return document if document and document.get("declaration") else None
 
     async def final_among(self, ids: Collection[str]) -> set[str]:
         self.queries += 1

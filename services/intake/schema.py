@@ -241,26 +241,72 @@ class Accepted(BaseModel):
     status: DeclarationState = DeclarationState.SUBMITTED
 
 
-class ReasonOut(BaseModel):
-    code: str
-    message: str
-    item: int | None = None
+class _Out(BaseModel):
+    """A response body: exactly the fields declared (``traderview`` builds them)."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
-class VerdictOut(BaseModel):
-    model_config = ConfigDict(extra="allow")  # further verdict fields pass through
+class ReasonOut(_Out):
+    code: str = Field(description="trader-facing reason code (services.intake.traderview)")
+    message: str = Field(description="what the reason means for the trader, what to do")
+    item: int | None = Field(None, description="the goods item line, if the reason is about one")
+
+
+class DutyOut(_Out):
+    item: int
+    customs_value_cny: str
+    duty_rate: str
+    duty: str
+    vat_rate: str
+    vat: str
+
+
+class VerdictOut(_Out):
+    """One agency's decision as the trader sees it."""
+
     agency: ev.Agency
     decision: ev.Decision
     reasons: list[ReasonOut] = []
+    duties: list[DutyOut] = []
+    total_duties: str | None = None
+    decided_at: str | None = None
 
 
-class DeclarationStatus(BaseModel):
-    """The body of ``GET /v1/declarations/{id}``, read from the read model."""
+class AgencyDecisionOut(_Out):
+    agency: ev.Agency
+    decision: ev.Decision
+
+
+class InspectionCheckOut(_Out):
+    agency: ev.Agency
+    check: str
+    item: int | None = None
+
+
+class InspectionOut(_Out):
+    order_id: str
+    checks: list[InspectionCheckOut] = []
+
+
+class ResultOut(_Out):
+    """The consolidated answer of every agency asked."""
+
+    status: DeclarationState
+    decisions: list[AgencyDecisionOut] = []
+    missing_agencies: list[ev.Agency] = []
+    inspection: InspectionOut | None = None
+    total_duties: str | None = None
+    decided_at: str | None = None
+
+
+class DeclarationStatus(_Out):
+    """The body of ``GET /v1/declarations/{id}``: the trader's view of the read model."""
 
     declaration_id: str
     status: DeclarationState
     verdicts: list[VerdictOut] = []
-    result: dict[str, Any] | None = None
+    result: ResultOut | None = None
 
 
 def parse_declaration(data: object) -> DeclarationRequest:

@@ -3,6 +3,8 @@ status reads answer 503 with Retry-After instead of hanging or failing loudly.""
 
 from __future__ import annotations
 
+import os
+
 import httpx
 import pytest
 
@@ -15,6 +17,7 @@ from singlewindow.kafka.reader import key_text, read_topic
 from singlewindow.readmodel import COLLECTION
 from singlewindow.settings import Settings
 from singlewindow.topics import DECLARATIONS_SUBMITTED
+from tests.unit.intake_tokens import TestIssuer
 
 pytestmark = pytest.mark.integration
 
@@ -23,20 +26,26 @@ async def test_database_down_submission_works_status_is_503(settings: Settings) 
     down = settings.model_copy(update={"mongodb_url": "mongodb://127.0.0.1:9/"})  # nothing there
     producer = EventProducer(settings, "intake-test")
     database = mongo_client(down, timeout_ms=1000)[down.mongodb_database]
+    issuer, body = TestIssuer(), sample_declaration_body(3)
     app = create_app(
         KafkaPublisher(producer, database[COLLECTION]),
         MongoReadModel(database[COLLECTION]),
         MongoIdempotencyStore(database["idempotency_keys"]),
+        verifier=issuer.verifier(),
+        id_secret=os.urandom(32),
     )
     await producer.start()
     try:
         async with (
             app.router.lifespan_context(app),
             httpx.AsyncClient(
-                transport=httpx.ASGITransport(app), base_url="http://intake", timeout=30
+                transport=httpx.ASGITransport(app),
+                base_url="http://intake",
+                timeout=30,
+                headers=issuer.auth(usccs=(body["declarant"]["uscc"],)),
             ) as client,
         ):
-            accepted = await client.post("/v1/declarations", json=sample_declaration_body(3))
+            accepted = await client.post("/v1/declarations", json=body)
             assert accepted.status_code == 202, accepted.text
             declaration_id = accepted.json()["declaration_id"]
             status = await client.get(f"/v1/declarations/{declaration_id}")

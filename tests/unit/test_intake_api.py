@@ -1,11 +1,18 @@
-"""The intake's HTTP API, through the real FastAPI app with the in-memory ports."""
+"""The intake's HTTP API, through the real FastAPI app with the in-memory ports.
+
+Every request is authenticated: the client carries a token of a test issuer whose key pair
+is generated when the module loads (``tests.unit.intake_tokens``). Access control itself
+(401, 403, 404 without an oracle, scoped keys, 429, the trader's view, exposure) is tested in
+``test_intake_access``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import time
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,8 +22,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.intake.api import Limits, create_app
+from services.intake.api import Exposure, Limits, create_app
+from services.intake.auth import Verifier
+from services.intake.ids import scoped_key
 from services.intake.ports import (
+    Claim,
     InMemoryIdempotencyStore,
     InMemoryPublisher,
     InMemoryReadModel,
@@ -24,27 +34,40 @@ from services.intake.ports import (
     ReadModelUnavailable,
 )
 from singlewindow.events import Agency, DeclarationSubmitted
+from tests.unit.intake_tokens import USCC_A, TestIssuer
 from tests.unit.test_intake_schema import DELETE, changed, valid_body
 
 T0 = datetime(2026, 11, 27, 8, 30, 15, 123000, tzinfo=UTC)
-FAST = Limits(poll_interval=0.02)
+FAST = Limits(poll_interval=0.02, rate_burst=1000)
+ISSUER = TestIssuer()  # a key pair generated for this test run
+SECRET = secrets.token_bytes(32)  # the id secret of this test run
+OPEN = Exposure(docs=True, metrics=True)
+CLOSED = Exposure()
 
 
 @dataclass
 class Intake:
     app: FastAPI
-    client: httpx.AsyncClient
+    client: httpx.AsyncClient  # authenticated: subject trader-a, acting for USCC_A
+    bare: httpx.AsyncClient  # no Authorization header
     publisher: InMemoryPublisher
     read_model: InMemoryReadModel
     store: InMemoryIdempotencyStore
 
-    async def submit(self, body: Any, key: str | None = None) -> httpx.Response:
+    async def submit(
+        self, body: Any, key: str | None = None, auth: dict[str, str] | None = None
+    ) -> httpx.Response:
         headers = {} if key is None else {"Idempotency-Key": key}
+        headers.update(auth or {})
         return await self.client.post("/v1/declarations", json=body, headers=headers)
 
     async def post_raw(self, content: Any, **headers: str) -> httpx.Response:
         headers = {"content-type": "application/json", **headers}
         return await self.client.post("/v1/declarations", content=content, headers=headers)
+
+    def claim(self, key: str, subject: str = "trader-a") -> Claim:
+        """The stored claim of ``subject``'s Idempotency-Key."""
+        return self.store.claims[scoped_key(subject, key)]
 
 
 @asynccontextmanager
@@ -52,17 +75,35 @@ async def running(
     limits: Limits = FAST,
     publisher: InMemoryPublisher | None = None,
     read_model: InMemoryReadModel | None = None,
+    *,
+    secret: bytes = SECRET,
+    exposure: Exposure = CLOSED,
+    verifier: Verifier | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> AsyncIterator[Intake]:
     publisher = publisher or InMemoryPublisher()
     read_model = read_model or InMemoryReadModel()
     store = InMemoryIdempotencyStore()
-    app = create_app(publisher, read_model, store, clock=lambda: T0, limits=limits)
+    app = create_app(
+        publisher,
+        read_model,
+        store,
+        verifier=verifier or ISSUER.verifier(),
+        id_secret=secret,
+        clock=lambda: T0,
+        limits=limits,
+        exposure=exposure,
+        monotonic=monotonic,
+    )
     transport = httpx.ASGITransport(app, raise_app_exceptions=False)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://intake") as client,
+        httpx.AsyncClient(transport=transport, base_url="http://intake") as bare,
+        httpx.AsyncClient(
+            transport=transport, base_url="http://intake", headers=ISSUER.auth()
+        ) as client,
     ):
-        yield Intake(app, client, publisher, read_model, store)
+        yield Intake(app, client, bare, publisher, read_model, store)
 
 
 @pytest.fixture
@@ -84,15 +125,25 @@ def named(response: httpx.Response) -> set[str]:
     return {error["field"] for error in problem(response, 422)["errors"]}
 
 
-def status_document(declaration_id: str, status: str = "IN_REVIEW") -> dict[str, Any]:
+def status_document(
+    declaration_id: str, status: str = "IN_REVIEW", uscc: str = USCC_A
+) -> dict[str, Any]:
+    """A read-model document (as the projector writes it) of a declaration by ``uscc``."""
     verdict = {
+        "declaration_id": declaration_id,
+        "verdict_id": "V-1",
         "agency": "customs",
         "decision": "CLEAR",
-        "reasons": [{"code": "CUS-OK", "message": "all rules passed", "item": None}],
-        "verdict_id": "V-1",
+        "reasons": [],
+        "checks": [],
+        "duties": [],
+        "total_duties": "0.00",
+        "rules_version": "customs-2026.11",
+        "decided_at": "2026-11-27T08:31:00.000Z",
     }
-    return {"_id": "db-internal", "declaration_id": declaration_id, "status": status,
-            "verdicts": [verdict], "result": None}  # fmt: skip
+    declaration = {"declaration_id": declaration_id, "declarant": {"uscc": uscc, "name": "某"}}
+    return {"_id": declaration_id, "status": status, "declaration": declaration,
+            "verdicts": {"customs": verdict}, "result": None}  # fmt: skip
 
 
 # --- POST: acceptance -----------------------------------------------------------------
@@ -297,13 +348,13 @@ async def test_kafka_unavailable_is_503_and_the_retry_publishes(intake: Intake) 
     problem(response, 503)
     assert response.headers["retry-after"] == "5"
     assert intake.publisher.events == []
-    assert not intake.store.claims["order-17"].published  # claimed, not known published
+    assert not intake.claim("order-17").published  # claimed, not known published
     intake.publisher.fail_with = None
     retried = await intake.submit(valid_body(), key="order-17")
     assert retried.status_code == 202
     [event] = intake.publisher.events
     assert event.declaration_id == retried.json()["declaration_id"]
-    assert intake.store.claims["order-17"].published
+    assert intake.claim("order-17").published
 
 
 async def test_a_crashing_publisher_is_500_and_the_retry_publishes(intake: Intake) -> None:
@@ -326,24 +377,22 @@ async def test_a_death_between_claim_and_publish_never_yields_a_202_for_nothing(
     async def die(_: str) -> None:
         raise Crash
 
-    dying = create_app(publisher, InMemoryReadModel(), store, clock=lambda: T0, after_claim=die)
+    trust: dict[str, Any] = {"verifier": ISSUER.verifier(), "id_secret": SECRET}
+    headers = {"Idempotency-Key": "k", **ISSUER.auth()}
+    dying = create_app(
+        publisher, InMemoryReadModel(), store, clock=lambda: T0, after_claim=die, **trust
+    )
     transport = httpx.ASGITransport(dying, raise_app_exceptions=True)
     async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
         with pytest.raises(Crash):
-            await client.post(
-                "/v1/declarations", json=valid_body(), headers={"Idempotency-Key": "k"}
-            )
-    assert publisher.events == [] and not store.claims["k"].published
+            await client.post("/v1/declarations", json=valid_body(), headers=headers)
+    assert publisher.events == [] and not store.claims[scoped_key("trader-a", "k")].published
     later = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
-    restarted = create_app(publisher, InMemoryReadModel(), store, clock=lambda: later)
+    restarted = create_app(publisher, InMemoryReadModel(), store, clock=lambda: later, **trust)
     transport = httpx.ASGITransport(restarted)
     async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
-        retried = await client.post(
-            "/v1/declarations", json=valid_body(), headers={"Idempotency-Key": "k"}
-        )
-        again = await client.post(
-            "/v1/declarations", json=valid_body(), headers={"Idempotency-Key": "k"}
-        )
+        retried = await client.post("/v1/declarations", json=valid_body(), headers=headers)
+        again = await client.post("/v1/declarations", json=valid_body(), headers=headers)
     assert retried.status_code == again.status_code == 202
     [event] = publisher.events  # published once, by the retry; the third answer needed none
     assert (
@@ -368,7 +417,7 @@ async def test_a_publish_slower_than_the_timeout_is_503() -> None:
     async with running(Limits(publish_timeout=0.05), publisher=SlowPublisher()) as intake:
         response = await intake.submit(valid_body(), key="slow")
         assert problem(response, 503)["type"].endswith("publish")
-        assert intake.publisher.events == [] and not intake.store.claims["slow"].published
+        assert intake.publisher.events == [] and not intake.claim("slow").published
 
 
 async def test_no_202_before_the_acknowledgement_even_for_a_concurrent_retry() -> None:
@@ -412,6 +461,20 @@ async def test_the_id_derives_from_the_key_so_a_retry_after_a_crash_reuses_it() 
         assert c.json()["declaration_id"] != a.json()["declaration_id"]
 
 
+async def test_the_claim_keeps_the_ids_so_a_retry_republishes_them_whatever_the_secret() -> None:
+    async with running(publisher=InMemoryPublisher()) as intake:
+        intake.publisher.fail_with = PublishUnavailable("no acknowledgement")
+        problem(await intake.submit(valid_body(), key="k"), 503)
+        claimed = intake.claim("k")
+    store = intake.store  # the claim survives a restart with a rotated secret
+    async with running(secret=secrets.token_bytes(32)) as restarted:
+        restarted.store.claims.update(store.claims)
+        retried = await restarted.submit(valid_body(), key="k")
+    assert retried.json()["declaration_id"] == claimed.declaration_id
+    [event] = restarted.publisher.events
+    assert (event.declaration_id, event.event_id) == (claimed.declaration_id, claimed.event_id)
+
+
 async def test_an_overlong_idempotency_key_is_refused(intake: Intake) -> None:
     assert named(await intake.submit(valid_body(), key="k" * 129)) == {"Idempotency-Key"}
     assert intake.publisher.events == []
@@ -424,12 +487,21 @@ async def test_the_status_is_read_from_the_read_model(intake: Intake) -> None:
     intake.read_model.put(status_document("DEC-1"))
     response = await intake.client.get("/v1/declarations/DEC-1")
     assert response.status_code == 200
-    body = response.json()
-    assert body["status"] == "IN_REVIEW" and body["result"] is None and "_id" not in body
-    assert body["verdicts"][0]["verdict_id"] == "V-1"  # further verdict fields pass through
-    assert body["verdicts"][0]["reasons"] == [
-        {"code": "CUS-OK", "message": "all rules passed", "item": None}
-    ]
+    assert response.json() == {
+        "declaration_id": "DEC-1",
+        "status": "IN_REVIEW",
+        "verdicts": [
+            {
+                "agency": "customs",
+                "decision": "CLEAR",
+                "reasons": [],
+                "duties": [],
+                "total_duties": "0.00",
+                "decided_at": "2026-11-27T08:31:00.000Z",
+            }
+        ],
+        "result": None,
+    }
 
 
 async def test_an_unknown_declaration_is_404(intake: Intake) -> None:
@@ -530,22 +602,27 @@ async def test_all_waiters_share_one_query_loop() -> None:
 # --- the rest of the surface ----------------------------------------------------------
 
 
-async def test_health_docs_and_openapi(intake: Intake) -> None:
-    assert (await intake.client.get("/healthz")).json() == {"status": "ok"}
-    assert (await intake.client.get("/docs")).status_code == 200
-    spec = (await intake.client.get("/openapi.json")).json()
+async def test_health_docs_and_openapi_when_docs_are_public() -> None:
+    async with running(exposure=OPEN) as intake:
+        assert (await intake.bare.get("/healthz")).json() == {"status": "ok"}
+        assert (await intake.bare.get("/docs")).status_code == 200
+        spec = (await intake.bare.get("/openapi.json")).json()
     assert "DeclarationRequest" in spec["components"]["schemas"]
     post = spec["paths"]["/v1/declarations"]["post"]
     ref = post["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     assert ref == "#/components/schemas/DeclarationRequest"
     assert "application/problem+json" in post["responses"]["422"]["content"]
+    assert {"401", "403", "429"} <= post["responses"].keys()
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert post["security"] == [{"HTTPBearer": []}]
 
 
-async def test_metrics_count_requests_and_declarations(intake: Intake) -> None:
-    await intake.submit(valid_body())
-    await intake.submit(changed("items", []))
-    await intake.client.get("/v1/declarations/DEC-NOPE")
-    text = (await intake.client.get("/metrics")).text
+async def test_metrics_count_requests_and_declarations_when_public() -> None:
+    async with running(exposure=OPEN) as intake:
+        await intake.submit(valid_body())
+        await intake.submit(changed("items", []))
+        await intake.client.get("/v1/declarations/DEC-NOPE")
+        text = (await intake.bare.get("/metrics")).text
     assert 'intake_declarations_total{outcome="accepted"} 1.0' in text
     assert 'intake_declarations_total{outcome="rejected"} 1.0' in text
     assert (

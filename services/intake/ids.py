@@ -1,0 +1,57 @@
+"""Declaration and event ids, and the scope of an Idempotency-Key.
+
+An Idempotency-Key belongs to the subject that sent it: the store records the claim under
+:func:`scoped_key` (subject, key), so two subjects using the same key never meet. The ids of
+an idempotent submission are derived from (subject, key) with HMAC-SHA256 under a server-side
+secret (an input: ``INTAKE_ID_SECRET`` or ``INTAKE_ID_SECRET_FILE``), so nobody can compute a
+declaration id from a key, not even the subject who chose the key; they are also stored in
+the claim, so a retry republishes exactly the ids it claimed first, whatever the secret is by
+then (a rotated secret only changes the ids of keys claimed after the rotation). Without a
+key, ids are random.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+
+MIN_SECRET_BYTES = 32
+_SEPARATOR = "\x1f"  # never in a subject (no control characters) nor a key (printable ASCII)
+
+
+def scoped_key(subject: str, key: str) -> str:
+    """The idempotency store's key for ``key`` sent by ``subject`` (unambiguous: neither may
+    contain the separator)."""
+    return f"{subject}{_SEPARATOR}{key}"
+
+
+def random_declaration_id() -> str:
+    """``DEC-`` and 32 upper-case hex digits from a random uuid4."""
+    return "DEC-" + uuid.uuid4().hex.upper()
+
+
+def random_event_id() -> str:
+    return str(uuid.uuid4())
+
+
+class KeyedIds:
+    """Ids derived from (subject, Idempotency-Key) under a secret (HMAC-SHA256)."""
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) < MIN_SECRET_BYTES:
+            raise ValueError(f"the id secret must be at least {MIN_SECRET_BYTES} bytes")
+        self._secret = secret
+
+    def _digest(self, purpose: str, subject: str, key: str) -> bytes:
+        message = json.dumps([purpose, subject, key], ensure_ascii=True).encode()
+        return hmac.new(self._secret, message, hashlib.sha256).digest()
+
+    def declaration_id(self, subject: str, key: str) -> str:
+        """``DEC-`` and 32 upper-case hex digits (the format of a random id)."""
+        return "DEC-" + self._digest("declaration", subject, key)[:16].hex().upper()
+
+    def event_id(self, subject: str, key: str) -> str:
+        """A uuid (version 4 layout: the bits are pseudo-random)."""
+        return str(uuid.UUID(bytes=self._digest("event", subject, key)[:16], version=4))

@@ -1,0 +1,214 @@
+"""The trader's view of a declaration: decisions and what to do, never how risk is targeted.
+
+The agencies' verdicts in the read model carry their rules' own messages, written for
+officers and auditors: risk levels, thresholds, sampling rates, reference prices, alert ids.
+A trader sees, per agency, the decision and, per reason, a trader-facing code and message
+from :data:`TRADER_REASONS` (an unknown code gets the generic message of its agency and
+decision, :func:`fallback`). Codes that would themselves reveal a targeting criterion (a
+declarant's risk level, the random sample) become one neutral code; the inspection order
+names checks the same way (:data:`TRADER_CHECKS`). Internal fields (verdict and result ids,
+rules versions) are left out; duties stay, since the trader pays them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from singlewindow.readmodel import status_view
+
+Doc = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class TraderReason:
+    code: str
+    message: str
+
+
+_EXAMINATION = TraderReason(
+    "CUS-EXAMINATION",
+    "Customs has selected the goods for examination before release. Customs will contact "
+    "you to arrange it; have the goods and the commercial documents available.",
+)
+
+# Agency rule code -> what the trader is told. Messages state the requirement and the next
+# step; they never state a threshold, a rate, a risk level or a reference value.
+TRADER_REASONS: Mapping[str, TraderReason] = {
+    "CUS-UNKNOWN-HS": TraderReason(
+        "CUS-UNKNOWN-HS",
+        "The HS code of this item is not in the customs tariff. Check the classification "
+        "and lodge a corrected declaration.",
+    ),
+    "CUS-NO-RATE": TraderReason(
+        "CUS-NO-RATE",
+        "Customs cannot value this item in the declared currency. Customs will contact you; "
+        "you may lodge a corrected declaration in another currency.",
+    ),
+    "CUS-PROHIBITED": TraderReason(
+        "CUS-PROHIBITED",
+        "Goods of this tariff line may not be imported or exported.",
+    ),
+    "CUS-LICENCE-MISSING": TraderReason(
+        "CUS-LICENCE-MISSING",
+        "This item needs an import licence. Lodge a declaration with the licence document.",
+    ),
+    "CUS-UNDERVALUED": TraderReason(
+        "CUS-UNDERVALUED",
+        "Customs will verify the declared value of this item. Have the contract, the "
+        "commercial invoice and the proof of payment available.",
+    ),
+    "CUS-DECLARANT-RISK": _EXAMINATION,
+    "CUS-RANDOM-SAMPLE": _EXAMINATION,
+    "CIQ-QUARANTINE-ALERT": TraderReason(
+        "CIQ-QUARANTINE-ALERT",
+        "A quarantine measure in force bans the import of this item from its country of origin.",
+    ),
+    "CIQ-CERT-MISSING": TraderReason(
+        "CIQ-CERT-MISSING",
+        "This item needs a health or phytosanitary certificate. Lodge a declaration with the "
+        "certificate.",
+    ),
+    "CIQ-FIRST-IMPORT": TraderReason(
+        "CIQ-FIRST-IMPORT",
+        "A first import of goods of this kind is sampled for quarantine inspection. The "
+        "inspection service will contact you to take the sample.",
+    ),
+    "PORT-NOT-SERVED": TraderReason(
+        "PORT-NOT-SERVED",
+        "The port of this consignment is not served by this port authority. Check the port "
+        "of loading or discharge.",
+    ),
+    "PORT-NO-CALL": TraderReason(
+        "PORT-NO-CALL",
+        "No call of the declared vessel and voyage is scheduled at this port. Check the "
+        "vessel IMO number and the voyage.",
+    ),
+    "PORT-CONTAINER-NOT-MANIFESTED": TraderReason(
+        "PORT-CONTAINER-NOT-MANIFESTED",
+        "The bill of lading or a declared container is not on the vessel's manifest. Check "
+        "them with the carrier.",
+    ),
+    "PORT-DG-UNDECLARED": TraderReason(
+        "PORT-DG-UNDECLARED",
+        "This item is dangerous goods. Lodge a declaration with the dangerous goods declaration.",
+    ),
+    "PORT-DG-CHECK": TraderReason(
+        "PORT-DG-CHECK",
+        "This item is dangerous goods: its segregation and stowage will be checked.",
+    ),
+}
+
+# Inspection check names as the trader sees them (the physical checks to prepare for).
+TRADER_CHECKS: Mapping[str, str] = {
+    "UNIT_VALUE": "UNIT_VALUE",
+    "DECLARANT_RISK": "EXAMINATION",
+    "RANDOM_SAMPLE": "EXAMINATION",
+    "QUARANTINE_SAMPLE": "QUARANTINE_SAMPLE",
+    "DG_SEGREGATION": "DG_SEGREGATION",
+}
+GENERIC_CHECK = "INSPECTION"
+
+_AGENCY_NAMES = {"customs": "Customs", "ciq": "Inspection and quarantine", "port": "The port"}
+_CODE_PREFIXES = {"customs": "CUS", "ciq": "CIQ", "port": "PORT"}
+_GENERIC = {
+    "REJECT": "{name} refused the declaration. Contact {name} for the grounds.",
+    "HOLD": "{name} needs more information or documents before deciding and will contact you.",
+    "INSPECT": "{name} will inspect the goods before release.",
+    "CLEAR": "{name} raised no objection.",
+}
+
+
+def fallback(agency: str, decision: str) -> TraderReason:
+    """The generic reason of an agency's decision, for a code without a trader message."""
+    name = _AGENCY_NAMES.get(agency, "The agency")
+    prefix = _CODE_PREFIXES.get(agency, agency.upper())
+    template = _GENERIC.get(decision, "{name} will contact you.")
+    return TraderReason(f"{prefix}-OTHER", template.format(name=name))
+
+
+def declarant_of(doc: Doc) -> str | None:
+    """The declarant's USCC of a read-model document (None if it has no declaration)."""
+    declaration = doc.get("declaration") or {}
+    uscc = (declaration.get("declarant") or {}).get("uscc")
+    return uscc if isinstance(uscc, str) else None
+
+
+def _unique(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows without repeats, first kept (two criteria mapped to one code show once)."""
+    seen: list[dict[str, Any]] = []
+    for row in rows:
+        if row not in seen:
+            seen.append(row)
+    return seen
+
+
+def trader_reasons(verdict: Doc) -> list[dict[str, Any]]:
+    """A verdict's reasons as the trader sees them."""
+    agency, decision = str(verdict.get("agency")), str(verdict.get("decision"))
+    shown = []
+    for reason in verdict.get("reasons") or ():
+        told = TRADER_REASONS.get(str(reason.get("code"))) or fallback(agency, decision)
+        shown.append({"code": told.code, "message": told.message, "item": reason.get("item")})
+    return _unique(shown)
+
+
+DUTY_FIELDS = ("item", "customs_value_cny", "duty_rate", "duty", "vat_rate", "vat")
+
+
+def trader_verdict(verdict: Doc) -> dict[str, Any]:
+    """An agency verdict without internal fields (ids, rules version, check names): only
+    the fields named here, whatever else a newer verdict carries."""
+    return {
+        "agency": verdict["agency"],
+        "decision": verdict["decision"],
+        "reasons": trader_reasons(verdict),
+        "duties": [
+            {name: line[name] for name in DUTY_FIELDS} for line in verdict.get("duties") or ()
+        ],
+        "total_duties": verdict.get("total_duties"),
+        "decided_at": verdict.get("decided_at"),
+    }
+
+
+def trader_inspection(order: Doc | None) -> dict[str, Any] | None:
+    """The joint inspection order: its id and the checks to prepare for, neutrally named."""
+    if order is None:
+        return None
+    checks = (
+        {
+            "agency": check.get("agency"),
+            "check": TRADER_CHECKS.get(str(check.get("check")), GENERIC_CHECK),
+            "item": check.get("item"),
+        }
+        for check in order.get("checks") or ()
+    )
+    return {"order_id": order.get("order_id"), "checks": _unique(checks)}
+
+
+def trader_result(result: Doc | None) -> dict[str, Any] | None:
+    """The consolidated answer without internal ids."""
+    if result is None:
+        return None
+    return {
+        "status": result["status"],
+        "decisions": [
+            {"agency": d["agency"], "decision": d["decision"]} for d in result.get("decisions", ())
+        ],
+        "missing_agencies": list(result.get("missing_agencies") or ()),
+        "inspection": trader_inspection(result.get("inspection")),
+        "total_duties": result.get("total_duties"),
+        "decided_at": result.get("decided_at"),
+    }
+
+
+def trader_view(doc: Doc) -> dict[str, Any]:
+    """The body of ``GET /v1/declarations/{id}`` for a read-model document."""
+    view = status_view(dict(doc))
+    return {
+        "declaration_id": view["declaration_id"],
+        "status": view["status"],
+        "verdicts": [trader_verdict(v) for v in view["verdicts"]],
+        "result": trader_result(view["result"]),
+    }

@@ -1,0 +1,182 @@
+"""The trader's view: a trader-facing message for every reason code the agencies emit,
+no threshold or criterion in any of them, a generic fallback for the rest."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from services.intake.traderview import (
+    GENERIC_CHECK,
+    TRADER_CHECKS,
+    TRADER_REASONS,
+    declarant_of,
+    fallback,
+    trader_inspection,
+    trader_reasons,
+    trader_verdict,
+    trader_view,
+)
+
+RULES = [Path(f"services/{agency}/rules.py") for agency in ("customs", "ciq", "port")]
+CODE = re.compile(r"(CUS|CIQ|PORT)-[A-Z]+(-[A-Z]+)*")
+
+
+def _trees() -> list[ast.Module]:
+    root = Path(__file__).resolve().parents[2]
+    return [ast.parse((root / path).read_text(encoding="utf-8")) for path in RULES]
+
+
+def emitted_codes() -> set[str]:
+    """Every reason-code literal in the agencies' rules (read, not imported)."""
+    return {
+        node.value
+        for tree in _trees()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and CODE.fullmatch(node.value)
+    }
+
+
+def ordered_checks() -> set[str]:
+    """The check names of every ``Finding.inspect(code, message, check, ...)`` in the rules."""
+    checks = set()
+    for tree in _trees():
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "inspect"
+                and len(node.args) >= 3
+                and isinstance(node.args[2], ast.Constant)
+            ):
+                checks.add(str(node.args[2].value))
+    return checks
+
+
+def test_every_code_the_agencies_emit_has_a_trader_message() -> None:
+    codes = emitted_codes()
+    assert len(codes) >= 15  # the scan finds them
+    assert codes <= TRADER_REASONS.keys(), codes - TRADER_REASONS.keys()
+
+
+def test_every_check_the_agencies_order_has_a_trader_name() -> None:
+    checks = ordered_checks()
+    assert {"UNIT_VALUE", "DECLARANT_RISK", "RANDOM_SAMPLE"} <= checks
+    assert checks <= TRADER_CHECKS.keys(), checks - TRADER_CHECKS.keys()
+
+
+@pytest.mark.parametrize("code", sorted(TRADER_REASONS))
+def test_no_message_states_a_number_a_level_or_a_sample(code: str) -> None:
+    told = TRADER_REASONS[code]
+    assert not re.search(r"[0-9%]|risk|random|HIGH|threshold|reference", told.message, re.I)
+    assert CODE.fullmatch(told.code) and told.message.endswith(".")
+
+
+def test_targeting_criteria_collapse_into_one_neutral_code() -> None:
+    risk, sample = TRADER_REASONS["CUS-DECLARANT-RISK"], TRADER_REASONS["CUS-RANDOM-SAMPLE"]
+    assert risk == sample and risk.code == "CUS-EXAMINATION"
+    assert TRADER_CHECKS["DECLARANT_RISK"] == TRADER_CHECKS["RANDOM_SAMPLE"] == "EXAMINATION"
+
+
+@pytest.mark.parametrize(
+    ("agency", "decision", "code", "words"),
+    [
+        ("customs", "REJECT", "CUS-OTHER", "Customs refused"),
+        ("ciq", "HOLD", "CIQ-OTHER", "more information"),
+        ("port", "INSPECT", "PORT-OTHER", "inspect the goods"),
+        ("veterinary", "CLEAR", "VETERINARY-OTHER", "no objection"),
+        ("customs", "SOMETHING-NEW", "CUS-OTHER", "will contact you"),
+    ],
+)
+def test_an_unknown_code_gets_the_generic_reason_of_its_decision(
+    agency: str, decision: str, code: str, words: str
+) -> None:
+    told = fallback(agency, decision)
+    assert told.code == code and words in told.message
+
+
+def test_reasons_are_mapped_and_repeats_dropped() -> None:
+    verdict = {
+        "agency": "customs",
+        "decision": "INSPECT",
+        "reasons": [
+            {"code": "CUS-DECLARANT-RISK", "message": "risk level HIGH", "item": None},
+            {"code": "CUS-RANDOM-SAMPLE", "message": "rate 0.03", "item": None},
+            {"code": "CUS-UNDERVALUED", "message": "below 30%", "item": 2},
+            {"code": "CUS-NEW-RULE", "message": "secret", "item": None},
+        ],
+    }
+    assert [(r["code"], r["item"]) for r in trader_reasons(verdict)] == [
+        ("CUS-EXAMINATION", None),
+        ("CUS-UNDERVALUED", 2),
+        ("CUS-OTHER", None),
+    ]
+
+
+def test_the_inspection_order_names_checks_neutrally() -> None:
+    order = {
+        "order_id": "O-1",
+        "checks": [
+            {"agency": "customs", "check": "DECLARANT_RISK", "item": None},
+            {"agency": "customs", "check": "RANDOM_SAMPLE", "item": None},
+            {"agency": "port", "check": "SOMETHING_INTERNAL", "item": 3},
+        ],
+    }
+    assert trader_inspection(order) == {
+        "order_id": "O-1",
+        "checks": [
+            {"agency": "customs", "check": "EXAMINATION", "item": None},
+            {"agency": "port", "check": GENERIC_CHECK, "item": 3},
+        ],
+    }
+    assert trader_inspection(None) is None
+
+
+def test_a_document_without_a_declaration_has_no_declarant() -> None:
+    assert declarant_of({"_id": "D", "declaration": None}) is None
+    assert declarant_of({"_id": "D", "declaration": {"declarant": {"uscc": "X"}}}) == "X"
+
+
+def test_a_submitted_declaration_has_an_empty_view() -> None:
+    doc = {"_id": "D", "status": "SUBMITTED", "declaration": {}, "verdicts": {}, "result": None}
+    assert trader_view(doc) == {
+        "declaration_id": "D",
+        "status": "SUBMITTED",
+        "verdicts": [],
+        "result": None,
+    }
+
+
+def test_duties_stay_and_only_their_known_fields() -> None:
+    line = {
+        "item": 1,
+        "customs_value_cny": "433800.01",
+        "duty_rate": "0.0000",
+        "duty": "0.00",
+        "vat_rate": "0.1300",
+        "vat": "56394.00",
+    }
+    verdict = {
+        "agency": "customs",
+        "decision": "CLEAR",
+        "reasons": [],
+        "duties": [{**line, "valuation_method": "internal"}],
+        "total_duties": "56394.00",
+        "decided_at": "2026-11-27T08:31:00.000Z",
+        "verdict_id": "V-1",
+        "rules_version": "customs-2026.11",
+        "checks": [{"agency": "customs", "check": "RANDOM_SAMPLE", "item": None}],
+    }
+    assert trader_verdict(verdict) == {
+        "agency": "customs",
+        "decision": "CLEAR",
+        "reasons": [],
+        "duties": [line],
+        "total_duties": "56394.00",
+        "decided_at": "2026-11-27T08:31:00.000Z",
+    }
