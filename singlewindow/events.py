@@ -227,6 +227,7 @@ class AgencyVerdict(Event):
     total_duties: Money
     rules_version: str
     decided_at: UtcMillis
+    sampling_key_version: str | None = None
 
 
 class ClearanceResult(Event):

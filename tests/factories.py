@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from services.customs.sampling import Keyring, SamplingKey
 from singlewindow import events as ev
 
 T0 = datetime(2026, 11, 27, 8, 30, 15, 123000, tzinfo=UTC)
@@ -90,3 +92,15 @@ def join_state(declaration_id: str = "D-0001", **changes: Any) -> ev.JoinState:
         verdicts=(verdict(declaration_id),),
     )
     return type(base).model_validate({**base.model_dump(), **changes})
+
+
+def sampling_key(version: str = "test-1") -> SamplingKey:
+    """A customs sampling key for tests only: its secret is derived from its version."""
+    seed = f"singlewindow unit-test sampling key {version}".encode()
+    return SamplingKey(version, hashlib.sha256(seed).digest())
+
+
+def keyring(*versions: str, current: str | None = None) -> Keyring:
+    """A keyring of test keys (default: ``test-1``), drawing with ``current`` or the last."""
+    versions = versions or ("test-1",)
+    return Keyring({v: sampling_key(v) for v in versions}, current or versions[-1])

@@ -9,18 +9,26 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import os
 import sys
-from collections.abc import Callable, Coroutine
-from datetime import timedelta
+from collections import Counter
+from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+from rich.text import Text
 
 from services.audit import deadletters, log, readmodel_rebuild
-from services.audit.verify import verify
+from services.audit.render import hex_dump, safe
+from services.audit.verify import Report, recomputers, verify
+from services.customs.sampling import KEYS_ENV, KEYS_FILE_ENV, Keyring, SamplingKeyError
+from services.customs.sampling import load_keyring as load_sampling_keys
 from singlewindow.events import AgencyVerdict, ClearanceResult, DeclarationSubmitted
 from singlewindow.settings import get_settings
 from singlewindow.topics import CLEARANCE_RESULTS, DECLARATIONS_SUBMITTED, VERDICT_TOPICS
@@ -34,13 +42,33 @@ From = Annotated[str, typer.Option("--from", help="beginning | offset | ISO-8601
 To = Annotated[str | None, typer.Option("--to", help="offset | ISO-8601 time (default: now)")]
 
 
+FINDINGS_SHOWN = 200
+
+
+class ReportFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
 def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion."""
     return asyncio.run(coro)
+
+
+def position(text: str) -> log.Position:
+    """A ``--from``/``--to`` value, or a usage error (exit 2)."""
+    try:
+        return log.Position.parse(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not beginning, an offset or an ISO-8601 time"
+        ) from None
 
 
 async def collect(
     topics: list[str], start: str = "beginning", end: str | None = None, label: str = "reading"
 ) -> list[log.LoggedEvent]:
+    """Every decoded event of ``topics`` between two positions, with a progress bar."""
     settings = get_settings()
     found: list[log.LoggedEvent] = []
     with Progress(console=err, transient=True) as progress:
@@ -63,33 +91,43 @@ async def collect(
 def timeline(declaration_id: str) -> None:
     """Every event about one declaration, decoded, in causal order."""
     events = [e for e in run(collect(list(log.AUDITED))) if e.key == declaration_id]
-    rank = {DeclarationSubmitted: 0, AgencyVerdict: 1, ClearanceResult: 2}
-    events.sort(key=lambda e: (rank.get(type(e.event), 3), e.timestamp, e.topic, e.offset))
     if not events:
-        err.print(f"no events for {declaration_id}")
+        err.print(safe(f"no events for {declaration_id}"))
         raise typer.Exit(1)
-    table = Table(title=f"timeline of {declaration_id}")
+    Console().print(timeline_table(declaration_id, events))
+
+
+def timeline_table(declaration_id: str, events: Iterable[log.LoggedEvent]) -> Table:
+    """The events of one declaration in causal order: submitted, verdicts, result, others."""
+    rank: dict[type[Any], int] = {DeclarationSubmitted: 0, AgencyVerdict: 1, ClearanceResult: 2}
+    ordered = sorted(
+        events, key=lambda e: (rank.get(type(e.event), 3), e.timestamp, e.topic, e.offset)
+    )
+    table = Table(title=safe(f"timeline of {declaration_id}"))
     for column in ("time (UTC)", "topic", "partition", "offset", "event"):
-        table.add_column(column)
-    for e in events:
+        table.add_column(column, overflow="fold")
+    for e in ordered:
         table.add_row(
             e.timestamp.isoformat(timespec="milliseconds"),
-            e.topic,
+            safe(e.topic),
             str(e.partition),
             str(e.offset),
-            summary(e),
+            safe(summary(e)),
         )
-    Console().print(table)
+    return table
 
 
 def summary(item: log.LoggedEvent) -> str:
+    """One line about an event (plain text: print it with :func:`safe`)."""
     event = item.event
     if isinstance(event, DeclarationSubmitted):
         agencies = ", ".join(event.required_agencies)
         return f"submitted: {len(event.items)} item(s), asks {agencies}"
     if isinstance(event, AgencyVerdict):
         codes = ", ".join(r.code for r in event.reasons) or "no rule fired"
-        return f"{event.agency} {event.decision} ({codes}) [{event.rules_version}]"
+        key = event.sampling_key_version
+        drawn = f", sampling key {key}" if key else ""
+        return f"{event.agency} {event.decision} ({codes}) [{event.rules_version}{drawn}]"
     if isinstance(event, ClearanceResult):
         return f"result {event.status}, duties {event.total_duties} CNY"
     return f"undecodable: {item.error}"
@@ -134,70 +172,157 @@ def verify_command(
     start: From = "beginning",
     end: To = None,
     deadline_seconds: Annotated[float, typer.Option(envvar="AGGREGATOR_DEADLINE_SECONDS")] = 120,
+    fmt: Annotated[
+        ReportFormat, typer.Option("--format", help="table, or json: one JSON document")
+    ] = ReportFormat.TABLE,
 ) -> None:
     """Recompute every verdict and every result from the log; exit 1 on any finding.
 
     ``--from``/``--to`` (times) select the declarations submitted in that window; their
-    verdicts and results are checked wherever they are in the log.
+    verdicts and results are checked wherever they are in the log. Customs' random sample is
+    redrawn when the sampling keys are supplied (``CUSTOMS_SAMPLING_KEYS_FILE`` or
+    ``CUSTOMS_SAMPLING_KEYS``, as the customs service takes them); otherwise it is reported as
+    not checked, which is no finding.
     """
+    low, high = position(start).time, position(end).time if end else None
+    keyring = auditor_keyring()
     events = run(collect(list(log.AUDITED), label="verifying"))
-    low, high = log.Position.parse(start).time, log.Position.parse(end).time if end else None
-    chosen = {
-        e.key
-        for e in events
-        if isinstance(e.event, DeclarationSubmitted)
-        and (low is None or e.timestamp >= low)
-        and (high is None or e.timestamp < high)
-    }
-    known = {e.key for e in events if isinstance(e.event, DeclarationSubmitted)}
-    in_window = [
-        e
-        for e in events
-        if e.key in chosen
-        or (
-            e.key not in known
-            and (low is None or e.timestamp >= low)
-            and (high is None or e.timestamp < high)
-        )
-    ]
-    undecodable = [e for e in in_window if e.event is None]
-    declarations = [e.event for e in in_window if isinstance(e.event, DeclarationSubmitted)]
-    verdicts = [e.event for e in in_window if isinstance(e.event, AgencyVerdict)]
-    results = [e.event for e in in_window if isinstance(e.event, ClearanceResult)]
-    report = verify(declarations, verdicts, results, timedelta(seconds=deadline_seconds))
-    for e in undecodable:
+    report = verify_window(events, low, high, timedelta(seconds=deadline_seconds), keyring)
+    if fmt is ReportFormat.JSON:
+        sys.stdout.write(json.dumps(report_document(report), indent=2) + "\n")
+    else:
+        print_report(report, Console())
+    raise typer.Exit(1 if report.findings else 0)
+
+
+def auditor_keyring() -> Keyring | None:
+    """The sampling keys the auditor supplies (None: none); exit 2 when they are malformed."""
+    try:
+        return load_sampling_keys(os.environ)
+    except SamplingKeyError as exc:
+        err.print(safe(f"sampling keys: {exc}"))
+        raise typer.Exit(2) from None
+
+
+@dataclass(frozen=True)
+class Window:
+    """The events of the declarations submitted in a time window (and orphans in it)."""
+
+    declarations: list[DeclarationSubmitted]
+    verdicts: list[AgencyVerdict]
+    results: list[ClearanceResult]
+    undecodable: list[log.LoggedEvent]
+
+
+def select_window(
+    events: list[log.LoggedEvent], low: datetime | None, high: datetime | None
+) -> Window:
+    """The declarations submitted in [low, high), all their events wherever they are in the
+    log, and the events in [low, high) of declarations the log does not hold."""
+
+    def inside(e: log.LoggedEvent) -> bool:
+        return (low is None or e.timestamp >= low) and (high is None or e.timestamp < high)
+
+    submitted = [e for e in events if isinstance(e.event, DeclarationSubmitted)]
+    chosen = {e.key for e in submitted if inside(e)}
+    known = {e.key for e in submitted}
+    kept = [e for e in events if e.key in chosen or (e.key not in known and inside(e))]
+    return Window(
+        [e.event for e in kept if isinstance(e.event, DeclarationSubmitted)],
+        [e.event for e in kept if isinstance(e.event, AgencyVerdict)],
+        [e.event for e in kept if isinstance(e.event, ClearanceResult)],
+        [e for e in kept if e.event is None],
+    )
+
+
+def verify_window(
+    events: list[log.LoggedEvent],
+    low: datetime | None,
+    high: datetime | None,
+    deadline_after: timedelta,
+    keyring: Keyring | None,
+) -> Report:
+    """The verification report of the window [low, high) of ``events``."""
+    window = select_window(events, low, high)
+    report = verify(
+        window.declarations,
+        window.verdicts,
+        window.results,
+        deadline_after,
+        recomputers(keyring),
+    )
+    for e in window.undecodable:
         report.add("undecodable event", e.key or "?", f"{e.topic}@{e.partition}/{e.offset}")
-    console = Console()
+    return report
+
+
+def report_document(report: Report) -> dict[str, Any]:
+    """The report as one JSON-ready document: every finding in full, and the counts."""
+    return {
+        "findings": [asdict(f) for f in report.findings],
+        "unchecked": [asdict(n) for n in report.unchecked],
+        "summary": {
+            "declarations": report.declarations,
+            "verdicts": report.verdicts,
+            "results": report.results,
+            "findings": len(report.findings),
+            "findings_by_kind": report.counts(),
+            "unchecked": len(report.unchecked),
+        },
+    }
+
+
+def print_report(report: Report, console: Console) -> None:
+    """The report as tables: findings (the first 200), what was not checked, the counts."""
     if report.findings:
+        shown = report.findings[:FINDINGS_SHOWN]
+        longest_id = max(len(f.declaration_id) for f in shown)
         table = Table(title="findings")
-        for column in ("kind", "declaration", "detail"):
-            table.add_column(column)
-        for f in report.findings[:200]:
-            table.add_row(f.kind, f.declaration_id, f.detail)
+        table.add_column("kind", overflow="fold")
+        table.add_column("declaration", overflow="fold", min_width=min(longest_id, 64))
+        table.add_column("detail", overflow="fold")
+        for f in shown:
+            table.add_row(safe(f.kind), safe(f.declaration_id), safe(f.detail))
         console.print(table)
-    kinds: dict[str, int] = {}
-    for f in report.findings:
-        kinds[f.kind] = kinds.get(f.kind, 0) + 1
+        if len(report.findings) > FINDINGS_SHOWN:
+            hidden = len(report.findings) - FINDINGS_SHOWN
+            console.print(Text(f"{hidden} more finding(s): --format json lists them all"))
+    for detail, count in sorted(Counter(n.detail for n in report.unchecked).items()):
+        console.print(safe(f"not checked, {count} verdict(s): {detail}"))
+    if report.unchecked:
+        console.print(
+            Text(f"to check the random sample, supply the keys in {KEYS_FILE_ENV} or {KEYS_ENV}")
+        )
     totals = Table(title="summary")
-    totals.add_column("what")
+    totals.add_column("what", overflow="fold")
     totals.add_column("count", justify="right")
-    for what, count in [
+    rows = [
         ("declarations", report.declarations),
         ("verdicts", report.verdicts),
         ("results", report.results),
-        *sorted(kinds.items()),
-    ]:
-        totals.add_row(what, str(count))
-    totals.add_row("findings", str(len(report.findings)))
+        *report.counts().items(),
+        ("findings", len(report.findings)),
+    ]
+    if report.unchecked:
+        rows.append(("sampling not checked", len(report.unchecked)))
+    for what, count in rows:
+        totals.add_row(safe(what), str(count))
     console.print(totals)
-    raise typer.Exit(1 if report.findings else 0)
 
 
 @app.command("rebuild-read-model")
 def rebuild_read_model(
-    into: Annotated[str, typer.Option(help="the shadow collection to build")],
+    into: Annotated[str, typer.Option(help="the shadow collection to build: shadow_<name>")],
 ) -> None:
-    """Rebuild the read model from the beginning of the topics into ``into``; diff it."""
+    """Rebuild the read model from the beginning of the topics into ``into``; diff it.
+
+    ``into`` is dropped first: it must be a shadow collection (``shadow_`` and letters, digits
+    or ``_``), never a live one; any other name is refused with exit code 2, nothing changed.
+    """
+    problem = readmodel_rebuild.shadow_name_problem(into)
+    if problem is not None:
+        err.print(safe(f"refused: {problem}; nothing was changed"))
+        raise typer.Exit(2)
     topics = [
         DECLARATIONS_SUBMITTED.name,
         *(t.name for t in VERDICT_TOPICS.values()),
@@ -205,58 +330,95 @@ def rebuild_read_model(
     ]
     events = run(collect(topics, label="rebuilding"))
     diff = run(readmodel_rebuild.rebuild(get_settings(), events, into))
-    Console().print(
-        f"rebuilt {diff.rebuilt} documents into {into!r}; "
-        f"{len(diff.differences)} differ from the live read model"
+    console = Console()
+    console.print(
+        safe(
+            f"rebuilt {diff.rebuilt} documents into {into!r}; "
+            f"{len(diff.differences)} differ from the live read model"
+        )
     )
     for line in diff.differences[:50]:
-        Console().print(f"  {line}")
+        console.print(safe(f"  {line}"))
     raise typer.Exit(1 if diff.differences else 0)
 
 
 @letters_app.command("list")
 def letters_list() -> None:
     """Every dead letter with its provenance."""
+    Console().print(letters_table(run(deadletters.dead_letters(get_settings()))))
+
+
+def letters_table(letters: Iterable[deadletters.DeadLetter]) -> Table:
+    """One row per dead letter: where it is, when, who gave up, its source, key and error."""
     table = Table(title="dead letters")
     for column in ("#", "time", "service", "source", "key", "error"):
-        table.add_column(column)
-    for letter in run(deadletters.dead_letters(get_settings())):
+        table.add_column(column, overflow="fold")
+    for letter in letters:
         table.add_row(
             f"{letter.partition}/{letter.offset}",
-            deadletters.describe_time(letter),
-            letter.service,
-            f"{letter.source_topic}@{letter.source_partition}/{letter.source_offset}",
-            (letter.key or b"").decode(errors="replace"),
-            letter.error[:80],
+            safe(deadletters.describe_time(letter)),
+            safe(letter.service),
+            safe(f"{letter.source_topic}@{letter.source_partition}/{letter.source_offset}"),
+            safe((letter.key or b"").decode(errors="replace")),
+            safe(letter.error[:80]),
         )
-    Console().print(table)
+    return table
 
 
 @letters_app.command("show")
 def letters_show(partition: int, offset: int) -> None:
-    """One dead letter in full: headers, error, the original value in hex."""
+    """One dead letter in full: provenance, error, headers, the original value in hex."""
     for letter in run(deadletters.dead_letters(get_settings())):
         if (letter.partition, letter.offset) == (partition, offset):
-            Console().print(letter)
+            Console().print(letter_view(letter))
             return
+    err.print(f"no dead letter at {partition}/{offset}")
     raise typer.Exit(1)
+
+
+def letter_view(letter: deadletters.DeadLetter) -> Table:
+    """Everything a dead letter holds, every text made inert, the value as a hex dump."""
+    view = Table(title=f"dead letter {letter.partition}/{letter.offset}", show_header=False)
+    view.add_column("field", style="bold")
+    view.add_column("value", overflow="fold")
+    source = f"{letter.source_topic}@{letter.source_partition}/{letter.source_offset}"
+    key = "(null)" if letter.key is None else letter.key.decode(errors="replace")
+    view.add_row("time", safe(letter.time))
+    view.add_row("service", safe(letter.service))
+    view.add_row("source", safe(source))
+    view.add_row("error", safe(letter.error))
+    view.add_row("key", safe(key))
+    for name, value in letter.headers:
+        shown = "(null)" if value is None else value.decode(errors="replace")
+        view.add_row(safe(f"header {name}"), safe(shown))
+    size = "null" if letter.value is None else f"{len(letter.value)} bytes"
+    view.add_row(f"value ({size})", hex_dump(letter.value))
+    return view
 
 
 @letters_app.command("redrive")
 def letters_redrive(
     dry_run: Annotated[bool, typer.Option(help="say what would be re-driven")] = False,
 ) -> None:
-    """Re-drive every dead letter not re-driven before to its source topic (after a fix)."""
-    skipped: list[deadletters.DeadLetter] = []
-    done = run(deadletters.redrive(get_settings(), dry_run=dry_run, skipped=skipped))
+    """Re-drive every dead letter not re-driven before to its source topic (after a fix).
+
+    Only to an input topic of the platform (declarations.submitted, verdicts.*); any other
+    letter, and one that is incomplete or whose topic is gone, is refused and listed.
+    """
+    refused: list[deadletters.Refused] = []
+    done = run(deadletters.redrive(get_settings(), dry_run=dry_run, skipped=refused))
+    print_redrive(done, refused, dry_run, Console())
+
+
+def print_redrive(
+    done: list[deadletters.DeadLetter],
+    refused: list[deadletters.Refused],
+    dry_run: bool,
+    console: Console,
+) -> None:
+    """How many letters went back, and each refused one with the reason."""
     verb = "would re-drive" if dry_run else "re-drove"
-    Console().print(f"{verb} {len(done)} dead letter(s)")
-    for letter in skipped:
-        source = f"{letter.source_topic}@{letter.source_partition}/{letter.source_offset}"
-        why = (
-            f"it holds only part of the original, which is at {source}"
-            f" (value sha256 {letter.value_sha256})"
-            if letter.incomplete
-            else f"its source topic {letter.source_topic!r} no longer exists"
-        )
-        Console().print(f"passed over {letter.partition}/{letter.offset}: {why}")
+    console.print(f"{verb} {len(done)} dead letter(s); refused {len(refused)}")
+    for item in refused:
+        letter = item.letter
+        console.print(safe(f"refused {letter.partition}/{letter.offset}: {item.reason}"))

@@ -6,10 +6,16 @@ in the ``deadletters-redrive`` consumer group: each dead letter is re-driven onc
 that is not the whole original (cut to fit the broker's size limit, see
 :mod:`singlewindow.kafka.deadletter`) is never re-driven: the original is on its source
 topic at the provenance offset, and the letter's digests identify it.
+
+The source topic is a header, which whoever wrote the letter chose: a letter goes back only
+to an *input* topic of the platform (:data:`REDRIVABLE`: the submitted declarations and the
+agencies' verdicts), never to the results, the aggregator's changelog, the dead-letter topic
+itself or a topic the platform does not know. Any other letter is refused and reported.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,13 +30,18 @@ from singlewindow.kafka.deadletter import (
     sendable_headers,
 )
 from singlewindow.kafka.headers import Headers, header
+from singlewindow.kafka.options import kafka_options
 from singlewindow.kafka.producer import new_producer
 from singlewindow.kafka.reader import read_topic, topic_partitions
 from singlewindow.settings import Settings
-from singlewindow.topics import DEAD_LETTERS
+from singlewindow.topics import DEAD_LETTERS, DECLARATIONS_SUBMITTED, VERDICT_TOPICS
 
 REDRIVE_GROUP = "deadletters-redrive"
 PROVENANCE = "sw-dlq-"
+# the topics services consume and that outsiders' messages reach: what a fix can replay
+REDRIVABLE: frozenset[str] = frozenset(
+    {DECLARATIONS_SUBMITTED.name, *(t.name for t in VERDICT_TOPICS.values())}
+)
 
 
 @dataclass(frozen=True)
@@ -85,22 +96,48 @@ class DeadLetter:
         return digest.decode(errors="replace") if digest else None
 
 
+@dataclass(frozen=True)
+class Refused:
+    """A dead letter that is not re-driven, and why."""
+
+    letter: DeadLetter
+    reason: str
+
+
+def refusal(letter: DeadLetter, existing: Collection[str]) -> str | None:
+    """Why ``letter`` must not be re-driven (None: it may), given the topics that exist."""
+    source = letter.source_topic
+    if source not in REDRIVABLE:
+        allowed = ", ".join(sorted(REDRIVABLE))
+        return f"its source topic {source!r} is not an input topic of the platform ({allowed})"
+    if letter.incomplete:
+        where = f"{source}@{letter.source_partition}/{letter.source_offset}"
+        return (
+            f"it holds only part of the original, which is at {where}"
+            f" (value sha256 {letter.value_sha256})"
+        )
+    if source not in existing:
+        return f"its source topic {source!r} no longer exists"
+    return None
+
+
 async def dead_letters(settings: Settings) -> list[DeadLetter]:
+    """Every letter of the dead-letter topic, in partition and offset order."""
     return [DeadLetter.of(r) for r in await read_topic(settings, DEAD_LETTERS.name)]
 
 
 async def redrive(
-    settings: Settings, dry_run: bool = False, skipped: list[DeadLetter] | None = None
+    settings: Settings, dry_run: bool = False, skipped: list[Refused] | None = None
 ) -> list[DeadLetter]:
     """Re-drive, in order, every dead letter not re-driven before.
 
-    One source record dead-lettered by several services is re-driven once. A letter whose
-    source topic no longer exists cannot go back, nor can an incomplete one (the original is
-    still on its source topic): it is passed over (and appended to ``skipped``) so that it
-    does not hold back the letters after it.
+    One source record dead-lettered by several services is re-driven once. A letter that
+    :func:`refusal` refuses (not an input topic, incomplete, its topic gone) is passed over
+    and appended to ``skipped`` with the reason, so that it does not hold back the letters
+    after it; it is never sent.
     """
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **kafka_options(settings),
         group_id=REDRIVE_GROUP,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -122,10 +159,10 @@ async def redrive(
                 for record in batch.get(tp, []):
                     letter = DeadLetter.of(record)
                     source = (letter.source_topic, letter.source_partition, letter.source_offset)
-                    unsendable = letter.source_topic not in existing or letter.incomplete
-                    if unsendable or source in seen:
-                        if skipped is not None and unsendable:
-                            skipped.append(letter)
+                    refused = refusal(letter, existing)
+                    if refused is not None or source in seen:
+                        if skipped is not None and refused is not None:
+                            skipped.append(Refused(letter, refused))
                         if not dry_run:
                             await consumer.commit({tp: record.offset + 1})
                         continue
@@ -150,6 +187,7 @@ async def redrive(
 
 
 def describe_time(letter: DeadLetter) -> str:
+    """The letter's time as ``YYYY-MM-DD HH:MM:SS``, or as written when it is no ISO time."""
     try:
         return datetime.fromisoformat(letter.time).strftime("%Y-%m-%d %H:%M:%S")
     except ValueError:

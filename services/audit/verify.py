@@ -2,14 +2,25 @@
 
 Every verdict is recomputed from its recorded declaration with the rules and reference-data
 version it names; every result from its recorded verdicts with the aggregator's pure join.
+
+Customs' random sample is keyed by a secret (:mod:`services.customs.sampling`): it is redrawn
+with the key version the verdict names when the auditor holds that key. Without it, the rest
+of the verdict is still recomputed, taking the draw as recorded, and the verdict is listed as
+*sampling not checked* (a note, not a finding). A customs verdict naming no key version
+predates keyed sampling: its draw was the unkeyed SHA-256 of the declaration id, which anyone
+can recompute.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
+from decimal import Decimal
+from fractions import Fraction
+from functools import partial
 from typing import Any
 
 from services.aggregator import join
@@ -17,6 +28,7 @@ from services.ciq import reference as ciq_reference
 from services.ciq import rules as ciq_rules
 from services.customs import reference as customs_reference
 from services.customs import rules as customs_rules
+from services.customs.sampling import SAMPLE_SPACE, Keyring, SampleDraw
 from services.port import reference as port_reference
 from services.port import rules as port_rules
 from singlewindow.events import (
@@ -27,18 +39,73 @@ from singlewindow.events import (
     DeclarationSubmitted,
 )
 
-Recompute = Callable[[DeclarationSubmitted, str, datetime], AgencyVerdict]
+SAMPLING_NOT_CHECKED = "sampling not checked"
 
 
-def _agency(assess: Callable[..., AgencyVerdict], load: Callable[[str], Any]) -> Recompute:
-    return lambda declaration, version, now: assess(declaration, load(version), now)
+@dataclass(frozen=True)
+class Recomputed:
+    """A recomputed verdict, and what in it could not be checked (None: everything was)."""
+
+    verdict: AgencyVerdict
+    unchecked: str | None = None
 
 
-RULES: dict[Agency, Recompute] = {
-    Agency.CUSTOMS: _agency(customs_rules.assess, customs_reference.load_reference),
-    Agency.CIQ: _agency(ciq_rules.assess, ciq_reference.load_reference),
-    Agency.PORT: _agency(port_rules.assess, port_reference.load_reference),
-}
+Recompute = Callable[[DeclarationSubmitted, AgencyVerdict], Recomputed]
+
+
+def _unsampled(assess: Callable[..., AgencyVerdict], load: Callable[[str], Any]) -> Recompute:
+    """The recomputation of an agency that draws no random sample."""
+
+    def recompute(declaration: DeclarationSubmitted, recorded: AgencyVerdict) -> Recomputed:
+        reference = load(recorded.rules_version)
+        return Recomputed(assess(declaration, reference, recorded.decided_at))
+
+    return recompute
+
+
+def unkeyed_draw(declaration_id: str, rate: Decimal) -> SampleDraw:
+    """The draw of verdicts written before keyed sampling: SHA-256 of the id, no key."""
+    digest = hashlib.sha256(declaration_id.encode("utf-8")).digest()
+    fraction = Fraction(int.from_bytes(digest[:4], "big"), SAMPLE_SPACE)
+    return SampleDraw(None, fraction < Fraction(rate))
+
+
+def recomputed_customs(
+    keyring: Keyring | None, declaration: DeclarationSubmitted, recorded: AgencyVerdict
+) -> Recomputed:
+    """Customs' verdict again, its sample redrawn with the key version it names if held."""
+    reference = customs_reference.load_reference(recorded.rules_version)
+    version, now = recorded.sampling_key_version, recorded.decided_at
+    if version is None:
+        draw = unkeyed_draw(declaration.declaration_id, reference.random_inspection_rate)
+        return Recomputed(customs_rules.assess_drawn(declaration, reference, now, draw))
+    key = keyring.get(version) if keyring is not None else None
+    if key is not None:
+        return Recomputed(customs_rules.assess(declaration, reference, now, key))
+    as_recorded = SampleDraw(
+        version, any(r.code == customs_rules.RANDOM_SAMPLE for r in recorded.reasons)
+    )
+    return Recomputed(
+        customs_rules.assess_drawn(declaration, reference, now, as_recorded),
+        f"customs drew under sampling key version {version!r} and {_held(keyring)}; "
+        "the rest of the verdict was checked",
+    )
+
+
+def _held(keyring: Keyring | None) -> str:
+    """Which sampling keys the auditor holds, in words."""
+    if keyring is None:
+        return "no sampling keys were supplied"
+    return f"the keys supplied are of versions {', '.join(keyring.versions)}"
+
+
+def recomputers(keyring: Keyring | None = None) -> dict[Agency, Recompute]:
+    """How each agency's verdicts are recomputed; ``keyring`` holds the auditor's sampling keys."""
+    return {
+        Agency.CUSTOMS: partial(recomputed_customs, keyring),
+        Agency.CIQ: _unsampled(ciq_rules.assess, ciq_reference.load_reference),
+        Agency.PORT: _unsampled(port_rules.assess, port_reference.load_reference),
+    }
 
 
 @dataclass(frozen=True)
@@ -50,13 +117,28 @@ class Finding:
 
 @dataclass
 class Report:
+    """What was verified: counts, findings (what does not add up), notes (what was not checked)."""
+
     declarations: int = 0
     verdicts: int = 0
     results: int = 0
     findings: list[Finding] = field(default_factory=list)
+    unchecked: list[Finding] = field(default_factory=list)
 
     def add(self, kind: str, declaration_id: str, detail: str) -> None:
+        """A finding: something in the log does not add up."""
         self.findings.append(Finding(kind, declaration_id, detail))
+
+    def note(self, kind: str, declaration_id: str, detail: str) -> None:
+        """Something that could not be checked (not a finding)."""
+        self.unchecked.append(Finding(kind, declaration_id, detail))
+
+    def counts(self) -> dict[str, int]:
+        """The number of findings of each kind, by kind."""
+        kinds: dict[str, int] = defaultdict(int)
+        for finding in self.findings:
+            kinds[finding.kind] += 1
+        return dict(sorted(kinds.items()))
 
 
 def verify(
@@ -64,9 +146,13 @@ def verify(
     verdicts: Iterable[AgencyVerdict],
     results: Iterable[ClearanceResult],
     deadline_after: timedelta,
-    rules: dict[Agency, Recompute] = RULES,
+    rules: Mapping[Agency, Recompute] | None = None,
 ) -> Report:
-    """Everything that does not add up, in log order of the inputs."""
+    """Everything that does not add up, in log order of the inputs.
+
+    ``rules`` defaults to :func:`recomputers` without sampling keys.
+    """
+    rules = recomputers() if rules is None else rules
     report = Report()
     declared: dict[str, DeclarationSubmitted] = {}
     for declaration in declarations:
@@ -94,7 +180,7 @@ def _verify_verdicts(
     report: Report,
     declaration: DeclarationSubmitted,
     verdicts: list[AgencyVerdict],
-    rules: dict[Agency, Recompute],
+    rules: Mapping[Agency, Recompute],
 ) -> None:
     key = declaration.declaration_id
     for verdict in verdicts:
@@ -105,12 +191,14 @@ def _verify_verdicts(
             report.add("unknown agency", key, str(verdict.agency))
             continue
         try:
-            expected = recompute(declaration, verdict.rules_version, verdict.decided_at)
+            expected = recompute(declaration, verdict)
         except Exception as exc:
             report.add("verdict not recomputable", key, f"{verdict.agency}: {exc}")
             continue
-        if expected != verdict:
-            report.add("verdict mismatch", key, _difference(verdict, expected))
+        if expected.verdict != verdict:
+            report.add("verdict mismatch", key, _difference(verdict, expected.verdict))
+        elif expected.unchecked is not None:
+            report.note(SAMPLING_NOT_CHECKED, key, expected.unchecked)
 
 
 def _verify_result(

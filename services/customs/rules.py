@@ -17,7 +17,9 @@ Per declaration, after the items:
 - ``CUS-DECLARANT-RISK`` INSPECT, check ``DECLARANT_RISK``: the declarant's risk level is HIGH
   (an unknown declarant is MEDIUM: no action).
 - ``CUS-RANDOM-SAMPLE`` INSPECT, check ``RANDOM_SAMPLE``: the declaration falls in the random
-  sample, decided by a hash of its id (see :func:`is_sampled`), so a replay reproduces it.
+  sample, drawn with a keyed hash of its id under the agency's secret sampling key (see
+  :mod:`services.customs.sampling`): the trader cannot predict it, a replay with the same
+  key reproduces it. The verdict names the key version (``sampling_key_version``).
 
 Duties (:mod:`services.customs.duties`): IMPORT only, one ``DutyLine`` per item that can be
 assessed (HS code known and not prohibited, currency known), whatever the decision, so the
@@ -26,13 +28,11 @@ officer sees the liability. An EXPORT pays none: no duty lines and ``total_dutie
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
-from decimal import Decimal
-from fractions import Fraction
 
 from services.customs import duties as money
 from services.customs.reference import RULES_VERSION, Reference, RiskLevel, load_reference
+from services.customs.sampling import SampleDraw, SamplingKey, draw, is_sampled, sample_fraction
 from singlewindow.events import (
     Agency,
     AgencyVerdict,
@@ -46,31 +46,44 @@ from singlewindow.verdicts import Finding, build_verdict
 
 __all__ = [
     "AGENCY",
+    "RANDOM_SAMPLE",
     "RULES_VERSION",
     "Reference",
+    "SampleDraw",
+    "SamplingKey",
     "assess",
+    "assess_drawn",
     "is_sampled",
     "load_reference",
     "sample_fraction",
 ]
 
 AGENCY = Agency.CUSTOMS
-_SAMPLE_SPACE = 0xFFFFFFFF
+RANDOM_SAMPLE = "CUS-RANDOM-SAMPLE"
 
 
-def sample_fraction(declaration_id: str) -> Fraction:
-    """Where a declaration falls in [0, 1]: first 32 bits of SHA-256 of its id, / 0xFFFFFFFF."""
-    digest = hashlib.sha256(declaration_id.encode("utf-8")).hexdigest()
-    return Fraction(int(digest[:8], 16), _SAMPLE_SPACE)
+def assess(
+    declaration: DeclarationSubmitted,
+    reference: Reference,
+    now: datetime,
+    sampling_key: SamplingKey,
+) -> AgencyVerdict:
+    """The customs verdict on ``declaration`` under ``reference``, decided at ``now``.
+
+    The random sample is drawn under ``sampling_key``, whose version the verdict names.
+    """
+    sample = draw(declaration.declaration_id, reference.random_inspection_rate, sampling_key)
+    return assess_drawn(declaration, reference, now, sample)
 
 
-def is_sampled(declaration_id: str, rate: Decimal) -> bool:
-    """Whether the declaration is in the random inspection sample of ``rate`` (exact compare)."""
-    return sample_fraction(declaration_id) < Fraction(rate)
+def assess_drawn(
+    declaration: DeclarationSubmitted, reference: Reference, now: datetime, sample: SampleDraw
+) -> AgencyVerdict:
+    """The customs verdict given the outcome of the random-sample draw.
 
-
-def assess(declaration: DeclarationSubmitted, reference: Reference, now: datetime) -> AgencyVerdict:
-    """The customs verdict on ``declaration`` under ``reference``, decided at ``now``."""
+    :func:`assess` draws, then calls this; an auditor without the key calls it with the draw
+    a verdict records, to check everything else in the verdict.
+    """
     is_import = declaration.declaration_type is DeclarationType.IMPORT
     has_licence = any(d.type is DocumentType.IMPORT_LICENSE for d in declaration.documents)
     findings: list[Finding] = []
@@ -90,15 +103,15 @@ def assess(declaration: DeclarationSubmitted, reference: Reference, now: datetim
                 "DECLARANT_RISK",
             )
         )
-    if is_sampled(declaration.declaration_id, reference.random_inspection_rate):
+    if sample.sampled:
         findings.append(
             Finding.inspect(
-                "CUS-RANDOM-SAMPLE",
+                RANDOM_SAMPLE,
                 f"selected by random sampling at rate {reference.random_inspection_rate}",
                 "RANDOM_SAMPLE",
             )
         )
-    return build_verdict(
+    verdict = build_verdict(
         declaration,
         AGENCY,
         reference.version,
@@ -107,6 +120,7 @@ def assess(declaration: DeclarationSubmitted, reference: Reference, now: datetim
         duties=duty_lines,
         total_duties=money.total_duties(duty_lines),
     )
+    return verdict.model_copy(update={"sampling_key_version": sample.key_version})
 
 
 def _item_findings(

@@ -13,11 +13,12 @@ from singlewindow.avro import fingerprint_of
 from tests import factories
 
 HERE = Path(__file__).resolve().parent
+_KEYED_VERDICT = factories.verdict(sampling_key_version="golden-1")  # every field set
 SAMPLES = (
     factories.declaration(),
-    factories.verdict(),
+    _KEYED_VERDICT,
     factories.result(),
-    factories.join_state(),
+    factories.join_state(verdicts=(_KEYED_VERDICT,)),
 )
 
 

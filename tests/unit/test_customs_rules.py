@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import hmac
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -33,6 +35,8 @@ D = Decimal
 HIGH_RISK = "91440100Y98KW904TC"
 MEDIUM_RISK = "91110105F4Y88L4U5D"
 UNLISTED = "91310000MA1FL0000N"  # valid check character, not in the profile
+KEY = factories.sampling_key("test-1")  # a test key, never a production one
+OTHER_KEY = factories.sampling_key("test-2")
 
 
 def item(
@@ -66,20 +70,25 @@ def declaration(*items: ev.GoodsItem, **changes: Any) -> ev.DeclarationSubmitted
     return factories.declaration(**changes)
 
 
-def assess(declaration: ev.DeclarationSubmitted) -> ev.AgencyVerdict:
-    return rules.assess(declaration, REF, NOW)
+def assess(declaration: ev.DeclarationSubmitted, key: rules.SamplingKey = KEY) -> ev.AgencyVerdict:
+    return rules.assess(declaration, REF, NOW, key)
 
 
 def codes(verdict: ev.AgencyVerdict) -> list[tuple[str, int | None]]:
     return [(reason.code, reason.item) for reason in verdict.reasons]
 
 
-def first_id(sampled: bool) -> str:
-    """The first id D-nnnn whose hash is (or is not) under the rate, by the brief's formula."""
+def by_hand(declaration_id: str, key: rules.SamplingKey) -> float:
+    """The sample position by the formula: first 8 hex digits of HMAC-SHA256(secret, id)."""
+    mac = hmac.new(key.secret, declaration_id.encode("utf-8"), hashlib.sha256).hexdigest()
+    return int(mac[:8], 16) / 0xFFFFFFFF
+
+
+def first_id(sampled: bool, key: rules.SamplingKey = KEY) -> str:
+    """The first id D-nnnn that is (or is not) in the sample under ``key``, by hand."""
     for n in range(100_000):
         candidate = f"D-{n:04d}"
-        h = int(hashlib.sha256(candidate.encode()).hexdigest()[:8], 16)
-        if (h / 0xFFFFFFFF < float(REF.random_inspection_rate)) == sampled:
+        if (by_hand(candidate, key) < float(REF.random_inspection_rate)) == sampled:
             return candidate
     raise AssertionError("no id found")
 
@@ -251,7 +260,8 @@ def test_random_sample_is_inspected() -> None:
         ev.InspectionCheck(agency=ev.Agency.CUSTOMS, check="RANDOM_SAMPLE", item=None),
     )
     assert assess(factories.declaration(sampled)) == verdict  # a replay samples it again
-    assert not rules.is_sampled("D-0001", REF.random_inspection_rate)
+    assert not rules.is_sampled("D-0001", REF.random_inspection_rate, KEY)
+    assert verdict.sampling_key_version == "test-1"
 
 
 # --- combinations ---------------------------------------------------------------------------
@@ -324,7 +334,7 @@ def test_duties_for_several_lines_and_currencies() -> None:
 
 def test_rules_version_follows_the_reference_used() -> None:
     other = dataclasses.replace(REF, version="customs-2027.01")
-    verdict = rules.assess(factories.declaration(), other, NOW)
+    verdict = rules.assess(factories.declaration(), other, NOW, KEY)
     assert verdict.rules_version == "customs-2027.01"
     assert verdict.verdict_id == verdict_id("D-0001", "customs", "customs-2027.01")
 
@@ -333,28 +343,98 @@ def test_sampling_rate_comes_from_the_reference() -> None:
     everything = dataclasses.replace(REF, random_inspection_rate=D("1"))
     nothing = dataclasses.replace(REF, random_inspection_rate=D("0"))
     sampled = first_id(sampled=True)
-    assert rules.assess(factories.declaration(), everything, NOW).decision is ev.Decision.INSPECT
-    assert rules.assess(factories.declaration(sampled), nothing, NOW).decision is ev.Decision.CLEAR
+    assert (
+        rules.assess(factories.declaration(), everything, NOW, KEY).decision is ev.Decision.INSPECT
+    )
+    assert (
+        rules.assess(factories.declaration(sampled), nothing, NOW, KEY).decision
+        is ev.Decision.CLEAR
+    )
 
 
 # --- sampling properties --------------------------------------------------------------------
 
+# HMAC-SHA256 under the 32-byte test secret 00 01 02 .. 1f, first 8 hex digits, computed
+# independently with `printf %s ID | openssl dgst -sha256 -mac HMAC -macopt hexkey:0001..1f`
+VECTOR_KEY = rules.SamplingKey("vector-1", bytes(range(32)))
+VECTORS = {
+    "D-0001": "bcb13435",
+    "D-0002": "56adc9c9",
+    "CN-2026-000042": "abd92f1c",
+    "报关单-1": "7aee348b",
+}
+
+
+@pytest.mark.parametrize("declaration_id", sorted(VECTORS))
+def test_sample_fraction_is_the_hmac_of_the_id_by_hand(declaration_id: str) -> None:
+    expected = int(VECTORS[declaration_id], 16)
+    assert rules.sample_fraction(declaration_id, VECTOR_KEY) == Fraction(expected, 0xFFFFFFFF)
+    assert by_hand(declaration_id, VECTOR_KEY) == expected / 0xFFFFFFFF
+
 
 @given(st.text(min_size=1, max_size=64))
 def test_sampling_is_deterministic_and_follows_the_formula(declaration_id: str) -> None:
-    h = int(hashlib.sha256(declaration_id.encode()).hexdigest()[:8], 16)
-    fraction = rules.sample_fraction(declaration_id)
-    assert fraction == rules.sample_fraction(declaration_id)
-    assert float(fraction) == h / 0xFFFFFFFF
+    fraction = rules.sample_fraction(declaration_id, KEY)
+    assert fraction == rules.sample_fraction(declaration_id, KEY)
+    assert float(fraction) == by_hand(declaration_id, KEY)
     rate = REF.random_inspection_rate
-    assert rules.is_sampled(declaration_id, rate) == (h / 0xFFFFFFFF < float(rate))
+    assert rules.is_sampled(declaration_id, rate, KEY) == (by_hand(declaration_id, KEY) < rate)
 
 
 def test_sampling_frequency_is_close_to_the_rate() -> None:
     n = 40_000
-    hits = sum(rules.is_sampled(f"D-{k:06d}", D("0.03")) for k in range(n))
+    hits = sum(rules.is_sampled(f"D-{k:06d}", D("0.03"), KEY) for k in range(n))
     # binomial(40000, 0.03): sd ~ 34; allow ~6 sd
     assert abs(hits - 0.03 * n) < 200
+
+
+def sampled_ids(key: rules.SamplingKey | None, n: int = 5_000) -> set[str]:
+    """The ids D-nnnnnn sampled at the reference rate under ``key`` (None: unkeyed SHA-256)."""
+    rate = float(REF.random_inspection_rate)
+    ids = (f"D-{k:06d}" for k in range(n))
+    if key is None:
+        return {
+            i
+            for i in ids
+            if int(hashlib.sha256(i.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < rate
+        }
+    return {i for i in ids if by_hand(i, key) < rate}
+
+
+def test_another_key_version_selects_differently() -> None:
+    one, two = sampled_ids(KEY), sampled_ids(OTHER_KEY)
+    assert 100 < len(one) < 200 and 100 < len(two) < 200  # 3 % of 5000 each
+    assert len(one & two) < 30  # independent draws overlap by about 3 % of 150
+    chosen = sorted(one - two)[0]
+    first = assess(factories.declaration(chosen), KEY)
+    second = assess(factories.declaration(chosen), OTHER_KEY)
+    assert (first.decision, first.sampling_key_version) == (ev.Decision.INSPECT, "test-1")
+    assert (second.decision, second.sampling_key_version) == (ev.Decision.CLEAR, "test-2")
+    assert codes(first) == [("CUS-RANDOM-SAMPLE", None)] and codes(second) == []
+
+
+def test_the_sample_is_not_the_public_hash_of_the_id() -> None:
+    """Anyone can compute SHA-256 of an id; without the secret it does not predict the sample."""
+    public, keyed = sampled_ids(None), sampled_ids(KEY)
+    assert len(public & keyed) < 30
+
+
+def test_every_verdict_names_its_sampling_key_version() -> None:
+    assert assess(factories.declaration()).sampling_key_version == "test-1"
+    assert assess(factories.declaration(), OTHER_KEY).sampling_key_version == "test-2"
+    verdict = assess(factories.declaration())
+    assert ev.AgencyVerdict.from_avro(verdict.to_avro()).sampling_key_version == "test-1"
+
+
+def test_assess_drawn_takes_the_draw_as_given() -> None:
+    forced = rules.assess_drawn(factories.declaration(), REF, NOW, rules.SampleDraw("x-1", True))
+    assert codes(forced) == [("CUS-RANDOM-SAMPLE", None)]
+    assert forced.sampling_key_version == "x-1"
+    sampled, unsampled = first_id(sampled=True), first_id(sampled=False)
+    for declaration_id, drawn in ((sampled, True), (unsampled, False)):
+        declaration = factories.declaration(declaration_id)
+        given_draw = rules.assess_drawn(declaration, REF, NOW, rules.SampleDraw("test-1", drawn))
+        assert given_draw == assess(declaration)
 
 
 CODE_DECISION = {

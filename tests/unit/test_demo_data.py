@@ -26,12 +26,14 @@ from singlewindow.identifiers import (
     validate_uscc,
 )
 from singlewindow.verdicts import combine
+from tests import factories
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 N = 200
 CUSTOMS, CIQ, PORT = customs.load_reference(), ciq.load_reference(), port.load_reference()
 BODIES = [demo_data.sample_declaration_body(i) for i in range(N)]
 DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
+KEY = factories.sampling_key()  # customs' random sample, under a test key
 
 
 def to_event(i: int, body: dict[str, Any]) -> ev.DeclarationSubmitted:
@@ -138,12 +140,12 @@ def test_agencies_decide_as_the_scenario_says(i: int) -> None:
     scenario = demo_data.scenario(i)
     declaration = to_event(i, BODIES[i])
     verdicts = {
-        ev.Agency.CUSTOMS: customs.assess(declaration, CUSTOMS, NOW),
+        ev.Agency.CUSTOMS: customs.assess(declaration, CUSTOMS, NOW, KEY),
         ev.Agency.CIQ: ciq.assess(declaration, CIQ, NOW),
         ev.Agency.PORT: port.assess(declaration, PORT, NOW),
     }
     expected = dict(scenario.expected)
-    if customs.is_sampled(declaration.declaration_id, CUSTOMS.random_inspection_rate):
+    if customs.is_sampled(declaration.declaration_id, CUSTOMS.random_inspection_rate, KEY):
         expected[ev.Agency.CUSTOMS] = combine([expected[ev.Agency.CUSTOMS], ev.Decision.INSPECT])
     decided = {agency: verdict.decision for agency, verdict in verdicts.items()}
     assert decided == expected, (scenario.name, [v.reasons for v in verdicts.values()])
@@ -223,7 +225,7 @@ def test_the_rules_fire_as_named() -> None:
         reasons = [
             r.code
             for verdict in (
-                customs.assess(declaration, CUSTOMS, NOW),
+                customs.assess(declaration, CUSTOMS, NOW, KEY),
                 ciq.assess(declaration, CIQ, NOW),
                 port.assess(declaration, PORT, NOW),
             )
