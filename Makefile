@@ -10,6 +10,9 @@ export UV_PYTHON_DOWNLOADS := never
 VENV := .venv
 PY := $(VENV)/bin/python
 STACK := $(PY) deploy/local/stack.py
+# Commands that talk to the local stack's Kafka run as its admin principal (TLS, SCRAM);
+# with KAFKA_BOOTSTRAP_SERVERS set, your own Kafka and credentials are used as they are.
+AS_ADMIN := [ -n "$$KAFKA_BOOTSTRAP_SERVERS" ] || { set -a; . "$${SW_LOCAL_VAR:-var}/credentials/admin.env"; set +a; };
 PYTEST_ARGS ?=
 BENCH_DECLARATIONS ?= 10000
 
@@ -45,32 +48,42 @@ lint: venv ## ruff on everything, mypy (strict) on the shared package
 	$(VENV)/bin/ruff check singlewindow services deploy tests bench
 	$(VENV)/bin/ruff format --check singlewindow services deploy tests bench
 	$(VENV)/bin/mypy singlewindow
+	$(PY) -m deploy.k8s.kafka_users --check
 
 test: venv ## the whole test suite on the real broker and database; stops what it started
 	@mkdir -p var
 	$(STACK) up --record var/test-started
-	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	$(AS_ADMIN) $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	  $(STACK) down --recorded var/test-started; exit $$rc
 
 run: up ## the whole platform, locally: Kafka, FerretDB and every service (Ctrl-C stops them)
 	@echo "API docs: http://$${INTAKE_HOST:-127.0.0.1}:$${INTAKE_PORT:-8000}/docs"
 	@echo "metrics:  http://$${INTAKE_HOST:-127.0.0.1}:$${INTAKE_PORT:-8000}/metrics (intake)," \
 	  "http://127.0.0.1:9101-9105/metrics (customs, ciq, port, aggregator, projector)"
+	@echo "a token:  make token USCC=<uscc> (then: curl -H \"Authorization: Bearer \$$TOKEN\" ...)"
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/honcho start -f Procfile
 
 chaos-long: venv ## the chaos test with 20,000 declarations (about half an hour)
 	@mkdir -p var
 	$(STACK) up --record var/test-started
-	$(PY) -m pytest tests/e2e/test_chaos.py -m slow -s; rc=$$?; \
+	$(AS_ADMIN) $(PY) -m pytest tests/e2e/test_chaos.py -m slow -s; rc=$$?; \
 	  $(STACK) down --recorded var/test-started; exit $$rc
 
 bench: up ## benchmarks (not tests): pipeline throughput and latency, auditors' replay rate
-	$(PY) -m bench.pipeline $(BENCH_DECLARATIONS)
-	$(PY) -m bench.replay
+	$(AS_ADMIN) $(PY) -m bench.pipeline $(BENCH_DECLARATIONS)
+	$(AS_ADMIN) $(PY) -m bench.replay
 
 demo: up ## one sample declaration per outcome through the platform, results as a table
-	$(PY) -m deploy.local.demo
+	$(AS_ADMIN) $(PY) -m deploy.local.demo
 
 schemas-release: venv ## keep the current event schemas as released, with golden payloads
 	$(PY) -m singlewindow.avro.release
 	$(PY) -m tests.golden.refresh
+
+.PHONY: token
+token: venv ## a bearer token for the local intake, valid 1 h: make token USCC=<uscc>[,<uscc>] [SUB=<subject>]
+	@$(PY) -m services.intake.devissuer token --uscc '$(USCC)' $(if $(SUB),--sub '$(SUB)')
+
+.PHONY: kafka-users
+kafka-users: venv ## regenerate deploy/k8s/kafka-users.yaml (Strimzi) from singlewindow/security.py
+	$(PY) -m deploy.k8s.kafka_users

@@ -18,7 +18,8 @@ from pathlib import Path
 import httpx
 
 from deploy.local.launcher import running_platform
-from services.demo_data import sample_declaration_body
+from services.demo_data import DEMO_BROKER, demo_usccs, sample_declaration_body
+from services.intake.devissuer import bearer
 from singlewindow.kafka.reader import key_text, read_topic
 from singlewindow.settings import get_settings
 from singlewindow.topics import CLEARANCE_RESULTS
@@ -39,7 +40,8 @@ async def submit(url: str, count: int, rate: float | None) -> dict[str, float]:
             if response.status_code == 202:
                 sent[response.json()["declaration_id"]] = at
 
-    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+    auth = bearer(DEMO_BROKER, demo_usccs())
+    async with httpx.AsyncClient(base_url=url, timeout=60, headers=auth) as client:
         tasks = []
         for i in range(count):
             tasks.append(asyncio.create_task(one(client, i)))

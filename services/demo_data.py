@@ -10,8 +10,9 @@ varies the rest: origin country, bill of lading and containers, quantities and v
 Every code comes from the current reference data: tariff lines, exchange rates and declarants
 of customs; the CIQ catalogue; port calls and manifests of the port authority. So each body
 passes the intake's checks and gets from the agencies the decisions its scenario names in
-``expected`` -- except that customs samples about 3 % of declarations at random (by
-declaration id, which the intake assigns), which turns a CLEAR into an INSPECT.
+``expected`` -- except that customs samples about 3 % of declarations at random (a keyed
+hash of the declaration id under customs' secret sampling key), which turns a CLEAR into an
+INSPECT.
 """
 
 from __future__ import annotations
@@ -143,6 +144,16 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("high-risk-declarant", IMPORT, SEA, (NANSHA, YUANHANG), ("VN", "US"),
              (_item("6110200000", "2400"),), (), _expect(customs=Decision.INSPECT)),
 )  # fmt: skip
+
+
+# The customs broker the demo, the benchmarks and the e2e tests lodge as: it acts for every
+# demo declarant (a power of attorney for each), so its token names all their USCCs.
+DEMO_BROKER = "demo-broker"
+
+
+def demo_usccs() -> tuple[str, ...]:
+    """Every USCC a demo declaration can name, sorted."""
+    return tuple(sorted({uscc for case in SCENARIOS for uscc in case.declarants}))
 
 
 def scenario(i: int) -> Scenario:

@@ -19,7 +19,8 @@ from rich.console import Console
 from rich.table import Table
 
 from deploy.local.launcher import running_platform
-from services.demo_data import SCENARIOS, sample_declaration_body, scenario
+from services.demo_data import DEMO_BROKER, SCENARIOS, demo_usccs, sample_declaration_body, scenario
+from services.intake.devissuer import bearer
 
 
 async def run(url: str) -> list[tuple[str, dict[str, Any]]]:
@@ -27,7 +28,8 @@ async def run(url: str) -> list[tuple[str, dict[str, Any]]]:
     joint = sample_declaration_body(18)
     joint["items"][0]["customs_value"] = "1.00"  # undervalued too: customs and CIQ inspect
     bodies.append(("joint-inspection-customs-and-ciq", joint))
-    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+    auth = bearer(DEMO_BROKER, demo_usccs())
+    async with httpx.AsyncClient(base_url=url, timeout=60, headers=auth) as client:
 
         async def one(name: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
             submitted = await client.post("/v1/declarations", json=body)

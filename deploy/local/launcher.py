@@ -18,6 +18,43 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("intake", "customs", "ciq", "port", "aggregator", "projector")
+# Metrics ports: the services from here, extra instances from here + 100, extra intakes from
+# here + 200 (set it to run two platforms side by side).
+PORT_BASE = int(os.environ.get("SW_LOCAL_PORT_BASE", "19100"))
+
+
+def service_credentials(module: str, env: dict[str, str]) -> dict[str, str]:
+    """The settings of ``module``'s own Kafka principal, from the local stack's
+    ``var/credentials/<module>.env``: every service connects as itself, never as whoever
+    started it. Nothing when there is no such file, or when ``env`` points at another broker
+    than the file's (``KAFKA_BOOTSTRAP_SERVERS`` of your own Kafka: its settings stand)."""
+    from deploy.local.components import VAR
+    from deploy.local.trust import read_env_file
+
+    path = VAR / "credentials" / f"{module}.env"
+    if not path.exists():
+        return {}
+    found = read_env_file(path)
+    bootstrap = env.get("KAFKA_BOOTSTRAP_SERVERS")
+    if bootstrap and bootstrap != found.get("KAFKA_BOOTSTRAP_SERVERS"):
+        return {}
+    return found
+
+
+def local_env(module: str, env: dict[str, str]) -> dict[str, str]:
+    """The environment of ``module`` on the local platform: the local defaults (customs'
+    development sampling key, the intake's development token issuer and id secret), then
+    ``env`` (what is set wins over a default), then the service's own Kafka principal."""
+    from deploy.local.components import VAR
+    from services.customs.sampling import local_environment
+    from services.intake.devissuer import local_intake_env
+
+    defaults: dict[str, str] = {}
+    if module == "customs":
+        defaults.update(local_environment(env, VAR / "secrets" / "customs-sampling.keys"))
+    if module == "intake":
+        defaults.update(local_intake_env())
+    return {**defaults, **env, **service_credentials(module, env)}
 
 
 class Platform:
@@ -26,8 +63,11 @@ class Platform:
         self.url = f"http://127.0.0.1:{intake_port}"
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.intake_urls = {"intake": self.url}
-        self.metrics_ports = {s: 19100 + i for i, s in enumerate(SERVICES) if s != "intake"}
+        self.metrics_ports = {s: PORT_BASE + i for i, s in enumerate(SERVICES) if s != "intake"}
         self.env = {
+            # tests and benchmarks lodge thousands of declarations a minute as one broker
+            "INTAKE_RATE_PER_SECOND": "100000",
+            "INTAKE_RATE_BURST": "100000",
             **os.environ,
             "INTAKE_PORT": str(intake_port),
             "AGGREGATOR_DEADLINE_SECONDS": str(deadline_seconds),
@@ -38,12 +78,12 @@ class Platform:
         """Start ``name`` (a service, or ``service#n`` for one more instance of it), with
         ``env_overrides`` added to its environment."""
         module = name.split("#")[0]
-        env = {**self.env, **env_overrides}
+        env = {**local_env(module, self.env), **env_overrides}
         if "#" in name and module == "intake":  # an extra intake answers on a port of its own
-            self.intake_urls[name] = f"http://127.0.0.1:{19300 + len(self.intake_urls)}"
+            self.intake_urls[name] = f"http://127.0.0.1:{PORT_BASE + 200 + len(self.intake_urls)}"
             env["INTAKE_PORT"] = self.intake_urls[name].rpartition(":")[2]
         elif "#" in name:  # an extra instance serves metrics on a port of its own
-            self.metrics_ports[name] = 19200 + len(self.metrics_ports)
+            self.metrics_ports[name] = PORT_BASE + 100 + len(self.metrics_ports)
             env[f"{module.upper()}_METRICS_PORT"] = str(self.metrics_ports[name])
         log = (self.logs / f"{name.replace('#', '-')}.log").open("ab")
         self.procs[name] = subprocess.Popen(
@@ -118,6 +158,7 @@ async def _caught_up(poll_s: float = 0.5) -> None:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from singlewindow.kafka.admin import admin_client
+    from singlewindow.kafka.options import kafka_options
     from singlewindow.settings import get_settings
     from singlewindow.topics import DECLARATIONS_SUBMITTED, VERDICT_TOPICS
 
@@ -125,7 +166,7 @@ async def _caught_up(poll_s: float = 0.5) -> None:
     topics = [DECLARATIONS_SUBMITTED.name, *(t.name for t in VERDICT_TOPICS.values())]
     partitions = [TopicPartition(t, p) for t in topics for p in range(settings.topic_partitions)]
     admin = await admin_client(settings)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    consumer = AIOKafkaConsumer(**kafka_options(settings))
     await consumer.start()
     try:
         end = await consumer.end_offsets(partitions)

@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from services.aggregator.join import fold
-from services.demo_data import sample_declaration_body
+from services.demo_data import DEMO_BROKER, demo_usccs, sample_declaration_body
+from services.intake.devissuer import bearer
 from singlewindow.db import find_by_ids, mongo_client
 from singlewindow.events import AgencyVerdict, ClearanceResult, DeclarationSubmitted, Event
 from singlewindow.kafka.reader import key_text, read_topic
@@ -24,6 +25,12 @@ from singlewindow.readmodel import COLLECTION, FINAL
 from singlewindow.settings import get_settings
 from singlewindow.topics import CLEARANCE_RESULTS, DECLARATIONS_SUBMITTED, VERDICT_TOPICS
 from tests.e2e.conftest import DEADLINE_SECONDS
+
+
+def trader(hours: float = 12) -> dict[str, str]:
+    """The Authorization header of the demo customs broker, who acts for every demo
+    declarant (valid long enough for the longest chaos run)."""
+    return bearer(DEMO_BROKER, demo_usccs(), ttl=timedelta(hours=hours))
 
 
 @dataclass
@@ -73,7 +80,9 @@ async def submit_patiently(
     # Idle connections are closed here before uvicorn's keep-alive (5 s) closes them there,
     # so a request never goes out on a connection the server is closing.
     limits = httpx.Limits(keepalive_expiry=1.0)
-    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
+    async with httpx.AsyncClient(
+        base_url=url, timeout=120, limits=limits, headers=trader()
+    ) as client:
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
     return accepted, stats
 

@@ -9,12 +9,14 @@ import subprocess
 import sys
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
 from services.demo_data import sample_declaration_body
+from singlewindow.db import mongo_client
 from singlewindow.events import (
     AgencyDecision,
     AgencyVerdict,
@@ -23,8 +25,11 @@ from singlewindow.events import (
     Decision,
     Reason,
 )
+from singlewindow.kafka.options import kafka_options
+from singlewindow.readmodel import COLLECTION
 from singlewindow.settings import get_settings
 from singlewindow.topics import CLEARANCE_RESULTS, VERDICT_TOPICS
+from tests.e2e.checks import trader
 from tests.e2e.conftest import DEADLINE_SECONDS, ROOT, Platform
 from tests.e2e.test_pipeline import final_status, submit
 
@@ -43,13 +48,26 @@ def audit(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 async def demo_load(platform: Platform, count: int) -> list[dict[str, object]]:
-    async with httpx.AsyncClient(base_url=platform.url, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=platform.url, timeout=60, headers=trader()) as client:
         ids = [await submit(client, sample_declaration_body(500 + i)) for i in range(count)]
         return list(await asyncio.gather(*(final_status(client, d) for d in ids)))
 
 
+async def read_model_document(declaration_id: str) -> dict[str, Any]:
+    """The whole read-model document (the trader's view leaves out verdict ids and the
+    agencies' criteria, which a forger copies)."""
+    settings = get_settings()
+    client = mongo_client(settings)
+    try:
+        doc = await client[settings.mongodb_database][COLLECTION].find_one({"_id": declaration_id})
+    finally:
+        await client.close()
+    assert doc is not None, declaration_id
+    return doc
+
+
 async def publish(topic: str, event: AgencyVerdict | ClearanceResult) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=get_settings().kafka_bootstrap_servers)
+    producer = AIOKafkaProducer(**kafka_options(get_settings()))
     await producer.start()
     try:
         await producer.send_and_wait(topic, event.to_avro(), key=event.key())
@@ -82,7 +100,8 @@ async def test_auditors_verify_rebuild_and_trace(platform: Platform) -> None:
 
     # a forged verdict: released goods "rejected" by customs, outside the rules
     released = next(a for a in answers if a["status"] == "RELEASED")
-    verdict = AgencyVerdict.model_validate(released["verdicts"][0])  # type: ignore[index]
+    recorded = await read_model_document(str(released["declaration_id"]))
+    verdict = AgencyVerdict.model_validate(recorded["verdicts"]["customs"])
     forged = verdict.model_copy(
         update={
             "decision": Decision.REJECT,
@@ -96,7 +115,9 @@ async def test_auditors_verify_rebuild_and_trace(platform: Platform) -> None:
 
     # a result contradicting its verdicts: a rejected declaration "released"
     rejected = next(a for a in answers if a["status"] == "REJECTED")
-    result = ClearanceResult.model_validate(rejected["result"])
+    result = ClearanceResult.model_validate(
+        (await read_model_document(str(rejected["declaration_id"])))["result"]
+    )
     lie = result.model_copy(
         update={
             "status": ClearanceStatus.RELEASED,

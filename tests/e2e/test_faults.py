@@ -4,7 +4,6 @@ no acknowledged declaration is lost and each gets exactly one result."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import time
 import uuid
@@ -14,12 +13,13 @@ import httpx
 import pytest
 
 from deploy.local.components import Kafka
-from services.demo_data import sample_declaration_body
+from services.demo_data import DEMO_BROKER, sample_declaration_body
+from services.intake.ids import scoped_key
 from singlewindow.db import mongo_client
 from singlewindow.kafka.reader import key_text, read_topic
 from singlewindow.settings import get_settings
 from singlewindow.topics import DECLARATIONS_SUBMITTED
-from tests.e2e.checks import outcome, shown, submit_patiently
+from tests.e2e.checks import outcome, shown, submit_patiently, trader
 from tests.e2e.conftest import Platform
 
 pytestmark = pytest.mark.e2e
@@ -31,7 +31,8 @@ async def idempotency_claim(key: str) -> dict[str, Any] | None:
     settings = get_settings()
     client = mongo_client(settings)
     try:
-        return await client[settings.mongodb_database]["idempotency_keys"].find_one({"_id": key})
+        keys = client[settings.mongodb_database]["idempotency_keys"]
+        return await keys.find_one({"_id": scoped_key(DEMO_BROKER, key)})  # keys are per trader
     finally:
         await client.close()
 
@@ -41,9 +42,7 @@ async def submitted_ids() -> set[str]:
     return {key_text(r) for r in records if r.key}
 
 
-@pytest.mark.skipif(
-    bool(os.environ.get("KAFKA_BOOTSTRAP_SERVERS")), reason="restarts the local broker only"
-)
+@pytest.mark.skipif(not Kafka().running(), reason="restarts the local stack's broker only")
 async def test_broker_restart_under_load(
     platform: Platform, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -108,7 +107,9 @@ async def test_an_intake_killed_between_claim_and_publish_publishes_on_the_retry
     platform.start(doomed, INTAKE_FAULT_KILL_AFTER_CLAIM="doomed-")
     await asyncio.to_thread(platform.wait_ready, doomed, 60)
     body = sample_declaration_body(uuid.uuid4().int % 10**6)
-    async with httpx.AsyncClient(base_url=platform.intake_urls[doomed], timeout=60) as client:
+    async with httpx.AsyncClient(
+        base_url=platform.intake_urls[doomed], timeout=60, headers=trader()
+    ) as client:
         with pytest.raises(httpx.TransportError):  # the process died mid-request
             await client.post("/v1/declarations", json=body, headers={"Idempotency-Key": key})
     assert await asyncio.to_thread(platform.exited, doomed, 30) == -signal.SIGKILL
@@ -117,7 +118,7 @@ async def test_an_intake_killed_between_claim_and_publish_publishes_on_the_retry
     declaration_id = claim["declaration_id"]
     assert declaration_id not in await submitted_ids()  # nothing was published
 
-    async with httpx.AsyncClient(base_url=platform.url, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=platform.url, timeout=60, headers=trader()) as client:
         retried = await client.post("/v1/declarations", json=body, headers={"Idempotency-Key": key})
     assert retried.status_code == 202, retried.text
     assert retried.json()["declaration_id"] == declaration_id
