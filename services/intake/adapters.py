@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Collection
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
+import pymongo
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
@@ -46,11 +46,13 @@ class KafkaPublisher:
             log.warning("publish of %s failed: %r", event.declaration_id, exc)
             raise PublishUnavailable(str(exc)) from exc
         try:  # only when absent: an existing document belongs to the projector
-            async with asyncio.timeout(2):
+            # pymongo's own deadline, not a cancellation: pymongo 4 cancelled while selecting
+            # a server (the database restarting) raises RuntimeError("Lock is not acquired")
+            with pymongo.timeout(2):
                 await self.read_model.insert_one(apply(None, event))
         except DuplicateKeyError:
             pass
-        except (PyMongoError, TimeoutError) as exc:
+        except Exception as exc:  # best effort, after the acknowledgement: never fails the 202
             log.warning(
                 "read model not updated for %s (the projector will): %r", event.declaration_id, exc
             )

@@ -37,13 +37,17 @@ async def crash_server(server: Component) -> None:
     await asyncio.to_thread(server.start)
 
 
-async def chaos(platform: Platform, stop: asyncio.Event, rng: random.Random) -> Counter[str]:
+async def chaos(
+    platform: Platform, stop: asyncio.Event, rng: random.Random, abort: asyncio.Event
+) -> Counter[str]:
     """kill -9 a random victim every few seconds and restart it shortly after, until the
-    flow is over and every victim died at least KILLS_EACH times; the broker and the
-    database die once each, early in the flow."""
+    flow is over and every victim died at least KILLS_EACH times (or ``abort``: then after
+    the restart in hand); the broker and the database die once each, early in the flow."""
     kills: Counter[str] = Counter()
     servers: list[Component] = [Kafka(), FerretDB()] if LOCAL_SERVERS else []
-    while not (stop.is_set() and min(kills[v] for v in VICTIMS) >= KILLS_EACH):
+    while not abort.is_set() and not (
+        stop.is_set() and min(kills[v] for v in VICTIMS) >= KILLS_EACH
+    ):
         await asyncio.sleep(rng.uniform(0.5, 3.0))
         if servers and sum(kills.values()) in (3, 6):
             server = servers.pop(0)
@@ -62,11 +66,16 @@ async def run_chaos(
     platform: Platform, count: int, seed: int, report: Callable[[str], None]
 ) -> None:
     rng = random.Random(seed)
-    stop = asyncio.Event()
-    chaos_task = asyncio.create_task(chaos(platform, stop, rng))
-    flow = submit_patiently(platform.url, count, rng.randrange(10**6), f"chaos{seed}")
-    accepted, stats = await flow
-    await asyncio.sleep(3)  # one more kill or so while the tail is processed
+    stop, abort = asyncio.Event(), asyncio.Event()
+    chaos_task = asyncio.create_task(chaos(platform, stop, rng, abort))
+    try:
+        flow = submit_patiently(platform.url, count, rng.randrange(10**6), f"chaos{seed}")
+        accepted, stats = await flow
+        await asyncio.sleep(3)  # one more kill or so while the tail is processed
+    except BaseException:  # a failed flow must not leave the killer running into other tests
+        abort.set()
+        await chaos_task  # ends after its current kill and restart
+        raise
     stop.set()
     kills = await chaos_task
     platform.wait_ready("intake", 60)
