@@ -11,7 +11,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK := $(PY) deploy/local/stack.py
 # Commands that talk to the local stack's Kafka run as its admin principal (TLS, SCRAM);
-# with KAFKA_BOOTSTRAP_SERVERS set, your own Kafka and credentials are used as they are.
+# with KAFKA_BOOTSTRAP_SERVERS set, your own Kafka and credentials are used as they are. In a
+# subshell where the stack is stopped afterwards: its settings would hide the local broker.
 AS_ADMIN := [ -n "$$KAFKA_BOOTSTRAP_SERVERS" ] || { set -a; . "$${SW_LOCAL_VAR:-var}/credentials/admin.env"; set +a; };
 PYTEST_ARGS ?=
 BENCH_DECLARATIONS ?= 10000
@@ -53,7 +54,7 @@ lint: venv ## ruff on everything, mypy (strict) on the shared package
 test: venv ## the whole test suite on the real broker and database; stops what it started
 	@mkdir -p var
 	$(STACK) up --record var/test-started
-	$(AS_ADMIN) $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	($(AS_ADMIN) $(PY) -m pytest $(PYTEST_ARGS)); rc=$$?; \
 	  $(STACK) down --recorded var/test-started; exit $$rc
 
 run: up ## the whole platform, locally: Kafka, FerretDB and every service (Ctrl-C stops them)
@@ -66,7 +67,7 @@ run: up ## the whole platform, locally: Kafka, FerretDB and every service (Ctrl-
 chaos-long: venv ## the chaos test with 20,000 declarations (about half an hour)
 	@mkdir -p var
 	$(STACK) up --record var/test-started
-	$(AS_ADMIN) $(PY) -m pytest tests/e2e/test_chaos.py -m slow -s; rc=$$?; \
+	($(AS_ADMIN) $(PY) -m pytest tests/e2e/test_chaos.py -m slow -s); rc=$$?; \
 	  $(STACK) down --recorded var/test-started; exit $$rc
 
 bench: up ## benchmarks (not tests): pipeline throughput and latency, auditors' replay rate
