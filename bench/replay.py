@@ -32,7 +32,7 @@ async def main(count: int) -> None:
         await producer.start()
         for i in range(count):
             event = factories.declaration(f"BENCH-{i:06d}")
-            await producer.send(topic, event.to_avro(), key=event.key())
+            await producer.send(topic, factories.signed(event), key=event.key())
         await producer.flush()
         await producer.stop()
         for attempt in range(3):

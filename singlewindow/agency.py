@@ -15,11 +15,12 @@ from typing import TypeVar
 
 from singlewindow import runtime
 from singlewindow.events import Agency, AgencyVerdict, DeclarationSubmitted
-from singlewindow.kafka.consumer import ConsumerService, Record, decode_record
+from singlewindow.kafka.consumer import ConsumerService, Record, decode_signed
 from singlewindow.kafka.headers import TRACEPARENT, header
 from singlewindow.kafka.producer import EventProducer
 from singlewindow.metrics import MESSAGES
 from singlewindow.settings import Settings, get_settings
+from singlewindow.signing import registry_file, signing_key
 from singlewindow.topics import DECLARATIONS_SUBMITTED, VERDICT_TOPICS
 
 Assess = Callable[[DeclarationSubmitted, datetime], AgencyVerdict]
@@ -32,14 +33,16 @@ def agency_service(
     settings: Settings | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> ConsumerService:
-    """The consumer service of one agency: its own group, its own verdict topic."""
+    """The consumer service of one agency: its own group, its own verdict topic, its own
+    signing key. It rules only on declarations the intake signed."""
     settings = settings or get_settings()
     name = str(agency)
-    producer = EventProducer(settings, name)
+    producer = EventProducer(settings, name, signing_key(settings), clock=clock)
+    keys = registry_file(settings)
     verdicts = VERDICT_TOPICS[name]
 
     async def handle(record: Record) -> None:
-        declaration = decode_record(DeclarationSubmitted, record)
+        declaration = decode_signed(DeclarationSubmitted, record, keys)
         if agency not in declaration.required_agencies:
             MESSAGES.labels(name, record.topic, "not_routed").inc()
             return

@@ -186,10 +186,29 @@ class InspectionOrder(Record):
     checks: tuple[InspectionCheck, ...]
 
 
+class Signature(Record):
+    """Who vouches for an event (see :mod:`singlewindow.signing`): the key's id in the key
+    registry, when it signed, and the Ed25519 signature over the event's canonical form."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", ser_json_bytes="base64", val_json_bytes="base64"
+    )
+    AVRO_NAME = f"{NS}.Signature"
+    key_id: str = Field(min_length=1, max_length=128)
+    signed_at: UtcMillis
+    value: bytes = Field(max_length=512)
+
+
 class Event(Record):
-    """A top-level event: what travels on a topic, keyed by ``declaration_id``."""
+    """A top-level event: what travels on a topic, keyed by ``declaration_id``. Its last
+    field is the signature of the service that wrote it (:mod:`singlewindow.signing`)."""
 
     declaration_id: str = Field(min_length=1, max_length=64)
+    signature: Signature | None = None
+
+    def unsigned(self) -> Self:
+        """The same event without its signature (what the pure domain code computes)."""
+        return self if self.signature is None else self.model_copy(update={"signature": None})
 
     def to_avro(self) -> bytes:
         return codec.encode(self.AVRO_NAME, self.avro_datum())
@@ -272,6 +291,7 @@ _RECORD_TYPES: tuple[type[Record], ...] = (
     DutyLine,
     AgencyDecision,
     InspectionOrder,
+    Signature,
     *EVENTS.values(),
 )
 RECORDS: dict[str, type[Record]] = {cls.AVRO_NAME: cls for cls in _RECORD_TYPES}

@@ -44,7 +44,7 @@ def _earliest(current: Doc | None, new: Doc, time: str, tiebreak: str) -> Doc:
 def apply(doc: Doc | None, event: Event) -> Doc:
     """The document after one event (pure; the input is not modified)."""
     doc = {**new_document(event.declaration_id), **(doc or {})}
-    data = event.model_dump(mode="json")
+    data = event.model_dump(mode="json", exclude={"signature"})  # signatures stay on the log
     if isinstance(event, DeclarationSubmitted):
         doc["declaration"] = _earliest(doc.get("declaration"), data, "submitted_at", "event_id")
     elif isinstance(event, AgencyVerdict):

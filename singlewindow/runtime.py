@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 from collections.abc import Callable
 from typing import Protocol
 
 from singlewindow.logs import configure_logging
 from singlewindow.metrics import serve_metrics
+from singlewindow.signing import SignatureError
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +51,31 @@ async def serve(service: Service, shutdown_timeout_s: float = 30.0) -> None:
         await asyncio.wait_for(running, shutdown_timeout_s)
     except TimeoutError:
         log.error("did not stop within %ss", shutdown_timeout_s)
+    except asyncio.CancelledError:
+        # aiokafka's clients, closed while Kafka is away, re-raise the cancellation of their
+        # own background requests: the stop is done, only the goodbye to the broker failed
+        if being_cancelled():
+            raise
+        log.warning("stopped; Kafka was unreachable, so the group was not left cleanly")
+
+
+def being_cancelled() -> bool:
+    """Whether the current task is being cancelled (not just seeing a CancelledError)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def main(name: str, make_service: Callable[[], Service], metrics_port: int) -> None:
-    """The body of every ``python -m services.<name>``; the service is built in the loop."""
+    """The body of every ``python -m services.<name>``; the service is built in the loop.
+    A service whose keys are missing or unreadable exits at once (code 2), saying which."""
     configure_logging(name)
     serve_metrics(metrics_port)
 
     async def build_and_serve() -> None:
         await serve(make_service())
 
-    asyncio.run(build_and_serve())
+    try:
+        asyncio.run(build_and_serve())
+    except SignatureError as exc:
+        log.error("refusing to start: %s", exc)
+        sys.exit(2)

@@ -56,6 +56,14 @@ class Settings(BaseSettings):
         "(SSL, SASL_SSL); unset: the system's trusted CAs",
     )
 
+    signing_key_file: Path | None = Field(
+        None, description="this service's private event-signing key (PEM, Ed25519)"
+    )
+    signing_key_id: str | None = Field(None, description="that key's id in the key registry")
+    key_registry_file: Path | None = Field(
+        None, description="the operators' registry of event-signing public keys (JSON)"
+    )
+
     @model_validator(mode="after")
     def _sasl_needs_credentials(self) -> Settings:
         if self.kafka_security_protocol.startswith("SASL_") and not (

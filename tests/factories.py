@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from services.customs.sampling import Keyring, SamplingKey
 from singlewindow import events as ev
+from singlewindow.settings import Settings
+from singlewindow.signing import (
+    KeyRegistry,
+    ServiceKeys,
+    SigningKey,
+    register,
+    signer_of,
+    signers,
+)
 
 T0 = datetime(2026, 11, 27, 8, 30, 15, 123000, tzinfo=UTC)
 
@@ -104,3 +115,43 @@ def keyring(*versions: str, current: str | None = None) -> Keyring:
     """A keyring of test keys (default: ``test-1``), drawing with ``current`` or the last."""
     versions = versions or ("test-1",)
     return Keyring({v: sampling_key(v) for v in versions}, current or versions[-1])
+
+
+# -- event-signing keys of the tests: one per signing service, registered valid since 2000 --
+
+SIGNING: dict[str, SigningKey] = {s: SigningKey.generate(f"{s}-test") for s in signers()}
+REGISTRY = KeyRegistry(
+    version=1, keys=tuple(register(key, s, ev.EARLIEST) for s, key in SIGNING.items())
+)
+_KEY_FILES: Path | None = None
+
+
+def signed(event: ev.Event, at: datetime = T0) -> bytes:
+    """The payload of ``event`` signed by the test key of the service that must sign it."""
+    return SIGNING[signer_of(event)].sign(event, at)[1]
+
+
+def service_keys(signer: str) -> ServiceKeys:
+    """What the service ``signer`` holds in tests: its test key and the test registry."""
+    return ServiceKeys(SIGNING[signer], REGISTRY)
+
+
+def key_files() -> Path:
+    """A folder with the test registry (``registry.json``) and each ``<signer>.pem``."""
+    global _KEY_FILES
+    if _KEY_FILES is None:
+        folder = Path(tempfile.mkdtemp(prefix="sw-test-keys-"))
+        for signer, key in SIGNING.items():
+            (folder / f"{signer}.pem").write_bytes(key.private_pem())
+        REGISTRY.save(folder / "registry.json")
+        _KEY_FILES = folder
+    return _KEY_FILES
+
+
+def with_keys(settings: Settings, signer: str | None = None) -> Settings:
+    """``settings`` with the test registry and, for a ``signer``, its test signing key."""
+    folder = key_files()
+    update: dict[str, Any] = {"key_registry_file": folder / "registry.json"}
+    if signer is not None:
+        update |= {"signing_key_file": folder / f"{signer}.pem", "signing_key_id": f"{signer}-test"}
+    return settings.model_copy(update=update)

@@ -245,6 +245,7 @@ class Kafka(Component):
             )
         secrets_ = trust.ensure_secrets(p.name for p in PRINCIPALS)
         trust.ensure_certificates()
+        trust.ensure_signing_keys()
         template = (HERE / "server.properties").read_text()
         supers = [f"User:{name}" for name in super_users()] + [f"User:CN={BROKER_CN}"]
         config = template.format(
@@ -335,6 +336,7 @@ class Kafka(Component):
 
         # the broker may have been running since before a principal was declared
         secrets_ = self.trust.ensure_secrets(p.name for p in PRINCIPALS)
+        self.trust.ensure_signing_keys()
         self.trust.write_credentials(self.bootstrap, secrets_)
         new = set(secrets_.passwords) - self.scram_users()
         admin = await admin_client(self.admin_settings(), ready_timeout=60)

@@ -43,13 +43,15 @@ def service_credentials(module: str, env: dict[str, str]) -> dict[str, str]:
 
 def local_env(module: str, env: dict[str, str]) -> dict[str, str]:
     """The environment of ``module`` on the local platform: the local defaults (customs'
-    development sampling key, the intake's development token issuer and id secret), then
-    ``env`` (what is set wins over a default), then the service's own Kafka principal."""
+    development sampling key, the intake's development token issuer and id secret, the
+    service's own event-signing key), then ``env`` (what is set wins over a default), then the
+    service's own Kafka principal."""
     from deploy.local.components import VAR
+    from deploy.local.trust import LocalTrust
     from services.customs.sampling import local_environment
     from services.intake.devissuer import local_intake_env
 
-    defaults: dict[str, str] = {}
+    defaults: dict[str, str] = LocalTrust(VAR).signing_env(module)
     if module == "customs":
         defaults.update(local_environment(env, VAR / "secrets" / "customs-sampling.keys"))
     if module == "intake":

@@ -10,7 +10,14 @@
   one ``NAME=value`` line per setting (shell-quoted only when needed), for ``. file`` in a
   shell, the launcher and pytest: ``KAFKA_BOOTSTRAP_SERVERS``, ``KAFKA_SECURITY_PROTOCOL``,
   ``KAFKA_SASL_MECHANISM``, ``KAFKA_SASL_USERNAME``, ``KAFKA_SASL_PASSWORD``,
-  ``KAFKA_SSL_CAFILE``.
+  ``KAFKA_SSL_CAFILE``, and ``KEY_REGISTRY_FILE`` (the registry of event-signing keys, public).
+- ``var/signing/``: the event-signing keys (:mod:`singlewindow.signing`): ``registry.json``,
+  the key registry (public keys, versioned), and ``private/<key id>.pem``, one Ed25519 key per
+  signing service, made when first needed. A service signs with the newest active key of its
+  own in the registry whose private file is here (:meth:`LocalTrust.signing_env`), so a local
+  rotation is ``python -m singlewindow.signing new-key <service> <new id> --rotate
+  --key-file var/signing/private/<new id>.pem --registry var/signing/registry.json`` and a
+  restart of that service.
 
 Private files are written 0600 in 0700 folders, atomically.
 """
@@ -34,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from singlewindow.settings import Settings
+from singlewindow.signing import KeyRegistry, new_key_files, signers
 
 MECHANISM = "SCRAM-SHA-512"
 PROTOCOL = "SASL_SSL"
@@ -129,6 +137,49 @@ class LocalTrust:
     @property
     def credentials(self) -> Path:
         return self.var / "credentials"
+
+    @property
+    def registry_file(self) -> Path:
+        return self.var / "signing" / "registry.json"
+
+    def private_key_file(self, key_id: str) -> Path:
+        return self.var / "signing" / "private" / f"{key_id}.pem"
+
+    def ensure_signing_keys(self) -> KeyRegistry:
+        """A signing key for every service that signs, unless it has one (made now, valid from
+        now); the registry of their public keys."""
+        registry = KeyRegistry.load(self.registry_file) if self.registry_file.exists() else None
+        for signer in signers():
+            if registry is not None and self._active_key(registry, signer) is not None:
+                continue
+            key_id = f"{signer}-local-{secrets.token_hex(4)}"
+            registry = new_key_files(
+                self.registry_file, signer, key_id, self.private_key_file(key_id), rotate=True
+            )
+        assert registry is not None
+        return registry
+
+    def _active_key(self, registry: KeyRegistry, signer: str) -> str | None:
+        """The newest open-ended, unrevoked key of ``signer`` whose private key is here."""
+        usable = [
+            k
+            for k in registry.keys
+            if k.signer == signer
+            and k.valid_until is None
+            and k.revoked_at is None
+            and self.private_key_file(k.key_id).exists()
+        ]
+        return max(usable, key=lambda k: k.valid_from).key_id if usable else None
+
+    def signing_env(self, signer: str) -> dict[str, str]:
+        """``SIGNING_KEY_FILE`` and ``SIGNING_KEY_ID`` of ``signer``'s current key (nothing if
+        it has none here)."""
+        if not self.registry_file.exists():
+            return {}
+        key_id = self._active_key(KeyRegistry.load(self.registry_file), signer)
+        if key_id is None:
+            return {}
+        return {"SIGNING_KEY_FILE": str(self.private_key_file(key_id)), "SIGNING_KEY_ID": key_id}
 
     def credentials_file(self, principal: str) -> Path:
         return self.credentials / f"{principal}.env"
@@ -267,6 +318,7 @@ class LocalTrust:
                     strict=True,
                 )
             )
+            values["KEY_REGISTRY_FILE"] = str(self.registry_file)
             lines = [
                 f"# Kafka credentials of the principal {principal!r} of the local stack "
                 "(deploy/local/stack.py): secret, do not share",

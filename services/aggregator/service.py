@@ -34,13 +34,15 @@ from singlewindow.kafka.connect import start_client
 from singlewindow.kafka.consumer import (
     PoisonMessage,
     Record,
-    decode_record,
+    decode_signed,
     group_consumer,
     poll,
 )
 from singlewindow.kafka.deadletter import Letter, dead_letter, dead_letter_limit
 from singlewindow.metrics import MESSAGES
+from singlewindow.runtime import being_cancelled
 from singlewindow.settings import Settings
+from singlewindow.signing import ServiceKeys, Verifier
 from singlewindow.topics import DECLARATIONS_SUBMITTED, VERDICT_TOPICS
 
 log = logging.getLogger(__name__)
@@ -48,19 +50,16 @@ INPUTS = [DECLARATIONS_SUBMITTED.name, *(t.name for t in VERDICT_TOPICS.values()
 RETENTION = timedelta(days=7)
 
 
-def _being_cancelled() -> bool:
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
-
-
-def decode_input(record: Record) -> DeclarationSubmitted | AgencyVerdict:
+def decode_input(record: Record, keys: Verifier) -> DeclarationSubmitted | AgencyVerdict:
     """An input event, or PoisonMessage: undecodable, keyed other than by its declaration id
-    (``decode_record``), or a verdict on another agency's topic."""
+    (``decode_record``), not signed by the principal that must sign it (``decode_signed``:
+    the intake a declaration, the agency its verdict), or a verdict on another agency's
+    topic."""
     event: DeclarationSubmitted | AgencyVerdict
     if record.topic == DECLARATIONS_SUBMITTED.name:
-        event = decode_record(DeclarationSubmitted, record)
+        event = decode_signed(DeclarationSubmitted, record, keys)
     else:
-        event = decode_record(AgencyVerdict, record)
+        event = decode_signed(AgencyVerdict, record, keys)
         topic = VERDICT_TOPICS.get(str(event.agency))
         if topic is None or topic.name != record.topic:
             raise PoisonMessage(f"a {event.agency} verdict on {record.topic}: one writer per topic")
@@ -94,9 +93,11 @@ class Aggregator:
         tick_s: float = 1.0,
         group: str = NAME,
         retention: timedelta = RETENTION,
+        keys: ServiceKeys | None = None,
     ) -> None:
         self.settings, self.deadline, self.clock, self.tick_s = settings, deadline, clock, tick_s
         self.group, self.retention = group, retention
+        self.keys = keys or ServiceKeys.from_settings(settings)
         self.tasks: dict[int, Task] = {}
         self.consumer = self._new_consumer()
         self._stopping = asyncio.Event()
@@ -104,7 +105,9 @@ class Aggregator:
         self.busy = asyncio.Lock()  # held while a batch is processed, so revocation waits
 
     async def open_task(self, partition: int) -> None:
-        task = Task(self.settings, self.group, partition, self.retention)
+        task = Task(
+            self.settings, self.group, partition, self.retention, self.keys, clock=self.clock
+        )
         backoff = 0.2
         while not self._stopping.is_set():
             try:
@@ -112,7 +115,7 @@ class Aggregator:
                 self.tasks[partition] = task
                 return
             except (Exception, asyncio.CancelledError) as exc:
-                if isinstance(exc, asyncio.CancelledError) and _being_cancelled():
+                if isinstance(exc, asyncio.CancelledError) and being_cancelled():
                     raise
                 # aiokafka's fetcher can surface a CancelledError of its own in a broker outage
                 log.warning("task p%s: open failed, retrying: %r", partition, exc)
@@ -161,7 +164,7 @@ class Aggregator:
 
     def _admit(self, record: Record, now: datetime) -> DeclarationSubmitted | AgencyVerdict:
         """The record's event, if the join may take it; PoisonMessage saying why not."""
-        event = decode_input(record)
+        event = decode_input(record, self.keys.registry)
         reason = join.admit(event, now, self.deadline, self.retention)
         if reason is not None:
             raise PoisonMessage(reason)

@@ -7,9 +7,11 @@ producer per task, its ``transactional.id`` derived from the group and the parti
 a task initialises that id, which aborts whatever a previous owner left open, and only then
 restores the state from the changelog: the state is always what was committed.
 
-Restoring takes any record: a value is filed under its state's own ``declaration_id``
-whatever its key; a tombstone removes the state its key names, and one whose key is None or
-not UTF-8 names none (the aggregator keys states by their id). Records that cannot be used
+Every state and result is signed with the aggregator's key. Restoring takes only states the
+aggregator signed (the key registry says which keys are its own): a value is filed under its
+state's own ``declaration_id`` whatever its key; a tombstone removes the state its key
+names, and one whose key is None or not UTF-8 names none (the aggregator keys states by their
+id). Records that cannot be used
 are skipped and counted, one log line per kind per restore: the task always opens.
 """
 
@@ -17,9 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from pydantic import ValidationError
@@ -31,6 +33,7 @@ from singlewindow.kafka.headers import PRODUCER, Headers, event_headers
 from singlewindow.kafka.options import kafka_options
 from singlewindow.kafka.reader import read_partition
 from singlewindow.settings import Settings
+from singlewindow.signing import ServiceKeys, SignatureError, Verifier
 from singlewindow.topics import CLEARANCE_RESULTS, DEAD_LETTERS, JOIN_STATE
 
 log = logging.getLogger(__name__)
@@ -49,8 +52,9 @@ class Restored:
         self.skipped.setdefault(kind, []).append(offset)
 
 
-def restore(records: Iterable[ConsumerRecord]) -> Restored:
-    """Replay changelog records in offset order (pure): the last write per id wins."""
+def restore(records: Iterable[ConsumerRecord], keys: Verifier) -> Restored:
+    """Replay changelog records in offset order (pure): the last write per id wins; a state
+    the aggregator did not sign (``keys`` refuse its signature) is skipped."""
     out = Restored()
     for record in records:
         if record.value is None:
@@ -60,6 +64,11 @@ def restore(records: Iterable[ConsumerRecord]) -> Restored:
             state = JoinState.from_avro(record.value)
         except (CodecError, ValidationError):  # never block the partition
             out.skip("unreadable join state", record.offset)
+            continue
+        try:
+            keys.check(record.value, state)
+        except SignatureError:
+            out.skip("join state not signed by the aggregator", record.offset)
             continue
         if record.key != state.key():
             out.rekeyed += 1
@@ -105,10 +114,13 @@ class Task:
         group: str,
         partition: int,
         retention: timedelta,
+        keys: ServiceKeys,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         changelog: str = JOIN_STATE.name,
     ) -> None:
         self.settings, self.group, self.partition = settings, group, partition
         self.retention, self.changelog = retention, changelog
+        self.keys, self.clock = keys, clock
         self.table = JoinTable(retention)
         self.producer: AIOKafkaProducer | None = None
 
@@ -130,7 +142,7 @@ class Task:
         )
         await self.producer.start()  # InitProducerId: bumps the epoch, aborts an open txn
         changelog = TopicPartition(self.changelog, self.partition)
-        restored = restore(await read_partition(self.settings, changelog))
+        restored = restore(await read_partition(self.settings, changelog), self.keys.registry)
         log_restore(self.partition, restored, self.changelog)
         self.table = JoinTable(self.retention, restored.states.values())
 
@@ -161,7 +173,7 @@ class Task:
             for key, state in changes.items():
                 sends.append(await self._send_state(producer, key, state))
             for result in results:
-                payload = result.to_avro()
+                _, payload = self.keys.signer.sign(result, self.clock())
                 sends.append(
                     await producer.send(
                         CLEARANCE_RESULTS.name,
@@ -187,7 +199,7 @@ class Task:
         payload: bytes | None = None
         headers: Headers = [(PRODUCER, NAME.encode())]
         if state is not None:
-            payload = state.to_avro()
+            _, payload = self.keys.signer.sign(state, self.clock())
             headers = event_headers(NAME, payload)
         future: asyncio.Future[object] = await producer.send(
             self.changelog, payload, key=key.encode(), partition=self.partition, headers=headers

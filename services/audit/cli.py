@@ -31,7 +31,13 @@ from services.customs.sampling import KEYS_ENV, KEYS_FILE_ENV, Keyring, Sampling
 from services.customs.sampling import load_keyring as load_sampling_keys
 from singlewindow.events import AgencyVerdict, ClearanceResult, DeclarationSubmitted
 from singlewindow.settings import get_settings
-from singlewindow.topics import CLEARANCE_RESULTS, DECLARATIONS_SUBMITTED, VERDICT_TOPICS
+from singlewindow.signing import KeyRegistry, SignatureError, Verifier
+from singlewindow.topics import (
+    CLEARANCE_RESULTS,
+    DECLARATIONS_SUBMITTED,
+    JOIN_STATE,
+    VERDICT_TOPICS,
+)
 
 app = typer.Typer(help=__doc__, no_args_is_help=True)
 letters_app = typer.Typer(help="The dead-letter topic: list, show, re-drive.")
@@ -182,12 +188,20 @@ def verify_command(
     verdicts and results are checked wherever they are in the log. Customs' random sample is
     redrawn when the sampling keys are supplied (``CUSTOMS_SAMPLING_KEYS_FILE`` or
     ``CUSTOMS_SAMPLING_KEYS``, as the customs service takes them); otherwise it is reported as
-    not checked, which is no finding.
+    not checked, which is no finding. Every signature is checked against the key registry
+    (``KEY_REGISTRY_FILE``, required): an event it refuses is a finding and is not counted.
     """
     low, high = position(start).time, position(end).time if end else None
     keyring = auditor_keyring()
-    events = run(collect(list(log.AUDITED), label="verifying"))
-    report = verify_window(events, low, high, timedelta(seconds=deadline_seconds), keyring)
+    keys = auditor_registry()
+    # the aggregator's changelog too: its states are signed as well (tombstones are not)
+    topics = [*log.AUDITED, JOIN_STATE.name]
+    events = [
+        e
+        for e in run(collect(topics, label="verifying"))
+        if e.payload or e.topic != JOIN_STATE.name
+    ]
+    report = verify_window(events, low, high, timedelta(seconds=deadline_seconds), keyring, keys)
     if fmt is ReportFormat.JSON:
         sys.stdout.write(json.dumps(report_document(report), indent=2) + "\n")
     else:
@@ -204,6 +218,19 @@ def auditor_keyring() -> Keyring | None:
         raise typer.Exit(2) from None
 
 
+def auditor_registry() -> KeyRegistry:
+    """The key registry the signatures are checked with; exit 2 without a readable one."""
+    path = get_settings().key_registry_file
+    if path is None:
+        err.print("verify needs the key registry: set KEY_REGISTRY_FILE")
+        raise typer.Exit(2)
+    try:
+        return KeyRegistry.load(path)
+    except SignatureError as exc:
+        err.print(safe(str(exc)))
+        raise typer.Exit(2) from None
+
+
 @dataclass(frozen=True)
 class Window:
     """The events of the declarations submitted in a time window (and orphans in it)."""
@@ -212,26 +239,51 @@ class Window:
     verdicts: list[AgencyVerdict]
     results: list[ClearanceResult]
     undecodable: list[log.LoggedEvent]
+    refused: list[tuple[log.LoggedEvent, str]]  # signature refused: (event, why)
+
+
+def split_signed(
+    events: list[log.LoggedEvent], keys: Verifier
+) -> tuple[list[log.LoggedEvent], list[tuple[log.LoggedEvent, str]]]:
+    """The events whose signature ``keys`` accept (and the undecodable ones, which have
+    none to check), and the others with the reason each was refused."""
+    refused: list[tuple[log.LoggedEvent, str]] = []
+    signed: list[log.LoggedEvent] = []
+    for e in events:
+        if e.event is not None:
+            try:
+                keys.check(e.payload, e.event)
+            except SignatureError as exc:
+                refused.append((e, str(exc)))
+                continue
+        signed.append(e)
+    return signed, refused
 
 
 def select_window(
-    events: list[log.LoggedEvent], low: datetime | None, high: datetime | None
+    events: list[log.LoggedEvent], low: datetime | None, high: datetime | None, keys: Verifier
 ) -> Window:
-    """The declarations submitted in [low, high), all their events wherever they are in the
-    log, and the events in [low, high) of declarations the log does not hold."""
+    """The declarations submitted in [low, high) with a signature ``keys`` accept, all their
+    events wherever they are in the log, and the events in [low, high) of declarations the
+    log does not hold. Events whose signature is refused count as nothing but findings."""
 
     def inside(e: log.LoggedEvent) -> bool:
         return (low is None or e.timestamp >= low) and (high is None or e.timestamp < high)
 
-    submitted = [e for e in events if isinstance(e.event, DeclarationSubmitted)]
+    signed, refused = split_signed(events, keys)
+    submitted = [e for e in signed if isinstance(e.event, DeclarationSubmitted)]
     chosen = {e.key for e in submitted if inside(e)}
     known = {e.key for e in submitted}
-    kept = [e for e in events if e.key in chosen or (e.key not in known and inside(e))]
+
+    def kept(e: log.LoggedEvent) -> bool:
+        return e.key in chosen or (e.key not in known and inside(e))
+
     return Window(
-        [e.event for e in kept if isinstance(e.event, DeclarationSubmitted)],
-        [e.event for e in kept if isinstance(e.event, AgencyVerdict)],
-        [e.event for e in kept if isinstance(e.event, ClearanceResult)],
-        [e for e in kept if e.event is None],
+        [e.event for e in signed if kept(e) and isinstance(e.event, DeclarationSubmitted)],
+        [e.event for e in signed if kept(e) and isinstance(e.event, AgencyVerdict)],
+        [e.event for e in signed if kept(e) and isinstance(e.event, ClearanceResult)],
+        [e for e in signed if kept(e) and e.event is None],
+        [(e, why) for e, why in refused if kept(e)],
     )
 
 
@@ -241,9 +293,10 @@ def verify_window(
     high: datetime | None,
     deadline_after: timedelta,
     keyring: Keyring | None,
+    keys: Verifier,
 ) -> Report:
     """The verification report of the window [low, high) of ``events``."""
-    window = select_window(events, low, high)
+    window = select_window(events, low, high, keys)
     report = verify(
         window.declarations,
         window.verdicts,
@@ -253,6 +306,8 @@ def verify_window(
     )
     for e in window.undecodable:
         report.add("undecodable event", e.key or "?", f"{e.topic}@{e.partition}/{e.offset}")
+    for e, why in window.refused:
+        report.add("signature refused", e.key or "?", f"{e.topic}@{e.partition}/{e.offset}: {why}")
     return report
 
 
@@ -318,6 +373,8 @@ def rebuild_read_model(
 
     ``into`` is dropped first: it must be a shadow collection (``shadow_`` and letters, digits
     or ``_``), never a live one; any other name is refused with exit code 2, nothing changed.
+    Only events the key registry (``KEY_REGISTRY_FILE``) accepts are folded, as the projector
+    folds only those.
     """
     problem = readmodel_rebuild.shadow_name_problem(into)
     if problem is not None:
@@ -328,7 +385,11 @@ def rebuild_read_model(
         *(t.name for t in VERDICT_TOPICS.values()),
         CLEARANCE_RESULTS.name,
     ]
-    events = run(collect(topics, label="rebuilding"))
+    keys = auditor_registry()
+    # what the projector folds: signed events only
+    events, refused = split_signed(run(collect(topics, label="rebuilding")), keys)
+    if refused:
+        err.print(safe(f"{len(refused)} events left out: their signature is refused"))
     diff = run(readmodel_rebuild.rebuild(get_settings(), events, into))
     console = Console()
     console.print(

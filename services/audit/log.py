@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,6 +58,7 @@ class LoggedEvent:
     key: str | None
     event: Event | None
     error: str | None = None
+    payload: bytes = field(default=b"", repr=False)  # as recorded: what signatures cover
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -75,6 +76,8 @@ class LoggedEvent:
 def decode(topic: str, record: Any) -> LoggedEvent:
     event, error = None, None
     try:
+        if record.value is None:
+            raise ValueError("no value (a tombstone)")
         event = decode_event(record.value)
         error = refusal(record, event)  # what every consumer refuses is no event here either
     except (CodecError, ValueError) as exc:
@@ -89,6 +92,7 @@ def decode(topic: str, record: Any) -> LoggedEvent:
         record.key.decode(errors="replace") if record.key else None,
         event,
         error,
+        record.value or b"",
     )
 
 

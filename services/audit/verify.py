@@ -1,7 +1,11 @@
 """Verification: recompute every decision from the recorded events (pure, no I/O).
 
-Every verdict is recomputed from its recorded declaration with the rules and reference-data
-version it names; every result from its recorded verdicts with the aggregator's pure join.
+Every declaration's routing is recomputed from the routing table version it names (a
+declaration that skipped an agency, or names no known table, is a finding); every verdict is
+recomputed from its recorded declaration with the rules and reference-data version it names;
+every result from its recorded verdicts with the aggregator's pure join. Signatures are
+checked before (:func:`services.audit.cli.verify_window`): only events whose signature the
+key registry accepts are recomputed, the others are findings.
 
 Customs' random sample is keyed by a secret (:mod:`services.customs.sampling`): it is redrawn
 with the key version the verdict names when the auditor holds that key. Without it, the rest
@@ -29,6 +33,7 @@ from services.ciq import rules as ciq_rules
 from services.customs import reference as customs_reference
 from services.customs import rules as customs_rules
 from services.customs.sampling import SAMPLE_SPACE, Keyring, SampleDraw
+from services.intake.routing import route, table_of_version
 from services.port import reference as port_reference
 from services.port import rules as port_rules
 from singlewindow.events import (
@@ -171,9 +176,27 @@ def verify(
         if key not in declared:
             report.add("unknown declaration", key, "verdicts or results for no declaration")
     for key, declaration in declared.items():
+        _verify_routing(report, declaration)
         _verify_verdicts(report, declaration, ruled[key], rules)
         _verify_result(report, declaration, ruled[key], answered[key], deadline_after)
     return report
+
+
+def _verify_routing(report: Report, declaration: DeclarationSubmitted) -> None:
+    key = declaration.declaration_id
+    try:
+        table = table_of_version(declaration.routing_version)
+    except LookupError as exc:
+        report.add("unknown routing table", key, str(exc))
+        return
+    expected, _ = route(declaration, table)
+    if tuple(declaration.required_agencies) != expected:
+        report.add(
+            "routing mismatch",
+            key,
+            f"routed to {[str(a) for a in declaration.required_agencies]}, table "
+            f"{table.version} routes to {[str(a) for a in expected]}",
+        )
 
 
 def _verify_verdicts(
@@ -195,7 +218,7 @@ def _verify_verdicts(
         except Exception as exc:
             report.add("verdict not recomputable", key, f"{verdict.agency}: {exc}")
             continue
-        if expected.verdict != verdict:
+        if expected.verdict != verdict.unsigned():
             report.add("verdict mismatch", key, _difference(verdict, expected.verdict))
         elif expected.unchecked is not None:
             report.note(SAMPLING_NOT_CHECKED, key, expected.unchecked)
@@ -234,7 +257,7 @@ def _verify_result(
             report.add("missing verdict", key, f"{agency} never ruled, yet a result exists")
     _, expected = join.fold([declaration, *verdicts], deadline_after)
     for recorded in results:
-        if expected[:1] != [recorded]:
+        if expected[:1] != [recorded.unsigned()]:
             report.add(
                 "result contradicts verdicts",
                 key,
@@ -244,7 +267,8 @@ def _verify_result(
 
 
 def _difference(actual: AgencyVerdict, expected: AgencyVerdict) -> str:
-    a, e = actual.model_dump(mode="json"), expected.model_dump(mode="json")
+    a = actual.model_dump(mode="json", exclude={"signature"})
+    e = expected.model_dump(mode="json", exclude={"signature"})
     fields = [name for name in a if a[name] != e[name]]
     return f"{actual.agency}: " + ", ".join(
         f"{name} recorded {a[name]!r:.60} recomputed {e[name]!r:.60}" for name in fields

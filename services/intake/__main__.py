@@ -26,6 +26,7 @@ from singlewindow.kafka.producer import EventProducer
 from singlewindow.logs import configure_logging
 from singlewindow.readmodel import COLLECTION
 from singlewindow.settings import get_settings
+from singlewindow.signing import SignatureError, SigningKey, signing_key
 
 log = logging.getLogger("services.intake")
 
@@ -43,9 +44,11 @@ def trust(own: IntakeSettings) -> tuple[JwtVerifier, bytes]:
     return build_verifier(own), id_secret(own)
 
 
-async def main(own: IntakeSettings, verifier: JwtVerifier, secret: bytes) -> None:
+async def main(
+    own: IntakeSettings, verifier: JwtVerifier, secret: bytes, signer: SigningKey
+) -> None:
     settings = get_settings()
-    producer = EventProducer(settings, "intake")
+    producer = EventProducer(settings, "intake", signer)
     client = mongo_client(settings)
     database = client[settings.mongodb_database]
     app = create_app(
@@ -87,7 +90,8 @@ if __name__ == "__main__":
     try:
         own = IntakeSettings()
         verifier, secret = trust(own)
-    except (ConfigError, ValidationError) as exc:
+        signer = signing_key(get_settings())
+    except (ConfigError, ValidationError, SignatureError) as exc:
         log.error("refusing to start: %s", exc)
         sys.exit(2)
-    asyncio.run(main(own, verifier, secret))
+    asyncio.run(main(own, verifier, secret, signer))

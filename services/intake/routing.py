@@ -1,14 +1,20 @@
-"""Which agencies must rule on a declaration, from the declarative table ``routing.json``.
+"""Which agencies must rule on a declaration, from a declarative routing table.
 
 An agency is required when any of its conditions holds: ``always``, the transport mode is
 in ``modes``, an item's HS code starts with one of ``hs_prefixes``, or a document of one of
 the ``documents`` types is attached. The table's ``version`` travels in the submitted event
 with the agencies, so the aggregator and auditors know which table decided.
+
+Every version ever used stays in ``routing_tables/<version>.json`` (changing the table means
+a new file and a new :data:`CURRENT`), so an auditor recomputes each declaration's routing
+from the table it names (:func:`table_of_version`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from functools import cache
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -16,7 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from services.intake.schema import DeclarationRequest
 from singlewindow.events import Agency, DeclarationSubmitted, DocumentType, TransportMode
 
-DEFAULT_TABLE = Path(__file__).with_name("routing.json")
+TABLES = Path(__file__).with_name("routing_tables")
+CURRENT = "routing-2026.11"
+DEFAULT_TABLE = TABLES / f"{CURRENT}.json"
+_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 class _Frozen(BaseModel):
@@ -63,6 +72,17 @@ class RoutingTable(_Frozen):
 def load_table(path: Path = DEFAULT_TABLE) -> RoutingTable:
     """Read and check a routing table (pydantic ValidationError if it is malformed)."""
     return RoutingTable.model_validate_json(path.read_bytes())
+
+
+@cache
+def table_of_version(version: str) -> RoutingTable:
+    """The routing table of ``version`` as it was released; LookupError if there is none."""
+    if not _VERSION.fullmatch(version) or not (TABLES / f"{version}.json").is_file():
+        raise LookupError(f"no routing table {version[:64]!r}")
+    table = load_table(TABLES / f"{version}.json")
+    if table.version != version:
+        raise LookupError(f"{version}.json holds routing table {table.version!r}")
+    return table
 
 
 def route(

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from singlewindow.db import find_by_ids, mongo_client
 from singlewindow.events import AgencyVerdict, ClearanceResult, DeclarationSubmitted, Event
-from singlewindow.kafka.consumer import ConsumerService, Record, decode_record
+from singlewindow.kafka.consumer import ConsumerService, Record, decode_signed
 from singlewindow.kafka.producer import EventProducer
 from singlewindow.readmodel import COLLECTION, Doc, apply
 from singlewindow.settings import Settings
+from singlewindow.signing import registry_file
 from singlewindow.topics import CLEARANCE_RESULTS, DECLARATIONS_SUBMITTED, VERDICT_TOPICS
 
 NAME = "projector"
@@ -25,11 +26,13 @@ KINDS: dict[str, type[Event]] = {
 
 
 def projector(settings: Settings) -> ConsumerService:
-    """A consumer service that folds events into the read model."""
+    """A consumer service that folds signed events into the read model (an event whose
+    signature the key registry refuses is dead-lettered, never projected)."""
     collection = mongo_client(settings)[settings.mongodb_database][COLLECTION]
+    keys = registry_file(settings)
 
     async def handle_batch(records: list[Record]) -> None:
-        events = [decode_record(KINDS[r.topic], r) for r in records]
+        events = [decode_signed(KINDS[r.topic], r, keys) for r in records]
         docs: dict[str, Doc] = await find_by_ids(collection, (e.declaration_id for e in events))
         changed: dict[str, Doc] = {}
         for event in events:

@@ -38,12 +38,14 @@ class SchemaRegistry:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.current: dict[str, Schema] = {}
+        self.fingerprints: dict[str, bytes] = {}  # of the current schemas, computed once
         self.writers: dict[bytes, tuple[str, Schema]] = {}
         for path in sorted(directory.glob("*.avsc")):
             schema = load_schema(str(path), _write_hint=False)
             name = schema["name"] if isinstance(schema, dict) else path.name[: -len(".avsc")]
             self.current[name] = schema
-            self.writers[canonical_fingerprint(schema)] = (name, schema)
+            self.fingerprints[name] = canonical_fingerprint(schema)
+            self.writers[self.fingerprints[name]] = (name, schema)
         released = directory / "released"
         for path in sorted(released.glob("*.avsc")) if released.is_dir() else []:
             released_schema: Schema = parse_schema(json.loads(path.read_text()), _write_hint=False)
@@ -55,7 +57,8 @@ class SchemaRegistry:
         return self.current[full_name]
 
     def fingerprint(self, full_name: str) -> bytes:
-        return canonical_fingerprint(self.current[full_name])
+        """The fingerprint of the current schema of a named type (KeyError if unknown)."""
+        return self.fingerprints[full_name]
 
 
 @cache

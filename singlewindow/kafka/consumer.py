@@ -41,6 +41,7 @@ from singlewindow.kafka.producer import REJECTED, EventProducer, PublishTimeout
 from singlewindow.kafka.records import header_key_bytes, is_utf8_key
 from singlewindow.metrics import HANDLE_SECONDS, MESSAGES
 from singlewindow.settings import Settings
+from singlewindow.signing import SignatureError, Verifier
 from singlewindow.topics import DEAD_LETTERS
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,17 @@ def decode_record(kind: type[E], record: Record) -> E:
     reason = refusal(record, event)
     if reason is not None:
         raise PoisonMessage(reason)
+    return event
+
+
+def decode_signed(kind: type[E], record: Record, keys: Verifier) -> E:
+    """:func:`decode_record`, then the signature: an event whose signature ``keys`` refuse
+    (missing, unknown or revoked key, not its signer's, wrong) is a PoisonMessage too."""
+    event = decode_record(kind, record)
+    try:
+        keys.check(record.value or b"", event)
+    except SignatureError as exc:
+        raise PoisonMessage(f"signature refused: {exc}") from exc
     return event
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
@@ -27,6 +29,7 @@ from singlewindow.kafka.headers import Headers, event_headers
 from singlewindow.kafka.options import kafka_options
 from singlewindow.metrics import PUBLISHED
 from singlewindow.settings import Settings
+from singlewindow.signing import SigningKey
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +67,19 @@ REJECTED = (
 
 
 class EventProducer:
-    """Publishes events of one service; ``publish`` returns once Kafka acknowledged."""
+    """Publishes events of one service, signed with its key; ``publish`` returns once Kafka
+    acknowledged. (Without a key it sends only what is not an event: dead letters.)"""
 
-    def __init__(self, settings: Settings, service: str, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        service: str,
+        signer: SigningKey | None = None,
+        timeout_s: float = 10.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.settings, self.service, self.timeout_s = settings, service, timeout_s
+        self.signer, self.clock = signer, clock
         self.producer = new_producer(settings, service)
         self._unstarted = True  # started by start(), or else by the first send
         self._lock = asyncio.Lock()
@@ -92,7 +104,10 @@ class EventProducer:
         await self.producer.stop()
 
     async def publish(self, topic: str, event: Event, parent_trace: bytes | None = None) -> None:
-        payload = event.to_avro()
+        """Sign ``event`` and send it (see :meth:`send`)."""
+        if self.signer is None:
+            raise RuntimeError(f"{self.service}: no signing key, so no event can be published")
+        _, payload = self.signer.sign(event, self.clock())
         await self.send(
             topic, event.key(), payload, event_headers(self.service, payload, parent_trace)
         )

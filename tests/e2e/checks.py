@@ -10,11 +10,14 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from deploy.local.components import VAR
+from deploy.local.trust import LocalTrust
 from services.aggregator.join import fold
 from services.demo_data import DEMO_BROKER, demo_usccs, sample_declaration_body
 from services.intake.devissuer import bearer
@@ -23,8 +26,15 @@ from singlewindow.events import AgencyVerdict, ClearanceResult, DeclarationSubmi
 from singlewindow.kafka.reader import key_text, read_topic
 from singlewindow.readmodel import COLLECTION, FINAL
 from singlewindow.settings import get_settings
+from singlewindow.signing import SigningKey
 from singlewindow.topics import CLEARANCE_RESULTS, DECLARATIONS_SUBMITTED, VERDICT_TOPICS
 from tests.e2e.conftest import DEADLINE_SECONDS
+
+
+def local_signer(signer: str) -> SigningKey:
+    """The local stack's signing key of ``signer`` (what a stolen key would give a forger)."""
+    env = LocalTrust(VAR).signing_env(signer)
+    return SigningKey.from_pem(env["SIGNING_KEY_ID"], Path(env["SIGNING_KEY_FILE"]).read_bytes())
 
 
 def trader(hours: float = 12) -> dict[str, str]:
@@ -162,7 +172,7 @@ async def outcome(accepted: list[str]) -> Outcome:
         verdicts = [v for t in VERDICT_TOPICS.values() for v in events[d][t.name]]
         verdicts.sort(key=lambda v: v.agency)  # order across agencies does not matter
         _, expected = fold([*declaration, *verdicts], timedelta(seconds=DEADLINE_SECONDS))
-        mismatches += expected != events[d][CLEARANCE_RESULTS.name][:1]
+        mismatches += expected != [r.unsigned() for r in events[d][CLEARANCE_RESULTS.name][:1]]
     statuses = await read_model_statuses(ids, timeout_s=120)
     stale = sum(statuses[d] != events[d][CLEARANCE_RESULTS.name][0].status for d in ids)
     return Outcome(

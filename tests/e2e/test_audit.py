@@ -1,4 +1,5 @@
-"""Auditors replay the log: verify recomputes every decision, catches forgeries, the read
+"""Auditors replay the log: verify recomputes every decision and catches what a service's
+own key signed outside the rules (forgeries without the key: ``test_forgery``), the read
 model rebuilds identically, a timeline shows one declaration in causal order."""
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from singlewindow.events import (
 from singlewindow.kafka.options import kafka_options
 from singlewindow.readmodel import COLLECTION
 from singlewindow.settings import get_settings
+from singlewindow.signing import signer_of
 from singlewindow.topics import CLEARANCE_RESULTS, VERDICT_TOPICS
-from tests.e2e.checks import trader
+from tests.e2e.checks import local_signer, trader
 from tests.e2e.conftest import DEADLINE_SECONDS, ROOT, Platform
 from tests.e2e.test_pipeline import final_status, submit
 
@@ -67,10 +69,13 @@ async def read_model_document(declaration_id: str) -> dict[str, Any]:
 
 
 async def publish(topic: str, event: AgencyVerdict | ClearanceResult) -> None:
+    """Publish ``event`` signed with the real key of the service that signs such events: a
+    service gone wrong (or its stolen key). The signature holds; recomputation catches it."""
+    _, payload = local_signer(signer_of(event)).sign(event, datetime.now(UTC))
     producer = AIOKafkaProducer(**kafka_options(get_settings()))
     await producer.start()
     try:
-        await producer.send_and_wait(topic, event.to_avro(), key=event.key())
+        await producer.send_and_wait(topic, payload, key=event.key())
     finally:
         await producer.stop()
 

@@ -8,17 +8,27 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TypeVar
 
 from singlewindow.avro import fingerprint_of
+from singlewindow.events import Event
 from tests import factories
 
 HERE = Path(__file__).resolve().parent
-_KEYED_VERDICT = factories.verdict(sampling_key_version="golden-1")  # every field set
+E = TypeVar("E", bound=Event)
+
+
+def signed(event: E) -> E:
+    """``event`` as its service writes it: signed (by a test key: every field set)."""
+    return type(event).from_avro(factories.signed(event))
+
+
+_KEYED_VERDICT = signed(factories.verdict(sampling_key_version="golden-1"))  # every field set
 SAMPLES = (
-    factories.declaration(),
+    signed(factories.declaration()),
     _KEYED_VERDICT,
-    factories.result(),
-    factories.join_state(verdicts=(_KEYED_VERDICT,)),
+    signed(factories.result()),
+    signed(factories.join_state(verdicts=(_KEYED_VERDICT,))),
 )
 
 

@@ -14,13 +14,16 @@ from pymongo.asynchronous.database import AsyncDatabase
 from singlewindow.db import mongo_client
 from singlewindow.kafka.admin import admin_client
 from singlewindow.settings import Settings, get_settings
+from tests.factories import with_keys
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
-    return get_settings()
+    """The broker and database settings of the process; the tests' own key registry
+    (:func:`tests.factories.with_keys`): what a service under test verifies with."""
+    return with_keys(get_settings())
 
 
 @pytest.fixture

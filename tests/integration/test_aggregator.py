@@ -41,6 +41,7 @@ from singlewindow.topics import (
 from tests import factories
 
 pytestmark = pytest.mark.integration
+KEYS = factories.service_keys("aggregator")  # what the aggregator signs and verifies with
 
 
 async def send(settings: Settings, events: list[Event]) -> None:
@@ -52,7 +53,7 @@ async def send(settings: Settings, events: list[Event]) -> None:
                 topic = VERDICT_TOPICS[str(event.agency)].name
             else:
                 topic = DECLARATIONS_SUBMITTED.name
-            await producer.send_and_wait(topic, event.to_avro(), key=event.key())
+            await producer.send_and_wait(topic, factories.signed(event), key=event.key())
     finally:
         await producer.stop()
 
@@ -109,7 +110,9 @@ async def test_one_result_per_declaration_across_a_restart(settings: Settings) -
     await send(settings, first)
     # first run: joins start, nothing is complete, state goes to the changelog
     done = asyncio.Event()
-    runner = asyncio.create_task(run_until(Aggregator(settings, timedelta(hours=1)), done, 90))
+    runner = asyncio.create_task(
+        run_until(Aggregator(settings, keys=KEYS, deadline=timedelta(hours=1)), done, 90)
+    )
     async with asyncio.timeout(60):
         while not set(ids) <= await changelog_ids(settings):
             await asyncio.sleep(0.5)
@@ -120,13 +123,13 @@ async def test_one_result_per_declaration_across_a_restart(settings: Settings) -
     # second run: a new process restores the joins and completes them, once each
     await send(settings, second)
     done = asyncio.Event()
-    aggregator = Aggregator(settings, timedelta(hours=1))
+    aggregator = Aggregator(settings, keys=KEYS, deadline=timedelta(hours=1))
     runner = asyncio.create_task(run_until(aggregator, done, 90))
     found = await wait_for_results(settings, set(ids), len(ids))
     done.set()
     await runner
     await send(settings, second)  # late duplicates after the decision change nothing
-    await run_until(Aggregator(settings, timedelta(hours=1)), None, 6)
+    await run_until(Aggregator(settings, keys=KEYS, deadline=timedelta(hours=1)), None, 6)
 
     found = await results_for(settings, set(ids))
     assert Counter(r.declaration_id for r in found) == Counter(ids)
@@ -149,14 +152,16 @@ async def test_deadline_fires_after_a_restart(settings: Settings) -> None:
         ],
     )
     done = asyncio.Event()
-    runner = asyncio.create_task(run_until(Aggregator(settings, timedelta(seconds=20)), done, 90))
+    runner = asyncio.create_task(
+        run_until(Aggregator(settings, keys=KEYS, deadline=timedelta(seconds=20)), done, 90)
+    )
     async with asyncio.timeout(60):
         while d not in await changelog_ids(settings):
             await asyncio.sleep(0.5)
     done.set()
     await runner
     assert await results_for(settings, {d}) == []
-    later = Aggregator(settings, timedelta(seconds=20))
+    later = Aggregator(settings, keys=KEYS, deadline=timedelta(seconds=20))
     done = asyncio.Event()
     runner = asyncio.create_task(run_until(later, done, 90))
     (result,) = await wait_for_results(settings, {d}, 1)
@@ -274,14 +279,16 @@ async def test_hostile_inputs_are_dead_lettered_and_the_partition_keeps_flowing(
             ),
         ),
         # keyed other than by the declaration id: its state would split across partitions
-        (DECLARATIONS_SUBMITTED.name, b"SOMEONE-ELSE", fresh(ids["KEY"]).to_avro()),
-        (DECLARATIONS_SUBMITTED.name, None, fresh(ids["NONE"]).to_avro()),
-        (DECLARATIONS_SUBMITTED.name, NOT_UTF8, fresh(ids["BYTES"]).to_avro()),
+        (DECLARATIONS_SUBMITTED.name, b"SOMEONE-ELSE", factories.signed(fresh(ids["KEY"]))),
+        (DECLARATIONS_SUBMITTED.name, None, factories.signed(fresh(ids["NONE"]))),
+        (DECLARATIONS_SUBMITTED.name, NOT_UTF8, factories.signed(fresh(ids["BYTES"]))),
         # older than the retention (7 days): its join may be gone, it must not decide again
         (
             DECLARATIONS_SUBMITTED.name,
             ids["OLD"].encode(),
-            factories.declaration(ids["OLD"], submitted_at=now - timedelta(days=8)).to_avro(),
+            factories.signed(
+                factories.declaration(ids["OLD"], submitted_at=now - timedelta(days=8))
+            ),
         ),
     ]
     flowing: list[Event] = [
@@ -289,10 +296,14 @@ async def test_hostile_inputs_are_dead_lettered_and_the_partition_keeps_flowing(
         *(factories.verdict(good, a, Decision.CLEAR, decided_at=now) for a in ALL3),
     ]
     sources = await send_raw(settings, hostile, partition)
-    await send_raw(settings, [(topic_of(e), e.key(), e.to_avro()) for e in flowing], partition)
+    await send_raw(
+        settings, [(topic_of(e), e.key(), factories.signed(e)) for e in flowing], partition
+    )
 
     done = asyncio.Event()
-    runner = asyncio.create_task(run_until(Aggregator(settings, timedelta(hours=1)), done, 120))
+    runner = asyncio.create_task(
+        run_until(Aggregator(settings, keys=KEYS, deadline=timedelta(hours=1)), done, 120)
+    )
     try:
         (result,) = await wait_for_results(settings, {good}, 1)
         letters = await wait_for_letters(settings, sources)
@@ -314,7 +325,9 @@ async def test_an_orphan_verdict_is_dropped_with_a_tombstone_and_no_result(
     long_ago = datetime.now(UTC) - timedelta(days=8)  # its window (retention) has passed
     await send(settings, [factories.verdict(orphan, Agency.CIQ, decided_at=long_ago)])
     done = asyncio.Event()
-    runner = asyncio.create_task(run_until(Aggregator(settings, timedelta(hours=1)), done, 90))
+    runner = asyncio.create_task(
+        run_until(Aggregator(settings, keys=KEYS, deadline=timedelta(hours=1)), done, 90)
+    )
     try:
         await wait_for_tombstone(settings, orphan)
     finally:
@@ -337,7 +350,7 @@ async def test_a_duplicate_submission_after_the_retention_never_decides_twice(
     verdicts = [factories.verdict(d, a, Decision.CLEAR, decided_at=then) for a in ALL3]
     shift = [timedelta(days=-8)]
     aggregator = Aggregator(
-        settings, timedelta(hours=1), clock=lambda: datetime.now(UTC) + shift[0]
+        settings, timedelta(hours=1), keys=KEYS, clock=lambda: datetime.now(UTC) + shift[0]
     )
     await send(settings, [submission, *verdicts])
     done = asyncio.Event()
@@ -349,7 +362,7 @@ async def test_a_duplicate_submission_after_the_retention_never_decides_twice(
         partition = (await changelog_last(settings, d))[-1].partition
         (duplicate,) = await send_raw(
             settings,
-            [(DECLARATIONS_SUBMITTED.name, submission.key(), submission.to_avro())],
+            [(DECLARATIONS_SUBMITTED.name, submission.key(), factories.signed(submission))],
             partition,
         )
         letters = await wait_for_letters(settings, [duplicate])
@@ -370,16 +383,16 @@ async def test_a_changelog_with_unusable_keys_still_restores(
     await send_raw(
         settings,
         [
-            (scratch_topic, kept.key(), kept.to_avro()),
+            (scratch_topic, kept.key(), factories.signed(kept)),
             (scratch_topic, NOT_UTF8, None),  # raised UnicodeDecodeError: the task never opened
             (scratch_topic, b"\xc3", None),  # (None, None) no client sends
-            (scratch_topic, NOT_UTF8, rekeyed.to_avro()),
+            (scratch_topic, NOT_UTF8, factories.signed(rekeyed)),
             (scratch_topic, b"CL-GARBAGE", b"\xc3\x01 not a join state"),
         ],
         partition=0,
     )
     group = f"test-restore-{uuid.uuid4().hex[:8]}"
-    task = Task(settings, group, 0, timedelta(days=7), changelog=scratch_topic)
+    task = Task(settings, group, 0, timedelta(days=7), KEYS, changelog=scratch_topic)
     try:
         async with asyncio.timeout(60):
             await task.open()
@@ -387,7 +400,7 @@ async def test_a_changelog_with_unusable_keys_still_restores(
         await task.commit({"CL-KEPT": None}, [])  # the partition's transactions flow on
     finally:
         await task.close()
-    again = Task(settings, group, 0, timedelta(days=7), changelog=scratch_topic)
+    again = Task(settings, group, 0, timedelta(days=7), KEYS, changelog=scratch_topic)
     try:
         async with asyncio.timeout(60):
             await again.open()

@@ -17,6 +17,7 @@ from singlewindow.kafka.reader import key_text, read_topic
 from singlewindow.readmodel import COLLECTION
 from singlewindow.settings import Settings
 from singlewindow.topics import DECLARATIONS_SUBMITTED
+from tests import factories
 from tests.unit.intake_tokens import TestIssuer
 
 pytestmark = pytest.mark.integration
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.integration
 
 async def test_database_down_submission_works_status_is_503(settings: Settings) -> None:
     down = settings.model_copy(update={"mongodb_url": "mongodb://127.0.0.1:9/"})  # nothing there
-    producer = EventProducer(settings, "intake-test")
+    producer = EventProducer(settings, "intake-test", factories.SIGNING["intake"])
     database = mongo_client(down, timeout_ms=1000)[down.mongodb_database]
     issuer, body = TestIssuer(), sample_declaration_body(3)
     app = create_app(

@@ -10,7 +10,7 @@ from aiokafka import ConsumerRecord
 
 from services.aggregator.service import decode_input
 from services.aggregator.table import JoinTable
-from services.aggregator.tasks import restore
+from services.aggregator.tasks import Restored, restore
 from singlewindow.events import Agency, ClearanceStatus, Event
 from singlewindow.kafka.consumer import PoisonMessage
 from singlewindow.topics import DECLARATIONS_SUBMITTED, JOIN_STATE, VERDICT_TOPICS
@@ -27,25 +27,36 @@ def on_its_topic(event: Event, key: bytes | None) -> ConsumerRecord:
     topic = DECLARATIONS_SUBMITTED.name
     if hasattr(event, "agency"):
         topic = VERDICT_TOPICS[str(event.agency)].name
-    return record(topic, key, event.to_avro())
+    return record(topic, key, factories.signed(event))
 
 
 @pytest.mark.parametrize("event", [factories.declaration(), factories.verdict()])
 def test_an_input_keyed_by_its_declaration_id_is_taken(event: Event) -> None:
-    assert decode_input(on_its_topic(event, event.key())) == event
+    taken = decode_input(on_its_topic(event, event.key()), factories.REGISTRY)
+    assert taken.unsigned() == event and taken.signature is not None
 
 
 @pytest.mark.parametrize("event", [factories.declaration(), factories.verdict()])
 @pytest.mark.parametrize("key", [b"D-0002", b"", None, NOT_UTF8, b"d-0001"])
 def test_an_input_keyed_otherwise_is_poison(event: Event, key: bytes | None) -> None:
     with pytest.raises(PoisonMessage, match="is not the declaration id"):
-        decode_input(on_its_topic(event, key))
+        decode_input(on_its_topic(event, key), factories.REGISTRY)
 
 
 def test_a_verdict_on_another_agencys_topic_is_still_poison() -> None:
     verdict = factories.verdict(agency=Agency.PORT)
     with pytest.raises(PoisonMessage, match="one writer per topic"):
-        decode_input(record(VERDICT_TOPICS["customs"].name, verdict.key(), verdict.to_avro()))
+        decode_input(
+            record(VERDICT_TOPICS["customs"].name, verdict.key(), factories.signed(verdict)),
+            factories.REGISTRY,
+        )
+
+
+def restored_from(records: list[ConsumerRecord]) -> Restored:
+    """What a task restores from ``records`` with the test keys, its signatures set aside."""
+    out = restore(records, factories.REGISTRY)
+    out.states = {k: s.unsigned() for k, s in out.states.items()}
+    return out
 
 
 def changelog(*entries: tuple[bytes | None, bytes | None]) -> list[ConsumerRecord]:
@@ -55,11 +66,11 @@ def changelog(*entries: tuple[bytes | None, bytes | None]) -> list[ConsumerRecor
 def test_restore_takes_the_last_write_and_honours_tombstones() -> None:
     a1, a2 = factories.join_state("D-A"), factories.join_state("D-A", decided="RELEASED")
     b = factories.join_state("D-B")
-    restored = restore(
+    restored = restored_from(
         changelog(
-            (a1.key(), a1.to_avro()),
-            (b.key(), b.to_avro()),
-            (a2.key(), a2.to_avro()),
+            (a1.key(), factories.signed(a1)),
+            (b.key(), factories.signed(b)),
+            (a2.key(), factories.signed(a2)),
             (b.key(), None),
         )
     )
@@ -69,9 +80,9 @@ def test_restore_takes_the_last_write_and_honours_tombstones() -> None:
 
 def test_restore_skips_tombstones_whose_key_names_no_declaration() -> None:
     kept = factories.join_state("D-0001")
-    restored = restore(
+    restored = restored_from(
         changelog(
-            (kept.key(), kept.to_avro()),
+            (kept.key(), factories.signed(kept)),
             (NOT_UTF8, None),  # decoded with "replace", this could name a real id
             (None, None),
             (b"\xc3", None),
@@ -84,14 +95,18 @@ def test_restore_skips_tombstones_whose_key_names_no_declaration() -> None:
 
 def test_restore_files_a_value_under_its_own_id_whatever_its_key() -> None:
     state = factories.join_state("D-0001", decided=ClearanceStatus.TIMED_OUT)
-    restored = restore(changelog((NOT_UTF8, state.to_avro()), (None, state.to_avro())))
+    restored = restored_from(
+        changelog((NOT_UTF8, factories.signed(state)), (None, factories.signed(state)))
+    )
     assert restored.states == {"D-0001": state}
     assert restored.rekeyed == 2
 
 
 def test_restore_skips_unreadable_values() -> None:
     state = factories.join_state("D-0001")
-    restored = restore(changelog((b"D-X", b"\xc3\x01garbage"), (state.key(), state.to_avro())))
+    restored = restored_from(
+        changelog((b"D-X", b"\xc3\x01garbage"), (state.key(), factories.signed(state)))
+    )
     assert restored.states == {"D-0001": state}
     assert list(restored.skipped.values()) == [[0]]
 
@@ -99,8 +114,38 @@ def test_restore_skips_unreadable_values() -> None:
 def test_restored_states_are_indexed_by_due_time() -> None:
     waiting = factories.join_state("D-W")  # deadline T0 + 120 s
     decided = factories.join_state("D-D", decided=ClearanceStatus.RELEASED)
-    restored = restore(changelog(*((s.key(), s.to_avro()) for s in (decided, waiting))))
+    restored = restored_from(
+        changelog(*((s.key(), factories.signed(s)) for s in (decided, waiting)))
+    )
     table = JoinTable(timedelta(days=7), restored.states.values())
     assert table.next_due() == waiting.deadline
     changes, (result,) = table.expired(datetime(2026, 11, 27, 9, tzinfo=UTC))
     assert list(changes) == ["D-W"] and result.status is ClearanceStatus.TIMED_OUT
+
+
+def test_restore_skips_states_the_aggregator_did_not_sign() -> None:
+    state = factories.join_state("D-0001")
+    forged = factories.join_state("D-0001", decided=ClearanceStatus.RELEASED)
+    by_ciq = factories.SIGNING["ciq"].sign(forged, factories.T0)[1]
+    restored = restored_from(
+        changelog(
+            (state.key(), factories.signed(state)),
+            (forged.key(), forged.to_avro()),  # unsigned
+            (forged.key(), by_ciq),  # signed, by a key that is not the aggregator's
+        )
+    )
+    assert restored.states == {"D-0001": state}
+    assert restored.skipped == {"join state not signed by the aggregator": [1, 2]}
+
+
+def test_an_unsigned_or_forged_input_is_poison() -> None:
+    declaration = factories.declaration()
+    with pytest.raises(PoisonMessage, match="unsigned DeclarationSubmitted"):
+        decode_input(
+            record(DECLARATIONS_SUBMITTED.name, b"D-0001", declaration.to_avro()),
+            factories.REGISTRY,
+        )
+    verdict = factories.verdict(agency=Agency.PORT)
+    by_customs = factories.SIGNING["customs"].sign(verdict, factories.T0)[1]
+    with pytest.raises(PoisonMessage, match="belongs to customs, not port"):
+        decode_input(record(VERDICT_TOPICS["port"].name, b"D-0001", by_customs), factories.REGISTRY)

@@ -21,6 +21,7 @@ from services.audit.render import hex_dump, safe, visible
 from services.customs import rules as customs_rules
 from singlewindow import events as ev
 from singlewindow.kafka.deadletter import TRUNCATED
+from singlewindow.settings import Settings
 from tests import factories
 
 HOSTILE = "[/]\x1b[2J[bold green]RELEASED[/bold green]\u202e:smile:"
@@ -37,21 +38,30 @@ def runner() -> CliRunner:
 
 @pytest.fixture(autouse=True)
 def no_infrastructure(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No settings from the environment, no sampling keys unless a test sets them."""
-    monkeypatch.setattr(cli, "get_settings", lambda: None)
+    """No settings from the environment but the test key registry, no sampling keys unless
+    a test sets them."""
+    monkeypatch.setattr(cli, "get_settings", lambda: factories.with_keys(Settings()))
     for name in ("CUSTOMS_SAMPLING_KEYS", "CUSTOMS_SAMPLING_KEYS_FILE"):
         monkeypatch.delenv(name, raising=False)
     yield
 
 
-def logged(event: ev.Event | None, offset: int = 0, error: str | None = None) -> LoggedEvent:
+def logged(
+    event: ev.Event | None, offset: int = 0, error: str | None = None, sign: bool = True
+) -> LoggedEvent:
+    """``event`` as read from its topic: signed by its service's test key (unless not
+    ``sign``: a forgery)."""
     topic = {
         ev.DeclarationSubmitted: "declarations.submitted",
         ev.AgencyVerdict: "verdicts.customs",
         ev.ClearanceResult: "clearance.results",
     }.get(type(event), "verdicts.customs")
     key = event.declaration_id if event is not None else HOSTILE
-    return LoggedEvent(topic, 0, offset, factories.T0, key, event, error)
+    payload = b""
+    if event is not None:
+        payload = factories.signed(event) if sign else event.to_avro()
+        event = type(event).from_avro(payload)
+    return LoggedEvent(topic, 0, offset, factories.T0, key, event, error, payload)
 
 
 def serve_events(monkeypatch: pytest.MonkeyPatch, events: list[LoggedEvent]) -> None:
@@ -64,8 +74,14 @@ def serve_events(monkeypatch: pytest.MonkeyPatch, events: list[LoggedEvent]) -> 
 
 
 def faithful(declaration_id: str = "D-0001") -> list[LoggedEvent]:
-    """A declaration routed to customs alone, its real verdict (test key) and its result."""
-    declaration = factories.declaration(declaration_id, required_agencies=(ev.Agency.CUSTOMS,))
+    """A declaration by air (routed to customs alone), its real verdict (test sampling key)
+    and its result, each signed by its service."""
+    by_air = factories.declaration().consignment.model_copy(
+        update={"mode": ev.TransportMode.AIR, "vessel_imo": None, "voyage": None}
+    )
+    declaration = factories.declaration(
+        declaration_id, consignment=by_air, required_agencies=(ev.Agency.CUSTOMS,)
+    )
     verdict = customs_rules.assess(
         declaration, customs_rules.load_reference(), factories.T0 + timedelta(seconds=1), KEY
     )
@@ -321,3 +337,51 @@ def test_redrive_reports_refused_letters(
     assert done.exit_code == 0, done.output
     assert "would re-drive 1 dead letter(s); refused 1" in done.stdout
     assert "refused 0/8: its source topic 'clearance.results' is not an input topic" in done.stdout
+
+
+def test_verify_reports_forged_events_and_leaves_them_out(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unsigned declaration routed to nobody, and a verdict signed by another agency's
+    key: both are findings, and neither counts as a declaration or a verdict."""
+    skipped = factories.declaration("D-FORGED", required_agencies=())
+    _, by_port = factories.SIGNING["port"].sign(factories.verdict("D-0001"), factories.T0)
+    forged = ev.AgencyVerdict.from_avro(by_port)  # a customs verdict, signed by the port
+    events = [
+        *faithful(),
+        logged(skipped, 3, sign=False),
+        LoggedEvent("verdicts.customs", 0, 4, factories.T0, "D-0001", forged, None, by_port),
+    ]
+    serve_events(monkeypatch, events)
+    monkeypatch.setenv("CUSTOMS_SAMPLING_KEYS", f"{KEY.version}:{KEY.secret.hex()}")
+    done = runner.invoke(cli.app, ["verify", "--format", "json"])
+    assert done.exit_code == 1, done.output
+    document = json.loads(done.stdout)
+    found = {(f["kind"], f["declaration_id"]): f["detail"] for f in document["findings"]}
+    assert set(found) == {("signature refused", "D-FORGED"), ("signature refused", "D-0001")}
+    assert "unsigned DeclarationSubmitted" in found["signature refused", "D-FORGED"]
+    assert "belongs to port, not customs" in found["signature refused", "D-0001"]
+    assert document["summary"]["declarations"] == 1 and document["summary"]["verdicts"] == 1
+
+
+def test_verify_reports_a_declaration_that_skipped_an_agency(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Signed by the intake, but routed to customs alone although it goes by sea (the
+    routing table it names requires the port authority too)."""
+    by_sea = factories.declaration("D-SEA", required_agencies=(ev.Agency.CUSTOMS,))
+    serve_events(monkeypatch, [logged(by_sea)])
+    done = runner.invoke(cli.app, ["verify", "--format", "json"])
+    document = json.loads(done.stdout)
+    kinds = {f["kind"]: f["detail"] for f in document["findings"]}
+    assert "routing mismatch" in kinds and done.exit_code == 1
+    assert "routes to ['customs', 'port']" in kinds["routing mismatch"]
+
+
+def test_verify_without_the_key_registry_exits_2(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli, "get_settings", lambda: Settings(key_registry_file=None))
+    serve_events(monkeypatch, faithful())
+    done = runner.invoke(cli.app, ["verify"])
+    assert done.exit_code == 2 and "KEY_REGISTRY_FILE" in done.output

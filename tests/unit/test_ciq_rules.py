@@ -334,7 +334,13 @@ def test_reference_data_is_consistent() -> None:
 
 def test_catalogue_matches_the_intake_routing_table() -> None:
     """Every catalogued prefix is routed to CIQ, and every CIQ-routed prefix is catalogued."""
-    table = Path(__file__).parents[2] / "services" / "intake" / "routing.json"
+    table = (
+        Path(__file__).parents[2]
+        / "services"
+        / "intake"
+        / "routing_tables"
+        / "routing-2026.11.json"
+    )
     if not table.exists():
         pytest.skip("no intake routing table")
     routed = {p["prefix"] for p in json.loads(table.read_text())["agencies"]["ciq"]["hs_prefixes"]}

@@ -92,7 +92,9 @@ def _records_of(model: type[ev.Record]):  # type: ignore[no-untyped-def]
         vat_rate=Decimal("0.13"),
         vat=Decimal("1.43"),
     )
-    for root in (*SAMPLES, sample, factories.verdict(duties=(duty,)), factories.join_state()):
+    signed = ev.AgencyVerdict.from_avro(factories.signed(factories.verdict()))
+    roots = (*SAMPLES, sample, factories.verdict(duties=(duty,)), factories.join_state(), signed)
+    for root in roots:
         yield from walk(root)
 
 

@@ -83,7 +83,8 @@ def test_a_credentials_file_has_every_setting_and_a_shell_reads_it_as_python_doe
     for name in NAMES:
         path = trust.credentials_file(name)
         env = read_env_file(path)
-        assert list(env) == list(SETTINGS)
+        assert list(env) == [*SETTINGS, "KEY_REGISTRY_FILE"]
+        assert env["KEY_REGISTRY_FILE"] == str(trust.registry_file)  # public: no secret in it
         assert env["KAFKA_SASL_USERNAME"] == name
         assert env["KAFKA_SASL_PASSWORD"] == secrets_.passwords[name]
         assert env["KAFKA_SSL_CAFILE"] == str(trust.ca_cert)  # a path with a space in it
@@ -95,9 +96,11 @@ def test_a_credentials_file_has_every_setting_and_a_shell_reads_it_as_python_doe
         check=True,
         env={"PATH": os.environ["PATH"]},
     ).stdout.splitlines()
-    assert {k: v for k, _, v in (line.partition("=") for line in shell) if k in SETTINGS} == (
-        read_env_file(trust.credentials_file("intake"))
-    )
+    assert {
+        k: v
+        for k, _, v in (line.partition("=") for line in shell)
+        if k in (*SETTINGS, "KEY_REGISTRY_FILE")
+    } == (read_env_file(trust.credentials_file("intake")))
     settings = trust.settings("customs")
     assert settings.kafka_security_protocol == "SASL_SSL"
     assert settings.kafka_sasl_username == "customs"

@@ -89,16 +89,19 @@ def test_each_consumer_group_is_its_services_own() -> None:
 async def test_the_services_use_the_groups_and_transactional_ids_declared() -> None:
     settings = Settings()
     for agency in (Agency.CUSTOMS, Agency.CIQ, Agency.PORT):
-        service = agency_service(agency, lambda d, now: factories.verdict(), settings)
+        own = factories.with_keys(settings, str(agency))
+        service = agency_service(agency, lambda d, now: factories.verdict(), own)
         assert service.group_id == principal(str(agency)).group
         assert principal(str(agency)).reads == tuple(service.topics)
     assert principal(PROJECTOR).group == PROJECTOR
-    aggregator = Aggregator(settings, timedelta(seconds=60))
+    keys = factories.service_keys(AGGREGATOR)
+    aggregator = Aggregator(settings, timedelta(seconds=60), keys=keys)
     assert principal(AGGREGATOR).group == aggregator.group
     prefix = principal(AGGREGATOR).transactional_id_prefix
     assert prefix is not None
     for partition in range(settings.topic_partitions):
-        tid = Task(settings, aggregator.group, partition, timedelta(days=1)).transactional_id
+        task = Task(settings, aggregator.group, partition, timedelta(days=1), keys)
+        tid = task.transactional_id
         assert tid.startswith(prefix)
 
 

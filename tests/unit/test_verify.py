@@ -23,6 +23,7 @@ from singlewindow.events import (
     Document,
     GoodsItem,
     Reason,
+    TransportMode,
 )
 from tests import factories
 
@@ -113,8 +114,13 @@ def test_missing_duplicate_and_orphan_records_are_caught() -> None:
 
 
 def customs_declaration(declaration_id: str) -> DeclarationSubmitted:
-    """The factory declaration under ``declaration_id``, routed to customs alone."""
-    return factories.declaration(declaration_id, required_agencies=(Agency.CUSTOMS,))
+    """The factory declaration under ``declaration_id``, by air: routed to customs alone."""
+    by_air = factories.declaration().consignment.model_copy(
+        update={"mode": TransportMode.AIR, "vessel_imo": None, "voyage": None}
+    )
+    return factories.declaration(
+        declaration_id, consignment=by_air, required_agencies=(Agency.CUSTOMS,)
+    )
 
 
 def sampled_declaration(key: customs_rules.SamplingKey = KEY) -> DeclarationSubmitted:
