@@ -233,3 +233,15 @@ def test_each_deployment_connects_as_its_own_principal() -> None:
             rf"[\s\S]*?secretKeyRef: \{{name: {service}, key: password\}}",
             manifest,
         ), service
+
+
+def test_each_deployment_signs_with_its_own_key_and_verifies_with_the_registry() -> None:
+    manifest = (ROOT / "deploy" / "k8s" / "singlewindow.yaml").read_text()
+    assert 'KEY_REGISTRY_FILE: "/etc/singlewindow/keys/registry.json"' in manifest
+    deployments = re.split(r"\n---\n", manifest)
+    for service in SERVICES:
+        (block,) = [b for b in deployments if f"metadata: {{name: {service}," in b]
+        assert "configMap: {name: singlewindow-key-registry}" in block, service
+        signs = service != "projector"
+        assert (f"secretName: {service}-signing-key" in block) is signs, service
+        assert (f"secretKeyRef: {{name: {service}-signing-key, key: key-id}}" in block) is signs
