@@ -69,12 +69,20 @@ async def run_chaos(
     stop, abort = asyncio.Event(), asyncio.Event()
     chaos_task = asyncio.create_task(chaos(platform, stop, rng, abort))
     try:
-        flow = submit_patiently(platform.url, count, rng.randrange(10**6), f"chaos{seed}")
+        flow = asyncio.create_task(
+            submit_patiently(platform.url, count, rng.randrange(10**6), f"chaos{seed}")
+        )
+        await asyncio.wait({flow, chaos_task}, return_when=asyncio.FIRST_COMPLETED)
+        if chaos_task.done() and chaos_task.exception() is not None:
+            flow.cancel()  # a server that could not be restarted: fail now, saying why
+            raise AssertionError("the chaos could not restart a server") from (
+                chaos_task.exception()
+            )
         accepted, stats = await flow
         await asyncio.sleep(3)  # one more kill or so while the tail is processed
     except BaseException:  # a failed flow must not leave the killer running into other tests
         abort.set()
-        await chaos_task  # ends after its current kill and restart
+        await asyncio.gather(chaos_task, return_exceptions=True)  # after its current restart
         raise
     stop.set()
     kills = await chaos_task

@@ -27,7 +27,7 @@ from aiokafka.errors import (
 )
 from pydantic import SecretStr
 
-from deploy.local.components import VAR
+from deploy.local.components import VAR, _credentials_refused
 from deploy.local.trust import LocalTrust
 from singlewindow.events import Agency, Event
 from singlewindow.kafka.acls import alter_scram_users, binding, describe_acls
@@ -135,6 +135,16 @@ async def test_a_wrong_password_is_refused() -> None:
     wrong = as_(ADMIN).model_copy(update={"kafka_sasl_password": SecretStr("not-the-password")})
     with pytest.raises(REFUSED):
         await connects(wrong)
+
+
+async def test_the_stack_tells_refused_credentials_from_a_broker_not_there() -> None:
+    """What ``Kafka.start`` restarts a broker for: its own admin refused while TLS works."""
+    admin = as_(ADMIN)
+    assert await _credentials_refused(admin) is False
+    wrong = admin.model_copy(update={"kafka_sasl_password": SecretStr("not-the-password")})
+    assert await _credentials_refused(wrong) is True
+    nowhere = admin.model_copy(update={"kafka_bootstrap_servers": "localhost:9"})
+    assert await _credentials_refused(nowhere) is False
 
 
 async def test_an_unknown_user_is_refused() -> None:

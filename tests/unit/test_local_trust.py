@@ -4,8 +4,10 @@ its settings (singlewindow/kafka/options.py)."""
 from __future__ import annotations
 
 import os
+import socket
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from pydantic import SecretStr, ValidationError
 
+import deploy.local.components as components
 from deploy.local.launcher import service_credentials
 from deploy.local.trust import BROKER_CN, SETTINGS, LocalTrust, read_env_file
 from singlewindow.kafka.options import kafka_options, ssl_context
@@ -179,3 +182,50 @@ def test_a_data_folder_from_before_the_secured_stack_is_moved_aside_only_if_ours
     kafka.marker.write_text('{"scram_users": []}')
     kafka._retire_unsecured_data()
     assert not kafka.outdated() and (kafka.data / "meta.properties").exists()
+
+
+class _Flaky(components.Component):
+    """A server that listens at once, but is broken on its first launch only."""
+
+    name = "flaky"
+
+    def __init__(self, port: int) -> None:
+        self.port, self.launches, self.checks = port, 0, 0
+
+    def command(self) -> list[str]:
+        self.launches += 1
+        serve = (
+            "import socket,time;s=socket.socket();"
+            "s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);"
+            f"s.bind(('127.0.0.1',{self.port}));s.listen();time.sleep(600)"
+        )
+        return [sys.executable, "-c", serve]
+
+    def ready(self) -> bool:
+        return self.launches > 1
+
+    def broken(self) -> str | None:
+        self.checks += 1
+        return "refuses its own admin" if self.launches == 1 else None
+
+    def diagnosis(self) -> str:
+        return " (its log says why)"
+
+
+def test_a_server_that_comes_up_broken_is_restarted_saying_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(components, "VAR", tmp_path)
+    monkeypatch.setattr(components, "BROKEN_FOR_S", 0.0)
+    monkeypatch.setattr(components, "BROKEN_CHECK_S", 0.1)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = _Flaky(port)
+    try:
+        server.start()
+        assert server.launches == 2 and server.running()
+        said = capsys.readouterr().out
+        assert "flaky refuses its own admin for 0s; restarting it (its log says why)" in said
+    finally:
+        server.kill()
