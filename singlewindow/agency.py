@@ -1,13 +1,15 @@
 """The SDK for an agency service: consume declarations, rule, publish a verdict.
 
 An agency supplies a pure ``assess(declaration, now) -> AgencyVerdict``; this module does
-the rest: consumer group, decoding, dead letters, metrics, shutdown. At-least-once: the
-input offset is committed only after the verdict is acknowledged, and verdict ids are
-deterministic, so a redelivery produces a duplicate the aggregator ignores.
+the rest: consumer group, decoding, signatures, dead letters, metrics, shutdown. At-least-once:
+the input offsets are committed only after the verdicts are acknowledged (a fetched batch's
+verdicts are sent together), and verdict ids are deterministic, so a redelivery produces a
+duplicate the aggregator ignores.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -41,19 +43,56 @@ def agency_service(
     keys = registry_file(settings)
     verdicts = VERDICT_TOPICS[name]
 
-    async def handle(record: Record) -> None:
+    def rule(record: Record) -> AgencyVerdict | None:
+        """The verdict on a record's declaration (None: not routed to this agency)."""
         declaration = decode_signed(DeclarationSubmitted, record, keys)
         if agency not in declaration.required_agencies:
-            MESSAGES.labels(name, record.topic, "not_routed").inc()
-            return
+            return None
         verdict = assess(declaration, clock())
         if verdict.declaration_id != declaration.declaration_id or verdict.agency != agency:
             raise ValueError(
                 f"assess returned a verdict for {verdict.declaration_id}/{verdict.agency}"
             )
+        return verdict
+
+    async def publish(record: Record, verdict: AgencyVerdict) -> None:
         await producer.publish(verdicts.name, verdict, header(record.headers, TRACEPARENT))
 
-    return ConsumerService(name, [DECLARATIONS_SUBMITTED.name], name, settings, handle, producer)
+    def count_not_routed(records: list[Record], verdicts: list[AgencyVerdict | None]) -> None:
+        for record, verdict in zip(records, verdicts, strict=True):
+            if verdict is None:
+                MESSAGES.labels(name, record.topic, "not_routed").inc()
+
+    async def handle(record: Record) -> None:
+        verdict = rule(record)
+        if verdict is not None:
+            await publish(record, verdict)
+        count_not_routed([record], [verdict])
+
+    async def handle_batch(records: list[Record]) -> None:
+        """A fetched batch's verdicts sent together, every one acknowledged before the
+        offsets are committed. Any poison record, or any failed send, fails the batch: the
+        service then takes the records one at a time (a verdict sent twice has the same id,
+        and the aggregator keeps the first)."""
+        verdicts = [rule(record) for record in records]
+        sent = await asyncio.gather(
+            *(publish(r, v) for r, v in zip(records, verdicts, strict=True) if v is not None),
+            return_exceptions=True,
+        )
+        failed = next((outcome for outcome in sent if isinstance(outcome, BaseException)), None)
+        if failed is not None:
+            raise failed
+        count_not_routed(records, verdicts)
+
+    return ConsumerService(
+        name,
+        [DECLARATIONS_SUBMITTED.name],
+        name,
+        settings,
+        handle,
+        producer,
+        handle_batch=handle_batch,
+    )
 
 
 def run_agency(
