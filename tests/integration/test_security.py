@@ -27,7 +27,7 @@ from aiokafka.errors import (
 )
 from pydantic import SecretStr
 
-from deploy.local.components import VAR, _credentials_refused
+from deploy.local.components import VAR, Kafka, _credentials_refused
 from deploy.local.trust import LocalTrust
 from singlewindow.events import Agency, Event
 from singlewindow.kafka.acls import alter_scram_users, binding, describe_acls
@@ -145,6 +145,15 @@ async def test_the_stack_tells_refused_credentials_from_a_broker_not_there() -> 
     assert await _credentials_refused(wrong) is True
     nowhere = admin.model_copy(update={"kafka_bootstrap_servers": "localhost:9"})
     assert await _credentials_refused(nowhere) is False
+
+
+@pytest.mark.skipif(not Kafka().running(), reason="the local stack's own listener")
+async def test_the_stack_writes_the_scram_users_again_as_the_broker_itself() -> None:
+    """The repair of a broker that lost its SCRAM users: over the mutual-TLS loopback
+    listener, as the broker's certificate; every principal still gets in afterwards."""
+    assert await asyncio.to_thread(Kafka().repair, "a test asked") is True
+    for name in (ADMIN, AUDIT, "customs"):
+        assert await _credentials_refused(as_(name)) is False
 
 
 async def test_an_unknown_user_is_refused() -> None:

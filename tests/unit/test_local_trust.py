@@ -229,3 +229,36 @@ def test_a_server_that_comes_up_broken_is_restarted_saying_why(
         assert "flaky refuses its own admin for 0s; restarting it (its log says why)" in said
     finally:
         server.kill()
+
+
+class _Mendable(_Flaky):
+    """Broken on its first launch, mended in place (no restart)."""
+
+    mended = False
+
+    def ready(self) -> bool:
+        return self.mended
+
+    def broken(self) -> str | None:
+        return None if self.mended else "refuses its own admin"
+
+    def repair(self, why: str) -> bool:
+        self.mended = True
+        return True
+
+
+def test_a_server_that_can_be_mended_in_place_is_not_restarted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(components, "VAR", tmp_path)
+    monkeypatch.setattr(components, "BROKEN_FOR_S", 0.0)
+    monkeypatch.setattr(components, "BROKEN_CHECK_S", 0.1)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = _Mendable(port)
+    try:
+        server.start()
+        assert server.launches == 1 and server.mended and server.running()
+    finally:
+        server.kill()
