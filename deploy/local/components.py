@@ -110,7 +110,8 @@ class Component:
 
     def start(self) -> None:
         """Start the server; return once it serves clients. A server that comes up broken
-        (:meth:`broken`) is restarted, up to ``BROKEN_RESTARTS`` times, saying why."""
+        (:meth:`broken`) is mended in place (:meth:`repair`) or else restarted, up to
+        ``BROKEN_RESTARTS`` times, saying why."""
         for port in self.ports():
             if _port_open(self.host, port):
                 raise RuntimeError(f"{self.name}: {self.host}:{port} is taken by another process")
