@@ -212,16 +212,22 @@ class _Flaky(components.Component):
         return " (its log says why)"
 
 
-def test_a_server_that_comes_up_broken_is_restarted_saying_why(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture
+def free_port(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> int:
+    """A free loopback port, for a server of a stack in ``tmp_path`` whose broken state is
+    acted on at once."""
     monkeypatch.setattr(components, "VAR", tmp_path)
     monkeypatch.setattr(components, "BROKEN_FOR_S", 0.0)
     monkeypatch.setattr(components, "BROKEN_CHECK_S", 0.1)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = _Flaky(port)
+        return int(probe.getsockname()[1])
+
+
+def test_a_server_that_comes_up_broken_is_restarted_saying_why(
+    free_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = _Flaky(free_port)
     try:
         server.start()
         assert server.launches == 2 and server.running()
@@ -247,16 +253,8 @@ class _Mendable(_Flaky):
         return True
 
 
-def test_a_server_that_can_be_mended_in_place_is_not_restarted(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(components, "VAR", tmp_path)
-    monkeypatch.setattr(components, "BROKEN_FOR_S", 0.0)
-    monkeypatch.setattr(components, "BROKEN_CHECK_S", 0.1)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = _Mendable(port)
+def test_a_server_that_can_be_mended_in_place_is_not_restarted(free_port: int) -> None:
+    server = _Mendable(free_port)
     try:
         server.start()
         assert server.launches == 1 and server.mended and server.running()
