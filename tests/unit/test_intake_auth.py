@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -27,9 +25,8 @@ from services.intake.auth import (
 )
 from services.intake.config import ConfigError, IntakeSettings, build_verifier, id_secret
 from services.intake.ids import KeyedIds, scoped_key
+from tests.processes import run_module
 from tests.unit.intake_tokens import AUDIENCE, ISSUER, USCC_A, USCC_B, TestIssuer
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def verifier_for(keys: Any, **options: Any) -> JwtVerifier:
@@ -270,13 +267,6 @@ def test_the_intake_process_refuses_to_start_without_an_issuer() -> None:
     env.update(
         INTAKE_PORT="0", KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:9", MONGODB_URL="mongodb://127.0.0.1:9/"
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "services.intake"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_module("services.intake", env)
     assert done.returncode == 2, done.stderr
     assert "refusing to start" in done.stderr and "INTAKE_JWT_ISSUER" in done.stderr

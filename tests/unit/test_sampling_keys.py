@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from services.customs import sampling
 from services.customs.sampling import SamplingKey, SamplingKeyError, current_key, load_keyring
+from tests.processes import run_module
 
-ROOT = Path(__file__).resolve().parents[2]
 SECRET_1 = "11" * 32  # test secrets, 32 bytes each
 SECRET_2 = "22" * 40
 
@@ -120,14 +118,7 @@ def test_a_launcher_adds_the_development_keyring_only_when_none_is_configured(
 def test_the_customs_service_refuses_to_start_without_a_key() -> None:
     """Exits before it touches Kafka: no key, no service."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTOMS_SAMPLING_")}
-    done = subprocess.run(
-        [sys.executable, "-m", "services.customs"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_module("services.customs", env)
     assert done.returncode == 1
     assert "customs: cannot start: no random-sampling key" in done.stderr
     assert "CUSTOMS_SAMPLING_KEYS_FILE" in done.stderr
