@@ -67,6 +67,11 @@ def decode_input(record: Record, keys: Verifier) -> DeclarationSubmitted | Agenc
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """aiokafka sends no heartbeat while ``on_partitions_assigned`` runs: a callback longer
+    than the session (restoring a large changelog on a busy machine) gets the member thrown
+    out of the group, and the next assignment starts over. So assigned partitions are only
+    paused and noted here; the run loop opens their tasks, heartbeats going on meanwhile."""
+
     def __init__(self, aggregator: Aggregator) -> None:
         self.aggregator = aggregator
 
@@ -74,12 +79,12 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         # aiokafka calls this from its coordinator task: wait for the transaction in hand
         async with self.aggregator.busy:
             for p in sorted({tp.partition for tp in revoked}):
+                self.aggregator.unopened.discard(p)
                 await self.aggregator.drop_task(p)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        for p in sorted({tp.partition for tp in assigned}):
-            await self.aggregator.open_task(p)
-        self.aggregator.consumer.resume(*assigned)
+        self.aggregator.consumer.pause(*assigned)
+        self.aggregator.unopened.update(tp.partition for tp in assigned)
 
 
 class Aggregator:
@@ -103,6 +108,7 @@ class Aggregator:
         self._stopping = asyncio.Event()
         self._next_tick = 0.0
         self.busy = asyncio.Lock()  # held while a batch is processed, so revocation waits
+        self.unopened: set[int] = set()  # assigned partitions whose tasks are still to open
 
     async def open_task(self, partition: int) -> None:
         task = Task(
@@ -145,6 +151,8 @@ class Aggregator:
     async def run(self) -> None:
         try:
             while not self._stopping.is_set():
+                if self.unopened:
+                    await self._open_assigned()
                 batch = await poll(self.consumer, 200, NAME)
                 async with self.busy:
                     by_task: dict[int, list[Record]] = {}
@@ -161,6 +169,16 @@ class Aggregator:
             for partition in list(self.tasks):
                 await self.drop_task(partition)
             await self.consumer.stop()  # leaves the group
+
+    async def _open_assigned(self) -> None:
+        """Open the tasks of the partitions assigned since (together: each waits on the broker
+        a while, fencing and reading its changelog), then fetch their inputs."""
+        async with self.busy:
+            partitions, self.unopened = self.unopened, set()
+            for p in partitions:  # assigned again without a revocation: open it afresh
+                await self.drop_task(p)
+            await asyncio.gather(*(self.open_task(p) for p in sorted(partitions)))
+            self.consumer.resume(*(tp for p in partitions for tp in self._inputs(p)))
 
     def _admit(self, record: Record, now: datetime) -> DeclarationSubmitted | AgencyVerdict:
         """The record's event, if the join may take it; PoisonMessage saying why not."""

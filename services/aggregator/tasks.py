@@ -7,12 +7,13 @@ producer per task, its ``transactional.id`` derived from the group and the parti
 a task initialises that id, which aborts whatever a previous owner left open, and only then
 restores the state from the changelog: the state is always what was committed.
 
-Every state and result is signed with the aggregator's key. Restoring takes only states the
-aggregator signed (the key registry says which keys are its own): a value is filed under its
-state's own ``declaration_id`` whatever its key; a tombstone removes the state its key
-names, and one whose key is None or not UTF-8 names none (the aggregator keys states by their
-id). Records that cannot be used
-are skipped and counted, one log line per kind per restore: the task always opens.
+Every state and result is signed with the aggregator's key. Restoring reads the changelog as
+compaction leaves it (the last usable record per key) and takes only states the aggregator
+signed (the key registry says which keys are its own): a value is filed under its state's own
+``declaration_id`` whatever its key; a tombstone removes the state its key names, and one
+whose key is None or not UTF-8 names none (the aggregator keys states by their id). Records
+that cannot be used are skipped and counted, one log line per kind per restore: the task
+always opens.
 """
 
 from __future__ import annotations
@@ -53,27 +54,56 @@ class Restored:
 
 
 def restore(records: Iterable[ConsumerRecord], keys: Verifier) -> Restored:
-    """Replay changelog records in offset order (pure): the last write per id wins; a state
-    the aggregator did not sign (``keys`` refuse its signature) is skipped."""
+    """The states a changelog holds (pure), read as Kafka's compaction leaves it: per key the
+    last usable record (a state the aggregator signed, or a tombstone), the survivors applied
+    in offset order. An unusable record (unreadable, or not signed by the aggregator: ``keys``
+    refuse its signature) is skipped, and the key's write before it counts.
+
+    Only survivors are decoded and verified, newest first: a key written n times costs one
+    decoding, not n, so a task opens in a fraction of the time.
+    """
     out = Restored()
+    since_tombstone: dict[bytes | None, list[ConsumerRecord]] = {}
     for record in records:
-        if record.value is None:
+        if record.value is None:  # it ends every earlier write under its key
+            since_tombstone[record.key] = [record]
+        else:
+            since_tombstone.setdefault(record.key, []).append(record)
+    survivors: list[tuple[ConsumerRecord, JoinState | None]] = []
+    for candidates in since_tombstone.values():
+        for record in reversed(candidates):
+            if record.value is None:
+                survivors.append((record, None))
+                break
+            state = _usable(out, record, keys)
+            if state is not None:
+                survivors.append((record, state))
+                break
+    for kind in out.skipped:
+        out.skipped[kind].sort()
+    for record, state in sorted(survivors, key=lambda s: s[0].offset):
+        if state is None:
             _tombstone(out, record)
-            continue
-        try:
-            state = JoinState.from_avro(record.value)
-        except (CodecError, ValidationError):  # never block the partition
-            out.skip("unreadable join state", record.offset)
-            continue
-        try:
-            keys.check(record.value, state)
-        except SignatureError:
-            out.skip("join state not signed by the aggregator", record.offset)
             continue
         if record.key != state.key():
             out.rekeyed += 1
         out.states[state.declaration_id] = state
     return out
+
+
+def _usable(out: Restored, record: ConsumerRecord, keys: Verifier) -> JoinState | None:
+    """The state a changelog value holds, if the aggregator signed it (else skipped)."""
+    try:
+        state = JoinState.from_avro(record.value)
+    except (CodecError, ValidationError):  # never block the partition
+        out.skip("unreadable join state", record.offset)
+        return None
+    try:
+        keys.check(record.value, state)
+    except SignatureError:
+        out.skip("join state not signed by the aggregator", record.offset)
+        return None
+    return state
 
 
 def _tombstone(out: Restored, record: ConsumerRecord) -> None:
@@ -142,7 +172,9 @@ class Task:
         )
         await self.producer.start()  # InitProducerId: bumps the epoch, aborts an open txn
         changelog = TopicPartition(self.changelog, self.partition)
-        restored = restore(await read_partition(self.settings, changelog), self.keys.registry)
+        records = await read_partition(self.settings, changelog)
+        # in a thread: decoding thousands of states must not starve the group's heartbeats
+        restored = await asyncio.to_thread(restore, records, self.keys.registry)
         log_restore(self.partition, restored, self.changelog)
         self.table = JoinTable(self.retention, restored.states.values())
 

@@ -149,3 +149,21 @@ def test_an_unsigned_or_forged_input_is_poison() -> None:
     by_customs = factories.SIGNING["customs"].sign(verdict, factories.T0)[1]
     with pytest.raises(PoisonMessage, match="belongs to customs, not port"):
         decode_input(record(VERDICT_TOPICS["port"].name, b"D-0001", by_customs), factories.REGISTRY)
+
+
+def test_restore_reads_the_changelog_as_compaction_leaves_it() -> None:
+    """Only the last usable write per key counts: one superseded is never even decoded."""
+    a = factories.join_state("D-A")
+    restored = restored_from(
+        changelog((a.key(), b"\xc3\x01garbage"), (a.key(), factories.signed(a)))
+    )
+    assert restored.states == {"D-A": a} and restored.skipped == {}
+
+
+def test_restore_falls_back_to_a_tombstone_before_an_unusable_write() -> None:
+    a = factories.join_state("D-A")
+    restored = restored_from(
+        changelog((a.key(), factories.signed(a)), (a.key(), None), (a.key(), b"\xc3\x01garbage"))
+    )
+    assert restored.states == {}
+    assert restored.skipped == {"unreadable join state": [2]}
