@@ -14,6 +14,7 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
 
 from singlewindow.settings import Settings
 
@@ -49,3 +50,26 @@ async def find_by_ids(
     keys = list(dict.fromkeys(ids))
     docs = await asyncio.gather(*(one(k) for k in keys))
     return {k: d for k, d in zip(keys, docs, strict=True) if d is not None}
+
+
+async def replace_all(
+    collection: AsyncCollection[dict[str, Any]],
+    docs: dict[str, dict[str, Any]],
+    concurrency: int = 8,
+) -> None:
+    """Upsert each document under its ``_id`` (the key), ``concurrency`` at a time.
+
+    One ``bulk_write`` would be one round trip, but PyMongo reads ``nModified`` from every bulk
+    reply and FerretDB v1's replies lack it; concurrent single-document upserts are the next
+    best (each is atomic; they touch distinct documents, so their order does not matter).
+    """
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(key: str, doc: dict[str, Any]) -> None:
+        async with gate:
+            try:
+                await collection.replace_one({"_id": key}, doc, upsert=True)
+            except DuplicateKeyError:  # an insert of the same _id won the race: it exists now
+                await collection.replace_one({"_id": key}, doc, upsert=True)
+
+    await asyncio.gather(*(one(k, d) for k, d in docs.items()))

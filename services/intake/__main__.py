@@ -25,6 +25,7 @@ from singlewindow.db import mongo_client
 from singlewindow.kafka.producer import EventProducer
 from singlewindow.logs import configure_logging
 from singlewindow.readmodel import COLLECTION
+from singlewindow.runtime import run_loop
 from singlewindow.settings import get_settings
 from singlewindow.signing import SignatureError, SigningKey, signing_key
 
@@ -51,8 +52,9 @@ async def main(
     producer = EventProducer(settings, "intake", signer)
     client = mongo_client(settings)
     database = client[settings.mongodb_database]
+    publisher = KafkaPublisher(producer, database[COLLECTION])
     app = create_app(
-        KafkaPublisher(producer, database[COLLECTION]),
+        publisher,
         MongoReadModel(database[COLLECTION]),
         MongoIdempotencyStore(database["idempotency_keys"]),
         verifier=verifier,
@@ -71,7 +73,12 @@ async def main(
     server = uvicorn.Server(
         # log_config=None: uvicorn logs through the process's (rate-limited) logging
         uvicorn.Config(
-            app, host=own.intake_host, port=own.intake_port, log_level="info", log_config=None
+            app,
+            host=own.intake_host,
+            port=own.intake_port,
+            log_level="info",
+            log_config=None,
+            http="httptools",  # the C parser (libuv's llhttp), not h11's pure Python
         )
     )
     for sig in (signal.SIGTERM, signal.SIGINT):  # what uvicorn re-raises after its shutdown
@@ -81,6 +88,7 @@ async def main(
     finally:
         stopping.set()
         await starting
+        await publisher.close()
         await producer.stop()
         await client.close()
 
@@ -94,4 +102,4 @@ if __name__ == "__main__":
     except (ConfigError, ValidationError, SignatureError) as exc:
         log.error("refusing to start: %s", exc)
         sys.exit(2)
-    asyncio.run(main(own, verifier, secret, signer))
+    run_loop(main(own, verifier, secret, signer))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Collection
 from dataclasses import asdict
@@ -10,7 +11,7 @@ from typing import Any
 
 import pymongo
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from services.intake.ports import (
     Claim,
@@ -26,18 +27,20 @@ from singlewindow.topics import DECLARATIONS_SUBMITTED
 
 Doc = dict[str, Any]
 log = logging.getLogger(__name__)
+DUPLICATE_KEY = 11000
 
 
 class KafkaPublisher:
     """Publishes a declaration and returns only once Kafka acknowledged it (acks=all).
 
-    Then, best effort, it inserts the document the projector would build from the event, so
-    that a status read right after the 202 finds it; the projector converges either way, and a
-    database outage never fails a submission.
+    Then, best effort and off the request path, the :class:`ReadModelSeeder` inserts the
+    document the projector would build from the event, so that a status read shortly after
+    the 202 finds it; the projector converges either way, and a database outage never fails
+    (nor slows) a submission.
     """
 
     def __init__(self, producer: EventProducer, read_model: AsyncCollection[Doc]) -> None:
-        self.producer, self.read_model = producer, read_model
+        self.producer, self.seeder = producer, ReadModelSeeder(read_model)
 
     async def publish(self, event: DeclarationSubmitted) -> None:
         try:
@@ -45,16 +48,74 @@ class KafkaPublisher:
         except Exception as exc:  # anything but an acknowledgement: the trader retries later
             log.warning("publish of %s failed: %r", event.declaration_id, exc)
             raise PublishUnavailable(str(exc)) from exc
-        try:  # only when absent: an existing document belongs to the projector
+        self.seeder.add(apply(None, event))
+
+    async def close(self) -> None:
+        await self.seeder.close()
+
+
+class ReadModelSeeder:
+    """First documents of accepted declarations, inserted in batches in the background.
+
+    Only when absent (an insert; an existing document belongs to the projector). At most
+    ``max_pending`` wait; beyond that (a database outage) new ones are not kept: the projector
+    writes them from the topic anyway. Failures are logged, never raised.
+    """
+
+    def __init__(
+        self, collection: AsyncCollection[Doc], max_pending: int = 10_000, batch: int = 500
+    ) -> None:
+        self.collection, self.max_pending, self.batch = collection, max_pending, batch
+        self.pending: list[Doc] = []
+        self.skipped = 0  # documents not kept while the queue was full
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def add(self, doc: Doc) -> None:
+        if len(self.pending) >= self.max_pending:
+            self.skipped += 1
+            return
+        self.pending.append(doc)
+        self._wake.set()
+        if self._task is None and not self._closing:
+            self._task = asyncio.create_task(self._run())
+
+    async def close(self) -> None:
+        """Write what is pending (bounded by the database timeout), then stop."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self.pending:
+                docs, self.pending = self.pending[: self.batch], self.pending[self.batch :]
+                await self._insert(docs)
+            if self._closing:
+                return
+
+    async def _insert(self, docs: list[Doc]) -> None:
+        try:
             # pymongo's own deadline, not a cancellation: pymongo 4 cancelled while selecting
             # a server (the database restarting) raises RuntimeError("Lock is not acquired")
             with pymongo.timeout(2):
-                await self.read_model.insert_one(apply(None, event))
-        except DuplicateKeyError:
-            pass
-        except Exception as exc:  # best effort, after the acknowledgement: never fails the 202
+                await self.collection.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            others = [e for e in errors if e.get("code") != DUPLICATE_KEY]
+            if others:
+                log.warning(
+                    "read model: %s first documents not inserted: %s", len(others), others[0]
+                )
+        except Exception as exc:  # best effort, after the acknowledgement
             log.warning(
-                "read model not updated for %s (the projector will): %r", event.declaration_id, exc
+                "read model: %s first documents not inserted (the projector will write them): %r",
+                len(docs),
+                exc,
             )
 
 

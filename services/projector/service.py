@@ -1,14 +1,14 @@
 """The projector: every event into the read model, idempotently, at least once.
 
 A whole fetched batch is folded at once: one read of each document it touches, the pure
-``readmodel.apply`` for each event, one replace of each changed document. If the batch
-cannot be written (a poison record, a write conflict), the consume loop falls back to one
-record at a time, so only the culprit is dead-lettered.
+``readmodel.apply`` for each event, one replace of each changed document (concurrently). If
+the batch cannot be written (a poison record, a write conflict), the consume loop falls back
+to one record at a time, so only the culprit is dead-lettered.
 """
 
 from __future__ import annotations
 
-from singlewindow.db import find_by_ids, mongo_client
+from singlewindow.db import find_by_ids, mongo_client, replace_all
 from singlewindow.events import AgencyVerdict, ClearanceResult, DeclarationSubmitted, Event
 from singlewindow.kafka.consumer import ConsumerService, Record, decode_signed
 from singlewindow.kafka.producer import EventProducer
@@ -40,8 +40,7 @@ def projector(settings: Settings) -> ConsumerService:
             doc = apply(docs.get(key), event)
             if doc != docs.get(key):
                 docs[key] = changed[key] = doc
-        for key, doc in changed.items():  # FerretDB's bulk replies lack nModified: one by one
-            await collection.replace_one({"_id": key}, doc, upsert=True)
+        await replace_all(collection, changed)
 
     async def handle(record: Record) -> None:
         await handle_batch([record])
