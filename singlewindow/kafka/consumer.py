@@ -114,7 +114,8 @@ def group_consumer(
 ) -> AIOKafkaConsumer:
     """A consumer-group member as every service of the platform runs it: manual commits,
     ``read_committed``, range assignment (partition p of every co-partitioned topic goes to
-    the same instance), a short session so a dead member's partitions move quickly."""
+    the same instance), a short session so a dead member's partitions move quickly, and
+    fetches the broker may hold briefly to fill (``kafka_fetch_max_wait_ms``)."""
     return AIOKafkaConsumer(
         *topics,
         **kafka_options(settings),
@@ -125,6 +126,8 @@ def group_consumer(
         isolation_level="read_committed",
         request_timeout_ms=settings.kafka_request_timeout_ms,
         max_poll_records=max_poll_records,
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+        fetch_min_bytes=settings.kafka_fetch_min_bytes,
         partition_assignment_strategy=(RangePartitionAssignor,),
         session_timeout_ms=settings.kafka_session_timeout_ms,
         heartbeat_interval_ms=settings.kafka_session_timeout_ms // 3,
@@ -194,15 +197,17 @@ class ConsumerService:
                     if outcome is None:  # stopping during a transient fault: commit nothing
                         break
                     if outcome:
-                        for tp, records in batch.items():
-                            await self._commit(tp, records[-1].offset + 1)
+                        await self._commit({tp: rs[-1].offset + 1 for tp, rs in batch.items()})
                         continue
+                done: dict[TopicPartition, int] = {}
                 for tp, records in batch.items():
-                    done = await self._process_partition(records)
-                    if done is not None:
-                        await self._commit(tp, done.offset + 1)
+                    last = await self._process_partition(records)
+                    if last is not None:
+                        done[tp] = last.offset + 1
                     if self._stopping.is_set():
                         break
+                if done:
+                    await self._commit(done)
         finally:
             await self.consumer.stop()  # leaves the group
             await self.producer.stop()
@@ -298,20 +303,24 @@ class ConsumerService:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff_s)
 
-    async def _commit(self, tp: TopicPartition, offset: int) -> None:
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        """Commit ``offsets`` in one request (a partition revoked meanwhile is left out: its
+        new owner redelivers from its last commit)."""
         backoff = 0.1
         while True:
-            if tp not in self.consumer.assignment():
-                log.warning(
-                    "%s: %s revoked before its commit; it will be redelivered", self.service, tp
-                )
+            assignment = self.consumer.assignment()
+            revoked = [tp for tp in offsets if tp not in assignment]
+            if revoked:
+                log.warning("%s: %s revoked before its commit; redelivered", self.service, revoked)
+                offsets = {tp: o for tp, o in offsets.items() if tp in assignment}
+            if not offsets:
                 return
             try:
-                await self.consumer.commit({tp: offset})
+                await self.consumer.commit(offsets)
                 return
             except (CommitFailedError, IllegalStateError) as exc:
-                # the partition moved to another instance, which redelivers from the last commit
-                log.warning("%s: commit of %s lost to a rebalance: %r", self.service, tp, exc)
+                # the partitions moved to another instance, which redelivers from the last commit
+                log.warning("%s: commit lost to a rebalance: %r", self.service, exc)
                 return
             except TRANSIENT as exc:
                 log.warning("%s: commit failed, retrying: %r", self.service, exc)
