@@ -15,7 +15,6 @@ STACK := $(PY) deploy/local/stack.py
 # subshell where the stack is stopped afterwards: its settings would hide the local broker.
 AS_ADMIN := [ -n "$$KAFKA_BOOTSTRAP_SERVERS" ] || { set -a; . "$${SW_LOCAL_VAR:-var}/credentials/admin.env"; set +a; };
 PYTEST_ARGS ?=
-BENCH_DECLARATIONS ?= 10000
 
 .PHONY: help venv up down status clean lint test run demo bench chaos-long schemas-release
 
@@ -70,9 +69,8 @@ chaos-long: venv ## the chaos test with 20,000 declarations (about half an hour)
 	($(AS_ADMIN) $(PY) -m pytest tests/e2e/test_chaos.py -m slow -s); rc=$$?; \
 	  $(STACK) down --recorded var/test-started; exit $$rc
 
-bench: up ## benchmarks (not tests): pipeline throughput and latency, auditors' replay rate
-	$(AS_ADMIN) $(PY) -m bench.pipeline $(BENCH_DECLARATIONS)
-	$(AS_ADMIN) $(PY) -m bench.replay
+bench: up ## benchmarks (not tests): Kafka's tools, a bare pipe and the platform, one table in var/bench/
+	$(AS_ADMIN) $(PY) -m bench.run
 
 demo: up ## one sample declaration per outcome through the platform, results as a table
 	$(AS_ADMIN) $(PY) -m deploy.local.demo

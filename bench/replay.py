@@ -7,7 +7,6 @@ prints the rate. ``python -m bench.replay [count]``.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
 import uuid
@@ -18,15 +17,17 @@ from aiokafka.admin import NewTopic
 from services.audit.log import read_events
 from singlewindow.kafka.admin import admin_client
 from singlewindow.kafka.options import kafka_options
-from singlewindow.settings import get_settings
+from singlewindow.runtime import run_loop
+from singlewindow.settings import Settings, get_settings
 from tests import factories
 
 
-async def main(count: int) -> None:
-    settings = get_settings()
+async def replay_rate(settings: Settings, count: int = 10_000) -> float:
+    """The best of three replays of ``count`` signed declarations, in events/s."""
     topic = f"bench.replay.{uuid.uuid4().hex[:8]}"
     admin = await admin_client(settings)
     await admin.create_topics([NewTopic(topic, settings.topic_partitions, 1)])
+    best = 0.0
     try:
         producer = AIOKafkaProducer(**kafka_options(settings), linger_ms=20, acks="all")
         await producer.start()
@@ -46,10 +47,12 @@ async def main(count: int) -> None:
                 f"replay {attempt + 1}: {seen} events in {elapsed:.2f} s = "
                 f"{seen / elapsed:,.0f} events/s (read_committed, decoded, validated)"
             )
+            best = max(best, seen / elapsed)
     finally:
         await admin.delete_topics([topic])
         await admin.close()
+    return best
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 10_000))
+    run_loop(replay_rate(get_settings(), int(sys.argv[1]) if len(sys.argv) > 1 else 10_000))
