@@ -3,6 +3,7 @@ settings (without which it refuses to start)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -270,3 +271,35 @@ def test_the_intake_process_refuses_to_start_without_an_issuer() -> None:
     done = run_module("services.intake", env)
     assert done.returncode == 2, done.stderr
     assert "refusing to start" in done.stderr and "INTAKE_JWT_ISSUER" in done.stderr
+
+
+class CountingKeys(StaticKeys):
+    """A fixed key set that counts how often a signature had to be checked."""
+
+    def __init__(self, jwks: dict[str, Any]) -> None:
+        super().__init__(jwks)
+        self.lookups = 0
+
+    async def signing_key(self, kid: str | None) -> jwt.PyJWK:
+        self.lookups += 1
+        return await super().signing_key(kid)
+
+
+async def test_a_verified_token_is_remembered_for_a_minute_never_past_its_expiry() -> None:
+    issuer, clock = TestIssuer(), Clock()
+    clock.now = time.time()
+    keys = CountingKeys(issuer.jwks)
+    verifier = JwtVerifier(keys, issuer=ISSUER, audience=AUDIENCE, clock=clock)
+    token = issuer.token()  # valid for an hour
+    first = await verifier.verify(token)
+    assert await verifier.verify(token) == first and keys.lookups == 1
+    clock.now += 61  # past the minute: checked again
+    assert await verifier.verify(token) == first and keys.lookups == 2
+    short = issuer.token(exp=int(clock.now) + 5)
+    await verifier.verify(short)
+    await verifier.verify(short)
+    assert keys.lookups == 3
+    clock.now += 6  # past its exp, though within the minute: checked again
+    with contextlib.suppress(InvalidToken):
+        await verifier.verify(short)
+    assert keys.lookups == 4
