@@ -42,16 +42,6 @@ class Settings(BaseSettings):
     kafka_session_timeout_ms: int = Field(
         6_000, ge=6000, description="consumer group session: how soon a dead member is replaced"
     )
-    kafka_fetch_max_wait_ms: int = Field(
-        10,
-        ge=0,
-        le=500,
-        description="how long the broker may hold a consumer's fetch to fill it: fewer, larger "
-        "batches (one transaction, one commit, one database round per batch) for that latency",
-    )
-    kafka_fetch_min_bytes: int = Field(
-        65_536, ge=1, description="what fills a fetch before its wait is over"
-    )
     kafka_security_protocol: SecurityProtocol = Field(
         "PLAINTEXT", description="how clients talk to Kafka: SASL_SSL on a secured cluster"
     )

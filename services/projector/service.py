@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from singlewindow.db import find_by_ids, mongo_client, replace_all
 from singlewindow.events import AgencyVerdict, ClearanceResult, DeclarationSubmitted, Event
-from singlewindow.kafka.consumer import ConsumerService, Record, decode_signed
+from singlewindow.kafka.consumer import ConsumerService, Fill, Record, decode_signed
 from singlewindow.kafka.producer import EventProducer
 from singlewindow.readmodel import COLLECTION, Doc, apply
 from singlewindow.settings import Settings
@@ -25,9 +25,14 @@ KINDS: dict[str, type[Event]] = {
 }
 
 
-def projector(settings: Settings) -> ConsumerService:
+def projector(settings: Settings, fetch_max_wait_ms: int = 250) -> ConsumerService:
     """A consumer service that folds signed events into the read model (an event whose
-    signature the key registry refuses is dead-lettered, never projected)."""
+    signature the key registry refuses is dead-lettered, never projected).
+
+    It is off the critical path (a declaration is final once its result is on the results
+    topic), so it lets the broker hold its fetches longer than the agencies and the
+    aggregator do: the read model lags by up to ``fetch_max_wait_ms``, and the events of a
+    declaration that arrive within it are written to the database once."""
     collection = mongo_client(settings)[settings.mongodb_database][COLLECTION]
     keys = registry_file(settings)
 
@@ -53,4 +58,5 @@ def projector(settings: Settings) -> ConsumerService:
         handle,
         EventProducer(settings, NAME),
         handle_batch=handle_batch,
+        fill=Fill(max_wait_ms=fetch_max_wait_ms, min_bytes=256 * 1024),
     )
