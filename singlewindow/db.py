@@ -72,4 +72,8 @@ async def replace_all(
             except DuplicateKeyError:  # an insert of the same _id won the race: it exists now
                 await collection.replace_one({"_id": key}, doc, upsert=True)
 
-    await asyncio.gather(*(one(k, d) for k, d in docs.items()))
+    # every write ends before this returns, failed or not: none may land after a later one
+    outcomes = await asyncio.gather(*(one(k, d) for k, d in docs.items()), return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome

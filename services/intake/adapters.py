@@ -33,10 +33,9 @@ DUPLICATE_KEY = 11000
 class KafkaPublisher:
     """Publishes a declaration and returns only once Kafka acknowledged it (acks=all).
 
-    Then, best effort and off the request path, the :class:`ReadModelSeeder` inserts the
-    document the projector would build from the event, so that a status read shortly after
-    the 202 finds it; the projector converges either way, and a database outage never fails
-    (nor slows) a submission.
+    Then, best effort, the :class:`ReadModelSeeder` inserts the document the projector would
+    build from the event, so that a status read right after the 202 finds it; the projector
+    converges either way, and a database outage never fails a submission.
     """
 
     def __init__(self, producer: EventProducer, read_model: AsyncCollection[Doc]) -> None:
@@ -48,61 +47,66 @@ class KafkaPublisher:
         except Exception as exc:  # anything but an acknowledgement: the trader retries later
             log.warning("publish of %s failed: %r", event.declaration_id, exc)
             raise PublishUnavailable(str(exc)) from exc
-        self.seeder.add(apply(None, event))
+        await self.seeder.insert(event)
 
     async def close(self) -> None:
         await self.seeder.close()
 
 
 class ReadModelSeeder:
-    """First documents of accepted declarations, inserted in batches in the background.
+    """First documents of accepted declarations, inserted together (group commit).
 
-    Only when absent (an insert; an existing document belongs to the projector). At most
-    ``max_pending`` wait; beyond that (a database outage) new ones are not kept: the projector
-    writes them from the topic anyway. Failures are logged, never raised.
+    ``insert`` returns once its document's batch was written, or failed: the requests that
+    arrive while a batch is being written share the next one (one ``insert_many`` for all of
+    them, not a round trip each). Only when absent (an existing document belongs to the
+    projector). Failures are logged, never raised: the projector writes the document anyway.
     """
 
-    def __init__(
-        self, collection: AsyncCollection[Doc], max_pending: int = 10_000, batch: int = 500
-    ) -> None:
-        self.collection, self.max_pending, self.batch = collection, max_pending, batch
-        self.pending: list[Doc] = []
-        self.skipped = 0  # documents not kept while the queue was full
+    def __init__(self, collection: AsyncCollection[Doc], timeout_s: float = 2.0) -> None:
+        self.collection, self.timeout_s = collection, timeout_s
+        self.pending: list[tuple[Doc, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
 
-    def add(self, doc: Doc) -> None:
-        if len(self.pending) >= self.max_pending:
-            self.skipped += 1
+    async def insert(self, event: DeclarationSubmitted) -> None:
+        try:
+            doc = apply(None, event)
+        except Exception as exc:  # after the acknowledgement: never fails the 202
+            log.warning("read model: no first document for %s: %r", event.declaration_id, exc)
             return
-        self.pending.append(doc)
+        if self._closing:
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.pending.append((doc, done))
         self._wake.set()
-        if self._task is None and not self._closing:
+        if self._task is None:
             self._task = asyncio.create_task(self._run())
+        await asyncio.shield(done)  # a cancelled request leaves its batch alone
 
     async def close(self) -> None:
-        """Write what is pending (bounded by the database timeout), then stop."""
+        """Write what is pending (one batch: requests have finished), then stop."""
         self._closing = True
         self._wake.set()
         if self._task is not None:
             await self._task
 
     async def _run(self) -> None:
-        while True:
+        while not (self._closing and not self.pending):
             await self._wake.wait()
             self._wake.clear()
-            while self.pending:
-                docs, self.pending = self.pending[: self.batch], self.pending[self.batch :]
-                await self._insert(docs)
-            if self._closing:
-                return
+            batch, self.pending = self.pending, []
+            if batch:
+                await self._write([doc for doc, _ in batch])
+            for _, done in batch:
+                if not done.done():
+                    done.set_result(None)
 
-    async def _insert(self, docs: list[Doc]) -> None:
+    async def _write(self, docs: list[Doc]) -> None:
         try:
             # pymongo's own deadline, not a cancellation: pymongo 4 cancelled while selecting
             # a server (the database restarting) raises RuntimeError("Lock is not acquired")
-            with pymongo.timeout(2):
+            with pymongo.timeout(self.timeout_s):
                 await self.collection.insert_many(docs, ordered=False)
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
