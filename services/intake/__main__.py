@@ -78,7 +78,9 @@ async def main(
             port=own.intake_port,
             log_level="info",
             log_config=None,
-            http="httptools",  # the C parser (libuv's llhttp), not h11's pure Python
+            # h11, not httptools (which uvicorn picks when installed): uvicorn bounds a
+            # request's headers (16 KiB) only with h11, and no caller is authenticated yet
+            http="h11",
         )
     )
     for sig in (signal.SIGTERM, signal.SIGINT):  # what uvicorn re-raises after its shutdown

@@ -328,7 +328,8 @@ class JwtVerifier:
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(describe(exc)) from None
-        return principal_of(claims, self.uscc_claim), float(claims["exp"])
+        # compared, never converted: a huge integer exp must not overflow a float
+        return principal_of(claims, self.uscc_claim), claims["exp"]
 
 
 def principal_of(claims: Mapping[str, Any], uscc_claim: str = "usccs") -> Principal:
