@@ -178,7 +178,11 @@ class Aggregator:
             for p in partitions:  # assigned again without a revocation: open it afresh
                 await self.drop_task(p)
             await asyncio.gather(*(self.open_task(p) for p in sorted(partitions)))
-            self.consumer.resume(*(tp for p in partitions for tp in self._inputs(p)))
+            inputs = [tp for p in partitions if p in self.tasks for tp in self._inputs(p)]
+            # from the offsets committed now: a previous owner's last transaction, fenced
+            # only by the task just opened, may have moved them since the assignment
+            await self._rewind(inputs)
+            self.consumer.resume(*inputs)
 
     def _admit(self, record: Record, now: datetime) -> DeclarationSubmitted | AgencyVerdict:
         """The record's event, if the join may take it; PoisonMessage saying why not."""
@@ -253,7 +257,11 @@ class Aggregator:
         if not any(tp.partition == partition for tp in self.consumer.assignment()):
             return
         await self.open_task(partition)
-        for tp in self._inputs(partition):
+        await self._rewind(self._inputs(partition))
+
+    async def _rewind(self, inputs: list[TopicPartition]) -> None:
+        """Fetch ``inputs`` from their committed offsets (the beginning if none)."""
+        for tp in inputs:
             committed = await self.consumer.committed(tp)
             if committed is None:
                 await self.consumer.seek_to_beginning(tp)
