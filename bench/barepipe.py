@@ -35,6 +35,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
@@ -86,22 +87,27 @@ class _Ready(ConsumerRebalanceListener):  # type: ignore[misc]
             self.ready.set()
 
 
+class Spec(NamedTuple):
+    """One stage: ``kind`` "pass" sends every record to ``sink``; "join" sends the id to
+    ``sink`` once it came from every source."""
+
+    kind: str
+    sources: list[str]
+    sink: str
+    group_id: str
+    max_poll_records: int
+
+
 async def _stage(
     settings: Settings,
-    kind: str,
-    sources: list[str],
-    sink: str,
-    group_id: str,
-    max_poll_records: int,
+    spec: Spec,
     ready: multiprocessing.synchronize.Event,
     stop: multiprocessing.synchronize.Event,
 ) -> None:
-    """A pass-through stage (``kind`` "pass": every record to ``sink``) or the join (``kind``
-    "join": the id to ``sink`` once it came from every source). Runs until ``stop`` is set
-    (then leaves its group) or it is killed."""
-    producer = _producer(settings, group_id)
-    consumer = _consumer(settings, group_id, max_poll_records)
-    consumer.subscribe(sources, listener=_Ready(ready))
+    """Run one stage until ``stop`` is set (then it leaves its group) or it is killed."""
+    producer = _producer(settings, spec.group_id)
+    consumer = _consumer(settings, spec.group_id, spec.max_poll_records)
+    consumer.subscribe(spec.sources, listener=_Ready(ready))
     await producer.start()
     await consumer.start()
     seen: Counter[bytes] = Counter()
@@ -113,13 +119,13 @@ async def _stage(
             sends = []
             for records in batch.values():
                 for record in records:
-                    if kind == "pass":
-                        sends.append(await producer.send(sink, record.value, key=record.key))
+                    if spec.kind == "pass":
+                        sends.append(await producer.send(spec.sink, record.value, key=record.key))
                         continue
                     seen[record.key] += 1
                     if seen[record.key] == JOIN_OF:
                         del seen[record.key]
-                        sends.append(await producer.send(sink, record.key, key=record.key))
+                        sends.append(await producer.send(spec.sink, record.key, key=record.key))
             await asyncio.gather(*sends)
             await consumer.commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
     finally:
@@ -129,17 +135,13 @@ async def _stage(
 
 def stage_process(
     settings: Settings,
-    kind: str,
-    sources: list[str],
-    sink: str,
-    group_id: str,
-    max_poll_records: int,
+    spec: Spec,
     ready: multiprocessing.synchronize.Event,
     stop: multiprocessing.synchronize.Event,
 ) -> None:
     """The entry point of a stage's process (spawned)."""
     with contextlib.suppress(KeyboardInterrupt):
-        run_loop(_stage(settings, kind, sources, sink, group_id, max_poll_records, ready, stop))
+        run_loop(_stage(settings, spec, ready, stop))
 
 
 Stage = tuple[multiprocessing.process.BaseProcess, multiprocessing.synchronize.Event]
@@ -155,12 +157,12 @@ def _stages(
     stop = spawn.Event()
     started: list[Stage] = []
     try:
-        for kind, sources, sink, group in _plan(topics):
+        for spec in _plan(topics, max_poll_records):
             ready = spawn.Event()
             spawned = spawn.Process(
                 target=stage_process,
-                args=(settings, kind, sources, sink, group, max_poll_records, ready, stop),
-                name=group,
+                args=(settings, spec, ready, stop),
+                name=spec.group_id,
                 daemon=True,
             )
             spawned.start()
@@ -180,11 +182,15 @@ def _stages(
                 proc.join(5)
 
 
-def _plan(topics: dict[str, str]) -> list[tuple[str, list[str], str, str]]:
-    """(kind, sources, sink, consumer group) of every stage."""
+def _plan(topics: dict[str, str], max_poll_records: int) -> list[Spec]:
+    """Every stage: three pass-throughs from ``in``, then the join of their topics."""
     prefix = topics["in"].rpartition(".")[0]
-    plan = [("pass", [topics["in"]], topics[s], f"{prefix}.pass-{s}") for s in PASS_STAGES]
-    plan.append(("join", [topics[s] for s in PASS_STAGES], topics["out"], f"{prefix}.join"))
+    plan = [
+        Spec("pass", [topics["in"]], topics[s], f"{prefix}.pass-{s}", max_poll_records)
+        for s in PASS_STAGES
+    ]
+    sources = [topics[s] for s in PASS_STAGES]
+    plan.append(Spec("join", sources, topics["out"], f"{prefix}.join", max_poll_records))
     return plan
 
 

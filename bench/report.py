@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,13 @@ def _s(value: float | None, digits: int = 0) -> str:
 
 def _ms(seconds: float | None) -> str:
     return "-" if seconds is None or seconds != seconds else f"{1000 * seconds:,.0f} ms"
+
+
+def _refused(phase: dict[str, Any]) -> str:
+    refused = phase.get("refused")
+    if refused is None:
+        return "-"
+    return ", ".join(f"{code}: {n:,}" for code, n in sorted(refused.items())) or "none"
 
 
 def markdown(f: dict[str, Any]) -> str:
@@ -48,9 +56,9 @@ def markdown(f: dict[str, Any]) -> str:
         "Through the intake (HTTP, validation, 202 after `acks=all`), the rest of the platform "
         "running; load from vegeta, whose CPU is shown (1.0 = a whole core):",
         "",
-        "| offered | achieved | accepted | final | submit-to-final p50 / p95 / p99 "
-        "| HTTP p99 | generator CPU |",
-        "|---|---|---|---|---|---|---|",
+        "| offered | achieved | accepted | not accepted (HTTP status: count; 0: timed out) "
+        "| final | submit-to-final p50 / p95 / p99 | HTTP p99 | generator CPU |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for p in f["phases"]:
         if p["name"] == "downstream alone":
@@ -59,7 +67,8 @@ def markdown(f: dict[str, Any]) -> str:
         lat = p["latency_s"]
         lines.append(
             f"| {offered} | {_s(p['achieved_per_s'])}/s | {p['accepted']:,} "
-            f"({_s(p['accepted_per_s'])}/s) | {p['final']:,} ({_s(p['final_per_s'])}/s) "
+            f"({_s(p['accepted_per_s'])}/s) | {_refused(p)} "
+            f"| {p['final']:,} ({_s(p['final_per_s'])}/s) "
             f"| {_ms(lat['p50'])} / {_ms(lat['p95'])} / {_ms(lat['p99'])} "
             f"| {_s(p['http_p99_ms'])} ms | {_s(p['generator_cpu_share'], 2)} |"
         )
@@ -84,6 +93,48 @@ def markdown(f: dict[str, Any]) -> str:
         "| "
         + " | ".join(f"{_s(rss['start'].get(s))} → {_s(rss['end'].get(s))}" for s in SERVICES)
         + " |",
+        "",
+    ]
+    lines += ["## Capacity on paper", "", capacity(f)]
+    return "\n".join(lines)
+
+
+def capacity(
+    f: dict[str, Any], per_day: float = 12e6, peak_factor: float = 10, busy: float = 0.6
+) -> str:
+    """Instances of each service a national single window needs, on paper, from the CPU per
+    declaration measured here: ``per_day`` declarations, peaks ``peak_factor`` x the average,
+    each instance kept ``busy`` (a share of one core) at the peak. Python services use one
+    core each; Kafka and the database are sized in cores."""
+    # the whole path at the most the intake could take: what a sized deployment runs at
+    cpu = next(p for p in f["phases"] if p["name"] == "intake, saturation")[
+        "cpu_ms_per_declaration"
+    ]
+    peak = per_day / 86_400 * peak_factor
+    lines = [
+        f"{per_day / 1e6:.0f} million declarations a day is {per_day / 86_400:,.0f}/s on "
+        f"average; at a peak of {peak_factor:.0f}x, {peak:,.0f}/s. With the CPU per declaration "
+        f"measured above through the intake at saturation, and every process kept at "
+        f"{busy:.0%} of a core at the peak:",
+        "",
+        "| process | CPU ms per declaration | per core at that load | at the peak |",
+        "|---|---|---|---|",
+    ]
+    for service in SERVICES:
+        ms = cpu.get(service, 0.0)
+        per_core = busy * 1000 / ms if ms else float("inf")
+        need = peak / per_core
+        unit = "cores" if service in ("kafka", "ferretdb") else "instances"
+        lines.append(f"| {service} | {ms:.1f} | {per_core:,.0f}/s | {need:,.1f} {unit} |")
+    widest = max(
+        peak * cpu.get(s, 0.0) / 1000 / busy for s in SERVICES if s not in ("kafka", "ferretdb")
+    )
+    lines += [
+        "",
+        "Every topic is co-partitioned and one partition is read by one instance of a group, "
+        f"so the partition count bounds the instances of the widest service ({widest:,.1f} "
+        f"here, so at least {math.ceil(widest)} partitions). Choose it once with room to grow "
+        "(48, say): adding partitions later moves keys, which breaks co-partitioning.",
         "",
     ]
     return "\n".join(lines)

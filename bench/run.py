@@ -13,7 +13,8 @@ as its admin principal:
    - fixed offered rates (50, 200, 500/s): offered, achieved, accepted, submit-to-final
      latency p50/p95/p99 (submit: when the request was sent; final: the result's timestamp).
    The load generator is vegeta (compiled, :mod:`bench.vegeta`); its own CPU is reported.
-   CPU time per declaration and resident memory of every process are measured per phase.
+   CPU time per declaration and resident memory of every process are measured per phase;
+   each phase starts once the platform is quiet (the projector done with the last one's).
 4. The auditors' replay rate (:mod:`bench.replay`).
 
 Writes ``var/bench/results.md``, ``results.json`` and ``plot.png``. The sizes are settings:
@@ -30,6 +31,7 @@ import platform as host
 import statistics
 import time
 import uuid
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -134,6 +136,16 @@ class Usage:
     def cpu(self) -> dict[str, float]:
         return {n: sum(p.cpu_times()[:2]) for n, p in self.procs.items()}
 
+    async def quiet(self, below: float = 0.1, window_s: float = 2.0, bound_s: float = 300) -> None:
+        """Until every process together uses less than ``below`` of a core (the projector
+        and the database done with what the last phase left), at most ``bound_s``."""
+        deadline = time.monotonic() + bound_s
+        while time.monotonic() < deadline:
+            before = sum(self.cpu().values())
+            await asyncio.sleep(window_s)
+            if (sum(self.cpu().values()) - before) / window_s < below:
+                return
+
     def rss_mib(self) -> dict[str, float]:
         return {n: p.memory_info().rss / 2**20 for n, p in self.procs.items()}
 
@@ -160,6 +172,7 @@ class Phase:
     final_per_s: float = 0.0  # first submission to last result
     latency_s: dict[str, float] = field(default_factory=dict)  # submit-to-final percentiles
     http_p99_ms: float | None = None
+    refused: dict[str, int] = field(default_factory=dict)  # HTTP status (0: none) -> count
     generator_cpu_share: float | None = None  # of one core
     cpu_ms_per_declaration: dict[str, float] = field(default_factory=dict)
 
@@ -210,6 +223,7 @@ def signed_declarations(count: int, signer: SigningKey) -> list[tuple[str, bytes
 
 async def downstream(watcher: ResultWatcher, usage: Usage, count: int) -> Phase:
     """Declarations written straight into ``declarations.submitted``, timed to their results."""
+    await usage.quiet()
     settings = intake_settings()
     env = LocalTrust(VAR).signing_env("intake")
     signer = SigningKey.from_pem(env["SIGNING_KEY_ID"], Path(env["SIGNING_KEY_FILE"]).read_bytes())
@@ -258,6 +272,7 @@ async def over_http(
     count: int,
 ) -> Phase:
     """``count`` declarations through the intake at ``rate``/s (None: as fast as it takes)."""
+    await usage.quiet()
     before = usage.cpu()
     results = await asyncio.to_thread(
         attack,
@@ -282,6 +297,7 @@ async def over_http(
         accepted_per_s=len(sent) / max(max(ends, default=0) - stamps[0], 1e-3),
         http_p99_ms=1000 * pct([r.latency_s for r in results], 99),
         generator_cpu_share=results.cpu_s / max(results.wall_s, 1e-3),
+        refused=dict(Counter(str(r.status) for r in results if r.status != 202)),
     )
     final = await watcher.final(set(sent))
     return settle(phase, sent, final, cpu_delta(before, usage.cpu()))
