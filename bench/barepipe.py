@@ -214,7 +214,9 @@ async def bare_pipe(
             with _stages(settings, topics, max_poll_records) as stages:
                 seconds = await _drive(settings, topics, stages, count, timeout_s)
         finally:
-            await delete_groups(settings, [group for *_, group in _plan(topics)])
+            await delete_groups(
+                settings, [spec.group_id for spec in _plan(topics, max_poll_records)]
+            )
     return PipeFigures(count, seconds, count / seconds)
 
 
