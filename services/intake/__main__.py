@@ -59,7 +59,11 @@ async def main(
         MongoIdempotencyStore(database["idempotency_keys"]),
         verifier=verifier,
         id_secret=secret,
-        limits=Limits(rate_per_second=own.intake_rate_per_second, rate_burst=own.intake_rate_burst),
+        limits=Limits(
+            rate_per_second=own.intake_rate_per_second,
+            rate_burst=own.intake_rate_burst,
+            max_submissions=own.intake_max_submissions,
+        ),
         exposure=Exposure(docs=own.intake_public_docs, metrics=own.intake_public_metrics),
         after_claim=kill_after_claim(own.intake_fault_kill_after_claim),
     )

@@ -129,6 +129,9 @@ class Limits:
     retry_after: int = 5  # seconds, in the Retry-After header of every 503
     rate_per_second: float = 10.0  # per subject: submissions and reads, refill rate
     rate_burst: int = 100  # per subject: requests allowed at once
+    # submissions in progress at once in this process; 503 beyond, at once: an overloaded
+    # intake answers "retry later" rather than queueing requests until they time out
+    max_submissions: int = 500
 
 
 @dataclass(frozen=True)
@@ -190,6 +193,7 @@ def create_app(
     limiter = RateLimiter(limits.rate_per_second, limits.rate_burst, clock=monotonic)
     waiters = Waiters(read_model, max_waiters=limits.max_waiters, interval=limits.poll_interval)
     in_flight: set[str] = set()  # scoped idempotency keys being processed by this process
+    submitting = [0]  # submissions in progress (admission: Limits.max_submissions)
     retry = {"Retry-After": str(limits.retry_after)}
 
     def unavailable(what: str, kind: str) -> Problem:
@@ -309,6 +313,17 @@ def create_app(
         request: Request, principal: Caller, idempotency_key: IdempotencyKey = None
     ) -> JSONResponse:
         """Lodge a declaration: 202 only once it is durably recorded in Kafka."""
+        if submitting[0] >= limits.max_submissions:
+            raise unavailable("the intake is at capacity", "overloaded")
+        submitting[0] += 1
+        try:
+            return await lodge(request, principal, idempotency_key)
+        finally:
+            submitting[0] -= 1
+
+    async def lodge(
+        request: Request, principal: Principal, idempotency_key: str | None
+    ) -> JSONResponse:
         body = await _read_body(request, limits.max_body_bytes)
         declaration = parse_declaration(_parse_json(body, limits.max_json_depth))
         if not principal.acts_for(declaration.declarant.uscc):

@@ -50,6 +50,7 @@ class IntakeSettings(BaseSettings):
     intake_id_secret_file: Path | None = None
     intake_rate_per_second: float = Field(10.0, gt=0, allow_inf_nan=False)
     intake_rate_burst: int = Field(100, ge=1)
+    intake_max_submissions: int = Field(500, ge=1)  # in progress at once; 503 beyond
     intake_public_docs: bool = False
     intake_public_metrics: bool = False
     intake_metrics_port: int = 0

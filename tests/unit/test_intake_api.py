@@ -420,6 +420,20 @@ async def test_a_publish_slower_than_the_timeout_is_503() -> None:
         assert intake.publisher.events == [] and not intake.claim("slow").published
 
 
+async def test_an_intake_at_capacity_answers_503_at_once_and_takes_the_next_when_free() -> None:
+    publisher = SlowPublisher()
+    async with running(Limits(max_submissions=1), publisher=publisher) as intake:
+        first = asyncio.create_task(intake.submit(valid_body()))
+        await publisher.entered.wait()
+        refused = await intake.submit(valid_body())
+        assert problem(refused, 503)["type"].endswith("overloaded")
+        assert int(refused.headers["retry-after"]) > 0
+        publisher.gate.set()
+        assert (await first).status_code == 202
+        assert (await intake.submit(valid_body())).status_code == 202
+        assert len(publisher.events) == 2  # the refused one was never published
+
+
 async def test_no_202_before_the_acknowledgement_even_for_a_concurrent_retry() -> None:
     publisher = SlowPublisher()
     async with running(publisher=publisher) as intake:
