@@ -9,13 +9,13 @@ duplicate the aggregator ignores.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
 from singlewindow import runtime
+from singlewindow.aio import all_settled
 from singlewindow.events import Agency, AgencyVerdict, DeclarationSubmitted
 from singlewindow.kafka.consumer import ConsumerService, Record, decode_signed
 from singlewindow.kafka.headers import TRACEPARENT, header
@@ -75,13 +75,9 @@ def agency_service(
         service then takes the records one at a time (a verdict sent twice has the same id,
         and the aggregator keeps the first)."""
         verdicts = [rule(record) for record in records]
-        sent = await asyncio.gather(
-            *(publish(r, v) for r, v in zip(records, verdicts, strict=True) if v is not None),
-            return_exceptions=True,
+        await all_settled(
+            publish(r, v) for r, v in zip(records, verdicts, strict=True) if v is not None
         )
-        failed = next((outcome for outcome in sent if isinstance(outcome, BaseException)), None)
-        if failed is not None:
-            raise failed
         count_not_routed(records, verdicts)
 
     return ConsumerService(

@@ -8,7 +8,6 @@ exact decimal string.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,6 +15,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
+from singlewindow.aio import all_settled
 from singlewindow.settings import Settings
 
 
@@ -41,14 +41,10 @@ async def find_by_ids(
     FerretDB v1 (SQLite) pushes down only ``_id`` equality: ``{"_id": {"$in": [...]}}`` scans
     the whole collection, so many indexed point reads are far cheaper than one ``$in``.
     """
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one(key: str) -> dict[str, Any] | None:
-        async with gate:
-            return await collection.find_one({"_id": key}, projection)
-
     keys = list(dict.fromkeys(ids))
-    docs = await asyncio.gather(*(one(k) for k in keys))
+    docs = await all_settled(
+        (collection.find_one({"_id": k}, projection) for k in keys), concurrency
+    )
     return {k: d for k, d in zip(keys, docs, strict=True) if d is not None}
 
 
@@ -63,17 +59,12 @@ async def replace_all(
     reply and FerretDB v1's replies lack it; concurrent single-document upserts are the next
     best (each is atomic; they touch distinct documents, so their order does not matter).
     """
-    gate = asyncio.Semaphore(concurrency)
 
     async def one(key: str, doc: dict[str, Any]) -> None:
-        async with gate:
-            try:
-                await collection.replace_one({"_id": key}, doc, upsert=True)
-            except DuplicateKeyError:  # an insert of the same _id won the race: it exists now
-                await collection.replace_one({"_id": key}, doc, upsert=True)
+        try:
+            await collection.replace_one({"_id": key}, doc, upsert=True)
+        except DuplicateKeyError:  # an insert of the same _id won the race: it exists now
+            await collection.replace_one({"_id": key}, doc, upsert=True)
 
     # every write ends before this returns, failed or not: none may land after a later one
-    outcomes = await asyncio.gather(*(one(k, d) for k, d in docs.items()), return_exceptions=True)
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
+    await all_settled((one(k, d) for k, d in docs.items()), concurrency)
