@@ -12,10 +12,9 @@ import time
 import uuid
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import NewTopic
 
+from bench.kafkatools import scratch_topics
 from services.audit.log import read_events
-from singlewindow.kafka.admin import admin_client
 from singlewindow.kafka.options import kafka_options
 from singlewindow.runtime import run_loop
 from singlewindow.settings import Settings, get_settings
@@ -25,10 +24,8 @@ from tests import factories
 async def replay_rate(settings: Settings, count: int = 10_000) -> float:
     """The best of three replays of ``count`` signed declarations, in events/s."""
     topic = f"bench.replay.{uuid.uuid4().hex[:8]}"
-    admin = await admin_client(settings)
-    await admin.create_topics([NewTopic(topic, settings.topic_partitions, 1)])
     best = 0.0
-    try:
+    async with scratch_topics(settings, [topic], settings.topic_partitions):
         producer = AIOKafkaProducer(**kafka_options(settings), linger_ms=20, acks="all")
         await producer.start()
         for i in range(count):
@@ -48,9 +45,6 @@ async def replay_rate(settings: Settings, count: int = 10_000) -> float:
                 f"{seen / elapsed:,.0f} events/s (read_committed, decoded, validated)"
             )
             best = max(best, seen / elapsed)
-    finally:
-        await admin.delete_topics([topic])
-        await admin.close()
     return best
 
 

@@ -57,7 +57,7 @@ from singlewindow.kafka.producer import new_producer
 from singlewindow.kafka.reader import topic_partitions
 from singlewindow.runtime import run_loop
 from singlewindow.settings import Settings, get_settings
-from singlewindow.signing import SigningKey
+from singlewindow.signing import SigningKey, signing_key
 from singlewindow.topics import CLEARANCE_RESULTS, DECLARATIONS_SUBMITTED
 
 OUT = VAR / "bench"
@@ -225,9 +225,7 @@ async def downstream(watcher: ResultWatcher, usage: Usage, count: int) -> Phase:
     """Declarations written straight into ``declarations.submitted``, timed to their results."""
     await usage.quiet()
     settings = intake_settings()
-    env = LocalTrust(VAR).signing_env("intake")
-    signer = SigningKey.from_pem(env["SIGNING_KEY_ID"], Path(env["SIGNING_KEY_FILE"]).read_bytes())
-    payloads = signed_declarations(count, signer)
+    payloads = signed_declarations(count, signing_key(settings))
     producer = new_producer(settings, "bench-downstream")
     await producer.start()
     try:

@@ -12,9 +12,8 @@ compaction leaves it (the last usable record per key) and takes only states the 
 signed (the key registry says which keys are its own): a value is filed under its state's own
 ``declaration_id`` whatever its key; a tombstone ends the writes before it under its key and
 removes the state its key names, and one whose key is None or not UTF-8 names no state (the
-aggregator keys states by their id). Records
-that cannot be used are skipped and counted, one log line per kind per restore: the task
-always opens.
+aggregator keys states by their id). Records that cannot be used are skipped and counted,
+one log line per kind per restore: the task always opens.
 """
 
 from __future__ import annotations

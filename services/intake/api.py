@@ -193,7 +193,7 @@ def create_app(
     limiter = RateLimiter(limits.rate_per_second, limits.rate_burst, clock=monotonic)
     waiters = Waiters(read_model, max_waiters=limits.max_waiters, interval=limits.poll_interval)
     in_flight: set[str] = set()  # scoped idempotency keys being processed by this process
-    submitting = [0]  # submissions in progress (admission: Limits.max_submissions)
+    submitting = asyncio.Semaphore(limits.max_submissions)  # admission
     retry = {"Retry-After": str(limits.retry_after)}
 
     def unavailable(what: str, kind: str) -> Problem:
@@ -313,13 +313,10 @@ def create_app(
         request: Request, principal: Caller, idempotency_key: IdempotencyKey = None
     ) -> JSONResponse:
         """Lodge a declaration: 202 only once it is durably recorded in Kafka."""
-        if submitting[0] >= limits.max_submissions:
+        if submitting.locked():  # all taken: answer at once, never queue
             raise unavailable("the intake is at capacity", "overloaded")
-        submitting[0] += 1
-        try:
+        async with submitting:
             return await lodge(request, principal, idempotency_key)
-        finally:
-            submitting[0] -= 1
 
     async def lodge(
         request: Request, principal: Principal, idempotency_key: str | None

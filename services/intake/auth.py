@@ -279,8 +279,9 @@ class JwtVerifier:
         self.keys, self.issuer, self.audience = keys, issuer, audience
         self.algorithms, self.leeway, self.uscc_claim = frozenset(algorithms), leeway, uscc_claim
         # token -> (principal, until when): a client sends the same token with every request,
-        # and its signature check is a third of a request's CPU. At most ``cache_s`` (a key
-        # withdrawn from the issuer's set stops counting by then) and never past ``exp``.
+        # and checking its signature was about a tenth of a request's CPU. At most
+        # ``cache_s`` (a key withdrawn from the issuer's set stops counting by then) and never
+        # past ``exp``.
         self.cache_s, self.cache_entries, self.clock = cache_s, cache_entries, clock
         self._verified: dict[str, tuple[Principal, float]] = {}
 
