@@ -59,9 +59,10 @@ test: venv ## the whole test suite on the real broker and database; stops what i
 run: up ## the whole platform, locally: Kafka, FerretDB and every service (Ctrl-C stops them)
 	@echo "API docs: http://$${INTAKE_HOST:-127.0.0.1}:$${INTAKE_PORT:-8000}/docs"
 	@echo "metrics:  http://$${INTAKE_HOST:-127.0.0.1}:$${INTAKE_PORT:-8000}/metrics (intake)," \
-	  "http://127.0.0.1:9101-9105/metrics (customs, ciq, port, aggregator, projector)"
+	  "http://127.0.0.1:<port>/metrics for each agency (agencies.toml), 9104 aggregator, 9105 projector"
 	@echo "a token:  make token USCC=<uscc> (then: curl -H \"Authorization: Bearer \$$TOKEN\" ...)"
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/honcho start -f Procfile
+	@mkdir -p var && $(PY) -m deploy.local.run --procfile > var/Procfile  # from agencies.toml
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/honcho start -f var/Procfile -d $(CURDIR)
 
 chaos-long: venv ## the chaos test with 20,000 declarations (about half an hour)
 	@mkdir -p var

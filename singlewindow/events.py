@@ -11,7 +11,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from singlewindow.avro import codec
 
@@ -72,11 +72,14 @@ class DocumentType(StrEnum):
     DANGEROUS_GOODS_DECLARATION = "DANGEROUS_GOODS_DECLARATION"
 
 
-class Agency(StrEnum):
-    CUSTOMS = "customs"
-    CIQ = "ciq"
-    PORT = "port"
-    UNKNOWN = "UNKNOWN"
+# An agency as events name it: an open code, registered in the agency registry
+# (:mod:`singlewindow.registry`), never a closed enum: a new agency needs no schema release.
+# Decoding checks the form only, so an event of an agency that has since left still reads;
+# the doors (the intake's routing, the aggregator's inputs, the signature check) check that
+# the code is registered. On the wire a union ``["string", Agency]``: writers write the
+# string; the enum branch only reads what the releases up to 2026-11 wrote.
+AGENCY_CODE_PATTERN = r"^[a-z][a-z0-9_]{1,31}$"
+AgencyCode = Annotated[str, StringConstraints(pattern=AGENCY_CODE_PATTERN)]
 
 
 class Decision(StrEnum):
@@ -158,8 +161,19 @@ class Reason(Record):
 
 class InspectionCheck(Record):
     AVRO_NAME = f"{NS}.InspectionCheck"
-    agency: Agency
+    agency: AgencyCode
     check: str
+    item: int | None = None
+
+
+class Charge(Record):
+    """A fee or charge an agency levies on a declaration (an inspection fee, port dues), in
+    CNY; the consolidated result carries every agency's, per agency."""
+
+    AVRO_NAME = f"{NS}.Charge"
+    code: str = Field(min_length=1, max_length=64)
+    description: str = Field(max_length=512)
+    amount: Money = Field(ge=0)
     item: int | None = None
 
 
@@ -175,9 +189,14 @@ class DutyLine(Record):
 
 class AgencyDecision(Record):
     AVRO_NAME = f"{NS}.AgencyDecision"
-    agency: Agency
+    agency: AgencyCode
     decision: Decision
     verdict_id: str
+    charges: tuple[Charge, ...] = ()
+
+    @property
+    def total_charges(self) -> Decimal:
+        return sum((c.amount for c in self.charges), Decimal("0.00"))
 
 
 class InspectionOrder(Record):
@@ -231,14 +250,14 @@ class DeclarationSubmitted(Event):
     consignment: Consignment
     items: tuple[GoodsItem, ...] = Field(min_length=1)
     documents: tuple[Document, ...]
-    required_agencies: tuple[Agency, ...]
+    required_agencies: tuple[AgencyCode, ...]
     routing_version: str
 
 
 class AgencyVerdict(Event):
     AVRO_NAME = f"{NS}.AgencyVerdict"
     verdict_id: str
-    agency: Agency
+    agency: AgencyCode
     decision: Decision
     reasons: tuple[Reason, ...]
     checks: tuple[InspectionCheck, ...] = ()
@@ -247,6 +266,7 @@ class AgencyVerdict(Event):
     rules_version: str
     decided_at: UtcMillis
     sampling_key_version: str | None = None
+    charges: tuple[Charge, ...] = ()
 
 
 class ClearanceResult(Event):
@@ -254,27 +274,32 @@ class ClearanceResult(Event):
     result_id: str
     status: ClearanceStatus
     decisions: tuple[AgencyDecision, ...]
-    missing_agencies: tuple[Agency, ...] = ()
+    missing_agencies: tuple[AgencyCode, ...] = ()
     inspection: InspectionOrder | None = None
     total_duties: Money
     decided_at: UtcMillis
+
+    @property
+    def total_charges(self) -> Decimal:
+        """Every agency's fees and charges together (each agency's are in ``decisions``)."""
+        return sum((d.total_charges for d in self.decisions), Decimal("0.00"))
 
 
 class JoinState(Event):
     """The aggregator's join state for one declaration (its changelog value)."""
 
     AVRO_NAME = f"{NS}.JoinState"
-    required_agencies: tuple[Agency, ...] | None = None
+    required_agencies: tuple[AgencyCode, ...] | None = None
     submitted_at: UtcMillis | None = None
     deadline: UtcMillis | None = None
     verdicts: tuple[AgencyVerdict, ...] = ()
     decided: ClearanceStatus | None = None
 
-    def verdict_of(self, agency: Agency) -> AgencyVerdict | None:
+    def verdict_of(self, agency: str) -> AgencyVerdict | None:
         return next((v for v in self.verdicts if v.agency == agency), None)
 
     @property
-    def missing(self) -> tuple[Agency, ...]:
+    def missing(self) -> tuple[AgencyCode, ...]:
         return tuple(a for a in self.required_agencies or () if self.verdict_of(a) is None)
 
 
@@ -288,6 +313,7 @@ _RECORD_TYPES: tuple[type[Record], ...] = (
     Document,
     Reason,
     InspectionCheck,
+    Charge,
     DutyLine,
     AgencyDecision,
     InspectionOrder,

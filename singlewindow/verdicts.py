@@ -24,8 +24,8 @@ from importlib.resources.abc import Traversable
 from typing import Any
 
 from singlewindow.events import (
-    Agency,
     AgencyVerdict,
+    Charge,
     Decision,
     DeclarationSubmitted,
     DutyLine,
@@ -48,7 +48,7 @@ _RANK = {decision: rank for rank, decision in enumerate(PRECEDENCE)}
 _VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*")
 
 
-def verdict_id(declaration_id: str, agency: Agency | str, rules_version: str) -> str:
+def verdict_id(declaration_id: str, agency: str, rules_version: str) -> str:
     """Deterministic verdict id: a replay of the same declaration and rules gives the same id."""
     return str(uuid.uuid5(VERDICT_NAMESPACE, f"{declaration_id}/{agency}/{rules_version}"))
 
@@ -86,13 +86,14 @@ class Finding:
 
 def build_verdict(
     declaration: DeclarationSubmitted,
-    agency: Agency,
+    agency: str,
     rules_version: str,
     findings: Sequence[Finding],
     now: datetime,
     *,
     duties: Sequence[DutyLine] = (),
     total_duties: Decimal = Decimal("0"),
+    charges: Sequence[Charge] = (),
 ) -> AgencyVerdict:
     """The verdict of ``agency`` from the findings of its rules, in the order they were found.
 
@@ -117,6 +118,7 @@ def build_verdict(
         checks=tuple(checks.values()),
         duties=tuple(duties),
         total_duties=total_duties,
+        charges=tuple(charges),
         rules_version=rules_version,
         decided_at=now,
     )

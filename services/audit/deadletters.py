@@ -34,14 +34,12 @@ from singlewindow.kafka.options import kafka_options
 from singlewindow.kafka.producer import new_producer
 from singlewindow.kafka.reader import read_topic, topic_partitions
 from singlewindow.settings import Settings
-from singlewindow.topics import DEAD_LETTERS, DECLARATIONS_SUBMITTED, VERDICT_TOPICS
+from singlewindow.topics import DEAD_LETTERS, inputs
 
 REDRIVE_GROUP = "deadletters-redrive"
 PROVENANCE = "sw-dlq-"
 # the topics services consume and that outsiders' messages reach: what a fix can replay
-REDRIVABLE: frozenset[str] = frozenset(
-    {DECLARATIONS_SUBMITTED.name, *(t.name for t in VERDICT_TOPICS.values())}
-)
+REDRIVABLE: frozenset[str] = frozenset(inputs())
 
 
 @dataclass(frozen=True)

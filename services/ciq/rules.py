@@ -21,7 +21,6 @@ from datetime import date, datetime, timedelta, timezone
 
 from services.ciq.reference import RULES_VERSION, Reference, load_reference
 from singlewindow.events import (
-    Agency,
     AgencyVerdict,
     DeclarationSubmitted,
     DeclarationType,
@@ -40,7 +39,7 @@ __all__ = [
     "load_reference",
 ]
 
-AGENCY = Agency.CIQ
+AGENCY = "ciq"
 CHINA_TIME = timezone(timedelta(hours=8), "CST")  # Asia/Shanghai, no daylight saving
 
 

@@ -34,7 +34,6 @@ from services.customs import duties as money
 from services.customs.reference import RULES_VERSION, Reference, RiskLevel, load_reference
 from services.customs.sampling import SampleDraw, SamplingKey, draw, is_sampled, sample_fraction
 from singlewindow.events import (
-    Agency,
     AgencyVerdict,
     DeclarationSubmitted,
     DeclarationType,
@@ -58,7 +57,7 @@ __all__ = [
     "sample_fraction",
 ]
 
-AGENCY = Agency.CUSTOMS
+AGENCY = "customs"
 RANDOM_SAMPLE = "CUS-RANDOM-SAMPLE"
 
 

@@ -214,7 +214,7 @@ class DeclarationRequest(_In):
         declaration_id: str,
         event_id: str,
         submitted_at: datetime,
-        agencies: tuple[ev.Agency, ...],
+        agencies: tuple[str, ...],
         routing_version: str,
     ) -> ev.DeclarationSubmitted:
         t = self.transport
@@ -265,7 +265,7 @@ class DutyOut(_Out):
 class VerdictOut(_Out):
     """One agency's decision as the trader sees it."""
 
-    agency: ev.Agency
+    agency: str
     decision: ev.Decision
     reasons: list[ReasonOut] = []
     duties: list[DutyOut] = []
@@ -274,12 +274,12 @@ class VerdictOut(_Out):
 
 
 class AgencyDecisionOut(_Out):
-    agency: ev.Agency
+    agency: str
     decision: ev.Decision
 
 
 class InspectionCheckOut(_Out):
-    agency: ev.Agency
+    agency: str
     check: str
     item: int | None = None
 
@@ -294,7 +294,7 @@ class ResultOut(_Out):
 
     status: DeclarationState
     decisions: list[AgencyDecisionOut] = []
-    missing_agencies: list[ev.Agency] = []
+    missing_agencies: list[str] = []
     inspection: InspectionOut | None = None
     total_duties: str | None = None
     decided_at: str | None = None

@@ -22,7 +22,6 @@ from datetime import datetime
 
 from services.port.reference import RULES_VERSION, Reference, load_reference
 from singlewindow.events import (
-    Agency,
     AgencyVerdict,
     DeclarationSubmitted,
     DeclarationType,
@@ -33,7 +32,7 @@ from singlewindow.verdicts import Finding, build_verdict
 
 __all__ = ["AGENCY", "RULES_VERSION", "Reference", "assess", "load_reference", "port_concerned"]
 
-AGENCY = Agency.PORT
+AGENCY = "port"
 
 
 def port_concerned(declaration: DeclarationSubmitted) -> str:

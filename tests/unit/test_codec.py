@@ -81,7 +81,7 @@ def _records_of(model: type[ev.Record]):  # type: ignore[no-untyped-def]
     sample = factories.result(
         inspection=ev.InspectionOrder(
             order_id="O1",
-            checks=(ev.InspectionCheck(agency=ev.Agency.CIQ, check="SAMPLE", item=1),),
+            checks=(ev.InspectionCheck(agency="ciq", check="SAMPLE", item=1),),
         )
     )
     duty = ev.DutyLine(

@@ -23,7 +23,6 @@ from services.intake.api import Limits
 from services.intake.auth import KeysUnavailable, Principal
 from services.intake.schema import parse_declaration
 from singlewindow.events import (
-    Agency,
     AgencyDecision,
     ClearanceResult,
     ClearanceStatus,
@@ -338,12 +337,12 @@ def judged_document(declaration_id: str = "DEC-1") -> dict[str, Any]:
         declaration_id=declaration_id,
         event_id="e-1",
         submitted_at=NOW,
-        agencies=(Agency.CUSTOMS, Agency.CIQ),
+        agencies=("customs", "ciq"),
         routing_version="routing-2026.11",
     )
     customs = build_verdict(
         declaration,
-        Agency.CUSTOMS,
+        "customs",
         "customs-2026.11",
         [
             Finding.inspect(
@@ -366,7 +365,7 @@ def judged_document(declaration_id: str = "DEC-1") -> dict[str, Any]:
     )
     ciq = build_verdict(
         declaration,
-        Agency.CIQ,
+        "ciq",
         "ciq-2026.11",
         [Finding.inspect("CIQ-FIRST-IMPORT", "declarant is not registered", "QUARANTINE_SAMPLE")],
         NOW,
@@ -377,12 +376,12 @@ def judged_document(declaration_id: str = "DEC-1") -> dict[str, Any]:
         result_id="R-1",
         status=ClearanceStatus.INSPECTION_REQUIRED,
         decisions=(
-            AgencyDecision(agency=Agency.CUSTOMS, decision=Decision.HOLD, verdict_id="V-c"),
-            AgencyDecision(agency=Agency.CIQ, decision=Decision.INSPECT, verdict_id="V-q"),
+            AgencyDecision(agency="customs", decision=Decision.HOLD, verdict_id="V-c"),
+            AgencyDecision(agency="ciq", decision=Decision.INSPECT, verdict_id="V-q"),
         ),
         inspection=InspectionOrder(
             order_id="ORDER-1",
-            checks=(*checks, InspectionCheck(agency=Agency.PORT, check="ALERT-2026", item=1)),
+            checks=(*checks, InspectionCheck(agency="port", check="ALERT-2026", item=1)),
         ),
         total_duties=Decimal("0"),
         decided_at=NOW,
