@@ -262,6 +262,15 @@ class DutyOut(_Out):
     vat: str
 
 
+class ChargeOut(_Out):
+    """A fee or charge an agency levies (CNY, exact)."""
+
+    code: str
+    description: str
+    amount: str
+    item: int | None = None
+
+
 class VerdictOut(_Out):
     """One agency's decision as the trader sees it."""
 
@@ -270,12 +279,14 @@ class VerdictOut(_Out):
     reasons: list[ReasonOut] = []
     duties: list[DutyOut] = []
     total_duties: str | None = None
+    charges: list[ChargeOut] = []
     decided_at: str | None = None
 
 
 class AgencyDecisionOut(_Out):
     agency: str
     decision: ev.Decision
+    charges: list[ChargeOut] = []
 
 
 class InspectionCheckOut(_Out):
@@ -297,6 +308,7 @@ class ResultOut(_Out):
     missing_agencies: list[str] = []
     inspection: InspectionOut | None = None
     total_duties: str | None = None
+    total_charges: str = "0.00"
     decided_at: str | None = None
 
 

@@ -411,13 +411,21 @@ async def test_the_trader_sees_decisions_codes_and_messages_never_criteria(
         ("CUS-OTHER", None),  # an unknown code: the generic message of a HOLD
     ]
     assert all(r["message"] for r in customs["reasons"])
-    assert set(customs) == {"agency", "decision", "reasons", "duties", "total_duties", "decided_at"}
+    assert set(customs) == {
+        "agency",
+        "decision",
+        "reasons",
+        "duties",
+        "total_duties",
+        "charges",
+        "decided_at",
+    }
     assert ciq["reasons"][0]["code"] == "CIQ-FIRST-IMPORT"
     result = body["result"]
     assert result["status"] == "INSPECTION_REQUIRED" and result["inspection"]["order_id"]
     assert result["decisions"] == [
-        {"agency": "customs", "decision": "HOLD"},
-        {"agency": "ciq", "decision": "INSPECT"},
+        {"agency": "customs", "decision": "HOLD", "charges": []},
+        {"agency": "ciq", "decision": "INSPECT", "charges": []},
     ]
     assert {(c["agency"], c["check"]) for c in result["inspection"]["checks"]} == {
         ("customs", "UNIT_VALUE"),

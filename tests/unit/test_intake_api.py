@@ -511,6 +511,7 @@ async def test_the_status_is_read_from_the_read_model(intake: Intake) -> None:
                 "reasons": [],
                 "duties": [],
                 "total_duties": "0.00",
+                "charges": [],
                 "decided_at": "2026-11-27T08:31:00.000Z",
             }
         ],
