@@ -6,6 +6,7 @@ PYTHON ?= python3
 CACHE := $(HOME)/.cache/singlewindow
 UV_VERSION := 0.13.9
 UV := $(or $(shell command -v uv 2>/dev/null),$(CACHE)/uv-$(UV_VERSION)/bin/uv)
+export UV
 export UV_PYTHON_DOWNLOADS := never
 VENV := .venv
 PY := $(VENV)/bin/python

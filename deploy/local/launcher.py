@@ -161,8 +161,9 @@ class Platform:
     def wait_caught_up(self, timeout: float = 300) -> None:
         """Until every service's group has consumed the declarations and verdicts already on
         the topics (a backlog left by earlier tests, say), so that what a test lodges next is
-        all that moves."""
-        asyncio.run(asyncio.wait_for(_caught_up(), timeout))
+        all that moves. Only the groups of the services started count."""
+        running = {name.split("#")[0] for name in self.procs}
+        asyncio.run(asyncio.wait_for(_caught_up(running), timeout))
 
     def log_tail(self, name: str) -> str:
         return (self.logs / f"{name.replace('#', '-')}.log").read_text(errors="replace")[-3000:]
@@ -170,7 +171,7 @@ class Platform:
 
 # Groups and the non-transactional topics they read (a transactional topic's end offset
 # counts its last commit marker, which no consumer commits past).
-async def _caught_up(poll_s: float = 0.5) -> None:
+async def _caught_up(services: set[str], poll_s: float = 0.5) -> None:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from singlewindow.kafka.admin import admin_client
@@ -180,14 +181,14 @@ async def _caught_up(poll_s: float = 0.5) -> None:
 
     settings = get_settings()
     topics = list(inputs())
-    agencies = [a.group for a in agency_registry()]
+    agencies = [a.group for a in agency_registry() if a.code in services]
     partitions = [TopicPartition(t, p) for t in topics for p in range(settings.topic_partitions)]
     admin = await admin_client(settings)
     consumer = AIOKafkaConsumer(**kafka_options(settings))
     await consumer.start()
     try:
         end = await consumer.end_offsets(partitions)
-        for group in (*agencies, "aggregator", "projector"):
+        for group in (*agencies, *({"aggregator", "projector"} & services)):
             ins = [tp for tp in partitions if end[tp] > 0]
             if group in agencies:
                 ins = [tp for tp in ins if tp.topic == DECLARATIONS_SUBMITTED.name]

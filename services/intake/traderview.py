@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from singlewindow.readmodel import status_view
+from singlewindow.registry import agency_registry
 
 Doc = Mapping[str, Any]
 
@@ -122,8 +123,12 @@ _GENERIC = {
 
 
 def fallback(agency: str, decision: str) -> TraderReason:
-    """The generic reason of an agency's decision, for a code without a trader message."""
-    name = _AGENCY_NAMES.get(agency, "The agency")
+    """The generic reason of an agency's decision, for a code without a trader message (every
+    code of an agency that joined by registration: its officers' messages are never shown)."""
+    registry = agency_registry()
+    name = _AGENCY_NAMES.get(agency) or (
+        registry.get(agency).name if agency in registry else "The agency"
+    )
     prefix = _CODE_PREFIXES.get(agency, agency.upper())
     template = _GENERIC.get(decision, "{name} will contact you.")
     return TraderReason(f"{prefix}-OTHER", template.format(name=name))
