@@ -17,7 +17,7 @@ STACK := $(PY) deploy/local/stack.py
 AS_ADMIN := [ -n "$$KAFKA_BOOTSTRAP_SERVERS" ] || { set -a; . "$${SW_LOCAL_VAR:-var}/credentials/admin.env"; set +a; };
 PYTEST_ARGS ?=
 
-.PHONY: help venv up down status clean lint test run demo bench chaos-long schemas-release
+.PHONY: help venv up down status clean lint test run demo bench chaos-long schemas-release asyncapi
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -50,6 +50,7 @@ lint: venv ## ruff on everything, mypy (strict) on the shared package
 	$(VENV)/bin/ruff format --check singlewindow services deploy tests bench
 	$(VENV)/bin/mypy singlewindow
 	$(PY) -m deploy.k8s.kafka_users --check
+	$(PY) -m singlewindow.asyncapi --check
 
 test: venv ## the whole test suite on the real broker and database; stops what it started
 	@mkdir -p var
@@ -80,6 +81,9 @@ demo: up ## one sample declaration per outcome through the platform, results as 
 schemas-release: venv ## keep the current event schemas as released, with golden payloads
 	$(PY) -m singlewindow.avro.release
 	$(PY) -m tests.golden.refresh
+
+asyncapi: venv ## regenerate docs/asyncapi.json (the event contract) from the topics, principals and schemas
+	$(PY) -m singlewindow.asyncapi
 
 .PHONY: token
 token: venv ## a bearer token for the local intake, valid 1 h: make token USCC=<uscc>[,<uscc>] [SUB=<subject>]

@@ -29,7 +29,7 @@ from singlewindow.kafka.deadletter import (
     VALUE_SHA256,
     sendable_headers,
 )
-from singlewindow.kafka.headers import Headers, header
+from singlewindow.kafka.headers import REDRIVEN_FROM, Headers, header
 from singlewindow.kafka.options import kafka_options
 from singlewindow.kafka.producer import new_producer
 from singlewindow.kafka.reader import read_topic, topic_partitions
@@ -173,7 +173,7 @@ async def redrive(
                             key=letter.key,
                             headers=[
                                 *letter.original_headers(),
-                                ("sw-redriven-from", origin.encode()),
+                                (REDRIVEN_FROM, origin.encode()),
                             ],
                         )
                         await consumer.commit({tp: record.offset + 1})
