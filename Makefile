@@ -51,6 +51,7 @@ lint: venv ## ruff on everything, mypy (strict) on the shared package
 	$(VENV)/bin/mypy singlewindow
 	$(PY) -m deploy.k8s.kafka_users --check
 	$(PY) -m singlewindow.asyncapi --check
+	$(PY) -m deploy.k8s.manifests --check
 
 test: venv ## the whole test suite on the real broker and database; stops what it started
 	@mkdir -p var
@@ -92,3 +93,7 @@ token: venv ## a bearer token for the local intake, valid 1 h: make token USCC=<
 .PHONY: kafka-users
 kafka-users: venv ## regenerate deploy/k8s/kafka-users.yaml (Strimzi) from singlewindow/security.py
 	$(PY) -m deploy.k8s.kafka_users
+
+.PHONY: k8s
+k8s: venv ## regenerate deploy/k8s/singlewindow.yaml from agencies.toml and deploy/k8s/templates/
+	$(PY) -m deploy.k8s.manifests

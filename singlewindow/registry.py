@@ -24,6 +24,14 @@ The registry is a TOML file: ``AGENCY_REGISTRY_FILE``, else the platform's own
 when a deployment needs other names. The order of the entries is the order agencies are
 listed in (the demo's columns, the launcher); the join orders decisions by the declaration's
 own ``required_agencies``, so a result never depends on the registry it is computed with.
+
+``secret_files`` are the secrets its service reads from files, each named by an environment
+variable; on Kubernetes (``deploy/k8s/manifests.py``) a file is the key ``key`` of the Secret
+``secret``, mounted at ``/etc/singlewindow/secrets/<secret>/<key>``::
+
+    secret_files = [
+        { env = "VET_LAB_KEYS_FILE", secret = "vet-lab-keys", key = "keys" },
+    ]
 """
 
 from __future__ import annotations
@@ -44,6 +52,29 @@ RESERVED = frozenset({"intake", "aggregator", "projector", "audit", "redrive", "
 FILE_ENV = "AGENCY_REGISTRY_FILE"
 _MODULE = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
 _OBJECT = rf"^({_MODULE}:[A-Za-z_][A-Za-z0-9_]*)?$"
+
+
+class SecretFile(BaseModel):
+    """A secret an agency's service reads from a file: ``env`` names the file, which is the
+    key ``key`` of the (Kubernetes) Secret ``secret``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    env: str = Field(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        max_length=128,
+        description="the environment variable that names the file",
+    )
+    secret: str = Field(
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        max_length=63,
+        description="the Secret holding it (a DNS label: also the name of its volume)",
+    )
+    key: str = Field(
+        pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$",
+        max_length=253,
+        description="its key in the Secret, and the file's name",
+    )
 
 
 class AgencyEntry(BaseModel):
@@ -77,11 +108,18 @@ class AgencyEntry(BaseModel):
     topic: str = Field("", pattern=r"^([A-Za-z0-9._-]{1,249})?$")
     group: str = Field("", max_length=249)
     principal: str = Field("", max_length=64)
+    secret_files: tuple[SecretFile, ...] = Field(
+        (), description="secrets its service reads from files (see :class:`SecretFile`)"
+    )
 
     @model_validator(mode="after")
     def _defaults(self) -> AgencyEntry:
         if self.code in RESERVED:
             raise ValueError(f"{self.code!r} is a name of the platform's own services")
+        envs = [f.env for f in self.secret_files]
+        twice = sorted({e for e in envs if envs.count(e) > 1})
+        if twice:
+            raise ValueError(f"{self.code}: two secret_files name the same env: {twice}")
         # frozen: defaults derived from the code are set once, here
         for field, value in (
             ("topic", f"verdicts.{self.code}"),
