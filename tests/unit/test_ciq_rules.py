@@ -18,7 +18,8 @@ from services.ciq.reference import load_reference
 from services.customs.reference import load_reference as load_customs
 from singlewindow import events as ev
 from singlewindow.identifiers import validate_country, validate_uscc
-from singlewindow.verdicts import UnknownReferenceVersion, verdict_id
+from singlewindow.reference import UnknownReferenceVersion
+from singlewindow.verdicts import verdict_id
 from tests import factories
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)

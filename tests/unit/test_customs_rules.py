@@ -19,10 +19,10 @@ from services.customs import rules
 from services.customs.reference import RiskLevel, load_reference
 from singlewindow import events as ev
 from singlewindow.identifiers import validate_currency, validate_hs_code, validate_uscc
+from singlewindow.reference import UnknownReferenceVersion
 from singlewindow.verdicts import (
     VERDICT_NAMESPACE,
     Finding,
-    UnknownReferenceVersion,
     build_verdict,
     combine,
     verdict_id,

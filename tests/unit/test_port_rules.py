@@ -19,7 +19,8 @@ from singlewindow.identifiers import (
     validate_imo,
     validate_unlocode,
 )
-from singlewindow.verdicts import UnknownReferenceVersion, verdict_id
+from singlewindow.reference import UnknownReferenceVersion
+from singlewindow.verdicts import verdict_id
 from tests import factories
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
