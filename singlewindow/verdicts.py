@@ -1,9 +1,9 @@
-"""What every agency's rules share: verdict ids, decision precedence, findings, the verdict.
+"""What every agency's rules share: verdict ids, decision precedence, rulings, the verdict.
 
 An agency's rules are a pure function ``assess(declaration, reference, now) -> AgencyVerdict``.
-Each rule that fires yields a :class:`Finding` (a decision, a reason with a stable code and,
+Each rule that fires yields a :class:`Ruling` (a decision, a reason with a stable code and,
 for an INSPECT, the name of the physical check to order); :func:`build_verdict` turns the
-findings into the verdict. The reference data the rules decide with is read by
+rulings into the verdict. The reference data the rules decide with is read by
 :mod:`singlewindow.reference`.
 """
 
@@ -54,23 +54,23 @@ def reason(code: str, message: str, item: int | None = None) -> Reason:
 
 
 @dataclass(frozen=True, slots=True)
-class Finding:
-    """One rule that fired: its decision, its reason and, for inspections, the check to order."""
+class Ruling:
+    """What one rule that fired rules: a decision, its reason and, for an INSPECT, the check."""
 
     decision: Decision
     reason: Reason
     check: str | None = None
 
     @classmethod
-    def reject(cls, code: str, message: str, item: int | None = None) -> Finding:
+    def reject(cls, code: str, message: str, item: int | None = None) -> Ruling:
         return cls(Decision.REJECT, reason(code, message, item))
 
     @classmethod
-    def hold(cls, code: str, message: str, item: int | None = None) -> Finding:
+    def hold(cls, code: str, message: str, item: int | None = None) -> Ruling:
         return cls(Decision.HOLD, reason(code, message, item))
 
     @classmethod
-    def inspect(cls, code: str, message: str, check: str, item: int | None = None) -> Finding:
+    def inspect(cls, code: str, message: str, check: str, item: int | None = None) -> Ruling:
         return cls(Decision.INSPECT, reason(code, message, item), check)
 
 
@@ -78,32 +78,32 @@ def build_verdict(
     declaration: DeclarationSubmitted,
     agency: Agency,
     rules_version: str,
-    findings: Sequence[Finding],
+    rulings: Sequence[Ruling],
     now: datetime,
     *,
     duties: Sequence[DutyLine] = (),
     total_duties: Decimal = Decimal("0"),
 ) -> AgencyVerdict:
-    """The verdict of ``agency`` from the findings of its rules, in the order they were found.
+    """The verdict of ``agency`` from the rulings of its rules, in the order they were given.
 
-    The decision is the strictest finding's (CLEAR with no reasons when nothing fired). Every
-    finding that asks for a check contributes an :class:`InspectionCheck`, even when the final
+    The decision is the strictest ruling's (CLEAR with no reasons when nothing fired). Every
+    ruling that asks for a check contributes an :class:`InspectionCheck`, even when the final
     decision is stricter, so that a joint inspection can still be ordered; duplicates are
     dropped, first occurrence kept.
     """
     checks: dict[tuple[str, int | None], InspectionCheck] = {}
-    for finding in findings:
-        if finding.check is not None:
-            key = (finding.check, finding.reason.item)
+    for ruling in rulings:
+        if ruling.check is not None:
+            key = (ruling.check, ruling.reason.item)
             checks.setdefault(
-                key, InspectionCheck(agency=agency, check=finding.check, item=finding.reason.item)
+                key, InspectionCheck(agency=agency, check=ruling.check, item=ruling.reason.item)
             )
     return AgencyVerdict(
         declaration_id=declaration.declaration_id,
         verdict_id=verdict_id(declaration.declaration_id, agency, rules_version),
         agency=agency,
-        decision=combine(f.decision for f in findings),
-        reasons=tuple(f.reason for f in findings),
+        decision=combine(f.decision for f in rulings),
+        reasons=tuple(f.reason for f in rulings),
         checks=tuple(checks.values()),
         duties=tuple(duties),
         total_duties=total_duties,

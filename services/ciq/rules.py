@@ -28,7 +28,7 @@ from singlewindow.events import (
     DocumentType,
     GoodsItem,
 )
-from singlewindow.verdicts import Finding, build_verdict
+from singlewindow.verdicts import Ruling, build_verdict
 
 __all__ = [
     "AGENCY",
@@ -56,30 +56,30 @@ def assess(declaration: DeclarationSubmitted, reference: Reference, now: datetim
     lodged = {document.type for document in declaration.documents}
     uscc = declaration.declarant.uscc
     first_importer = uscc if is_import and not reference.is_registered(uscc, today) else None
-    findings: list[Finding] = []
+    rulings: list[Ruling] = []
     for item in declaration.items:
-        findings.extend(_item_findings(item, reference, is_import, today, lodged, first_importer))
-    return build_verdict(declaration, AGENCY, reference.version, findings, now)
+        rulings.extend(_item_rulings(item, reference, is_import, today, lodged, first_importer))
+    return build_verdict(declaration, AGENCY, reference.version, rulings, now)
 
 
-def _item_findings(
+def _item_rulings(
     item: GoodsItem,
     reference: Reference,
     is_import: bool,
     today: date,
     lodged: set[DocumentType],
     first_importer: str | None,
-) -> list[Finding]:
+) -> list[Ruling]:
     entry = reference.catalogue_entry(item.hs_code)
     if entry is None:
         return []
     category = entry.category
-    findings: list[Finding] = []
+    rulings: list[Ruling] = []
     if is_import:
         for alert in reference.alerts:
             if alert.in_force(today) and alert.covers(item.hs_code, item.origin_country):
-                findings.append(
-                    Finding.reject(
+                rulings.append(
+                    Ruling.reject(
                         "CIQ-QUARANTINE-ALERT",
                         f"{item.hs_code} from {item.origin_country} is banned by quarantine "
                         f"alert {alert.alert_id} ({alert.disease}, "
@@ -88,8 +88,8 @@ def _item_findings(
                     )
                 )
     if category.certificate not in lodged:
-        findings.append(
-            Finding.hold(
+        rulings.append(
+            Ruling.hold(
                 "CIQ-CERT-MISSING",
                 f"{item.hs_code} ({category.name}, {entry.description}) needs a "
                 f"{category.certificate} and none was lodged",
@@ -97,8 +97,8 @@ def _item_findings(
             )
         )
     if first_importer is not None and category.first_import_sampling:
-        findings.append(
-            Finding.inspect(
+        rulings.append(
+            Ruling.inspect(
                 "CIQ-FIRST-IMPORT",
                 f"first import of {category.name} goods: declarant {first_importer} "
                 f"is not a registered importer",
@@ -106,4 +106,4 @@ def _item_findings(
                 item.line,
             )
         )
-    return findings
+    return rulings

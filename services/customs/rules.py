@@ -42,7 +42,7 @@ from singlewindow.events import (
     DutyLine,
     GoodsItem,
 )
-from singlewindow.verdicts import Finding, build_verdict
+from singlewindow.verdicts import Ruling, build_verdict
 
 __all__ = [
     "AGENCY",
@@ -86,26 +86,26 @@ def assess_drawn(
     """
     is_import = declaration.declaration_type is DeclarationType.IMPORT
     has_licence = any(d.type is DocumentType.IMPORT_LICENSE for d in declaration.documents)
-    findings: list[Finding] = []
+    rulings: list[Ruling] = []
     duty_lines: list[DutyLine] = []
     for item in declaration.items:
-        findings.extend(_item_findings(item, reference, is_import, has_licence))
+        rulings.extend(_item_rulings(item, reference, is_import, has_licence))
         if is_import:
             line = _duty_line(item, reference)
             if line is not None:
                 duty_lines.append(line)
     risk = reference.risk_of(declaration.declarant.uscc)
     if risk is RiskLevel.HIGH:
-        findings.append(
-            Finding.inspect(
+        rulings.append(
+            Ruling.inspect(
                 "CUS-DECLARANT-RISK",
                 f"declarant {declaration.declarant.uscc} has risk level {risk}",
                 "DECLARANT_RISK",
             )
         )
     if sample.sampled:
-        findings.append(
-            Finding.inspect(
+        rulings.append(
+            Ruling.inspect(
                 RANDOM_SAMPLE,
                 f"selected by random sampling at rate {reference.random_inspection_rate}",
                 "RANDOM_SAMPLE",
@@ -115,7 +115,7 @@ def assess_drawn(
         declaration,
         AGENCY,
         reference.version,
-        findings,
+        rulings,
         now,
         duties=duty_lines,
         total_duties=money.total_duties(duty_lines),
@@ -123,23 +123,23 @@ def assess_drawn(
     return verdict.model_copy(update={"sampling_key_version": sample.key_version})
 
 
-def _item_findings(
+def _item_rulings(
     item: GoodsItem, reference: Reference, is_import: bool, has_licence: bool
-) -> list[Finding]:
+) -> list[Ruling]:
     line = reference.tariff.get(item.hs_code)
     if line is None:
         return [
-            Finding.reject(
+            Ruling.reject(
                 "CUS-UNKNOWN-HS",
                 f"HS code {item.hs_code} is not in the tariff {reference.version}",
                 item.line,
             )
         ]
-    findings: list[Finding] = []
+    rulings: list[Ruling] = []
     rate = reference.cny_per_unit.get(item.currency)
     if rate is None:
-        findings.append(
-            Finding.hold(
+        rulings.append(
+            Ruling.hold(
                 "CUS-NO-RATE",
                 f"no customs exchange rate for {item.currency} "
                 f"(rates of {reference.rate_date.isoformat()})",
@@ -147,16 +147,16 @@ def _item_findings(
             )
         )
     if line.prohibited:
-        findings.append(
-            Finding.reject(
+        rulings.append(
+            Ruling.reject(
                 "CUS-PROHIBITED",
                 f"{item.hs_code} ({line.description}) is prohibited",
                 item.line,
             )
         )
     if is_import and line.licence_required and not has_licence:
-        findings.append(
-            Finding.hold(
+        rulings.append(
+            Ruling.hold(
                 "CUS-LICENCE-MISSING",
                 f"{item.hs_code} ({line.description}) needs an import licence "
                 f"and no {DocumentType.IMPORT_LICENSE} document was lodged",
@@ -173,8 +173,8 @@ def _item_findings(
         floor = reference.undervaluation_ratio * line.reference_price_cny
         if value_cny < floor * item.quantity:  # value_cny / quantity < floor, without division
             unit_value = money.round_cny(value_cny / item.quantity)
-            findings.append(
-                Finding.inspect(
+            rulings.append(
+                Ruling.inspect(
                     "CUS-UNDERVALUED",
                     f"unit value {unit_value} CNY/{item.unit} is below "
                     f"{reference.undervaluation_ratio:.0%} of the reference price "
@@ -183,7 +183,7 @@ def _item_findings(
                     item.line,
                 )
             )
-    return findings
+    return rulings
 
 
 def _duty_line(item: GoodsItem, reference: Reference) -> DutyLine | None:

@@ -29,7 +29,7 @@ from singlewindow.events import (
     DocumentType,
     TransportMode,
 )
-from singlewindow.verdicts import Finding, build_verdict
+from singlewindow.verdicts import Ruling, build_verdict
 
 __all__ = ["AGENCY", "RULES_VERSION", "Reference", "assess", "load_reference", "port_concerned"]
 
@@ -47,27 +47,27 @@ def port_concerned(declaration: DeclarationSubmitted) -> str:
 def assess(declaration: DeclarationSubmitted, reference: Reference, now: datetime) -> AgencyVerdict:
     """The port authority's verdict on ``declaration`` under ``reference``, decided at ``now``."""
     return build_verdict(
-        declaration, AGENCY, reference.version, _findings(declaration, reference), now
+        declaration, AGENCY, reference.version, _rulings(declaration, reference), now
     )
 
 
-def _findings(declaration: DeclarationSubmitted, reference: Reference) -> list[Finding]:
+def _rulings(declaration: DeclarationSubmitted, reference: Reference) -> list[Ruling]:
     consignment = declaration.consignment
     if consignment.mode is not TransportMode.SEA:
         return []
     port = port_concerned(declaration)
     if port not in reference.served_ports:
         return [
-            Finding.reject(
+            Ruling.reject(
                 "PORT-NOT-SERVED",
                 f"{port} is not served by this port authority "
                 f"(serves {', '.join(sorted(reference.served_ports))})",
             )
         ]
-    findings: list[Finding] = []
+    rulings: list[Ruling] = []
     if reference.port_call(consignment.vessel_imo, consignment.voyage, port) is None:
-        findings.append(
-            Finding.hold(
+        rulings.append(
+            Ruling.hold(
                 "PORT-NO-CALL",
                 f"no port call of vessel IMO {consignment.vessel_imo} "
                 f"voyage {consignment.voyage} at {port}",
@@ -75,8 +75,8 @@ def _findings(declaration: DeclarationSubmitted, reference: Reference) -> list[F
         )
     bill = reference.manifest.get(consignment.bill_of_lading)
     if bill is None:
-        findings.append(
-            Finding.hold(
+        rulings.append(
+            Ruling.hold(
                 "PORT-CONTAINER-NOT-MANIFESTED",
                 f"bill of lading {consignment.bill_of_lading} is on no manifest",
             )
@@ -84,8 +84,8 @@ def _findings(declaration: DeclarationSubmitted, reference: Reference) -> list[F
     else:
         for container in consignment.containers:
             if container not in bill.containers:
-                findings.append(
-                    Finding.hold(
+                rulings.append(
+                    Ruling.hold(
                         "PORT-CONTAINER-NOT-MANIFESTED",
                         f"container {container} is not on the manifest of bill of lading "
                         f"{bill.bill_of_lading}",
@@ -100,8 +100,8 @@ def _findings(declaration: DeclarationSubmitted, reference: Reference) -> list[F
         if dangerous is None:
             continue
         if declared:
-            findings.append(
-                Finding.inspect(
+            rulings.append(
+                Ruling.inspect(
                     "PORT-DG-CHECK",
                     f"{item.hs_code} is dangerous goods (IMDG class {dangerous.un_class}, "
                     f"{dangerous.description}): segregation and stowage check",
@@ -110,8 +110,8 @@ def _findings(declaration: DeclarationSubmitted, reference: Reference) -> list[F
                 )
             )
         else:
-            findings.append(
-                Finding.hold(
+            rulings.append(
+                Ruling.hold(
                     "PORT-DG-UNDECLARED",
                     f"{item.hs_code} is dangerous goods (IMDG class {dangerous.un_class}, "
                     f"{dangerous.description}) and no {DocumentType.DANGEROUS_GOODS_DECLARATION}"
@@ -119,4 +119,4 @@ def _findings(declaration: DeclarationSubmitted, reference: Reference) -> list[F
                     item.line,
                 )
             )
-    return findings
+    return rulings

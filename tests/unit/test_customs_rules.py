@@ -22,7 +22,7 @@ from singlewindow.identifiers import validate_currency, validate_hs_code, valida
 from singlewindow.reference import UnknownReferenceVersion
 from singlewindow.verdicts import (
     VERDICT_NAMESPACE,
-    Finding,
+    Ruling,
     build_verdict,
     combine,
     verdict_id,
@@ -489,9 +489,9 @@ def test_build_verdict_without_findings_is_clear() -> None:
 
 def test_build_verdict_drops_duplicate_checks() -> None:
     findings = [
-        Finding.inspect("X-1", "one", "SAMPLE", 1),
-        Finding.inspect("X-2", "two", "SAMPLE", 1),
-        Finding.inspect("X-3", "three", "SAMPLE", 2),
+        Ruling.inspect("X-1", "one", "SAMPLE", 1),
+        Ruling.inspect("X-2", "two", "SAMPLE", 1),
+        Ruling.inspect("X-3", "three", "SAMPLE", 2),
     ]
     verdict = build_verdict(factories.declaration(), ev.Agency.CIQ, "ciq-x", findings, NOW)
     assert [(c.check, c.item) for c in verdict.checks] == [("SAMPLE", 1), ("SAMPLE", 2)]
