@@ -61,7 +61,7 @@ class QuarantineAlert:
 
 
 @dataclass(frozen=True, eq=False)
-class Reference:
+class ReferenceData:
     """One version of the CIQ reference data (immutable)."""
 
     version: str
@@ -79,13 +79,13 @@ class Reference:
         return None if prefix is None else self.catalogue[prefix]
 
 
-def load_reference(version: str = RULES_VERSION) -> Reference:
+def load_reference(version: str = RULES_VERSION) -> ReferenceData:
     """The CIQ reference data of ``version``, read once and cached."""
     return _load(version)
 
 
 @cache
-def _load(version: str) -> Reference:
+def _load(version: str) -> ReferenceData:
     folder = reference_folder(PACKAGE, version)
     catalogue = _catalogue(folder, _categories(folder))
     alerts = _alerts(folder)
@@ -96,7 +96,7 @@ def _load(version: str) -> Reference:
                     f"{folder.where('quarantine_alerts.csv')}: alert {alert.alert_id} covers "
                     f"{prefix}, which is outside the statutory inspection catalogue"
                 )
-    return Reference(
+    return ReferenceData(
         version=version,
         catalogue=MappingProxyType(catalogue),
         alerts=alerts,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
-from services.ciq.reference import RULES_VERSION, Reference, load_reference
+from services.ciq.reference import RULES_VERSION, ReferenceData, load_reference
 from singlewindow.events import (
     Agency,
     AgencyVerdict,
@@ -34,7 +34,7 @@ __all__ = [
     "AGENCY",
     "CHINA_TIME",
     "RULES_VERSION",
-    "Reference",
+    "ReferenceData",
     "assess",
     "in_statutory_catalogue",
     "load_reference",
@@ -44,12 +44,14 @@ AGENCY = Agency.CIQ
 CHINA_TIME = timezone(timedelta(hours=8), "CST")  # Asia/Shanghai, no daylight saving
 
 
-def in_statutory_catalogue(hs_code: str, reference: Reference) -> bool:
+def in_statutory_catalogue(hs_code: str, reference: ReferenceData) -> bool:
     """Whether goods of ``hs_code`` are subject to statutory inspection under ``reference``."""
     return reference.catalogue_entry(hs_code) is not None
 
 
-def assess(declaration: DeclarationSubmitted, reference: Reference, now: datetime) -> AgencyVerdict:
+def assess(
+    declaration: DeclarationSubmitted, reference: ReferenceData, now: datetime
+) -> AgencyVerdict:
     """The CIQ verdict on ``declaration`` under ``reference``, decided at ``now``."""
     is_import = declaration.declaration_type is DeclarationType.IMPORT
     today = now.astimezone(CHINA_TIME).date()
@@ -64,7 +66,7 @@ def assess(declaration: DeclarationSubmitted, reference: Reference, now: datetim
 
 def _item_rulings(
     item: GoodsItem,
-    reference: Reference,
+    reference: ReferenceData,
     is_import: bool,
     today: date,
     lodged: set[DocumentType],

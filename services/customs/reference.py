@@ -57,7 +57,7 @@ class DeclarantProfile:
 
 
 @dataclass(frozen=True, eq=False)
-class Reference:
+class ReferenceData:
     """One version of the customs reference data (immutable)."""
 
     version: str
@@ -73,13 +73,13 @@ class Reference:
         return RiskLevel.MEDIUM if profile is None else profile.risk_level
 
 
-def load_reference(version: str = RULES_VERSION) -> Reference:
+def load_reference(version: str = RULES_VERSION) -> ReferenceData:
     """The customs reference data of ``version``, read once and cached."""
     return _load(version)
 
 
 @cache
-def _load(version: str) -> Reference:
+def _load(version: str) -> ReferenceData:
     folder = reference_folder(PACKAGE, version)
     rates, rate_date = _exchange_rates(folder)
     parameters = folder.json("parameters.json")
@@ -92,7 +92,7 @@ def _load(version: str) -> Reference:
     for name, value in (("random_inspection_rate", sampling), ("undervaluation_ratio", ratio)):
         if not 0 <= value <= 1:
             raise ReferenceDataError(f"{where}: {name} must lie in [0, 1], got {value}")
-    return Reference(
+    return ReferenceData(
         version=version,
         tariff=MappingProxyType(_tariff(folder)),
         cny_per_unit=MappingProxyType(rates),

@@ -31,7 +31,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from services.customs import duties as money
-from services.customs.reference import RULES_VERSION, Reference, RiskLevel, load_reference
+from services.customs.reference import RULES_VERSION, ReferenceData, RiskLevel, load_reference
 from services.customs.sampling import SampleDraw, SamplingKey, draw, is_sampled, sample_fraction
 from singlewindow.events import (
     Agency,
@@ -48,7 +48,7 @@ __all__ = [
     "AGENCY",
     "RANDOM_SAMPLE",
     "RULES_VERSION",
-    "Reference",
+    "ReferenceData",
     "SampleDraw",
     "SamplingKey",
     "assess",
@@ -64,7 +64,7 @@ RANDOM_SAMPLE = "CUS-RANDOM-SAMPLE"
 
 def assess(
     declaration: DeclarationSubmitted,
-    reference: Reference,
+    reference: ReferenceData,
     now: datetime,
     sampling_key: SamplingKey,
 ) -> AgencyVerdict:
@@ -77,7 +77,7 @@ def assess(
 
 
 def assess_drawn(
-    declaration: DeclarationSubmitted, reference: Reference, now: datetime, sample: SampleDraw
+    declaration: DeclarationSubmitted, reference: ReferenceData, now: datetime, sample: SampleDraw
 ) -> AgencyVerdict:
     """The customs verdict given the outcome of the random-sample draw.
 
@@ -124,7 +124,7 @@ def assess_drawn(
 
 
 def _item_rulings(
-    item: GoodsItem, reference: Reference, is_import: bool, has_licence: bool
+    item: GoodsItem, reference: ReferenceData, is_import: bool, has_licence: bool
 ) -> list[Ruling]:
     line = reference.tariff.get(item.hs_code)
     if line is None:
@@ -186,7 +186,7 @@ def _item_rulings(
     return rulings
 
 
-def _duty_line(item: GoodsItem, reference: Reference) -> DutyLine | None:
+def _duty_line(item: GoodsItem, reference: ReferenceData) -> DutyLine | None:
     line = reference.tariff.get(item.hs_code)
     rate = reference.cny_per_unit.get(item.currency)
     if line is None or line.prohibited or rate is None:

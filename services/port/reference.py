@@ -59,7 +59,7 @@ class DangerousGoods:
 
 
 @dataclass(frozen=True, eq=False)
-class Reference:
+class ReferenceData:
     """One version of the port authority's reference data (immutable)."""
 
     version: str
@@ -78,17 +78,17 @@ class Reference:
         return None if prefix is None else self.dangerous_goods[prefix]
 
 
-def load_reference(version: str = RULES_VERSION) -> Reference:
+def load_reference(version: str = RULES_VERSION) -> ReferenceData:
     """The port reference data of ``version``, read once and cached."""
     return _load(version)
 
 
 @cache
-def _load(version: str) -> Reference:
+def _load(version: str) -> ReferenceData:
     folder = reference_folder(PACKAGE, version)
     served = _served(folder)
     calls = _calls(folder, served)
-    return Reference(
+    return ReferenceData(
         version=version,
         served_ports=MappingProxyType(served),
         port_calls=MappingProxyType(calls),

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from services.port.reference import RULES_VERSION, Reference, load_reference
+from services.port.reference import RULES_VERSION, ReferenceData, load_reference
 from singlewindow.events import (
     Agency,
     AgencyVerdict,
@@ -31,7 +31,7 @@ from singlewindow.events import (
 )
 from singlewindow.verdicts import Ruling, build_verdict
 
-__all__ = ["AGENCY", "RULES_VERSION", "Reference", "assess", "load_reference", "port_concerned"]
+__all__ = ["AGENCY", "RULES_VERSION", "ReferenceData", "assess", "load_reference", "port_concerned"]
 
 AGENCY = Agency.PORT
 
@@ -44,14 +44,16 @@ def port_concerned(declaration: DeclarationSubmitted) -> str:
     return consignment.port_of_loading
 
 
-def assess(declaration: DeclarationSubmitted, reference: Reference, now: datetime) -> AgencyVerdict:
+def assess(
+    declaration: DeclarationSubmitted, reference: ReferenceData, now: datetime
+) -> AgencyVerdict:
     """The port authority's verdict on ``declaration`` under ``reference``, decided at ``now``."""
     return build_verdict(
         declaration, AGENCY, reference.version, _rulings(declaration, reference), now
     )
 
 
-def _rulings(declaration: DeclarationSubmitted, reference: Reference) -> list[Ruling]:
+def _rulings(declaration: DeclarationSubmitted, reference: ReferenceData) -> list[Ruling]:
     consignment = declaration.consignment
     if consignment.mode is not TransportMode.SEA:
         return []
