@@ -106,7 +106,7 @@ def _lists(value: Any) -> Any:
     return value
 
 
-class Record(BaseModel):
+class AvroRecord(BaseModel):
     """A named Avro record."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -117,13 +117,13 @@ class Record(BaseModel):
         return _lists(self.model_dump(mode="python"))
 
 
-class Party(Record):
+class Party(AvroRecord):
     AVRO_NAME = f"{NS}.Party"
     uscc: str
     name: str
 
 
-class Consignment(Record):
+class Consignment(AvroRecord):
     AVRO_NAME = f"{NS}.Consignment"
     mode: TransportMode
     vessel_imo: str | None = None
@@ -134,7 +134,7 @@ class Consignment(Record):
     containers: tuple[str, ...] = ()
 
 
-class GoodsItem(Record):
+class GoodsItem(AvroRecord):
     AVRO_NAME = f"{NS}.GoodsItem"
     line: int = Field(ge=1)
     hs_code: str
@@ -146,27 +146,27 @@ class GoodsItem(Record):
     currency: str
 
 
-class Document(Record):
+class Document(AvroRecord):
     AVRO_NAME = f"{NS}.Document"
     type: DocumentType
     reference: str
 
 
-class Reason(Record):
+class Reason(AvroRecord):
     AVRO_NAME = f"{NS}.Reason"
     code: str
     message: str
     item: int | None = None
 
 
-class InspectionCheck(Record):
+class InspectionCheck(AvroRecord):
     AVRO_NAME = f"{NS}.InspectionCheck"
     agency: AgencyCode
     check: str
     item: int | None = None
 
 
-class Charge(Record):
+class Charge(AvroRecord):
     """A fee or charge an agency levies on a declaration (an inspection fee, port dues), in
     CNY; the consolidated result carries every agency's, per agency."""
 
@@ -177,7 +177,7 @@ class Charge(Record):
     item: int | None = None
 
 
-class DutyLine(Record):
+class DutyLine(AvroRecord):
     AVRO_NAME = f"{NS}.DutyLine"
     item: int
     customs_value_cny: Money
@@ -187,7 +187,7 @@ class DutyLine(Record):
     vat: Money
 
 
-class AgencyDecision(Record):
+class AgencyDecision(AvroRecord):
     AVRO_NAME = f"{NS}.AgencyDecision"
     agency: AgencyCode
     decision: Decision
@@ -199,13 +199,13 @@ class AgencyDecision(Record):
         return sum((c.amount for c in self.charges), Decimal("0.00"))
 
 
-class InspectionOrder(Record):
+class InspectionOrder(AvroRecord):
     AVRO_NAME = f"{NS}.InspectionOrder"
     order_id: str
     checks: tuple[InspectionCheck, ...]
 
 
-class Signature(Record):
+class Signature(AvroRecord):
     """Who vouches for an event (see :mod:`singlewindow.signing`): the key's id in the key
     registry, when it signed, and the Ed25519 signature over the event's canonical form."""
 
@@ -218,7 +218,7 @@ class Signature(Record):
     value: bytes = Field(max_length=512)
 
 
-class Event(Record):
+class Event(AvroRecord):
     """A top-level event: what travels on a topic, keyed by ``declaration_id``. Its last
     field is the signature of the service that wrote it (:mod:`singlewindow.signing`)."""
 
@@ -306,7 +306,7 @@ class JoinState(Event):
 EVENTS: dict[str, type[Event]] = {
     cls.AVRO_NAME: cls for cls in (DeclarationSubmitted, AgencyVerdict, ClearanceResult, JoinState)
 }
-_RECORD_TYPES: tuple[type[Record], ...] = (
+_RECORD_TYPES: tuple[type[AvroRecord], ...] = (
     Party,
     Consignment,
     GoodsItem,
@@ -320,7 +320,7 @@ _RECORD_TYPES: tuple[type[Record], ...] = (
     Signature,
     *EVENTS.values(),
 )
-RECORDS: dict[str, type[Record]] = {cls.AVRO_NAME: cls for cls in _RECORD_TYPES}
+RECORDS: dict[str, type[AvroRecord]] = {cls.AVRO_NAME: cls for cls in _RECORD_TYPES}
 
 
 def decode_event(payload: bytes) -> Event:

@@ -26,8 +26,8 @@ import httpx
 import pytest
 
 from deploy.local.components import VAR, Kafka
+from deploy.local.demo_data import sample_declaration_body
 from deploy.local.launcher import ROOT, Platform, running_platform
-from services.demo_data import sample_declaration_body
 from services.intake.routing import TABLES
 from singlewindow.kafka.admin import provision_topics
 from singlewindow.registry import FILE_ENV, default_file

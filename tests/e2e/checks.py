@@ -17,9 +17,9 @@ import httpx
 import pytest
 
 from deploy.local.components import VAR
+from deploy.local.demo_data import DEMO_BROKER, demo_usccs, sample_declaration_body
 from deploy.local.trust import LocalTrust
 from services.aggregator.join import fold
-from services.demo_data import DEMO_BROKER, demo_usccs, sample_declaration_body
 from services.intake.devissuer import bearer
 from singlewindow.db import find_by_ids, mongo_client
 from singlewindow.kafka.reader import key_text, read_topic

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from services.demo_data import sample_declaration_body
+from deploy.local.demo_data import sample_declaration_body
 from singlewindow.db import mongo_client
 from singlewindow.events import (
     AgencyDecision,

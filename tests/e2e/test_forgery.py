@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaProducer
 
-from services.demo_data import sample_declaration_body
+from deploy.local.demo_data import sample_declaration_body
 from singlewindow.db import mongo_client
 from singlewindow.events import (
     ClearanceResult,

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
+from deploy.local.demo_data import SCENARIOS, sample_declaration_body, scenario
 from services.aggregator.join import joint_status
-from services.demo_data import SCENARIOS, sample_declaration_body, scenario
 from services.intake.devissuer import bearer
 from singlewindow.events import Decision, TransportMode
 from tests.e2e.checks import trader

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from deploy.local.demo_data import sample_declaration_body
 from services.audit.deadletters import REDRIVABLE, DeadLetter, Refused, dead_letters, redrive
-from services.demo_data import sample_declaration_body
 from singlewindow.avro import encode
 from singlewindow.events import AgencyVerdict, DeclarationSubmitted
 from singlewindow.kafka.headers import header

@@ -19,10 +19,10 @@ from services.customs import rules
 from services.customs.reference import RiskLevel, load_reference
 from singlewindow import events as ev
 from singlewindow.identifiers import validate_currency, validate_hs_code, validate_uscc
+from singlewindow.reference import UnknownReferenceVersion
 from singlewindow.verdicts import (
     VERDICT_NAMESPACE,
-    Finding,
-    UnknownReferenceVersion,
+    Ruling,
     build_verdict,
     combine,
     verdict_id,
@@ -487,9 +487,9 @@ def test_build_verdict_without_findings_is_clear() -> None:
 
 def test_build_verdict_drops_duplicate_checks() -> None:
     findings = [
-        Finding.inspect("X-1", "one", "SAMPLE", 1),
-        Finding.inspect("X-2", "two", "SAMPLE", 1),
-        Finding.inspect("X-3", "three", "SAMPLE", 2),
+        Ruling.inspect("X-1", "one", "SAMPLE", 1),
+        Ruling.inspect("X-2", "two", "SAMPLE", 1),
+        Ruling.inspect("X-3", "three", "SAMPLE", 2),
     ]
     verdict = build_verdict(factories.declaration(), "ciq", "ciq-x", findings, NOW)
     assert [(c.check, c.item) for c in verdict.checks] == [("SAMPLE", 1), ("SAMPLE", 2)]
@@ -537,3 +537,72 @@ def test_exchange_rates_and_profile() -> None:
         validate_uscc(uscc)
     assert REF.risk_of("91350100M000100Y43") is RiskLevel.LOW
     assert REF.risk_of(HIGH_RISK) is RiskLevel.HIGH
+
+
+# --- each rule, called alone ----------------------------------------------------------------
+
+
+def case(declaration: ev.DeclarationSubmitted, sampled: bool = False) -> rules.Case:
+    return rules.Case.of(declaration, REF, rules.SampleDraw("test-1", sampled))
+
+
+def on_item(rule: rules.ItemRule, goods: ev.GoodsItem, **changes: Any) -> list[str]:
+    """The codes ``rule`` gives on ``goods``, alone in a declaration with ``changes``."""
+    line = REF.tariff[goods.hs_code]
+    return [r.reason.code for r in rule(case(declaration(goods, **changes)), goods, line)]
+
+
+def test_the_rules_run_in_the_documented_order() -> None:
+    item_rules = ["no_rate", "prohibited", "licence_missing", "undervalued"]
+    assert [rule.__name__ for rule in rules.ITEM_RULES] == item_rules
+    assert [rule.__name__ for rule in rules.DECLARATION_RULES] == [
+        "declarant_risk",
+        "random_sample",
+    ]
+
+
+def test_rule_unknown_hs() -> None:
+    unknown, known = item(hs_code="8471309999"), item()
+    assert [r.reason.code for r in rules.unknown_hs(case(declaration(unknown)), unknown)] == [
+        "CUS-UNKNOWN-HS"
+    ]
+    assert list(rules.unknown_hs(case(declaration(known)), known)) == []
+
+
+def test_rule_no_rate() -> None:
+    assert on_item(rules.no_rate, item(currency="VND")) == ["CUS-NO-RATE"]
+    assert on_item(rules.no_rate, item(currency="EUR")) == []
+
+
+def test_rule_prohibited() -> None:
+    assert on_item(rules.prohibited, item(hs_code="6309000000")) == ["CUS-PROHIBITED"]
+    assert on_item(rules.prohibited, item()) == []
+
+
+def test_rule_licence_missing() -> None:
+    drones = item(hs_code="8806220000", value="40000", currency="USD", quantity="64")
+    licence = (doc(ev.DocumentType.IMPORT_LICENSE, "IL-2026-0042"),)
+    export = ev.DeclarationType.EXPORT
+    assert on_item(rules.licence_missing, drones) == ["CUS-LICENCE-MISSING"]
+    assert on_item(rules.licence_missing, drones, documents=licence) == []
+    assert on_item(rules.licence_missing, drones, declaration_type=export) == []
+
+
+def test_rule_undervalued() -> None:
+    assert on_item(rules.undervalued, item(value="1000.00")) == ["CUS-UNDERVALUED"]
+    assert on_item(rules.undervalued, item()) == []
+    assert on_item(rules.undervalued, item(value="1", currency="VND")) == []  # no rate
+    assert on_item(rules.undervalued, item(value="1", quantity="0")) == []
+
+
+def test_rule_declarant_risk() -> None:
+    high = declaration(declarant=ev.Party(uscc=HIGH_RISK, name="广州南沙速通贸易有限公司"))
+    medium = declaration(declarant=ev.Party(uscc=MEDIUM_RISK, name="某公司"))
+    assert [r.check for r in rules.declarant_risk(case(high))] == ["DECLARANT_RISK"]
+    assert list(rules.declarant_risk(case(medium))) == []
+
+
+def test_rule_random_sample() -> None:
+    d = factories.declaration()
+    assert [r.check for r in rules.random_sample(case(d, sampled=True))] == ["RANDOM_SAMPLE"]
+    assert list(rules.random_sample(case(d, sampled=False))) == []

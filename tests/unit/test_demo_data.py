@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from services import demo_data
+from deploy.local import demo_data
 from services.ciq import rules as ciq
 from services.customs import rules as customs
 from services.port import rules as port

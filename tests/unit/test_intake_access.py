@@ -31,7 +31,7 @@ from singlewindow.events import (
     InspectionOrder,
 )
 from singlewindow.readmodel import apply
-from singlewindow.verdicts import Finding, build_verdict
+from singlewindow.verdicts import Ruling, build_verdict
 from tests.unit.intake_tokens import USCC_A, USCC_B, USCC_C, TestIssuer
 from tests.unit.test_intake_api import (
     ISSUER,
@@ -345,21 +345,21 @@ def judged_document(declaration_id: str = "DEC-1") -> dict[str, Any]:
         "customs",
         "customs-2026.11",
         [
-            Finding.inspect(
+            Ruling.inspect(
                 "CUS-UNDERVALUED",
                 "unit value 3.10 CNY/KG is below 30% of the reference price 12.00 CNY/KG",
                 "UNIT_VALUE",
                 1,
             ),
-            Finding.inspect(
+            Ruling.inspect(
                 "CUS-DECLARANT-RISK",
                 f"declarant {USCC_A} has risk level HIGH",
                 "DECLARANT_RISK",
             ),
-            Finding.inspect(
+            Ruling.inspect(
                 "CUS-RANDOM-SAMPLE", "selected by random sampling at rate 0.03", "RANDOM_SAMPLE"
             ),
-            Finding.hold("CUS-SECRET-WATCHLIST", "consignee on watch list W-17 (risk HIGH)"),
+            Ruling.hold("CUS-SECRET-WATCHLIST", "consignee on watch list W-17 (risk HIGH)"),
         ],
         NOW,
     )
@@ -367,7 +367,7 @@ def judged_document(declaration_id: str = "DEC-1") -> dict[str, Any]:
         declaration,
         "ciq",
         "ciq-2026.11",
-        [Finding.inspect("CIQ-FIRST-IMPORT", "declarant is not registered", "QUARANTINE_SAMPLE")],
+        [Ruling.inspect("CIQ-FIRST-IMPORT", "declarant is not registered", "QUARANTINE_SAMPLE")],
         NOW,
     )
     checks = (*customs.checks, *ciq.checks)

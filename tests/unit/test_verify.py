@@ -7,11 +7,11 @@ import hmac
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from deploy.local.demo_data import sample_declaration_body
 from services.aggregator.join import fold
 from services.audit.verify import SAMPLING_NOT_CHECKED, Report, recomputers, verify
 from services.ciq import rules as ciq_rules
 from services.customs import rules as customs_rules
-from services.demo_data import sample_declaration_body
 from services.port import rules as port_rules
 from singlewindow.events import (
     AgencyVerdict,

@@ -23,7 +23,7 @@ from singlewindow.events import (
     DocumentType,
     GoodsItem,
 )
-from singlewindow.verdicts import Finding, build_verdict
+from singlewindow.verdicts import Ruling, build_verdict
 from vet_agency.reference import VetReference
 
 AGENCY = "vet"
@@ -34,7 +34,7 @@ def assess(
     declaration: DeclarationSubmitted, reference: VetReference, now: datetime
 ) -> AgencyVerdict:
     """The veterinary verdict on ``declaration``, with the inspection fees it levies."""
-    findings: list[Finding] = []
+    rulings: list[Ruling] = []
     charges: list[Charge] = []
     if declaration.declaration_type is DeclarationType.IMPORT:
         certificates = [
@@ -44,16 +44,16 @@ def assess(
             category = reference.category(item.hs_code)
             if category is None:
                 continue
-            findings += origin_suspended(item, reference, now)
-            findings += certificate_missing(item, category, certificates)
-            findings += establishment_unregistered(item, category, certificates, reference)
+            rulings += origin_suspended(item, reference, now)
+            rulings += certificate_missing(item, category, certificates)
+            rulings += establishment_unregistered(item, category, certificates, reference)
             charges.append(inspection_fee(item, category, reference))
-    return build_verdict(declaration, AGENCY, reference.version, findings, now, charges=charges)
+    return build_verdict(declaration, AGENCY, reference.version, rulings, now, charges=charges)
 
 
-def origin_suspended(item: GoodsItem, reference: VetReference, now: datetime) -> list[Finding]:
+def origin_suspended(item: GoodsItem, reference: VetReference, now: datetime) -> list[Ruling]:
     return [
-        Finding.reject(
+        Ruling.reject(
             "VET-ORIGIN-SUSPENDED",
             f"{item.hs_code} from {item.origin_country}: {s.reason} (since {s.since})",
             item.line,
@@ -65,16 +65,16 @@ def origin_suspended(item: GoodsItem, reference: VetReference, now: datetime) ->
     ]
 
 
-def certificate_missing(item: GoodsItem, category: str, certificates: list[str]) -> list[Finding]:
+def certificate_missing(item: GoodsItem, category: str, certificates: list[str]) -> list[Ruling]:
     if certificates:
         return []
     message = f"{category.lower()} item {item.hs_code} needs a veterinary health certificate"
-    return [Finding.hold("VET-CERT-MISSING", message, item.line)]
+    return [Ruling.hold("VET-CERT-MISSING", message, item.line)]
 
 
 def establishment_unregistered(
     item: GoodsItem, category: str, certificates: list[str], reference: VetReference
-) -> list[Finding]:
+) -> list[Ruling]:
     named = {certified_establishment(c) for c in certificates}
     if not certificates or (item.origin_country, category) in {
         (country, cat)
@@ -86,7 +86,7 @@ def establishment_unregistered(
         f"no lodged certificate names an establishment of {item.origin_country} registered "
         f"for {category.lower()}"
     )
-    return [Finding.reject("VET-EST-UNREGISTERED", message, item.line)]
+    return [Ruling.reject("VET-EST-UNREGISTERED", message, item.line)]
 
 
 def certified_establishment(certificate: str) -> tuple[str, str] | None:
