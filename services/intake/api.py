@@ -22,16 +22,13 @@ and ``rate_burst``) that every submission and every read takes from: 429 with
 - ``GET /healthz`` (open); ``/docs``, ``/redoc``, ``/openapi.json`` only with
   ``Exposure.docs``, ``/metrics`` (Prometheus) only with ``Exposure.metrics``: both closed
   by default (404), since the intake faces the Internet (``app.state.metrics_registry`` can
-  be served on an internal port instead).
+  be served on an internal port instead; ``httpmetrics`` counts requests and declarations).
 
 Every error is a problem document (``errors``). Request limits (body fields: ``schema``):
 
-- ``Content-Type: application/json`` (parameters such as ``charset=utf-8`` allowed), else 415;
-- body <= ``Limits.max_body_bytes`` (1 MiB), counted while reading, whatever
-  ``Content-Length`` says, else 413;
-- ``Content-Length``, when present, a decimal count of at most 18 digits, else 400;
-- strict JSON: UTF-8, nesting <= ``Limits.max_json_depth`` (32), no NaN/Infinity literals,
-  no duplicate keys, else 400; every check is linear in the body;
+- the body (``strictjson``): ``application/json`` (else 415), at most
+  ``Limits.max_body_bytes`` (1 MiB) counted while reading (else 413), strict JSON nesting at
+  most ``Limits.max_json_depth`` (32) levels (else 400);
 - at most ``errors.MAX_LISTED_ERRORS`` field errors are listed in a 422 (the count of the
   rest is in ``detail``);
 - ``Idempotency-Key``: 1-128 printable ASCII characters, else 422; scoped to the subject
@@ -46,23 +43,20 @@ Every error is a problem document (``errors``). Request limits (body fields: ``s
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from services.intake import errors, ids
+from services.intake import errors, ids, strictjson
 from services.intake.auth import (
     InvalidToken,
     KeysUnavailable,
@@ -72,6 +66,7 @@ from services.intake.auth import (
     unauthorized,
 )
 from services.intake.errors import Problem
+from services.intake.httpmetrics import HttpMetrics
 from services.intake.ports import (
     Claim,
     IdempotencyStore,
@@ -219,7 +214,7 @@ def create_app(
     errors.install(app)
     registry = CollectorRegistry()
     app.state.metrics_registry = registry  # to serve on an internal port instead
-    app.add_middleware(_Metrics, registry=registry)
+    app.add_middleware(HttpMetrics, registry=registry)
 
     if exposure.metrics:
 
@@ -321,8 +316,8 @@ def create_app(
     async def lodge(
         request: Request, principal: Principal, idempotency_key: str | None
     ) -> JSONResponse:
-        body = await _read_body(request, limits.max_body_bytes)
-        declaration = parse_declaration(_parse_json(body, limits.max_json_depth))
+        body = await strictjson.read_body(request, limits.max_body_bytes)
+        declaration = parse_declaration(strictjson.parse(body, limits.max_json_depth))
         if not principal.acts_for(declaration.declarant.uscc):
             raise _forbidden(declaration.declarant.uscc)
         if idempotency_key is None:
@@ -371,117 +366,3 @@ def create_app(
 
     errors.document_schemas(app, DeclarationRequest)
     return app
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, refused (415) unless JSON and (413) as soon as it exceeds ``limit`` bytes."""
-    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if media_type != "application/json":
-        raise Problem(415, "send the declaration as application/json", kind="media-type")
-    too_large = Problem(413, f"the body exceeds {limit} bytes", kind="too-large")
-    declared = request.headers.get("content-length", "")
-    if declared and not (declared.isascii() and declared.isdigit() and len(declared) <= 18):
-        raise Problem(400, "Content-Length must be a decimal byte count", kind="bad-length")
-    if declared and int(declared) > limit:
-        raise too_large
-    body = bytearray()
-    async for chunk in request.stream():  # the declared length may lie or be absent
-        body += chunk
-        if len(body) > limit:
-            raise too_large
-    return bytes(body)
-
-
-def _too_deep(value: object, limit: int) -> bool:
-    """Whether parsed JSON nests deeper than ``limit``: one pass, no recursion, linear."""
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        children = node.values() if isinstance(node, dict) else node
-        if isinstance(node, dict | list):
-            if depth > limit:
-                return True
-            stack.extend((child, depth + 1) for child in children)  # type: ignore[union-attr]
-    return False
-
-
-def _parse_json(body: bytes, max_depth: int) -> object:
-    """Strict JSON (UTF-8, no NaN/Infinity, no duplicate keys, bounded depth) or a 400.
-
-    Every step is linear in the body: the C decoder parses (it refuses pathological nesting
-    with RecursionError), then one iterative walk measures the depth before anything else
-    looks at the value.
-    """
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise Problem(
-            400, f"the body is not UTF-8 (byte {exc.start})", kind="invalid-json"
-        ) from None
-    too_deep = Problem(400, f"JSON nests deeper than {max_depth} levels", kind="invalid-json")
-    try:
-        value = json.loads(
-            text, parse_float=Decimal, parse_constant=_no_constant, object_pairs_hook=_unique_keys
-        )
-    except RecursionError:
-        raise too_deep from None
-    except ValueError as exc:
-        raise Problem(400, f"the body is not valid JSON: {exc}", kind="invalid-json") from None
-    if _too_deep(value, max_depth):
-        raise too_deep
-    return value
-
-
-def _no_constant(name: str) -> object:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise ValueError("an object has a duplicate key")
-    return result
-
-
-_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-
-
-class _Metrics:
-    """ASGI middleware: requests by method, route template and status; declarations by outcome."""
-
-    def __init__(self, app: ASGIApp, registry: CollectorRegistry) -> None:
-        self.app = app
-        self.requests = Counter(
-            "intake_http_requests",
-            "HTTP requests",
-            ["method", "route", "status"],
-            registry=registry,
-        )
-        self.declarations = Counter(
-            "intake_declarations",
-            "POSTed declarations: accepted, rejected (4xx), failed (5xx)",
-            ["outcome"],
-            registry=registry,
-        )
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 500
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
-            method = scope["method"] if scope["method"] in _METHODS else "other"
-            self.requests.labels(method, route, str(status)).inc()
-            if route == "/v1/declarations" and method == "POST":
-                outcome = "accepted" if status < 400 else "rejected" if status < 500 else "failed"
-                self.declarations.labels(outcome).inc()
