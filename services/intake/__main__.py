@@ -26,7 +26,7 @@ from singlewindow.kafka.producer import EventProducer
 from singlewindow.logs import configure_logging
 from singlewindow.readmodel import COLLECTION
 from singlewindow.runtime import run_loop
-from singlewindow.settings import get_settings
+from singlewindow.settings import SettingsError, get_settings, read_settings
 from singlewindow.signing import SignatureError, SigningKey, signing_key
 
 log = logging.getLogger("services.intake")
@@ -102,10 +102,10 @@ async def main(
 if __name__ == "__main__":
     configure_logging("intake")
     try:
-        own = IntakeSettings()
+        own = read_settings(IntakeSettings)
         verifier, secret = trust(own)
         signer = signing_key(get_settings())
-    except (ConfigError, ValidationError, SignatureError) as exc:
+    except (ConfigError, SettingsError, ValidationError, SignatureError) as exc:
         log.error("refusing to start: %s", exc)
         sys.exit(2)
     run_loop(main(own, verifier, secret, signer))
