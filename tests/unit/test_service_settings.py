@@ -21,7 +21,10 @@ from singlewindow.settings import (
 from tests.processes import run_module
 
 AGENCY_PORTS = {"customs": 9101, "ciq": 9102, "port": 9103}
-OWN = {"aggregator": AggregatorSettings, "projector": ProjectorSettings}
+OWN: dict[str, type[ServiceSettings]] = {
+    "aggregator": AggregatorSettings,
+    "projector": ProjectorSettings,
+}
 
 
 @pytest.fixture(autouse=True)
