@@ -9,7 +9,6 @@ duplicate the aggregator ignores.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -22,7 +21,7 @@ from singlewindow.kafka.headers import TRACEPARENT, header
 from singlewindow.kafka.producer import EventProducer
 from singlewindow.metrics import MESSAGES
 from singlewindow.registry import AgencyRegistry, agency_registry
-from singlewindow.settings import Settings, get_settings
+from singlewindow.settings import Settings, get_settings, service_settings
 from singlewindow.signing import registry_file, signing_key
 from singlewindow.topics import DECLARATIONS_SUBMITTED, verdict_topic
 
@@ -103,12 +102,15 @@ def run_agency(
     """``python -m <the agency's module>``: rule with ``reference`` until SIGTERM.
 
     ``agency`` is the code of a registered agency (:mod:`singlewindow.registry`). Metrics are
-    served on ``<CODE>_METRICS_PORT``, by default the port of its registry entry.
+    served on ``<CODE>_METRICS_PORT``, by default the port of its registry entry; an invalid
+    value exits at once (code 2), naming the variable.
     """
 
     def assess(declaration: DeclarationSubmitted, now: datetime) -> AgencyVerdict:
         return rules(declaration, reference, now)
 
     entry = agency_registry().get(agency)
-    port = int(os.environ.get(f"{entry.env_prefix}METRICS_PORT", entry.metrics_port))
-    runtime.main(entry.code, lambda: agency_service(entry.code, assess), port)
+    own = runtime.own_settings(
+        entry.code, lambda: service_settings(entry.code, entry.metrics_port)
+    )
+    runtime.main(entry.code, lambda: agency_service(entry.code, assess), own.metrics_port)

@@ -130,10 +130,6 @@ class AgencyEntry(BaseModel):
                 object.__setattr__(self, field, value)
         return self
 
-    @property
-    def env_prefix(self) -> str:
-        """Its service's settings are read from ``<CODE>_...`` (``VET_METRICS_PORT``)."""
-        return f"{self.code.upper()}_"
 
 
 class AgencyRegistry(BaseModel):

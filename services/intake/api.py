@@ -21,7 +21,8 @@ and ``rate_burst``) that every submission and every read takes from: 429 with
   criteria, thresholds or sampling, no internal ids); ``wait`` (0 < wait <= 30) long-polls
   until the status is final. A declaration whose declarant is not among the token's USCCs is
   answered exactly like an unknown id: 404, same body.
-- ``GET /healthz`` (open); ``/docs``, ``/redoc``, ``/openapi.json`` only with
+- ``GET /healthz`` (open); ``/docs``, ``/redoc``, ``/openapi.json`` and the event contract
+  ``/asyncapi.json`` (AsyncAPI 3.0, :mod:`singlewindow.asyncapi`) only with
   ``Exposure.docs``, ``/metrics`` (Prometheus) only with ``Exposure.metrics``: both closed
   by default (404), since the intake faces the Internet (``app.state.metrics_registry`` can
   be served on an internal port instead; ``httpmetrics`` counts requests and declarations).
@@ -83,6 +84,7 @@ from services.intake.service import (
     no_fault,
     utcnow,
 )
+from singlewindow import asyncapi
 
 __all__ = ["Exposure", "Limits", "app_for", "create_app"]
 
@@ -213,6 +215,16 @@ def app_for(service: IntakeService, exposure: Exposure = Exposure()) -> FastAPI:
     registry = CollectorRegistry()
     app.state.metrics_registry = registry  # to serve on an internal port instead
     app.add_middleware(HttpMetrics, registry=registry)
+
+    if exposure.docs:
+        # the event contract of this deployment's agencies (docs/asyncapi.json: the default's)
+        contract = asyncapi.render(asyncapi.platform_document())
+
+        @app.get("/asyncapi.json", include_in_schema=False)
+        def event_contract() -> Response:
+            """The event contract (AsyncAPI 3.0): every topic, its Avro value, who writes it,
+            who may read it."""
+            return Response(contract, media_type="application/json")
 
     if exposure.metrics:
 

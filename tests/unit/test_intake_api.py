@@ -33,6 +33,7 @@ from services.intake.ports import (
     PublishUnavailable,
     ReadModelUnavailable,
 )
+from singlewindow import asyncapi
 from singlewindow.events import DeclarationSubmitted
 from tests.unit.intake_tokens import USCC_A, TestIssuer
 from tests.unit.test_intake_schema import DELETE, changed, valid_body
@@ -622,6 +623,10 @@ async def test_health_docs_and_openapi_when_docs_are_public() -> None:
         assert (await intake.bare.get("/healthz")).json() == {"status": "ok"}
         assert (await intake.bare.get("/docs")).status_code == 200
         spec = (await intake.bare.get("/openapi.json")).json()
+        contract = await intake.bare.get("/asyncapi.json")
+    # the event contract next to the API's: this deployment's, as docs/asyncapi.json has it
+    assert contract.headers["content-type"] == "application/json"
+    assert contract.json() == asyncapi.load_committed()
     assert "DeclarationRequest" in spec["components"]["schemas"]
     post = spec["paths"]["/v1/declarations"]["post"]
     ref = post["requestBody"]["content"]["application/json"]["schema"]["$ref"]
@@ -630,6 +635,10 @@ async def test_health_docs_and_openapi_when_docs_are_public() -> None:
     assert {"401", "403", "429"} <= post["responses"].keys()
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     assert post["security"] == [{"HTTPBearer": []}]
+
+
+async def test_no_event_contract_when_docs_are_closed(intake: Intake) -> None:
+    assert (await intake.bare.get("/asyncapi.json")).status_code == 404
 
 
 async def test_metrics_count_requests_and_declarations_when_public() -> None:

@@ -40,7 +40,6 @@ from services.intake.service import (
     Unavailable,
     UnknownDeclaration,
 )
-from singlewindow.events import Agency
 from tests.unit.intake_tokens import USCC_A, USCC_B
 from tests.unit.test_intake_api import SlowPublisher, status_document
 from tests.unit.test_intake_schema import changed, valid_body
@@ -159,7 +158,7 @@ async def test_a_declaration_is_routed_and_published_with_the_clocks_time(
     assert isinstance(publisher, InMemoryPublisher)
     [event] = publisher.events
     assert event.declaration_id == declaration_id and event.submitted_at == T0
-    assert event.required_agencies == (Agency.CUSTOMS, Agency.PORT)
+    assert event.required_agencies == ("customs", "port")
     assert await service.lodge(TRADER, declaration()) != declaration_id  # random ids
 
 

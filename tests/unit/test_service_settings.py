@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from deploy.local.launcher import SERVICES
+from deploy.local.launcher import services
 from services.aggregator.config import AggregatorSettings
 from services.intake.config import IntakeSettings
 from services.projector.config import ProjectorSettings
@@ -57,7 +57,7 @@ def test_the_port_agency_reads_port_metrics_port(monkeypatch: pytest.MonkeyPatch
 def test_every_metrics_port_the_launcher_sets_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
     """``deploy.local.launcher`` sets ``f"{service.upper()}_METRICS_PORT"`` for each service
     but the intake: each reads its own."""
-    ports = {s: 19100 + i for i, s in enumerate(SERVICES) if s != "intake"}
+    ports = {s: 19100 + i for i, s in enumerate(services()) if s != "intake"}
     for service, port in ports.items():
         monkeypatch.setenv(f"{service.upper()}_METRICS_PORT", str(port))
     for service, port in ports.items():
