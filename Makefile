@@ -46,8 +46,8 @@ clean: ## stop everything, remove var/ and the virtual environment
 	rm -rf var $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
 lint: venv ## ruff on everything, mypy (strict) on the shared package
-	$(VENV)/bin/ruff check singlewindow services deploy tests bench
-	$(VENV)/bin/ruff format --check singlewindow services deploy tests bench
+	$(VENV)/bin/ruff check singlewindow services deploy tests bench examples
+	$(VENV)/bin/ruff format --check singlewindow services deploy tests bench examples
 	$(VENV)/bin/mypy singlewindow
 	$(PY) -m deploy.k8s.kafka_users --check
 	$(PY) -m singlewindow.asyncapi --check

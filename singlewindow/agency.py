@@ -110,7 +110,5 @@ def run_agency(
         return rules(declaration, reference, now)
 
     entry = agency_registry().get(agency)
-    own = runtime.own_settings(
-        entry.code, lambda: service_settings(entry.code, entry.metrics_port)
-    )
+    own = runtime.own_settings(entry.code, lambda: service_settings(entry.code, entry.metrics_port))
     runtime.main(entry.code, lambda: agency_service(entry.code, assess), own.metrics_port)

@@ -131,7 +131,6 @@ class AgencyEntry(BaseModel):
         return self
 
 
-
 class AgencyRegistry(BaseModel):
     """The participating agencies, in the order they are listed."""
 
