@@ -39,15 +39,17 @@ class PublishTimeout(RuntimeError):
 
 
 def new_producer(settings: Settings, client_id: str, **options: object) -> AIOKafkaProducer:
-    return AIOKafkaProducer(
-        **kafka_options(settings),
-        client_id=client_id,
-        acks="all",
-        enable_idempotence=True,
-        request_timeout_ms=settings.kafka_request_timeout_ms,
-        linger_ms=2,
-        **options,
-    )
+    """A producer as every service of the platform runs it: idempotent, ``acks=all``, the
+    request timeout of the settings, a 2 ms linger. ``options`` add to these or override
+    them (a transactional producer adds its ``transactional_id``, say), never how it
+    connects (:func:`~singlewindow.kafka.options.kafka_options`)."""
+    defaults: dict[str, object] = {
+        "acks": "all",
+        "enable_idempotence": True,
+        "request_timeout_ms": settings.kafka_request_timeout_ms,
+        "linger_ms": 2,
+    }
+    return AIOKafkaProducer(**kafka_options(settings), client_id=client_id, **(defaults | options))
 
 
 # After these the idempotent producer's sequence state is broken (a broker restart can cause
