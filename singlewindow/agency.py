@@ -20,6 +20,7 @@ from singlewindow.events import Agency, AgencyVerdict, DeclarationSubmitted
 from singlewindow.kafka.consumer import ConsumerService, Record, decode_signed
 from singlewindow.kafka.headers import TRACEPARENT, header
 from singlewindow.kafka.producer import EventProducer
+from singlewindow.kafka.transport import Transport
 from singlewindow.metrics import MESSAGES
 from singlewindow.settings import Settings, get_settings
 from singlewindow.signing import registry_file, signing_key
@@ -34,12 +35,15 @@ def agency_service(
     assess: Assess,
     settings: Settings | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    transport: Transport | None = None,  # Kafka's clients by default; testing.FakeBroker's
 ) -> ConsumerService:
     """The consumer service of one agency: its own group, its own verdict topic, its own
     signing key. It rules only on declarations the intake signed."""
     settings = settings or get_settings()
     name = str(agency)
-    producer = EventProducer(settings, name, signing_key(settings), clock=clock)
+    producer = EventProducer(
+        settings, name, signing_key(settings), clock=clock, transport=transport
+    )
     keys = registry_file(settings)
     verdicts = VERDICT_TOPICS[name]
 
@@ -88,6 +92,7 @@ def agency_service(
         handle,
         producer,
         handle_batch=handle_batch,
+        transport=transport,
     )
 
 

@@ -40,6 +40,7 @@ from singlewindow.kafka.deadletter import (
 from singlewindow.kafka.options import kafka_options
 from singlewindow.kafka.producer import REJECTED, EventProducer, PublishTimeout
 from singlewindow.kafka.records import header_key_bytes, is_utf8_key
+from singlewindow.kafka.transport import ConsumerClient, Transport
 from singlewindow.metrics import HANDLE_SECONDS, MESSAGES
 from singlewindow.retry import Stopped, retry
 from singlewindow.settings import Settings
@@ -156,7 +157,7 @@ class Fill:
 
 
 async def poll(
-    consumer: AIOKafkaConsumer, timeout_ms: int, service: str
+    consumer: ConsumerClient, timeout_ms: int, service: str
 ) -> dict[TopicPartition, list[Record]]:
     """The next records; during a broker outage nothing, after a pause: a service never exits
     on one."""
@@ -170,7 +171,12 @@ async def poll(
 
 
 class ConsumerService:
-    """Consume ``topics`` in consumer group ``group_id``; hand every record to ``handle``."""
+    """Consume ``topics`` in consumer group ``group_id``; hand every record to ``handle``.
+
+    Its consumer is an aiokafka group member, or the ``transport``'s (see
+    :mod:`singlewindow.kafka.transport`); ``producer`` (for dead letters) should use the
+    same transport.
+    """
 
     def __init__(
         self,
@@ -184,24 +190,31 @@ class ConsumerService:
         max_backoff_s: float = 5.0,
         handle_batch: BatchHandler | None = None,
         fill: Fill | None = None,
+        transport: Transport | None = None,
     ) -> None:
         self.service, self.topics, self.handle = service, topics, handle
         self.handle_batch = handle_batch
         self.producer, self.max_attempts, self.max_backoff_s = producer, max_attempts, max_backoff_s
         self.dead_letter_max_bytes = dead_letter_limit(settings)
         self.settings, self.group_id = settings, group_id
-        self.fill = fill
+        self.fill, self.transport = fill, transport
         self.consumer = self._new_consumer()
         self._stopping = asyncio.Event()
 
-    def _new_consumer(self) -> AIOKafkaConsumer:
-        return group_consumer(
+    def _new_consumer(self) -> ConsumerClient:
+        """A new group member: aiokafka's (or the transport's client, when given one)."""
+        if self.transport is not None:
+            return self.transport.consumer(
+                self.settings, self.group_id, self.service, self.topics, self.fill
+            )
+        consumer: ConsumerClient = group_consumer(
             self.settings,
             self.group_id,
             self.service,
             *self.topics,
             fill=self.fill,
         )
+        return consumer
 
     async def start(self) -> None:
         """Start the producer and join the group, waiting for Kafka as long as it takes (or
