@@ -6,6 +6,7 @@ PYTHON ?= python3
 CACHE := $(HOME)/.cache/singlewindow
 UV_VERSION := 0.13.9
 UV := $(or $(shell command -v uv 2>/dev/null),$(CACHE)/uv-$(UV_VERSION)/bin/uv)
+export UV
 export UV_PYTHON_DOWNLOADS := never
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -16,7 +17,7 @@ STACK := $(PY) deploy/local/stack.py
 AS_ADMIN := [ -n "$$KAFKA_BOOTSTRAP_SERVERS" ] || { set -a; . "$${SW_LOCAL_VAR:-var}/credentials/admin.env"; set +a; };
 PYTEST_ARGS ?=
 
-.PHONY: help venv up down status clean lint test run demo bench chaos-long schemas-release
+.PHONY: help venv up down status clean lint test run demo bench chaos-long schemas-release asyncapi
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -49,6 +50,8 @@ lint: venv ## ruff on everything, mypy (strict) on the shared package
 	$(VENV)/bin/ruff format --check singlewindow services deploy tests bench
 	$(VENV)/bin/mypy singlewindow
 	$(PY) -m deploy.k8s.kafka_users --check
+	$(PY) -m singlewindow.asyncapi --check
+	$(PY) -m deploy.k8s.manifests --check
 
 test: venv ## the whole test suite on the real broker and database; stops what it started
 	@mkdir -p var
@@ -59,9 +62,10 @@ test: venv ## the whole test suite on the real broker and database; stops what i
 run: up ## the whole platform, locally: Kafka, FerretDB and every service (Ctrl-C stops them)
 	@echo "API docs: http://$${INTAKE_HOST:-127.0.0.1}:$${INTAKE_PORT:-8000}/docs"
 	@echo "metrics:  http://$${INTAKE_HOST:-127.0.0.1}:$${INTAKE_PORT:-8000}/metrics (intake)," \
-	  "http://127.0.0.1:9101-9105/metrics (customs, ciq, port, aggregator, projector)"
+	  "http://127.0.0.1:<port>/metrics for each agency (agencies.toml), 9104 aggregator, 9105 projector"
 	@echo "a token:  make token USCC=<uscc> (then: curl -H \"Authorization: Bearer \$$TOKEN\" ...)"
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/honcho start -f Procfile
+	@mkdir -p var && $(PY) -m deploy.local.run --procfile > var/Procfile  # from agencies.toml
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/honcho start -f var/Procfile -d $(CURDIR)
 
 chaos-long: venv ## the chaos test with 20,000 declarations (about half an hour)
 	@mkdir -p var
@@ -79,6 +83,9 @@ schemas-release: venv ## keep the current event schemas as released, with golden
 	$(PY) -m singlewindow.avro.release
 	$(PY) -m tests.golden.refresh
 
+asyncapi: venv ## regenerate docs/asyncapi.json (the event contract) from the topics, principals and schemas
+	$(PY) -m singlewindow.asyncapi
+
 .PHONY: token
 token: venv ## a bearer token for the local intake, valid 1 h: make token USCC=<uscc>[,<uscc>] [SUB=<subject>]
 	@$(PY) -m services.intake.devissuer token --uscc '$(USCC)' $(if $(SUB),--sub '$(SUB)')
@@ -86,3 +93,7 @@ token: venv ## a bearer token for the local intake, valid 1 h: make token USCC=<
 .PHONY: kafka-users
 kafka-users: venv ## regenerate deploy/k8s/kafka-users.yaml (Strimzi) from singlewindow/security.py
 	$(PY) -m deploy.k8s.kafka_users
+
+.PHONY: k8s
+k8s: venv ## regenerate deploy/k8s/singlewindow.yaml from agencies.toml and deploy/k8s/templates/
+	$(PY) -m deploy.k8s.manifests

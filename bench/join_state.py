@@ -28,7 +28,7 @@ from services.aggregator import join
 from services.aggregator.table import JoinTable
 from services.aggregator.tasks import restore
 from singlewindow.avro.registry import default_registry
-from singlewindow.events import Agency, ClearanceStatus, JoinState
+from singlewindow.events import ClearanceStatus, JoinState
 from singlewindow.topics import JOIN_STATE
 from tests import factories
 
@@ -49,11 +49,11 @@ def _cache_fingerprints() -> None:
 
 def decided(key: str, at: datetime) -> JoinState:
     """A state decided at ``at`` (one agency asked, cleared), built without the join's cost."""
-    verdict = factories.verdict(key, Agency.CUSTOMS).model_copy(update={"decided_at": at})
+    verdict = factories.verdict(key, "customs").model_copy(update={"decided_at": at})
     return factories.join_state(key).model_copy(
         update={
             "declaration_id": key,
-            "required_agencies": (Agency.CUSTOMS,),
+            "required_agencies": ("customs",),
             "submitted_at": at,
             "deadline": at + DEADLINE,
             "verdicts": (verdict,),

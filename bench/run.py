@@ -45,9 +45,9 @@ from bench.kafkatools import kafka_latency, kafka_producer
 from bench.replay import replay_rate
 from bench.vegeta import AttackResults, Target, attack, vegeta_binary
 from deploy.local.components import VAR
+from deploy.local.demo_data import DEMO_BROKER, demo_usccs, sample_declaration_body
 from deploy.local.launcher import Platform, running_platform
 from deploy.local.trust import LocalTrust, read_env_file
-from services.demo_data import DEMO_BROKER, demo_usccs, sample_declaration_body
 from services.intake import ids
 from services.intake.devissuer import bearer
 from services.intake.routing import load_table, route

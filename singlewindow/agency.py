@@ -16,36 +16,40 @@ from typing import TypeVar
 
 from singlewindow import runtime
 from singlewindow.aio import all_settled
-from singlewindow.events import Agency, AgencyVerdict, DeclarationSubmitted
+from singlewindow.events import AgencyVerdict, DeclarationSubmitted
 from singlewindow.kafka.consumer import ConsumerService, Record, decode_signed
 from singlewindow.kafka.headers import TRACEPARENT, header
 from singlewindow.kafka.producer import EventProducer
 from singlewindow.kafka.transport import Transport
 from singlewindow.metrics import MESSAGES
+from singlewindow.registry import AgencyRegistry, agency_registry
 from singlewindow.settings import Settings, get_settings
 from singlewindow.signing import registry_file, signing_key
-from singlewindow.topics import DECLARATIONS_SUBMITTED, VERDICT_TOPICS
+from singlewindow.topics import DECLARATIONS_SUBMITTED, verdict_topic
 
 Assess = Callable[[DeclarationSubmitted, datetime], AgencyVerdict]
 R = TypeVar("R")
 
 
 def agency_service(
-    agency: Agency,
+    agency: str,
     assess: Assess,
     settings: Settings | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    registry: AgencyRegistry | None = None,
     transport: Transport | None = None,  # Kafka's clients by default; testing.FakeBroker's
 ) -> ConsumerService:
-    """The consumer service of one agency: its own group, its own verdict topic, its own
-    signing key. It rules only on declarations the intake signed."""
+    """The consumer service of the registered agency ``agency`` (its code): its own group,
+    its own verdict topic, its own signing key. It rules only on declarations the intake
+    signed. KeyError if the agency is not in the registry."""
     settings = settings or get_settings()
-    name = str(agency)
+    entry = (registry or agency_registry()).get(agency)
+    name = entry.code
     producer = EventProducer(
         settings, name, signing_key(settings), clock=clock, transport=transport
     )
     keys = registry_file(settings)
-    verdicts = VERDICT_TOPICS[name]
+    verdicts = verdict_topic(entry)
 
     def rule(record: Record) -> AgencyVerdict | None:
         """The verdict on a record's declaration (None: not routed to this agency)."""
@@ -87,7 +91,7 @@ def agency_service(
     return ConsumerService(
         name,
         [DECLARATIONS_SUBMITTED.name],
-        name,
+        entry.group,
         settings,
         handle,
         producer,
@@ -97,18 +101,19 @@ def agency_service(
 
 
 def run_agency(
-    agency: Agency,
+    agency: str,
     rules: Callable[[DeclarationSubmitted, R, datetime], AgencyVerdict],
     reference: R,
-    default_metrics_port: int,
 ) -> None:
-    """``python -m services.<agency>``: rule with ``reference`` until SIGTERM.
+    """``python -m <the agency's module>``: rule with ``reference`` until SIGTERM.
 
-    Metrics are served on ``<AGENCY>_METRICS_PORT`` (default ``default_metrics_port``).
+    ``agency`` is the code of a registered agency (:mod:`singlewindow.registry`). Metrics are
+    served on ``<CODE>_METRICS_PORT``, by default the port of its registry entry.
     """
 
     def assess(declaration: DeclarationSubmitted, now: datetime) -> AgencyVerdict:
         return rules(declaration, reference, now)
 
-    port = int(os.environ.get(f"{str(agency).upper()}_METRICS_PORT", default_metrics_port))
-    runtime.main(str(agency), lambda: agency_service(agency, assess), port)
+    entry = agency_registry().get(agency)
+    port = int(os.environ.get(f"{entry.env_prefix}METRICS_PORT", entry.metrics_port))
+    runtime.main(entry.code, lambda: agency_service(entry.code, assess), port)

@@ -11,7 +11,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from singlewindow.avro import codec
 
@@ -72,11 +72,14 @@ class DocumentType(StrEnum):
     DANGEROUS_GOODS_DECLARATION = "DANGEROUS_GOODS_DECLARATION"
 
 
-class Agency(StrEnum):
-    CUSTOMS = "customs"
-    CIQ = "ciq"
-    PORT = "port"
-    UNKNOWN = "UNKNOWN"
+# An agency as events name it: an open code, registered in the agency registry
+# (:mod:`singlewindow.registry`), never a closed enum: a new agency needs no schema release.
+# Decoding checks the form only, so an event of an agency that has since left still reads;
+# the doors (the intake's routing, the aggregator's inputs, the signature check) check that
+# the code is registered. On the wire a union ``["string", Agency]``: writers write the
+# string; the enum branch only reads what the releases up to 2026-11 wrote.
+AGENCY_CODE_PATTERN = r"^[a-z][a-z0-9_]{1,31}$"
+AgencyCode = Annotated[str, StringConstraints(pattern=AGENCY_CODE_PATTERN)]
 
 
 class Decision(StrEnum):
@@ -103,7 +106,7 @@ def _lists(value: Any) -> Any:
     return value
 
 
-class Record(BaseModel):
+class AvroRecord(BaseModel):
     """A named Avro record."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -114,13 +117,13 @@ class Record(BaseModel):
         return _lists(self.model_dump(mode="python"))
 
 
-class Party(Record):
+class Party(AvroRecord):
     AVRO_NAME = f"{NS}.Party"
     uscc: str
     name: str
 
 
-class Consignment(Record):
+class Consignment(AvroRecord):
     AVRO_NAME = f"{NS}.Consignment"
     mode: TransportMode
     vessel_imo: str | None = None
@@ -131,7 +134,7 @@ class Consignment(Record):
     containers: tuple[str, ...] = ()
 
 
-class GoodsItem(Record):
+class GoodsItem(AvroRecord):
     AVRO_NAME = f"{NS}.GoodsItem"
     line: int = Field(ge=1)
     hs_code: str
@@ -143,27 +146,38 @@ class GoodsItem(Record):
     currency: str
 
 
-class Document(Record):
+class Document(AvroRecord):
     AVRO_NAME = f"{NS}.Document"
     type: DocumentType
     reference: str
 
 
-class Reason(Record):
+class Reason(AvroRecord):
     AVRO_NAME = f"{NS}.Reason"
     code: str
     message: str
     item: int | None = None
 
 
-class InspectionCheck(Record):
+class InspectionCheck(AvroRecord):
     AVRO_NAME = f"{NS}.InspectionCheck"
-    agency: Agency
+    agency: AgencyCode
     check: str
     item: int | None = None
 
 
-class DutyLine(Record):
+class Charge(AvroRecord):
+    """A fee or charge an agency levies on a declaration (an inspection fee, port dues), in
+    CNY; the consolidated result carries every agency's, per agency."""
+
+    AVRO_NAME = f"{NS}.Charge"
+    code: str = Field(min_length=1, max_length=64)
+    description: str = Field(max_length=512)
+    amount: Money = Field(ge=0)
+    item: int | None = None
+
+
+class DutyLine(AvroRecord):
     AVRO_NAME = f"{NS}.DutyLine"
     item: int
     customs_value_cny: Money
@@ -173,20 +187,25 @@ class DutyLine(Record):
     vat: Money
 
 
-class AgencyDecision(Record):
+class AgencyDecision(AvroRecord):
     AVRO_NAME = f"{NS}.AgencyDecision"
-    agency: Agency
+    agency: AgencyCode
     decision: Decision
     verdict_id: str
+    charges: tuple[Charge, ...] = ()
+
+    @property
+    def total_charges(self) -> Decimal:
+        return sum((c.amount for c in self.charges), Decimal("0.00"))
 
 
-class InspectionOrder(Record):
+class InspectionOrder(AvroRecord):
     AVRO_NAME = f"{NS}.InspectionOrder"
     order_id: str
     checks: tuple[InspectionCheck, ...]
 
 
-class Signature(Record):
+class Signature(AvroRecord):
     """Who vouches for an event (see :mod:`singlewindow.signing`): the key's id in the key
     registry, when it signed, and the Ed25519 signature over the event's canonical form."""
 
@@ -199,7 +218,7 @@ class Signature(Record):
     value: bytes = Field(max_length=512)
 
 
-class Event(Record):
+class Event(AvroRecord):
     """A top-level event: what travels on a topic, keyed by ``declaration_id``. Its last
     field is the signature of the service that wrote it (:mod:`singlewindow.signing`)."""
 
@@ -231,14 +250,14 @@ class DeclarationSubmitted(Event):
     consignment: Consignment
     items: tuple[GoodsItem, ...] = Field(min_length=1)
     documents: tuple[Document, ...]
-    required_agencies: tuple[Agency, ...]
+    required_agencies: tuple[AgencyCode, ...]
     routing_version: str
 
 
 class AgencyVerdict(Event):
     AVRO_NAME = f"{NS}.AgencyVerdict"
     verdict_id: str
-    agency: Agency
+    agency: AgencyCode
     decision: Decision
     reasons: tuple[Reason, ...]
     checks: tuple[InspectionCheck, ...] = ()
@@ -247,6 +266,7 @@ class AgencyVerdict(Event):
     rules_version: str
     decided_at: UtcMillis
     sampling_key_version: str | None = None
+    charges: tuple[Charge, ...] = ()
 
 
 class ClearanceResult(Event):
@@ -254,47 +274,53 @@ class ClearanceResult(Event):
     result_id: str
     status: ClearanceStatus
     decisions: tuple[AgencyDecision, ...]
-    missing_agencies: tuple[Agency, ...] = ()
+    missing_agencies: tuple[AgencyCode, ...] = ()
     inspection: InspectionOrder | None = None
     total_duties: Money
     decided_at: UtcMillis
+
+    @property
+    def total_charges(self) -> Decimal:
+        """Every agency's fees and charges together (each agency's are in ``decisions``)."""
+        return sum((d.total_charges for d in self.decisions), Decimal("0.00"))
 
 
 class JoinState(Event):
     """The aggregator's join state for one declaration (its changelog value)."""
 
     AVRO_NAME = f"{NS}.JoinState"
-    required_agencies: tuple[Agency, ...] | None = None
+    required_agencies: tuple[AgencyCode, ...] | None = None
     submitted_at: UtcMillis | None = None
     deadline: UtcMillis | None = None
     verdicts: tuple[AgencyVerdict, ...] = ()
     decided: ClearanceStatus | None = None
 
-    def verdict_of(self, agency: Agency) -> AgencyVerdict | None:
+    def verdict_of(self, agency: str) -> AgencyVerdict | None:
         return next((v for v in self.verdicts if v.agency == agency), None)
 
     @property
-    def missing(self) -> tuple[Agency, ...]:
+    def missing(self) -> tuple[AgencyCode, ...]:
         return tuple(a for a in self.required_agencies or () if self.verdict_of(a) is None)
 
 
 EVENTS: dict[str, type[Event]] = {
     cls.AVRO_NAME: cls for cls in (DeclarationSubmitted, AgencyVerdict, ClearanceResult, JoinState)
 }
-_RECORD_TYPES: tuple[type[Record], ...] = (
+_RECORD_TYPES: tuple[type[AvroRecord], ...] = (
     Party,
     Consignment,
     GoodsItem,
     Document,
     Reason,
     InspectionCheck,
+    Charge,
     DutyLine,
     AgencyDecision,
     InspectionOrder,
     Signature,
     *EVENTS.values(),
 )
-RECORDS: dict[str, type[Record]] = {cls.AVRO_NAME: cls for cls in _RECORD_TYPES}
+RECORDS: dict[str, type[AvroRecord]] = {cls.AVRO_NAME: cls for cls in _RECORD_TYPES}
 
 
 def decode_event(payload: bytes) -> Event:

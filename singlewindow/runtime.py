@@ -7,12 +7,13 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Coroutine
-from typing import Any, Protocol, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 
 import uvloop
 
 from singlewindow.logs import configure_logging
 from singlewindow.metrics import serve_metrics
+from singlewindow.settings import SettingsError
 from singlewindow.signing import SignatureError
 
 log = logging.getLogger(__name__)
@@ -74,9 +75,27 @@ def being_cancelled() -> bool:
     return task is not None and task.cancelling() > 0
 
 
+def own_settings(name: str, read: Callable[[], T]) -> T:
+    """The process's own settings, read once at its start (``read``: e.g.
+    ``AggregatorSettings.read``): an invalid one exits at once (code 2), naming the
+    variable, before anything is started."""
+    try:
+        return read()
+    except SettingsError as exc:
+        configure_logging(name)
+        refuse_to_start(exc)
+
+
+def refuse_to_start(reason: Exception) -> NoReturn:
+    """Exit (code 2) saying why: what is missing or invalid in the configuration."""
+    log.error("refusing to start: %s", reason)
+    sys.exit(2)
+
+
 def main(name: str, make_service: Callable[[], Service], metrics_port: int) -> None:
     """The body of every ``python -m services.<name>``; the service is built in the loop.
-    A service whose keys are missing or unreadable exits at once (code 2), saying which."""
+    A service whose keys or settings are missing or invalid exits at once (code 2), saying
+    which."""
     configure_logging(name)
     serve_metrics(metrics_port)
 
@@ -85,6 +104,5 @@ def main(name: str, make_service: Callable[[], Service], metrics_port: int) -> N
 
     try:
         run_loop(build_and_serve())
-    except SignatureError as exc:
-        log.error("refusing to start: %s", exc)
-        sys.exit(2)
+    except (SignatureError, SettingsError) as exc:
+        refuse_to_start(exc)

@@ -1,6 +1,7 @@
 """Who may do what on Kafka: the one declaration of the platform's principals and their ACLs.
 
-Everything else is derived from :data:`PRINCIPALS`: the local stack's SCRAM users, its
+Everything else is derived from :func:`principals` (the platform's own, plus one per agency
+of the agency registry, :mod:`singlewindow.registry`): the local stack's SCRAM users, its
 credentials files and the ACLs it creates (``deploy/local``), and the Strimzi ``KafkaUser``
 resources for Kubernetes (``deploy/k8s/kafka-users.yaml``, by ``deploy/k8s/kafka_users.py``).
 
@@ -27,13 +28,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
+from singlewindow.registry import AgencyEntry, AgencyRegistry, agency_registry
 from singlewindow.topics import (
-    CATALOG,
     CLEARANCE_RESULTS,
     DEAD_LETTERS,
     DECLARATIONS_SUBMITTED,
     JOIN_STATE,
-    VERDICT_TOPICS,
+    catalog,
+    inputs,
 )
 
 ResourceType = Literal["topic", "group", "transactionalId", "cluster"]
@@ -106,80 +108,83 @@ class Principal:
         return tuple(sorted(rules))
 
 
-INPUTS = (DECLARATIONS_SUBMITTED.name, *(t.name for t in VERDICT_TOPICS.values()))
 ADMIN = "admin"
 AUDIT = "audit"
 REDRIVE = "redrive"
 REDRIVE_GROUP = "deadletters-redrive"  # services.audit.deadletters.REDRIVE_GROUP
 
 
-def _agency(name: str, doc: str) -> Principal:
+def agency_principal(agency: AgencyEntry) -> Principal:
+    """A registered agency: reads declarations in its own group, writes its verdicts."""
     return Principal(
-        name,
-        doc,
+        agency.principal,
+        f"rules on declarations for {agency.name}",
         reads=(DECLARATIONS_SUBMITTED.name,),
-        writes=(VERDICT_TOPICS[name].name, DEAD_LETTERS.name),
-        group=name,
+        writes=(agency.topic, DEAD_LETTERS.name),
+        group=agency.group,
     )
 
 
-PRINCIPALS: tuple[Principal, ...] = (
-    Principal(
-        "intake",
-        "accepts declarations at the door and writes them; consumes nothing",
-        writes=(DECLARATIONS_SUBMITTED.name,),
-    ),
-    _agency("customs", "rules on declarations for customs"),
-    _agency("ciq", "rules on declarations for inspection and quarantine"),
-    _agency("port", "rules on declarations for the port authority"),
-    Principal(
-        "aggregator",
-        "joins declarations and verdicts into results, transactionally, with its changelog",
-        reads=(*INPUTS, JOIN_STATE.name),  # the changelog: restored on every assignment
-        writes=(CLEARANCE_RESULTS.name, JOIN_STATE.name, DEAD_LETTERS.name),
-        group="aggregator",
-        transactional_id_prefix="aggregator.",
-    ),
-    Principal(
-        "projector",
-        "folds every event into the read model",
-        reads=(*INPUTS, CLEARANCE_RESULTS.name),
-        writes=(DEAD_LETTERS.name,),
-        group="projector",
-    ),
-    Principal(
-        AUDIT,
-        "auditors' tools: replay any topic from any point; read-only, no group",
-        reads=tuple(t.name for t in CATALOG),
-    ),
-    Principal(
-        REDRIVE,
-        "puts dead letters back on the input topic they came from, once (its own group)",
-        reads=(DEAD_LETTERS.name,),
-        writes=INPUTS,
-        group=REDRIVE_GROUP,
-    ),
-    Principal(
-        ADMIN,
-        "the stack itself (topics, ACLs, SCRAM users) and the tests: a super user",
-        super_user=True,
-    ),
-)
+def principals(registry: AgencyRegistry | None = None) -> tuple[Principal, ...]:
+    """Every principal of the platform with the agencies of ``registry`` (default: this
+    process's registry)."""
+    registry = registry or agency_registry()
+    joined = inputs(registry)
+    return (
+        Principal(
+            "intake",
+            "accepts declarations at the door and writes them; consumes nothing",
+            writes=(DECLARATIONS_SUBMITTED.name,),
+        ),
+        *(agency_principal(a) for a in registry),
+        Principal(
+            "aggregator",
+            "joins declarations and verdicts into results, transactionally, with its changelog",
+            reads=(*joined, JOIN_STATE.name),  # the changelog: restored on every assignment
+            writes=(CLEARANCE_RESULTS.name, JOIN_STATE.name, DEAD_LETTERS.name),
+            group="aggregator",
+            transactional_id_prefix="aggregator.",
+        ),
+        Principal(
+            "projector",
+            "folds every event into the read model",
+            reads=(*joined, CLEARANCE_RESULTS.name),
+            writes=(DEAD_LETTERS.name,),
+            group="projector",
+        ),
+        Principal(
+            AUDIT,
+            "auditors' tools: replay any topic from any point; read-only, no group",
+            reads=tuple(t.name for t in catalog(registry)),
+        ),
+        Principal(
+            REDRIVE,
+            "puts dead letters back on the input topic they came from, once (its own group)",
+            reads=(DEAD_LETTERS.name,),
+            writes=joined,
+            group=REDRIVE_GROUP,
+        ),
+        Principal(
+            ADMIN,
+            "the stack itself (topics, ACLs, SCRAM users) and the tests: a super user",
+            super_user=True,
+        ),
+    )
 
 
-def principal(name: str) -> Principal:
+def principal(name: str, registry: AgencyRegistry | None = None) -> Principal:
     """The declared principal called ``name``; KeyError for one the platform does not know."""
-    for p in PRINCIPALS:
+    for p in principals(registry):
         if p.name == name:
             return p
     raise KeyError(f"unknown principal {name!r}")
 
 
-def acls() -> list[Acl]:
+def acls(registry: AgencyRegistry | None = None) -> list[Acl]:
     """Every ACL of the platform, sorted: what the cluster must hold, no more, no less."""
-    return sorted(rule for p in PRINCIPALS for rule in p.acls())
+    return sorted(rule for p in principals(registry) for rule in p.acls())
 
 
 def super_users() -> list[str]:
     """The principals the authorizer lets do anything (``super.users``)."""
-    return [p.name for p in PRINCIPALS if p.super_user]
+    return [p.name for p in principals() if p.super_user]

@@ -5,19 +5,28 @@ A secured Kafka adds ``KAFKA_SECURITY_PROTOCOL`` (``SASL_SSL``), ``KAFKA_SASL_ME
 ``KAFKA_SASL_USERNAME``, ``KAFKA_SASL_PASSWORD`` and ``KAFKA_SSL_CAFILE``: each process its
 own principal (the local stack writes them to ``var/credentials/<service>.env``). Every Kafka
 client takes them from :func:`singlewindow.kafka.options.kafka_options`.
+
+Each service's own settings (its metrics port, the aggregator's deadline, the intake's host
+and port...) are a :class:`ServiceSettings` subclass read from ``<SERVICE>_<NAME>``
+variables, e.g. ``AGGREGATOR_DEADLINE_SECONDS``; any service, a new agency included, has
+``<SERVICE>_METRICS_PORT`` through :func:`service_settings`. A process reads them once, at
+its start (:func:`read_settings`: an invalid value is a :class:`SettingsError` naming the
+variable; ``singlewindow.runtime.own_settings`` exits with it).
 """
 
 from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal, Self, TypeVar
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, create_model, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+Port = Annotated[int, Field(ge=0, le=65535)]
+S = TypeVar("S", bound=BaseSettings)
 
 
 class Settings(BaseSettings):
@@ -80,3 +89,51 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The settings of this process, read once."""
     return Settings()
+
+
+class SettingsError(ValueError):
+    """A setting in the environment is invalid: the message names each variable and what is
+    wrong with it (never its value, which may be a secret)."""
+
+
+def read_settings(cls: type[S], env_prefix: str | None = None) -> S:
+    """``cls`` read from the environment (with ``env_prefix`` instead of its own, if given),
+    or SettingsError naming the variables of the invalid values."""
+    prefix = cls.model_config.get("env_prefix", "") if env_prefix is None else env_prefix
+    try:
+        return cls() if env_prefix is None else cls(_env_prefix=env_prefix)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            loc = error["loc"]
+            where = f"{prefix}{loc[0]}".upper() if loc else cls.__name__
+            problems.append(f"{where}: {error['msg']}")
+        raise SettingsError("; ".join(problems)) from None
+
+
+class ServiceSettings(BaseSettings):
+    """The settings of one service process, each read from ``<prefix><NAME>``: a subclass
+    sets ``model_config = SettingsConfigDict(env_prefix="AGGREGATOR_")`` and adds its own
+    fields (and its own metrics port default)."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    metrics_port: Port = Field(0, description="port of this process's /metrics (0: none)")
+
+    @classmethod
+    def read(cls, env_prefix: str | None = None) -> Self:
+        """These settings from the environment, or SettingsError (:func:`read_settings`)."""
+        return read_settings(cls, env_prefix)
+
+
+@cache
+def _with_metrics_port(default: int) -> type[ServiceSettings]:
+    port = Field(default, description="port of this process's /metrics (0: none)")
+    return create_model("ServiceSettings", __base__=ServiceSettings, metrics_port=(Port, port))
+
+
+def service_settings(service: str, default_metrics_port: int = 0) -> ServiceSettings:
+    """The settings every service has, for any service name: ``<SERVICE>_METRICS_PORT``
+    (``default_metrics_port`` when unset), e.g. ``VET_METRICS_PORT`` for an agency ``vet``.
+    SettingsError when it is not a port number."""
+    return _with_metrics_port(default_metrics_port).read(f"{service.upper()}_")

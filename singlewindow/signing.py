@@ -51,7 +51,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from singlewindow.events import (
-    Agency,
     AgencyVerdict,
     ClearanceResult,
     DeclarationSubmitted,
@@ -60,6 +59,7 @@ from singlewindow.events import (
     Signature,
     UtcMillis,
 )
+from singlewindow.registry import agency_registry
 from singlewindow.settings import Settings
 
 E = TypeVar("E", bound=Event)
@@ -453,7 +453,7 @@ def list_command(registry: Annotated[Path, typer.Option(help="the key registry J
 
 def signers() -> Iterable[str]:
     """Every principal that signs events."""
-    return (INTAKE, *(str(a) for a in Agency if a != Agency.UNKNOWN), AGGREGATOR)
+    return (INTAKE, *agency_registry().codes, AGGREGATOR)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ dead letters, retries, commits), only the clients are the broker's::
         await broker.start(service)
         await broker.publish(DECLARATIONS_SUBMITTED.name, declaration, signer=intake_key)
         await broker.run_until_idle()
-        verdicts = broker.events(VERDICTS_CUSTOMS.name, AgencyVerdict)
+        verdicts = broker.events(verdict_topics()["customs"].name, AgencyVerdict)
         assert broker.dead_letters() == []
         assert broker.committed("customs") == {TopicPartition(DECLARATIONS_SUBMITTED.name, 0): 1}
 

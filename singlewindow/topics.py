@@ -1,14 +1,25 @@
-"""The topic catalog: every topic of the platform, its key, value schema and retention.
+"""The topic catalog: every topic of the platform, its key, value event and retention.
 
-One writer per topic (``writer``). Every declaration-keyed topic has the same partition
+The verdict topics derive from the agency registry (:func:`catalog`). One writer per topic
+(``writer``). Every declaration-keyed topic has the same partition
 count, so all events about one declaration share a partition number (co-partitioning).
 Topics auditors rely on never delete (``retention_ms=-1``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
+
+from singlewindow.events import (
+    AgencyVerdict,
+    ClearanceResult,
+    DeclarationSubmitted,
+    Event,
+    JoinState,
+)
+from singlewindow.registry import AgencyEntry, AgencyRegistry, agency_registry
 
 NEVER = -1
 SEVEN_DAYS_MS = 7 * 24 * 3600 * 1000
@@ -20,12 +31,17 @@ class Topic:
 
     name: str
     writer: str
-    value_schema: str | None
+    event: type[Event] | None  # the event of its values (None: raw bytes, the dead letters)
     doc: str
     key: str = "declaration_id"
     cleanup_policy: Literal["delete", "compact"] = "delete"
     retention_ms: int = NEVER
     max_message_bytes: int | None = None  # None: the broker's message.max.bytes
+
+    @property
+    def value_schema(self) -> str | None:
+        """The Avro full name of its values (None for raw bytes)."""
+        return None if self.event is None else self.event.AVRO_NAME
 
     def configs(self) -> dict[str, str]:
         """Topic-level configs for the admin API."""
@@ -37,42 +53,22 @@ class Topic:
         return configs
 
 
-NS = "cn.singlewindow.events"
-
 DECLARATIONS_SUBMITTED = Topic(
     "declarations.submitted",
     "intake",
-    f"{NS}.DeclarationSubmitted",
+    DeclarationSubmitted,
     "Declarations accepted at the door, with the set of agencies that must rule.",
-)
-VERDICTS_CUSTOMS = Topic(
-    "verdicts.customs",
-    "customs",
-    f"{NS}.AgencyVerdict",
-    "Verdicts of customs (海关).",
-)
-VERDICTS_CIQ = Topic(
-    "verdicts.ciq",
-    "ciq",
-    f"{NS}.AgencyVerdict",
-    "Verdicts of inspection and quarantine.",
-)
-VERDICTS_PORT = Topic(
-    "verdicts.port",
-    "port",
-    f"{NS}.AgencyVerdict",
-    "Verdicts of the port authority.",
 )
 CLEARANCE_RESULTS = Topic(
     "clearance.results",
     "aggregator",
-    f"{NS}.ClearanceResult",
+    ClearanceResult,
     "One consolidated answer per declaration decision.",
 )
 JOIN_STATE = Topic(
     "aggregator.join-state",
     "aggregator",
-    f"{NS}.JoinState",
+    JoinState,
     "The aggregator's join state per declaration (compacted changelog), written in the same "
     "transaction as the results and input offsets; restored on every partition assignment.",
     cleanup_policy="compact",
@@ -89,24 +85,55 @@ DEAD_LETTERS = Topic(
     max_message_bytes=1_048_588,
 )
 
-VERDICT_TOPICS: dict[str, Topic] = {
-    "customs": VERDICTS_CUSTOMS,
-    "ciq": VERDICTS_CIQ,
-    "port": VERDICTS_PORT,
-}
 
-CATALOG: tuple[Topic, ...] = (
-    DECLARATIONS_SUBMITTED,
-    *VERDICT_TOPICS.values(),
-    CLEARANCE_RESULTS,
-    JOIN_STATE,
-    DEAD_LETTERS,
-)
+def verdict_topic(agency: AgencyEntry) -> Topic:
+    """The verdict topic of a registered agency: only that agency writes it."""
+    return Topic(
+        agency.topic,
+        agency.principal,
+        AgencyVerdict,
+        f"Verdicts of {agency.name}" + (f" ({agency.name_zh})." if agency.name_zh else "."),
+    )
 
 
-def by_name(name: str) -> Topic:
+def verdict_topics(registry: AgencyRegistry | None = None) -> dict[str, Topic]:
+    """Agency code -> its verdict topic, for every registered agency."""
+    return {a.code: verdict_topic(a) for a in registry or agency_registry()}
+
+
+def inputs(registry: AgencyRegistry | None = None) -> tuple[str, ...]:
+    """The topics a join reads: the declarations and every agency's verdicts."""
+    return (DECLARATIONS_SUBMITTED.name, *(t.name for t in verdict_topics(registry).values()))
+
+
+def catalog(registry: AgencyRegistry | None = None) -> tuple[Topic, ...]:
+    """Every topic of the platform with the agencies of ``registry`` (default: this
+    process's registry)."""
+    return (
+        DECLARATIONS_SUBMITTED,
+        *verdict_topics(registry).values(),
+        CLEARANCE_RESULTS,
+        JOIN_STATE,
+        DEAD_LETTERS,
+    )
+
+
+def by_name(name: str, registry: AgencyRegistry | None = None) -> Topic:
     """The catalog entry of a topic; KeyError for a topic the platform does not know."""
-    for topic in CATALOG:
+    for topic in catalog(registry):
         if topic.name == name:
             return topic
     raise KeyError(f"unknown topic {name!r}")
+
+
+def events_by_topic(
+    names: Iterable[str] | None = None, registry: AgencyRegistry | None = None
+) -> dict[str, type[Event]]:
+    """Topic name -> the event of its values, for the topics ``names`` (default: every topic
+    that carries events)."""
+    wanted = None if names is None else set(names)
+    return {
+        t.name: t.event
+        for t in catalog(registry)
+        if t.event is not None and (wanted is None or t.name in wanted)
+    }

@@ -53,7 +53,7 @@ def declaration(declaration_id: str = "D-0001", **changes: Any) -> ev.Declaratio
             ),
         ),
         documents=(ev.Document(type=ev.DocumentType.COMMERCIAL_INVOICE, reference="INV-2026-001"),),
-        required_agencies=(ev.Agency.CUSTOMS, ev.Agency.PORT),
+        required_agencies=("customs", "port"),
         routing_version="routing-2026.11",
     )
     return type(base).model_validate({**base.model_dump(), **changes})
@@ -61,7 +61,7 @@ def declaration(declaration_id: str = "D-0001", **changes: Any) -> ev.Declaratio
 
 def verdict(
     declaration_id: str = "D-0001",
-    agency: ev.Agency = ev.Agency.CUSTOMS,
+    agency: str = "customs",
     decision: ev.Decision = ev.Decision.CLEAR,
     **changes: Any,
 ) -> ev.AgencyVerdict:
@@ -84,8 +84,12 @@ def result(declaration_id: str = "D-0001", **changes: Any) -> ev.ClearanceResult
         declaration_id=declaration_id,
         status=ev.ClearanceStatus.RELEASED,
         decisions=(
+            ev.AgencyDecision(agency="customs", decision=ev.Decision.CLEAR, verdict_id="V1"),
             ev.AgencyDecision(
-                agency=ev.Agency.CUSTOMS, decision=ev.Decision.CLEAR, verdict_id="V1"
+                agency="port",
+                decision=ev.Decision.CLEAR,
+                verdict_id="V2",
+                charges=(ev.Charge(code="PORT_DUES", description="dues", amount=Decimal("75")),),
             ),
         ),
         total_duties=Decimal("1234.56"),
@@ -97,7 +101,7 @@ def result(declaration_id: str = "D-0001", **changes: Any) -> ev.ClearanceResult
 def join_state(declaration_id: str = "D-0001", **changes: Any) -> ev.JoinState:
     base = ev.JoinState(
         declaration_id=declaration_id,
-        required_agencies=(ev.Agency.CUSTOMS, ev.Agency.PORT),
+        required_agencies=("customs", "port"),
         submitted_at=T0,
         deadline=T0 + timedelta(seconds=120),
         verdicts=(verdict(declaration_id),),

@@ -18,7 +18,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from singlewindow.security import PRINCIPALS, Operation, Principal
+from singlewindow.security import Operation, Principal, principals
 
 API_VERSION = "kafka.strimzi.io/v1"
 CLUSTER = "kafka"  # the Strimzi Kafka resource the users belong to (strimzi.io/cluster)
@@ -69,7 +69,7 @@ def kafka_user(principal: Principal, cluster: str = CLUSTER) -> dict[str, Any]:
 
 def kafka_users(cluster: str = CLUSTER) -> list[dict[str, Any]]:
     """Every principal's KafkaUser, in declaration order."""
-    return [kafka_user(p, cluster) for p in PRINCIPALS]
+    return [kafka_user(p, cluster) for p in principals()]
 
 
 PLAIN = re.compile(r"[A-Za-z][A-Za-z0-9_./-]*")
@@ -140,7 +140,7 @@ def main(argv: list[str]) -> int:
         )
         return 0 if current else 1
     OUTPUT.write_text(text)
-    print(f"wrote {OUTPUT} ({len(PRINCIPALS)} KafkaUsers)")
+    print(f"wrote {OUTPUT} ({len(principals())} KafkaUsers)")
     return 0
 
 

@@ -290,7 +290,7 @@ class Kafka(Component):
     def prepare(self) -> None:
         """Trust material, the broker's configuration, a formatted data folder with the SCRAM
         users, every principal's credentials file. Cheap when all are there already."""
-        from singlewindow.security import ADMIN, PRINCIPALS, super_users
+        from singlewindow.security import ADMIN, principals, super_users
 
         self._retire_unsecured_data()
         trust = self.trust
@@ -299,7 +299,7 @@ class Kafka(Component):
                 f"{trust.secrets_file} is gone, so the passwords of the users in {self.data} "
                 f"are unknown: remove {VAR} (`make clean`) to start afresh"
             )
-        secrets_ = trust.ensure_secrets(p.name for p in PRINCIPALS)
+        secrets_ = trust.ensure_secrets(p.name for p in principals())
         trust.ensure_certificates()
         trust.ensure_signing_keys()
         template = (HERE / "server.properties").read_text()
@@ -389,10 +389,10 @@ class Kafka(Component):
         Returns the users added and the numbers of ACLs created and deleted."""
         from singlewindow.kafka.acls import alter_scram_users, reconcile_acls
         from singlewindow.kafka.admin import admin_client
-        from singlewindow.security import PRINCIPALS, acls
+        from singlewindow.security import acls, principals
 
         # the broker may have been running since before a principal was declared
-        secrets_ = self.trust.ensure_secrets(p.name for p in PRINCIPALS)
+        secrets_ = self.trust.ensure_secrets(p.name for p in principals())
         self.trust.ensure_signing_keys()
         self.trust.write_credentials(self.bootstrap, secrets_)
         new = set(secrets_.passwords) - self.scram_users()
@@ -495,13 +495,13 @@ async def _kafka_serves(settings: Settings) -> bool:
     from aiokafka.admin import AIOKafkaAdminClient
 
     from singlewindow.kafka.options import kafka_options
-    from singlewindow.topics import CATALOG
+    from singlewindow.topics import catalog
 
     admin = AIOKafkaAdminClient(**kafka_options(settings), request_timeout_ms=5000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        names = [t.name for t in CATALOG if t.name in existing]
+        names = [t.name for t in catalog() if t.name in existing]
         for topic in await admin.describe_topics(names) if names else []:
             if topic["error_code"] or any(p["leader"] < 0 for p in topic["partitions"]):
                 return False

@@ -18,8 +18,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from deploy.local.demo_data import (
+    DEMO_BROKER,
+    SCENARIOS,
+    demo_usccs,
+    sample_declaration_body,
+    scenario,
+)
 from deploy.local.launcher import running_platform
-from services.demo_data import DEMO_BROKER, SCENARIOS, demo_usccs, sample_declaration_body, scenario
 from services.intake.devissuer import bearer
 
 

@@ -16,11 +16,25 @@ from pathlib import Path
 
 import httpx
 
+from singlewindow.registry import agency_registry
+
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("intake", "customs", "ciq", "port", "aggregator", "projector")
 # Metrics ports: the services from here, extra instances from here + 100, extra intakes from
 # here + 200 (set it to run two platforms side by side).
 PORT_BASE = int(os.environ.get("SW_LOCAL_PORT_BASE", "19100"))
+
+
+def services() -> tuple[str, ...]:
+    """Every service of the platform: the intake, each registered agency, the join and the
+    read model."""
+    return ("intake", *agency_registry().codes, "aggregator", "projector")
+
+
+def module_of(service: str) -> str:
+    """The module ``python -m`` runs for a service: an agency's is in its registry entry."""
+    if service in agency_registry():
+        return agency_registry().get(service).module
+    return f"services.{service}"
 
 
 def service_credentials(module: str, env: dict[str, str]) -> dict[str, str]:
@@ -65,7 +79,7 @@ class Platform:
         self.url = f"http://127.0.0.1:{intake_port}"
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.intake_urls = {"intake": self.url}
-        self.metrics_ports = {s: PORT_BASE + i for i, s in enumerate(SERVICES) if s != "intake"}
+        self.metrics_ports = {s: PORT_BASE + i for i, s in enumerate(services()) if s != "intake"}
         self.env = {
             # tests and benchmarks lodge thousands of declarations a minute as one broker
             "INTAKE_RATE_PER_SECOND": "100000",
@@ -76,9 +90,12 @@ class Platform:
             **{f"{s.upper()}_METRICS_PORT": str(p) for s, p in self.metrics_ports.items()},
         }
 
-    def start(self, name: str, **env_overrides: str) -> None:
+    def start(
+        self, name: str, python: str = sys.executable, cwd: Path = ROOT, **env_overrides: str
+    ) -> None:
         """Start ``name`` (a service, or ``service#n`` for one more instance of it), with
-        ``env_overrides`` added to its environment."""
+        ``env_overrides`` added to its environment; ``python`` in ``cwd`` runs it (an agency
+        built on the SDK's wheel runs in an environment of its own)."""
         module = name.split("#")[0]
         env = {**local_env(module, self.env), **env_overrides}
         if "#" in name and module == "intake":  # an extra intake answers on a port of its own
@@ -89,8 +106,8 @@ class Platform:
             env[f"{module.upper()}_METRICS_PORT"] = str(self.metrics_ports[name])
         log = (self.logs / f"{name.replace('#', '-')}.log").open("ab")
         self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", f"services.{module}"],
-            cwd=ROOT,
+            [python, "-m", module_of(module)],
+            cwd=cwd,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -144,8 +161,9 @@ class Platform:
     def wait_caught_up(self, timeout: float = 300) -> None:
         """Until every service's group has consumed the declarations and verdicts already on
         the topics (a backlog left by earlier tests, say), so that what a test lodges next is
-        all that moves."""
-        asyncio.run(asyncio.wait_for(_caught_up(), timeout))
+        all that moves. Only the groups of the services started count."""
+        running = {name.split("#")[0] for name in self.procs}
+        asyncio.run(asyncio.wait_for(_caught_up(running), timeout))
 
     def log_tail(self, name: str) -> str:
         return (self.logs / f"{name.replace('#', '-')}.log").read_text(errors="replace")[-3000:]
@@ -153,28 +171,26 @@ class Platform:
 
 # Groups and the non-transactional topics they read (a transactional topic's end offset
 # counts its last commit marker, which no consumer commits past).
-GROUPS = ("customs", "ciq", "port", "aggregator", "projector")
-
-
-async def _caught_up(poll_s: float = 0.5) -> None:
+async def _caught_up(services: set[str], poll_s: float = 0.5) -> None:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from singlewindow.kafka.admin import admin_client
     from singlewindow.kafka.options import kafka_options
     from singlewindow.settings import get_settings
-    from singlewindow.topics import DECLARATIONS_SUBMITTED, VERDICT_TOPICS
+    from singlewindow.topics import DECLARATIONS_SUBMITTED, inputs
 
     settings = get_settings()
-    topics = [DECLARATIONS_SUBMITTED.name, *(t.name for t in VERDICT_TOPICS.values())]
+    topics = list(inputs())
+    agencies = [a.group for a in agency_registry() if a.code in services]
     partitions = [TopicPartition(t, p) for t in topics for p in range(settings.topic_partitions)]
     admin = await admin_client(settings)
     consumer = AIOKafkaConsumer(**kafka_options(settings))
     await consumer.start()
     try:
         end = await consumer.end_offsets(partitions)
-        for group in GROUPS:
+        for group in (*agencies, *({"aggregator", "projector"} & services)):
             ins = [tp for tp in partitions if end[tp] > 0]
-            if group in ("customs", "ciq", "port"):
+            if group in agencies:
                 ins = [tp for tp in ins if tp.topic == DECLARATIONS_SUBMITTED.name]
             while True:
                 committed = await admin.list_consumer_group_offsets(group, partitions=ins)
@@ -188,9 +204,14 @@ async def _caught_up(poll_s: float = 0.5) -> None:
 
 @contextmanager
 def running_platform(
-    logs: Path, intake_port: int = 18000, deadline_seconds: float = 600, start_timeout: float = 60
+    logs: Path,
+    intake_port: int = 18000,
+    deadline_seconds: float = 600,
+    start_timeout: float = 60,
+    leave_out: tuple[str, ...] = (),
 ) -> Iterator[Platform]:
-    """Every service started, the intake answering; on exit SIGTERM to all of them.
+    """Every service started (but ``leave_out``, for the caller to start its own way), the
+    intake answering; on exit SIGTERM to all of them.
 
     Raises RuntimeError when something does not start, or does not stop cleanly (exit 0)."""
     with socket.socket() as probe:
@@ -198,8 +219,9 @@ def running_platform(
             raise RuntimeError(f"port {intake_port} is taken: is another platform running?")
     logs.mkdir(parents=True, exist_ok=True)
     platform = Platform(logs, intake_port, deadline_seconds)
-    for name in SERVICES:
-        platform.start(name)
+    for name in services():
+        if name not in leave_out:
+            platform.start(name)
     deadline = time.monotonic() + start_timeout
     while True:
         try:
@@ -209,7 +231,7 @@ def running_platform(
             pass
         dead = [n for n, p in platform.procs.items() if p.poll() is not None]
         if dead or time.monotonic() > deadline:
-            details = "\n".join(f"--- {n}\n{platform.log_tail(n)}" for n in dead or SERVICES)
+            details = "\n".join(f"--- {n}\n{platform.log_tail(n)}" for n in dead or platform.procs)
             for name in list(platform.procs):
                 platform.stop(name)
             raise RuntimeError(f"platform did not start: {dead or 'timeout'}\n{details}")

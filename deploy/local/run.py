@@ -11,15 +11,23 @@ from __future__ import annotations
 import os
 import sys
 
-from deploy.local.launcher import SERVICES, local_env
+from deploy.local.launcher import local_env, module_of, services
+
+
+def procfile() -> str:
+    """The Procfile of ``make run``: one line per service, agencies from the registry."""
+    return "".join(f"{s}: python -m deploy.local.run {s}\n" for s in services())
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) != 1 or argv[0] not in SERVICES:
-        sys.exit(f"usage: python -m deploy.local.run {{{','.join(SERVICES)}}}")
+    if argv == ["--procfile"]:
+        sys.stdout.write(procfile())
+        return
+    if len(argv) != 1 or argv[0] not in services():
+        sys.exit(f"usage: python -m deploy.local.run {{{','.join(services())}|--procfile}}")
     service = argv[0]
     env = local_env(service, dict(os.environ))
-    os.execvpe(sys.executable, [sys.executable, "-m", f"services.{service}"], env)
+    os.execvpe(sys.executable, [sys.executable, "-m", module_of(service)], env)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,6 @@ from decimal import Decimal
 from singlewindow.events import (
     EARLIEST,
     LATEST,
-    Agency,
     AgencyDecision,
     AgencyVerdict,
     ClearanceResult,
@@ -52,7 +51,6 @@ from singlewindow.events import (
 from singlewindow.verdicts import combine
 
 RESULT_NAMESPACE = uuid.UUID("6f1c6a51-5d39-4b8e-9a0e-2b6f0d3c9e41")
-AGENCY_ORDER = (Agency.CUSTOMS, Agency.CIQ, Agency.PORT)
 STATUS_OF = {
     Decision.REJECT: ClearanceStatus.REJECTED,
     Decision.HOLD: ClearanceStatus.HELD,
@@ -68,10 +66,6 @@ END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 CLOCK_SLACK = timedelta(minutes=5)
 
 Input = DeclarationSubmitted | AgencyVerdict
-
-
-def _order(agency: Agency) -> int:
-    return AGENCY_ORDER.index(agency) if agency in AGENCY_ORDER else len(AGENCY_ORDER)
 
 
 def _plus(at: datetime, delta: timedelta) -> datetime:
@@ -126,8 +120,10 @@ def joint_status(decisions: list[Decision]) -> ClearanceStatus:
 
 def decide(state: JoinState, at: datetime, timed_out: bool = False) -> ClearanceResult:
     """The result for a state: complete, or at its deadline."""
-    verdicts = sorted(state.verdicts, key=lambda v: _order(v.agency))
-    required = [v for v in verdicts if v.agency in (state.required_agencies or ())]
+    order = {agency: i for i, agency in enumerate(state.required_agencies or ())}
+    required = sorted(
+        (v for v in state.verdicts if v.agency in order), key=lambda v: order[v.agency]
+    )
     if timed_out:
         status = ClearanceStatus.TIMED_OUT
     else:
@@ -135,7 +131,7 @@ def decide(state: JoinState, at: datetime, timed_out: bool = False) -> Clearance
     inspection = None
     if status is ClearanceStatus.INSPECTION_REQUIRED:
         checks = {
-            (c.item or 0, _order(c.agency), c.check): c
+            (c.item or 0, order.get(c.agency, len(order)), c.check): c
             for v in required
             if v.decision is Decision.INSPECT
             for c in v.checks
@@ -144,18 +140,19 @@ def decide(state: JoinState, at: datetime, timed_out: bool = False) -> Clearance
             order_id=str(uuid.uuid5(RESULT_NAMESPACE, f"{state.declaration_id}/inspection")),
             checks=tuple(checks[k] for k in sorted(checks)),
         )
-    customs = state.verdict_of(Agency.CUSTOMS)
     return ClearanceResult(
         result_id=str(uuid.uuid5(RESULT_NAMESPACE, f"{state.declaration_id}/result")),
         declaration_id=state.declaration_id,
         status=status,
         decisions=tuple(
-            AgencyDecision(agency=v.agency, decision=v.decision, verdict_id=v.verdict_id)
+            AgencyDecision(
+                agency=v.agency, decision=v.decision, verdict_id=v.verdict_id, charges=v.charges
+            )
             for v in required
         ),
         missing_agencies=state.missing if timed_out else (),
         inspection=inspection,
-        total_duties=customs.total_duties if customs else Decimal("0"),
+        total_duties=sum((v.total_duties for v in required), Decimal("0")),
         decided_at=at,
     )
 

@@ -41,29 +41,30 @@ from singlewindow.kafka.consumer import (
 )
 from singlewindow.kafka.deadletter import Letter, dead_letter, dead_letter_limit
 from singlewindow.metrics import MESSAGES
+from singlewindow.registry import agency_registry
 from singlewindow.retry import Stopped, retry
 from singlewindow.runtime import being_cancelled
 from singlewindow.settings import Settings
 from singlewindow.signing import ServiceKeys, Verifier
-from singlewindow.topics import DECLARATIONS_SUBMITTED, VERDICT_TOPICS
+from singlewindow.topics import DECLARATIONS_SUBMITTED, inputs
 
 log = logging.getLogger(__name__)
-INPUTS = [DECLARATIONS_SUBMITTED.name, *(t.name for t in VERDICT_TOPICS.values())]
+INPUTS = list(inputs())
+AGENCY_OF_TOPIC = {agency.topic: agency.code for agency in agency_registry()}
 RETENTION = timedelta(days=7)
 
 
 def decode_input(record: Record, keys: Verifier) -> DeclarationSubmitted | AgencyVerdict:
     """An input event, or PoisonMessage: undecodable, keyed other than by its declaration id
     (``decode_record``), not signed by the principal that must sign it (``decode_signed``:
-    the intake a declaration, the agency its verdict), or a verdict on another agency's
-    topic."""
+    the intake a declaration, the agency its verdict), or a verdict on a topic that is not
+    its registered agency's."""
     event: DeclarationSubmitted | AgencyVerdict
     if record.topic == DECLARATIONS_SUBMITTED.name:
         event = decode_signed(DeclarationSubmitted, record, keys)
     else:
         event = decode_signed(AgencyVerdict, record, keys)
-        topic = VERDICT_TOPICS.get(str(event.agency))
-        if topic is None or topic.name != record.topic:
+        if AGENCY_OF_TOPIC.get(record.topic) != event.agency:
             raise PoisonMessage(f"a {event.agency} verdict on {record.topic}: one writer per topic")
     return event
 

@@ -33,10 +33,7 @@ from singlewindow.events import AgencyVerdict, ClearanceResult, DeclarationSubmi
 from singlewindow.settings import get_settings
 from singlewindow.signing import KeyRegistry, SignatureError, Verifier
 from singlewindow.topics import (
-    CLEARANCE_RESULTS,
-    DECLARATIONS_SUBMITTED,
     JOIN_STATE,
-    VERDICT_TOPICS,
 )
 
 app = typer.Typer(help=__doc__, no_args_is_help=True)
@@ -380,11 +377,7 @@ def rebuild_read_model(
     if problem is not None:
         err.print(safe(f"refused: {problem}; nothing was changed"))
         raise typer.Exit(2)
-    topics = [
-        DECLARATIONS_SUBMITTED.name,
-        *(t.name for t in VERDICT_TOPICS.values()),
-        CLEARANCE_RESULTS.name,
-    ]
+    topics = list(log.AUDITED)
     keys = auditor_registry()
     # what the projector folds: signed events only
     events, refused = split_signed(run(collect(topics, label="rebuilding")), keys)

@@ -29,19 +29,17 @@ from singlewindow.kafka.deadletter import (
     VALUE_SHA256,
     sendable_headers,
 )
-from singlewindow.kafka.headers import Headers, header
+from singlewindow.kafka.headers import REDRIVEN_FROM, Headers, header
 from singlewindow.kafka.options import kafka_options
 from singlewindow.kafka.producer import new_producer
 from singlewindow.kafka.reader import read_to_end, read_topic, topic_partitions
 from singlewindow.settings import Settings
-from singlewindow.topics import DEAD_LETTERS, DECLARATIONS_SUBMITTED, VERDICT_TOPICS
+from singlewindow.topics import DEAD_LETTERS, inputs
 
 REDRIVE_GROUP = "deadletters-redrive"
 PROVENANCE = "sw-dlq-"
 # the topics services consume and that outsiders' messages reach: what a fix can replay
-REDRIVABLE: frozenset[str] = frozenset(
-    {DECLARATIONS_SUBMITTED.name, *(t.name for t in VERDICT_TOPICS.values())}
-)
+REDRIVABLE: frozenset[str] = frozenset(inputs())
 
 
 @dataclass(frozen=True)
@@ -173,7 +171,7 @@ async def redrive(
                             key=letter.key,
                             headers=[
                                 *letter.original_headers(),
-                                ("sw-redriven-from", origin.encode()),
+                                (REDRIVEN_FROM, origin.encode()),
                             ],
                         )
                         await consumer.commit({tp: record.offset + 1})

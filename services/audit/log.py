@@ -13,22 +13,15 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from singlewindow.avro import CodecError
 from singlewindow.events import (
-    AgencyVerdict,
-    ClearanceResult,
-    DeclarationSubmitted,
     Event,
     decode_event,
 )
 from singlewindow.kafka.consumer import refusal
 from singlewindow.kafka.reader import read_to_end, reader, topic_partitions
 from singlewindow.settings import Settings
-from singlewindow.topics import CLEARANCE_RESULTS, DECLARATIONS_SUBMITTED, VERDICT_TOPICS
+from singlewindow.topics import CLEARANCE_RESULTS, events_by_topic, inputs
 
-AUDITED: dict[str, type[Event]] = {
-    DECLARATIONS_SUBMITTED.name: DeclarationSubmitted,
-    **{t.name: AgencyVerdict for t in VERDICT_TOPICS.values()},
-    CLEARANCE_RESULTS.name: ClearanceResult,
-}
+AUDITED: dict[str, type[Event]] = events_by_topic((*inputs(), CLEARANCE_RESULTS.name))
 
 
 @dataclass(frozen=True)

@@ -17,32 +17,24 @@ can recompute.
 
 from __future__ import annotations
 
-import hashlib
+import pkgutil
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from decimal import Decimal
-from fractions import Fraction
 from functools import partial
 from typing import Any
 
 from services.aggregator import join
-from services.ciq import reference as ciq_reference
-from services.ciq import rules as ciq_rules
-from services.customs import reference as customs_reference
-from services.customs import rules as customs_rules
-from services.customs.sampling import SAMPLE_SPACE, Keyring, SampleDraw
+from services.customs.sampling import Keyring
 from services.intake.routing import route, table_of_version
-from services.port import reference as port_reference
-from services.port import rules as port_rules
 from singlewindow.events import (
-    Agency,
     AgencyVerdict,
     ClearanceResult,
     ClearanceStatus,
     DeclarationSubmitted,
 )
+from singlewindow.registry import AgencyRegistry, agency_registry
 
 SAMPLING_NOT_CHECKED = "sampling not checked"
 
@@ -68,49 +60,22 @@ def _unsampled(assess: Callable[..., AgencyVerdict], load: Callable[[str], Any])
     return recompute
 
 
-def unkeyed_draw(declaration_id: str, rate: Decimal) -> SampleDraw:
-    """The draw of verdicts written before keyed sampling: SHA-256 of the id, no key."""
-    digest = hashlib.sha256(declaration_id.encode("utf-8")).digest()
-    fraction = Fraction(int.from_bytes(digest[:4], "big"), SAMPLE_SPACE)
-    return SampleDraw(None, fraction < Fraction(rate))
-
-
-def recomputed_customs(
-    keyring: Keyring | None, declaration: DeclarationSubmitted, recorded: AgencyVerdict
-) -> Recomputed:
-    """Customs' verdict again, its sample redrawn with the key version it names if held."""
-    reference = customs_reference.load_reference(recorded.rules_version)
-    version, now = recorded.sampling_key_version, recorded.decided_at
-    if version is None:
-        draw = unkeyed_draw(declaration.declaration_id, reference.random_inspection_rate)
-        return Recomputed(customs_rules.assess_drawn(declaration, reference, now, draw))
-    key = keyring.get(version) if keyring is not None else None
-    if key is not None:
-        return Recomputed(customs_rules.assess(declaration, reference, now, key))
-    as_recorded = SampleDraw(
-        version, any(r.code == customs_rules.RANDOM_SAMPLE for r in recorded.reasons)
-    )
-    return Recomputed(
-        customs_rules.assess_drawn(declaration, reference, now, as_recorded),
-        f"customs drew under sampling key version {version!r} and {_held(keyring)}; "
-        "the rest of the verdict was checked",
-    )
-
-
-def _held(keyring: Keyring | None) -> str:
-    """Which sampling keys the auditor holds, in words."""
-    if keyring is None:
-        return "no sampling keys were supplied"
-    return f"the keys supplied are of versions {', '.join(keyring.versions)}"
-
-
-def recomputers(keyring: Keyring | None = None) -> dict[Agency, Recompute]:
-    """How each agency's verdicts are recomputed; ``keyring`` holds the auditor's sampling keys."""
-    return {
-        Agency.CUSTOMS: partial(recomputed_customs, keyring),
-        Agency.CIQ: _unsampled(ciq_rules.assess, ciq_reference.load_reference),
-        Agency.PORT: _unsampled(port_rules.assess, port_reference.load_reference),
-    }
+def recomputers(
+    keyring: Keyring | None = None, registry: AgencyRegistry | None = None
+) -> dict[str, Recompute]:
+    """How each registered agency's verdicts are recomputed, as its registry entry declares:
+    its ``recompute`` (given ``keyring``, the auditor's sampling keys), else its ``rules`` with
+    its ``reference`` of the version a verdict names. An agency that declares neither is
+    absent: its verdicts are reported, never trusted."""
+    found: dict[str, Recompute] = {}
+    for agency in registry or agency_registry():
+        if agency.recompute:
+            found[agency.code] = partial(pkgutil.resolve_name(agency.recompute), keyring)
+        elif agency.rules and agency.reference:
+            found[agency.code] = _unsampled(
+                pkgutil.resolve_name(agency.rules), pkgutil.resolve_name(agency.reference)
+            )
+    return found
 
 
 @dataclass(frozen=True)
@@ -151,7 +116,7 @@ def verify(
     verdicts: Iterable[AgencyVerdict],
     results: Iterable[ClearanceResult],
     deadline_after: timedelta,
-    rules: Mapping[Agency, Recompute] | None = None,
+    rules: Mapping[str, Recompute] | None = None,
 ) -> Report:
     """Everything that does not add up, in log order of the inputs.
 
@@ -203,7 +168,7 @@ def _verify_verdicts(
     report: Report,
     declaration: DeclarationSubmitted,
     verdicts: list[AgencyVerdict],
-    rules: Mapping[Agency, Recompute],
+    rules: Mapping[str, Recompute],
 ) -> None:
     key = declaration.declaration_id
     for verdict in verdicts:

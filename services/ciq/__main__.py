@@ -3,7 +3,6 @@
 from services.ciq.reference import load_reference
 from services.ciq.rules import assess
 from singlewindow.agency import run_agency
-from singlewindow.events import Agency
 
 if __name__ == "__main__":
-    run_agency(Agency.CIQ, assess, load_reference(), default_metrics_port=9102)
+    run_agency("ciq", assess, load_reference())

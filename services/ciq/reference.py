@@ -12,10 +12,11 @@ from functools import cache
 from types import MappingProxyType
 
 from singlewindow.events import DocumentType
-from singlewindow.identifiers import InvalidIdentifier, validate_country, validate_uscc
-from singlewindow.verdicts import (
+from singlewindow.identifiers import validate_country, validate_uscc
+from singlewindow.reference import (
     ReferenceDataError,
     ReferenceFolder,
+    check,
     hs_prefix_match,
     parse_date,
     parse_flag,
@@ -60,7 +61,7 @@ class QuarantineAlert:
 
 
 @dataclass(frozen=True, eq=False)
-class Reference:
+class ReferenceData:
     """One version of the CIQ reference data (immutable)."""
 
     version: str
@@ -78,13 +79,13 @@ class Reference:
         return None if prefix is None else self.catalogue[prefix]
 
 
-def load_reference(version: str = RULES_VERSION) -> Reference:
+def load_reference(version: str = RULES_VERSION) -> ReferenceData:
     """The CIQ reference data of ``version``, read once and cached."""
     return _load(version)
 
 
 @cache
-def _load(version: str) -> Reference:
+def _load(version: str) -> ReferenceData:
     folder = reference_folder(PACKAGE, version)
     catalogue = _catalogue(folder, _categories(folder))
     alerts = _alerts(folder)
@@ -95,7 +96,7 @@ def _load(version: str) -> Reference:
                     f"{folder.where('quarantine_alerts.csv')}: alert {alert.alert_id} covers "
                     f"{prefix}, which is outside the statutory inspection catalogue"
                 )
-    return Reference(
+    return ReferenceData(
         version=version,
         catalogue=MappingProxyType(catalogue),
         alerts=alerts,
@@ -109,11 +110,7 @@ def _categories(folder: ReferenceFolder) -> dict[str, Category]:
     categories: dict[str, Category] = {}
     for number, row in enumerate(rows, start=2):
         where = folder.where(name, number)
-        try:
-            certificate = DocumentType(row["certificate"])
-        except ValueError:
-            unknown = row["certificate"]
-            raise ReferenceDataError(f"{where}: unknown document type {unknown}") from None
+        certificate = check(where, _document_type, row["certificate"])
         categories[row["category"]] = Category(
             name=row["category"],
             certificate=certificate,
@@ -121,6 +118,13 @@ def _categories(folder: ReferenceFolder) -> dict[str, Category]:
             description=row["description"],
         )
     return categories
+
+
+def _document_type(value: str) -> DocumentType:
+    try:
+        return DocumentType(value)
+    except ValueError:
+        raise ValueError(f"unknown document type {value}") from None
 
 
 def _catalogue(
@@ -145,10 +149,7 @@ def _alerts(folder: ReferenceFolder) -> tuple[QuarantineAlert, ...]:
     alerts = []
     for number, row in enumerate(folder.csv(name, columns), start=2):
         where = folder.where(name, number)
-        try:
-            validate_country(row["country"])
-        except InvalidIdentifier as exc:
-            raise ReferenceDataError(f"{where}: {exc}") from None
+        check(where, validate_country, row["country"])
         prefixes = tuple(parse_hs_prefix(p, where) for p in row["hs_prefixes"].split())
         if not prefixes:
             raise ReferenceDataError(f"{where}: an alert must cover at least one HS prefix")
@@ -169,9 +170,6 @@ def _importers(folder: ReferenceFolder) -> dict[str, date]:
     importers: dict[str, date] = {}
     for number, row in enumerate(folder.csv(name, ("uscc", "name", "registered_on")), start=2):
         where = folder.where(name, number)
-        try:
-            validate_uscc(row["uscc"])
-        except InvalidIdentifier as exc:
-            raise ReferenceDataError(f"{where}: {exc}") from None
+        check(where, validate_uscc, row["uscc"])
         importers[row["uscc"]] = parse_date(row["registered_on"], where)
     return importers

@@ -12,7 +12,6 @@ from services.customs.reference import load_reference
 from services.customs.rules import assess
 from services.customs.sampling import SamplingKey, SamplingKeyError, current_key
 from singlewindow.agency import run_agency
-from singlewindow.events import Agency
 
 
 def sampling_key() -> SamplingKey:
@@ -25,4 +24,4 @@ def sampling_key() -> SamplingKey:
 
 if __name__ == "__main__":
     draw_with = partial(assess, sampling_key=sampling_key())
-    run_agency(Agency.CUSTOMS, draw_with, load_reference(), default_metrics_port=9101)
+    run_agency("customs", draw_with, load_reference())

@@ -14,15 +14,11 @@ from enum import StrEnum
 from functools import cache
 from types import MappingProxyType
 
-from singlewindow.identifiers import (
-    InvalidIdentifier,
-    validate_currency,
-    validate_hs_code,
-    validate_uscc,
-)
-from singlewindow.verdicts import (
+from singlewindow.identifiers import validate_currency, validate_hs_code, validate_uscc
+from singlewindow.reference import (
     ReferenceDataError,
     ReferenceFolder,
+    check,
     parse_date,
     parse_decimal,
     parse_flag,
@@ -61,7 +57,7 @@ class DeclarantProfile:
 
 
 @dataclass(frozen=True, eq=False)
-class Reference:
+class ReferenceData:
     """One version of the customs reference data (immutable)."""
 
     version: str
@@ -77,13 +73,13 @@ class Reference:
         return RiskLevel.MEDIUM if profile is None else profile.risk_level
 
 
-def load_reference(version: str = RULES_VERSION) -> Reference:
+def load_reference(version: str = RULES_VERSION) -> ReferenceData:
     """The customs reference data of ``version``, read once and cached."""
     return _load(version)
 
 
 @cache
-def _load(version: str) -> Reference:
+def _load(version: str) -> ReferenceData:
     folder = reference_folder(PACKAGE, version)
     rates, rate_date = _exchange_rates(folder)
     parameters = folder.json("parameters.json")
@@ -96,7 +92,7 @@ def _load(version: str) -> Reference:
     for name, value in (("random_inspection_rate", sampling), ("undervaluation_ratio", ratio)):
         if not 0 <= value <= 1:
             raise ReferenceDataError(f"{where}: {name} must lie in [0, 1], got {value}")
-    return Reference(
+    return ReferenceData(
         version=version,
         tariff=MappingProxyType(_tariff(folder)),
         cny_per_unit=MappingProxyType(rates),
@@ -129,10 +125,7 @@ def _tariff(folder: ReferenceFolder) -> dict[str, TariffLine]:
     tariff: dict[str, TariffLine] = {}
     for number, row in enumerate(folder.csv(name, columns), start=2):
         where = folder.where(name, number)
-        try:
-            validate_hs_code(row["hs_code"])
-        except InvalidIdentifier as exc:
-            raise ReferenceDataError(f"{where}: {exc}") from None
+        check(where, validate_hs_code, row["hs_code"])
         if row["hs_code"] in tariff:
             raise ReferenceDataError(f"{where}: duplicate HS code {row['hs_code']}")
         price = row["reference_price_cny"]
@@ -162,10 +155,7 @@ def _exchange_rates(folder: ReferenceFolder) -> tuple[dict[str, Decimal], date]:
     table: dict[str, object] = data["cny_per_unit"]
     rates: dict[str, Decimal] = {}
     for currency, value in table.items():
-        try:
-            validate_currency(currency)
-        except InvalidIdentifier as exc:
-            raise ReferenceDataError(f"{where}: {exc}") from None
+        check(where, validate_currency, currency)
         rate = parse_decimal(str(value), f"{where} {currency}")
         if rate <= 0:
             raise ReferenceDataError(f"{where}: rate of {currency} must be positive")
@@ -181,11 +171,8 @@ def _declarants(folder: ReferenceFolder) -> dict[str, DeclarantProfile]:
     rows = folder.csv(name, ("uscc", "name", "risk_level", "assessed_on"))
     for number, row in enumerate(rows, start=2):
         where = folder.where(name, number)
-        try:
-            validate_uscc(row["uscc"])
-            level = RiskLevel(row["risk_level"])
-        except ValueError as exc:  # InvalidIdentifier, or an unknown risk level
-            raise ReferenceDataError(f"{where}: {exc}") from None
+        check(where, validate_uscc, row["uscc"])
+        level = check(where, RiskLevel, row["risk_level"])
         if row["uscc"] in profiles:
             raise ReferenceDataError(f"{where}: duplicate USCC {row['uscc']}")
         profiles[row["uscc"]] = DeclarantProfile(

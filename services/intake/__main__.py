@@ -2,18 +2,16 @@
 
 The settings are read and checked first (``config``): without a token issuer or an id
 secret the process exits with a message naming what to set, before it connects anywhere.
+Then it runs under ``singlewindow.runtime`` like every other service (``server``): uvloop,
+SIGTERM/SIGINT, a bounded shutdown, exit code 0 once stopped.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import os
 import signal
-import sys
 from collections.abc import Awaitable, Callable
 
-import uvicorn
 from prometheus_client import start_http_server
 from pydantic import ValidationError
 
@@ -21,15 +19,16 @@ from services.intake.adapters import KafkaPublisher, MongoIdempotencyStore, Mong
 from services.intake.api import Exposure, Limits, create_app
 from services.intake.auth import JwtVerifier
 from services.intake.config import ConfigError, IntakeSettings, build_verifier, id_secret
+from services.intake.server import IntakeProcess, http_server
+from singlewindow import runtime
 from singlewindow.db import mongo_client
 from singlewindow.kafka.producer import EventProducer
 from singlewindow.logs import configure_logging
 from singlewindow.readmodel import COLLECTION
-from singlewindow.runtime import run_loop
-from singlewindow.settings import get_settings
+from singlewindow.settings import SettingsError, get_settings, read_settings
 from singlewindow.signing import SignatureError, SigningKey, signing_key
 
-log = logging.getLogger("services.intake")
+NAME = "intake"
 
 
 def kill_after_claim(prefix: str) -> Callable[[str], Awaitable[None]]:
@@ -45,11 +44,12 @@ def trust(own: IntakeSettings) -> tuple[JwtVerifier, bytes]:
     return build_verifier(own), id_secret(own)
 
 
-async def main(
+def intake_process(
     own: IntakeSettings, verifier: JwtVerifier, secret: bytes, signer: SigningKey
-) -> None:
+) -> IntakeProcess:
+    """The intake over Kafka and the database (built in the running loop)."""
     settings = get_settings()
-    producer = EventProducer(settings, "intake", signer)
+    producer = EventProducer(settings, NAME, signer)
     client = mongo_client(settings)
     database = client[settings.mongodb_database]
     publisher = KafkaPublisher(producer, database[COLLECTION])
@@ -71,41 +71,20 @@ async def main(
         start_http_server(
             own.intake_metrics_port, addr=own.intake_host, registry=app.state.metrics_registry
         )
-    stopping = asyncio.Event()
-    # Kafka may be away: serve anyway (submissions answer 503 until the producer started)
-    starting = asyncio.create_task(producer.start(stopping))
-    server = uvicorn.Server(
-        # log_config=None: uvicorn logs through the process's (rate-limited) logging
-        uvicorn.Config(
-            app,
-            host=own.intake_host,
-            port=own.intake_port,
-            log_level="info",
-            log_config=None,
-            # h11, not httptools (which uvicorn picks when installed): uvicorn bounds a
-            # request's headers (16 KiB) only with h11, and no caller is authenticated yet
-            http="h11",
-        )
+    return IntakeProcess(
+        http_server(app, own.intake_host, own.intake_port),
+        producer,
+        closing=(publisher.close, producer.stop, client.close),
     )
-    for sig in (signal.SIGTERM, signal.SIGINT):  # what uvicorn re-raises after its shutdown
-        signal.signal(sig, lambda *_: None)
-    try:
-        await server.serve()  # returns on SIGTERM/SIGINT after in-flight requests finish
-    finally:
-        stopping.set()
-        await starting
-        await publisher.close()
-        await producer.stop()
-        await client.close()
 
 
 if __name__ == "__main__":
-    configure_logging("intake")
+    configure_logging(NAME)
     try:
-        own = IntakeSettings()
+        own = read_settings(IntakeSettings)
         verifier, secret = trust(own)
         signer = signing_key(get_settings())
-    except (ConfigError, ValidationError, SignatureError) as exc:
-        log.error("refusing to start: %s", exc)
-        sys.exit(2)
-    run_loop(main(own, verifier, secret, signer))
+    except (ConfigError, SettingsError, ValidationError, SignatureError) as exc:
+        runtime.refuse_to_start(exc)
+    # metrics port 0: the intake serves its app's own registry (INTAKE_METRICS_PORT, above)
+    runtime.main(NAME, lambda: intake_process(own, verifier, secret, signer), 0)

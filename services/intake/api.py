@@ -1,5 +1,7 @@
 """The intake's HTTP API: ``create_app(publisher, read_model, idempotency, verifier=...,
-id_secret=...)`` -> FastAPI.
+id_secret=...)`` -> FastAPI, or ``app_for(service)`` for an :class:`IntakeService` built
+already. The routes only translate: HTTP in, a call of the service (``service``: the use
+cases), its answer or its refusal (a problem document, ``errors``) out.
 
 Every route but ``/healthz`` needs ``Authorization: Bearer <JWT>`` from the configured issuer
 (``auth``): it names the subject and the USCCs it may act for. No token, or an invalid or
@@ -22,16 +24,13 @@ and ``rate_burst``) that every submission and every read takes from: 429 with
 - ``GET /healthz`` (open); ``/docs``, ``/redoc``, ``/openapi.json`` only with
   ``Exposure.docs``, ``/metrics`` (Prometheus) only with ``Exposure.metrics``: both closed
   by default (404), since the intake faces the Internet (``app.state.metrics_registry`` can
-  be served on an internal port instead).
+  be served on an internal port instead; ``httpmetrics`` counts requests and declarations).
 
 Every error is a problem document (``errors``). Request limits (body fields: ``schema``):
 
-- ``Content-Type: application/json`` (parameters such as ``charset=utf-8`` allowed), else 415;
-- body <= ``Limits.max_body_bytes`` (1 MiB), counted while reading, whatever
-  ``Content-Length`` says, else 413;
-- ``Content-Length``, when present, a decimal count of at most 18 digits, else 400;
-- strict JSON: UTF-8, nesting <= ``Limits.max_json_depth`` (32), no NaN/Infinity literals,
-  no duplicate keys, else 400; every check is linear in the body;
+- the body (``strictjson``): ``application/json`` (else 415), at most
+  ``Limits.max_body_bytes`` (1 MiB) counted while reading (else 413), strict JSON nesting at
+  most ``Limits.max_json_depth`` (32) levels (else 400);
 - at most ``errors.MAX_LISTED_ERRORS`` field errors are listed in a 422 (the count of the
   rest is in ``detail``);
 - ``Idempotency-Key``: 1-128 printable ASCII characters, else 422; scoped to the subject
@@ -45,56 +44,48 @@ Every error is a problem document (``errors``). Request limits (body fields: ``s
 
 from __future__ import annotations
 
-import asyncio
-import json
-import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import Decimal
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from services.intake import errors, ids
-from services.intake.auth import (
-    InvalidToken,
-    KeysUnavailable,
-    Principal,
-    Verifier,
-    challenge,
-    unauthorized,
-)
+from services.intake import errors, strictjson
+from services.intake.auth import Principal, Verifier, challenge, unauthorized
 from services.intake.errors import Problem
-from services.intake.ports import (
-    Claim,
-    IdempotencyStore,
-    IdempotencyUnavailable,
-    InMemoryIdempotencyStore,
-    Publisher,
-    PublishUnavailable,
-    ReadModel,
-    ReadModelUnavailable,
-)
-from services.intake.ratelimit import RateLimiter, retry_after
-from services.intake.routing import RoutingTable, load_table, route
+from services.intake.httpmetrics import HttpMetrics
+from services.intake.ports import IdempotencyStore, Publisher, ReadModel
+from services.intake.ratelimit import retry_after
+from services.intake.routing import RoutingTable
 from services.intake.schema import (
-    FINAL_STATUSES,
     Accepted,
     DeclarationRequest,
     DeclarationStatus,
     parse_declaration,
 )
-from services.intake.traderview import declarant_of, trader_view
-from services.intake.waiters import TooManyWaiters, Waiters
+from services.intake.service import (
+    IntakeService,
+    KeyInProgress,
+    KeyReused,
+    Limits,
+    NotYourDeclarant,
+    RateLimited,
+    Refused,
+    Unauthenticated,
+    Unavailable,
+    UnknownDeclaration,
+    no_fault,
+    utcnow,
+)
 
-log = logging.getLogger(__name__)
+__all__ = ["Exposure", "Limits", "app_for", "create_app"]
+
 IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", min_length=1, max_length=128, pattern=r"^[\x20-\x7e]+$"),
@@ -102,36 +93,28 @@ IdempotencyKey = Annotated[
 DeclarationId = Annotated[str, Path(min_length=1, max_length=64)]
 Wait = Annotated[float | None, Query(gt=0, le=30, description="seconds to wait for a final status")]
 _BEARER = HTTPBearer(
-    auto_error=False,  # no token: ``authenticate`` answers, with a problem document
+    auto_error=False,  # no token: the service refuses it, with a problem document
     bearerFormat="JWT",
     description="a JWT from the configured issuer naming `sub` and the `usccs` it acts for",
 )
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
+DEFAULT_LIMITS = Limits()
 
 
-async def _caller(request: Request, credentials: Credentials) -> Principal:
-    """The dependency of every protected route: the app's own ``authenticate``."""
-    authenticate: Callable[[HTTPAuthorizationCredentials | None], Awaitable[Principal]]
-    authenticate = request.app.state.authenticate
-    return await authenticate(credentials)
+def _service(request: Request) -> IntakeService:
+    service: IntakeService = request.app.state.intake
+    return service
+
+
+Service = Annotated[IntakeService, Depends(_service)]
+
+
+async def _caller(service: Service, credentials: Credentials) -> Principal:
+    """The dependency of every protected route: the verified principal, within its rate."""
+    return await service.authenticate(None if credentials is None else credentials.credentials)
 
 
 Caller = Annotated[Principal, Depends(_caller)]
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_body_bytes: int = 1024 * 1024  # 413 above, counted while reading the body
-    max_json_depth: int = 32  # 400 above
-    max_waiters: int = 1000  # concurrent long-polls; 503 beyond
-    poll_interval: float = 0.25  # seconds between the shared final_among queries
-    publish_timeout: float = 30.0  # seconds; a publish that takes longer is a 503
-    retry_after: int = 5  # seconds, in the Retry-After header of every 503
-    rate_per_second: float = 10.0  # per subject: submissions and reads, refill rate
-    rate_burst: int = 100  # per subject: requests allowed at once
-    # submissions in progress at once in this process; 503 beyond, at once: an overloaded
-    # intake answers "retry later" rather than queueing requests until they time out
-    max_submissions: int = 500
 
 
 @dataclass(frozen=True)
@@ -142,28 +125,29 @@ class Exposure:
     metrics: bool = False  # /metrics
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-async def _nothing(_: str) -> None:
-    return None
-
-
-def _forbidden(uscc: str) -> Problem:
-    """403: the token may not act for this declarant (RFC 6750 ``insufficient_scope``)."""
-    description = "the token does not act for this declarant"
-    return Problem(
-        403,
-        f"this token may not lodge declarations for declarant {uscc}",
-        kind="not-your-declarant",
-        headers=challenge("insufficient_scope", description),
-    )
-
-
-def _not_found(declaration_id: str) -> Problem:
-    """404 for an unknown id and for someone else's declaration alike (no existence oracle)."""
-    return Problem(404, f"no declaration {declaration_id!r}", kind="unknown-declaration")
+def problem_of(refused: Refused, retry_after_s: int) -> Problem:
+    """The problem document of a refusal of the service (503s say when to retry)."""
+    match refused:
+        case Unauthenticated():
+            return unauthorized(refused.description)
+        case RateLimited():
+            headers = {"Retry-After": retry_after(refused.wait)}
+            return Problem(429, str(refused), kind="rate-limited", headers=headers)
+        case Unavailable():
+            headers = {"Retry-After": str(retry_after_s)}
+            return Problem(503, str(refused), kind=refused.reason, headers=headers)
+        case NotYourDeclarant():  # RFC 6750 ``insufficient_scope``
+            description = "the token does not act for this declarant"
+            headers = challenge("insufficient_scope", description)
+            return Problem(403, str(refused), kind="not-your-declarant", headers=headers)
+        case UnknownDeclaration():  # an unknown id and someone else's alike: no oracle
+            return Problem(404, str(refused), kind="unknown-declaration")
+        case KeyReused():
+            return Problem(409, str(refused), kind="idempotency-key-reused")
+        case KeyInProgress():
+            headers = {"Retry-After": "1"}
+            return Problem(409, str(refused), kind="idempotency-in-progress", headers=headers)
+    raise TypeError(f"no problem document for {refused!r}")  # pragma: no cover
 
 
 def create_app(
@@ -173,39 +157,41 @@ def create_app(
     *,
     verifier: Verifier,
     id_secret: bytes,
-    clock: Callable[[], datetime] = _utcnow,
+    clock: Callable[[], datetime] = utcnow,
     routing_table: RoutingTable | None = None,
-    limits: Limits = Limits(),
+    limits: Limits = DEFAULT_LIMITS,
     exposure: Exposure = Exposure(),
-    after_claim: Callable[[str], Awaitable[None]] = _nothing,
+    after_claim: Callable[[str], Awaitable[None]] = no_fault,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> FastAPI:
-    """The intake app. ``idempotency`` defaults to an in-memory store (one process only).
+    """The intake app over an :class:`IntakeService` of these ports and policies (see there
+    for the arguments); ``exposure`` says what it shows besides its API."""
+    service = IntakeService(
+        publisher,
+        read_model,
+        idempotency,
+        verifier=verifier,
+        id_secret=id_secret,
+        clock=clock,
+        routing_table=routing_table,
+        limits=limits,
+        after_claim=after_claim,
+        monotonic=monotonic,
+    )
+    return app_for(service, exposure)
 
-    ``verifier`` authenticates bearer tokens (``auth.JwtVerifier``); ``id_secret`` keys the
-    ids of idempotent submissions (``ids.KeyedIds``); ``monotonic`` is the rate limiter's
-    clock. ``after_claim(key)`` runs between an Idempotency-Key's claim and its publish: a
-    fault injection point for tests (``services.intake.__main__`` can kill the process there).
-    """
-    store = InMemoryIdempotencyStore() if idempotency is None else idempotency
-    table = load_table() if routing_table is None else routing_table
-    keyed_ids = ids.KeyedIds(id_secret)
-    limiter = RateLimiter(limits.rate_per_second, limits.rate_burst, clock=monotonic)
-    waiters = Waiters(read_model, max_waiters=limits.max_waiters, interval=limits.poll_interval)
-    in_flight: set[str] = set()  # scoped idempotency keys being processed by this process
-    submitting = asyncio.Semaphore(limits.max_submissions)  # admission
-    retry = {"Retry-After": str(limits.retry_after)}
 
-    def unavailable(what: str, kind: str) -> Problem:
-        return Problem(503, f"{what}; retry later", kind=kind, headers=retry)
+def app_for(service: IntakeService, exposure: Exposure = Exposure()) -> FastAPI:
+    """The HTTP face of ``service``: its routes, problem documents, metrics, lifespan."""
+    limits = service.limits
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        waiters.start()
+        await service.start()
         try:
             yield
         finally:
-            await waiters.stop()
+            await service.stop()
 
     app = FastAPI(
         title="Single Window intake",
@@ -215,92 +201,24 @@ def create_app(
         redoc_url="/redoc" if exposure.docs else None,
         openapi_url="/openapi.json" if exposure.docs else None,
     )
-    app.state.waiters = waiters  # observable: how many requests wait
+    app.state.intake = service
+    app.state.waiters = service.waiters  # observable: how many requests wait
     errors.install(app)
+
+    async def on_refused(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Refused)
+        return errors.respond(problem_of(exc, limits.retry_after))
+
+    app.add_exception_handler(Refused, on_refused)
     registry = CollectorRegistry()
     app.state.metrics_registry = registry  # to serve on an internal port instead
-    app.add_middleware(_Metrics, registry=registry)
+    app.add_middleware(HttpMetrics, registry=registry)
 
     if exposure.metrics:
 
         @app.get("/metrics", include_in_schema=False)
         def metrics() -> Response:
             return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
-
-    async def authenticate(credentials: HTTPAuthorizationCredentials | None) -> Principal:
-        """The verified principal of the request, within its rate (401, 429, 503 otherwise)."""
-        if credentials is None:
-            raise unauthorized()
-        try:
-            principal = await verifier.verify(credentials.credentials)
-        except InvalidToken as exc:
-            raise unauthorized(str(exc)) from None
-        except KeysUnavailable as exc:
-            raise unavailable("the token issuer's keys are unavailable", "issuer-keys") from exc
-        wait = limiter.take(principal.subject)
-        if wait:
-            detail = "too many requests from this subject; retry later"
-            headers = {"Retry-After": retry_after(wait)}
-            raise Problem(429, detail, kind="rate-limited", headers=headers)
-        return principal
-
-    app.state.authenticate = authenticate
-
-    async def publish(
-        declaration: DeclarationRequest, declaration_id: str, event_id: str, submitted_at: datetime
-    ) -> None:
-        agencies, version = route(declaration, table)
-        event = declaration.to_event(
-            declaration_id=declaration_id,
-            event_id=event_id,
-            submitted_at=submitted_at,
-            agencies=agencies,
-            routing_version=version,
-        )
-        try:
-            async with asyncio.timeout(limits.publish_timeout):
-                await publisher.publish(event)
-        except (PublishUnavailable, TimeoutError) as exc:
-            raise unavailable("Kafka did not acknowledge the declaration", "publish") from exc
-
-    async def publish_once(declaration: DeclarationRequest, subject: str, key: str) -> str:
-        """Claim the subject's key, publish unless the claim is known published, then mark it
-        published.
-
-        A claim is never released: whatever died when (this process, the store, Kafka), the
-        next request with the key publishes the same event again unless Kafka is known to
-        have it, so a 202 always means the event is in Kafka.
-        """
-        scoped = ids.scoped_key(subject, key)
-        if scoped in in_flight:
-            detail = "a request with this Idempotency-Key is still being processed; retry"
-            raise Problem(409, detail, kind="idempotency-in-progress", headers={"Retry-After": "1"})
-        new = Claim(
-            body_hash=declaration.body_hash(),
-            declaration_id=keyed_ids.declaration_id(subject, key),
-            event_id=keyed_ids.event_id(subject, key),
-            submitted_at=clock(),
-        )
-        in_flight.add(scoped)
-        try:
-            try:
-                claim = await store.claim(scoped, new)
-            except IdempotencyUnavailable as exc:
-                raise unavailable("the idempotency store is unavailable", "idempotency") from exc
-            if claim.body_hash != new.body_hash:
-                detail = "this Idempotency-Key was used with a different body"
-                raise Problem(409, detail, kind="idempotency-key-reused")
-            if not claim.published:
-                await after_claim(key)
-                event_id = claim.event_id or new.event_id  # a claim stored without one
-                await publish(declaration, claim.declaration_id, event_id, claim.submitted_at)
-                try:  # if this fails, the next request with the key publishes once more
-                    await store.mark_published(scoped)
-                except IdempotencyUnavailable as exc:
-                    log.warning("publish state of a key not recorded: %r", exc)
-            return claim.declaration_id
-        finally:
-            in_flight.discard(scoped)
 
     @app.post(
         "/v1/declarations",
@@ -313,38 +231,15 @@ def create_app(
         request: Request, principal: Caller, idempotency_key: IdempotencyKey = None
     ) -> JSONResponse:
         """Lodge a declaration: 202 only once it is durably recorded in Kafka."""
-        if submitting.locked():  # all taken: answer at once, never queue
-            raise unavailable("the intake is at capacity", "overloaded")
-        async with submitting:
-            return await lodge(request, principal, idempotency_key)
-
-    async def lodge(
-        request: Request, principal: Principal, idempotency_key: str | None
-    ) -> JSONResponse:
-        body = await _read_body(request, limits.max_body_bytes)
-        declaration = parse_declaration(_parse_json(body, limits.max_json_depth))
-        if not principal.acts_for(declaration.declarant.uscc):
-            raise _forbidden(declaration.declarant.uscc)
-        if idempotency_key is None:
-            declaration_id = ids.random_declaration_id()
-            await publish(declaration, declaration_id, ids.random_event_id(), clock())
-        else:
-            declaration_id = await publish_once(declaration, principal.subject, idempotency_key)
+        async with service.admitted():  # 503 at once when at capacity, never queued
+            body = await strictjson.read_body(request, limits.max_body_bytes)
+            declaration = parse_declaration(strictjson.parse(body, limits.max_json_depth))
+            declaration_id = await service.lodge(principal, declaration, idempotency_key)
         return JSONResponse(
             Accepted(declaration_id=declaration_id).model_dump(mode="json"),
             status_code=202,
             headers={"Location": f"/v1/declarations/{declaration_id}"},
         )
-
-    async def read(declaration_id: str, principal: Principal) -> DeclarationStatus:
-        """The trader's view of the declaration, if the principal acts for its declarant."""
-        try:
-            document = await read_model.get(declaration_id)
-        except ReadModelUnavailable as exc:
-            raise unavailable("the status database is unavailable", "read-model") from exc
-        if document is None or not principal.acts_for(declarant_of(document) or ""):
-            raise _not_found(declaration_id)
-        return DeclarationStatus.model_validate(trader_view(document))
 
     @app.get(
         "/v1/declarations/{declaration_id}",
@@ -355,14 +250,7 @@ def create_app(
         declaration_id: DeclarationId, principal: Caller, wait: Wait = None
     ) -> DeclarationStatus:
         """The status and verdicts; with ``wait``, first wait (long-poll) for a final status."""
-        current = await read(declaration_id, principal)
-        if wait is None or current.status in FINAL_STATUSES:
-            return current
-        try:
-            await waiters.wait_final(declaration_id, wait)
-        except TooManyWaiters as exc:
-            raise unavailable("too many requests are waiting", "too-many-waiters") from exc
-        return await read(declaration_id, principal)
+        return await service.status(principal, declaration_id, wait)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -371,117 +259,3 @@ def create_app(
 
     errors.document_schemas(app, DeclarationRequest)
     return app
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, refused (415) unless JSON and (413) as soon as it exceeds ``limit`` bytes."""
-    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if media_type != "application/json":
-        raise Problem(415, "send the declaration as application/json", kind="media-type")
-    too_large = Problem(413, f"the body exceeds {limit} bytes", kind="too-large")
-    declared = request.headers.get("content-length", "")
-    if declared and not (declared.isascii() and declared.isdigit() and len(declared) <= 18):
-        raise Problem(400, "Content-Length must be a decimal byte count", kind="bad-length")
-    if declared and int(declared) > limit:
-        raise too_large
-    body = bytearray()
-    async for chunk in request.stream():  # the declared length may lie or be absent
-        body += chunk
-        if len(body) > limit:
-            raise too_large
-    return bytes(body)
-
-
-def _too_deep(value: object, limit: int) -> bool:
-    """Whether parsed JSON nests deeper than ``limit``: one pass, no recursion, linear."""
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        children = node.values() if isinstance(node, dict) else node
-        if isinstance(node, dict | list):
-            if depth > limit:
-                return True
-            stack.extend((child, depth + 1) for child in children)  # type: ignore[union-attr]
-    return False
-
-
-def _parse_json(body: bytes, max_depth: int) -> object:
-    """Strict JSON (UTF-8, no NaN/Infinity, no duplicate keys, bounded depth) or a 400.
-
-    Every step is linear in the body: the C decoder parses (it refuses pathological nesting
-    with RecursionError), then one iterative walk measures the depth before anything else
-    looks at the value.
-    """
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise Problem(
-            400, f"the body is not UTF-8 (byte {exc.start})", kind="invalid-json"
-        ) from None
-    too_deep = Problem(400, f"JSON nests deeper than {max_depth} levels", kind="invalid-json")
-    try:
-        value = json.loads(
-            text, parse_float=Decimal, parse_constant=_no_constant, object_pairs_hook=_unique_keys
-        )
-    except RecursionError:
-        raise too_deep from None
-    except ValueError as exc:
-        raise Problem(400, f"the body is not valid JSON: {exc}", kind="invalid-json") from None
-    if _too_deep(value, max_depth):
-        raise too_deep
-    return value
-
-
-def _no_constant(name: str) -> object:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise ValueError("an object has a duplicate key")
-    return result
-
-
-_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-
-
-class _Metrics:
-    """ASGI middleware: requests by method, route template and status; declarations by outcome."""
-
-    def __init__(self, app: ASGIApp, registry: CollectorRegistry) -> None:
-        self.app = app
-        self.requests = Counter(
-            "intake_http_requests",
-            "HTTP requests",
-            ["method", "route", "status"],
-            registry=registry,
-        )
-        self.declarations = Counter(
-            "intake_declarations",
-            "POSTed declarations: accepted, rejected (4xx), failed (5xx)",
-            ["outcome"],
-            registry=registry,
-        )
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 500
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
-            method = scope["method"] if scope["method"] in _METHODS else "other"
-            self.requests.labels(method, route, str(status)).inc()
-            if route == "/v1/declarations" and method == "POST":
-                outcome = "accepted" if status < 400 else "rejected" if status < 500 else "failed"
-                self.declarations.labels(outcome).inc()

@@ -10,12 +10,15 @@ Trust (required: without them the intake refuses to start, it never accepts ever
   asymmetric ones), ``INTAKE_JWT_LEEWAY_SECONDS`` (30), ``INTAKE_JWT_USCC_CLAIM``
   (``usccs``).
 
+Where it listens: ``INTAKE_HOST`` (``127.0.0.1``) and ``INTAKE_PORT`` (8000; 0: any free port).
+
 Limits and exposure: ``INTAKE_RATE_PER_SECOND`` (10) and ``INTAKE_RATE_BURST`` (100) per
 subject; ``INTAKE_PUBLIC_DOCS`` and ``INTAKE_PUBLIC_METRICS`` (false: closed unless asked,
 because the intake faces the Internet and both describe it to strangers: the API surface, and
 traffic volumes and error rates of traders' business); ``INTAKE_METRICS_PORT`` (0: none)
 serves the metrics on a port of their own for an internal scraper, as the other services do.
-For local runs, ``python -m services.intake.devissuer env`` prints a complete set.
+For local runs, ``python -m services.intake.devissuer env`` prints a complete set. Read with
+``singlewindow.settings.read_settings``: an invalid value is refused naming its variable.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pydantic_settings import BaseSettings
 
 from services.intake.auth import FileKeys, JwtVerifier, KeySource, UrlKeys
 from services.intake.ids import MIN_SECRET_BYTES
+from singlewindow.settings import Port
 
 
 class ConfigError(Exception):
@@ -35,7 +39,7 @@ class ConfigError(Exception):
 
 class IntakeSettings(BaseSettings):
     intake_host: str = "127.0.0.1"
-    intake_port: int = 8000
+    intake_port: Port = 8000
     # Fault injection for tests only: SIGKILL this process between the claim of an
     # Idempotency-Key starting with this prefix and its publish. Empty: never.
     intake_fault_kill_after_claim: str = ""
@@ -53,7 +57,7 @@ class IntakeSettings(BaseSettings):
     intake_max_submissions: int = Field(500, ge=1)  # in progress at once; 503 beyond
     intake_public_docs: bool = False
     intake_public_metrics: bool = False
-    intake_metrics_port: int = 0
+    intake_metrics_port: Port = 0
 
 
 _NO_ISSUER = (

@@ -1,8 +1,8 @@
-"""The intake's ports: what the HTTP layer needs from Kafka and the database.
+"""The intake's ports: what its use cases (``service``) need from Kafka and the database.
 
 The adapters (Kafka producer, read model, idempotency store) are injected into
-``create_app``; the in-memory implementations below are real, simple ones for unit tests
-and single-process use.
+``service.IntakeService``; the in-memory implementations below are real, simple ones for
+unit tests and single-process use.
 """
 
 from __future__ import annotations

@@ -5,13 +5,18 @@ in ``modes``, an item's HS code starts with one of ``hs_prefixes``, or a documen
 the ``documents`` types is attached. The table's ``version`` travels in the submitted event
 with the agencies, so the aggregator and auditors know which table decided.
 
-Every version ever used stays in ``routing_tables/<version>.json`` (changing the table means
-a new file and a new :data:`CURRENT`), so an auditor recomputes each declaration's routing
-from the table it names (:func:`table_of_version`).
+Every version ever used stays in the tables directory (``routing_tables/<version>.json``
+here, or ``ROUTING_TABLES_DIR``): changing the table means a new file, never an edit, so an
+auditor recomputes each declaration's routing from the table it names
+(:func:`table_of_version`). The intake routes with ``ROUTING_TABLE_VERSION``, by default the
+newest version of the directory (versions are named ``routing-YYYY.MM[...]`` and sort by
+date). Every agency the intake's table names must be registered (:mod:`singlewindow.registry`);
+an auditor's old table may name an agency that has left since.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from functools import cache
@@ -20,11 +25,10 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.intake.schema import DeclarationRequest
-from singlewindow.events import Agency, DeclarationSubmitted, DocumentType, TransportMode
+from singlewindow.events import AgencyCode, DeclarationSubmitted, DocumentType, TransportMode
+from singlewindow.registry import AgencyRegistry, agency_registry
 
 TABLES = Path(__file__).with_name("routing_tables")
-CURRENT = "routing-2026.11"
-DEFAULT_TABLE = TABLES / f"{CURRENT}.json"
 _VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
@@ -58,28 +62,50 @@ class AgencyRule(_Frozen):
 class RoutingTable(_Frozen):
     version: str = Field(min_length=1, max_length=64)
     description: str = ""
-    agencies: dict[Agency, AgencyRule]
+    agencies: dict[AgencyCode, AgencyRule]  # in the order agencies are listed in events
 
     @model_validator(mode="after")
     def _sane(self) -> RoutingTable:
-        if Agency.UNKNOWN in self.agencies:
-            raise ValueError("UNKNOWN is not an agency that can be asked")
         if not any(rule.always for rule in self.agencies.values()):
             raise ValueError("at least one agency must always rule")
         return self
 
 
-def load_table(path: Path = DEFAULT_TABLE) -> RoutingTable:
-    """Read and check a routing table (pydantic ValidationError if it is malformed)."""
-    return RoutingTable.model_validate_json(path.read_bytes())
+def tables_dir() -> Path:
+    """Where the routing tables are: ``ROUTING_TABLES_DIR``, else this package's own."""
+    return Path(os.environ.get("ROUTING_TABLES_DIR") or TABLES)
+
+
+def current_version() -> str:
+    """``ROUTING_TABLE_VERSION``, else the newest version in :func:`tables_dir`."""
+    versions = sorted(path.stem for path in tables_dir().glob("*.json"))
+    if not versions:
+        raise LookupError(f"no routing table in {tables_dir()}")
+    return os.environ.get("ROUTING_TABLE_VERSION") or versions[-1]
+
+
+def load_table(path: Path | None = None, registry: AgencyRegistry | None = None) -> RoutingTable:
+    """Read and check the table to route with (``path``, else the current version): pydantic
+    ValidationError if it is malformed, ValueError if it names an unregistered agency."""
+    path = path or tables_dir() / f"{current_version()}.json"
+    table = RoutingTable.model_validate_json(path.read_bytes())
+    registry = registry or agency_registry()
+    unknown = sorted(a for a in table.agencies if a not in registry)
+    if unknown:
+        raise ValueError(
+            f"routing table {table.version} names agencies that are not registered: "
+            f"{', '.join(unknown)} (registered: {', '.join(registry.codes)})"
+        )
+    return table
 
 
 @cache
 def table_of_version(version: str) -> RoutingTable:
     """The routing table of ``version`` as it was released; LookupError if there is none."""
-    if not _VERSION.fullmatch(version) or not (TABLES / f"{version}.json").is_file():
+    path = tables_dir() / f"{version}.json"
+    if not _VERSION.fullmatch(version) or not path.is_file():
         raise LookupError(f"no routing table {version[:64]!r}")
-    table = load_table(TABLES / f"{version}.json")
+    table = RoutingTable.model_validate_json(path.read_bytes())
     if table.version != version:
         raise LookupError(f"{version}.json holds routing table {table.version!r}")
     return table
@@ -87,8 +113,8 @@ def table_of_version(version: str) -> RoutingTable:
 
 def route(
     declaration: DeclarationRequest | DeclarationSubmitted, table: RoutingTable
-) -> tuple[tuple[Agency, ...], str]:
-    """The required agencies in the stable order customs, ciq, port; and the table version."""
+) -> tuple[tuple[str, ...], str]:
+    """The required agencies in the table's order, and the table's version."""
     if isinstance(declaration, DeclarationSubmitted):
         mode = declaration.consignment.mode
     else:
@@ -96,8 +122,6 @@ def route(
     hs_codes = [item.hs_code for item in declaration.items]
     documents = {document.type for document in declaration.documents}
     agencies = tuple(
-        agency
-        for agency in Agency  # declaration order of the enum: customs, ciq, port
-        if agency in table.agencies and table.agencies[agency].applies(mode, hs_codes, documents)
+        agency for agency, rule in table.agencies.items() if rule.applies(mode, hs_codes, documents)
     )
     return agencies, table.version

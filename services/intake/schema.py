@@ -214,7 +214,7 @@ class DeclarationRequest(_In):
         declaration_id: str,
         event_id: str,
         submitted_at: datetime,
-        agencies: tuple[ev.Agency, ...],
+        agencies: tuple[str, ...],
         routing_version: str,
     ) -> ev.DeclarationSubmitted:
         t = self.transport
@@ -262,24 +262,35 @@ class DutyOut(_Out):
     vat: str
 
 
+class ChargeOut(_Out):
+    """A fee or charge an agency levies (CNY, exact)."""
+
+    code: str
+    description: str
+    amount: str
+    item: int | None = None
+
+
 class VerdictOut(_Out):
     """One agency's decision as the trader sees it."""
 
-    agency: ev.Agency
+    agency: str
     decision: ev.Decision
     reasons: list[ReasonOut] = []
     duties: list[DutyOut] = []
     total_duties: str | None = None
+    charges: list[ChargeOut] = []
     decided_at: str | None = None
 
 
 class AgencyDecisionOut(_Out):
-    agency: ev.Agency
+    agency: str
     decision: ev.Decision
+    charges: list[ChargeOut] = []
 
 
 class InspectionCheckOut(_Out):
-    agency: ev.Agency
+    agency: str
     check: str
     item: int | None = None
 
@@ -294,9 +305,10 @@ class ResultOut(_Out):
 
     status: DeclarationState
     decisions: list[AgencyDecisionOut] = []
-    missing_agencies: list[ev.Agency] = []
+    missing_agencies: list[str] = []
     inspection: InspectionOut | None = None
     total_duties: str | None = None
+    total_charges: str = "0.00"
     decided_at: str | None = None
 
 

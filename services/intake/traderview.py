@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from singlewindow.readmodel import status_view
+from singlewindow.registry import agency_registry
 
 Doc = Mapping[str, Any]
 
@@ -121,8 +123,12 @@ _GENERIC = {
 
 
 def fallback(agency: str, decision: str) -> TraderReason:
-    """The generic reason of an agency's decision, for a code without a trader message."""
-    name = _AGENCY_NAMES.get(agency, "The agency")
+    """The generic reason of an agency's decision, for a code without a trader message (every
+    code of an agency that joined by registration: its officers' messages are never shown)."""
+    registry = agency_registry()
+    name = _AGENCY_NAMES.get(agency) or (
+        registry.get(agency).name if agency in registry else "The agency"
+    )
     prefix = _CODE_PREFIXES.get(agency, agency.upper())
     template = _GENERIC.get(decision, "{name} will contact you.")
     return TraderReason(f"{prefix}-OTHER", template.format(name=name))
@@ -155,6 +161,12 @@ def trader_reasons(verdict: Doc) -> list[dict[str, Any]]:
 
 
 DUTY_FIELDS = ("item", "customs_value_cny", "duty_rate", "duty", "vat_rate", "vat")
+CHARGE_FIELDS = ("code", "description", "amount", "item")
+
+
+def trader_charges(holder: Doc) -> list[dict[str, Any]]:
+    """An agency's fees and charges, as its verdict or its decision in the result has them."""
+    return [{name: c.get(name) for name in CHARGE_FIELDS} for c in holder.get("charges") or ()]
 
 
 def trader_verdict(verdict: Doc) -> dict[str, Any]:
@@ -168,6 +180,7 @@ def trader_verdict(verdict: Doc) -> dict[str, Any]:
             {name: line[name] for name in DUTY_FIELDS} for line in verdict.get("duties") or ()
         ],
         "total_duties": verdict.get("total_duties"),
+        "charges": trader_charges(verdict),
         "decided_at": verdict.get("decided_at"),
     }
 
@@ -191,14 +204,18 @@ def trader_result(result: Doc | None) -> dict[str, Any] | None:
     """The consolidated answer without internal ids."""
     if result is None:
         return None
+    decisions = [
+        {"agency": d["agency"], "decision": d["decision"], "charges": trader_charges(d)}
+        for d in result.get("decisions", ())
+    ]
+    charged = sum((Decimal(c["amount"]) for d in decisions for c in d["charges"]), Decimal("0"))
     return {
         "status": result["status"],
-        "decisions": [
-            {"agency": d["agency"], "decision": d["decision"]} for d in result.get("decisions", ())
-        ],
+        "decisions": decisions,
         "missing_agencies": list(result.get("missing_agencies") or ()),
         "inspection": trader_inspection(result.get("inspection")),
         "total_duties": result.get("total_duties"),
+        "total_charges": f"{charged:.2f}",
         "decided_at": result.get("decided_at"),
     }
 

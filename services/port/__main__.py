@@ -3,7 +3,6 @@
 from services.port.reference import load_reference
 from services.port.rules import assess
 from singlewindow.agency import run_agency
-from singlewindow.events import Agency
 
 if __name__ == "__main__":
-    run_agency(Agency.PORT, assess, load_reference(), default_metrics_port=9103)
+    run_agency("port", assess, load_reference())

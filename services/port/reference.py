@@ -18,9 +18,10 @@ from singlewindow.identifiers import (
     validate_imo,
     validate_unlocode,
 )
-from singlewindow.verdicts import (
+from singlewindow.reference import (
     ReferenceDataError,
     ReferenceFolder,
+    check,
     hs_prefix_match,
     parse_date,
     parse_hs_prefix,
@@ -58,7 +59,7 @@ class DangerousGoods:
 
 
 @dataclass(frozen=True, eq=False)
-class Reference:
+class ReferenceData:
     """One version of the port authority's reference data (immutable)."""
 
     version: str
@@ -77,17 +78,17 @@ class Reference:
         return None if prefix is None else self.dangerous_goods[prefix]
 
 
-def load_reference(version: str = RULES_VERSION) -> Reference:
+def load_reference(version: str = RULES_VERSION) -> ReferenceData:
     """The port reference data of ``version``, read once and cached."""
     return _load(version)
 
 
 @cache
-def _load(version: str) -> Reference:
+def _load(version: str) -> ReferenceData:
     folder = reference_folder(PACKAGE, version)
     served = _served(folder)
     calls = _calls(folder, served)
-    return Reference(
+    return ReferenceData(
         version=version,
         served_ports=MappingProxyType(served),
         port_calls=MappingProxyType(calls),
@@ -100,10 +101,7 @@ def _served(folder: ReferenceFolder) -> dict[str, str]:
     name = "served_ports.csv"
     served: dict[str, str] = {}
     for number, row in enumerate(folder.csv(name, ("unlocode", "name", "authority")), start=2):
-        try:
-            validate_unlocode(row["unlocode"])
-        except InvalidIdentifier as exc:
-            raise ReferenceDataError(f"{folder.where(name, number)}: {exc}") from None
+        check(folder.where(name, number), validate_unlocode, row["unlocode"])
         served[row["unlocode"]] = row["name"]
     return served
 
@@ -116,10 +114,7 @@ def _calls(
     calls: dict[tuple[str, str, str], PortCall] = {}
     for number, row in enumerate(folder.csv(name, columns), start=2):
         where = folder.where(name, number)
-        try:
-            validate_imo(row["vessel_imo"])
-        except InvalidIdentifier as exc:
-            raise ReferenceDataError(f"{where}: {exc}") from None
+        check(where, validate_imo, row["vessel_imo"])
         if row["port"] not in served:
             raise ReferenceDataError(f"{where}: port {row['port']} is not a served port")
         call = PortCall(

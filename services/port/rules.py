@@ -4,36 +4,63 @@ The port concerned is the port of discharge of an IMPORT and the port of loading
 EXPORT. Only SEA consignments concern the port authority: the intake does not route other
 modes here, and if one arrives anyway the verdict is CLEAR with no reasons.
 
-- ``PORT-NOT-SERVED`` REJECT: the port concerned is not one of this authority's ports; no
-  other rule runs (there is no schedule or manifest to check against).
-- ``PORT-NO-CALL`` HOLD: no port call of the declared vessel (IMO) and voyage at that port
-  (also when the vessel or voyage is missing).
-- ``PORT-CONTAINER-NOT-MANIFESTED`` HOLD, declaration-level: the bill of lading is on no
-  manifest (one reason), or a declared container is not on that bill (one reason each).
-- ``PORT-DG-UNDECLARED`` HOLD, per item: dangerous goods (HS prefix in the DG list) and no
-  ``DANGEROUS_GOODS_DECLARATION`` document.
-- ``PORT-DG-CHECK`` INSPECT, check ``DG_SEGREGATION``, per item: dangerous goods with the
-  declaration lodged.
+Each rule is a function below, named after what it checks, that yields the rulings it gives;
+:func:`rulings` runs them in this order:
+
+- ``PORT-NOT-SERVED`` REJECT (:func:`not_served`): the port concerned is not one of this
+  authority's ports; no other rule runs (there is no schedule or manifest to check against).
+- ``PORT-NO-CALL`` HOLD (:func:`no_call`): no port call of the declared vessel (IMO) and
+  voyage at that port (also when the vessel or voyage is missing).
+- ``PORT-CONTAINER-NOT-MANIFESTED`` HOLD, declaration-level (:func:`not_manifested`): the
+  bill of lading is on no manifest (one reason), or a declared container is not on that bill
+  (one reason each).
+- ``PORT-DG-UNDECLARED`` HOLD, per item (:func:`dg_undeclared`): dangerous goods (HS prefix in
+  the DG list) and no ``DANGEROUS_GOODS_DECLARATION`` document.
+- ``PORT-DG-CHECK`` INSPECT, check ``DG_SEGREGATION``, per item (:func:`dg_check`): dangerous
+  goods with the declaration lodged.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 
-from services.port.reference import RULES_VERSION, Reference, load_reference
+from services.port.reference import (
+    RULES_VERSION,
+    DangerousGoods,
+    ReferenceData,
+    load_reference,
+)
 from singlewindow.events import (
-    Agency,
     AgencyVerdict,
     DeclarationSubmitted,
     DeclarationType,
     DocumentType,
+    GoodsItem,
     TransportMode,
 )
-from singlewindow.verdicts import Finding, build_verdict
+from singlewindow.verdicts import Ruling, build_verdict
 
-__all__ = ["AGENCY", "RULES_VERSION", "Reference", "assess", "load_reference", "port_concerned"]
+__all__ = [
+    "AGENCY",
+    "DANGEROUS_GOODS_RULES",
+    "DECLARATION_RULES",
+    "RULES_VERSION",
+    "Case",
+    "ReferenceData",
+    "assess",
+    "dg_check",
+    "dg_undeclared",
+    "load_reference",
+    "no_call",
+    "not_manifested",
+    "not_served",
+    "port_concerned",
+    "rulings",
+]
 
-AGENCY = Agency.PORT
+AGENCY = "port"
 
 
 def port_concerned(declaration: DeclarationSubmitted) -> str:
@@ -44,79 +71,140 @@ def port_concerned(declaration: DeclarationSubmitted) -> str:
     return consignment.port_of_loading
 
 
-def assess(declaration: DeclarationSubmitted, reference: Reference, now: datetime) -> AgencyVerdict:
-    """The port authority's verdict on ``declaration`` under ``reference``, decided at ``now``."""
-    return build_verdict(
-        declaration, AGENCY, reference.version, _findings(declaration, reference), now
-    )
+@dataclass(frozen=True, slots=True)
+class Case:
+    """What the port rules decide on: a declaration, the reference data, the port concerned."""
 
+    declaration: DeclarationSubmitted
+    reference: ReferenceData
+    port: str  # the port concerned, see port_concerned
+    dg_declared: bool  # a DANGEROUS_GOODS_DECLARATION is lodged (it covers every item)
 
-def _findings(declaration: DeclarationSubmitted, reference: Reference) -> list[Finding]:
-    consignment = declaration.consignment
-    if consignment.mode is not TransportMode.SEA:
-        return []
-    port = port_concerned(declaration)
-    if port not in reference.served_ports:
-        return [
-            Finding.reject(
-                "PORT-NOT-SERVED",
-                f"{port} is not served by this port authority "
-                f"(serves {', '.join(sorted(reference.served_ports))})",
-            )
-        ]
-    findings: list[Finding] = []
-    if reference.port_call(consignment.vessel_imo, consignment.voyage, port) is None:
-        findings.append(
-            Finding.hold(
-                "PORT-NO-CALL",
-                f"no port call of vessel IMO {consignment.vessel_imo} "
-                f"voyage {consignment.voyage} at {port}",
-            )
+    @classmethod
+    def of(cls, declaration: DeclarationSubmitted, reference: ReferenceData) -> Case:
+        return cls(
+            declaration=declaration,
+            reference=reference,
+            port=port_concerned(declaration),
+            dg_declared=any(
+                document.type is DocumentType.DANGEROUS_GOODS_DECLARATION
+                for document in declaration.documents
+            ),
         )
-    bill = reference.manifest.get(consignment.bill_of_lading)
+
+
+# --- the rules of the declaration -----------------------------------------------------------
+
+
+def not_served(case: Case) -> Iterator[Ruling]:
+    """``PORT-NOT-SERVED`` REJECT: the port concerned is not one of this authority's ports.
+
+    The other rules check against this authority's schedule and manifests: when this one
+    fires, they do not run.
+    """
+    served = case.reference.served_ports
+    if case.port not in served:
+        yield Ruling.reject(
+            "PORT-NOT-SERVED",
+            f"{case.port} is not served by this port authority "
+            f"(serves {', '.join(sorted(served))})",
+        )
+
+
+def no_call(case: Case) -> Iterator[Ruling]:
+    """``PORT-NO-CALL`` HOLD: no port call of the declared vessel (IMO) and voyage at the port
+    concerned (also when the vessel or the voyage is missing)."""
+    consignment = case.declaration.consignment
+    if case.reference.port_call(consignment.vessel_imo, consignment.voyage, case.port) is None:
+        yield Ruling.hold(
+            "PORT-NO-CALL",
+            f"no port call of vessel IMO {consignment.vessel_imo} "
+            f"voyage {consignment.voyage} at {case.port}",
+        )
+
+
+def not_manifested(case: Case) -> Iterator[Ruling]:
+    """``PORT-CONTAINER-NOT-MANIFESTED`` HOLD: the bill of lading is on no manifest (one
+    ruling), or a declared container is not on that bill (one ruling per container)."""
+    consignment = case.declaration.consignment
+    bill = case.reference.manifest.get(consignment.bill_of_lading)
     if bill is None:
-        findings.append(
-            Finding.hold(
-                "PORT-CONTAINER-NOT-MANIFESTED",
-                f"bill of lading {consignment.bill_of_lading} is on no manifest",
-            )
+        yield Ruling.hold(
+            "PORT-CONTAINER-NOT-MANIFESTED",
+            f"bill of lading {consignment.bill_of_lading} is on no manifest",
         )
-    else:
-        for container in consignment.containers:
-            if container not in bill.containers:
-                findings.append(
-                    Finding.hold(
-                        "PORT-CONTAINER-NOT-MANIFESTED",
-                        f"container {container} is not on the manifest of bill of lading "
-                        f"{bill.bill_of_lading}",
-                    )
-                )
-    declared = any(
-        document.type is DocumentType.DANGEROUS_GOODS_DECLARATION
-        for document in declaration.documents
-    )
-    for item in declaration.items:
-        dangerous = reference.dangerous(item.hs_code)
-        if dangerous is None:
-            continue
-        if declared:
-            findings.append(
-                Finding.inspect(
-                    "PORT-DG-CHECK",
-                    f"{item.hs_code} is dangerous goods (IMDG class {dangerous.un_class}, "
-                    f"{dangerous.description}): segregation and stowage check",
-                    "DG_SEGREGATION",
-                    item.line,
-                )
+        return
+    for container in consignment.containers:
+        if container not in bill.containers:
+            yield Ruling.hold(
+                "PORT-CONTAINER-NOT-MANIFESTED",
+                f"container {container} is not on the manifest of bill of lading "
+                f"{bill.bill_of_lading}",
             )
-        else:
-            findings.append(
-                Finding.hold(
-                    "PORT-DG-UNDECLARED",
-                    f"{item.hs_code} is dangerous goods (IMDG class {dangerous.un_class}, "
-                    f"{dangerous.description}) and no {DocumentType.DANGEROUS_GOODS_DECLARATION}"
-                    " was lodged",
-                    item.line,
-                )
+
+
+DeclarationRule = Callable[[Case], Iterator[Ruling]]
+
+# The rules of a declaration at a served port, in the order they are reported.
+DECLARATION_RULES: tuple[DeclarationRule, ...] = (no_call, not_manifested)
+
+
+# --- the rules of a goods item that is dangerous goods --------------------------------------
+
+
+def dg_undeclared(case: Case, item: GoodsItem, dangerous: DangerousGoods) -> Iterator[Ruling]:
+    """``PORT-DG-UNDECLARED`` HOLD: the item is dangerous goods (its HS code is in the DG list)
+    and no ``DANGEROUS_GOODS_DECLARATION`` is lodged."""
+    if not case.dg_declared:
+        yield Ruling.hold(
+            "PORT-DG-UNDECLARED",
+            f"{item.hs_code} is dangerous goods (IMDG class {dangerous.un_class}, "
+            f"{dangerous.description}) and no {DocumentType.DANGEROUS_GOODS_DECLARATION}"
+            " was lodged",
+            item.line,
+        )
+
+
+def dg_check(case: Case, item: GoodsItem, dangerous: DangerousGoods) -> Iterator[Ruling]:
+    """``PORT-DG-CHECK`` INSPECT ``DG_SEGREGATION``: the item is dangerous goods and its
+    ``DANGEROUS_GOODS_DECLARATION`` is lodged: segregation and stowage are checked."""
+    if case.dg_declared:
+        yield Ruling.inspect(
+            "PORT-DG-CHECK",
+            f"{item.hs_code} is dangerous goods (IMDG class {dangerous.un_class}, "
+            f"{dangerous.description}): segregation and stowage check",
+            "DG_SEGREGATION",
+            item.line,
+        )
+
+
+DangerousGoodsRule = Callable[[Case, GoodsItem, DangerousGoods], Iterator[Ruling]]
+
+# The rules of an item whose HS code is in the DG list, after the declaration's, item by item.
+DANGEROUS_GOODS_RULES: tuple[DangerousGoodsRule, ...] = (dg_undeclared, dg_check)
+
+
+def rulings(case: Case) -> list[Ruling]:
+    """Every ruling on the case: none for a consignment not by SEA; ``PORT-NOT-SERVED`` alone;
+    or the :data:`DECLARATION_RULES`', then item by item the :data:`DANGEROUS_GOODS_RULES`'."""
+    if case.declaration.consignment.mode is not TransportMode.SEA:
+        return []
+    unserved = list(not_served(case))
+    if unserved:
+        return unserved
+    found = [ruling for rule in DECLARATION_RULES for ruling in rule(case)]
+    for item in case.declaration.items:
+        dangerous = case.reference.dangerous(item.hs_code)
+        if dangerous is not None:
+            found.extend(
+                ruling for rule in DANGEROUS_GOODS_RULES for ruling in rule(case, item, dangerous)
             )
-    return findings
+    return found
+
+
+def assess(
+    declaration: DeclarationSubmitted, reference: ReferenceData, now: datetime
+) -> AgencyVerdict:
+    """The port authority's verdict on ``declaration`` under ``reference``, decided at ``now``."""
+    case = Case.of(declaration, reference)
+    return build_verdict(declaration, AGENCY, reference.version, rulings(case), now)

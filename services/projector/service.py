@@ -9,20 +9,16 @@ to one record at a time, so only the culprit is dead-lettered.
 from __future__ import annotations
 
 from singlewindow.db import find_by_ids, mongo_client, replace_all
-from singlewindow.events import AgencyVerdict, ClearanceResult, DeclarationSubmitted, Event
+from singlewindow.events import Event
 from singlewindow.kafka.consumer import ConsumerService, Fill, Record, decode_signed
 from singlewindow.kafka.producer import EventProducer
 from singlewindow.readmodel import COLLECTION, Doc, apply
 from singlewindow.settings import Settings
 from singlewindow.signing import registry_file
-from singlewindow.topics import CLEARANCE_RESULTS, DECLARATIONS_SUBMITTED, VERDICT_TOPICS
+from singlewindow.topics import CLEARANCE_RESULTS, events_by_topic, inputs
 
 NAME = "projector"
-KINDS: dict[str, type[Event]] = {
-    DECLARATIONS_SUBMITTED.name: DeclarationSubmitted,
-    CLEARANCE_RESULTS.name: ClearanceResult,
-    **{t.name: AgencyVerdict for t in VERDICT_TOPICS.values()},
-}
+KINDS: dict[str, type[Event]] = events_by_topic((*inputs(), CLEARANCE_RESULTS.name))
 
 
 def projector(settings: Settings, fetch_max_wait_ms: int = 250) -> ConsumerService:

@@ -10,7 +10,8 @@ from aiokafka.errors import KafkaConnectionError
 from singlewindow.kafka.options import kafka_options
 from singlewindow.retry import retry
 from singlewindow.settings import Settings
-from singlewindow.topics import CATALOG, Topic
+from singlewindow.topics import Topic
+from singlewindow.topics import catalog as platform_catalog
 
 
 class TopicMismatch(RuntimeError):
@@ -42,11 +43,14 @@ async def admin_client(settings: Settings, ready_timeout: float = 120.0) -> AIOK
     return admin
 
 
-async def provision_topics(settings: Settings, catalog: tuple[Topic, ...] = CATALOG) -> list[str]:
+async def provision_topics(
+    settings: Settings, catalog: tuple[Topic, ...] | None = None
+) -> list[str]:
     """Create every catalog topic that is missing; check the partition count of the rest.
 
     Returns the names created. Safe to run any number of times.
     """
+    catalog = platform_catalog() if catalog is None else catalog
     admin = await admin_client(settings)
     try:
         existing = set(await admin.list_topics())

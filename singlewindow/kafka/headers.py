@@ -1,5 +1,6 @@
 """Record headers: what is not business data. A W3C trace context, the producing service,
-the writer schema's fingerprint; dead letters add their provenance."""
+the writer schema's fingerprint; dead letters add their provenance, and an event re-driven
+from the dead-letter topic says where it was (``sw-redriven-from``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ Headers = list[tuple[str, bytes]]
 TRACEPARENT = "traceparent"
 PRODUCER = "sw-producer"
 FINGERPRINT = "sw-schema-fingerprint"
+REDRIVEN_FROM = "sw-redriven-from"  # deadletters/<partition>/<offset>, on a re-driven event
 
 
 def header(headers: Sequence[tuple[str, bytes]] | None, name: str) -> bytes | None:

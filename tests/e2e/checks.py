@@ -17,17 +17,22 @@ import httpx
 import pytest
 
 from deploy.local.components import VAR
+from deploy.local.demo_data import DEMO_BROKER, demo_usccs, sample_declaration_body
 from deploy.local.trust import LocalTrust
 from services.aggregator.join import fold
-from services.demo_data import DEMO_BROKER, demo_usccs, sample_declaration_body
 from services.intake.devissuer import bearer
 from singlewindow.db import find_by_ids, mongo_client
-from singlewindow.events import AgencyVerdict, ClearanceResult, DeclarationSubmitted, Event
 from singlewindow.kafka.reader import key_text, read_topic
 from singlewindow.readmodel import COLLECTION, FINAL
 from singlewindow.settings import get_settings
 from singlewindow.signing import SigningKey
-from singlewindow.topics import CLEARANCE_RESULTS, DECLARATIONS_SUBMITTED, VERDICT_TOPICS
+from singlewindow.topics import (
+    CLEARANCE_RESULTS,
+    DECLARATIONS_SUBMITTED,
+    events_by_topic,
+    inputs,
+    verdict_topics,
+)
 from tests.e2e.conftest import DEADLINE_SECONDS
 
 
@@ -101,12 +106,8 @@ async def recorded(ids: set[str]) -> dict[str, dict[str, list[Any]]]:
     """Every recorded event of these declarations, per topic, in log order."""
     settings = get_settings()
     events: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
-    topics: list[tuple[str, type[Event]]] = [
-        (DECLARATIONS_SUBMITTED.name, DeclarationSubmitted),
-        *((t.name, AgencyVerdict) for t in VERDICT_TOPICS.values()),
-        (CLEARANCE_RESULTS.name, ClearanceResult),
-    ]
-    for topic, kind in topics:
+    topics = events_by_topic((*inputs(), CLEARANCE_RESULTS.name))
+    for topic, kind in topics.items():
         for record in await read_topic(settings, topic, "read_committed"):
             if record.key is not None and key_text(record) in ids:
                 events[key_text(record)][topic].append(kind.from_avro(record.value))
@@ -169,7 +170,7 @@ async def outcome(accepted: list[str]) -> Outcome:
     mismatches = 0
     for d in ids:
         declaration = events[d][DECLARATIONS_SUBMITTED.name][:1]
-        verdicts = [v for t in VERDICT_TOPICS.values() for v in events[d][t.name]]
+        verdicts = [v for t in verdict_topics().values() for v in events[d][t.name]]
         verdicts.sort(key=lambda v: v.agency)  # order across agencies does not matter
         _, expected = fold([*declaration, *verdicts], timedelta(seconds=DEADLINE_SECONDS))
         mismatches += expected != [r.unsigned() for r in events[d][CLEARANCE_RESULTS.name][:1]]

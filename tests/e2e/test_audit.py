@@ -16,7 +16,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from services.demo_data import sample_declaration_body
+from deploy.local.demo_data import sample_declaration_body
 from singlewindow.db import mongo_client
 from singlewindow.events import (
     AgencyDecision,
@@ -30,7 +30,7 @@ from singlewindow.kafka.options import kafka_options
 from singlewindow.readmodel import COLLECTION
 from singlewindow.settings import get_settings
 from singlewindow.signing import signer_of
-from singlewindow.topics import CLEARANCE_RESULTS, VERDICT_TOPICS
+from singlewindow.topics import CLEARANCE_RESULTS, verdict_topics
 from tests.e2e.checks import local_signer, trader
 from tests.e2e.conftest import DEADLINE_SECONDS, ROOT, Platform
 from tests.e2e.test_pipeline import final_status, submit
@@ -113,7 +113,7 @@ async def test_auditors_verify_rebuild_and_trace(platform: Platform) -> None:
             "reasons": (Reason(code="CUS-PROHIBITED", message="forged", item=1),),
         }
     )
-    await publish(VERDICT_TOPICS[str(verdict.agency)].name, forged)
+    await publish(verdict_topics()[str(verdict.agency)].name, forged)
     caught = audit("verify", "--from", since)
     assert caught.returncode == 1
     assert "verdict mismatch" in caught.stdout and str(released["declaration_id"]) in caught.stdout

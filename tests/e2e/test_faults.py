@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from deploy.local.components import Kafka
-from services.demo_data import DEMO_BROKER, sample_declaration_body
+from deploy.local.demo_data import DEMO_BROKER, sample_declaration_body
 from services.intake.ids import scoped_key
 from singlewindow.db import mongo_client
 from singlewindow.kafka.reader import key_text, read_topic

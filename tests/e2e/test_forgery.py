@@ -21,10 +21,9 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaProducer
 
-from services.demo_data import sample_declaration_body
+from deploy.local.demo_data import sample_declaration_body
 from singlewindow.db import mongo_client
 from singlewindow.events import (
-    Agency,
     ClearanceResult,
     ClearanceStatus,
     Decision,
@@ -39,7 +38,7 @@ from singlewindow.topics import (
     CLEARANCE_RESULTS,
     DECLARATIONS_SUBMITTED,
     JOIN_STATE,
-    VERDICT_TOPICS,
+    verdict_topics,
 )
 from tests import factories
 from tests.e2e.checks import local_signer, trader
@@ -93,7 +92,7 @@ async def test_forged_events_change_nothing_and_verify_reports_them(platform: Pl
     assert status["status"] in ("SUBMITTED", "IN_REVIEW")
 
     nobody = factories.declaration(f"DEC-FORGED-{uuid.uuid4().hex[:8]}", required_agencies=())
-    clear = factories.verdict(real, Agency.CUSTOMS, Decision.CLEAR, verdict_id="FORGED-CLEAR")
+    clear = factories.verdict(real, "customs", Decision.CLEAR, verdict_id="FORGED-CLEAR")
     released = ClearanceResult(
         declaration_id=real,
         result_id="FORGED-RESULT",
@@ -106,7 +105,7 @@ async def test_forged_events_change_nothing_and_verify_reports_them(platform: Pl
     forgeries: list[tuple[str, bytes, Event]] = []
     for topic, event, impostor in (
         (DECLARATIONS_SUBMITTED.name, nobody, "customs"),
-        (VERDICT_TOPICS["customs"].name, clear, "ciq"),
+        (verdict_topics()["customs"].name, clear, "ciq"),
         (CLEARANCE_RESULTS.name, released, "intake"),
         (JOIN_STATE.name, decided, "port"),
     ):
@@ -141,7 +140,7 @@ async def test_forged_events_change_nothing_and_verify_reports_them(platform: Pl
         by_topic[topic] = by_topic.get(topic, 0) + 1
     assert by_topic == {
         DECLARATIONS_SUBMITTED.name: 3,
-        VERDICT_TOPICS["customs"].name: 3,
+        verdict_topics()["customs"].name: 3,
         CLEARANCE_RESULTS.name: 3,
         JOIN_STATE.name: 3,
     }, refused

@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
+from deploy.local.demo_data import SCENARIOS, sample_declaration_body, scenario
 from services.aggregator.join import joint_status
-from services.demo_data import SCENARIOS, sample_declaration_body, scenario
 from services.intake.devissuer import bearer
-from singlewindow.events import Agency, Decision, TransportMode
+from singlewindow.events import Decision, TransportMode
 from tests.e2e.checks import trader
 from tests.e2e.conftest import DEADLINE_SECONDS, Platform
 
@@ -59,18 +59,18 @@ async def test_every_scenario_gets_one_consolidated_answer(platform: Platform) -
         answers = await asyncio.gather(*(final_status(client, d) for d in ids))
     for i, answer in enumerate(answers):
         case = scenario(i)
-        verdicts = {Agency(v["agency"]): v for v in answer["verdicts"]}
+        verdicts = {v["agency"]: v for v in answer["verdicts"]}
         result = answer["result"]
         assert result is not None, case.name
-        asked = {Agency(d["agency"]) for d in result["decisions"]}
+        asked = {d["agency"] for d in result["decisions"]}
         assert asked == set(verdicts), case.name
-        assert Agency.CUSTOMS in asked, case.name
-        assert (Agency.PORT in asked) == (case.mode is TransportMode.SEA), case.name
+        assert "customs" in asked, case.name
+        assert ("port" in asked) == (case.mode is TransportMode.SEA), case.name
         for agency, verdict in verdicts.items():
             expected = case.expected[agency]
             decision = Decision(verdict["decision"])
             sampled = any(r["code"] == "CUS-EXAMINATION" for r in verdict["reasons"])
-            if not (agency is Agency.CUSTOMS and sampled and expected is Decision.CLEAR):
+            if not (agency == "customs" and sampled and expected is Decision.CLEAR):
                 assert decision is expected, (case.name, agency, verdict)
             if expected is not Decision.CLEAR:
                 assert REASON_OF[case.name] in {r["code"] for r in verdict["reasons"]}, case.name
@@ -79,7 +79,7 @@ async def test_every_scenario_gets_one_consolidated_answer(platform: Platform) -
         assert answer["status"] == result["status"] == status, case.name
         if status == "INSPECTION_REQUIRED":
             assert result["inspection"]["checks"], case.name
-        assert result["total_duties"] == verdicts[Agency.CUSTOMS]["total_duties"], case.name
+        assert result["total_duties"] == verdicts["customs"]["total_duties"], case.name
     # exact duties, by hand: 52,486.39 EUR x 8.2650 CNY/EUR = 433,800.01 CNY (half-up);
     # laptops 8471300000 pay 0 % duty and 13 % import VAT: 56,394.00 CNY
     assert sample_declaration_body(0)["items"][0]["customs_value"] == "52486.39"

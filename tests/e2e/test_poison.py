@@ -11,15 +11,15 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from deploy.local.demo_data import sample_declaration_body
 from services.audit.deadletters import REDRIVABLE, DeadLetter, Refused, dead_letters, redrive
-from services.demo_data import sample_declaration_body
 from singlewindow.avro import encode
 from singlewindow.events import AgencyVerdict, DeclarationSubmitted
 from singlewindow.kafka.headers import header
 from singlewindow.kafka.options import kafka_options
 from singlewindow.kafka.reader import key_text, read_topic
 from singlewindow.settings import get_settings
-from singlewindow.topics import CLEARANCE_RESULTS, DECLARATIONS_SUBMITTED, VERDICT_TOPICS
+from singlewindow.topics import CLEARANCE_RESULTS, DECLARATIONS_SUBMITTED, verdict_topics
 from tests import factories
 from tests.e2e.checks import trader
 from tests.e2e.conftest import Platform
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.e2e
 # who consumes each input topic
 CONSUMERS = {
     DECLARATIONS_SUBMITTED.name: {"customs", "ciq", "port", "aggregator", "projector"},
-    **{t.name: {"aggregator", "projector"} for t in VERDICT_TOPICS.values()},
+    **{t.name: {"aggregator", "projector"} for t in verdict_topics().values()},
     CLEARANCE_RESULTS.name: {"projector"},
 }
 

@@ -8,7 +8,7 @@ import os
 import httpx
 import pytest
 
-from services.demo_data import sample_declaration_body
+from deploy.local.demo_data import sample_declaration_body
 from services.intake.adapters import KafkaPublisher, MongoIdempotencyStore, MongoReadModel
 from services.intake.api import create_app
 from singlewindow.db import mongo_client

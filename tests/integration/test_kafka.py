@@ -18,7 +18,7 @@ from singlewindow.kafka.admin import (
 from singlewindow.kafka.options import kafka_options
 from singlewindow.kafka.reader import Isolation, read_topic
 from singlewindow.settings import Settings
-from singlewindow.topics import CATALOG
+from singlewindow.topics import catalog
 from tests import factories
 
 pytestmark = pytest.mark.integration
@@ -38,13 +38,13 @@ async def test_broker_is_kafka_4(settings: Settings) -> None:
 async def test_catalog_topics_exist_co_partitioned_and_never_delete(settings: Settings) -> None:
     admin = await admin_client(settings, ready_timeout=30)
     try:
-        described = await admin.describe_topics([t.name for t in CATALOG])
+        described = await admin.describe_topics([t.name for t in catalog()])
     finally:
         await admin.close()
-    assert {d["topic"] for d in described} == {t.name for t in CATALOG}
+    assert {d["topic"] for d in described} == {t.name for t in catalog()}
     assert {len(d["partitions"]) for d in described} == {settings.topic_partitions}
-    configs = await topic_configs(settings, [t.name for t in CATALOG])
-    for topic in CATALOG:
+    configs = await topic_configs(settings, [t.name for t in catalog()])
+    for topic in catalog():
         assert configs[topic.name]["cleanup.policy"] == topic.cleanup_policy
         if topic.cleanup_policy == "delete":
             assert configs[topic.name]["retention.ms"] == "-1", topic.name

@@ -10,7 +10,7 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.intake.adapters import MongoReadModel
-from singlewindow.events import Agency, ClearanceStatus, Decision, Event
+from singlewindow.events import ClearanceStatus, Decision, Event
 from singlewindow.readmodel import COLLECTION, apply, status_view
 from tests import factories
 
@@ -34,8 +34,8 @@ async def test_any_order_and_any_replay_give_the_same_document(
 ) -> None:
     events: list[Event] = [
         factories.declaration("D-RM"),
-        factories.verdict("D-RM", Agency.CUSTOMS, Decision.INSPECT, verdict_id="V1"),
-        factories.verdict("D-RM", Agency.PORT, Decision.CLEAR),
+        factories.verdict("D-RM", "customs", Decision.INSPECT, verdict_id="V1"),
+        factories.verdict("D-RM", "port", Decision.CLEAR),
         factories.result("D-RM", status=ClearanceStatus.INSPECTION_REQUIRED),
     ]
     docs = []

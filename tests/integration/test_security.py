@@ -29,23 +29,23 @@ from pydantic import SecretStr
 
 from deploy.local.components import VAR, Kafka, _credentials_refused
 from deploy.local.trust import LocalTrust
-from singlewindow.events import Agency, Event
+from singlewindow.events import Event
 from singlewindow.kafka.acls import alter_scram_users, binding, describe_acls
 from singlewindow.kafka.admin import admin_client
 from singlewindow.kafka.consumer import group_consumer
 from singlewindow.kafka.options import kafka_options
 from singlewindow.kafka.producer import new_producer
 from singlewindow.kafka.reader import read_topic
-from singlewindow.security import ADMIN, AUDIT, PRINCIPALS, Principal, acls, principal
+from singlewindow.security import ADMIN, AUDIT, Principal, acls, principal, principals
 from singlewindow.settings import Settings
 from singlewindow.topics import (
-    CATALOG,
     CLEARANCE_RESULTS,
     DEAD_LETTERS,
     DECLARATIONS_SUBMITTED,
     JOIN_STATE,
-    VERDICT_TOPICS,
     Topic,
+    catalog,
+    verdict_topics,
 )
 from tests import factories
 
@@ -58,8 +58,8 @@ pytestmark = [
     ),
 ]
 REFUSED = (KafkaConnectionError, KafkaError, OSError, TimeoutError)
-PRODUCERS = [p for p in PRINCIPALS if p.writes and p.transactional_id_prefix is None]
-CONSUMERS = [p for p in PRINCIPALS if p.group is not None]
+PRODUCERS = [p for p in principals() if p.writes and p.transactional_id_prefix is None]
+CONSUMERS = [p for p in principals() if p.group is not None]
 
 
 def as_(name: str) -> Settings:
@@ -101,8 +101,8 @@ def harmless(topic: str) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
     event: Event
     if topic == DECLARATIONS_SUBMITTED.name:
         event = factories.declaration(declaration_id)
-    elif topic in {t.name for t in VERDICT_TOPICS.values()}:
-        agency = next(Agency(a) for a, t in VERDICT_TOPICS.items() if t.name == topic)
+    elif topic in {t.name for t in verdict_topics().values()}:
+        agency = next(a for a, t in verdict_topics().items() if t.name == topic)
         event = factories.verdict(declaration_id, agency=agency)
     elif topic == CLEARANCE_RESULTS.name:
         event = factories.result(declaration_id)
@@ -118,10 +118,10 @@ def harmless(topic: str) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
 
 
 async def test_each_principal_gets_in_with_its_password_and_sees_only_its_topics() -> None:
-    for p in PRINCIPALS:
+    for p in principals():
         visible = set(await connects(as_(p.name)))
         if p.super_user:
-            assert {t.name for t in CATALOG} <= visible
+            assert {t.name for t in catalog()} <= visible
         else:
             assert visible == {*p.reads, *p.writes}, p.name
 
@@ -257,10 +257,10 @@ async def test_each_consumer_reads_its_inputs_in_its_own_group(p: Principal) -> 
 
 
 async def test_customs_cannot_write_the_ciq_verdicts() -> None:
-    key, value, _ = harmless(VERDICT_TOPICS["ciq"].name)
+    key, value, _ = harmless(verdict_topics()["ciq"].name)
     with pytest.raises(TopicAuthorizationFailedError):
         async with producer(as_("customs"), enable_idempotence=True) as client:
-            await client.send_and_wait(VERDICT_TOPICS["ciq"].name, value, key=key)
+            await client.send_and_wait(verdict_topics()["ciq"].name, value, key=key)
 
 
 async def refused_group(settings: Settings, group: str, topic: str) -> None:
@@ -282,7 +282,7 @@ async def test_customs_cannot_read_in_another_services_group() -> None:
 
 async def test_customs_cannot_read_what_it_does_not_consume() -> None:
     with pytest.raises((TopicAuthorizationFailedError, KeyError)):
-        await read_topic(as_("customs"), VERDICT_TOPICS["ciq"].name)
+        await read_topic(as_("customs"), verdict_topics()["ciq"].name)
 
 
 async def test_the_intake_cannot_write_results() -> None:
@@ -292,7 +292,7 @@ async def test_the_intake_cannot_write_results() -> None:
             await client.send_and_wait(CLEARANCE_RESULTS.name, value, key=key)
 
 
-@pytest.mark.parametrize("topic", CATALOG, ids=lambda t: t.name)
+@pytest.mark.parametrize("topic", catalog(), ids=lambda t: t.name)
 async def test_the_auditors_read_every_topic_and_write_none(topic: Topic) -> None:
     name = topic.name
     await read_topic(as_(AUDIT), name)

@@ -20,12 +20,12 @@ from singlewindow.kafka.headers import PRODUCER, TRACEPARENT, header
 from singlewindow.settings import Settings
 from singlewindow.signing import SigningKey
 from singlewindow.testing import FakeBroker
-from singlewindow.topics import DECLARATIONS_SUBMITTED, VERDICT_TOPICS
+from singlewindow.topics import DECLARATIONS_SUBMITTED, verdict_topics
 from tests import factories
 
 CUSTOMS = "customs"
 DECLARATIONS = DECLARATIONS_SUBMITTED.name
-VERDICTS = VERDICT_TOPICS[CUSTOMS].name
+VERDICTS = verdict_topics()[CUSTOMS].name
 INTAKE = factories.SIGNING["intake"]  # the test key the registry has for the intake
 FIRST = TopicPartition(DECLARATIONS, 0)
 

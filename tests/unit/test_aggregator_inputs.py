@@ -11,9 +11,9 @@ from aiokafka import ConsumerRecord
 from services.aggregator.service import decode_input
 from services.aggregator.table import JoinTable
 from services.aggregator.tasks import Restored, restore
-from singlewindow.events import Agency, ClearanceStatus, Event
+from singlewindow.events import ClearanceStatus, Event
 from singlewindow.kafka.consumer import PoisonMessage
-from singlewindow.topics import DECLARATIONS_SUBMITTED, JOIN_STATE, VERDICT_TOPICS
+from singlewindow.topics import DECLARATIONS_SUBMITTED, JOIN_STATE, verdict_topics
 from tests import factories
 
 NOT_UTF8 = b"\xff\xfe\x80D-0001"
@@ -26,7 +26,7 @@ def record(topic: str, key: bytes | None, value: bytes | None, offset: int = 0) 
 def on_its_topic(event: Event, key: bytes | None) -> ConsumerRecord:
     topic = DECLARATIONS_SUBMITTED.name
     if hasattr(event, "agency"):
-        topic = VERDICT_TOPICS[str(event.agency)].name
+        topic = verdict_topics()[str(event.agency)].name
     return record(topic, key, factories.signed(event))
 
 
@@ -44,10 +44,10 @@ def test_an_input_keyed_otherwise_is_poison(event: Event, key: bytes | None) -> 
 
 
 def test_a_verdict_on_another_agencys_topic_is_still_poison() -> None:
-    verdict = factories.verdict(agency=Agency.PORT)
+    verdict = factories.verdict(agency="port")
     with pytest.raises(PoisonMessage, match="one writer per topic"):
         decode_input(
-            record(VERDICT_TOPICS["customs"].name, verdict.key(), factories.signed(verdict)),
+            record(verdict_topics()["customs"].name, verdict.key(), factories.signed(verdict)),
             factories.REGISTRY,
         )
 
@@ -145,10 +145,12 @@ def test_an_unsigned_or_forged_input_is_poison() -> None:
             record(DECLARATIONS_SUBMITTED.name, b"D-0001", declaration.to_avro()),
             factories.REGISTRY,
         )
-    verdict = factories.verdict(agency=Agency.PORT)
+    verdict = factories.verdict(agency="port")
     by_customs = factories.SIGNING["customs"].sign(verdict, factories.T0)[1]
     with pytest.raises(PoisonMessage, match="belongs to customs, not port"):
-        decode_input(record(VERDICT_TOPICS["port"].name, b"D-0001", by_customs), factories.REGISTRY)
+        decode_input(
+            record(verdict_topics()["port"].name, b"D-0001", by_customs), factories.REGISTRY
+        )
 
 
 def test_restore_reads_the_changelog_as_compaction_leaves_it() -> None:

@@ -80,7 +80,7 @@ def faithful(declaration_id: str = "D-0001") -> list[LoggedEvent]:
         update={"mode": ev.TransportMode.AIR, "vessel_imo": None, "voyage": None}
     )
     declaration = factories.declaration(
-        declaration_id, consignment=by_air, required_agencies=(ev.Agency.CUSTOMS,)
+        declaration_id, consignment=by_air, required_agencies=("customs",)
     )
     verdict = customs_rules.assess(
         declaration, customs_rules.load_reference(), factories.T0 + timedelta(seconds=1), KEY
@@ -369,7 +369,7 @@ def test_verify_reports_a_declaration_that_skipped_an_agency(
 ) -> None:
     """Signed by the intake, but routed to customs alone although it goes by sea (the
     routing table it names requires the port authority too)."""
-    by_sea = factories.declaration("D-SEA", required_agencies=(ev.Agency.CUSTOMS,))
+    by_sea = factories.declaration("D-SEA", required_agencies=("customs",))
     serve_events(monkeypatch, [logged(by_sea)])
     done = runner.invoke(cli.app, ["verify", "--format", "json"])
     document = json.loads(done.stdout)

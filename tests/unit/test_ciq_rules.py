@@ -18,7 +18,8 @@ from services.ciq.reference import load_reference
 from services.customs.reference import load_reference as load_customs
 from singlewindow import events as ev
 from singlewindow.identifiers import validate_country, validate_uscc
-from singlewindow.verdicts import UnknownReferenceVersion, verdict_id
+from singlewindow.reference import UnknownReferenceVersion
+from singlewindow.verdicts import verdict_id
 from tests import factories
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -71,7 +72,7 @@ def test_factory_declaration_clears() -> None:
     assert verdict.decision is ev.Decision.CLEAR
     assert (verdict.reasons, verdict.checks, verdict.duties) == ((), (), ())
     assert verdict.total_duties == 0
-    assert verdict.agency is ev.Agency.CIQ
+    assert verdict.agency == "ciq"
     assert verdict.rules_version == rules.RULES_VERSION == "ciq-2026.11"
     assert verdict.verdict_id == verdict_id("D-0001", "ciq", "ciq-2026.11")
     assert verdict.decided_at == NOW
@@ -223,9 +224,7 @@ def test_first_import_of_animal_products_is_sampled() -> None:
     assert verdict.decision is ev.Decision.INSPECT
     assert codes(verdict) == [("CIQ-FIRST-IMPORT", 1)]
     assert FIRST_TIMER.uscc in verdict.reasons[0].message
-    assert verdict.checks == (
-        ev.InspectionCheck(agency=ev.Agency.CIQ, check="QUARANTINE_SAMPLE", item=1),
-    )
+    assert verdict.checks == (ev.InspectionCheck(agency="ciq", check="QUARANTINE_SAMPLE", item=1),)
 
 
 def test_first_import_of_food_is_sampled_but_not_of_plants() -> None:
@@ -348,3 +347,41 @@ def test_catalogue_matches_the_intake_routing_table() -> None:
         assert rules.in_statutory_catalogue(prefix.ljust(10, "0"), REF), prefix
     for prefix in REF.catalogue:
         assert any(prefix.startswith(r) for r in routed), prefix
+
+
+# --- each rule, called alone ----------------------------------------------------------------
+
+
+def on_item(rule: rules.CatalogueRule, goods: ev.GoodsItem, **changes: Any) -> list[str]:
+    """The codes ``rule`` gives on ``goods`` (catalogued), alone in a declaration."""
+    entry = REF.catalogue_entry(goods.hs_code)
+    assert entry is not None
+    case = rules.Case.of(declaration(goods, **changes), REF, NOW)
+    return [r.reason.code for r in rule(case, goods, entry)]
+
+
+def test_the_rules_run_in_the_documented_order() -> None:
+    expected = ["quarantine_alert", "cert_missing", "first_import"]
+    assert [rule.__name__ for rule in rules.CATALOGUE_RULES] == expected
+
+
+def test_rule_quarantine_alert() -> None:
+    pork = item(1, "0203290000", "PL")
+    export = ev.DeclarationType.EXPORT
+    assert on_item(rules.quarantine_alert, pork) == ["CIQ-QUARANTINE-ALERT"]
+    assert on_item(rules.quarantine_alert, item(1, "0203290000", "ES")) == []
+    assert on_item(rules.quarantine_alert, pork, declaration_type=export) == []
+
+
+def test_rule_cert_missing() -> None:
+    cherries = item(1, "0809290000", "CL")
+    assert on_item(rules.cert_missing, cherries) == ["CIQ-CERT-MISSING"]
+    assert on_item(rules.cert_missing, cherries, certificates=(PC,)) == []
+
+
+def test_rule_first_import() -> None:
+    cod = item(1, "0303130000", "NO")
+    assert on_item(rules.first_import, cod, declarant=FIRST_TIMER) == ["CIQ-FIRST-IMPORT"]
+    assert on_item(rules.first_import, cod, declarant=REGISTERED) == []
+    cherries = item(1, "0809290000", "CL")  # plants: no first-import sampling
+    assert on_item(rules.first_import, cherries, declarant=FIRST_TIMER) == []

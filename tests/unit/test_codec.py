@@ -65,11 +65,11 @@ def test_every_schema_round_trips(name: str) -> None:
     assert type(sample).model_validate(decoded) == sample
 
 
-def _records_of(model: type[ev.Record]):  # type: ignore[no-untyped-def]
+def _records_of(model: type[ev.AvroRecord]):  # type: ignore[no-untyped-def]
     """Every nested record of the sample events, to find one of the given type."""
 
     def walk(obj: object):  # type: ignore[no-untyped-def]
-        if isinstance(obj, ev.Record):
+        if isinstance(obj, ev.AvroRecord):
             if isinstance(obj, model):
                 yield obj
             for value in obj.__dict__.values():
@@ -81,7 +81,7 @@ def _records_of(model: type[ev.Record]):  # type: ignore[no-untyped-def]
     sample = factories.result(
         inspection=ev.InspectionOrder(
             order_id="O1",
-            checks=(ev.InspectionCheck(agency=ev.Agency.CIQ, check="SAMPLE", item=1),),
+            checks=(ev.InspectionCheck(agency="ciq", check="SAMPLE", item=1),),
         )
     )
     duty = ev.DutyLine(

@@ -19,10 +19,10 @@ from services.customs import rules
 from services.customs.reference import RiskLevel, load_reference
 from singlewindow import events as ev
 from singlewindow.identifiers import validate_currency, validate_hs_code, validate_uscc
+from singlewindow.reference import UnknownReferenceVersion
 from singlewindow.verdicts import (
     VERDICT_NAMESPACE,
-    Finding,
-    UnknownReferenceVersion,
+    Ruling,
     build_verdict,
     combine,
     verdict_id,
@@ -101,7 +101,7 @@ def test_factory_declaration_clears_with_duties() -> None:
     assert verdict.decision is ev.Decision.CLEAR
     assert verdict.reasons == ()
     assert verdict.checks == ()
-    assert verdict.agency is ev.Agency.CUSTOMS
+    assert verdict.agency == "customs"
     assert verdict.rules_version == rules.RULES_VERSION == "customs-2026.11"
     assert verdict.decided_at == NOW
     assert verdict.declaration_id == "D-0001"
@@ -124,7 +124,7 @@ def test_verdict_is_deterministic_and_its_id_is_uuid5() -> None:
     assert a == b
     assert a.to_avro() == b.to_avro()
     expected = uuid.uuid5(VERDICT_NAMESPACE, "D-0001/customs/customs-2026.11")
-    assert a.verdict_id == str(expected) == verdict_id("D-0001", ev.Agency.CUSTOMS, REF.version)
+    assert a.verdict_id == str(expected) == verdict_id("D-0001", "customs", REF.version)
     assert assess(factories.declaration("D-0002")).verdict_id != a.verdict_id
 
 
@@ -202,9 +202,7 @@ def test_undervalued_laptops_are_inspected() -> None:
     assert verdict.decision is ev.Decision.INSPECT
     assert codes(verdict) == [("CUS-UNDERVALUED", 1)]
     assert "68.59" in verdict.reasons[0].message
-    assert verdict.checks == (
-        ev.InspectionCheck(agency=ev.Agency.CUSTOMS, check="UNIT_VALUE", item=1),
-    )
+    assert verdict.checks == (ev.InspectionCheck(agency="customs", check="UNIT_VALUE", item=1),)
     assert len(verdict.duties) == 1  # duty is still assessed on the declared value
 
 
@@ -239,7 +237,7 @@ def test_high_risk_declarant_is_inspected() -> None:
     assert verdict.decision is ev.Decision.INSPECT
     assert codes(verdict) == [("CUS-DECLARANT-RISK", None)]
     assert verdict.checks == (
-        ev.InspectionCheck(agency=ev.Agency.CUSTOMS, check="DECLARANT_RISK", item=None),
+        ev.InspectionCheck(agency="customs", check="DECLARANT_RISK", item=None),
     )
 
 
@@ -257,7 +255,7 @@ def test_random_sample_is_inspected() -> None:
     assert verdict.decision is ev.Decision.INSPECT
     assert codes(verdict) == [("CUS-RANDOM-SAMPLE", None)]
     assert verdict.checks == (
-        ev.InspectionCheck(agency=ev.Agency.CUSTOMS, check="RANDOM_SAMPLE", item=None),
+        ev.InspectionCheck(agency="customs", check="RANDOM_SAMPLE", item=None),
     )
     assert assess(factories.declaration(sampled)) == verdict  # a replay samples it again
     assert not rules.is_sampled("D-0001", REF.random_inspection_rate, KEY)
@@ -482,18 +480,18 @@ def test_combine_precedence() -> None:
 
 
 def test_build_verdict_without_findings_is_clear() -> None:
-    verdict = build_verdict(factories.declaration(), ev.Agency.CUSTOMS, "customs-x", [], NOW)
+    verdict = build_verdict(factories.declaration(), "customs", "customs-x", [], NOW)
     assert (verdict.decision, verdict.reasons, verdict.checks) == (ev.Decision.CLEAR, (), ())
     assert verdict.total_duties == 0
 
 
 def test_build_verdict_drops_duplicate_checks() -> None:
     findings = [
-        Finding.inspect("X-1", "one", "SAMPLE", 1),
-        Finding.inspect("X-2", "two", "SAMPLE", 1),
-        Finding.inspect("X-3", "three", "SAMPLE", 2),
+        Ruling.inspect("X-1", "one", "SAMPLE", 1),
+        Ruling.inspect("X-2", "two", "SAMPLE", 1),
+        Ruling.inspect("X-3", "three", "SAMPLE", 2),
     ]
-    verdict = build_verdict(factories.declaration(), ev.Agency.CIQ, "ciq-x", findings, NOW)
+    verdict = build_verdict(factories.declaration(), "ciq", "ciq-x", findings, NOW)
     assert [(c.check, c.item) for c in verdict.checks] == [("SAMPLE", 1), ("SAMPLE", 2)]
     assert len(verdict.reasons) == 3
 
@@ -539,3 +537,72 @@ def test_exchange_rates_and_profile() -> None:
         validate_uscc(uscc)
     assert REF.risk_of("91350100M000100Y43") is RiskLevel.LOW
     assert REF.risk_of(HIGH_RISK) is RiskLevel.HIGH
+
+
+# --- each rule, called alone ----------------------------------------------------------------
+
+
+def case(declaration: ev.DeclarationSubmitted, sampled: bool = False) -> rules.Case:
+    return rules.Case.of(declaration, REF, rules.SampleDraw("test-1", sampled))
+
+
+def on_item(rule: rules.ItemRule, goods: ev.GoodsItem, **changes: Any) -> list[str]:
+    """The codes ``rule`` gives on ``goods``, alone in a declaration with ``changes``."""
+    line = REF.tariff[goods.hs_code]
+    return [r.reason.code for r in rule(case(declaration(goods, **changes)), goods, line)]
+
+
+def test_the_rules_run_in_the_documented_order() -> None:
+    item_rules = ["no_rate", "prohibited", "licence_missing", "undervalued"]
+    assert [rule.__name__ for rule in rules.ITEM_RULES] == item_rules
+    assert [rule.__name__ for rule in rules.DECLARATION_RULES] == [
+        "declarant_risk",
+        "random_sample",
+    ]
+
+
+def test_rule_unknown_hs() -> None:
+    unknown, known = item(hs_code="8471309999"), item()
+    assert [r.reason.code for r in rules.unknown_hs(case(declaration(unknown)), unknown)] == [
+        "CUS-UNKNOWN-HS"
+    ]
+    assert list(rules.unknown_hs(case(declaration(known)), known)) == []
+
+
+def test_rule_no_rate() -> None:
+    assert on_item(rules.no_rate, item(currency="VND")) == ["CUS-NO-RATE"]
+    assert on_item(rules.no_rate, item(currency="EUR")) == []
+
+
+def test_rule_prohibited() -> None:
+    assert on_item(rules.prohibited, item(hs_code="6309000000")) == ["CUS-PROHIBITED"]
+    assert on_item(rules.prohibited, item()) == []
+
+
+def test_rule_licence_missing() -> None:
+    drones = item(hs_code="8806220000", value="40000", currency="USD", quantity="64")
+    licence = (doc(ev.DocumentType.IMPORT_LICENSE, "IL-2026-0042"),)
+    export = ev.DeclarationType.EXPORT
+    assert on_item(rules.licence_missing, drones) == ["CUS-LICENCE-MISSING"]
+    assert on_item(rules.licence_missing, drones, documents=licence) == []
+    assert on_item(rules.licence_missing, drones, declaration_type=export) == []
+
+
+def test_rule_undervalued() -> None:
+    assert on_item(rules.undervalued, item(value="1000.00")) == ["CUS-UNDERVALUED"]
+    assert on_item(rules.undervalued, item()) == []
+    assert on_item(rules.undervalued, item(value="1", currency="VND")) == []  # no rate
+    assert on_item(rules.undervalued, item(value="1", quantity="0")) == []
+
+
+def test_rule_declarant_risk() -> None:
+    high = declaration(declarant=ev.Party(uscc=HIGH_RISK, name="广州南沙速通贸易有限公司"))
+    medium = declaration(declarant=ev.Party(uscc=MEDIUM_RISK, name="某公司"))
+    assert [r.check for r in rules.declarant_risk(case(high))] == ["DECLARANT_RISK"]
+    assert list(rules.declarant_risk(case(medium))) == []
+
+
+def test_rule_random_sample() -> None:
+    d = factories.declaration()
+    assert [r.check for r in rules.random_sample(case(d, sampled=True))] == ["RANDOM_SAMPLE"]
+    assert list(rules.random_sample(case(d, sampled=False))) == []

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from services import demo_data
+from deploy.local import demo_data
 from services.ciq import rules as ciq
 from services.customs import rules as customs
 from services.port import rules as port
@@ -52,7 +52,7 @@ def to_event(i: int, body: dict[str, Any]) -> ev.DeclarationSubmitted:
             for n, item in enumerate(body["items"], start=1)
         ),
         documents=tuple(ev.Document(**d) for d in body["documents"]),
-        required_agencies=(ev.Agency.CUSTOMS, ev.Agency.CIQ, ev.Agency.PORT),
+        required_agencies=("customs", "ciq", "port"),
         routing_version="routing-2026.11",
     )
 
@@ -140,13 +140,13 @@ def test_agencies_decide_as_the_scenario_says(i: int) -> None:
     scenario = demo_data.scenario(i)
     declaration = to_event(i, BODIES[i])
     verdicts = {
-        ev.Agency.CUSTOMS: customs.assess(declaration, CUSTOMS, NOW, KEY),
-        ev.Agency.CIQ: ciq.assess(declaration, CIQ, NOW),
-        ev.Agency.PORT: port.assess(declaration, PORT, NOW),
+        "customs": customs.assess(declaration, CUSTOMS, NOW, KEY),
+        "ciq": ciq.assess(declaration, CIQ, NOW),
+        "port": port.assess(declaration, PORT, NOW),
     }
     expected = dict(scenario.expected)
     if customs.is_sampled(declaration.declaration_id, CUSTOMS.random_inspection_rate, KEY):
-        expected[ev.Agency.CUSTOMS] = combine([expected[ev.Agency.CUSTOMS], ev.Decision.INSPECT])
+        expected["customs"] = combine([expected["customs"], ev.Decision.INSPECT])
     decided = {agency: verdict.decision for agency, verdict in verdicts.items()}
     assert decided == expected, (scenario.name, [v.reasons for v in verdicts.values()])
 
@@ -182,12 +182,12 @@ def test_scenarios_cycle_through_the_outcomes() -> None:
         for agency, decision in s.expected.items()
         if decision is not ev.Decision.CLEAR
     )
-    assert outcomes[(ev.Agency.CUSTOMS, ev.Decision.REJECT)] >= 1  # prohibited
-    assert outcomes[(ev.Agency.CUSTOMS, ev.Decision.HOLD)] >= 1  # licence missing
-    assert outcomes[(ev.Agency.CUSTOMS, ev.Decision.INSPECT)] >= 1  # undervalued / risk
-    assert outcomes[(ev.Agency.CIQ, ev.Decision.HOLD)] >= 1  # certificate missing
-    assert outcomes[(ev.Agency.CIQ, ev.Decision.REJECT)] >= 1  # quarantine alert
-    assert outcomes[(ev.Agency.PORT, ev.Decision.INSPECT)] >= 1  # dangerous goods
+    assert outcomes[("customs", ev.Decision.REJECT)] >= 1  # prohibited
+    assert outcomes[("customs", ev.Decision.HOLD)] >= 1  # licence missing
+    assert outcomes[("customs", ev.Decision.INSPECT)] >= 1  # undervalued / risk
+    assert outcomes[("ciq", ev.Decision.HOLD)] >= 1  # certificate missing
+    assert outcomes[("ciq", ev.Decision.REJECT)] >= 1  # quarantine alert
+    assert outcomes[("port", ev.Decision.INSPECT)] >= 1  # dangerous goods
     modes = Counter(body["transport"]["mode"] for body in BODIES)
     assert modes["AIR"] >= N // 10 and modes["SEA"] > N / 2
     types = Counter(body["declaration_type"] for body in BODIES)

@@ -23,7 +23,6 @@ from services.intake.api import Limits
 from services.intake.auth import KeysUnavailable, Principal
 from services.intake.schema import parse_declaration
 from singlewindow.events import (
-    Agency,
     AgencyDecision,
     ClearanceResult,
     ClearanceStatus,
@@ -32,7 +31,7 @@ from singlewindow.events import (
     InspectionOrder,
 )
 from singlewindow.readmodel import apply
-from singlewindow.verdicts import Finding, build_verdict
+from singlewindow.verdicts import Ruling, build_verdict
 from tests.unit.intake_tokens import USCC_A, USCC_B, USCC_C, TestIssuer
 from tests.unit.test_intake_api import (
     ISSUER,
@@ -338,37 +337,37 @@ def judged_document(declaration_id: str = "DEC-1") -> dict[str, Any]:
         declaration_id=declaration_id,
         event_id="e-1",
         submitted_at=NOW,
-        agencies=(Agency.CUSTOMS, Agency.CIQ),
+        agencies=("customs", "ciq"),
         routing_version="routing-2026.11",
     )
     customs = build_verdict(
         declaration,
-        Agency.CUSTOMS,
+        "customs",
         "customs-2026.11",
         [
-            Finding.inspect(
+            Ruling.inspect(
                 "CUS-UNDERVALUED",
                 "unit value 3.10 CNY/KG is below 30% of the reference price 12.00 CNY/KG",
                 "UNIT_VALUE",
                 1,
             ),
-            Finding.inspect(
+            Ruling.inspect(
                 "CUS-DECLARANT-RISK",
                 f"declarant {USCC_A} has risk level HIGH",
                 "DECLARANT_RISK",
             ),
-            Finding.inspect(
+            Ruling.inspect(
                 "CUS-RANDOM-SAMPLE", "selected by random sampling at rate 0.03", "RANDOM_SAMPLE"
             ),
-            Finding.hold("CUS-SECRET-WATCHLIST", "consignee on watch list W-17 (risk HIGH)"),
+            Ruling.hold("CUS-SECRET-WATCHLIST", "consignee on watch list W-17 (risk HIGH)"),
         ],
         NOW,
     )
     ciq = build_verdict(
         declaration,
-        Agency.CIQ,
+        "ciq",
         "ciq-2026.11",
-        [Finding.inspect("CIQ-FIRST-IMPORT", "declarant is not registered", "QUARANTINE_SAMPLE")],
+        [Ruling.inspect("CIQ-FIRST-IMPORT", "declarant is not registered", "QUARANTINE_SAMPLE")],
         NOW,
     )
     checks = (*customs.checks, *ciq.checks)
@@ -377,12 +376,12 @@ def judged_document(declaration_id: str = "DEC-1") -> dict[str, Any]:
         result_id="R-1",
         status=ClearanceStatus.INSPECTION_REQUIRED,
         decisions=(
-            AgencyDecision(agency=Agency.CUSTOMS, decision=Decision.HOLD, verdict_id="V-c"),
-            AgencyDecision(agency=Agency.CIQ, decision=Decision.INSPECT, verdict_id="V-q"),
+            AgencyDecision(agency="customs", decision=Decision.HOLD, verdict_id="V-c"),
+            AgencyDecision(agency="ciq", decision=Decision.INSPECT, verdict_id="V-q"),
         ),
         inspection=InspectionOrder(
             order_id="ORDER-1",
-            checks=(*checks, InspectionCheck(agency=Agency.PORT, check="ALERT-2026", item=1)),
+            checks=(*checks, InspectionCheck(agency="port", check="ALERT-2026", item=1)),
         ),
         total_duties=Decimal("0"),
         decided_at=NOW,
@@ -412,13 +411,21 @@ async def test_the_trader_sees_decisions_codes_and_messages_never_criteria(
         ("CUS-OTHER", None),  # an unknown code: the generic message of a HOLD
     ]
     assert all(r["message"] for r in customs["reasons"])
-    assert set(customs) == {"agency", "decision", "reasons", "duties", "total_duties", "decided_at"}
+    assert set(customs) == {
+        "agency",
+        "decision",
+        "reasons",
+        "duties",
+        "total_duties",
+        "charges",
+        "decided_at",
+    }
     assert ciq["reasons"][0]["code"] == "CIQ-FIRST-IMPORT"
     result = body["result"]
     assert result["status"] == "INSPECTION_REQUIRED" and result["inspection"]["order_id"]
     assert result["decisions"] == [
-        {"agency": "customs", "decision": "HOLD"},
-        {"agency": "ciq", "decision": "INSPECT"},
+        {"agency": "customs", "decision": "HOLD", "charges": []},
+        {"agency": "ciq", "decision": "INSPECT", "charges": []},
     ]
     assert {(c["agency"], c["check"]) for c in result["inspection"]["checks"]} == {
         ("customs", "UNIT_VALUE"),

@@ -33,7 +33,7 @@ from services.intake.ports import (
     PublishUnavailable,
     ReadModelUnavailable,
 )
-from singlewindow.events import Agency, DeclarationSubmitted
+from singlewindow.events import DeclarationSubmitted
 from tests.unit.intake_tokens import USCC_A, TestIssuer
 from tests.unit.test_intake_schema import DELETE, changed, valid_body
 
@@ -158,7 +158,7 @@ async def test_a_valid_declaration_is_accepted_once_published(intake: Intake) ->
     assert declaration_id.startswith("DEC-") and len(declaration_id) == 36
     [event] = intake.publisher.events
     assert event.declaration_id == declaration_id and event.submitted_at == T0
-    assert event.required_agencies == (Agency.CUSTOMS, Agency.PORT)
+    assert event.required_agencies == ("customs", "port")
     assert event.routing_version == "routing-2026.11"
     assert [item.line for item in event.items] == [1]
     assert DeclarationSubmitted.from_avro(event.to_avro()) == event
@@ -168,7 +168,7 @@ async def test_statutory_goods_are_routed_to_ciq_too(intake: Intake) -> None:
     response = await intake.submit(changed("items[0].hs_code", "0201100000"))
     assert response.status_code == 202
     [event] = intake.publisher.events
-    assert event.required_agencies == (Agency.CUSTOMS, Agency.CIQ, Agency.PORT)
+    assert event.required_agencies == ("customs", "ciq", "port")
 
 
 async def test_two_declarations_get_two_ids(intake: Intake) -> None:
@@ -511,6 +511,7 @@ async def test_the_status_is_read_from_the_read_model(intake: Intake) -> None:
                 "reasons": [],
                 "duties": [],
                 "total_duties": "0.00",
+                "charges": [],
                 "decided_at": "2026-11-27T08:31:00.000Z",
             }
         ],

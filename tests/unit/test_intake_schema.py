@@ -188,7 +188,7 @@ def test_the_event_numbers_items_and_copies_everything() -> None:
         declaration_id="DEC-1",
         event_id="e-1",
         submitted_at=at,
-        agencies=(ev.Agency.CUSTOMS, ev.Agency.CIQ, ev.Agency.PORT),
+        agencies=("customs", "ciq", "port"),
         routing_version="routing-test",
     )
     assert [item.line for item in event.items] == [1, 2]
@@ -207,7 +207,7 @@ def test_air_events_have_no_containers() -> None:
         declaration_id="D",
         event_id="E",
         submitted_at=datetime(2026, 1, 1, tzinfo=UTC),
-        agencies=(ev.Agency.CUSTOMS,),
+        agencies=("customs",),
         routing_version="v",
     )
     assert event.consignment.containers == () and event.consignment.vessel_imo is None

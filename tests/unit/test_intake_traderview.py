@@ -178,5 +178,6 @@ def test_duties_stay_and_only_their_known_fields() -> None:
         "reasons": [],
         "duties": [line],
         "total_duties": "56394.00",
+        "charges": [],
         "decided_at": "2026-11-27T08:31:00.000Z",
     }

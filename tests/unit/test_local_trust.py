@@ -19,10 +19,10 @@ import deploy.local.components as components
 from deploy.local.launcher import service_credentials
 from deploy.local.trust import BROKER_CN, SETTINGS, LocalTrust, read_env_file
 from singlewindow.kafka.options import kafka_options, ssl_context
-from singlewindow.security import PRINCIPALS
+from singlewindow.security import principals
 from singlewindow.settings import Settings
 
-NAMES = [p.name for p in PRINCIPALS]
+NAMES = [p.name for p in principals()]
 
 
 @pytest.fixture

@@ -19,7 +19,8 @@ from singlewindow.identifiers import (
     validate_imo,
     validate_unlocode,
 )
-from singlewindow.verdicts import UnknownReferenceVersion, verdict_id
+from singlewindow.reference import UnknownReferenceVersion
+from singlewindow.verdicts import verdict_id
 from tests import factories
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -82,7 +83,7 @@ def test_factory_declaration_clears() -> None:
     assert verdict.decision is ev.Decision.CLEAR
     assert (verdict.reasons, verdict.checks, verdict.duties) == ((), (), ())
     assert verdict.total_duties == 0
-    assert verdict.agency is ev.Agency.PORT
+    assert verdict.agency == "port"
     assert verdict.rules_version == rules.RULES_VERSION == "port-2026.11"
     assert verdict.verdict_id == verdict_id("D-0001", "port", "port-2026.11")
     assert verdict.decided_at == NOW
@@ -204,9 +205,7 @@ def test_declared_dangerous_goods_are_inspected_for_segregation() -> None:
     assert verdict.decision is ev.Decision.INSPECT
     assert codes(verdict) == [("PORT-DG-CHECK", 1)]
     assert "class 1" in verdict.reasons[0].message
-    assert verdict.checks == (
-        ev.InspectionCheck(agency=ev.Agency.PORT, check="DG_SEGREGATION", item=1),
-    )
+    assert verdict.checks == (ev.InspectionCheck(agency="port", check="DG_SEGREGATION", item=1),)
 
 
 @pytest.mark.parametrize("hs_code", ["8471300000", "2204210000", "2905120000", "3824100000"])
@@ -293,3 +292,58 @@ def test_reference_data_is_rich_and_valid() -> None:
     factory = REF.manifest[FACTORY_BL]
     assert (factory.vessel_imo, factory.voyage) == ("9074729", "001E")
     assert "CSQU3054383" in factory.containers
+
+
+# --- each rule, called alone ----------------------------------------------------------------
+
+
+def case(d: ev.DeclarationSubmitted) -> rules.Case:
+    return rules.Case.of(d, REF)
+
+
+def on_declaration(rule: rules.DeclarationRule, **changes: Any) -> list[str]:
+    """The codes ``rule`` gives on the factory declaration with its consignment changed."""
+    return [r.reason.code for r in rule(case(declaration(consignment=consignment(**changes))))]
+
+
+def on_item(rule: rules.DangerousGoodsRule, hs_code: str, dg_declaration: bool) -> list[str]:
+    """The codes ``rule`` gives on goods of ``hs_code`` (dangerous goods), alone."""
+    item = goods(1, hs_code)
+    dangerous = REF.dangerous(hs_code)
+    assert dangerous is not None
+    d = declaration(item, dg_declaration=dg_declaration)
+    return [r.reason.code for r in rule(case(d), item, dangerous)]
+
+
+def test_the_rules_run_in_the_documented_order() -> None:
+    assert [rule.__name__ for rule in rules.DECLARATION_RULES] == ["no_call", "not_manifested"]
+    assert [rule.__name__ for rule in rules.DANGEROUS_GOODS_RULES] == ["dg_undeclared", "dg_check"]
+
+
+def test_rule_not_served() -> None:
+    assert on_declaration(rules.not_served, port_of_discharge="NLRTM") == ["PORT-NOT-SERVED"]
+    assert on_declaration(rules.not_served) == []
+
+
+def test_rule_no_call() -> None:
+    assert on_declaration(rules.no_call, voyage="999E") == ["PORT-NO-CALL"]
+    assert on_declaration(rules.no_call, vessel_imo=None, voyage=None) == ["PORT-NO-CALL"]
+    assert on_declaration(rules.no_call) == []
+
+
+def test_rule_not_manifested() -> None:
+    code = "PORT-CONTAINER-NOT-MANIFESTED"
+    assert on_declaration(rules.not_manifested, bill_of_lading="COSU0000000000") == [code]
+    two = ("CSQU3054383", UNMANIFESTED, container("TGH", 482914))
+    assert on_declaration(rules.not_manifested, containers=two) == [code, code]
+    assert on_declaration(rules.not_manifested) == []
+
+
+def test_rule_dg_undeclared() -> None:
+    assert on_item(rules.dg_undeclared, "3604100000", False) == ["PORT-DG-UNDECLARED"]
+    assert on_item(rules.dg_undeclared, "3604100000", True) == []
+
+
+def test_rule_dg_check() -> None:
+    assert on_item(rules.dg_check, "3604100000", True) == ["PORT-DG-CHECK"]
+    assert on_item(rules.dg_check, "3604100000", False) == []

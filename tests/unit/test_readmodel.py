@@ -5,14 +5,14 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from singlewindow.events import Agency, ClearanceStatus, Decision, Event
+from singlewindow.events import ClearanceStatus, Decision, Event
 from singlewindow.readmodel import FINAL, apply, status_view
 from tests import factories
 
 EVENTS: list[Event] = [
-    factories.declaration("D-RM", required_agencies=(Agency.CUSTOMS, Agency.PORT)),
-    factories.verdict("D-RM", Agency.CUSTOMS, Decision.INSPECT, verdict_id="V1"),
-    factories.verdict("D-RM", Agency.PORT, Decision.CLEAR),
+    factories.declaration("D-RM", required_agencies=("customs", "port")),
+    factories.verdict("D-RM", "customs", Decision.INSPECT, verdict_id="V1"),
+    factories.verdict("D-RM", "port", Decision.CLEAR),
     factories.result("D-RM", status=ClearanceStatus.INSPECTION_REQUIRED),
 ]
 
@@ -43,7 +43,7 @@ def test_status_walks_forward_and_is_final_only_with_every_named_verdict() -> No
 def test_a_late_duplicate_never_changes_a_final_document() -> None:
     final = fold(EVENTS)
     assert final["status"] in FINAL
-    late = factories.verdict("D-RM", Agency.CUSTOMS, Decision.REJECT, verdict_id="V1")
+    late = factories.verdict("D-RM", "customs", Decision.REJECT, verdict_id="V1")
     assert apply(final, late) == final
     assert apply(final, EVENTS[0]) == final
 

@@ -13,29 +13,29 @@ from typing import Any
 import pytest
 
 from deploy.k8s import kafka_users
-from deploy.local.launcher import SERVICES
+from deploy.local.launcher import services
+from deploy.local.run import procfile
 from services.aggregator.service import Aggregator
 from services.aggregator.tasks import NAME as AGGREGATOR
 from services.aggregator.tasks import Task
 from services.audit.deadletters import REDRIVABLE, REDRIVE_GROUP
 from services.projector.service import NAME as PROJECTOR
 from singlewindow.agency import agency_service
-from singlewindow.events import Agency
 from singlewindow.kafka.acls import binding
 from singlewindow.security import (
     ADMIN,
     AUDIT,
-    INPUTS,
-    PRINCIPALS,
     REDRIVE,
     Acl,
     Operation,
     acls,
+    inputs,
     principal,
+    principals,
     super_users,
 )
 from singlewindow.settings import Settings
-from singlewindow.topics import CATALOG, DEAD_LETTERS, by_name
+from singlewindow.topics import DEAD_LETTERS, by_name, catalog
 from tests import factories
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,50 +45,50 @@ CONSUMER_SERVICES = {"customs", "ciq", "port", "aggregator", "projector"}  # con
 
 def procfile_services() -> set[str]:
     names = set()
-    for line in (ROOT / "Procfile").read_text().splitlines():
+    for line in procfile().splitlines():  # what `make run` starts
         if line.strip() and not line.startswith("#"):
             names.add(line.split(":", 1)[0].strip())
     return names
 
 
 def writers(topic: str) -> set[str]:
-    return {p.name for p in PRINCIPALS if topic in p.writes}
+    return {p.name for p in principals() if topic in p.writes}
 
 
 def test_every_service_has_a_principal_and_so_have_the_auditors_and_the_admin() -> None:
-    declared = {p.name for p in PRINCIPALS}
-    assert len(declared) == len(PRINCIPALS), "a principal declared twice"
+    declared = {p.name for p in principals()}
+    assert len(declared) == len(principals()), "a principal declared twice"
     assert procfile_services() <= declared
-    assert set(SERVICES) <= declared
-    assert declared == {*SERVICES, AUDIT, REDRIVE, ADMIN}
+    assert set(services()) <= declared
+    assert declared == {*services(), AUDIT, REDRIVE, ADMIN}
 
 
-@pytest.mark.parametrize("topic", CATALOG, ids=lambda t: t.name)
+@pytest.mark.parametrize("topic", catalog(), ids=lambda t: t.name)
 def test_each_topic_is_written_by_its_catalog_writer_only(topic: Any) -> None:
     if topic.name == DEAD_LETTERS.name:  # "any consumer": every consume loop, nobody else
         assert topic.writer == "any consumer"
         assert writers(topic.name) == CONSUMER_SERVICES
-    elif topic.name in INPUTS:  # and re-driving a dead letter puts it back where it was
+    elif topic.name in inputs():  # and re-driving a dead letter puts it back where it was
         assert writers(topic.name) == {topic.writer, REDRIVE}
     else:
         assert writers(topic.name) == {topic.writer}
 
 
 def test_every_topic_a_principal_names_is_in_the_catalog() -> None:
-    for p in PRINCIPALS:
+    for p in principals():
         for topic in (*p.reads, *p.writes):
             by_name(topic)  # KeyError otherwise
 
 
 def test_each_consumer_group_is_its_services_own() -> None:
-    groups = {p.name: p.group for p in PRINCIPALS if p.group is not None}
+    groups = {p.name: p.group for p in principals() if p.group is not None}
     assert len(set(groups.values())) == len(groups), "two principals share a group"
     assert groups == {**{s: s for s in CONSUMER_SERVICES}, REDRIVE: REDRIVE_GROUP}
 
 
 async def test_the_services_use_the_groups_and_transactional_ids_declared() -> None:
     settings = Settings()
-    for agency in (Agency.CUSTOMS, Agency.CIQ, Agency.PORT):
+    for agency in ("customs", "ciq", "port"):
         own = factories.with_keys(settings, str(agency))
         service = agency_service(agency, lambda d, now: factories.verdict(), own)
         assert service.group_id == principal(str(agency)).group
@@ -107,7 +107,7 @@ async def test_the_services_use_the_groups_and_transactional_ids_declared() -> N
 
 def test_the_auditors_read_everything_and_write_nothing_with_no_group() -> None:
     audit = principal(AUDIT)
-    assert set(audit.reads) == {t.name for t in CATALOG}
+    assert set(audit.reads) == {t.name for t in catalog()}
     assert audit.writes == () and audit.group is None and audit.transactional_id_prefix is None
     assert {a.operation for a in audit.acls()} == {Operation.READ, Operation.DESCRIBE}
 
@@ -115,7 +115,7 @@ def test_the_auditors_read_everything_and_write_nothing_with_no_group() -> None:
 def test_redrive_reads_dead_letters_and_writes_only_the_input_topics() -> None:
     redrive = principal(REDRIVE)
     assert redrive.reads == (DEAD_LETTERS.name,)
-    assert set(redrive.writes) == set(INPUTS) == set(REDRIVABLE)
+    assert set(redrive.writes) == set(inputs()) == set(REDRIVABLE)
 
 
 def test_only_the_admin_is_a_super_user_and_it_needs_no_acl() -> None:
@@ -198,7 +198,7 @@ def test_the_committed_kafka_users_are_the_generators_output() -> None:
     )
 
 
-@pytest.mark.parametrize("p", PRINCIPALS, ids=lambda p: p.name)
+@pytest.mark.parametrize("p", principals(), ids=lambda p: p.name)
 def test_each_kafka_user_fits_the_crd_and_grants_exactly_the_declared_acls(p: Any) -> None:
     user = kafka_users.kafka_user(p)
     assert schema_errors(user, CRD["openAPIV3Schema"]) == []
@@ -227,7 +227,7 @@ def test_the_kafka_users_yaml_quotes_what_yaml_would_misread() -> None:
 
 def test_each_deployment_connects_as_its_own_principal() -> None:
     manifest = (ROOT / "deploy" / "k8s" / "singlewindow.yaml").read_text()
-    for service in SERVICES:
+    for service in services():
         assert re.search(
             rf"services\.{service}\"\][\s\S]*?KAFKA_SASL_USERNAME, value: {service}\}}"
             rf"[\s\S]*?secretKeyRef: \{{name: {service}, key: password\}}",
@@ -239,7 +239,7 @@ def test_each_deployment_signs_with_its_own_key_and_verifies_with_the_registry()
     manifest = (ROOT / "deploy" / "k8s" / "singlewindow.yaml").read_text()
     assert 'KEY_REGISTRY_FILE: "/etc/singlewindow/keys/registry.json"' in manifest
     deployments = re.split(r"\n---\n", manifest)
-    for service in SERVICES:
+    for service in services():
         (block,) = [b for b in deployments if f"metadata: {{name: {service}," in b]
         assert "configMap: {name: singlewindow-key-registry}" in block, service
         signs = service != "projector"

@@ -7,14 +7,13 @@ import hmac
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from deploy.local.demo_data import sample_declaration_body
 from services.aggregator.join import fold
 from services.audit.verify import SAMPLING_NOT_CHECKED, Report, recomputers, verify
 from services.ciq import rules as ciq_rules
 from services.customs import rules as customs_rules
-from services.demo_data import sample_declaration_body
 from services.port import rules as port_rules
 from singlewindow.events import (
-    Agency,
     AgencyVerdict,
     ClearanceResult,
     ClearanceStatus,
@@ -33,12 +32,12 @@ KEYS = factories.keyring("test-1")
 
 
 def ruled(
-    declaration: DeclarationSubmitted, agency: Agency, now: datetime = factories.T0
+    declaration: DeclarationSubmitted, agency: str, now: datetime = factories.T0
 ) -> AgencyVerdict:
     """What the agency's real rules decide, customs drawing under the test key."""
-    if agency is Agency.CUSTOMS:
+    if agency == "customs":
         return customs_rules.assess(declaration, customs_rules.load_reference(), now, KEY)
-    if agency is Agency.CIQ:
+    if agency == "ciq":
         return ciq_rules.assess(declaration, ciq_rules.load_reference(), now)
     return port_rules.assess(declaration, port_rules.load_reference(), now)
 
@@ -103,7 +102,7 @@ def test_missing_duplicate_and_orphan_records_are_caught() -> None:
     declaration, verdicts, result = recorded()
     assert "missing result" in kinds(verify([declaration], verdicts, [], DEADLINE))
     assert "duplicate result" in kinds(verify([declaration], verdicts, [result, result], DEADLINE))
-    orphan = factories.verdict("D-NOBODY", Agency.CUSTOMS)
+    orphan = factories.verdict("D-NOBODY", "customs")
     assert "unknown declaration" in kinds(
         verify([declaration], [*verdicts, orphan], [result], DEADLINE)
     )
@@ -118,9 +117,7 @@ def customs_declaration(declaration_id: str) -> DeclarationSubmitted:
     by_air = factories.declaration().consignment.model_copy(
         update={"mode": TransportMode.AIR, "vessel_imo": None, "voyage": None}
     )
-    return factories.declaration(
-        declaration_id, consignment=by_air, required_agencies=(Agency.CUSTOMS,)
-    )
+    return factories.declaration(declaration_id, consignment=by_air, required_agencies=("customs",))
 
 
 def sampled_declaration(key: customs_rules.SamplingKey = KEY) -> DeclarationSubmitted:
@@ -142,7 +139,7 @@ def customs_only(declaration: DeclarationSubmitted, verdict: AgencyVerdict) -> R
 
 def test_a_sampled_verdict_is_redrawn_with_the_key_it_names() -> None:
     declaration = sampled_declaration()
-    verdict = ruled(declaration, Agency.CUSTOMS)
+    verdict = ruled(declaration, "customs")
     assert verdict.decision is Decision.INSPECT and verdict.sampling_key_version == "test-1"
     report = customs_only(declaration, verdict)
     assert kinds(report) == [] and report.unchecked == []
@@ -150,7 +147,7 @@ def test_a_sampled_verdict_is_redrawn_with_the_key_it_names() -> None:
 
 def test_the_key_version_the_verdict_names_is_used_not_the_current_one() -> None:
     declaration = sampled_declaration()
-    verdict = ruled(declaration, Agency.CUSTOMS)
+    verdict = ruled(declaration, "customs")
     rotated = factories.keyring("test-1", "test-2", current="test-2")
     _, results = fold([declaration, verdict], DEADLINE)
     report = verify([declaration], [verdict], results, DEADLINE, recomputers(rotated))
@@ -159,12 +156,12 @@ def test_the_key_version_the_verdict_names_is_used_not_the_current_one() -> None
 
 def test_a_dropped_or_invented_sample_is_caught_with_the_key() -> None:
     declaration = sampled_declaration()
-    verdict = ruled(declaration, Agency.CUSTOMS)
+    verdict = ruled(declaration, "customs")
     dropped = verdict.model_copy(update={"decision": Decision.CLEAR, "reasons": (), "checks": ()})
     assert "verdict mismatch" in kinds(customs_only(declaration, dropped))
 
-    clear = ruled(customs_declaration("D-0001"), Agency.CUSTOMS)  # not sampled under test-1
-    invented = ruled(customs_declaration("D-0001"), Agency.CUSTOMS).model_copy(
+    clear = ruled(customs_declaration("D-0001"), "customs")  # not sampled under test-1
+    invented = ruled(customs_declaration("D-0001"), "customs").model_copy(
         update={
             "decision": Decision.INSPECT,
             "reasons": (Reason(code=customs_rules.RANDOM_SAMPLE, message="x"),),
@@ -176,7 +173,7 @@ def test_a_dropped_or_invented_sample_is_caught_with_the_key() -> None:
 
 def test_a_verdict_claiming_another_key_version_is_caught() -> None:
     declaration = sampled_declaration()
-    verdict = ruled(declaration, Agency.CUSTOMS)
+    verdict = ruled(declaration, "customs")
     other = factories.sampling_key("test-2")
     assert not customs_rules.is_sampled(
         declaration.declaration_id, customs_rules.load_reference().random_inspection_rate, other
@@ -204,7 +201,7 @@ def test_without_the_key_sampling_is_reported_unchecked_not_as_a_finding() -> No
 
 def test_without_the_key_the_rest_of_the_verdict_is_still_checked() -> None:
     declaration = sampled_declaration()
-    verdict = ruled(declaration, Agency.CUSTOMS)
+    verdict = ruled(declaration, "customs")
     assert kinds(verify([declaration], [verdict], [], DEADLINE)) == ["missing result"]
     forged = verdict.model_copy(
         update={

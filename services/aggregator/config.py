@@ -1,0 +1,34 @@
+"""The aggregator's own settings: ``AGGREGATOR_*`` environment variables.
+
+- ``AGGREGATOR_DEADLINE_SECONDS`` (120): how long a declaration waits for its agencies'
+  verdicts before it is decided ``TIMED_OUT``;
+- ``AGGREGATOR_RETENTION_SECONDS`` (7 days): how long a decided join is kept (then
+  tombstoned); submissions older than that are dead-lettered as stale;
+- ``AGGREGATOR_METRICS_PORT`` (9104; 0: none).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from services.aggregator.service import RETENTION
+from singlewindow.settings import Port, ServiceSettings
+
+
+class AggregatorSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="AGGREGATOR_")
+
+    metrics_port: Port = 9104
+    deadline_seconds: float = Field(120.0, gt=0, allow_inf_nan=False)
+    retention_seconds: float = Field(RETENTION.total_seconds(), gt=0, le=36500 * 86400)
+
+    @property
+    def deadline(self) -> timedelta:
+        return timedelta(seconds=self.deadline_seconds)
+
+    @property
+    def retention(self) -> timedelta:
+        return timedelta(seconds=self.retention_seconds)

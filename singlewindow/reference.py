@@ -1,0 +1,156 @@
+"""Reference files: the versioned data an agency's rules decide with, read and checked.
+
+Reference data lives in versioned folders beside the agency's code,
+``<package>/reference/<version>/``, read through :func:`reference_folder`. Versions are never
+edited in place: a change of data is a new folder, so a replay with the version named in a
+verdict reproduces that verdict.
+
+Every error in a file is a :class:`ReferenceDataError` naming where it is (package, version,
+file and, for a CSV, the line): :meth:`ReferenceFolder.where` names the place, :func:`check`
+runs a validator on a value and names the place if it fails, and the ``parse_*`` helpers read
+a cell of one type.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*")
+
+
+class ReferenceDataError(ValueError):
+    """A reference file is missing, malformed or inconsistent."""
+
+
+class UnknownReferenceVersion(LookupError):
+    """No reference data folder of that version exists."""
+
+
+@dataclass(frozen=True)
+class ReferenceFolder:
+    """One version of an agency's reference data: ``<package>/reference/<version>/``."""
+
+    package: str
+    version: str
+    root: Traversable
+
+    def text(self, name: str) -> str:
+        path = self.root.joinpath(name)
+        if not path.is_file():
+            raise ReferenceDataError(f"{self.package} reference {self.version}: no file {name}")
+        return path.read_text(encoding="utf-8")
+
+    def csv(self, name: str, columns: Sequence[str]) -> tuple[dict[str, str], ...]:
+        """Rows of a UTF-8 CSV whose header must be exactly ``columns``; cells are stripped."""
+        reader = csv.DictReader(self.text(name).splitlines())
+        if tuple(reader.fieldnames or ()) != tuple(columns):
+            raise ReferenceDataError(
+                f"{self.package} reference {self.version}/{name}: header is "
+                f"{reader.fieldnames}, expected {list(columns)}"
+            )
+        rows = []
+        for number, row in enumerate(reader, start=2):
+            if None in row or any(value is None for value in row.values()):
+                raise ReferenceDataError(f"{self.where(name, number)}: wrong number of cells")
+            rows.append({key: value.strip() for key, value in row.items()})
+        return tuple(rows)
+
+    def json(self, name: str) -> Any:
+        try:
+            return json.loads(self.text(name))
+        except json.JSONDecodeError as exc:
+            raise ReferenceDataError(f"{self.where(name)}: {exc}") from None
+
+    def where(self, name: str, line: int | None = None) -> str:
+        place = f"{self.package} reference {self.version}/{name}"
+        return place if line is None else f"{place} line {line}"
+
+
+def reference_versions(package: str) -> tuple[str, ...]:
+    """The reference data versions shipped with an agency package, sorted."""
+    root = files(package).joinpath("reference")
+    if not root.is_dir():
+        return ()
+    return tuple(
+        sorted(p.name for p in root.iterdir() if p.is_dir() and _VERSION.fullmatch(p.name))
+    )
+
+
+def reference_folder(package: str, version: str) -> ReferenceFolder:
+    """The folder of one reference data version of ``package`` (e.g. ``services.customs``)."""
+    if not _VERSION.fullmatch(version):
+        raise UnknownReferenceVersion(f"{version!r} is not a reference data version name")
+    root = files(package).joinpath("reference", version)
+    if not root.is_dir():
+        known = ", ".join(reference_versions(package)) or "none"
+        raise UnknownReferenceVersion(
+            f"{package} has no reference data version {version!r} (known: {known})"
+        )
+    return ReferenceFolder(package=package, version=version, root=root)
+
+
+def check(where: str, validator: Callable[[str], T], value: str) -> T:
+    """``validator(value)``; a ``ValueError`` it raises becomes a :class:`ReferenceDataError`
+    naming ``where`` (the file, and the line of a CSV) and carrying the validator's message.
+
+    ``validator`` is one of :mod:`singlewindow.identifiers`' ``validate_*`` (which return
+    None and raise ``InvalidIdentifier``, a ``ValueError``), an enum, or any callable raising
+    ``ValueError`` with a message that explains the value; what it returns is returned.
+    """
+    try:
+        return validator(value)
+    except ValueError as exc:
+        raise ReferenceDataError(f"{where}: {exc}") from None
+
+
+def parse_decimal(value: str, where: str) -> Decimal:
+    """A finite Decimal from a reference cell, or :class:`ReferenceDataError` naming the cell."""
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise ReferenceDataError(f"{where}: {value!r} is not a decimal number") from None
+    if not number.is_finite():
+        raise ReferenceDataError(f"{where}: {value!r} is not a finite number")
+    return number
+
+
+def parse_date(value: str, where: str) -> date:
+    """An ISO date (YYYY-MM-DD) from a reference cell."""
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ReferenceDataError(f"{where}: {value!r} is not an ISO date") from None
+
+
+def parse_flag(value: str, where: str) -> bool:
+    """A boolean reference cell: ``Y`` or ``N``."""
+    if value not in ("Y", "N"):
+        raise ReferenceDataError(f"{where}: flag must be Y or N, got {value!r}")
+    return value == "Y"
+
+
+def parse_hs_prefix(value: str, where: str) -> str:
+    """An HS code prefix (2 to 10 ASCII digits: chapter, heading, subheading...)."""
+    if not 2 <= len(value) <= 10 or any(c not in "0123456789" for c in value):
+        raise ReferenceDataError(f"{where}: HS prefix {value!r} must be 2 to 10 digits")
+    return value
+
+
+def hs_prefix_match(hs_code: str, prefixes: Iterable[str]) -> str | None:
+    """The longest of ``prefixes`` that ``hs_code`` starts with, or None."""
+    best: str | None = None
+    for prefix in prefixes:
+        if hs_code.startswith(prefix) and (best is None or len(prefix) > len(best)):
+            best = prefix
+    return best

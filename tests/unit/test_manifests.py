@@ -1,0 +1,306 @@
+"""The Kubernetes manifest (deploy/k8s/singlewindow.yaml) is generated from the agency
+registry (deploy/k8s/manifests.py): it is current, it parses, each agency has its Deployment
+from the one template, and an agency that joins gets one without anything else changing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deploy.k8s import manifests
+from services.customs.sampling import KEYS_FILE_ENV
+from singlewindow.registry import AgencyRegistry, default_file, load_registry
+from tests.unit.manifest_yaml import YamlError, load_all
+
+ROOT = Path(__file__).resolve().parents[2]
+VET = """
+[[agency]]
+code = "vet"
+name = "Veterinary and Food Safety Authority"
+name_zh = "兽医和食品安全局"
+module = "vet_agency"
+metrics_port = 9106
+"""
+PYYAML = "import json, sys, yaml; json.dump(list(yaml.safe_load_all(sys.stdin)), sys.stdout)"
+
+
+def registry() -> AgencyRegistry:
+    return load_registry(default_file())
+
+
+def with_entries(tmp_path: Path, entries: str) -> AgencyRegistry:
+    """The platform's registry with ``entries`` (TOML) after its own, as a file."""
+    path = tmp_path / "agencies.toml"
+    path.write_text(default_file().read_text(encoding="utf-8") + entries, encoding="utf-8")
+    return load_registry(path)
+
+
+def documents(text: str) -> list[str]:
+    return text.split("\n---\n")
+
+
+def deployments(text: str) -> dict[str, dict[str, Any]]:
+    found = {}
+    for doc in load_all(text):
+        if doc and doc["kind"] == "Deployment":
+            assert doc["metadata"]["name"] not in found
+            found[doc["metadata"]["name"]] = doc
+    return found
+
+
+def container(deployment: dict[str, Any]) -> dict[str, Any]:
+    (only,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert isinstance(only, dict)
+    return only
+
+
+def env(deployment: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container(deployment)["env"]}
+
+
+def secret_volumes(deployment: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    volumes = deployment["spec"]["template"]["spec"]["volumes"]
+    return {v["name"]: v["secret"] for v in volumes if "secret" in v}
+
+
+def test_the_committed_manifest_is_the_generators_output() -> None:
+    committed = manifests.OUTPUT.read_text(encoding="utf-8")
+    assert committed == manifests.render(registry()), (
+        "deploy/k8s/singlewindow.yaml is out of date: python -m deploy.k8s.manifests"
+    )
+    assert manifests.main(["--check"]) == 0
+
+
+def test_the_same_registry_gives_the_same_bytes(tmp_path: Path) -> None:
+    copy = tmp_path / "agencies.toml"
+    copy.write_bytes(default_file().read_bytes())
+    assert manifests.render(load_registry(copy)) == manifests.render(registry())
+
+
+def test_the_manifest_parses_and_every_deployment_holds_together() -> None:
+    text = manifests.OUTPUT.read_text(encoding="utf-8")
+    kinds = [(d["kind"], d["metadata"]["name"]) for d in load_all(text)]
+    assert kinds == [
+        ("ConfigMap", "singlewindow"),
+        ("Job", "singlewindow-topics"),
+        ("Deployment", "intake"),
+        ("Service", "intake"),
+        *[("Deployment", code) for code in registry().codes],
+        ("Deployment", "aggregator"),
+        ("Deployment", "projector"),
+    ]
+    images = set()
+    for name, deployment in deployments(text).items():
+        spec = deployment["spec"]
+        labels = spec["template"]["metadata"]["labels"]
+        assert spec["selector"]["matchLabels"] == labels == {"app": name}
+        pod = spec["template"]["spec"]
+        volumes = [v["name"] for v in pod["volumes"]]
+        assert len(set(volumes)) == len(volumes), name
+        mounts = [m["name"] for m in container(deployment)["volumeMounts"]]
+        assert sorted(mounts) == sorted(volumes), name
+        paths = [m["mountPath"] for m in container(deployment)["volumeMounts"]]
+        assert len(set(paths)) == len(paths), name
+        names = [e["name"] for e in container(deployment)["env"]]
+        assert len(set(names)) == len(names), name
+        images.add(container(deployment)["image"])
+    assert len(images) == 1
+
+
+def test_each_agency_runs_its_module_as_its_principal_with_its_key_and_port() -> None:
+    found = deployments(manifests.OUTPUT.read_text(encoding="utf-8"))
+    for agency in registry():
+        deployment = found[agency.code]
+        assert container(deployment)["name"] == agency.code
+        assert container(deployment)["command"] == ["python", "-m", agency.module]
+        assert container(deployment)["ports"] == [
+            {"containerPort": agency.metrics_port, "name": "metrics"}
+        ]
+        variables = env(deployment)
+        assert variables["KAFKA_SASL_USERNAME"] == agency.principal
+        assert variables["KAFKA_SASL_PASSWORD"] == {
+            "secretKeyRef": {"name": agency.principal, "key": "password"}
+        }
+        assert variables["SIGNING_KEY_ID"] == {
+            "secretKeyRef": {"name": f"{agency.code}-signing-key", "key": "key-id"}
+        }
+        assert secret_volumes(deployment)["signing-key"]["secretName"] == (
+            f"{agency.code}-signing-key"
+        )
+
+
+def test_customs_mounts_its_sampling_keys_where_its_variable_points() -> None:
+    customs = registry().get("customs")
+    assert [f.env for f in customs.secret_files] == [KEYS_FILE_ENV]
+    deployment = deployments(manifests.OUTPUT.read_text(encoding="utf-8"))["customs"]
+    path = "/etc/singlewindow/secrets/customs-sampling-keys"
+    assert env(deployment)[KEYS_FILE_ENV] == f"{path}/keys"
+    assert {"name": "customs-sampling-keys", "mountPath": path, "readOnly": True} in container(
+        deployment
+    )["volumeMounts"]
+    assert secret_volumes(deployment)["customs-sampling-keys"] == {
+        "secretName": "customs-sampling-keys",
+        "items": [{"key": "keys", "path": "keys"}],
+    }
+    for code in registry().codes:  # the others have none
+        if code != "customs":
+            found = deployments(manifests.OUTPUT.read_text(encoding="utf-8"))[code]
+            assert set(secret_volumes(found)) == {"kafka-ca", "signing-key"}
+
+
+def test_an_agency_that_joins_gets_its_deployment_and_nothing_else_changes(
+    tmp_path: Path,
+) -> None:
+    before = manifests.render(registry())
+    after = manifests.render(with_entries(tmp_path, VET))
+    old, new = documents(before), documents(after)
+    last = max(i for i, doc in enumerate(old) if "metadata: {name: port," in doc)
+    assert new[: last + 1] + new[last + 2 :] == old  # one document more, after the last agency
+    (vet,) = load_all(new[last + 1])
+    assert vet["metadata"] == {"name": "vet", "labels": {"app": "vet"}}
+    assert container(vet)["command"] == ["python", "-m", "vet_agency"]
+    assert container(vet)["ports"] == [{"containerPort": 9106, "name": "metrics"}]
+    assert env(vet)["KAFKA_SASL_USERNAME"] == "vet"
+    assert env(vet)["KAFKA_SASL_PASSWORD"] == {"secretKeyRef": {"name": "vet", "key": "password"}}
+    assert secret_volumes(vet)["signing-key"]["secretName"] == "vet-signing-key"
+    # the same template as an agency of the platform's, its names put in
+    ciq = json.dumps(deployments(before)["ciq"])
+    ciq = ciq.replace('"services.ciq"', '"vet_agency"').replace("9102", "9106")
+    assert json.loads(ciq.replace("ciq", "vet")) == vet
+    assert deployments(after).keys() == {*deployments(before), "vet"}
+
+
+def test_an_agencys_principal_and_secret_files_are_its_own(tmp_path: Path) -> None:
+    entries = (
+        VET.replace('code = "vet"', 'code = "vet_food"')
+        + 'principal = "vet-food.agency"\n'
+        + "secret_files = [\n"
+        + '  { env = "VET_LAB_KEYS_FILE", secret = "vet-lab", key = "keys" },\n'
+        + '  { env = "VET_LAB_CA_FILE", secret = "vet-lab", key = "ca.pem" },\n'
+        + '  { env = "VET_TOKEN_FILE", secret = "vet-token", key = "token" },\n'
+        + "]\n"
+    )
+    text = manifests.render(with_entries(tmp_path, entries))
+    vet = deployments(text)["vet-food"]  # "_" is no letter of a Kubernetes name
+    assert container(vet)["name"] == "vet-food"
+    variables = env(vet)
+    assert variables["KAFKA_SASL_USERNAME"] == "vet-food.agency"
+    assert variables["KAFKA_SASL_PASSWORD"]["secretKeyRef"]["name"] == "vet-food.agency"
+    assert variables["SIGNING_KEY_ID"]["secretKeyRef"]["name"] == "vet-food-signing-key"
+    assert variables["VET_LAB_KEYS_FILE"] == "/etc/singlewindow/secrets/vet-lab/keys"
+    assert variables["VET_LAB_CA_FILE"] == "/etc/singlewindow/secrets/vet-lab/ca.pem"
+    assert variables["VET_TOKEN_FILE"] == "/etc/singlewindow/secrets/vet-token/token"
+    volumes = secret_volumes(vet)
+    assert volumes["vet-lab"] == {
+        "secretName": "vet-lab",
+        "items": [{"key": "keys", "path": "keys"}, {"key": "ca.pem", "path": "ca.pem"}],
+    }
+    assert volumes["vet-token"]["items"] == [{"key": "token", "path": "token"}]
+    mounts = {m["name"]: m["mountPath"] for m in container(vet)["volumeMounts"]}
+    assert mounts["vet-lab"] == "/etc/singlewindow/secrets/vet-lab"
+
+
+def test_a_code_yaml_would_misread_is_quoted(tmp_path: Path) -> None:
+    entry = VET.replace('code = "vet"', 'code = "no"') + 'principal = "on"\n'
+    vet = deployments(manifests.render(with_entries(tmp_path, entry)))["no"]
+    assert vet["metadata"] == {"name": "no", "labels": {"app": "no"}}
+    assert env(vet)["KAFKA_SASL_USERNAME"] == "on"
+    assert secret_volumes(vet)["signing-key"]["secretName"] == "no-signing-key"
+
+
+@pytest.mark.parametrize(
+    ("extra", "error"),
+    [
+        ('principal = "Vet_User"\n', "cannot name a Secret"),
+        ('code = "vet_"\n', "not a Kubernetes name"),
+        (
+            'secret_files = [{ env = "SIGNING_KEY_FILE", secret = "vet-x", key = "k" }]\n',
+            "sets SIGNING_KEY_FILE itself",
+        ),
+        (
+            'secret_files = [{ env = "VET_X", secret = "signing-key", key = "k" }]\n',
+            "name of a volume",
+        ),
+    ],
+)
+def test_what_the_manifest_cannot_express_is_refused(
+    tmp_path: Path, extra: str, error: str
+) -> None:
+    entry = VET.replace('code = "vet"\n', "") + extra
+    if "code =" not in extra:
+        entry += 'code = "vet"\n'
+    with pytest.raises(ValueError, match=error):
+        manifests.render(with_entries(tmp_path, entry))
+
+
+@pytest.mark.parametrize(
+    ("secret_files", "error"),
+    [
+        ('[{ env = "X", secret = "Vet_Keys", key = "k" }]', "secret"),
+        ('[{ env = "X-Y", secret = "vet-keys", key = "k" }]', "env"),
+        ('[{ env = "X", secret = "vet-keys", key = "../k" }]', "key"),
+        ('[{ env = "X", secret = "vet-keys", key = "k", mode = "0400" }]', "mode"),
+        (
+            '[{ env = "X", secret = "a", key = "k" }, { env = "X", secret = "b", key = "k" }]',
+            "same env",
+        ),
+    ],
+)
+def test_the_registry_checks_secret_files(tmp_path: Path, secret_files: str, error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        with_entries(tmp_path, f"{VET}secret_files = {secret_files}\n")
+
+
+# -- the YAML reader the tests parse with ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: [1, 2\n",
+        "a: on\n",
+        "a: 1\na: 2\n",
+        "a:\n  b: 1\n c: 2\n",
+        "a: b: c\n",
+        "a: {b: 1, b: 2}\n",
+        "a: [x y] z\n",
+        "- a\nb: 1\n",
+        "a: 1 # comment\n",
+        'a: "x\n',
+        "a: |\n  x\n",
+    ],
+)
+def test_the_yaml_reader_refuses_what_it_cannot_read_for_sure(text: str) -> None:
+    with pytest.raises(YamlError):
+        load_all(text)
+
+
+def pyyaml() -> str | None:
+    """A Python with PyYAML on this machine (none is a dependency), if there is one."""
+    for candidate in dict.fromkeys(filter(None, [shutil.which("python3"), "/usr/bin/python3"])):
+        try:
+            done = subprocess.run(
+                [candidate, "-c", "import yaml"], capture_output=True, timeout=30, check=False
+            )
+        except OSError:
+            continue
+        if done.returncode == 0:
+            return candidate
+    return None
+
+
+@pytest.mark.parametrize("name", ["singlewindow.yaml", "kafka-users.yaml"])
+def test_pyyaml_reads_the_manifests_as_the_yaml_reader_does(name: str) -> None:
+    python = pyyaml()
+    if python is None:
+        pytest.skip("no Python with PyYAML here")
+    text = (ROOT / "deploy" / "k8s" / name).read_text(encoding="utf-8")
+    done = subprocess.run(
+        [python, "-c", PYYAML], input=text, capture_output=True, text=True, timeout=60, check=True
+    )
+    assert [d for d in json.loads(done.stdout) if d is not None] == load_all(text)
