@@ -19,6 +19,7 @@ from singlewindow.events import AgencyVerdict, DeclarationSubmitted
 from singlewindow.kafka.consumer import ConsumerService, Record, decode_signed
 from singlewindow.kafka.headers import TRACEPARENT, header
 from singlewindow.kafka.producer import EventProducer
+from singlewindow.kafka.transport import Transport
 from singlewindow.metrics import MESSAGES
 from singlewindow.registry import AgencyRegistry, agency_registry
 from singlewindow.settings import Settings, get_settings, service_settings
@@ -35,6 +36,7 @@ def agency_service(
     settings: Settings | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     registry: AgencyRegistry | None = None,
+    transport: Transport | None = None,  # Kafka's clients by default; testing.FakeBroker's
 ) -> ConsumerService:
     """The consumer service of the registered agency ``agency`` (its code): its own group,
     its own verdict topic, its own signing key. It rules only on declarations the intake
@@ -42,7 +44,9 @@ def agency_service(
     settings = settings or get_settings()
     entry = (registry or agency_registry()).get(agency)
     name = entry.code
-    producer = EventProducer(settings, name, signing_key(settings), clock=clock)
+    producer = EventProducer(
+        settings, name, signing_key(settings), clock=clock, transport=transport
+    )
     keys = registry_file(settings)
     verdicts = verdict_topic(entry)
 
@@ -91,6 +95,7 @@ def agency_service(
         handle,
         producer,
         handle_batch=handle_batch,
+        transport=transport,
     )
 
 

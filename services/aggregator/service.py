@@ -20,6 +20,7 @@ hold what the retention keeps, not the whole history.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -41,6 +42,7 @@ from singlewindow.kafka.consumer import (
 from singlewindow.kafka.deadletter import Letter, dead_letter, dead_letter_limit
 from singlewindow.metrics import MESSAGES
 from singlewindow.registry import agency_registry
+from singlewindow.retry import Stopped, retry
 from singlewindow.runtime import being_cancelled
 from singlewindow.settings import Settings
 from singlewindow.signing import ServiceKeys, Verifier
@@ -115,20 +117,25 @@ class Aggregator:
         task = Task(
             self.settings, self.group, partition, self.retention, self.keys, clock=self.clock
         )
-        backoff = 0.2
-        while not self._stopping.is_set():
-            try:
-                await task.open()
-                self.tasks[partition] = task
-                return
-            except (Exception, asyncio.CancelledError) as exc:
-                if isinstance(exc, asyncio.CancelledError) and being_cancelled():
-                    raise
-                # aiokafka's fetcher can surface a CancelledError of its own in a broker outage
-                log.warning("task p%s: open failed, retrying: %r", partition, exc)
-                await task.close()
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+
+        async def attempt() -> None:
+            await task.open()
+            self.tasks[partition] = task
+
+        def retryable(exc: BaseException) -> bool:
+            # aiokafka's fetcher can surface a CancelledError of its own in a broker outage
+            if isinstance(exc, asyncio.CancelledError):
+                return not being_cancelled()
+            return isinstance(exc, Exception)
+
+        async def reopen(exc: BaseException) -> None:
+            log.warning("task p%s: open failed, retrying: %r", partition, exc)
+            await task.close()
+
+        with contextlib.suppress(Stopped):  # stopping: the task stays unopened
+            await retry(
+                attempt, retryable, first_s=0.2, max_s=5.0, stopping=self._stopping, on_retry=reopen
+            )
 
     async def drop_task(self, partition: int) -> None:
         task = self.tasks.pop(partition, None)

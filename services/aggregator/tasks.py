@@ -31,7 +31,7 @@ from services.aggregator.table import JoinTable
 from singlewindow.avro import CodecError
 from singlewindow.events import ClearanceResult, JoinState
 from singlewindow.kafka.headers import PRODUCER, Headers, event_headers
-from singlewindow.kafka.options import kafka_options
+from singlewindow.kafka.producer import new_producer
 from singlewindow.kafka.reader import read_partition
 from singlewindow.settings import Settings
 from singlewindow.signing import ServiceKeys, SignatureError, Verifier
@@ -158,18 +158,20 @@ class Task:
     def transactional_id(self) -> str:
         return f"{self.group}.join.p{self.partition}"
 
-    async def open(self) -> None:
-        """Fence any previous owner, then restore the committed state."""
-        self.producer = AIOKafkaProducer(
-            **kafka_options(self.settings),
-            client_id=f"{NAME}-p{self.partition}",
+    def new_producer(self) -> AIOKafkaProducer:
+        """The task's transactional producer: the SDK's (idempotent, ``acks=all``), with the
+        task's ``transactional.id``."""
+        return new_producer(
+            self.settings,
+            f"{NAME}-p{self.partition}",
             transactional_id=self.transactional_id,
-            enable_idempotence=True,
-            acks="all",
-            request_timeout_ms=self.settings.kafka_request_timeout_ms,
             transaction_timeout_ms=60_000,
             linger_ms=5,
         )
+
+    async def open(self) -> None:
+        """Fence any previous owner, then restore the committed state."""
+        self.producer = self.new_producer()
         await self.producer.start()  # InitProducerId: bumps the epoch, aborts an open txn
         changelog = TopicPartition(self.changelog, self.partition)
         records = await read_partition(self.settings, changelog)

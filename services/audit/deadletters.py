@@ -32,7 +32,7 @@ from singlewindow.kafka.deadletter import (
 from singlewindow.kafka.headers import REDRIVEN_FROM, Headers, header
 from singlewindow.kafka.options import kafka_options
 from singlewindow.kafka.producer import new_producer
-from singlewindow.kafka.reader import read_topic, topic_partitions
+from singlewindow.kafka.reader import read_to_end, read_topic, topic_partitions
 from singlewindow.settings import Settings
 from singlewindow.topics import DEAD_LETTERS, inputs
 
@@ -149,12 +149,10 @@ async def redrive(
         partitions = await topic_partitions(consumer, DEAD_LETTERS.name)
         existing = set(await consumer.topics())
         seen: set[tuple[str, int, int]] = set()
-        consumer.assign(partitions)
         end = await consumer.end_offsets(partitions)
-        for tp in partitions:
-            while await consumer.position(tp) < end[tp]:
-                batch = await consumer.getmany(tp, timeout_ms=1000)
-                for record in batch.get(tp, []):
+        for tp in partitions:  # one after the other, each from its committed offset
+            async for records in read_to_end(consumer, [tp], start="committed", end=end):
+                for record in records:
                     letter = DeadLetter.of(record)
                     source = (letter.source_topic, letter.source_partition, letter.source_offset)
                     refused = refusal(letter, existing)

@@ -17,8 +17,7 @@ from singlewindow.events import (
     decode_event,
 )
 from singlewindow.kafka.consumer import refusal
-from singlewindow.kafka.options import kafka_options
-from singlewindow.kafka.reader import topic_partitions
+from singlewindow.kafka.reader import read_to_end, reader, topic_partitions
 from singlewindow.settings import Settings
 from singlewindow.topics import CLEARANCE_RESULTS, events_by_topic, inputs
 
@@ -97,15 +96,7 @@ async def read_events(
     progress: Callable[[int, int], None] | None = None,
 ) -> AsyncIterator[LoggedEvent]:
     """Decoded events of ``topics`` from ``start`` to ``end`` (or the current end)."""
-    consumer = AIOKafkaConsumer(
-        **kafka_options(settings),
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-        request_timeout_ms=settings.kafka_request_timeout_ms,
-        max_partition_fetch_bytes=4 * 1024 * 1024,
-    )
-    await consumer.start()
-    try:
+    async with reader(settings, max_partition_fetch_bytes=4 * 1024 * 1024) as consumer:
         partitions: list[TopicPartition] = []
         for topic in topics:
             partitions += await topic_partitions(consumer, topic)
@@ -116,23 +107,14 @@ async def read_events(
         )
         begin = await _resolve(consumer, partitions, start, first, last)
         stop = last if end is None else await _resolve(consumer, partitions, end, first, last)
-        for tp in partitions:
-            consumer.seek(tp, begin[tp])
         total = sum(max(stop[tp] - begin[tp], 0) for tp in partitions)
         done = 0
-        pending = {tp for tp in partitions if begin[tp] < stop[tp]}
-        while pending:
-            batch = await consumer.getmany(*pending, timeout_ms=1000)
-            for tp, records in batch.items():
-                for record in records:
-                    if record.offset < stop[tp]:
-                        yield decode(tp.topic, record)
-                done += len(records)
+        async for records in read_to_end(consumer, partitions, start=begin, end=stop):
+            for record in records:
+                yield decode(record.topic, record)
+            done += len(records)
             if progress:
                 progress(min(done, total), total)
-            pending = {tp for tp in pending if await consumer.position(tp) < stop[tp]}
-    finally:
-        await consumer.stop()
 
 
 async def _resolve(

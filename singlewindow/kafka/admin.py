@@ -8,6 +8,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError
 
 from singlewindow.kafka.options import kafka_options
+from singlewindow.retry import retry
 from singlewindow.settings import Settings
 from singlewindow.topics import Topic
 from singlewindow.topics import catalog as platform_catalog
@@ -18,21 +19,28 @@ class TopicMismatch(RuntimeError):
 
 
 async def admin_client(settings: Settings, ready_timeout: float = 120.0) -> AIOKafkaAdminClient:
-    """A started admin client, retrying until the broker answers or the timeout passes."""
-    deadline = asyncio.get_running_loop().time() + ready_timeout
-    while True:
+    """A started admin client, retrying every 0.5 s until the broker answers or the timeout
+    passes (then the last KafkaConnectionError is raised)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + ready_timeout
+
+    async def attempt() -> AIOKafkaAdminClient:
         admin = AIOKafkaAdminClient(
             **kafka_options(settings), request_timeout_ms=settings.kafka_request_timeout_ms
         )
         try:
             await admin.start()
             await admin.describe_cluster()
-            return admin
         except KafkaConnectionError:
             await admin.close()
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            await asyncio.sleep(0.5)
+            raise
+        return admin
+
+    def retryable(exc: BaseException) -> bool:
+        return isinstance(exc, KafkaConnectionError) and loop.time() <= deadline
+
+    admin: AIOKafkaAdminClient = await retry(attempt, retryable, first_s=0.5, max_s=0.5)
+    return admin
 
 
 async def provision_topics(

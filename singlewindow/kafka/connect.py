@@ -9,12 +9,13 @@ until the client starts or a stop is requested.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 from aiokafka.errors import KafkaError
+
+from singlewindow.retry import Stopped, retry
 
 log = logging.getLogger(__name__)
 
@@ -44,21 +45,33 @@ async def start_client(
     set. Each failed attempt is logged, its client closed, and a fresh one made for the next
     (an aiokafka client cannot be started twice). Cancellation closes the attempt in hand.
     """
-    client, backoff = first or make(), 0.5
-    while stopping is None or not stopping.is_set():
-        try:
-            if await attempt(client, stopping, attempt_timeout_s):
-                return client
-            break  # stopping
-        except START_FAULTS as exc:
-            log.warning("%s: cannot start, Kafka not reachable; retrying: %r", what, exc)
-        except BaseException:  # cancelled, or a bug: close what was half started, re-raise
-            await close_quietly(client, what)
-            raise
+    client = first or make()
+
+    async def start() -> bool:
+        return await attempt(client, stopping, attempt_timeout_s)
+
+    async def replace(exc: BaseException) -> None:
+        nonlocal client
+        log.warning("%s: cannot start, Kafka not reachable; retrying: %r", what, exc)
         await close_quietly(client, what)
-        await pause(backoff, stopping)
-        backoff = min(backoff * 2, max_backoff_s)
         client = make()
+
+    try:
+        started = await retry(
+            start,
+            lambda exc: isinstance(exc, START_FAULTS),
+            first_s=0.5,
+            max_s=max_backoff_s,
+            stopping=stopping,
+            on_retry=replace,
+        )
+    except Stopped:
+        started = False
+    except BaseException:  # cancelled, or a bug: close what was half started, re-raise
+        await close_quietly(client, what)
+        raise
+    if started:
+        return client
     await close_quietly(client, what)
     return None
 
@@ -90,12 +103,3 @@ async def close_quietly(client: Client, what: str, timeout_s: float = 10.0) -> N
         await asyncio.wait_for(client.stop(), timeout_s)
     except Exception as exc:  # closing a client that never started: nothing left to save
         log.warning("%s: closing a client that did not start failed: %r", what, exc)
-
-
-async def pause(seconds: float, stopping: asyncio.Event | None) -> None:
-    """Sleep ``seconds``, or less when ``stopping`` is set meanwhile."""
-    if stopping is None:
-        await asyncio.sleep(seconds)
-        return
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stopping.wait(), seconds)

@@ -40,7 +40,9 @@ from singlewindow.kafka.deadletter import (
 from singlewindow.kafka.options import kafka_options
 from singlewindow.kafka.producer import REJECTED, EventProducer, PublishTimeout
 from singlewindow.kafka.records import header_key_bytes, is_utf8_key
+from singlewindow.kafka.transport import ConsumerClient, Transport
 from singlewindow.metrics import HANDLE_SECONDS, MESSAGES
+from singlewindow.retry import Stopped, retry
 from singlewindow.settings import Settings
 from singlewindow.signing import SignatureError, Verifier
 from singlewindow.topics import DEAD_LETTERS
@@ -155,7 +157,7 @@ class Fill:
 
 
 async def poll(
-    consumer: AIOKafkaConsumer, timeout_ms: int, service: str
+    consumer: ConsumerClient, timeout_ms: int, service: str
 ) -> dict[TopicPartition, list[Record]]:
     """The next records; during a broker outage nothing, after a pause: a service never exits
     on one."""
@@ -169,7 +171,12 @@ async def poll(
 
 
 class ConsumerService:
-    """Consume ``topics`` in consumer group ``group_id``; hand every record to ``handle``."""
+    """Consume ``topics`` in consumer group ``group_id``; hand every record to ``handle``.
+
+    Its consumer is an aiokafka group member, or the ``transport``'s (see
+    :mod:`singlewindow.kafka.transport`); ``producer`` (for dead letters) should use the
+    same transport.
+    """
 
     def __init__(
         self,
@@ -183,24 +190,31 @@ class ConsumerService:
         max_backoff_s: float = 5.0,
         handle_batch: BatchHandler | None = None,
         fill: Fill | None = None,
+        transport: Transport | None = None,
     ) -> None:
         self.service, self.topics, self.handle = service, topics, handle
         self.handle_batch = handle_batch
         self.producer, self.max_attempts, self.max_backoff_s = producer, max_attempts, max_backoff_s
         self.dead_letter_max_bytes = dead_letter_limit(settings)
         self.settings, self.group_id = settings, group_id
-        self.fill = fill
+        self.fill, self.transport = fill, transport
         self.consumer = self._new_consumer()
         self._stopping = asyncio.Event()
 
-    def _new_consumer(self) -> AIOKafkaConsumer:
-        return group_consumer(
+    def _new_consumer(self) -> ConsumerClient:
+        """A new group member: aiokafka's (or the transport's client, when given one)."""
+        if self.transport is not None:
+            return self.transport.consumer(
+                self.settings, self.group_id, self.service, self.topics, self.fill
+            )
+        consumer: ConsumerClient = group_consumer(
             self.settings,
             self.group_id,
             self.service,
             *self.topics,
             fill=self.fill,
         )
+        return consumer
 
     async def start(self) -> None:
         """Start the producer and join the group, waiting for Kafka as long as it takes (or
@@ -241,23 +255,33 @@ class ConsumerService:
             await self.producer.stop()
 
     async def _try_batch(self, records: list[Record]) -> bool | None:
-        """The whole batch at once: True when done, False to fall back to one at a time."""
-        assert self.handle_batch is not None
-        backoff = 0.1
-        while not self._stopping.is_set():
-            try:
-                await self.handle_batch(records)
-                for record in records:
-                    MESSAGES.labels(self.service, record.topic, "processed").inc()
-                return True
-            except Exception as exc:
-                if not is_transient(exc):
-                    log.warning("%s: batch failed (%r); one record at a time", self.service, exc)
-                    return False
-                log.warning("%s: transient fault, retrying the batch: %r", self.service, exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.max_backoff_s)
-        return None
+        """The whole batch at once: True when done, False to fall back to one at a time,
+        None when stopping during a transient fault (or before the first try)."""
+        handle_batch = self.handle_batch
+        assert handle_batch is not None
+
+        async def attempt() -> None:
+            await handle_batch(records)
+
+        def transient(exc: BaseException) -> None:
+            log.warning("%s: transient fault, retrying the batch: %r", self.service, exc)
+
+        try:
+            await retry(
+                attempt,
+                is_transient,
+                max_s=self.max_backoff_s,
+                stopping=self._stopping,
+                on_retry=transient,
+            )
+        except Stopped:
+            return None
+        except Exception as exc:
+            log.warning("%s: batch failed (%r); one record at a time", self.service, exc)
+            return False
+        for record in records:
+            MESSAGES.labels(self.service, record.topic, "processed").inc()
+        return True
 
     async def _process_partition(self, records: list[Record]) -> Record | None:
         last = None
@@ -270,30 +294,40 @@ class ConsumerService:
         return last
 
     async def _process(self, record: Record) -> None:
-        attempt, backoff = 0, 0.1
-        while True:
-            attempt += 1
-            try:
-                await self.handle(record)
-                MESSAGES.labels(self.service, record.topic, "processed").inc()
-                return
-            except PoisonMessage as exc:
-                await self._dead_letter(record, exc)
-                return
-            except Exception as exc:
-                if is_transient(exc):
-                    log.warning("%s: transient fault, retrying: %r", self.service, exc)
-                    attempt = 0  # transient faults never count towards dead-lettering
-                else:
-                    log.exception(
-                        "%s: handler failed on %s@%s", self.service, record.topic, record.offset
-                    )
-                    if attempt >= self.max_attempts:
-                        await self._dead_letter(record, exc)
-                        return
+        """Handle one record: transient faults are retried for ever, other failures up to
+        ``max_attempts`` in a row, then (or at once for a PoisonMessage) it is dead-lettered."""
+        failures = 0
+
+        async def attempt() -> None:
+            await self.handle(record)
+
+        def retryable(exc: BaseException) -> bool:
+            nonlocal failures
+            if not isinstance(exc, Exception) or isinstance(exc, PoisonMessage):
+                return False
+            if is_transient(exc):
+                log.warning("%s: transient fault, retrying: %r", self.service, exc)
+                failures = 0  # transient faults never count towards dead-lettering
+                return True
+            log.error(
+                "%s: handler failed on %s@%s",
+                self.service,
+                record.topic,
+                record.offset,
+                exc_info=exc,
+            )
+            failures += 1
+            return failures < self.max_attempts
+
+        def retried(exc: BaseException) -> None:
             MESSAGES.labels(self.service, record.topic, "retried").inc()
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, self.max_backoff_s)
+
+        try:
+            await retry(attempt, retryable, max_s=self.max_backoff_s, on_retry=retried)
+        except Exception as exc:
+            await self._dead_letter(record, exc)
+            return
+        MESSAGES.labels(self.service, record.topic, "processed").inc()
 
     async def _dead_letter(self, record: Record, error: BaseException) -> None:
         """Send the dead letter of ``record``; return once Kafka acknowledged it.
@@ -303,39 +337,48 @@ class ConsumerService:
         faults, and a refusal of the minimal letter, which only a broken broker gives.
         """
         letter: Letter = dead_letter(record, self.service, error, self.dead_letter_max_bytes)
-        backoff, minimal = 0.1, False
-        while True:
+        minimal = False
+
+        async def attempt() -> None:
+            nonlocal letter, minimal
             try:
                 await self.producer.send(DEAD_LETTERS.name, *letter)
-                MESSAGES.labels(self.service, record.topic, "dead_lettered").inc()
-                log.warning(
-                    "%s: dead-lettered %s@%s/%s: %s",
-                    self.service,
-                    record.topic,
-                    record.partition,
-                    record.offset,
-                    error,
-                )
-                return
             except REJECTED as exc:
-                if not minimal:
-                    log.warning("%s: dead letter refused (%r); sending less", self.service, exc)
-                    letter = dead_letter(record, self.service, error, MINIMAL_MAX_BYTES)
-                    minimal = True
-                    continue
+                if minimal:
+                    raise
+                log.warning("%s: dead letter refused (%r); sending less", self.service, exc)
+                letter = dead_letter(record, self.service, error, MINIMAL_MAX_BYTES)
+                minimal = True
+                await self.producer.send(DEAD_LETTERS.name, *letter)
+
+        def failed(exc: BaseException) -> None:
+            if isinstance(exc, REJECTED):
                 log.warning("%s: even a minimal dead letter refused: %r", self.service, exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.max_backoff_s)
-            except TRANSIENT as exc:
+            else:
                 log.warning("%s: dead-letter topic unavailable, retrying: %r", self.service, exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.max_backoff_s)
+
+        await retry(
+            attempt,
+            lambda exc: isinstance(exc, TRANSIENT),
+            max_s=self.max_backoff_s,
+            on_retry=failed,
+        )
+        MESSAGES.labels(self.service, record.topic, "dead_lettered").inc()
+        log.warning(
+            "%s: dead-lettered %s@%s/%s: %s",
+            self.service,
+            record.topic,
+            record.partition,
+            record.offset,
+            error,
+        )
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         """Commit ``offsets`` in one request (a partition revoked meanwhile is left out: its
         new owner redelivers from its last commit)."""
-        backoff = 0.1
-        while True:
+
+        async def attempt() -> None:
+            nonlocal offsets
             assignment = self.consumer.assignment()
             revoked = [tp for tp in offsets if tp not in assignment]
             if revoked:
@@ -345,12 +388,16 @@ class ConsumerService:
                 return
             try:
                 await self.consumer.commit(offsets)
-                return
             except (CommitFailedError, IllegalStateError) as exc:
                 # the partitions moved to another instance, which redelivers from the last commit
                 log.warning("%s: commit lost to a rebalance: %r", self.service, exc)
-                return
-            except TRANSIENT as exc:
-                log.warning("%s: commit failed, retrying: %r", self.service, exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.max_backoff_s)
+
+        def failed(exc: BaseException) -> None:
+            log.warning("%s: commit failed, retrying: %r", self.service, exc)
+
+        await retry(
+            attempt,
+            lambda exc: isinstance(exc, TRANSIENT),
+            max_s=self.max_backoff_s,
+            on_retry=failed,
+        )

@@ -27,6 +27,7 @@ from singlewindow.events import Event
 from singlewindow.kafka.connect import close_quietly, start_client
 from singlewindow.kafka.headers import Headers, event_headers
 from singlewindow.kafka.options import kafka_options
+from singlewindow.kafka.transport import ProducerClient, Transport
 from singlewindow.metrics import PUBLISHED
 from singlewindow.settings import Settings
 from singlewindow.signing import SigningKey
@@ -39,15 +40,17 @@ class PublishTimeout(RuntimeError):
 
 
 def new_producer(settings: Settings, client_id: str, **options: object) -> AIOKafkaProducer:
-    return AIOKafkaProducer(
-        **kafka_options(settings),
-        client_id=client_id,
-        acks="all",
-        enable_idempotence=True,
-        request_timeout_ms=settings.kafka_request_timeout_ms,
-        linger_ms=2,
-        **options,
-    )
+    """A producer as every service of the platform runs it: idempotent, ``acks=all``, the
+    request timeout of the settings, a 2 ms linger. ``options`` add to these or override
+    them (a transactional producer adds its ``transactional_id``, say), never how it
+    connects (:func:`~singlewindow.kafka.options.kafka_options`)."""
+    defaults: dict[str, object] = {
+        "acks": "all",
+        "enable_idempotence": True,
+        "request_timeout_ms": settings.kafka_request_timeout_ms,
+        "linger_ms": 2,
+    }
+    return AIOKafkaProducer(**kafka_options(settings), client_id=client_id, **(defaults | options))
 
 
 # After these the idempotent producer's sequence state is broken (a broker restart can cause
@@ -68,7 +71,9 @@ REJECTED = (
 
 class EventProducer:
     """Publishes events of one service, signed with its key; ``publish`` returns once Kafka
-    acknowledged. (Without a key it sends only what is not an event: dead letters.)"""
+    acknowledged. (Without a key it sends only what is not an event: dead letters.) Its
+    client is an aiokafka producer, or the ``transport``'s (see
+    :mod:`singlewindow.kafka.transport`)."""
 
     def __init__(
         self,
@@ -77,12 +82,20 @@ class EventProducer:
         signer: SigningKey | None = None,
         timeout_s: float = 10.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        transport: Transport | None = None,
     ) -> None:
         self.settings, self.service, self.timeout_s = settings, service, timeout_s
-        self.signer, self.clock = signer, clock
-        self.producer = new_producer(settings, service)
+        self.signer, self.clock, self.transport = signer, clock, transport
+        self.producer = self._new_client()
         self._unstarted = True  # started by start(), or else by the first send
         self._lock = asyncio.Lock()
+
+    def _new_client(self) -> ProducerClient:
+        """A new aiokafka producer (or the transport's client, when given one)."""
+        if self.transport is not None:
+            return self.transport.producer(self.settings, self.service)
+        producer: ProducerClient = new_producer(self.settings, self.service)
+        return producer
 
     async def start(self, stopping: asyncio.Event | None = None) -> None:
         """Start, waiting for Kafka as long as it takes, or until ``stopping`` is set."""
@@ -90,7 +103,7 @@ class EventProducer:
             if not self._unstarted:
                 return
             producer = await start_client(
-                lambda: new_producer(self.settings, self.service),
+                self._new_client,
                 f"{self.service}: producer",
                 stopping,
                 first=self.producer,
@@ -98,7 +111,7 @@ class EventProducer:
             if producer is not None:
                 self.producer, self._unstarted = producer, False
             else:  # stopping: the first send (if any) starts a fresh one
-                self.producer = new_producer(self.settings, self.service)
+                self.producer = self._new_client()
 
     async def stop(self) -> None:
         await self.producer.stop()
@@ -131,7 +144,7 @@ class EventProducer:
     async def _replace(self) -> None:
         if self._unstarted:  # a concurrent sender replaced it already
             return
-        old, self.producer = self.producer, new_producer(self.settings, self.service)
+        old, self.producer = self.producer, self._new_client()
         self._unstarted = True  # started by the next send, which the caller retries
         try:
             await asyncio.wait_for(old.stop(), 10)
@@ -146,7 +159,7 @@ class EventProducer:
                 await self.producer.start()
                 self._unstarted = False
             except BaseException as exc:  # an aiokafka client cannot be started twice
-                failed, self.producer = self.producer, new_producer(self.settings, self.service)
+                failed, self.producer = self.producer, self._new_client()
                 if not isinstance(exc, Exception):
                     raise  # cancelled (the send's bound): the half-started client is dropped
                 await close_quietly(failed, f"{self.service}: producer")

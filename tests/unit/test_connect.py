@@ -8,7 +8,9 @@ import logging
 import socket
 
 import pytest
+from aiokafka.errors import KafkaConnectionError
 
+from singlewindow.kafka.admin import admin_client
 from singlewindow.kafka.connect import start_client
 from singlewindow.kafka.consumer import ConsumerService, Record
 from singlewindow.kafka.producer import EventProducer, PublishTimeout
@@ -127,3 +129,11 @@ async def test_a_stop_abandons_the_attempt_in_hand() -> None:
     stopping.set()
     assert await asyncio.wait_for(starting, 1) is None
     assert [c.stopped for c in clients] == [True]
+
+
+async def test_an_admin_client_retries_until_its_timeout_then_raises(nowhere: Settings) -> None:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(KafkaConnectionError):
+        await admin_client(nowhere, ready_timeout=1.5)
+    assert 1.5 <= loop.time() - started < 10
