@@ -7,6 +7,7 @@ COPY pyproject.toml uv.lock README.md ./
 COPY singlewindow ./singlewindow
 COPY services ./services
 COPY schemas ./schemas
+COPY agencies.toml ./
 COPY docs/asyncapi.json ./docs/asyncapi.json
 RUN uv sync --frozen --no-dev && useradd --uid 10001 app
 USER app

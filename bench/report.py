@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from deploy.local.components import VAR
+from deploy.local.launcher import services
 
 OUT = VAR / "bench"
-SERVICES = ("intake", "customs", "ciq", "port", "aggregator", "projector", "kafka", "ferretdb")
+SERVICES = (*services(), "kafka", "ferretdb")  # the platform's processes, then the stack's
 
 
 def _s(value: float | None, digits: int = 0) -> str:

@@ -18,7 +18,6 @@ from singlewindow.events import AgencyVerdict, ClearanceResult, DeclarationSubmi
 
 COLLECTION = "declarations"
 FINAL = ("RELEASED", "INSPECTION_REQUIRED", "HELD", "REJECTED", "TIMED_OUT")
-AGENCY_ORDER = ("customs", "ciq", "port")
 
 Doc = dict[str, Any]
 
@@ -67,7 +66,11 @@ def apply(doc: Doc | None, event: Event) -> Doc:
 def status_view(doc: Doc) -> Doc:
     """The status API's answer for one read-model document."""
     verdicts = doc.get("verdicts") or {}
-    ordered = sorted(verdicts, key=lambda a: (*AGENCY_ORDER, a).index(a))
+    # in the order the declaration names its agencies (the routing table's), then any other
+    asked = list((doc.get("declaration") or {}).get("required_agencies") or ())
+    ordered = sorted(
+        verdicts, key=lambda a: (asked.index(a), "") if a in asked else (len(asked), a)
+    )
     return {
         "declaration_id": doc["_id"],
         "status": doc["status"],

@@ -27,6 +27,7 @@ from deploy.local.demo_data import (
 )
 from deploy.local.launcher import running_platform
 from services.intake.devissuer import bearer
+from singlewindow.registry import agency_registry
 
 
 async def run(url: str) -> list[tuple[str, dict[str, Any]]]:
@@ -61,7 +62,8 @@ def main() -> None:
             url = stack.enter_context(running_platform(logs, intake_port=18050)).url
         answers = asyncio.run(run(url))
     table = Table(title="one declaration, every agency, one answer")
-    for column in ("scenario", "status", "customs", "ciq", "port", "reasons", "duties CNY"):
+    agencies = agency_registry().codes
+    for column in ("scenario", "status", *agencies, "reasons", "duties CNY", "charges CNY"):
         table.add_column(column)
     for name, answer in answers:
         verdicts = {v["agency"]: v for v in answer["verdicts"]}
@@ -70,12 +72,10 @@ def main() -> None:
         table.add_row(
             name,
             answer["status"],
-            *(
-                verdicts[a]["decision"] if a in verdicts else "-"
-                for a in ("customs", "ciq", "port")
-            ),
+            *(verdicts[a]["decision"] if a in verdicts else "-" for a in agencies),
             ", ".join(reasons) or "-",
             str(result.get("total_duties", "-")),
+            str(result.get("total_charges", "-")),
         )
     Console().print(table)
 
