@@ -159,3 +159,26 @@ def with_keys(settings: Settings, signer: str | None = None) -> Settings:
     if signer is not None:
         update |= {"signing_key_file": folder / f"{signer}.pem", "signing_key_id": f"{signer}-test"}
     return settings.model_copy(update=update)
+
+
+# -- a fourth agency: the registry entry of examples/vet_agency --
+
+VET_ENTRY = """
+[[agency]]
+code = "vet"
+name = "Veterinary and Food Safety Authority"
+name_zh = "兽医和食品安全局"
+module = "vet_agency"
+metrics_port = 9106
+rules = "vet_agency.rules:assess"
+reference = "vet_agency.reference:load_reference"
+"""
+
+
+def registry_file_with(folder: Path, entries: str = VET_ENTRY) -> Path:
+    """The platform's registry plus ``entries`` (TOML), written to ``folder/agencies.toml``."""
+    from singlewindow.registry import default_file
+
+    path = folder / "agencies.toml"
+    path.write_text(default_file().read_text(encoding="utf-8") + entries, encoding="utf-8")
+    return path

@@ -30,23 +30,14 @@ from deploy.local.demo_data import sample_declaration_body
 from deploy.local.launcher import ROOT, Platform, running_platform
 from services.intake.routing import TABLES
 from singlewindow.kafka.admin import provision_topics
-from singlewindow.registry import FILE_ENV, default_file
+from singlewindow.registry import FILE_ENV
+from tests import factories
 from tests.e2e.checks import trader
 from tests.e2e.test_audit import read_model_document
 from tests.e2e.test_pipeline import final_status, submit
 
 pytestmark = pytest.mark.e2e
 EXAMPLE = ROOT / "examples" / "vet_agency"
-VET_ENTRY = """
-[[agency]]
-code = "vet"
-name = "Veterinary and Food Safety Authority"
-name_zh = "兽医和食品安全局"
-module = "vet_agency"
-metrics_port = 9106
-rules = "vet_agency.rules:assess"
-reference = "vet_agency.reference:load_reference"
-"""
 VET_ROUTING = {
     "hs_prefixes": [
         *({"prefix": f"02{h:02d}", "goods": "meat and edible offal"} for h in range(1, 11)),
@@ -97,8 +88,7 @@ def with_vet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     if not (VAR / "credentials" / "admin.env").exists():
         pytest.skip("needs the local stack (make up)")
     where = tmp_path_factory.mktemp("vet-registry")
-    registry = where / "agencies.toml"
-    registry.write_text(default_file().read_text(encoding="utf-8") + VET_ENTRY, encoding="utf-8")
+    registry = factories.registry_file_with(where)
     tables = where / "routing_tables"
     shutil.copytree(TABLES, tables)
     table = json.loads((tables / "routing-2026.11.json").read_text())

@@ -15,17 +15,11 @@ import pytest
 from deploy.k8s import manifests
 from services.customs.sampling import KEYS_FILE_ENV
 from singlewindow.registry import AgencyRegistry, default_file, load_registry
+from tests import factories
 from tests.unit.manifest_yaml import YamlError, load_all
 
 ROOT = Path(__file__).resolve().parents[2]
-VET = """
-[[agency]]
-code = "vet"
-name = "Veterinary and Food Safety Authority"
-name_zh = "兽医和食品安全局"
-module = "vet_agency"
-metrics_port = 9106
-"""
+VET = factories.VET_ENTRY
 PYYAML = "import json, sys, yaml; json.dump(list(yaml.safe_load_all(sys.stdin)), sys.stdout)"
 
 

@@ -21,21 +21,11 @@ from singlewindow.security import acls, principal, principals
 from singlewindow.topics import catalog, inputs, verdict_topics
 from tests import factories
 
-VET = """
-[[agency]]
-code = "vet"
-name = "Veterinary and Food Safety Authority"
-module = "vet_agency"
-metrics_port = 9106
-rules = "vet_agency.rules:assess"
-reference = "vet_agency.reference:load_reference"
-"""
+VET = factories.VET_ENTRY
 
 
 def with_vet(tmp_path: Path, extra: str = VET) -> AgencyRegistry:
-    path = tmp_path / "agencies.toml"
-    path.write_text(default_file().read_text(encoding="utf-8") + extra, encoding="utf-8")
-    return load_registry(path)
+    return load_registry(factories.registry_file_with(tmp_path, extra))
 
 
 def test_the_platform_registry_lists_customs_ciq_and_port_in_order() -> None:

@@ -21,7 +21,7 @@ from singlewindow.events import (
     Document,
     DocumentType,
 )
-from singlewindow.registry import default_file, load_registry
+from singlewindow.registry import load_registry
 from singlewindow.settings import Settings
 from singlewindow.signing import KeyRegistry, SigningKey, register
 from singlewindow.testing import FakeBroker
@@ -132,14 +132,7 @@ def test_a_certificate_names_its_establishment(reference: str, named: Any) -> No
 async def test_the_vet_service_rules_in_memory_through_the_sdk(tmp_path: Path) -> None:
     """The example's service as ``python -m vet_agency`` builds it, on the SDK's FakeBroker:
     a declaration routed to it gets a signed verdict with its fee; one that is not, none."""
-    registry_file = tmp_path / "agencies.toml"
-    registry_file.write_text(
-        default_file().read_text(encoding="utf-8")
-        + '[[agency]]\ncode = "vet"\nname = "Veterinary authority"\nmodule = "vet_agency"\n'
-        "metrics_port = 9106\n",
-        encoding="utf-8",
-    )
-    registry = load_registry(registry_file)
+    registry = load_registry(factories.registry_file_with(tmp_path))
     key = SigningKey.generate("vet-test")
     (tmp_path / "vet.pem").write_bytes(key.private_pem())
     keys = KeyRegistry(version=1, keys=(*factories.REGISTRY.keys, register(key, "vet", EARLIEST)))
