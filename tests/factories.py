@@ -85,12 +85,6 @@ def result(declaration_id: str = "D-0001", **changes: Any) -> ev.ClearanceResult
         status=ev.ClearanceStatus.RELEASED,
         decisions=(
             ev.AgencyDecision(agency="customs", decision=ev.Decision.CLEAR, verdict_id="V1"),
-            ev.AgencyDecision(
-                agency="port",
-                decision=ev.Decision.CLEAR,
-                verdict_id="V2",
-                charges=(ev.Charge(code="PORT_DUES", description="dues", amount=Decimal("75")),),
-            ),
         ),
         total_duties=Decimal("1234.56"),
         decided_at=T0,

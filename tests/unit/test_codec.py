@@ -26,7 +26,13 @@ from singlewindow.avro import (
 from singlewindow.avro.codec import SchemaMismatch
 from tests import factories
 
-SAMPLES = [factories.declaration(), factories.verdict(), factories.result()]
+PORT_DUES = ev.Charge(code="PORT_DUES", description="port dues", amount=Decimal("75.40"))
+SAMPLES = [
+    factories.declaration(),
+    factories.verdict(),
+    factories.verdict(agency="port", charges=(PORT_DUES,)),
+    factories.result(),
+]
 
 
 def crc64_avro(data: bytes) -> int:
