@@ -79,7 +79,24 @@ class DocumentType(StrEnum):
 # the code is registered. On the wire a union ``["string", Agency]``: writers write the
 # string; the enum branch only reads what the releases up to 2026-11 wrote.
 AGENCY_CODE_PATTERN = r"^[a-z][a-z0-9_]{1,31}$"
-AgencyCode = Annotated[str, StringConstraints(pattern=AGENCY_CODE_PATTERN)]
+# Names of the platform's own services and principals: never an agency's (a verdict "of the
+# intake" would otherwise pass the check of the intake's signature).
+RESERVED_NAMES = frozenset({"intake", "aggregator", "projector", "audit", "redrive", "admin"})
+
+
+def _an_agency(code: str) -> str:
+    if code in RESERVED_NAMES:
+        raise ValueError(f"{code!r} names one of the platform's own services, not an agency")
+    return code
+
+
+AgencyCode = Annotated[
+    str, StringConstraints(pattern=AGENCY_CODE_PATTERN), AfterValidator(_an_agency)
+]
+# At most this many agencies rule on one declaration, each assessing below this much: the
+# join adds every agency's duties, and the sum must stay a Money (below 10^16).
+MAX_AGENCIES = 64
+MAX_ASSESSED = Decimal("1e14")
 
 
 class Decision(StrEnum):
@@ -173,7 +190,7 @@ class Charge(AvroRecord):
     AVRO_NAME = f"{NS}.Charge"
     code: str = Field(min_length=1, max_length=64)
     description: str = Field(max_length=512)
-    amount: Money = Field(ge=0)
+    amount: Money = Field(ge=0, lt=MAX_ASSESSED)
     item: int | None = None
 
 
@@ -250,7 +267,7 @@ class DeclarationSubmitted(Event):
     consignment: Consignment
     items: tuple[GoodsItem, ...] = Field(min_length=1)
     documents: tuple[Document, ...]
-    required_agencies: tuple[AgencyCode, ...]
+    required_agencies: tuple[AgencyCode, ...] = Field(max_length=MAX_AGENCIES)
     routing_version: str
 
 
@@ -262,11 +279,11 @@ class AgencyVerdict(Event):
     reasons: tuple[Reason, ...]
     checks: tuple[InspectionCheck, ...] = ()
     duties: tuple[DutyLine, ...] = ()
-    total_duties: Money
+    total_duties: Annotated[Money, Field(lt=MAX_ASSESSED)]
     rules_version: str
     decided_at: UtcMillis
     sampling_key_version: str | None = None
-    charges: tuple[Charge, ...] = ()
+    charges: tuple[Charge, ...] = Field((), max_length=1000)
 
 
 class ClearanceResult(Event):

@@ -45,11 +45,13 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from singlewindow.events import AgencyCode
+from singlewindow.events import RESERVED_NAMES, AgencyCode
 
-# Names the platform's own services and principals use: an agency cannot take them.
-RESERVED = frozenset({"intake", "aggregator", "projector", "audit", "redrive", "admin"})
 FILE_ENV = "AGENCY_REGISTRY_FILE"
+# the topics of the platform's own (singlewindow.topics, which derives from this registry)
+PLATFORM_TOPICS = frozenset(
+    {"declarations.submitted", "clearance.results", "aggregator.join-state", "deadletters"}
+)
 _MODULE = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
 _OBJECT = rf"^({_MODULE}:[A-Za-z_][A-Za-z0-9_]*)?$"
 
@@ -106,16 +108,14 @@ class AgencyEntry(BaseModel):
         "verdicts need the auditor's secrets (a keyed random sample); instead of rules",
     )
     topic: str = Field("", pattern=r"^([A-Za-z0-9._-]{1,249})?$")
-    group: str = Field("", max_length=249)
-    principal: str = Field("", max_length=64)
+    group: str = Field("", pattern=r"^([A-Za-z0-9._-]{1,249})?$")
+    principal: str = Field("", pattern=r"^([a-z][a-z0-9.-]{0,62})?$")
     secret_files: tuple[SecretFile, ...] = Field(
         (), description="secrets its service reads from files (see :class:`SecretFile`)"
     )
 
     @model_validator(mode="after")
     def _defaults(self) -> AgencyEntry:
-        if self.code in RESERVED:
-            raise ValueError(f"{self.code!r} is a name of the platform's own services")
         envs = [f.env for f in self.secret_files]
         twice = sorted({e for e in envs if envs.count(e) > 1})
         if twice:
@@ -128,6 +128,11 @@ class AgencyEntry(BaseModel):
         ):
             if not getattr(self, field):
                 object.__setattr__(self, field, value)
+        # the platform's own principals, groups and topics are never an agency's
+        taken = {*RESERVED_NAMES, *PLATFORM_TOPICS, "deadletters-redrive"}
+        for field in ("topic", "group", "principal"):
+            if getattr(self, field) in taken:
+                raise ValueError(f"{self.code}: {field} {getattr(self, field)!r} is the platform's")
         return self
 
 
@@ -145,6 +150,11 @@ class AgencyRegistry(BaseModel):
             twice = sorted({str(v) for v in values if values.count(v) > 1})
             if twice:
                 raise ValueError(f"two agencies share a {field}: {', '.join(twice)}")
+        names = [(a.code, n) for a in self.agencies for n in {a.code, a.group, a.principal}]
+        for code, name in names:
+            others = {c for c, n in names if n == name and c != code}
+            if others:
+                raise ValueError(f"{name!r} names both {code} and {', '.join(sorted(others))}")
         return self
 
     def __iter__(self) -> Iterator[AgencyEntry]:  # type: ignore[override]

@@ -45,7 +45,9 @@ def service_credentials(module: str, env: dict[str, str]) -> dict[str, str]:
     from deploy.local.components import VAR
     from deploy.local.trust import read_env_file
 
-    path = VAR / "credentials" / f"{module}.env"
+    registry = agency_registry()
+    principal = registry.get(module).principal if module in registry else module
+    path = VAR / "credentials" / f"{principal}.env"
     if not path.exists():
         return {}
     found = read_env_file(path)

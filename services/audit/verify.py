@@ -66,16 +66,27 @@ def recomputers(
     """How each registered agency's verdicts are recomputed, as its registry entry declares:
     its ``recompute`` (given ``keyring``, the auditor's sampling keys), else its ``rules`` with
     its ``reference`` of the version a verdict names. An agency that declares neither is
-    absent: its verdicts are reported, never trusted."""
+    absent: its verdicts are reported, never trusted; one whose code the auditor's environment
+    cannot import is reported "not recomputable", verdict by verdict."""
     found: dict[str, Recompute] = {}
     for agency in registry or agency_registry():
-        if agency.recompute:
-            found[agency.code] = partial(pkgutil.resolve_name(agency.recompute), keyring)
-        elif agency.rules and agency.reference:
-            found[agency.code] = _unsampled(
-                pkgutil.resolve_name(agency.rules), pkgutil.resolve_name(agency.reference)
-            )
+        try:
+            if agency.recompute:
+                found[agency.code] = partial(pkgutil.resolve_name(agency.recompute), keyring)
+            elif agency.rules and agency.reference:
+                found[agency.code] = _unsampled(
+                    pkgutil.resolve_name(agency.rules), pkgutil.resolve_name(agency.reference)
+                )
+        except (ImportError, AttributeError, ValueError) as exc:
+            found[agency.code] = _unavailable(f"{agency.code}'s rules cannot be loaded: {exc}")
     return found
+
+
+def _unavailable(why: str) -> Recompute:
+    def recompute(declaration: DeclarationSubmitted, recorded: AgencyVerdict) -> Recomputed:
+        raise LookupError(why)
+
+    return recompute
 
 
 @dataclass(frozen=True)

@@ -87,8 +87,11 @@ def current_version() -> str:
 def load_table(path: Path | None = None, registry: AgencyRegistry | None = None) -> RoutingTable:
     """Read and check the table to route with (``path``, else the current version): pydantic
     ValidationError if it is malformed, ValueError if it names an unregistered agency."""
-    path = path or tables_dir() / f"{current_version()}.json"
+    version = None if path else current_version()
+    path = path or tables_dir() / f"{version}.json"
     table = RoutingTable.model_validate_json(path.read_bytes())
+    if version is not None and table.version != version:
+        raise ValueError(f"{path} holds routing table {table.version!r}, not {version!r}")
     registry = registry or agency_registry()
     unknown = sorted(a for a in table.agencies if a not in registry)
     if unknown:
@@ -99,10 +102,14 @@ def load_table(path: Path | None = None, registry: AgencyRegistry | None = None)
     return table
 
 
-@cache
 def table_of_version(version: str) -> RoutingTable:
     """The routing table of ``version`` as it was released; LookupError if there is none."""
-    path = tables_dir() / f"{version}.json"
+    return _table_in(tables_dir(), version)
+
+
+@cache
+def _table_in(folder: Path, version: str) -> RoutingTable:
+    path = folder / f"{version}.json"
     if not _VERSION.fullmatch(version) or not path.is_file():
         raise LookupError(f"no routing table {version[:64]!r}")
     table = RoutingTable.model_validate_json(path.read_bytes())

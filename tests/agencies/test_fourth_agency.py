@@ -62,7 +62,13 @@ def sdk_python(tmp_path_factory: pytest.TempPathFactory) -> str:
     venv = where / "venv"
     subprocess.run([uv(), "venv", "--python", sys.executable, venv], check=True)
     python = str(venv / "bin" / "python")
-    subprocess.run([uv(), "pip", "install", "--python", python, wheel], check=True)
+    # the SDK's dependencies at the versions the platform is tested with (uv.lock)
+    pinned = where / "constraints.txt"
+    export = [uv(), "export", "--frozen", "--no-hashes", "--no-dev", "--no-emit-project"]
+    subprocess.run([*export, "--output-file", pinned], cwd=ROOT, check=True)
+    subprocess.run(
+        [uv(), "pip", "install", "--python", python, "--constraint", pinned, wheel], check=True
+    )
     probe = subprocess.run(
         [python, "-c", "import singlewindow, vet_agency.rules; print(singlewindow.__file__)"],
         cwd=EXAMPLE,

@@ -7,11 +7,12 @@ earlier release wrote, and the current code must keep reading them.
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
 from singlewindow.avro import fingerprint_of
-from singlewindow.events import Event
+from singlewindow.events import AgencyDecision, Charge, Decision, Event
 from tests import factories
 
 HERE = Path(__file__).resolve().parent
@@ -23,11 +24,22 @@ def signed(event: E) -> E:
     return type(event).from_avro(factories.signed(event))
 
 
-_KEYED_VERDICT = signed(factories.verdict(sampling_key_version="golden-1"))  # every field set
+_FEE = Charge(code="INSPECTION_FEE", description="golden", amount=Decimal("120.00"), item=1)
+_KEYED_VERDICT = signed(  # every field set
+    factories.verdict(sampling_key_version="golden-1", charges=(_FEE,))
+)
 SAMPLES = (
     signed(factories.declaration()),
     _KEYED_VERDICT,
-    signed(factories.result()),
+    signed(
+        factories.result(
+            decisions=(
+                AgencyDecision(
+                    agency="customs", decision=Decision.CLEAR, verdict_id="V1", charges=(_FEE,)
+                ),
+            )
+        )
+    ),
     signed(factories.join_state(verdicts=(_KEYED_VERDICT,))),
 )
 

@@ -210,7 +210,7 @@ def test_a_code_yaml_would_misread_is_quoted(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("extra", "error"),
     [
-        ('principal = "Vet_User"\n', "cannot name a Secret"),
+        ('principal = "vet.user."\n', "cannot name a Secret"),
         ('code = "vet_"\n', "not a Kubernetes name"),
         (
             'secret_files = [{ env = "SIGNING_KEY_FILE", secret = "vet-x", key = "k" }]\n',

@@ -16,7 +16,7 @@ from services.audit.verify import recomputers
 from singlewindow.avro.codec import HEADER_LEN
 from singlewindow.avro.registry import default_registry
 from singlewindow.events import AgencyVerdict, Charge, ClearanceStatus, Decision
-from singlewindow.registry import AgencyRegistry, default_file, load_registry
+from singlewindow.registry import PLATFORM_TOPICS, AgencyRegistry, default_file, load_registry
 from singlewindow.security import acls, principal, principals
 from singlewindow.topics import catalog, inputs, verdict_topics
 from tests import factories
@@ -69,11 +69,36 @@ def test_a_new_agency_gets_its_topic_principal_acls_and_join_input(tmp_path: Pat
         (VET.replace('code = "vet"', 'code = "Vet"'), "pattern"),
         (VET.replace('module = "vet_agency"', 'module = "vet agency"'), "pattern"),
         (VET + 'colour = "green"\n', "Extra inputs"),
+        (VET + 'topic = "clearance.results"\n', "is the platform's"),
+        (VET + 'group = "aggregator"\n', "is the platform's"),
+        (VET + 'principal = "aggregator"\n', "is the platform's"),
+        (VET + 'principal = "../x"\n', "pattern"),
+        (VET + 'group = "ciq"\n', "share a group"),
+        (VET + 'principal = "port"\n', "share a principal"),
+        (  # one agency's group is another's principal
+            VET
+            + 'principal = "vetsvc"\n'
+            + VET.replace('code = "vet"', 'code = "vetx"').replace("9106", "9107")
+            + 'group = "vetsvc"\n',
+            "names both",
+        ),
     ],
 )
 def test_a_malformed_registry_is_refused_naming_why(tmp_path: Path, entry: str, why: str) -> None:
     with pytest.raises(ValueError, match=why):
         with_vet(tmp_path, entry)
+
+
+def test_the_platform_topics_an_agency_may_not_take_are_the_catalog_s() -> None:
+    assert {t.name for t in catalog()} - {
+        t.name for t in verdict_topics().values()
+    } == PLATFORM_TOPICS
+
+
+def test_no_event_names_a_platform_service_as_an_agency() -> None:
+    """A verdict "of the intake" would pass the check of the intake's own signature."""
+    with pytest.raises(ValueError, match="platform's own services"):
+        factories.verdict(agency="intake")
 
 
 def test_auditors_recompute_an_agency_with_the_rules_its_entry_names(tmp_path: Path) -> None:

@@ -99,6 +99,16 @@ def test_pork_from_a_suspended_origin_and_an_unregistered_establishment_is_rejec
     assert [c.amount for c in verdict.charges] == [Decimal("137.00"), Decimal("307.00")]
 
 
+def test_a_certificate_that_names_no_establishment_is_held_not_rejected() -> None:
+    verdict = assess(
+        declared(goods("0202300000", "AU", "500"), certificate="HC-AU-2026-000002"),
+        REFERENCE,
+        NOW,
+    )
+    assert verdict.decision is Decision.HOLD
+    assert [r.code for r in verdict.reasons] == ["VET-CERT-UNREADABLE"]
+
+
 def test_meat_without_a_health_certificate_is_held() -> None:
     verdict = assess(declared(goods("0201300000", "NZ", "500")), REFERENCE, NOW)
     assert verdict.decision is Decision.HOLD
@@ -120,7 +130,7 @@ def test_goods_that_are_not_meat_or_dairy_and_exports_are_no_concern() -> None:
     [
         ("AU-EST0142-26000002", ("AU", "EST0142")),
         ("DE-DE-BY-10022-EG-7", ("DE", "DE-BY-10022-EG")),
-        ("HC-AU-2026-000002", ("HC", "AU-2026")),  # reads, names nobody registered
+        ("HC-AU-2026-000002", None),  # HC is no country: the demo's own reference format
         ("AU-EST0142", None),
         ("nonsense", None),
     ],

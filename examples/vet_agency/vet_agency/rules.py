@@ -4,8 +4,10 @@
 - ``VET-ORIGIN-SUSPENDED`` REJECT: the item's origin is suspended for its HS code since a
   date on or before ``now`` (UTC date).
 - ``VET-CERT-MISSING`` HOLD: no veterinary health certificate (``HEALTH_CERTIFICATE``) lodged.
-- ``VET-EST-UNREGISTERED`` REJECT: certificates were lodged, but none names an establishment
-  of the item's origin country registered for the item's category.
+- ``VET-CERT-UNREADABLE`` HOLD: certificates were lodged, but none names an establishment
+  (``<ISO country>-<establishment>-<serial>``).
+- ``VET-EST-UNREGISTERED`` REJECT: the establishments the certificates name are none of the
+  item's origin country registered for the item's category.
 - Fee ``VET_INSPECTION_FEE`` per concerned item: the fee per item plus the fee per started
   tonne when the quantity is a mass (KGM, or KG as declared today; TNE).
 """
@@ -23,6 +25,7 @@ from singlewindow.events import (
     DocumentType,
     GoodsItem,
 )
+from singlewindow.identifiers import validate_country
 from singlewindow.verdicts import Ruling, build_verdict
 from vet_agency.reference import VetReference
 
@@ -46,6 +49,7 @@ def assess(
                 continue
             rulings += origin_suspended(item, reference, now)
             rulings += certificate_missing(item, category, certificates)
+            rulings += certificate_unreadable(item, category, certificates)
             rulings += establishment_unregistered(item, category, certificates, reference)
             charges.append(inspection_fee(item, category, reference))
     return build_verdict(declaration, AGENCY, reference.version, rulings, now, charges=charges)
@@ -72,11 +76,21 @@ def certificate_missing(item: GoodsItem, category: str, certificates: list[str])
     return [Ruling.hold("VET-CERT-MISSING", message, item.line)]
 
 
+def certificate_unreadable(item: GoodsItem, category: str, certificates: list[str]) -> list[Ruling]:
+    if not certificates or any(certified_establishment(c) for c in certificates):
+        return []
+    message = (
+        f"no lodged health certificate reads <country>-<establishment>-<serial>: the "
+        f"establishment that produced {category.lower()} item {item.hs_code} is not named"
+    )
+    return [Ruling.hold("VET-CERT-UNREADABLE", message, item.line)]
+
+
 def establishment_unregistered(
     item: GoodsItem, category: str, certificates: list[str], reference: VetReference
 ) -> list[Ruling]:
-    named = {certified_establishment(c) for c in certificates}
-    if not certificates or (item.origin_country, category) in {
+    named = {certified_establishment(c) for c in certificates} - {None}
+    if not named or (item.origin_country, category) in {
         (country, cat)
         for country, establishment, cat in reference.establishments
         if (country, establishment) in named
@@ -94,7 +108,11 @@ def certified_establishment(certificate: str) -> tuple[str, str] | None:
     (an establishment number may itself hold dashes), None if it reads otherwise."""
     country, _, rest = certificate.partition("-")
     establishment, _, serial = rest.rpartition("-")
-    return (country, establishment) if country and establishment and serial else None
+    try:
+        validate_country(country)
+    except ValueError:
+        return None
+    return (country, establishment) if establishment and serial else None
 
 
 def inspection_fee(item: GoodsItem, category: str, reference: VetReference) -> Charge:
