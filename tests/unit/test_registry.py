@@ -168,3 +168,30 @@ def test_every_agency_charges_reach_the_result_per_agency_exactly() -> None:
     assert result.total_charges == Decimal("399.45")
     assert result.total_duties == Decimal("1235.00")
     assert all(d.decision is Decision.CLEAR for d in result.decisions)
+
+
+def test_sums_the_join_makes_stay_in_range() -> None:
+    """The join adds the duties of every agency asked: each verdict's below 10^14 CNY and at
+    most 64 agencies per declaration keep the sum a Money (below 10^16); a verdict or a
+    declaration beyond is refused where it is decoded (and so dead-lettered)."""
+    with pytest.raises(ValueError, match="less than"):
+        factories.verdict(total_duties=Decimal("100000000000000.00"))
+    with pytest.raises(ValueError, match="at most 64"):
+        factories.declaration(required_agencies=tuple(f"a{i:02d}" for i in range(65)))
+    many = [f"a{i:02d}" for i in range(64)]
+    top = Decimal("99999999999999.99")
+    events = [
+        factories.declaration(required_agencies=tuple(many)),
+        *(factories.verdict(agency=a, total_duties=top) for a in many),
+    ]
+    _, (result,) = fold(events, timedelta(seconds=120))
+    assert result.total_duties == top * 64  # 6,399,999,999,999,999.36 < 10^16
+
+
+def test_an_agency_whose_rules_cannot_be_imported_is_reported_per_verdict(
+    tmp_path: Path,
+) -> None:
+    registry = with_vet(tmp_path, VET.replace("vet_agency.rules:assess", "no_such.rules:assess"))
+    recompute = recomputers(registry=registry)["vet"]
+    with pytest.raises(LookupError, match="vet's rules cannot be loaded"):
+        recompute(factories.declaration(), factories.verdict(agency="vet"))
