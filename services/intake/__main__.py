@@ -16,7 +16,7 @@ from prometheus_client import start_http_server
 from pydantic import ValidationError
 
 from services.intake.adapters import KafkaPublisher, MongoIdempotencyStore, MongoReadModel
-from services.intake.api import Exposure, Limits, create_app
+from services.intake.api import Exposure, IntakeService, Limits, create_app
 from services.intake.auth import JwtVerifier
 from services.intake.config import ConfigError, IntakeSettings, build_verifier, id_secret
 from services.intake.server import IntakeProcess, http_server
@@ -54,18 +54,20 @@ def intake_process(
     database = client[settings.mongodb_database]
     publisher = KafkaPublisher(producer, database[COLLECTION])
     app = create_app(
-        publisher,
-        MongoReadModel(database[COLLECTION]),
-        MongoIdempotencyStore(database["idempotency_keys"]),
-        verifier=verifier,
-        id_secret=secret,
-        limits=Limits(
-            rate_per_second=own.intake_rate_per_second,
-            rate_burst=own.intake_rate_burst,
-            max_submissions=own.intake_max_submissions,
+        IntakeService(
+            publisher,
+            MongoReadModel(database[COLLECTION]),
+            MongoIdempotencyStore(database["idempotency_keys"]),
+            verifier=verifier,
+            id_secret=secret,
+            limits=Limits(
+                rate_per_second=own.intake_rate_per_second,
+                rate_burst=own.intake_rate_burst,
+                max_submissions=own.intake_max_submissions,
+            ),
+            after_claim=kill_after_claim(own.intake_fault_kill_after_claim),
         ),
-        exposure=Exposure(docs=own.intake_public_docs, metrics=own.intake_public_metrics),
-        after_claim=kill_after_claim(own.intake_fault_kill_after_claim),
+        Exposure(docs=own.intake_public_docs, metrics=own.intake_public_metrics),
     )
     if own.intake_metrics_port:  # for an internal scraper, whatever /metrics shows publicly
         start_http_server(

@@ -1,7 +1,7 @@
-"""The intake's HTTP API: ``create_app(publisher, read_model, idempotency, verifier=...,
-id_secret=...)`` -> FastAPI, or ``app_for(service)`` for an :class:`IntakeService` built
-already. The routes only translate: HTTP in, a call of the service (``service``: the use
-cases), its answer or its refusal (a problem document, ``errors``) out.
+"""The intake's HTTP API: ``create_app(IntakeService(publisher, read_model, idempotency,
+verifier=..., id_secret=...), exposure)`` -> FastAPI. The routes only translate: HTTP in, a
+call of the service (``service``: the use cases), its answer or its refusal (a problem
+document, ``errors``) out.
 
 Every route but ``/healthz`` needs ``Authorization: Bearer <JWT>`` from the configured issuer
 (``auth``): it names the subject and the USCCs it may act for. No token, or an invalid or
@@ -45,11 +45,9 @@ Every error is a problem document (``errors``). Request limits (body fields: ``s
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
@@ -58,12 +56,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from services.intake import errors, strictjson
-from services.intake.auth import Principal, Verifier, challenge, unauthorized
+from services.intake.auth import Principal, challenge, unauthorized
 from services.intake.errors import Problem
 from services.intake.httpmetrics import HttpMetrics
-from services.intake.ports import IdempotencyStore, Publisher, ReadModel
 from services.intake.ratelimit import retry_after
-from services.intake.routing import RoutingTable
 from services.intake.schema import (
     Accepted,
     DeclarationRequest,
@@ -81,12 +77,10 @@ from services.intake.service import (
     Unauthenticated,
     Unavailable,
     UnknownDeclaration,
-    no_fault,
-    utcnow,
 )
 from singlewindow import asyncapi
 
-__all__ = ["Exposure", "Limits", "app_for", "create_app"]
+__all__ = ["Exposure", "IntakeService", "Limits", "create_app"]
 
 IdempotencyKey = Annotated[
     str | None,
@@ -100,7 +94,6 @@ _BEARER = HTTPBearer(
     description="a JWT from the configured issuer naming `sub` and the `usccs` it acts for",
 )
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
-DEFAULT_LIMITS = Limits()
 
 
 def _service(request: Request) -> IntakeService:
@@ -152,38 +145,7 @@ def problem_of(refused: Refused, retry_after_s: int) -> Problem:
     raise TypeError(f"no problem document for {refused!r}")  # pragma: no cover
 
 
-def create_app(
-    publisher: Publisher,
-    read_model: ReadModel,
-    idempotency: IdempotencyStore | None = None,
-    *,
-    verifier: Verifier,
-    id_secret: bytes,
-    clock: Callable[[], datetime] = utcnow,
-    routing_table: RoutingTable | None = None,
-    limits: Limits = DEFAULT_LIMITS,
-    exposure: Exposure = Exposure(),
-    after_claim: Callable[[str], Awaitable[None]] = no_fault,
-    monotonic: Callable[[], float] = time.monotonic,
-) -> FastAPI:
-    """The intake app over an :class:`IntakeService` of these ports and policies (see there
-    for the arguments); ``exposure`` says what it shows besides its API."""
-    service = IntakeService(
-        publisher,
-        read_model,
-        idempotency,
-        verifier=verifier,
-        id_secret=id_secret,
-        clock=clock,
-        routing_table=routing_table,
-        limits=limits,
-        after_claim=after_claim,
-        monotonic=monotonic,
-    )
-    return app_for(service, exposure)
-
-
-def app_for(service: IntakeService, exposure: Exposure = Exposure()) -> FastAPI:
+def create_app(service: IntakeService, exposure: Exposure = Exposure()) -> FastAPI:
     """The HTTP face of ``service``: its routes, problem documents, metrics, lifespan."""
     limits = service.limits
 

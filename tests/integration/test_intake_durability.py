@@ -10,7 +10,7 @@ import pytest
 
 from deploy.local.demo_data import sample_declaration_body
 from services.intake.adapters import KafkaPublisher, MongoIdempotencyStore, MongoReadModel
-from services.intake.api import create_app
+from services.intake.api import IntakeService, create_app
 from singlewindow.db import mongo_client
 from singlewindow.kafka.producer import EventProducer
 from singlewindow.kafka.reader import key_text, read_topic
@@ -29,11 +29,13 @@ async def test_database_down_submission_works_status_is_503(settings: Settings) 
     database = mongo_client(down, timeout_ms=1000)[down.mongodb_database]
     issuer, body = TestIssuer(), sample_declaration_body(3)
     app = create_app(
-        KafkaPublisher(producer, database[COLLECTION]),
-        MongoReadModel(database[COLLECTION]),
-        MongoIdempotencyStore(database["idempotency_keys"]),
-        verifier=issuer.verifier(),
-        id_secret=os.urandom(32),
+        IntakeService(
+            KafkaPublisher(producer, database[COLLECTION]),
+            MongoReadModel(database[COLLECTION]),
+            MongoIdempotencyStore(database["idempotency_keys"]),
+            verifier=issuer.verifier(),
+            id_secret=os.urandom(32),
+        )
     )
     await producer.start()
     try:

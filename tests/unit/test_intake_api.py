@@ -22,7 +22,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.intake.api import Exposure, Limits, create_app
+from services.intake.api import Exposure, IntakeService, Limits, create_app
 from services.intake.auth import Verifier
 from services.intake.ids import scoped_key
 from services.intake.ports import (
@@ -86,15 +86,17 @@ async def running(
     read_model = read_model or InMemoryReadModel()
     store = InMemoryIdempotencyStore()
     app = create_app(
-        publisher,
-        read_model,
-        store,
-        verifier=verifier or ISSUER.verifier(),
-        id_secret=secret,
-        clock=lambda: T0,
-        limits=limits,
-        exposure=exposure,
-        monotonic=monotonic,
+        IntakeService(
+            publisher,
+            read_model,
+            store,
+            verifier=verifier or ISSUER.verifier(),
+            id_secret=secret,
+            clock=lambda: T0,
+            limits=limits,
+            monotonic=monotonic,
+        ),
+        exposure,
     )
     transport = httpx.ASGITransport(app, raise_app_exceptions=False)
     async with (
@@ -381,7 +383,9 @@ async def test_a_death_between_claim_and_publish_never_yields_a_202_for_nothing(
     trust: dict[str, Any] = {"verifier": ISSUER.verifier(), "id_secret": SECRET}
     headers = {"Idempotency-Key": "k", **ISSUER.auth()}
     dying = create_app(
-        publisher, InMemoryReadModel(), store, clock=lambda: T0, after_claim=die, **trust
+        IntakeService(
+            publisher, InMemoryReadModel(), store, clock=lambda: T0, after_claim=die, **trust
+        )
     )
     transport = httpx.ASGITransport(dying, raise_app_exceptions=True)
     async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
@@ -389,7 +393,9 @@ async def test_a_death_between_claim_and_publish_never_yields_a_202_for_nothing(
             await client.post("/v1/declarations", json=valid_body(), headers=headers)
     assert publisher.events == [] and not store.claims[scoped_key("trader-a", "k")].published
     later = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
-    restarted = create_app(publisher, InMemoryReadModel(), store, clock=lambda: later, **trust)
+    restarted = create_app(
+        IntakeService(publisher, InMemoryReadModel(), store, clock=lambda: later, **trust)
+    )
     transport = httpx.ASGITransport(restarted)
     async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
         retried = await client.post("/v1/declarations", json=valid_body(), headers=headers)

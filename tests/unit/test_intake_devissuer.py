@@ -13,7 +13,7 @@ import jwt
 import pytest
 
 from services.intake import devissuer
-from services.intake.api import Exposure, create_app
+from services.intake.api import Exposure, IntakeService, create_app
 from services.intake.auth import FileKeys, JwtVerifier
 from services.intake.config import IntakeSettings, build_verifier, id_secret
 from services.intake.ports import InMemoryPublisher, InMemoryReadModel
@@ -106,11 +106,10 @@ async def test_the_local_environment_starts_an_intake_that_accepts_its_tokens(
     own = IntakeSettings()
     publisher = InMemoryPublisher()
     app = create_app(
-        publisher,
-        InMemoryReadModel(),
-        verifier=build_verifier(own),
-        id_secret=id_secret(own),
-        exposure=Exposure(docs=own.intake_public_docs, metrics=own.intake_public_metrics),
+        IntakeService(
+            publisher, InMemoryReadModel(), verifier=build_verifier(own), id_secret=id_secret(own)
+        ),
+        Exposure(docs=own.intake_public_docs, metrics=own.intake_public_metrics),
     )
     headers = devissuer.bearer("local", [USCC_A], directory=tmp_path / "issuer")
     transport = httpx.ASGITransport(app)

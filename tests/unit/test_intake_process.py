@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from services.intake import devissuer
-from services.intake.api import create_app
+from services.intake.api import IntakeService, create_app
 from services.intake.ports import InMemoryPublisher, InMemoryReadModel
 from services.intake.server import IntakeProcess, http_server
 from singlewindow.signing import SigningKey
@@ -51,7 +51,9 @@ async def serving(
 ) -> AsyncIterator[tuple[IntakeProcess, asyncio.Task[None], httpx.AsyncClient]]:
     """An intake process started and running on an ephemeral port, with a client of it."""
     app = create_app(
-        publisher, InMemoryReadModel(), verifier=ISSUER.verifier(), id_secret=b"s" * 32
+        IntakeService(
+            publisher, InMemoryReadModel(), verifier=ISSUER.verifier(), id_secret=b"s" * 32
+        )
     )
 
     def closer(name: str) -> Callable[[], Awaitable[None]]:
