@@ -174,9 +174,6 @@ class AgencyRegistry(BaseModel):
                 return entry
         raise KeyError(f"{code!r} is not a registered agency (registered: {self.codes})")
 
-    def by_topic(self, topic: str) -> AgencyEntry | None:
-        return next((a for a in self.agencies if a.topic == topic), None)
-
 
 def default_file() -> Path:
     """``agencies.toml`` of the source tree, or the copy packaged into the SDK's wheel."""
