@@ -30,15 +30,37 @@ HERE = Path(__file__).resolve().parent
 OUT_DIR = HERE / "customs-2026.11-r2"
 
 HEADER = [
-    "hs_code", "description", "unit1", "unit2", "mfn", "provisional", "general",
-    "vat", "excise", "prohibited", "licence", "reference_price_cny", "price_unit",
+    "hs_code",
+    "description",
+    "unit1",
+    "unit2",
+    "mfn",
+    "provisional",
+    "general",
+    "vat",
+    "excise",
+    "prohibited",
+    "licence",
+    "reference_price_cny",
+    "price_unit",
 ]
 
 # Chapters every HS6 subheading of which is carried (the coverage of this version).
-CHAPTERS = (
-    [f"{c:02d}" for c in range(1, 25)]
-    + ["27", "28", "29", "39", "44", "61", "62", "63", "64", "84", "85", "87", "90"]
-)
+CHAPTERS = [f"{c:02d}" for c in range(1, 25)] + [
+    "27",
+    "28",
+    "29",
+    "39",
+    "44",
+    "61",
+    "62",
+    "63",
+    "64",
+    "84",
+    "85",
+    "87",
+    "90",
+]
 
 # Measures by code prefix for backbone lines (curated lines set their own cells).
 PROHIBITED_PREFIXES = {
