@@ -47,6 +47,9 @@ Quantity = Annotated[
 Rate = Annotated[
     Decimal, Field(max_digits=9, decimal_places=4, ge=0, allow_inf_nan=False), _scaled(4)
 ]
+PerUnit = Annotated[
+    Decimal, Field(max_digits=18, decimal_places=4, ge=0, allow_inf_nan=False), _scaled(4)
+]
 
 
 class DeclarationType(StrEnum):
@@ -99,6 +102,16 @@ MAX_AGENCIES = 64
 MAX_ASSESSED = Decimal("1e14")
 
 
+class TaxKind(StrEnum):
+    """The taxes customs assesses on an import, in the order they are computed (each enters
+    the base of the next: duty and additional duty the consumption tax's, all three VAT's)."""
+
+    DUTY = "DUTY"
+    ADDITIONAL_DUTY = "ADDITIONAL_DUTY"
+    CONSUMPTION_TAX = "CONSUMPTION_TAX"
+    VAT = "VAT"
+
+
 class Decision(StrEnum):
     CLEAR = "CLEAR"
     INSPECT = "INSPECT"
@@ -138,6 +151,33 @@ class Party(AvroRecord):
     AVRO_NAME = f"{NS}.Party"
     uscc: str
     name: str
+    customs_code: str | None = None
+
+
+class OverseasParty(AvroRecord):
+    AVRO_NAME = f"{NS}.OverseasParty"
+    name: str
+    country: str
+
+
+class Valuation(AvroRecord):
+    """What the customs values are computed from (see :mod:`singlewindow.valuation`)."""
+
+    AVRO_NAME = f"{NS}.Valuation"
+    incoterm: str
+    currency: str
+    freight: Money | None = None
+    insurance: Money | None = None
+    other_costs: Money = Decimal("0.00")
+    special_relationship: bool = False
+    price_influenced: bool = False
+    royalties_payable: bool = False
+
+
+class OriginClaim(AvroRecord):
+    AVRO_NAME = f"{NS}.OriginClaim"
+    agreement: str
+    certificate: str
 
 
 class Consignment(AvroRecord):
@@ -149,6 +189,14 @@ class Consignment(AvroRecord):
     port_of_loading: str
     port_of_discharge: str
     containers: tuple[str, ...] = ()
+    gross_weight_kg: Quantity | None = None
+    net_weight_kg: Quantity | None = None
+    packages: int | None = Field(None, ge=1)
+    package_kind: str | None = None
+    trade_country: str | None = None
+    departure_country: str | None = None
+    entry_customs: str | None = None
+    entry_port: str | None = None
 
 
 class GoodsItem(AvroRecord):
@@ -161,6 +209,14 @@ class GoodsItem(AvroRecord):
     unit: str
     customs_value: Money
     currency: str
+    invoice_price: Money | None = None
+    second_quantity: Quantity | None = None
+    second_unit: str | None = None
+    declaration_elements: str | None = None
+    origin_claim: OriginClaim | None = None
+    manufacturer_registration: str | None = None
+    un_number: str | None = None
+    licences: tuple[str, ...] = ()
 
 
 class Document(AvroRecord):
@@ -194,7 +250,26 @@ class Charge(AvroRecord):
     item: int | None = None
 
 
+class TaxLine(AvroRecord):
+    """One tax on one goods item: its base, its rate (ad valorem, specific or both), the
+    amount (see :mod:`services.customs.duties`)."""
+
+    AVRO_NAME = f"{NS}.TaxLine"
+    kind: TaxKind
+    basis: str
+    base: Money
+    rate: Rate | None = None
+    amount_per_unit: PerUnit | None = None
+    unit: str | None = None
+    quantity: Quantity | None = None
+    amount: Annotated[Money, Field(ge=0)]
+
+
 class DutyLine(AvroRecord):
+    """The taxes on one goods item. ``duty_rate``/``duty`` and ``vat_rate``/``vat`` are the
+    customs duty's ad valorem part and amount and the VAT, as before 2026-12; ``taxes`` has
+    every tax line by line."""
+
     AVRO_NAME = f"{NS}.DutyLine"
     item: int
     customs_value_cny: Money
@@ -202,6 +277,14 @@ class DutyLine(AvroRecord):
     duty: Money
     vat_rate: Rate
     vat: Money
+    taxes: tuple[TaxLine, ...] = ()
+
+
+class TaxTotal(AvroRecord):
+    AVRO_NAME = f"{NS}.TaxTotal"
+    kind: TaxKind
+    assessed: Money
+    collected: Money
 
 
 class AgencyDecision(AvroRecord):
@@ -269,6 +352,18 @@ class DeclarationSubmitted(Event):
     documents: tuple[Document, ...]
     required_agencies: tuple[AgencyCode, ...] = Field(max_length=MAX_AGENCIES)
     routing_version: str
+    trade_mode: str | None = None
+    levy_nature: str | None = None
+    record_number: str | None = None
+    declaration_office: str | None = None
+    domestic_party: Party | None = None
+    overseas_party: OverseasParty | None = None
+    valuation: Valuation | None = None
+
+    @property
+    def owner(self) -> Party:
+        """Whose goods these are: the domestic party, or (before 2026-12) the declarant."""
+        return self.domestic_party or self.declarant
 
 
 class AgencyVerdict(Event):
@@ -284,6 +379,7 @@ class AgencyVerdict(Event):
     decided_at: UtcMillis
     sampling_key_version: str | None = None
     charges: tuple[Charge, ...] = Field((), max_length=1000)
+    tax_totals: tuple[TaxTotal, ...] = ()
 
 
 class ClearanceResult(Event):
@@ -325,13 +421,18 @@ EVENTS: dict[str, type[Event]] = {
 }
 _RECORD_TYPES: tuple[type[AvroRecord], ...] = (
     Party,
+    OverseasParty,
+    Valuation,
+    OriginClaim,
     Consignment,
     GoodsItem,
     Document,
     Reason,
     InspectionCheck,
     Charge,
+    TaxLine,
     DutyLine,
+    TaxTotal,
     AgencyDecision,
     InspectionOrder,
     Signature,

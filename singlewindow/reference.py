@@ -5,6 +5,15 @@ Reference data lives in versioned folders beside the agency's code,
 edited in place: a change of data is a new folder, so a replay with the version named in a
 verdict reproduces that verdict.
 
+A version may be **dated**: its ``version.json`` says from which day it is in force
+(``valid_from``) and may name a ``base`` version whose files it inherits (a monthly version
+that only brings new exchange rates names the previous one and carries one file). The
+version in force on a day is the dated version with the latest ``valid_from`` not after it
+(:func:`version_on`); an agency chooses it by the declaration's acceptance date
+(:func:`acceptance_date`, China time), so the tariff and rates of the day the declaration was
+accepted apply, and the verdict names the version. A folder without ``version.json`` is
+never chosen by date; it is still read by name, to recompute the verdicts that name it.
+
 Every error in a file is a :class:`ReferenceDataError` naming where it is (package, version,
 file and, for a CSV, the line): :meth:`ReferenceFolder.where` names the place, :func:`check`
 runs a validator on a value and names the place if it fails, and the ``parse_*`` helpers read
@@ -14,11 +23,12 @@ a cell of one type.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -26,6 +36,8 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
+VERSION_FILE = "version.json"
+CHINA_TIME = timezone(timedelta(hours=8), "CST")  # Asia/Shanghai, no daylight saving
 _VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*")
 
 
@@ -44,12 +56,20 @@ class ReferenceFolder:
     package: str
     version: str
     root: Traversable
+    base: ReferenceFolder | None = None  # where a file this version does not carry is read
+    valid_from: date | None = None  # None: not chosen by date (read by name only)
+
+    def has(self, name: str) -> bool:
+        """Whether this version (or a version it inherits from) carries the file ``name``."""
+        return self.root.joinpath(name).is_file() or (self.base is not None and self.base.has(name))
 
     def text(self, name: str) -> str:
         path = self.root.joinpath(name)
-        if not path.is_file():
-            raise ReferenceDataError(f"{self.package} reference {self.version}: no file {name}")
-        return path.read_text(encoding="utf-8")
+        if path.is_file():
+            return path.read_text(encoding="utf-8")
+        if self.base is not None and self.base.has(name):
+            return self.base.text(name)
+        raise ReferenceDataError(f"{self.package} reference {self.version}: no file {name}")
 
     def csv(self, name: str, columns: Sequence[str]) -> tuple[dict[str, str], ...]:
         """Rows of a UTF-8 CSV whose header must be exactly ``columns``; cells are stripped."""
@@ -88,7 +108,12 @@ def reference_versions(package: str) -> tuple[str, ...]:
 
 
 def reference_folder(package: str, version: str) -> ReferenceFolder:
-    """The folder of one reference data version of ``package`` (e.g. ``services.customs``)."""
+    """The folder of one reference data version of ``package`` (e.g. ``services.customs``),
+    with the versions it inherits from (its ``version.json``'s ``base``)."""
+    return _folder(package, version, ())
+
+
+def _folder(package: str, version: str, seen: tuple[str, ...]) -> ReferenceFolder:
     if not _VERSION.fullmatch(version):
         raise UnknownReferenceVersion(f"{version!r} is not a reference data version name")
     root = files(package).joinpath("reference", version)
@@ -97,7 +122,52 @@ def reference_folder(package: str, version: str) -> ReferenceFolder:
         raise UnknownReferenceVersion(
             f"{package} has no reference data version {version!r} (known: {known})"
         )
-    return ReferenceFolder(package=package, version=version, root=root)
+    folder = ReferenceFolder(package=package, version=version, root=root)
+    if not root.joinpath(VERSION_FILE).is_file():
+        return folder
+    meta = folder.json(VERSION_FILE)
+    where = folder.where(VERSION_FILE)
+    if not isinstance(meta, dict) or set(meta) - {"valid_from", "base", "note"}:
+        raise ReferenceDataError(f"{where}: expected an object of valid_from, base and note")
+    valid_from = parse_date(str(meta.get("valid_from")), where)
+    base_name = meta.get("base")
+    base = None
+    if base_name is not None:
+        if not isinstance(base_name, str) or base_name in (*seen, version):
+            raise ReferenceDataError(f"{where}: base {base_name!r} is not another version")
+        base = _folder(package, base_name, (*seen, version))
+        if base.valid_from is not None and base.valid_from >= valid_from:
+            raise ReferenceDataError(f"{where}: base {base_name} is not in force before it")
+    return ReferenceFolder(package, version, root, base, valid_from)
+
+
+def dated_versions(package: str) -> tuple[tuple[date, str], ...]:
+    """``(valid_from, version)`` of every dated version of ``package``, oldest first."""
+    dated = []
+    for version in reference_versions(package):
+        valid_from = reference_folder(package, version).valid_from
+        if valid_from is not None:
+            dated.append((valid_from, version))
+    dated.sort()
+    for (day, one), (same, other) in itertools.pairwise(dated):
+        if day == same:
+            raise ReferenceDataError(f"{package}: {one} and {other} are both in force from {day}")
+    return tuple(dated)
+
+
+def version_on(package: str, day: date) -> str:
+    """The version of ``package``'s reference data in force on ``day``."""
+    in_force = [version for valid_from, version in dated_versions(package) if valid_from <= day]
+    if not in_force:
+        raise UnknownReferenceVersion(f"{package} has no reference data in force on {day}")
+    return in_force[-1]
+
+
+def acceptance_date(accepted_at: datetime) -> date:
+    """The day, in China, of the instant a declaration was accepted: it fixes the tariff and
+    the exchange rates that apply (a declaration accepted at 2026-11-30T20:00Z is accepted
+    on 1 December in China)."""
+    return accepted_at.astimezone(CHINA_TIME).date()
 
 
 def check(where: str, validator: Callable[[str], T], value: str) -> T:

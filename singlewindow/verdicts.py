@@ -73,6 +73,11 @@ class Ruling:
     def inspect(cls, code: str, message: str, check: str, item: int | None = None) -> Ruling:
         return cls(Decision.INSPECT, reason(code, message, item), check)
 
+    @classmethod
+    def note(cls, code: str, message: str, item: int | None = None) -> Ruling:
+        """A reason that asks for nothing (the decision stays what the other rulings make it)."""
+        return cls(Decision.CLEAR, reason(code, message, item))
+
 
 def build_verdict(
     declaration: DeclarationSubmitted,
