@@ -25,12 +25,15 @@ T0 = datetime(2026, 11, 27, 8, 30, 15, 123000, tzinfo=UTC)
 
 
 def declaration(declaration_id: str = "D-0001", **changes: Any) -> ev.DeclarationSubmitted:
+    """A general-trade import of laptops by sea, lodged by a broker for the consignee, CIF."""
     base = ev.DeclarationSubmitted(
         event_id="0b0c5a52-3b9e-4e7e-9d38-5c3b2b4c1d01",
         declaration_id=declaration_id,
         submitted_at=T0,
         declaration_type=ev.DeclarationType.IMPORT,
-        declarant=ev.Party(uscc="91350100M000100Y43", name="厦门某某贸易有限公司"),
+        declarant=ev.Party(
+            uscc="91350100M000100Y43", name="厦门某某报关有限公司", customs_code="3502980123"
+        ),
         consignment=ev.Consignment(
             mode=ev.TransportMode.SEA,
             vessel_imo="9074729",
@@ -39,6 +42,14 @@ def declaration(declaration_id: str = "D-0001", **changes: Any) -> ev.Declaratio
             port_of_loading="NLRTM",
             port_of_discharge="CNSHA",
             containers=("CSQU3054383",),
+            gross_weight_kg=Decimal("150.000"),
+            net_weight_kg=Decimal("120.500"),
+            packages=12,
+            package_kind="CT",
+            trade_country="NL",
+            departure_country="NL",
+            entry_customs="2248",
+            entry_port="CNSHA",
         ),
         items=(
             ev.GoodsItem(
@@ -46,15 +57,27 @@ def declaration(declaration_id: str = "D-0001", **changes: Any) -> ev.Declaratio
                 hs_code="8471300000",
                 description="Laptop computers",
                 origin_country="NL",
-                quantity=Decimal("120.5"),
-                unit="KG",
+                quantity=Decimal("120"),
+                unit="H87",
+                second_quantity=Decimal("120.5"),
+                second_unit="KGM",
                 customs_value=Decimal("45000.10"),
                 currency="EUR",
+                invoice_price=Decimal("45000.10"),
+                declaration_elements="0|0|portable|Dell|XPS 13",
             ),
         ),
         documents=(ev.Document(type=ev.DocumentType.COMMERCIAL_INVOICE, reference="INV-2026-001"),),
         required_agencies=("customs", "port"),
         routing_version="routing-2026.11",
+        trade_mode="0110",
+        levy_nature="101",
+        declaration_office="2248",
+        domestic_party=ev.Party(
+            uscc="91350100M000100Y43", name="厦门某某贸易有限公司", customs_code="3502960123"
+        ),
+        overseas_party=ev.OverseasParty(name="Dell Products B.V.", country="NL"),
+        valuation=ev.Valuation(incoterm="CIF", currency="EUR"),
     )
     return type(base).model_validate({**base.model_dump(), **changes})
 

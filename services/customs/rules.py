@@ -9,43 +9,65 @@ Per goods item (every rule that applies fires; each gives one reason):
   item rule runs).
 - ``CUS-NO-RATE`` HOLD (:func:`no_rate`): the currency is not in the exchange-rate table (the
   item cannot be valued: no undervaluation check, no duty line).
-- ``CUS-PROHIBITED`` REJECT (:func:`prohibited`): the tariff line is prohibited (both
-  directions in this data).
-- ``CUS-LICENCE-MISSING`` HOLD (:func:`licence_missing`): IMPORT of a licence line and no
-  ``IMPORT_LICENSE`` document in the declaration (documents are not tied to items: one licence
-  document covers them all).
-- ``CUS-UNDERVALUED`` INSPECT, check ``UNIT_VALUE`` (:func:`undervalued`): value in CNY per
-  unit below ``undervaluation_ratio`` (30 %) of the tariff's reference price. Only when the
-  item is declared in the reference price's unit with a positive quantity; both directions.
+- ``CUS-PROHIBITED`` REJECT (:func:`prohibited`): the tariff line is prohibited in the
+  declaration's direction (importing worn clothing is, exporting it is not).
+- ``CUS-STATUTORY-UNIT`` REJECT (:func:`statutory_units`): the quantity is not declared in
+  the tariff line's first statutory unit, or its second one is missing (法定第一/第二计量单位).
+- ``CUS-LICENCE-MISSING`` HOLD (:func:`licence_missing`): IMPORT of a line that needs a
+  licence (automatic import licence, precursor chemicals...) and the item names no
+  ``IMPORT_LICENSE`` document of the declaration.
+- ``CUS-PRICE-QUERY`` HOLD (:func:`undervalued`): value in CNY per unit below
+  ``undervaluation_ratio`` (30 %) of the tariff's reference price: customs queries the price
+  (价格质疑) and consults the trader (价格磋商); the goods may be released against a
+  guarantee meanwhile. Only when the item has a positive quantity in the reference price's
+  unit; both directions.
+- ``CUS-ORIGIN-CLAIM`` note, no action (:func:`origin_claim_not_honoured`): a preferential
+  origin claim that cannot be honoured; the MFN (or provisional) rate applies.
 
 Per declaration, after the items:
 
-- ``CUS-DECLARANT-RISK`` INSPECT, check ``DECLARANT_RISK`` (:func:`declarant_risk`): the
-  declarant's risk level is HIGH (an unknown declarant is MEDIUM: no action).
+- ``CUS-PRICE-INFLUENCED`` HOLD (:func:`price_influenced`): the trader confirms that a
+  special relationship influenced the price: the transaction value cannot be accepted as it
+  stands (valuation consultation).
+- ``CUS-ROYALTIES-NOT-ADDED`` HOLD (:func:`royalties_not_added`): royalties are payable and
+  no other costs were added to the price.
+- ``CUS-OWNER-RISK`` INSPECT, check ``DECLARANT_RISK`` (:func:`owner_risk`): the risk level
+  of the goods' owner, the domestic consignee or consignor, is HIGH -- not the broker's who
+  lodges for it (an unknown party is MEDIUM: no action).
 - ``CUS-RANDOM-SAMPLE`` INSPECT, check ``RANDOM_SAMPLE`` (:func:`random_sample`): the
   declaration falls in the random sample, drawn with a keyed hash of its id under the agency's
   secret sampling key (see :mod:`services.customs.sampling`): the trader cannot predict it, a
   replay with the same key reproduces it. The verdict names the key version
   (``sampling_key_version``).
 
-Duties (:mod:`services.customs.duties`): IMPORT only, one ``DutyLine`` per item that can be
-assessed (HS code known and not prohibited, currency known), whatever the decision, so the
-officer sees the liability. An EXPORT pays none: no duty lines and ``total_duties`` 0.
+Taxes (:mod:`services.customs.duties`): IMPORT only, one ``DutyLine`` per item that can be
+assessed (HS code known and not prohibited, currency known, quantities in the statutory
+units), whatever the decision, so the officer sees the liability; ``tax_totals`` per kind of
+tax with the de minimis applied, ``total_duties`` what is collected. An EXPORT pays none.
+
+Reference versions of the legacy tariff format (``customs-2026.11``) keep the rules as they
+were then, so their verdicts recompute exactly: prohibited in both directions, one licence
+document for every item, undervaluation an INSPECT of the unit value, the declarant's risk
+(``CUS-DECLARANT-RISK``), duty and VAT only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 
 from services.customs import duties as money
+from services.customs.rates import Chosen, Rate, choose_duty_rate
 from services.customs.reference import (
+    LICENCES,
     RULES_VERSION,
     ReferenceData,
     RiskLevel,
     TariffLine,
     load_reference,
+    reference_on,
 )
 from services.customs.sampling import SampleDraw, SamplingKey, draw, is_sampled, sample_fraction
 from singlewindow.events import (
@@ -56,6 +78,7 @@ from singlewindow.events import (
     DutyLine,
     GoodsItem,
 )
+from singlewindow.reference import acceptance_date
 from singlewindow.verdicts import Ruling, build_verdict
 
 __all__ = [
@@ -70,15 +93,20 @@ __all__ = [
     "SamplingKey",
     "assess",
     "assess_drawn",
-    "declarant_risk",
+    "assess_on_acceptance",
     "is_sampled",
     "licence_missing",
     "load_reference",
     "no_rate",
+    "origin_claim_not_honoured",
+    "owner_risk",
+    "price_influenced",
     "prohibited",
     "random_sample",
+    "royalties_not_added",
     "rulings",
     "sample_fraction",
+    "statutory_units",
     "undervalued",
     "unknown_hs",
 ]
@@ -95,7 +123,8 @@ class Case:
     reference: ReferenceData
     sample: SampleDraw
     is_import: bool
-    has_licence: bool  # an IMPORT_LICENSE document is lodged (it covers every item)
+    licences: frozenset[str]  # references of the IMPORT_LICENSE documents lodged
+    day: date  # the acceptance date (China time): fixes rates and measures in force
 
     @classmethod
     def of(
@@ -106,8 +135,18 @@ class Case:
             reference=reference,
             sample=sample,
             is_import=declaration.declaration_type is DeclarationType.IMPORT,
-            has_licence=any(d.type is DocumentType.IMPORT_LICENSE for d in declaration.documents),
+            licences=frozenset(
+                d.reference for d in declaration.documents if d.type is DocumentType.IMPORT_LICENSE
+            ),
+            day=acceptance_date(declaration.submitted_at),
         )
+
+    def quantities(self, item: GoodsItem) -> dict[str, Decimal]:
+        """The item's quantities by unit (its statutory first and second)."""
+        found = {item.unit: item.quantity}
+        if item.second_unit is not None and item.second_quantity is not None:
+            found[item.second_unit] = item.second_quantity
+        return found
 
 
 # --- the rules of one goods item ------------------------------------------------------------
@@ -138,22 +177,51 @@ def no_rate(case: Case, item: GoodsItem, line: TariffLine) -> Iterator[Ruling]:
 
 
 def prohibited(case: Case, item: GoodsItem, line: TariffLine) -> Iterator[Ruling]:
-    """``CUS-PROHIBITED`` REJECT: the item's tariff line is prohibited (in either direction)."""
-    if line.prohibited:
+    """``CUS-PROHIBITED`` REJECT: the item's tariff line is prohibited in this direction."""
+    if line.prohibited(case.is_import):
+        direction = "import" if case.is_import else "export"
         yield Ruling.reject(
             "CUS-PROHIBITED",
-            f"{item.hs_code} ({line.description}) is prohibited",
+            f"{item.hs_code} ({line.description}) is prohibited for {direction}",
+            item.line,
+        )
+
+
+def statutory_units(case: Case, item: GoodsItem, line: TariffLine) -> Iterator[Ruling]:
+    """``CUS-STATUTORY-UNIT`` REJECT: the item's quantities are not in the line's statutory
+    units (first: ``quantity``/``unit``; second, when the line has one: ``second_*``)."""
+    if line.unit1 is None:
+        return  # the legacy tariff names no statutory unit
+    if item.unit != line.unit1:
+        yield Ruling.reject(
+            "CUS-STATUTORY-UNIT",
+            f"declare the quantity of {item.hs_code} in {line.unit1}, not {item.unit}",
+            item.line,
+        )
+    if line.unit2 is not None and (item.second_unit != line.unit2 or not item.second_quantity):
+        yield Ruling.reject(
+            "CUS-STATUTORY-UNIT",
+            f"declare the second quantity of {item.hs_code} in {line.unit2}",
             item.line,
         )
 
 
 def licence_missing(case: Case, item: GoodsItem, line: TariffLine) -> Iterator[Ruling]:
-    """``CUS-LICENCE-MISSING`` HOLD: an IMPORT of a licence line, no ``IMPORT_LICENSE`` lodged."""
-    if case.is_import and line.licence_required and not case.has_licence:
+    """``CUS-LICENCE-MISSING`` HOLD: an IMPORT of a licence line whose item names no
+    ``IMPORT_LICENSE`` document lodged (legacy versions: no such document at all)."""
+    if not case.is_import or line.licence is None:
+        return
+    if case.reference.legacy:
+        covered = bool(case.licences)
+    else:
+        covered = any(reference in case.licences for reference in item.licences)
+    if not covered:
         yield Ruling.hold(
             "CUS-LICENCE-MISSING",
-            f"{item.hs_code} ({line.description}) needs an import licence "
-            f"and no {DocumentType.IMPORT_LICENSE} document was lodged",
+            f"{item.hs_code} ({line.description}) needs an import licence"
+            + ("" if case.reference.legacy else f": {LICENCES[line.licence]}")
+            + f", and no {DocumentType.IMPORT_LICENSE} document "
+            + ("was lodged" if case.reference.legacy else "lodged is named by the item"),
             item.line,
         )
 
@@ -167,46 +235,97 @@ def undervalued(case: Case, item: GoodsItem, line: TariffLine) -> Iterator[Rulin
     """
     reference = case.reference
     rate = reference.cny_per_unit.get(item.currency)
-    if (
-        rate is None
-        or line.reference_price_cny is None
-        or item.unit != line.price_unit
-        or item.quantity <= 0
-    ):
+    quantity = case.quantities(item).get(line.price_unit)
+    if rate is None or line.reference_price_cny is None or quantity is None or quantity <= 0:
         return
     value_cny = money.to_cny(item.customs_value, rate)
     floor = reference.undervaluation_ratio * line.reference_price_cny
-    if value_cny < floor * item.quantity:  # value_cny / quantity < floor, without division
-        unit_value = money.round_cny(value_cny / item.quantity)
-        yield Ruling.inspect(
-            "CUS-UNDERVALUED",
-            f"unit value {unit_value} CNY/{item.unit} is below "
+    if value_cny < floor * quantity:  # value_cny / quantity < floor, without division
+        unit_value = money.round_cny(value_cny / quantity)
+        below = (
+            f"unit value {unit_value} CNY/{line.price_unit} is below "
             f"{reference.undervaluation_ratio:.0%} of the reference price "
-            f"{line.reference_price_cny} CNY/{line.price_unit}",
-            "UNIT_VALUE",
-            item.line,
+            f"{line.reference_price_cny} CNY/{line.price_unit}"
         )
+        if reference.legacy:
+            yield Ruling.inspect("CUS-UNDERVALUED", below, "UNIT_VALUE", item.line)
+        else:
+            yield Ruling.hold(
+                "CUS-PRICE-QUERY",
+                f"{below}: customs queries the price (价格质疑) and consults you (价格磋商); "
+                "the goods may be released against a guarantee meanwhile",
+                item.line,
+            )
+
+
+def origin_claim_not_honoured(case: Case, item: GoodsItem, line: TariffLine) -> Iterator[Ruling]:
+    """``CUS-ORIGIN-CLAIM`` note: the item's preferential origin claim cannot be honoured (or
+    gives more duty than the normal rate); the verdict's decision is not affected."""
+    if not case.is_import or item.origin_claim is None or case.reference.legacy:
+        return
+    chosen = duty_rate(case, item, line)
+    if chosen is not None and chosen.note is not None:
+        yield Ruling.note("CUS-ORIGIN-CLAIM", chosen.note, item.line)
 
 
 ItemRule = Callable[[Case, GoodsItem, TariffLine], Iterator[Ruling]]
 
 # The rules of an item whose HS code is in the tariff, in the order they are reported.
-ITEM_RULES: tuple[ItemRule, ...] = (no_rate, prohibited, licence_missing, undervalued)
+ITEM_RULES: tuple[ItemRule, ...] = (
+    no_rate,
+    prohibited,
+    statutory_units,
+    licence_missing,
+    undervalued,
+    origin_claim_not_honoured,
+)
 
 
 # --- the rules of the whole declaration -----------------------------------------------------
 
 
-def declarant_risk(case: Case) -> Iterator[Ruling]:
-    """``CUS-DECLARANT-RISK`` INSPECT ``DECLARANT_RISK``: the declarant's risk level is HIGH.
+def price_influenced(case: Case) -> Iterator[Ruling]:
+    """``CUS-PRICE-INFLUENCED`` HOLD: a special relationship influenced the price."""
+    valuation = case.declaration.valuation
+    if valuation is not None and valuation.price_influenced:
+        yield Ruling.hold(
+            "CUS-PRICE-INFLUENCED",
+            "the relationship between buyer and seller influenced the price: the transaction "
+            "value is not accepted as declared; customs opens a valuation consultation",
+        )
 
-    A declarant without a risk profile is MEDIUM, which draws no action.
+
+def royalties_not_added(case: Case) -> Iterator[Ruling]:
+    """``CUS-ROYALTIES-NOT-ADDED`` HOLD: royalties payable, no other costs added."""
+    valuation = case.declaration.valuation
+    if valuation is not None and valuation.royalties_payable and not valuation.other_costs:
+        yield Ruling.hold(
+            "CUS-ROYALTIES-NOT-ADDED",
+            "royalties or licence fees are payable for the goods but no other costs were "
+            "added to the price: declare them in the valuation's other costs",
+        )
+
+
+def owner_risk(case: Case) -> Iterator[Ruling]:
+    """INSPECT ``DECLARANT_RISK``: the goods' owner has risk level HIGH (``CUS-OWNER-RISK``;
+    ``CUS-DECLARANT-RISK`` for declarations before 2026-12, which name only the declarant).
+
+    A party without a risk profile is MEDIUM, which draws no action.
     """
-    uscc = case.declaration.declarant.uscc
+    declaration = case.declaration
+    uscc = declaration.owner.uscc
     risk = case.reference.risk_of(uscc)
-    if risk is RiskLevel.HIGH:
+    if risk is not RiskLevel.HIGH:
+        return
+    if declaration.domestic_party is None or case.reference.legacy:
         yield Ruling.inspect(
             "CUS-DECLARANT-RISK", f"declarant {uscc} has risk level {risk}", "DECLARANT_RISK"
+        )
+    else:
+        yield Ruling.inspect(
+            "CUS-OWNER-RISK",
+            f"the consignee or consignor {uscc} has risk level {risk}",
+            "DECLARANT_RISK",
         )
 
 
@@ -224,7 +343,12 @@ def random_sample(case: Case) -> Iterator[Ruling]:
 DeclarationRule = Callable[[Case], Iterator[Ruling]]
 
 # The rules of the declaration, after its items', in the order they are reported.
-DECLARATION_RULES: tuple[DeclarationRule, ...] = (declarant_risk, random_sample)
+DECLARATION_RULES: tuple[DeclarationRule, ...] = (
+    price_influenced,
+    royalties_not_added,
+    owner_risk,
+    random_sample,
+)
 
 
 def rulings(case: Case) -> list[Ruling]:
@@ -260,6 +384,14 @@ def assess(
     return assess_drawn(declaration, reference, now, sample)
 
 
+def assess_on_acceptance(
+    declaration: DeclarationSubmitted, now: datetime, sampling_key: SamplingKey
+) -> AgencyVerdict:
+    """:func:`assess` with the reference data in force on the declaration's acceptance date
+    (the verdict's ``rules_version`` names it): what the customs service runs."""
+    return assess(declaration, reference_on(declaration.submitted_at), now, sampling_key)
+
+
 def assess_drawn(
     declaration: DeclarationSubmitted, reference: ReferenceData, now: datetime, sample: SampleDraw
 ) -> AgencyVerdict:
@@ -272,9 +404,10 @@ def assess_drawn(
     duty_lines: list[DutyLine] = []
     if case.is_import:
         for item in declaration.items:
-            line = _duty_line(item, reference)
+            line = _duty_line(case, item)
             if line is not None:
                 duty_lines.append(line)
+    totals = () if reference.legacy else money.tax_totals(duty_lines, reference.de_minimis_cny)
     verdict = build_verdict(
         declaration,
         AGENCY,
@@ -282,14 +415,65 @@ def assess_drawn(
         rulings(case),
         now,
         duties=duty_lines,
-        total_duties=money.total_duties(duty_lines),
+        total_duties=money.total_duties(duty_lines, totals),
     )
-    return verdict.model_copy(update={"sampling_key_version": sample.key_version})
+    return verdict.model_copy(
+        update={"sampling_key_version": sample.key_version, "tax_totals": totals}
+    )
 
 
-def _duty_line(item: GoodsItem, reference: ReferenceData) -> DutyLine | None:
-    line = reference.tariff.get(item.hs_code)
-    rate = reference.cny_per_unit.get(item.currency)
-    if line is None or line.prohibited or rate is None:
+def duty_rate(case: Case, item: GoodsItem, line: TariffLine) -> Chosen | None:
+    """The duty rate that applies to the item (:func:`services.customs.rates.choose_duty_rate`),
+    None when the item cannot be valued in CNY or lacks a quantity a rate needs."""
+    reference = case.reference
+    cny_per_unit = reference.cny_per_unit.get(item.currency)
+    quantities = case.quantities(item)
+    candidates = (line.mfn, line.provisional, line.general)
+    if cny_per_unit is None or not money.can_levy(candidates, quantities):
         return None
-    return money.duty_line(item.line, item.customs_value, rate, line.duty_rate, line.vat_rate)
+    value_cny = money.to_cny(item.customs_value, cny_per_unit)
+    claim = item.origin_claim.agreement if item.origin_claim is not None else None
+
+    def preferential(agreement: str) -> Rate | None:
+        rate = reference.preferential_rate(agreement, item.hs_code)
+        return rate if rate is None or money.can_levy((rate,), quantities) else None
+
+    return choose_duty_rate(
+        mfn=line.mfn,
+        provisional=line.provisional,
+        general=line.general or line.mfn,
+        origin=item.origin_country,
+        general_origins=reference.general_rate_origins,
+        claim=claim,
+        agreements=dict(reference.agreements),
+        preferential=preferential,
+        duty_of=lambda rate: money.duty(rate, value_cny, quantities),
+    )
+
+
+def _duty_line(case: Case, item: GoodsItem) -> DutyLine | None:
+    reference = case.reference
+    line = reference.tariff.get(item.hs_code)
+    cny_per_unit = reference.cny_per_unit.get(item.currency)
+    if line is None or line.prohibited(case.is_import) or cny_per_unit is None:
+        return None
+    if reference.legacy:
+        return money.legacy_duty_line(
+            item.line, item.customs_value, cny_per_unit, line.duty_rate, line.vat_rate
+        )
+    chosen = duty_rate(case, item, line)
+    quantities = case.quantities(item)
+    additional = reference.additional_duties(item.hs_code, item.origin_country, case.day)
+    rates = [a.rate for a in additional] + [line.excise]
+    if chosen is None or not money.can_levy(rates, quantities):
+        return None
+    return money.duty_line(
+        item.line,
+        item.customs_value,
+        cny_per_unit,
+        chosen,
+        [(f"{a.measure}: {a.description}", a.rate) for a in additional],
+        None if line.excise is None else (line.hs_code, line.excise),
+        (line.hs_code, line.vat_rate),
+        quantities,
+    )
