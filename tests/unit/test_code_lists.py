@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Callable
 from decimal import Decimal
 from importlib.resources import files
+from pathlib import Path
 
 import pytest
 
 from singlewindow.identifiers import (
     InvalidIdentifier,
+    accepted_currencies,
     convert,
     incoterm_includes,
     is_bulk,
@@ -169,3 +172,24 @@ def test_bad_codes_are_rejected_with_reason(
 )
 def test_good_codes_validate(validator: Callable[[str], object], code: str) -> None:
     validator(code)
+
+
+REFERENCE = Path(__file__).parents[2] / "services" / "customs" / "reference"
+
+
+@pytest.mark.parametrize("version", ["customs-2026.11-r2", "customs-2026.12", "customs-2027.01"])
+def test_exchange_rates_cover_exactly_the_accepted_currencies(version: str) -> None:
+    data = json.loads((REFERENCE / version / "exchange_rates.json").read_text(encoding="utf-8"))
+    rates = {code: D(value) for code, value in data["cny_per_unit"].items()}
+    assert set(rates) == accepted_currencies()
+    assert all(rate > 0 for rate in rates.values())
+    assert rates["CNY"] == 1
+
+
+def test_november_r2_keeps_the_released_rates() -> None:
+    def rates(version: str) -> dict[str, str]:
+        path = REFERENCE / version / "exchange_rates.json"
+        return dict(json.loads(path.read_text(encoding="utf-8"))["cny_per_unit"])
+
+    released, revised = rates("customs-2026.11"), rates("customs-2026.11-r2")
+    assert {code: revised[code] for code in released} == released
