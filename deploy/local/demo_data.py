@@ -88,17 +88,40 @@ IMPORT, EXPORT = DeclarationType.IMPORT, DeclarationType.EXPORT
 SEA, AIR = TransportMode.SEA, TransportMode.AIR
 HC, PC = DocumentType.HEALTH_CERTIFICATE, DocumentType.PHYTOSANITARY_CERTIFICATE
 XIAMEN = "91350100M000100Y43"
-PUJIANG = "91310115UKRECL7CL1"
-QIANHAI = "91440300R2WDMMRQNJ"
-GANGCHENG = "91330200MNJFN5BBF7"
+PUJIANG = "91310115UKRECL7C9Y"
+QIANHAI = "91440300R2WDMMRQ9A"
+GANGCHENG = "91330200MNJFN5BB1U"
 HUABEI = "91110105F4Y88L4U5D"
-SUZHOU = "913205007QUH5033LN"
-HAIRUN = "91370200FY8MC0U0HR"
-SHENWEI = "913101043D7RHKY904"
-LUJIANG = "91350200WY7UT95N14"
-NANSHA = "91440100Y98KW904TC"
-YUANHANG = "911201166TW8EKQULH"
-TIANFU = "915101008KJD3KPXQW"
+SUZHOU = "913205007QUH50337E"
+HAIRUN = "91370200FY8MC0U04H"
+SHENWEI = "913101043D7RHKY94G"
+LUJIANG = "91350200WY7UT95NXT"
+NANSHA = "91440100Y98KW9045B"
+YUANHANG = "911201166TW8EKQU79"
+TIANFU = "915101008KJD3KPX8B"
+
+# The released customs-2026.11 and ciq-2026.11 list these declarants under codes whose
+# embedded organisation code (GB 11714-1997) is impossible, which the intake now refuses. The
+# demo lodges the corrected codes and finds each declarant's profile under the code the
+# released files use. Drop this table once reference versions listing the new codes ship.
+RELEASED_AS: Mapping[str, str] = MappingProxyType({
+    PUJIANG: "91310115UKRECL7CL1",
+    QIANHAI: "91440300R2WDMMRQNJ",
+    GANGCHENG: "91330200MNJFN5BBF7",
+    SUZHOU: "913205007QUH5033LN",
+    HAIRUN: "91370200FY8MC0U0HR",
+    SHENWEI: "913101043D7RHKY904",
+    LUJIANG: "91350200WY7UT95N14",
+    NANSHA: "91440100Y98KW904TC",
+    YUANHANG: "911201166TW8EKQULH",
+    TIANFU: "915101008KJD3KPXQW",
+})  # fmt: skip
+
+
+def released_code(uscc: str) -> str:
+    """The code under which the released reference data list the demo declarant ``uscc``."""
+    return RELEASED_AS.get(uscc, uscc)
+
 
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("clear-laptops", IMPORT, SEA, (XIAMEN,), ("NL", "BE", "DE", "GB"),
@@ -169,7 +192,8 @@ def sample_declaration_body(i: int) -> dict[str, Any]:
     variant = i // len(SCENARIOS)
     customs = load_customs()
     country = case.countries[variant % len(case.countries)]
-    declarant = customs.declarants[case.declarants[variant % len(case.declarants)]]
+    uscc = case.declarants[variant % len(case.declarants)]
+    declarant = customs.declarants[released_code(uscc)]
     currency = CURRENCY[country]
     rate = customs.cny_per_unit[currency]
     scale = Decimal(1 + variant % 7)
@@ -206,7 +230,7 @@ def sample_declaration_body(i: int) -> dict[str, Any]:
         documents.append({"type": document.value, "reference": reference})
     return {
         "declaration_type": case.declaration_type.value,
-        "declarant": {"uscc": declarant.uscc, "name": declarant.name},
+        "declarant": {"uscc": uscc, "name": declarant.name},
         "transport": transport,
         "items": items,
         "documents": documents,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from functools import cache
+from functools import cache, partial
 from types import MappingProxyType
 
 from singlewindow.events import DocumentType
@@ -170,6 +170,8 @@ def _importers(folder: ReferenceFolder) -> dict[str, date]:
     importers: dict[str, date] = {}
     for number, row in enumerate(folder.csv(name, ("uscc", "name", "registered_on")), start=2):
         where = folder.where(name, number)
-        check(where, validate_uscc, row["uscc"])
+        # The GB 32100 form only: released files may list a code whose embedded organisation
+        # code is impossible; it still loads, and is never matched (the door refuses it).
+        check(where, partial(validate_uscc, organisation_code=False), row["uscc"])
         importers[row["uscc"]] = parse_date(row["registered_on"], where)
     return importers

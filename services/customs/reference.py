@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from functools import cache
+from functools import cache, partial
 from types import MappingProxyType
 
 from services.customs.rates import Agreement, Basis, Rate
@@ -419,7 +419,9 @@ def _declarants(folder: ReferenceFolder) -> dict[str, DeclarantProfile]:
     rows = folder.csv(name, ("uscc", "name", "risk_level", "assessed_on"))
     for number, row in enumerate(rows, start=2):
         where = folder.where(name, number)
-        check(where, validate_uscc, row["uscc"])  # form only: see identifiers
+        # The GB 32100 form only: released files may list a code whose embedded organisation
+        # code is impossible; it still loads, and is never matched (the door refuses it).
+        check(where, partial(validate_uscc, organisation_code=False), row["uscc"])
         level = check(where, RiskLevel, row["risk_level"])
         if row["uscc"] in profiles:
             raise ReferenceDataError(f"{where}: duplicate USCC {row['uscc']}")

@@ -16,7 +16,7 @@ ISSUER = "https://issuer.test/realm"
 AUDIENCE = "singlewindow-intake-test"
 USCC_A = "91350100M000100Y43"  # the declarant of tests.unit.test_intake_schema.valid_body
 USCC_B = "91110000600037341L"
-USCC_C = "91440300MA5FXXXX0U"
+USCC_C = "91440300MA5FXXXXXM"
 
 
 def _new_key(algorithm: str) -> tuple[Any, dict[str, Any]]:

@@ -32,9 +32,11 @@ from tests import factories
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 REF = load_reference()
 D = Decimal
+# Keyed as the released customs-2026.11 profile lists it (embedded organisation code
+# impossible; corrected: 91440100Y98KW9045B, for the next reference version).
 HIGH_RISK = "91440100Y98KW904TC"
 MEDIUM_RISK = "91110105F4Y88L4U5D"
-UNLISTED = "91310000MA1FL0000N"  # valid check character, not in the profile
+UNLISTED = "91310000MA1FL0007C"  # valid check character, not in the profile
 KEY = factories.sampling_key("test-1")  # a test key, never a production one
 OTHER_KEY = factories.sampling_key("test-2")
 
@@ -534,7 +536,7 @@ def test_exchange_rates_and_profile() -> None:
     assert REF.random_inspection_rate == D("0.03")
     assert REF.undervaluation_ratio == D("0.30")
     for uscc in REF.declarants:
-        validate_uscc(uscc)
+        validate_uscc(uscc, organisation_code=False)  # released codes: GB 32100 form only
     assert REF.risk_of("91350100M000100Y43") is RiskLevel.LOW
     assert REF.risk_of(HIGH_RISK) is RiskLevel.HIGH
 

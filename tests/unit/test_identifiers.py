@@ -13,10 +13,13 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from singlewindow.identifiers import (
+    NON_INVOICE_CURRENCIES,
     USCC_AUTHORITIES,
     InvalidIdentifier,
     imo_check_digit,
     iso6346_check_digit,
+    make_uscc,
+    organisation_code_check_char,
     uscc_check_char,
     validate_container_number,
     validate_country,
@@ -44,14 +47,23 @@ def chars(alphabet: str, n: int) -> st.SearchStrategy[str]:
     return st.text(alphabet=alphabet, min_size=n, max_size=n)
 
 
+# Weights of the GB 11714-1997 organisation code, as tabulated in the standard.
+ORG_WEIGHTS = [3, 7, 9, 10, 5, 8, 4, 2]
+ORG_VALUES = {c: i for i, c in enumerate(DIGITS + string.ascii_uppercase)}
+
+
+def org_check(body8: str) -> str:
+    check = 11 - sum(ORG_VALUES[c] * w for c, w in zip(body8, ORG_WEIGHTS, strict=True)) % 11
+    return {10: "X", 11: "0"}.get(check, str(check))
+
+
 uscc_bodies = st.builds(
-    "".join,
-    st.tuples(
-        st.sampled_from(USCC_AUTHORITIES),
-        chars(USCC_ALPHABET, 1),
-        chars(DIGITS, 6),
-        chars(USCC_ALPHABET, 9),
+    lambda head, org8: head + org8 + org_check(org8),
+    st.builds(
+        "".join,
+        st.tuples(st.sampled_from(USCC_AUTHORITIES), chars(USCC_ALPHABET, 1), chars(DIGITS, 6)),
     ),
+    chars(USCC_ALPHABET, 8),
 )
 container_bodies = st.builds(
     "".join,
@@ -97,11 +109,39 @@ def test_real_uscc_validates(code: str) -> None:
         ("9135010AM000100Y43", "administrative division code character 'A' at position 6"),
         ("91350100M000100Y44", "check character is '4', expected '3'"),
         ("91350100M000101Y43", "check character is '3', expected"),
+        # GB 32100 check right, embedded organisation code M000100Y5 impossible (expected 4)
+        ("91350100M000100Y5" + uscc_check_char("91350100M000100Y5"), "organisation code"),
+        ("91310115UKRECL7CL1", "UKRECL7CL has check character 'L', expected '9'"),
     ],
 )
 def test_invalid_uscc_is_rejected_with_reason(code: str, message: str) -> None:
     with pytest.raises(InvalidIdentifier, match=message):
         validate_uscc(code)
+
+
+@pytest.mark.parametrize("code", REAL_USCCS)
+def test_real_uscc_embeds_a_valid_organisation_code(code: str) -> None:
+    assert organisation_code_check_char(code[8:16]) == org_check(code[8:16]) == code[16]
+
+
+@pytest.mark.parametrize(
+    ("body", "check"),
+    [("19220382", "1"), ("M000100Y", "4"), ("71526726", "X"), ("00000000", "0")],
+)
+def test_organisation_code_check_char_maps_10_to_x_and_11_to_0(body: str, check: str) -> None:
+    assert organisation_code_check_char(body) == check
+
+
+def test_impossible_organisation_code_passes_the_form_only_check() -> None:
+    code = "91310115UKRECL7CL1"  # as listed in the released ciq-2026.11 and customs-2026.11
+    validate_uscc(code, organisation_code=False)
+    with pytest.raises(InvalidIdentifier, match="GB 11714"):
+        validate_uscc(code)
+
+
+def test_make_uscc_builds_both_check_characters() -> None:
+    assert make_uscc("9", "1", "310115", "UKRECL7C") == "91310115UKRECL7C9Y"
+    assert make_uscc("9", "1", "440300", "19220382") == "914403001922038216"
 
 
 @given(uscc_bodies)
@@ -200,6 +240,7 @@ def test_real_imo_number_validates(code: str) -> None:
         ("IMO 9074729", "7 characters long, got 11"),
         ("907472", "7 characters long, got 6"),
         ("907472X", "'X' at position 7"),
+        ("0000000", "000000 is not a ship number"),
         ("9074729".translate(FULLWIDTH), "position 1 is not allowed"),
     ],
 )
@@ -244,8 +285,13 @@ def test_shipped_lists_match_pycountry_exactly() -> None:
     for code in (c.alpha_2 for c in pycountry.countries):
         validate_country(code)
     for code in (c.alpha_3 for c in pycountry.currencies):
-        validate_currency(code)
+        if code in NON_INVOICE_CURRENCIES:
+            with pytest.raises(InvalidIdentifier, match="not a currency a price can be invoiced"):
+                validate_currency(code)
+        else:
+            validate_currency(code)
     assert len(pycountry.countries) == 249  # complete list, not a sample
+    assert NON_INVOICE_CURRENCIES.keys() <= {c.alpha_3 for c in pycountry.currencies}
 
 
 @given(chars(string.ascii_uppercase, 2))
@@ -261,6 +307,9 @@ def test_country_valid_iff_in_iso_3166(code: str) -> None:
 def test_currency_valid_iff_in_iso_4217(code: str) -> None:
     if pycountry.currencies.get(alpha_3=code) is None:
         with pytest.raises(InvalidIdentifier, match="not an ISO 4217"):
+            validate_currency(code)
+    elif code in NON_INVOICE_CURRENCIES:
+        with pytest.raises(InvalidIdentifier, match="not a currency"):
             validate_currency(code)
     else:
         validate_currency(code)
@@ -308,6 +357,7 @@ def test_real_unlocode_validates(code: str) -> None:
         ("CNSH0", "'0' at position 5"),
         ("CN SHA", "5 characters long, got 6"),
         ("cnsha", "'c' at position 1"),
+        ("CNZZZ", "ZZZ names no place"),
     ],
 )
 def test_invalid_unlocode_is_rejected_with_reason(code: str, message: str) -> None:
@@ -320,6 +370,7 @@ def test_invalid_unlocode_is_rejected_with_reason(code: str, message: str) -> No
     chars(string.ascii_uppercase + "23456789", 3),
 )
 def test_unlocode_accepts_any_country_with_location_part(country: str, location: str) -> None:
+    assume(location != "ZZZ")
     validate_unlocode(country + location)
 
 
