@@ -56,7 +56,7 @@ CERTIFICATE_PREFIX = {
 @dataclass(frozen=True)
 class DemoItem:
     hs_code: str
-    quantity: Decimal  # in the tariff line's price unit, scaled by the variant
+    quantity: Decimal  # in the tariff line's price unit (or first unit), scaled by the variant
     price_factor: Decimal  # declared unit value / reference price (below 0.30: undervalued)
 
 
@@ -87,6 +87,7 @@ def _expect(
 IMPORT, EXPORT = DeclarationType.IMPORT, DeclarationType.EXPORT
 SEA, AIR = TransportMode.SEA, TransportMode.AIR
 HC, PC = DocumentType.HEALTH_CERTIFICATE, DocumentType.PHYTOSANITARY_CERTIFICATE
+IL = DocumentType.IMPORT_LICENSE
 XIAMEN = "91350100M000100Y43"
 PUJIANG = "91310115UKRECL7C9Y"
 QIANHAI = "91440300R2WDMMRQ9A"
@@ -99,29 +100,6 @@ LUJIANG = "91350200WY7UT95NXT"
 NANSHA = "91440100Y98KW9045B"
 YUANHANG = "911201166TW8EKQU79"
 TIANFU = "915101008KJD3KPX8B"
-
-# The released customs-2026.11 and ciq-2026.11 list these declarants under codes whose
-# embedded organisation code (GB 11714-1997) is impossible, which the intake now refuses. The
-# demo lodges the corrected codes and finds each declarant's profile under the code the
-# released files use. Drop this table once reference versions listing the new codes ship.
-RELEASED_AS: Mapping[str, str] = MappingProxyType({
-    PUJIANG: "91310115UKRECL7CL1",
-    QIANHAI: "91440300R2WDMMRQNJ",
-    GANGCHENG: "91330200MNJFN5BBF7",
-    SUZHOU: "913205007QUH5033LN",
-    HAIRUN: "91370200FY8MC0U0HR",
-    SHENWEI: "913101043D7RHKY904",
-    LUJIANG: "91350200WY7UT95N14",
-    NANSHA: "91440100Y98KW904TC",
-    YUANHANG: "911201166TW8EKQULH",
-    TIANFU: "915101008KJD3KPXQW",
-})  # fmt: skip
-
-
-def released_code(uscc: str) -> str:
-    """The code under which the released reference data list the demo declarant ``uscc``."""
-    return RELEASED_AS.get(uscc, uscc)
-
 
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("clear-laptops", IMPORT, SEA, (XIAMEN,), ("NL", "BE", "DE", "GB"),
@@ -140,16 +118,16 @@ SCENARIOS: tuple[Scenario, ...] = (
              (_item("0809290000", "9800"),), (), _expect(ciq=Decision.HOLD)),
     Scenario("ciq-wine-certified", IMPORT, SEA, (GANGCHENG,), ("FR", "ES", "IT"),
              (_item("2204210000", "7200"),), (HC,), _expect()),
-    Scenario("licence-missing-drones", IMPORT, SEA, (PUJIANG,), ("US", "DE"),
-             (_item("8806220000", "64"),), (), _expect(customs=Decision.HOLD)),
+    Scenario("licence-missing-cars", IMPORT, SEA, (PUJIANG,), ("US", "DE"),
+             (_item("8703234110", "3"),), (), _expect(customs=Decision.HOLD)),
     Scenario("export-toys", EXPORT, SEA, (QIANHAI,), ("US", "NL", "DE", "KR"),
              (_item("9503008900", "5400"),), (), _expect()),
     Scenario("undervalued-laptops", IMPORT, SEA, (XIAMEN,), ("DE", "NL"),
-             (_item("8471300000", "240", "0.10"),), (), _expect(customs=Decision.INSPECT)),
+             (_item("8471300000", "240", "0.10"),), (), _expect(customs=Decision.HOLD)),
     Scenario("ciq-soybeans-certified", IMPORT, SEA, (HAIRUN,), ("BR", "US"),
              (_item("1201900000", "52000"),), (PC,), _expect()),
     Scenario("air-infant-formula", IMPORT, AIR, (GANGCHENG,), ("NZ",),
-             (_item("1901101000", "850"),), (HC,), _expect()),
+             (_item("1901101090", "850"),), (HC, IL), _expect()),
     Scenario("ciq-pork-under-asf-alert", IMPORT, SEA, (HUABEI,), ("DE", "PL", "IT"),
              (_item("0406900000", "1200"), _item("0203290000", "22000")), (HC,),
              _expect(ciq=Decision.REJECT)),
@@ -159,7 +137,7 @@ SCENARIOS: tuple[Scenario, ...] = (
              (_item("2905110000", "21000"),), (DocumentType.DANGEROUS_GOODS_DECLARATION,),
              _expect(port=Decision.INSPECT)),
     Scenario("clear-electric-cars", IMPORT, SEA, (LUJIANG,), ("DE", "GB"),
-             (_item("8703800000", "4"),), (), _expect()),
+             (_item("8703800000", "4"),), (IL,), _expect()),
     Scenario("air-smartphones", IMPORT, AIR, (PUJIANG,), ("US", "KR"),
              (_item("8517130000", "8.6"),), (), _expect()),
     Scenario("ciq-first-import-salmon", IMPORT, SEA, (TIANFU,), ("NZ", "GB"),
@@ -193,34 +171,16 @@ def sample_declaration_body(i: int) -> dict[str, Any]:
     customs = load_customs()
     country = case.countries[variant % len(case.countries)]
     uscc = case.declarants[variant % len(case.declarants)]
-    declarant = customs.declarants[released_code(uscc)]
+    declarant = customs.declarants[uscc]
     currency = CURRENCY[country]
     rate = customs.cny_per_unit[currency]
     scale = Decimal(1 + variant % 7)
     step = Decimal(variant % 5) / 10  # 0.0 .. 0.4 on top of the scenario's price factor
-    items = []
-    for line in case.items:
-        tariff = customs.tariff[line.hs_code]
-        quantity = line.quantity * scale
-        price = tariff.reference_price_cny or NOMINAL_PRICE_CNY
-        factor = line.price_factor + (step if line.price_factor >= 1 else step / 10)
-        value = (price * quantity * factor / rate).quantize(CENT)
-        items.append(
-            {
-                "hs_code": line.hs_code,
-                "description": tariff.description,
-                "origin_country": "CN" if case.declaration_type is EXPORT else country,
-                "quantity": format(quantity.normalize(), "f"),
-                "unit": tariff.price_unit,
-                "customs_value": str(value),
-                "currency": currency,
-            }
-        )
-    transport = _transport(case, country, variant, i)
     documents = [
         {"type": DocumentType.COMMERCIAL_INVOICE.value, "reference": f"INV-2026-{i:06d}"},
         {"type": DocumentType.PACKING_LIST.value, "reference": f"PL-2026-{i:06d}"},
     ]
+    transport = _transport(case, country, variant, i)
     if case.mode is SEA:
         documents.append(
             {"type": DocumentType.BILL_OF_LADING.value, "reference": transport["bill_of_lading"]}
@@ -228,13 +188,99 @@ def sample_declaration_body(i: int) -> dict[str, Any]:
     for document in case.documents:
         reference = f"{CERTIFICATE_PREFIX[document]}-{country}-2026-{i:06d}"
         documents.append({"type": document.value, "reference": reference})
+    licences = [d["reference"] for d in documents if d["type"] == IL.value]
+    items = []
+    net = Decimal(0)
+    for line in case.items:
+        tariff = customs.tariff[line.hs_code]
+        quantity = line.quantity * scale
+        price = tariff.reference_price_cny or NOMINAL_PRICE_CNY
+        factor = line.price_factor + (step if line.price_factor >= 1 else step / 10)
+        value = (price * quantity * factor / rate).quantize(CENT)
+        quantities = _statutory(
+            tariff.unit1 or tariff.price_unit, tariff.unit2, tariff.price_unit, quantity
+        )
+        net += quantities.get("KGM", quantity)
+        item = {
+            "hs_code": line.hs_code,
+            "description": tariff.description,
+            "declaration_elements": f"0|0|{tariff.description[:60]}|brand {variant % 3}",
+            "origin_country": "CN" if case.declaration_type is EXPORT else country,
+            "quantity": _plain(quantities[tariff.unit1 or tariff.price_unit]),
+            "unit": tariff.unit1 or tariff.price_unit,
+            "invoice_price": str(value),
+        }
+        if tariff.unit2:
+            item |= {
+                "second_quantity": _plain(quantities[tariff.unit2]),
+                "second_unit": tariff.unit2,
+            }
+        if tariff.licence and licences:
+            item["licences"] = licences
+        items.append(item)
+    net = max(net, Decimal(1)).quantize(Decimal("0.001"))
+    transport |= {
+        "gross_weight_kg": _plain(net * Decimal("1.08")),
+        "net_weight_kg": _plain(net),
+        "packages": 1 + int(net) // 500,
+        "package_kind": "CT" if case.mode is AIR else "PK",
+        "trade_country": country,
+        "departure_country": country,
+        "entry_customs": OFFICE[case.mode],
+        "entry_port": "CNSHA",
+    }
+    company = {
+        "uscc": declarant.uscc,
+        "customs_code": customs_code(declarant.uscc),
+        "name": declarant.name,
+    }
     return {
         "declaration_type": case.declaration_type.value,
-        "declarant": {"uscc": uscc, "name": declarant.name},
+        "trade_mode": "0110",
+        "levy_nature": "101",
+        "declaration_office": OFFICE[case.mode],
+        "declarant": company,
+        "domestic_party": company,
+        "overseas_party": {"name": f"Demo Trading {country} Ltd.", "country": country},
+        "valuation": {
+            "incoterm": "FOB" if case.declaration_type is EXPORT else "CIF",
+            "currency": currency,
+            "special_relationship": False,
+            "price_influenced": False,
+            "royalties_payable": False,
+        },
         "transport": transport,
         "items": items,
         "documents": documents,
     }
+
+
+OFFICE = MappingProxyType({SEA: "2248", AIR: "2200"})  # 洋山海关; 上海海关 for the airport
+
+
+def customs_code(uscc: str) -> str:
+    """A well-formed enterprise customs code for a demo company: its USCC's division (4
+    digits), zone type 9, economic type 6, and 4 characters of its USCC's organisation code."""
+    return f"{uscc[2:6]}96{uscc[8:12]}"
+
+
+def _statutory(
+    unit1: str, unit2: str | None, price_unit: str, quantity: Decimal
+) -> dict[str, Decimal]:
+    """Quantities in the statutory units, from ``quantity`` in the price unit: the same
+    number in a mass or volume unit, one piece per 2 of the price unit in a count unit."""
+    found = {price_unit: quantity}
+    for unit in (unit1, unit2):
+        if unit and unit not in found:
+            counted = unit in ("H87", "SET", "PR", "MIL")
+            found[unit] = (
+                max(Decimal(1), (quantity / 2).quantize(Decimal(1))) if counted else quantity
+            )
+    return found
+
+
+def _plain(number: Decimal) -> str:
+    return format(number.normalize(), "f")
 
 
 def _transport(case: Scenario, country: str, variant: int, i: int) -> dict[str, Any]:

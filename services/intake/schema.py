@@ -1,20 +1,37 @@
 """Request and response models of the intake API, and the validation of a declaration.
 
+The body carries what the declaration form (报关单, GACC Announcement 2019 No. 18) carries:
+trade mode, nature of levy and record number; the declarant (often a customs broker) and the
+domestic consignee or consignor it declares for, and the overseas party; the valuation (terms,
+freight, insurance, other costs, the three confirmations); transport, weights, packages and the
+countries and offices of the movement; per item the statutory quantities, the invoice price,
+the declaration elements, an origin claim, the food manufacturer's registration, the UN number
+of dangerous goods and the licences that cover it. The customs value of each item is computed
+from the valuation (:mod:`singlewindow.valuation`), never typed in.
+
 Limits (a value outside them is a 422 naming the field):
 
-- strings: no control characters, not blank; ``declarant.name`` <= 200, ``items[].description``
-  <= 500, ``documents[].reference`` <= 64, ``transport.bill_of_lading`` <= 35 (UN/EDIFACT
-  an..35), ``transport.voyage`` <= 17, ``items[].unit`` 1-3 upper-case letters or digits
-  (UN/ECE Recommendation 20 style, e.g. ``KG``, ``KGM``, ``PCE``);
-- identifiers checked with ``singlewindow.identifiers`` (USCC, IMO, ISO 6346 containers,
-  UN/LOCODE, 10-digit HS code, ISO 3166-1 alpha-2 country, ISO 4217 currency);
+- strings: no control characters, not blank; names <= 200, ``items[].description`` <= 500,
+  ``items[].declaration_elements`` <= 255, references <= 64, ``transport.bill_of_lading`` <=
+  35 (UN/EDIFACT an..35), ``transport.voyage`` <= 17;
+- codes checked with ``singlewindow.identifiers`` against the shipped lists: USCC (with its
+  embedded organisation code), enterprise customs code, IMO, ISO 6346 containers, UN/LOCODE,
+  10-digit HS code, ISO 3166-1 country, ISO 4217 currency (money only), UN/ECE Rec 20 units and
+  Rec 21 package kinds, Incoterms 2020, trade modes, natures of levy, customs offices, record
+  numbers, UN numbers;
 - decimals travel as JSON *strings* (``"45000.10"``; a JSON number is refused, to avoid float
-  rounding), plain notation only (no exponent, NaN or Infinity): ``quantity`` > 0 with at most
-  15 integer digits and 3 decimals; ``customs_value`` >= 0 (free samples may have no value)
-  with at most 16 integer digits and 2 decimals; both are normalised to that scale;
+  rounding), plain notation only (no exponent, NaN or Infinity): quantities and weights > 0
+  with at most 15 integer digits and 3 decimals; amounts >= 0 (free samples may have no
+  price) with at most 16 integer digits and 2 decimals; both are normalised to that scale;
 - 1-999 items, 0-50 documents (``documents`` may be omitted), 1-500 containers;
-- ``vessel_imo``, ``voyage`` and ``containers`` are required for mode SEA and must be absent
-  (or null) otherwise; unknown fields are refused everywhere.
+- ``vessel_imo`` and ``voyage`` are required for mode SEA and must be absent otherwise;
+  containers follow the cargo, not the mode: allowed for every mode, refused for bulk cargo
+  (a bulk package kind); net weight at most the gross weight;
+- ``second_quantity`` and ``second_unit`` go together; ``record_number`` is required exactly
+  when the trade mode needs one; freight and insurance as the terms require
+  (:func:`singlewindow.valuation.needs`); a price influenced by a relationship needs the
+  relationship; every licence an item names is an ``IMPORT_LICENSE`` document of the body;
+- unknown fields are refused everywhere.
 """
 
 from __future__ import annotations
@@ -35,6 +52,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
+    StrictBool,
     StrictStr,
     ValidationError,
     model_validator,
@@ -44,6 +62,8 @@ from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 from services.intake.errors import Problem, field_errors
 from singlewindow import events as ev
 from singlewindow import identifiers as ids
+from singlewindow.valuation import Computed, customs_values
+from singlewindow.valuation import problems as valuation_problems
 
 
 class DeclarationState(StrEnum):
@@ -96,12 +116,22 @@ def _scale(places: int) -> AfterValidator:
 
 
 Name = Annotated[StrictStr, Field(min_length=1, max_length=200), AfterValidator(_text)]
+Elements = Annotated[StrictStr, Field(min_length=1, max_length=255), AfterValidator(_text)]
 Description = Annotated[StrictStr, Field(min_length=1, max_length=500), AfterValidator(_text)]
 Reference = Annotated[StrictStr, Field(min_length=1, max_length=64), AfterValidator(_text)]
 BillOfLading = Annotated[StrictStr, Field(min_length=1, max_length=35), AfterValidator(_text)]
 Voyage = Annotated[StrictStr, Field(min_length=1, max_length=17), AfterValidator(_text)]
-Unit = Annotated[StrictStr, Field(pattern=r"^[A-Z0-9]{1,3}$")]
+Unit = Annotated[StrictStr, _identifier(ids.validate_unit)]
 Uscc = Annotated[StrictStr, _identifier(ids.validate_uscc)]
+CustomsCode = Annotated[StrictStr, _identifier(ids.validate_enterprise_customs_code)]
+Incoterm = Annotated[StrictStr, _identifier(ids.validate_incoterm)]
+TradeMode = Annotated[StrictStr, _identifier(ids.validate_trade_mode)]
+LevyNature = Annotated[StrictStr, _identifier(ids.validate_levy_nature)]
+Office = Annotated[StrictStr, _identifier(ids.validate_customs_office)]
+RecordNumber = Annotated[StrictStr, _identifier(ids.validate_record_number)]
+PackageKind = Annotated[StrictStr, _identifier(ids.validate_package_kind)]
+UnNumber = Annotated[StrictStr, _identifier(ids.validate_un_number)]
+AgreementCode = Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9]{2,16}$")]
 Imo = Annotated[StrictStr, _identifier(ids.validate_imo)]
 Container = Annotated[StrictStr, _identifier(ids.validate_container_number)]
 Locode = Annotated[StrictStr, _identifier(ids.validate_unlocode)]
@@ -120,15 +150,45 @@ Money = Annotated[
     Field(ge=0, max_digits=18, decimal_places=2, allow_inf_nan=False),
     _scale(2),
 ]
+Count = Annotated[int, Field(strict=True, ge=1, le=9_999_999)]
 
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Declarant(_In):
+class PartyIn(_In):
+    """A domestic enterprise: its USCC, its customs registration code, its name."""
+
     uscc: Uscc
+    customs_code: CustomsCode
     name: Name
+
+
+class OverseasPartyIn(_In):
+    name: Name
+    country: Country
+
+
+class ValuationIn(_In):
+    """Delivery terms and the costs the customs value is computed from, in ``currency``."""
+
+    incoterm: Incoterm
+    currency: Currency
+    freight: Money | None = None
+    insurance: Money | None = None
+    other_costs: Money = Decimal("0.00")
+    special_relationship: StrictBool
+    price_influenced: StrictBool
+    royalties_payable: StrictBool
+
+    def to_event(self) -> ev.Valuation:
+        return ev.Valuation(**self.model_dump())
+
+
+class OriginClaimIn(_In):
+    agreement: AgreementCode
+    certificate: Reference
 
 
 class Transport(_In):
@@ -139,21 +199,25 @@ class Transport(_In):
     port_of_loading: Locode
     port_of_discharge: Locode
     containers: Annotated[list[Container], Field(min_length=1, max_length=500)] | None = None
+    gross_weight_kg: Quantity
+    net_weight_kg: Quantity
+    packages: Count
+    package_kind: PackageKind
+    trade_country: Country
+    departure_country: Country
+    entry_customs: Office
+    entry_port: Locode
 
     @model_validator(mode="wrap")
     @classmethod
     def _sea_only_fields(
         cls, data: Any, handler: ModelWrapValidatorHandler[Transport]
     ) -> Transport:
-        """Vessel, voyage and containers: required for SEA, absent otherwise (every field named)."""
+        """Vessel and voyage: required for SEA, absent otherwise; containers: refused for bulk
+        cargo; net weight at most gross (every field named)."""
         extra: list[InitErrorDetails] = []
-        mode = data.get("mode") if isinstance(data, dict) else None
-        if isinstance(mode, str) and mode in _MODES:
-            sea = mode == ev.TransportMode.SEA
-            for name in ("vessel_imo", "voyage", "containers"):
-                if sea == (data.get(name) is None):
-                    why = "required when mode is SEA" if sea else "allowed only when mode is SEA"
-                    extra.append(_custom_error(name, why, data.get(name)))
+        if isinstance(data, dict):
+            extra = _transport_problems(data)
         try:
             transport = handler(data)
         except ValidationError as exc:
@@ -166,6 +230,39 @@ class Transport(_In):
         return transport
 
 
+def _transport_problems(data: dict[str, Any]) -> list[InitErrorDetails]:
+    found: list[InitErrorDetails] = []
+    mode = data.get("mode")
+    if isinstance(mode, str) and mode in _MODES:
+        sea = mode == ev.TransportMode.SEA
+        for name in ("vessel_imo", "voyage"):
+            if sea == (data.get(name) is None):
+                why = "required when mode is SEA" if sea else "allowed only when mode is SEA"
+                found.append(_custom_error(name, why, data.get(name)))
+    kind = data.get("package_kind")
+    if _is_bulk(kind) and data.get("containers") is not None:
+        why = f"bulk cargo (package kind {kind}) travels in no container"
+        found.append(_custom_error("containers", why, data.get("containers")))
+    gross, net = (
+        _decimal_or_none(data.get("gross_weight_kg")),
+        _decimal_or_none(data.get("net_weight_kg")),
+    )
+    if gross is not None and net is not None and net > gross:
+        found.append(_custom_error("net_weight_kg", "must not exceed the gross weight", str(net)))
+    return found
+
+
+def _is_bulk(kind: object) -> bool:
+    try:
+        return isinstance(kind, str) and ids.is_bulk(kind)
+    except ValueError:
+        return False  # not a package kind: the field's own check names it
+
+
+def _decimal_or_none(value: object) -> Decimal | None:
+    return Decimal(value) if isinstance(value, str) and _PLAIN_DECIMAL.fullmatch(value) else None
+
+
 def _again(error: ErrorDetails) -> InitErrorDetails:
     return InitErrorDetails(
         type=error["type"], loc=error["loc"], input=error["input"], ctx=error.get("ctx", {})
@@ -173,18 +270,32 @@ def _again(error: ErrorDetails) -> InitErrorDetails:
 
 
 def _custom_error(field: str, message: str, value: object) -> InitErrorDetails:
-    error = PydanticCustomError("transport_mode", message)
+    error = PydanticCustomError("transport", message)
     return InitErrorDetails(type=error, loc=(field,), input=value)
 
 
+def _custom_error_at(loc: tuple[str | int, ...], message: str) -> InitErrorDetails:
+    error = PydanticCustomError("inconsistent", message)
+    return InitErrorDetails(type=error, loc=loc, input=None)
+
+
 class Item(_In):
+    """A goods item: its quantity in the tariff's first statutory unit (and second, when the
+    tariff names one), its price on the invoice in the valuation currency."""
+
     hs_code: HsCode
     description: Description
+    declaration_elements: Elements
     origin_country: Country
     quantity: Quantity
     unit: Unit
-    customs_value: Money
-    currency: Currency
+    second_quantity: Quantity | None = None
+    second_unit: Unit | None = None
+    invoice_price: Money
+    origin_claim: OriginClaimIn | None = None
+    manufacturer_registration: Reference | None = None
+    un_number: UnNumber | None = None
+    licences: list[Reference] = Field(default_factory=list, max_length=10)
 
 
 class DocumentIn(_In):
@@ -196,10 +307,59 @@ class DeclarationRequest(_In):
     """The body of ``POST /v1/declarations``."""
 
     declaration_type: ev.DeclarationType
-    declarant: Declarant
+    trade_mode: TradeMode
+    levy_nature: LevyNature
+    record_number: RecordNumber | None = None
+    declaration_office: Office
+    declarant: PartyIn
+    domestic_party: PartyIn
+    overseas_party: OverseasPartyIn
+    valuation: ValuationIn
     transport: Transport
     items: list[Item] = Field(min_length=1, max_length=999)
     documents: list[DocumentIn] = Field(default_factory=list, max_length=50)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DeclarationRequest:
+        """What no single field shows: each problem named by its field."""
+        found = [_custom_error_at(loc, why) for loc, why in self.problems()]
+        if found:
+            raise ValidationError.from_exception_data(type(self).__name__, found)
+        return self
+
+    def problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Fields that contradict others (empty when consistent)."""
+        found: list[tuple[tuple[str | int, ...], str]] = []
+        needs_record = ids.trade_mode_needs_record(self.trade_mode)
+        if needs_record and self.record_number is None:
+            found.append((("record_number",), f"required for trade mode {self.trade_mode}"))
+        if not needs_record and self.record_number is not None:
+            found.append((("record_number",), f"trade mode {self.trade_mode} takes none"))
+        valuation = self.valuation.to_event()
+        for name, why in valuation_problems(self.declaration_type, valuation):
+            found.append((("valuation", name), why))
+        if self.valuation.price_influenced and not self.valuation.special_relationship:
+            found.append((("valuation", "price_influenced"), "needs special_relationship"))
+        licences = {d.reference for d in self.documents if d.type is ev.DocumentType.IMPORT_LICENSE}
+        for n, item in enumerate(self.items):
+            if (item.second_quantity is None) != (item.second_unit is None):
+                found.append((("items", n, "second_unit"), "goes with second_quantity"))
+            for k, reference in enumerate(item.licences):
+                if reference not in licences:
+                    why = f"names no {ev.DocumentType.IMPORT_LICENSE} document of this declaration"
+                    found.append((("items", n, "licences", k), why))
+        if not found:
+            try:
+                self.customs_values()
+            except ValueError as exc:
+                found.append((("valuation",), str(exc)))
+        return found
+
+    def customs_values(self) -> Computed:
+        """The items' customs values (:func:`singlewindow.valuation.customs_values`)."""
+        return customs_values(
+            self.declaration_type, self.valuation.to_event(), [i.invoice_price for i in self.items]
+        )
 
     def body_hash(self) -> str:
         """SHA-256 of the canonical JSON of the validated body (for idempotency keys)."""
@@ -218,6 +378,8 @@ class DeclarationRequest(_In):
         routing_version: str,
     ) -> ev.DeclarationSubmitted:
         t = self.transport
+        values = self.customs_values().item_values
+        currency = self.valuation.currency
         return ev.DeclarationSubmitted(
             event_id=event_id,
             declaration_id=declaration_id,
@@ -228,11 +390,27 @@ class DeclarationRequest(_In):
                 **t.model_dump(exclude={"containers"}), containers=tuple(t.containers or ())
             ),
             items=tuple(
-                ev.GoodsItem(line=n, **item.model_dump()) for n, item in enumerate(self.items, 1)
+                ev.GoodsItem(
+                    line=n,
+                    customs_value=value,
+                    currency=currency,
+                    **item.model_dump(exclude={"origin_claim", "licences"}),
+                    origin_claim=item.origin_claim
+                    and ev.OriginClaim(**item.origin_claim.model_dump()),
+                    licences=tuple(item.licences),
+                )
+                for n, (item, value) in enumerate(zip(self.items, values, strict=True), 1)
             ),
             documents=tuple(ev.Document(**d.model_dump()) for d in self.documents),
             required_agencies=agencies,
             routing_version=routing_version,
+            trade_mode=self.trade_mode,
+            levy_nature=self.levy_nature,
+            record_number=self.record_number,
+            declaration_office=self.declaration_office,
+            domestic_party=ev.Party(**self.domestic_party.model_dump()),
+            overseas_party=ev.OverseasParty(**self.overseas_party.model_dump()),
+            valuation=self.valuation.to_event(),
         )
 
 
@@ -253,6 +431,20 @@ class ReasonOut(_Out):
     item: int | None = Field(None, description="the goods item line, if the reason is about one")
 
 
+class TaxOut(_Out):
+    """One tax on one item (CNY, exact): its kind, why this rate, its base and rate, the
+    amount (see the README's "How customs assesses an import")."""
+
+    kind: ev.TaxKind
+    basis: str
+    base: str
+    rate: str | None = None
+    amount_per_unit: str | None = None
+    unit: str | None = None
+    quantity: str | None = None
+    amount: str
+
+
 class DutyOut(_Out):
     item: int
     customs_value_cny: str
@@ -260,6 +452,15 @@ class DutyOut(_Out):
     duty: str
     vat_rate: str
     vat: str
+    taxes: list[TaxOut] = []
+
+
+class TaxTotalOut(_Out):
+    """One kind of tax over the declaration: assessed, and collected (0.00 under 50 CNY)."""
+
+    kind: ev.TaxKind
+    assessed: str
+    collected: str
 
 
 class ChargeOut(_Out):
@@ -278,6 +479,7 @@ class VerdictOut(_Out):
     decision: ev.Decision
     reasons: list[ReasonOut] = []
     duties: list[DutyOut] = []
+    tax_totals: list[TaxTotalOut] = []
     total_duties: str | None = None
     charges: list[ChargeOut] = []
     decided_at: str | None = None

@@ -61,7 +61,35 @@ TRADER_REASONS: Mapping[str, TraderReason] = {
         "Customs will verify the declared value of this item. Have the contract, the "
         "commercial invoice and the proof of payment available.",
     ),
+    "CUS-PRICE-QUERY": TraderReason(
+        "CUS-PRICE-QUERY",
+        "Customs questions the declared price of this item (价格质疑) and will consult you "
+        "(价格磋商): have the contract, the invoice and the proof of payment ready. The goods "
+        "may be released against a guarantee meanwhile.",
+    ),
+    "CUS-STATUTORY-UNIT": TraderReason(
+        "CUS-STATUTORY-UNIT",
+        "Declare the quantities of this item in the statutory units the tariff names "
+        "(法定第一/第二计量单位) and lodge a corrected declaration.",
+    ),
+    "CUS-ORIGIN-CLAIM": TraderReason(
+        "CUS-ORIGIN-CLAIM",
+        "The preferential origin claimed for this item cannot be granted: the normal duty "
+        "rate applies. Check the agreement and the country of origin.",
+    ),
+    "CUS-PRICE-INFLUENCED": TraderReason(
+        "CUS-PRICE-INFLUENCED",
+        "You confirmed that the relationship with the seller influenced the price: customs "
+        "will consult you on the value. Have the contract and the transfer-pricing records "
+        "available.",
+    ),
+    "CUS-ROYALTIES-NOT-ADDED": TraderReason(
+        "CUS-ROYALTIES-NOT-ADDED",
+        "Royalties or licence fees are payable for these goods: add them to the other costs "
+        "of the valuation and lodge a corrected declaration.",
+    ),
     "CUS-DECLARANT-RISK": _EXAMINATION,
+    "CUS-OWNER-RISK": _EXAMINATION,
     "CUS-RANDOM-SAMPLE": _EXAMINATION,
     "CIQ-QUARANTINE-ALERT": TraderReason(
         "CIQ-QUARANTINE-ALERT",
@@ -161,6 +189,16 @@ def trader_reasons(verdict: Doc) -> list[dict[str, Any]]:
 
 
 DUTY_FIELDS = ("item", "customs_value_cny", "duty_rate", "duty", "vat_rate", "vat")
+TAX_FIELDS = ("kind", "basis", "base", "rate", "amount_per_unit", "unit", "quantity", "amount")
+TOTAL_FIELDS = ("kind", "assessed", "collected")
+
+
+def trader_duty(line: Doc) -> dict[str, Any]:
+    """One item's taxes: the summary fields, and every tax line by line."""
+    taxes = [{name: tax.get(name) for name in TAX_FIELDS} for tax in line.get("taxes") or ()]
+    return {**{name: line[name] for name in DUTY_FIELDS}, "taxes": taxes}
+
+
 CHARGE_FIELDS = ("code", "description", "amount", "item")
 
 
@@ -176,8 +214,10 @@ def trader_verdict(verdict: Doc) -> dict[str, Any]:
         "agency": verdict["agency"],
         "decision": verdict["decision"],
         "reasons": trader_reasons(verdict),
-        "duties": [
-            {name: line[name] for name in DUTY_FIELDS} for line in verdict.get("duties") or ()
+        "duties": [trader_duty(line) for line in verdict.get("duties") or ()],
+        "tax_totals": [
+            {name: total[name] for name in TOTAL_FIELDS}
+            for total in verdict.get("tax_totals") or ()
         ],
         "total_duties": verdict.get("total_duties"),
         "charges": trader_charges(verdict),
