@@ -1,13 +1,18 @@
-"""CIQ reference data: statutory inspection catalogue, categories, quarantine alerts, importers.
+"""CIQ reference data: statutory inspection catalogue, categories, quarantine alerts, registered
+importers and (from ``ciq-2026.11-r2``) registered overseas food manufacturers.
 
 Read once per version from ``services/ciq/reference/<version>/`` (see its README) and cached.
+The version that applies to a declaration is the one in force on its acceptance date
+(:func:`reference_on`). A version whose ``categories.csv`` is in the format before
+``ciq-2026.11-r2`` (every category has a certificate, no food flag, no inspection) is
+``legacy``: its rules stay as they were then, so the verdicts naming it recompute exactly.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from functools import cache, partial
 from types import MappingProxyType
 
@@ -16,24 +21,38 @@ from singlewindow.identifiers import validate_country, validate_uscc
 from singlewindow.reference import (
     ReferenceDataError,
     ReferenceFolder,
+    acceptance_date,
     check,
     hs_prefix_match,
     parse_date,
     parse_flag,
     parse_hs_prefix,
     reference_folder,
+    version_on,
 )
 
-RULES_VERSION = "ciq-2026.11"
+RULES_VERSION = "ciq-2026.11"  # the default of load_reference (legacy; read by name only)
 PACKAGE = "services.ciq"
+LEGACY_CATEGORY_COLUMNS = ("category", "certificate", "first_import_sampling", "description")
+CATEGORY_COLUMNS = (
+    "category",
+    "certificate",
+    "food",
+    "first_import_sampling",
+    "inspection",
+    "description",
+)
+DIRECTIONS = ("IMPORT", "EXPORT")
 
 
 @dataclass(frozen=True, slots=True)
 class Category:
     name: str
-    certificate: DocumentType
+    certificate: DocumentType | None  # what an IMPORT must lodge; None: no certificate
     first_import_sampling: bool
     description: str
+    food: bool = False  # food: registered importer (Decree 249), manufacturer (Decree 248)
+    inspected: frozenset[str] = frozenset()  # directions in which every consignment is inspected
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +79,25 @@ class QuarantineAlert:
         return country == self.country and hs_prefix_match(hs_code, self.hs_prefixes) is not None
 
 
+@dataclass(frozen=True, slots=True)
+class Manufacturer:
+    """An overseas food manufacturer registered with the GACC (Decree 248) for the goods of
+    ``hs_prefixes`` made in ``country``, from ``registered_on`` to ``expires_on`` inclusive."""
+
+    registration: str
+    name: str
+    country: str
+    hs_prefixes: tuple[str, ...]
+    registered_on: date
+    expires_on: date
+
+    def valid_on(self, day: date) -> bool:
+        return self.registered_on <= day <= self.expires_on
+
+    def covers(self, hs_code: str) -> bool:
+        return hs_prefix_match(hs_code, self.hs_prefixes) is not None
+
+
 @dataclass(frozen=True, eq=False)
 class ReferenceData:
     """One version of the CIQ reference data (immutable)."""
@@ -68,6 +106,9 @@ class ReferenceData:
     catalogue: Mapping[str, CatalogueEntry]  # HS prefix -> entry; longest prefix wins
     alerts: tuple[QuarantineAlert, ...]
     registered_importers: Mapping[str, date]  # USCC -> date of registration with the GACC
+    legacy: bool = False  # the format before ciq-2026.11-r2 (see the module)
+    # registration number -> manufacturer; empty: the version lists none (numbers not checked)
+    manufacturers: Mapping[str, Manufacturer] = field(default_factory=dict)
 
     def is_registered(self, uscc: str, day: date) -> bool:
         """Whether ``uscc`` is a registered importer on ``day`` (a date in China time)."""
@@ -84,9 +125,20 @@ def load_reference(version: str = RULES_VERSION) -> ReferenceData:
     return _load(version)
 
 
+def version_for(accepted_at: datetime) -> str:
+    """The version in force on the acceptance date of a declaration accepted at that instant."""
+    return version_on(PACKAGE, acceptance_date(accepted_at))
+
+
+def reference_on(accepted_at: datetime) -> ReferenceData:
+    """The reference data in force when a declaration accepted at ``accepted_at`` was."""
+    return _load(version_for(accepted_at))
+
+
 @cache
 def _load(version: str) -> ReferenceData:
     folder = reference_folder(PACKAGE, version)
+    legacy = _legacy(folder)
     catalogue = _catalogue(folder, _categories(folder))
     alerts = _alerts(folder)
     for alert in alerts:
@@ -101,21 +153,46 @@ def _load(version: str) -> ReferenceData:
         catalogue=MappingProxyType(catalogue),
         alerts=alerts,
         registered_importers=MappingProxyType(_importers(folder)),
+        legacy=legacy,
+        manufacturers=MappingProxyType(_manufacturers(folder) if folder.has(MANUFACTURERS) else {}),
     )
+
+
+def _legacy(folder: ReferenceFolder) -> bool:
+    header = folder.text("categories.csv").split("\n", 1)[0].strip()
+    return header == ",".join(LEGACY_CATEGORY_COLUMNS)
 
 
 def _categories(folder: ReferenceFolder) -> dict[str, Category]:
     name = "categories.csv"
-    rows = folder.csv(name, ("category", "certificate", "first_import_sampling", "description"))
+    legacy = _legacy(folder)
+    rows = folder.csv(name, LEGACY_CATEGORY_COLUMNS if legacy else CATEGORY_COLUMNS)
     categories: dict[str, Category] = {}
     for number, row in enumerate(rows, start=2):
         where = folder.where(name, number)
-        certificate = check(where, _document_type, row["certificate"])
+        if row["category"] in categories:
+            raise ReferenceDataError(f"{where}: duplicate category {row['category']}")
+        if legacy:
+            certificate = check(where, _document_type, row["certificate"])
+            categories[row["category"]] = Category(
+                name=row["category"],
+                certificate=certificate,
+                first_import_sampling=parse_flag(row["first_import_sampling"], where),
+                description=row["description"],
+            )
+            continue
+        inspected = frozenset(row["inspection"].split())
+        if inspected - set(DIRECTIONS):
+            raise ReferenceDataError(f"{where}: inspection must name IMPORT and/or EXPORT")
         categories[row["category"]] = Category(
             name=row["category"],
-            certificate=certificate,
+            certificate=(
+                check(where, _document_type, row["certificate"]) if row["certificate"] else None
+            ),
             first_import_sampling=parse_flag(row["first_import_sampling"], where),
             description=row["description"],
+            food=parse_flag(row["food"], where),
+            inspected=inspected,
         )
     return categories
 
@@ -175,3 +252,36 @@ def _importers(folder: ReferenceFolder) -> dict[str, date]:
         check(where, partial(validate_uscc, organisation_code=False), row["uscc"])
         importers[row["uscc"]] = parse_date(row["registered_on"], where)
     return importers
+
+
+MANUFACTURERS = "registered_manufacturers.csv"
+MANUFACTURER_COLUMNS = (
+    "registration",
+    "name",
+    "country",
+    "hs_prefixes",
+    "registered_on",
+    "expires_on",
+)
+
+
+def _manufacturers(folder: ReferenceFolder) -> dict[str, Manufacturer]:
+    name = MANUFACTURERS
+    found: dict[str, Manufacturer] = {}
+    for number, row in enumerate(folder.csv(name, MANUFACTURER_COLUMNS), start=2):
+        where = folder.where(name, number)
+        registration = row["registration"]
+        if not registration or registration in found:
+            raise ReferenceDataError(f"{where}: empty or duplicate registration {registration!r}")
+        check(where, validate_country, row["country"])
+        prefixes = tuple(parse_hs_prefix(p, where) for p in row["hs_prefixes"].split())
+        if not prefixes:
+            raise ReferenceDataError(f"{where}: a registration must cover at least one HS prefix")
+        registered = parse_date(row["registered_on"], where)
+        expires = parse_date(row["expires_on"], where)
+        if expires < registered:
+            raise ReferenceDataError(f"{where}: expires_on must not precede registered_on")
+        found[registration] = Manufacturer(
+            registration, row["name"], row["country"], prefixes, registered, expires
+        )
+    return found

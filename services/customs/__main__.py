@@ -1,17 +1,19 @@
 """``python -m services.customs``: the composition root of the customs service.
 
-Needs the random-sampling key (see :mod:`services.customs.sampling`): without one it refuses
-to start, with a message naming the variables to set.
+Each declaration is assessed with the reference data in force on its acceptance date
+(:func:`services.customs.rules.assess_on_acceptance`). Needs the random-sampling key (see
+:mod:`services.customs.sampling`): without one it refuses to start, with a message naming
+the variables to set.
 """
 
 import os
 import sys
-from functools import partial
+from datetime import datetime
 
-from services.customs.reference import load_reference
-from services.customs.rules import assess
+from services.customs.rules import assess_on_acceptance
 from services.customs.sampling import SamplingKey, SamplingKeyError, current_key
 from singlewindow.agency import run_agency
+from singlewindow.events import AgencyVerdict, DeclarationSubmitted
 
 
 def sampling_key() -> SamplingKey:
@@ -23,5 +25,9 @@ def sampling_key() -> SamplingKey:
 
 
 if __name__ == "__main__":
-    draw_with = partial(assess, sampling_key=sampling_key())
-    run_agency("customs", draw_with, load_reference())
+    key = sampling_key()
+
+    def on_acceptance(declaration: DeclarationSubmitted, _: None, now: datetime) -> AgencyVerdict:
+        return assess_on_acceptance(declaration, now, key)
+
+    run_agency("customs", on_acceptance, None)

@@ -10,6 +10,10 @@ the MFN, provisional and general rates (ad valorem, specific or compound), the c
 prohibitions by direction and the licence an import needs. The format before it (one ad
 valorem duty rate per line) is still read, so that the verdicts naming those versions are
 recomputed exactly as they were decided: such a version is ``legacy``.
+
+A version may ship the cargo manifest (``manifest.json``, 舱单: the bills of lading the
+carriers filed, with vessel and voyage or train, ports, packages, gross weight and containers,
+for the transport modes it lists), which a declaration is matched against.
 """
 
 from __future__ import annotations
@@ -24,10 +28,15 @@ from functools import cache, partial
 from types import MappingProxyType
 
 from services.customs.rates import Agreement, Basis, Rate
+from singlewindow.events import TransportMode
 from singlewindow.identifiers import (
+    InvalidIdentifier,
+    validate_container_number,
     validate_country,
     validate_currency,
     validate_hs_code,
+    validate_imo,
+    validate_unlocode,
     validate_uscc,
 )
 from singlewindow.reference import (
@@ -78,6 +87,10 @@ LICENCES = {
     "DUAL": "dual-use items import licence (两用物项和技术进口许可证)",
     "IL": "import licence (进口许可证)",
 }
+
+
+MANIFEST = "manifest.json"
+BULK_PACKAGE_KINDS = frozenset({"VR", "VY", "VO", "VL", "VQ", "VG"})  # UN/ECE Rec 21: bulk
 
 
 class RiskLevel(StrEnum):
@@ -142,6 +155,30 @@ class DeclarantProfile:
     assessed_on: date
 
 
+@dataclass(frozen=True, slots=True)
+class ManifestBill:
+    """A bill of lading (or rail consignment note) as the carrier filed it on the manifest."""
+
+    bill_of_lading: str
+    mode: TransportMode
+    vessel_imo: str | None  # None for a train
+    voyage: str  # the voyage, or the train's number
+    port_of_loading: str
+    port_of_discharge: str
+    packages: int
+    package_kind: str  # UN/ECE Rec 21
+    gross_weight_kg: Decimal
+    containers: tuple[str, ...]  # none for bulk cargo
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """The cargo manifest: the modes it covers and its bills by number."""
+
+    modes: frozenset[TransportMode]
+    bills: Mapping[str, ManifestBill]
+
+
 @dataclass(frozen=True, eq=False)
 class ReferenceData:
     """One version of the customs reference data (immutable)."""
@@ -159,6 +196,8 @@ class ReferenceData:
     agreements: Mapping[str, Agreement] = field(default_factory=dict)
     preferential: Mapping[str, Mapping[str, Rate]] = field(default_factory=dict)
     additional: tuple[AdditionalDuty, ...] = ()
+    manifest: Manifest | None = None  # None: this version ships no manifest (no match)
+    manifest_weight_tolerance: Decimal = Decimal(0)  # of the manifest's gross weight
 
     def risk_of(self, uscc: str) -> RiskLevel:
         profile = self.declarants.get(uscc)
@@ -200,9 +239,14 @@ def _load(version: str) -> ReferenceData:
         ratio = parse_decimal(str(parameters["undervaluation_ratio"]), where)
         de_minimis = parse_decimal(str(parameters.get("de_minimis_cny", "0")), where)
         general_origins = frozenset(parameters.get("general_rate_origins", ()))
+        tolerance = parse_decimal(str(parameters.get("manifest_weight_tolerance", "0")), where)
     except (KeyError, TypeError) as exc:
         raise ReferenceDataError(f"{where}: missing parameter {exc}") from None
-    for name, value in (("random_inspection_rate", sampling), ("undervaluation_ratio", ratio)):
+    for name, value in (
+        ("random_inspection_rate", sampling),
+        ("undervaluation_ratio", ratio),
+        ("manifest_weight_tolerance", tolerance),
+    ):
         if not 0 <= value <= 1:
             raise ReferenceDataError(f"{where}: {name} must lie in [0, 1], got {value}")
     if de_minimis < 0:
@@ -225,6 +269,8 @@ def _load(version: str) -> ReferenceData:
         agreements=MappingProxyType(agreements),
         preferential=MappingProxyType({} if legacy else _preferential(folder, agreements)),
         additional=() if legacy else _additional(folder),
+        manifest=_manifest(folder) if folder.has(MANIFEST) else None,
+        manifest_weight_tolerance=tolerance,
     )
 
 
@@ -429,3 +475,65 @@ def _declarants(folder: ReferenceFolder) -> dict[str, DeclarantProfile]:
             row["uscc"], row["name"], level, parse_date(row["assessed_on"], where)
         )
     return profiles
+
+
+def _manifest(folder: ReferenceFolder) -> Manifest:
+    data = folder.json(MANIFEST)
+    where = folder.where(MANIFEST)
+    if (
+        not isinstance(data, dict)
+        or set(data) != {"modes", "bills_of_lading"}
+        or not isinstance(data["modes"], list)
+        or not isinstance(data["bills_of_lading"], list)
+    ):
+        raise ReferenceDataError(f"{where}: expected an object of modes and bills_of_lading")
+    modes = frozenset(check(where, TransportMode, str(mode)) for mode in data["modes"])
+    bills: dict[str, ManifestBill] = {}
+    seen: set[str] = set()
+    for raw in data["bills_of_lading"]:
+        bill = _bill(raw, where)
+        place = f"{where}: bill {bill.bill_of_lading}"
+        if bill.bill_of_lading in bills:
+            raise ReferenceDataError(f"{place} is filed twice")
+        if bill.mode not in modes:
+            raise ReferenceDataError(f"{place} is by {bill.mode}, not a mode of the manifest")
+        if (bill.mode is TransportMode.SEA) != (bill.vessel_imo is not None):
+            raise ReferenceDataError(f"{place}: a vessel's IMO number for SEA only, and always")
+        if bill.package_kind in BULK_PACKAGE_KINDS and bill.containers:
+            raise ReferenceDataError(f"{place}: bulk cargo ({bill.package_kind}) in containers")
+        for container in bill.containers:
+            if container in seen:
+                raise ReferenceDataError(f"{where}: container {container} is on two bills")
+            seen.add(container)
+        bills[bill.bill_of_lading] = bill
+    return Manifest(modes, MappingProxyType(bills))
+
+
+def _bill(raw: object, where: str) -> ManifestBill:
+    try:
+        if not isinstance(raw, dict):
+            raise TypeError("not an object")
+        vessel = raw["vessel_imo"]
+        bill = ManifestBill(
+            bill_of_lading=str(raw["bill_of_lading"]),
+            mode=TransportMode(raw["mode"]),
+            vessel_imo=None if vessel is None else str(vessel),
+            voyage=str(raw["voyage"]),
+            port_of_loading=str(raw["port_of_loading"]),
+            port_of_discharge=str(raw["port_of_discharge"]),
+            packages=int(raw["packages"]),
+            package_kind=str(raw["package_kind"]),
+            gross_weight_kg=parse_decimal(str(raw["gross_weight_kg"]), where),
+            containers=tuple(str(c) for c in raw["containers"]),
+        )
+        if not bill.bill_of_lading or bill.packages < 1 or bill.gross_weight_kg <= 0:
+            raise ValueError("needs a number, at least one package and a positive gross weight")
+        if bill.vessel_imo is not None:
+            validate_imo(bill.vessel_imo)
+        validate_unlocode(bill.port_of_loading)
+        validate_unlocode(bill.port_of_discharge)
+        for container in bill.containers:
+            validate_container_number(container)
+    except (KeyError, TypeError, ValueError, InvalidIdentifier, ReferenceDataError) as exc:
+        raise ReferenceDataError(f"{where}: bad bill of lading {raw!r}: {exc}") from None
+    return bill

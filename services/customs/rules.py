@@ -26,6 +26,13 @@ Per goods item (every rule that applies fires; each gives one reason):
 
 Per declaration, after the items:
 
+- ``CUS-MANIFEST`` HOLD (:func:`manifest_mismatch`): the declaration does not match the cargo
+  manifest (舱单) the carrier filed: its bill of lading is on no manifest, or, one reason per
+  mismatch, the bill is of another mode, vessel (IMO) or voyage (a train's number for rail),
+  port of loading or discharge, number of packages, gross weight (beyond the version's
+  ``manifest_weight_tolerance`` of the manifest's weight), or a container differs (declared
+  and not on the bill, or on the bill and not declared: a declaration covers its whole bill).
+  Only for versions that ship a manifest and for the modes the manifest lists (not legacy).
 - ``CUS-PRICE-INFLUENCED`` HOLD (:func:`price_influenced`): the trader confirms that a
   special relationship influenced the price: the transaction value cannot be accepted as it
   stands (valuation consultation).
@@ -97,6 +104,7 @@ __all__ = [
     "is_sampled",
     "licence_missing",
     "load_reference",
+    "manifest_mismatch",
     "no_rate",
     "origin_claim_not_honoured",
     "owner_risk",
@@ -284,6 +292,60 @@ ITEM_RULES: tuple[ItemRule, ...] = (
 # --- the rules of the whole declaration -----------------------------------------------------
 
 
+def manifest_mismatch(case: Case) -> Iterator[Ruling]:
+    """``CUS-MANIFEST`` HOLD: the consignment does not match its bill on the cargo manifest
+    (one ruling per mismatch; one if the bill is on no manifest). Only when the version ships
+    a manifest that lists the consignment's mode."""
+    manifest = case.reference.manifest
+    consignment = case.declaration.consignment
+    if manifest is None or case.reference.legacy or consignment.mode not in manifest.modes:
+        return
+    number = consignment.bill_of_lading
+    bill = manifest.bills.get(number)
+    if bill is None:
+        yield Ruling.hold(
+            "CUS-MANIFEST", f"bill of lading {number} is on no {consignment.mode} manifest"
+        )
+        return
+
+    def differs(what: str, declared: object, filed: object) -> Ruling:
+        return Ruling.hold(
+            "CUS-MANIFEST",
+            f"{what}: declared {'none' if declared is None else declared}, "
+            f"the manifest of bill {number} has {'none' if filed is None else filed}",
+        )
+
+    for what, declared, filed in (
+        ("transport mode", consignment.mode, bill.mode),
+        ("vessel IMO", consignment.vessel_imo, bill.vessel_imo),
+        ("voyage" if bill.vessel_imo else "train", consignment.voyage, bill.voyage),
+        ("port of loading", consignment.port_of_loading, bill.port_of_loading),
+        ("port of discharge", consignment.port_of_discharge, bill.port_of_discharge),
+        ("number of packages", consignment.packages, bill.packages),
+    ):
+        if declared != filed:
+            yield differs(what, declared, filed)
+    weight = consignment.gross_weight_kg
+    tolerance = case.reference.manifest_weight_tolerance
+    if weight is None or abs(weight - bill.gross_weight_kg) > tolerance * bill.gross_weight_kg:
+        yield differs(
+            f"gross weight (kg, tolerance {tolerance:.0%})",
+            weight,
+            bill.gross_weight_kg,
+        )
+    for container in consignment.containers:
+        if container not in bill.containers:
+            yield Ruling.hold(
+                "CUS-MANIFEST", f"container {container} is not on the manifest of bill {number}"
+            )
+    for container in bill.containers:
+        if container not in consignment.containers:
+            yield Ruling.hold(
+                "CUS-MANIFEST",
+                f"container {container} is on the manifest of bill {number} but not declared",
+            )
+
+
 def price_influenced(case: Case) -> Iterator[Ruling]:
     """``CUS-PRICE-INFLUENCED`` HOLD: a special relationship influenced the price."""
     valuation = case.declaration.valuation
@@ -344,6 +406,7 @@ DeclarationRule = Callable[[Case], Iterator[Ruling]]
 
 # The rules of the declaration, after its items', in the order they are reported.
 DECLARATION_RULES: tuple[DeclarationRule, ...] = (
+    manifest_mismatch,
     price_influenced,
     royalties_not_added,
     owner_risk,

@@ -1,8 +1,19 @@
-"""``python -m services.port``: the composition root of the port service."""
+"""``python -m services.port``: the composition root of the port service.
 
-from services.port.reference import load_reference
-from services.port.rules import assess
+Each declaration is assessed with the reference data in force on its acceptance date
+(:func:`services.port.rules.assess_on_acceptance`).
+"""
+
+from datetime import datetime
+
+from services.port.rules import assess_on_acceptance
 from singlewindow.agency import run_agency
+from singlewindow.events import AgencyVerdict, DeclarationSubmitted
+
+
+def _on_acceptance(declaration: DeclarationSubmitted, _: None, now: datetime) -> AgencyVerdict:
+    return assess_on_acceptance(declaration, now)
+
 
 if __name__ == "__main__":
-    run_agency("port", assess, load_reference())
+    run_agency("port", _on_acceptance, None)

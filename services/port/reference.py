@@ -1,13 +1,19 @@
-"""Port authority reference data: served ports, port calls, cargo manifest, dangerous goods.
+"""Port authority reference data: served ports, port calls, dangerous goods (by HS code and,
+from ``port-2026.11-r2``, by UN number), and in the versions before it the cargo manifest.
 
 Read once per version from ``services/port/reference/<version>/`` (see its README) and cached.
+The version that applies to a declaration is the one in force on its acceptance date
+(:func:`reference_on`). A version that ships ``manifest.json`` is ``legacy``: the port matched
+the manifest then (customs does from ``port-2026.11-r2`` on); its rules stay as they were, so
+the verdicts naming it recompute exactly.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from functools import cache
 from types import MappingProxyType
 from typing import Any
@@ -21,15 +27,20 @@ from singlewindow.identifiers import (
 from singlewindow.reference import (
     ReferenceDataError,
     ReferenceFolder,
+    acceptance_date,
     check,
     hs_prefix_match,
     parse_date,
     parse_hs_prefix,
     reference_folder,
+    version_on,
 )
 
-RULES_VERSION = "port-2026.11"
+RULES_VERSION = "port-2026.11"  # the default of load_reference (legacy; read by name only)
 PACKAGE = "services.port"
+MANIFEST = "manifest.json"
+UN_NUMBERS = "un_numbers.csv"
+UN_NUMBER = re.compile(r"UN[0-9]{4}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +64,10 @@ class BillOfLading:
 
 @dataclass(frozen=True, slots=True)
 class DangerousGoods:
-    hs_prefix: str
+    hs_prefix: str  # empty when known by its UN number
     un_class: str
     description: str
+    un_number: str | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,15 +77,24 @@ class ReferenceData:
     version: str
     served_ports: Mapping[str, str]  # UN/LOCODE -> name
     port_calls: Mapping[tuple[str, str, str], PortCall]  # (vessel IMO, voyage, port) -> call
-    manifest: Mapping[str, BillOfLading]  # bill of lading number -> bill
+    manifest: Mapping[str, BillOfLading]  # bill of lading number -> bill (legacy only)
     dangerous_goods: Mapping[str, DangerousGoods]  # HS prefix -> entry; longest prefix wins
+    legacy: bool = False  # ships a manifest: the format before port-2026.11-r2
+    un_numbers: Mapping[str, DangerousGoods] = field(default_factory=dict)  # UN number -> entry
 
     def port_call(self, vessel_imo: str | None, voyage: str | None, port: str) -> PortCall | None:
         if vessel_imo is None or voyage is None:
             return None
         return self.port_calls.get((vessel_imo, voyage, port))
 
-    def dangerous(self, hs_code: str) -> DangerousGoods | None:
+    def dangerous(self, hs_code: str, un_number: str | None = None) -> DangerousGoods | None:
+        """What makes goods dangerous: their declared UN number, whatever their HS code (not
+        in legacy versions; a number not in the table is still dangerous goods, of the class
+        its DG declaration gives), else their HS code in the DG list; None: not DG."""
+        if un_number and not self.legacy:
+            return self.un_numbers.get(un_number) or DangerousGoods(
+                "", "given by the dangerous goods declaration", "not in the port's table", un_number
+            )
         prefix = hs_prefix_match(hs_code, self.dangerous_goods)
         return None if prefix is None else self.dangerous_goods[prefix]
 
@@ -83,17 +104,30 @@ def load_reference(version: str = RULES_VERSION) -> ReferenceData:
     return _load(version)
 
 
+def version_for(accepted_at: datetime) -> str:
+    """The version in force on the acceptance date of a declaration accepted at that instant."""
+    return version_on(PACKAGE, acceptance_date(accepted_at))
+
+
+def reference_on(accepted_at: datetime) -> ReferenceData:
+    """The reference data in force when a declaration accepted at ``accepted_at`` was."""
+    return _load(version_for(accepted_at))
+
+
 @cache
 def _load(version: str) -> ReferenceData:
     folder = reference_folder(PACKAGE, version)
     served = _served(folder)
     calls = _calls(folder, served)
+    legacy = folder.has(MANIFEST)
     return ReferenceData(
         version=version,
         served_ports=MappingProxyType(served),
         port_calls=MappingProxyType(calls),
-        manifest=MappingProxyType(_manifest(folder, calls)),
+        manifest=MappingProxyType(_manifest(folder, calls) if legacy else {}),
         dangerous_goods=MappingProxyType(_dangerous_goods(folder)),
+        legacy=legacy,
+        un_numbers=MappingProxyType(_un_numbers(folder) if folder.has(UN_NUMBERS) else {}),
     )
 
 
@@ -186,4 +220,16 @@ def _dangerous_goods(folder: ReferenceFolder) -> dict[str, DangerousGoods]:
         if prefix in entries:
             raise ReferenceDataError(f"{where}: duplicate HS prefix {prefix}")
         entries[prefix] = DangerousGoods(prefix, row["un_class"], row["description"])
+    return entries
+
+
+def _un_numbers(folder: ReferenceFolder) -> dict[str, DangerousGoods]:
+    name = UN_NUMBERS
+    entries: dict[str, DangerousGoods] = {}
+    for number, row in enumerate(folder.csv(name, ("un_number", "un_class", "name")), start=2):
+        where = folder.where(name, number)
+        un = row["un_number"]
+        if not UN_NUMBER.fullmatch(un) or un in entries:
+            raise ReferenceDataError(f"{where}: {un!r} is not UN + 4 digits, or a duplicate")
+        entries[un] = DangerousGoods("", row["un_class"], row["name"], un)
     return entries

@@ -1,8 +1,12 @@
 """Port authority rules: a pure function of the declaration, the reference data and ``now``.
 
 The port concerned is the port of discharge of an IMPORT and the port of loading of an
-EXPORT. Only SEA consignments concern the port authority: the intake does not route other
-modes here, and if one arrives anyway the verdict is CLEAR with no reasons.
+EXPORT. Only SEA consignments concern the port authority (a seaport: its schedule is of vessel
+calls): the intake does not route other modes here, and if one arrives anyway the verdict is
+CLEAR with no reasons. The rules do not look at containers beyond the legacy manifest match:
+containers follow the cargo (bulk cargo has none, a container may come by rail), and from
+``port-2026.11-r2`` the match of the declaration with the manifest (bill, vessel, containers,
+packages, weight) is customs' (``CUS-MANIFEST``, :mod:`services.customs.rules`).
 
 Each rule is a function below, named after what it checks, that yields the rulings it gives;
 :func:`rulings` runs them in this order:
@@ -13,9 +17,11 @@ Each rule is a function below, named after what it checks, that yields the rulin
   voyage at that port (also when the vessel or voyage is missing).
 - ``PORT-CONTAINER-NOT-MANIFESTED`` HOLD, declaration-level (:func:`not_manifested`): the
   bill of lading is on no manifest (one reason), or a declared container is not on that bill
-  (one reason each).
-- ``PORT-DG-UNDECLARED`` HOLD, per item (:func:`dg_undeclared`): dangerous goods (HS prefix in
-  the DG list) and no ``DANGEROUS_GOODS_DECLARATION`` document.
+  (one reason each). Legacy versions only (those that ship a manifest).
+- ``PORT-DG-UNDECLARED`` HOLD, per item (:func:`dg_undeclared`): dangerous goods and no
+  ``DANGEROUS_GOODS_DECLARATION`` document. Dangerous goods are an item that declares a UN
+  number, whatever its HS code (batteries in equipment, UN3481), or whose HS code is in the DG
+  list (legacy versions: the HS code only).
 - ``PORT-DG-CHECK`` INSPECT, check ``DG_SEGREGATION``, per item (:func:`dg_check`): dangerous
   goods with the declaration lodged.
 """
@@ -31,6 +37,7 @@ from services.port.reference import (
     DangerousGoods,
     ReferenceData,
     load_reference,
+    reference_on,
 )
 from singlewindow.events import (
     AgencyVerdict,
@@ -50,6 +57,7 @@ __all__ = [
     "Case",
     "ReferenceData",
     "assess",
+    "assess_on_acceptance",
     "dg_check",
     "dg_undeclared",
     "load_reference",
@@ -57,6 +65,7 @@ __all__ = [
     "not_manifested",
     "not_served",
     "port_concerned",
+    "reference_on",
     "rulings",
 ]
 
@@ -125,7 +134,12 @@ def no_call(case: Case) -> Iterator[Ruling]:
 
 def not_manifested(case: Case) -> Iterator[Ruling]:
     """``PORT-CONTAINER-NOT-MANIFESTED`` HOLD: the bill of lading is on no manifest (one
-    ruling), or a declared container is not on that bill (one ruling per container)."""
+    ruling), or a declared container is not on that bill (one ruling per container).
+
+    Legacy versions only: from ``port-2026.11-r2`` customs matches the manifest.
+    """
+    if not case.reference.legacy:
+        return
     consignment = case.declaration.consignment
     bill = case.reference.manifest.get(consignment.bill_of_lading)
     if bill is None:
@@ -152,14 +166,25 @@ DECLARATION_RULES: tuple[DeclarationRule, ...] = (no_call, not_manifested)
 # --- the rules of a goods item that is dangerous goods --------------------------------------
 
 
+def _what(item: GoodsItem, dangerous: DangerousGoods) -> str:
+    if dangerous.un_number is None:
+        return (
+            f"{item.hs_code} is dangerous goods (IMDG class {dangerous.un_class}, "
+            f"{dangerous.description})"
+        )
+    return (
+        f"{item.hs_code} is declared as {dangerous.un_number}, dangerous goods "
+        f"(IMDG class {dangerous.un_class}, {dangerous.description})"
+    )
+
+
 def dg_undeclared(case: Case, item: GoodsItem, dangerous: DangerousGoods) -> Iterator[Ruling]:
-    """``PORT-DG-UNDECLARED`` HOLD: the item is dangerous goods (its HS code is in the DG list)
-    and no ``DANGEROUS_GOODS_DECLARATION`` is lodged."""
+    """``PORT-DG-UNDECLARED`` HOLD: the item is dangerous goods (a UN number declared, or its
+    HS code in the DG list) and no ``DANGEROUS_GOODS_DECLARATION`` is lodged."""
     if not case.dg_declared:
         yield Ruling.hold(
             "PORT-DG-UNDECLARED",
-            f"{item.hs_code} is dangerous goods (IMDG class {dangerous.un_class}, "
-            f"{dangerous.description}) and no {DocumentType.DANGEROUS_GOODS_DECLARATION}"
+            f"{_what(item, dangerous)} and no {DocumentType.DANGEROUS_GOODS_DECLARATION}"
             " was lodged",
             item.line,
         )
@@ -171,8 +196,7 @@ def dg_check(case: Case, item: GoodsItem, dangerous: DangerousGoods) -> Iterator
     if case.dg_declared:
         yield Ruling.inspect(
             "PORT-DG-CHECK",
-            f"{item.hs_code} is dangerous goods (IMDG class {dangerous.un_class}, "
-            f"{dangerous.description}): segregation and stowage check",
+            f"{_what(item, dangerous)}: segregation and stowage check",
             "DG_SEGREGATION",
             item.line,
         )
@@ -194,7 +218,7 @@ def rulings(case: Case) -> list[Ruling]:
         return unserved
     found = [ruling for rule in DECLARATION_RULES for ruling in rule(case)]
     for item in case.declaration.items:
-        dangerous = case.reference.dangerous(item.hs_code)
+        dangerous = case.reference.dangerous(item.hs_code, item.un_number)
         if dangerous is not None:
             found.extend(
                 ruling for rule in DANGEROUS_GOODS_RULES for ruling in rule(case, item, dangerous)
@@ -208,3 +232,9 @@ def assess(
     """The port authority's verdict on ``declaration`` under ``reference``, decided at ``now``."""
     case = Case.of(declaration, reference)
     return build_verdict(declaration, AGENCY, reference.version, rulings(case), now)
+
+
+def assess_on_acceptance(declaration: DeclarationSubmitted, now: datetime) -> AgencyVerdict:
+    """:func:`assess` with the reference data in force on the declaration's acceptance date
+    (the verdict's ``rules_version`` names it): what the port service runs."""
+    return assess(declaration, reference_on(declaration.submitted_at), now)

@@ -566,6 +566,7 @@ def test_the_rules_run_in_the_documented_order() -> None:
     ]
     assert [rule.__name__ for rule in rules.ITEM_RULES] == item_rules
     assert [rule.__name__ for rule in rules.DECLARATION_RULES] == [
+        "manifest_mismatch",
         "price_influenced",
         "royalties_not_added",
         "owner_risk",

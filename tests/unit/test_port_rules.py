@@ -347,3 +347,135 @@ def test_rule_dg_undeclared() -> None:
 def test_rule_dg_check() -> None:
     assert on_item(rules.dg_check, "3604100000", True) == ["PORT-DG-CHECK"]
     assert on_item(rules.dg_check, "3604100000", False) == []
+
+
+# === port-2026.11-r2: the version in force from 2026-11-01 ===================================
+# The tests above exercise the legacy version port-2026.11 (its verdicts recompute as decided).
+
+R2 = load_reference("port-2026.11-r2")
+
+
+def assess_r2(d: ev.DeclarationSubmitted) -> ev.AgencyVerdict:
+    return rules.assess(d, R2, NOW)
+
+
+def with_un(item: ev.GoodsItem, un_number: str) -> ev.GoodsItem:
+    return item.model_copy(update={"un_number": un_number})
+
+
+def test_r2_is_in_force_from_november_2026_and_the_service_uses_it() -> None:
+    assert REF.legacy and not R2.legacy
+    assert rules.reference_on(datetime(2026, 10, 31, 16, 0, tzinfo=UTC)) is R2
+    with pytest.raises(UnknownReferenceVersion):
+        rules.reference_on(datetime(2026, 10, 31, 15, 59, tzinfo=UTC))
+    verdict = rules.assess_on_acceptance(factories.declaration(), NOW)
+    assert verdict.rules_version == "port-2026.11-r2"
+    assert verdict.decision is ev.Decision.CLEAR and verdict.reasons == ()
+
+
+def test_r2_leaves_the_manifest_to_customs() -> None:
+    assert R2.manifest == {}
+    unknown_bill = consignment(bill_of_lading="COSU0000000000", containers=(UNMANIFESTED,))
+    assert assess_r2(declaration(consignment=unknown_bill)).reasons == ()
+    unknown = declaration(consignment=unknown_bill)
+    assert list(rules.not_manifested(rules.Case.of(unknown, R2))) == []
+    assert len(list(rules.not_manifested(rules.Case.of(unknown, REF)))) == 1  # legacy
+    # the port call is still the port's
+    assert codes(assess_r2(declaration(consignment=consignment(voyage="999E")))) == [
+        ("PORT-NO-CALL", None)
+    ]
+
+
+def test_r2_rules_keep_their_order() -> None:
+    assert [rule.__name__ for rule in rules.DECLARATION_RULES] == ["no_call", "not_manifested"]
+
+
+def test_r2_bulk_cargo_has_no_containers_and_needs_none() -> None:
+    tanker = consignment(
+        bill_of_lading="COSU6182799001", containers=(), package_kind="VL", packages=1
+    )
+    gasoline = goods(1, "2710121000")
+    verdict = assess_r2(declaration(gasoline, dg_declaration=True, consignment=tanker))
+    assert codes(verdict) == [("PORT-DG-CHECK", 1)]
+    assert "class 3" in verdict.reasons[0].message
+
+
+def test_r2_containerised_rail_freight_is_not_the_ports() -> None:
+    train = ev.Consignment(
+        mode=ev.TransportMode.RAIL,
+        voyage="X8024",
+        bill_of_lading="CIM26DEDUI0042",
+        port_of_loading="DEDUI",
+        port_of_discharge="CNCKG",
+        containers=("CSQU3054383",),
+    )
+    verdict = assess_r2(declaration(with_un(goods(1, "8471300000"), "UN3481"), consignment=train))
+    assert verdict.decision is ev.Decision.CLEAR and verdict.reasons == ()
+
+
+@pytest.mark.parametrize(
+    ("hs_code", "legacy_class", "r2_class"),
+    [
+        ("2710121000", "3", "3"),  # gasoline
+        ("2710191100", "3", "3"),  # aviation kerosene
+        ("2710192300", "3", "3"),  # diesel
+        ("2710192290", "3", None),  # fuel oil No. 5-7: flash point above 60 °C
+        ("2710192410", "3", None),  # low-sulphur marine fuel oil
+        ("2710199100", "3", None),  # lubricating oil
+        ("2711110000", None, "2.1"),  # LNG
+        ("2711120000", None, "2.1"),  # LPG (propane)
+        ("3102300000", None, "5.1"),  # ammonium nitrate
+        ("2844430000", None, "7"),  # radioactive isotopes
+        ("3604100000", "1", "1"),  # fireworks
+        ("8507600000", "9", "9"),  # lithium-ion accumulators
+        ("8471300000", None, None),
+    ],
+)
+def test_r2_dangerous_goods_list(
+    hs_code: str, legacy_class: str | None, r2_class: str | None
+) -> None:
+    legacy, r2 = REF.dangerous(hs_code), R2.dangerous(hs_code)
+    assert (legacy.un_class if legacy else None) == legacy_class
+    assert (r2.un_class if r2 else None) == r2_class
+
+
+def test_r2_fuel_oil_is_not_dangerous_goods_but_lng_is() -> None:
+    assert assess_r2(declaration(goods(1, "2710192290"))).reasons == ()
+    assert codes(assess(declaration(goods(1, "2710192290")))) == [("PORT-DG-UNDECLARED", 1)]
+    lng = assess_r2(declaration(goods(1, "2711110000")))
+    assert codes(lng) == [("PORT-DG-UNDECLARED", 1)]
+    assert "class 2.1" in lng.reasons[0].message
+
+
+def test_r2_a_declared_un_number_makes_dangerous_goods_whatever_the_hs_code() -> None:
+    laptops = with_un(goods(1, "8471300000"), "UN3481")  # batteries in equipment
+    held = assess_r2(declaration(laptops))
+    assert codes(held) == [("PORT-DG-UNDECLARED", 1)]
+    message = held.reasons[0].message
+    assert "UN3481" in message and "class 9" in message and "contained in" in message
+    checked = assess_r2(declaration(laptops, dg_declaration=True))
+    assert codes(checked) == [("PORT-DG-CHECK", 1)]
+    assert checked.checks == (ev.InspectionCheck(agency="port", check="DG_SEGREGATION", item=1),)
+    # the legacy version looked at the HS code only
+    assert assess(declaration(laptops)).reasons == ()
+
+
+def test_r2_the_un_number_gives_the_class() -> None:
+    hot_fuel_oil = with_un(goods(1, "2710192290"), "UN3256")  # carried above its flash point
+    verdict = assess_r2(declaration(hot_fuel_oil))
+    assert codes(verdict) == [("PORT-DG-UNDECLARED", 1)]
+    assert "UN3256" in verdict.reasons[0].message and "class 3" in verdict.reasons[0].message
+    unlisted = assess_r2(declaration(with_un(goods(1, "3824999999"), "UN3265")))
+    assert codes(unlisted) == [("PORT-DG-UNDECLARED", 1)]
+    assert "UN3265" in unlisted.reasons[0].message
+
+
+def test_r2_un_numbers_are_valid() -> None:
+    import re
+
+    assert len(R2.un_numbers) >= 20
+    for number, entry in R2.un_numbers.items():
+        assert re.fullmatch(r"UN\d{4}", number) and entry.un_number == number
+    assert R2.un_numbers["UN3481"].un_class == "9"
+    assert R2.un_numbers["UN1075"].un_class == "2.1"
+    assert R2.un_numbers["UN1942"].un_class == "5.1"
