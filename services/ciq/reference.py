@@ -31,7 +31,7 @@ from singlewindow.reference import (
     version_on,
 )
 
-RULES_VERSION = "ciq-2026.11"  # the default of load_reference (legacy; read by name only)
+RULES_VERSION = "ciq-2026.11-r2"  # the base of the versions in force (demo data, tests)
 PACKAGE = "services.ciq"
 LEGACY_CATEGORY_COLUMNS = ("category", "certificate", "first_import_sampling", "description")
 CATEGORY_COLUMNS = (

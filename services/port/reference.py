@@ -36,7 +36,7 @@ from singlewindow.reference import (
     version_on,
 )
 
-RULES_VERSION = "port-2026.11"  # the default of load_reference (legacy; read by name only)
+RULES_VERSION = "port-2026.11-r2"  # the base of the versions in force (demo data, tests)
 PACKAGE = "services.port"
 MANIFEST = "manifest.json"
 UN_NUMBERS = "un_numbers.csv"

@@ -28,7 +28,7 @@ import pytest
 from deploy.local.components import VAR, Kafka
 from deploy.local.demo_data import sample_declaration_body
 from deploy.local.launcher import ROOT, Platform, running_platform
-from services.intake.routing import TABLES
+from services.intake.routing import TABLES, current_version
 from singlewindow.kafka.admin import provision_topics
 from singlewindow.registry import FILE_ENV
 from tests import factories
@@ -97,7 +97,7 @@ def with_vet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     registry = factories.registry_file_with(where)
     tables = where / "routing_tables"
     shutil.copytree(TABLES, tables)
-    table = json.loads((tables / "routing-2026.11.json").read_text())
+    table = json.loads((tables / f"{current_version()}.json").read_text())
     table["version"] = "routing-2026.12"
     table["agencies"]["vet"] = VET_ROUTING
     (tables / "routing-2026.12.json").write_text(json.dumps(table, indent=2))
