@@ -24,13 +24,14 @@ from functools import cache
 from types import MappingProxyType
 from typing import Any
 
+from services.ciq.reference import load_reference as load_ciq
 from services.customs.duties import CENT
+from services.customs.reference import ManifestBill
 from services.customs.reference import load_reference as load_customs
-from services.port.reference import BillOfLading
 from services.port.reference import load_reference as load_port
 from singlewindow.events import Decision, DeclarationType, DocumentType, TransportMode
 
-CLEAR = Decision.CLEAR
+CLEAR, INSPECT = Decision.CLEAR, Decision.INSPECT
 NOMINAL_PRICE_CNY = Decimal("5.00")  # per unit, for tariff lines without a reference price
 
 CURRENCY = MappingProxyType(
@@ -119,7 +120,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("ciq-wine-certified", IMPORT, SEA, (GANGCHENG,), ("FR", "ES", "IT"),
              (_item("2204210000", "7200"),), (HC,), _expect()),
     Scenario("licence-missing-cars", IMPORT, SEA, (PUJIANG,), ("US", "DE"),
-             (_item("8703234110", "3"),), (), _expect(customs=Decision.HOLD)),
+             (_item("8703234110", "3"),), (), _expect(customs=Decision.HOLD, ciq=INSPECT)),
     Scenario("export-toys", EXPORT, SEA, (QIANHAI,), ("US", "NL", "DE", "KR"),
              (_item("9503008900", "5400"),), (), _expect()),
     Scenario("undervalued-laptops", IMPORT, SEA, (XIAMEN,), ("DE", "NL"),
@@ -135,13 +136,13 @@ SCENARIOS: tuple[Scenario, ...] = (
              (_item("7208510000", "48000"),), (), _expect()),
     Scenario("dg-methanol-declared", IMPORT, SEA, (SHENWEI,), ("MY",),
              (_item("2905110000", "21000"),), (DocumentType.DANGEROUS_GOODS_DECLARATION,),
-             _expect(port=Decision.INSPECT)),
-    Scenario("clear-electric-cars", IMPORT, SEA, (LUJIANG,), ("DE", "GB"),
-             (_item("8703800000", "4"),), (IL,), _expect()),
+             _expect(ciq=INSPECT, port=INSPECT)),
+    Scenario("ciq-inspected-electric-cars", IMPORT, SEA, (LUJIANG,), ("DE", "GB"),
+             (_item("8703800000", "4"),), (IL,), _expect(ciq=INSPECT)),
     Scenario("air-smartphones", IMPORT, AIR, (PUJIANG,), ("US", "KR"),
              (_item("8517130000", "8.6"),), (), _expect()),
-    Scenario("ciq-first-import-salmon", IMPORT, SEA, (TIANFU,), ("NZ", "GB"),
-             (_item("0303130000", "6500"),), (HC,), _expect(ciq=Decision.INSPECT)),
+    Scenario("ciq-unregistered-importer-salmon", IMPORT, SEA, (TIANFU,), ("NZ", "GB"),
+             (_item("0303130000", "6500"),), (HC,), _expect(ciq=Decision.HOLD)),
     Scenario("high-risk-declarant", IMPORT, SEA, (NANSHA, YUANHANG), ("VN", "US"),
              (_item("6110200000", "2400"),), (), _expect(customs=Decision.INSPECT)),
 )  # fmt: skip
@@ -217,13 +218,19 @@ def sample_declaration_body(i: int) -> dict[str, Any]:
             }
         if tariff.licence and licences:
             item["licences"] = licences
+        registration = manufacturer(line.hs_code, country)
+        if case.declaration_type is IMPORT and registration is not None:
+            item["manufacturer_registration"] = registration
         items.append(item)
     net = max(net, Decimal(1)).quantize(Decimal("0.001"))
-    transport |= {
+    if "gross_weight_kg" in transport:  # as on the manifest; the goods weigh 90 % of it
+        net = (Decimal(transport["gross_weight_kg"]) * Decimal("0.9")).quantize(Decimal("0.001"))
+    transport = {
         "gross_weight_kg": _plain(net * Decimal("1.08")),
-        "net_weight_kg": _plain(net),
         "packages": 1 + int(net) // 500,
-        "package_kind": "CT" if case.mode is AIR else "PK",
+        "package_kind": "CT",
+        **transport,
+        "net_weight_kg": _plain(net),
         "trade_country": country,
         "departure_country": country,
         "entry_customs": OFFICE[case.mode],
@@ -284,6 +291,8 @@ def _plain(number: Decimal) -> str:
 
 
 def _transport(case: Scenario, country: str, variant: int, i: int) -> dict[str, Any]:
+    """The transport part of the body: an air waybill, or a bill of the customs manifest
+    declared as the carrier filed it (every container, its packages and gross weight)."""
     if case.mode is AIR:
         serial = 1_000_000 + (i * 7919) % 9_000_000  # 7 digits, deterministic in i
         return {
@@ -294,30 +303,47 @@ def _transport(case: Scenario, country: str, variant: int, i: int) -> dict[str, 
         }
     bills = _bills(case.declaration_type, country)
     bill = bills[variant % len(bills)]
-    count = 1 + variant % len(bill.containers)
-    return {
-        "mode": SEA.value,
-        "vessel_imo": bill.vessel_imo,
+    transport: dict[str, Any] = {
+        "mode": bill.mode.value,
         "voyage": bill.voyage,
         "bill_of_lading": bill.bill_of_lading,
         "port_of_loading": bill.port_of_loading,
         "port_of_discharge": bill.port_of_discharge,
-        "containers": list(bill.containers[:count]),
+        "packages": bill.packages,
+        "package_kind": bill.package_kind,
+        "gross_weight_kg": _plain(bill.gross_weight_kg),
     }
+    if bill.vessel_imo is not None:
+        transport["vessel_imo"] = bill.vessel_imo
+    if bill.containers:
+        transport["containers"] = list(bill.containers)
+    return transport
 
 
 @cache
-def _bills(declaration_type: DeclarationType, country: str) -> tuple[BillOfLading, ...]:
-    """Bills of lading into a served port from ``country`` (import) or out to it (export)."""
+def _bills(declaration_type: DeclarationType, country: str) -> tuple[ManifestBill, ...]:
+    """Sea bills of the customs manifest into a port the port authority serves from
+    ``country`` (import) or out of one to it (export)."""
     port = load_port()
     bills = []
-    for bill in port.manifest.values():
+    for bill in load_customs().manifest.bills.values():
         if declaration_type is IMPORT:
             ours, theirs = bill.port_of_discharge, bill.port_of_loading
         else:
             ours, theirs = bill.port_of_loading, bill.port_of_discharge
-        if ours in port.served_ports and theirs[:2] == country:
+        if bill.mode is SEA and ours in port.served_ports and theirs[:2] == country:
             bills.append(bill)
     if not bills:
         raise LookupError(f"no {declaration_type} bill of lading for {country} in the manifest")
     return tuple(bills)
+
+
+def manufacturer(hs_code: str, country: str) -> str | None:
+    """A registered overseas manufacturer (GACC Decree 248) of such goods in ``country``: the
+    registration that runs longest (one that has expired would be held)."""
+    found = [
+        m
+        for m in load_ciq().manufacturers.values()
+        if m.country == country and hs_code.startswith(m.hs_prefixes)
+    ]
+    return max(found, key=lambda m: (m.expires_on, m.registration)).registration if found else None

@@ -26,14 +26,16 @@ from singlewindow.verdicts import verdict_id
 from tests import factories
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
-REF = load_reference()
+REF = load_reference("ciq-2026.11")  # the legacy version; R2 below for the current rules
 HC = ev.DocumentType.HEALTH_CERTIFICATE
 PC = ev.DocumentType.PHYTOSANITARY_CERTIFICATE
 # The released ciq-2026.11 lists its importers under codes whose embedded organisation code
-# is impossible (GB 11714 check wrong); rules look them up as listed. Switch to the corrected
-# codes (91330200MNJFN5BB1U, 915101008KJD3KPX8B, 91350200WY7UT95NXT) with the next version.
+# is impossible (GB 11714 check wrong); its rules look them up as listed. ciq-2026.11-r2
+# lists the corrected codes (the *_R2 parties).
 REGISTERED = ev.Party(uscc="91330200MNJFN5BBF7", name="宁波港城食品进出口有限公司")
 FIRST_TIMER = ev.Party(uscc="915101008KJD3KPXQW", name="成都天府新食品有限公司")
+REGISTERED_R2 = ev.Party(uscc="91330200MNJFN5BB1U", name="宁波港城食品进出口有限公司")
+FIRST_TIMER_R2 = ev.Party(uscc="915101008KJD3KPX8B", name="成都天府新食品有限公司")
 
 
 def item(line: int, hs_code: str, origin: str, quantity: str = "1000") -> ev.GoodsItem:
@@ -79,7 +81,7 @@ def test_factory_declaration_clears() -> None:
     assert (verdict.reasons, verdict.checks, verdict.duties) == ((), (), ())
     assert verdict.total_duties == 0
     assert verdict.agency == "ciq"
-    assert verdict.rules_version == rules.RULES_VERSION == "ciq-2026.11"
+    assert verdict.rules_version == REF.version == "ciq-2026.11"
     assert verdict.verdict_id == verdict_id("D-0001", "ciq", "ciq-2026.11")
     assert verdict.decided_at == NOW
 
@@ -433,7 +435,7 @@ def food(line: int, hs_code: str, origin: str, registration: str | None) -> ev.G
 def lodged(
     *items: ev.GoodsItem,
     certificates: tuple[ev.DocumentType, ...] = (),
-    owner: ev.Party = REGISTERED,
+    owner: ev.Party = REGISTERED_R2,
     **changes: Any,
 ) -> ev.DeclarationSubmitted:
     """A declaration lodged by the broker for ``owner``, the importer or exporter."""
@@ -506,7 +508,7 @@ def test_r2_export_is_certified_by_the_authority_not_held() -> None:
     with_certificates = lodged(pork, certificates=(HC,), declaration_type=EXPORT)
     assert codes(assess_r2(with_certificates)) == [("CIQ-EXPORT-CERTIFICATION", 1)]
     # an export is neither registered nor quarantined as an import is
-    by_unregistered = lodged(pork, owner=FIRST_TIMER, declaration_type=EXPORT)
+    by_unregistered = lodged(pork, owner=FIRST_TIMER_R2, declaration_type=EXPORT)
     assert codes(assess_r2(by_unregistered)) == [("CIQ-EXPORT-CERTIFICATION", 1)]
     wine = lodged(item(1, "2204210000", "CN"), declaration_type=EXPORT)
     assert assess_r2(wine).decision is ev.Decision.CLEAR  # no certificate to issue
@@ -515,34 +517,34 @@ def test_r2_export_is_certified_by_the_authority_not_held() -> None:
 def test_r2_unregistered_food_importer_is_held_once() -> None:
     beef = food(1, "0202300000", "AU", BEEF_AU)
     salmon = food(2, "0303130000", "NZ", SALMON_NZ)
-    verdict = assess_r2(lodged(beef, salmon, certificates=(HC,), owner=FIRST_TIMER))
+    verdict = assess_r2(lodged(beef, salmon, certificates=(HC,), owner=FIRST_TIMER_R2))
     assert verdict.decision is ev.Decision.HOLD
     assert codes(verdict) == [("CIQ-IMPORTER-NOT-REGISTERED", None)]
-    assert FIRST_TIMER.uscc in verdict.reasons[0].message
+    assert FIRST_TIMER_R2.uscc in verdict.reasons[0].message
     assert "item 1, 2" in verdict.reasons[0].message
     assert verdict.checks == ()  # held, not sampled
-    registered = assess_r2(lodged(beef, salmon, certificates=(HC,), owner=REGISTERED))
+    registered = assess_r2(lodged(beef, salmon, certificates=(HC,), owner=REGISTERED_R2))
     assert registered.decision is ev.Decision.CLEAR
 
 
 def test_r2_the_importer_is_the_owner_not_the_broker() -> None:
     beef = food(1, "0202300000", "AU", BEEF_AU)
     unregistered_broker = declaration(
-        beef, certificates=(HC,), declarant=FIRST_TIMER, domestic_party=REGISTERED
+        beef, certificates=(HC,), declarant=FIRST_TIMER_R2, domestic_party=REGISTERED_R2
     )
     assert assess_r2(unregistered_broker).decision is ev.Decision.CLEAR
     for_unregistered_owner = declaration(
-        beef, certificates=(HC,), declarant=REGISTERED, domestic_party=FIRST_TIMER
+        beef, certificates=(HC,), declarant=REGISTERED_R2, domestic_party=FIRST_TIMER_R2
     )
     assert codes(assess_r2(for_unregistered_owner)) == [("CIQ-IMPORTER-NOT-REGISTERED", None)]
     # an event from before the parties were declared: the declarant is the owner
-    old = declaration(beef, certificates=(HC,), declarant=FIRST_TIMER, domestic_party=None)
+    old = declaration(beef, certificates=(HC,), declarant=FIRST_TIMER_R2, domestic_party=None)
     assert codes(assess_r2(old)) == [("CIQ-IMPORTER-NOT-REGISTERED", None)]
 
 
 def test_r2_importer_registration_counts_from_its_date() -> None:
-    # 91350200WY7UT95N14 registered on 2025-01-09 (China time)
-    party = ev.Party(uscc="91350200WY7UT95N14", name="厦门鹭江汽车贸易有限公司")
+    # 91350200WY7UT95NXT registered on 2025-01-09 (China time)
+    party = ev.Party(uscc="91350200WY7UT95NXT", name="厦门鹭江汽车贸易有限公司")
     beef = lodged(food(1, "0202300000", "AU", BEEF_AU), certificates=(HC,), owner=party)
     assert assess_r2(beef).decision is ev.Decision.CLEAR
     early = assess_r2(beef, datetime(2025, 1, 8, 15, 59, tzinfo=UTC))
@@ -552,14 +554,14 @@ def test_r2_importer_registration_counts_from_its_date() -> None:
 
 def test_r2_first_import_sampling_is_kept_for_live_animals_only() -> None:
     cattle = item(1, "0102290000", "AU")  # live animals: not food, sampled
-    verdict = assess_r2(lodged(cattle, certificates=(HC,), owner=FIRST_TIMER))
+    verdict = assess_r2(lodged(cattle, certificates=(HC,), owner=FIRST_TIMER_R2))
     assert verdict.decision is ev.Decision.INSPECT
     assert codes(verdict) == [("CIQ-FIRST-IMPORT", 1)]
-    assert f"importer {FIRST_TIMER.uscc}" in verdict.reasons[0].message
+    assert f"importer {FIRST_TIMER_R2.uscc}" in verdict.reasons[0].message
     assert verdict.checks == (ev.InspectionCheck(agency="ciq", check="QUARANTINE_SAMPLE", item=1),)
     assert assess_r2(lodged(cattle, certificates=(HC,))).decision is ev.Decision.CLEAR
     # cherries (plants, not food) from an unregistered importer: neither sampled nor held
-    cherries = lodged(item(1, "0809290000", "CL"), certificates=(PC,), owner=FIRST_TIMER)
+    cherries = lodged(item(1, "0809290000", "CL"), certificates=(PC,), owner=FIRST_TIMER_R2)
     assert assess_r2(cherries).decision is ev.Decision.CLEAR
 
 
@@ -647,7 +649,7 @@ def test_r2_cars_fuels_and_chemicals_are_inspected() -> None:
     ]
     assert "import" in verdict.reasons[0].message
     # neither food nor quarantine: an unregistered importer is no matter
-    assert codes(assess_r2(lodged(*goods, owner=FIRST_TIMER))) == codes(verdict)
+    assert codes(assess_r2(lodged(*goods, owner=FIRST_TIMER_R2))) == codes(verdict)
     # on export only the hazardous chemical's packaging is inspected
     exported = assess_r2(lodged(*goods, declaration_type=EXPORT))
     assert codes(exported) == [("CIQ-COMMODITY-INSPECTION", 3)]
@@ -657,7 +659,7 @@ def test_r2_cars_fuels_and_chemicals_are_inspected() -> None:
 def test_r2_all_findings_reported_in_the_documented_order() -> None:
     pork = food(1, "0203290000", "PL", None)  # alert, no certificate, no manufacturer
     cattle = item(2, "0102290000", "AU")  # first import of live animals
-    verdict = assess_r2(lodged(pork, cattle, owner=FIRST_TIMER))
+    verdict = assess_r2(lodged(pork, cattle, owner=FIRST_TIMER_R2))
     assert verdict.decision is ev.Decision.REJECT
     assert codes(verdict) == [
         ("CIQ-QUARANTINE-ALERT", 1),

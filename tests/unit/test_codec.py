@@ -13,6 +13,7 @@ from fastavro.schema import to_parsing_canonical_form
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.customs import rules as customs_rules
 from singlewindow import events as ev
 from singlewindow.avro import (
     CodecError,
@@ -27,8 +28,22 @@ from singlewindow.avro.codec import SchemaMismatch
 from tests import factories
 
 PORT_DUES = ev.Charge(code="PORT_DUES", description="port dues", amount=Decimal("75.40"))
+LAPTOPS = factories.declaration().items[0]
+CLAIMED = factories.declaration(  # every optional record filled in
+    "D-0002",
+    items=(
+        LAPTOPS.model_copy(
+            update={"origin_claim": ev.OriginClaim(agreement="RCEP", certificate="CO-1")}
+        ),
+    ),
+)
+ASSESSED = customs_rules.assess(
+    CLAIMED, customs_rules.load_reference(), factories.T0, factories.sampling_key()
+)  # with tax lines and tax totals
 SAMPLES = [
     factories.declaration(),
+    CLAIMED,
+    ASSESSED,
     factories.verdict(),
     factories.verdict(agency="port", charges=(PORT_DUES,)),
     factories.result(),

@@ -229,7 +229,7 @@ def test_the_versions_after_r2_inherit_the_manifest() -> None:
 
 def test_the_manifest_rule_runs_first_of_the_declaration_rules() -> None:
     assert rules.DECLARATION_RULES[0] is rules.manifest_mismatch
-    high_risk = ev.Party(uscc="91440100Y98KW904TC", name="广州南沙速通贸易有限公司")
+    high_risk = ev.Party(uscc="91440100Y98KW9045B", name="广州南沙速通贸易有限公司")
     declaration = factories.declaration(
         consignment=consignment(packages=13), domestic_party=high_risk
     )

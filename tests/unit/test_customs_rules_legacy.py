@@ -36,7 +36,7 @@ REF = load_reference("customs-2026.11")
 D = Decimal
 HIGH_RISK = "91440100Y98KW904TC"
 MEDIUM_RISK = "91110105F4Y88L4U5D"
-UNLISTED = "91310000MA1FL0000N"  # valid check character, not in the profile
+UNLISTED = "91310000MA1FL0007C"  # a valid code, not in the profile
 KEY = factories.sampling_key("test-1")  # a test key, never a production one
 OTHER_KEY = factories.sampling_key("test-2")
 
@@ -536,8 +536,8 @@ def test_exchange_rates_and_profile() -> None:
     assert REF.rate_date.weekday() == 2
     assert REF.random_inspection_rate == D("0.03")
     assert REF.undervaluation_ratio == D("0.30")
-    for uscc in REF.declarants:
-        validate_uscc(uscc)
+    for uscc in REF.declarants:  # the released file: the GB 32100 form (see identifiers)
+        validate_uscc(uscc, organisation_code=False)
     assert REF.risk_of("91350100M000100Y43") is RiskLevel.LOW
     assert REF.risk_of(HIGH_RISK) is RiskLevel.HIGH
 

@@ -68,7 +68,7 @@ def test_body_is_internally_consistent(i: int) -> None:
     validate_unlocode(transport["port_of_discharge"])
     if transport["mode"] == "SEA":
         validate_imo(transport["vessel_imo"])
-        bill = PORT.manifest[transport["bill_of_lading"]]
+        bill = CUSTOMS.manifest.bills[transport["bill_of_lading"]]
         assert (bill.vessel_imo, bill.voyage) == (transport["vessel_imo"], transport["voyage"])
         assert (bill.port_of_loading, bill.port_of_discharge) == (
             transport["port_of_loading"],
@@ -196,7 +196,7 @@ def test_the_rules_fire_as_named() -> None:
         "high-risk-declarant": "CUS-OWNER-RISK",
         "ciq-cherries-without-phyto": "CIQ-CERT-MISSING",
         "ciq-pork-under-asf-alert": "CIQ-QUARANTINE-ALERT",
-        "ciq-first-import-salmon": "CIQ-FIRST-IMPORT",
+        "ciq-unregistered-importer-salmon": "CIQ-IMPORTER-NOT-REGISTERED",
         "dg-methanol-declared": "PORT-DG-CHECK",
     }
     names = {s.name for s in demo_data.SCENARIOS}

@@ -24,7 +24,7 @@ from singlewindow.verdicts import verdict_id
 from tests import factories
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
-REF = load_reference()
+REF = load_reference("port-2026.11")  # the legacy version; R2 below for the current rules
 DGD = ev.DocumentType.DANGEROUS_GOODS_DECLARATION
 FACTORY_BL = "COSU6182736450"
 EXPORT_BL = "COSU6182740018"  # 9074729 voyage 001W, CNSHA -> NLRTM
@@ -84,7 +84,7 @@ def test_factory_declaration_clears() -> None:
     assert (verdict.reasons, verdict.checks, verdict.duties) == ((), (), ())
     assert verdict.total_duties == 0
     assert verdict.agency == "port"
-    assert verdict.rules_version == rules.RULES_VERSION == "port-2026.11"
+    assert verdict.rules_version == REF.version == "port-2026.11"
     assert verdict.verdict_id == verdict_id("D-0001", "port", "port-2026.11")
     assert verdict.decided_at == NOW
 

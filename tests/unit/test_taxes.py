@@ -109,19 +109,28 @@ REFERENCE = ReferenceData(
     general_rate_origins=frozenset({"KP"}),
     agreements=MappingProxyType(
         {
-            "CHAFTA": Agreement("CHAFTA", Basis.CONVENTIONAL, "China-Australia FTA", frozenset({"AU"})),
-            "TEST10": Agreement("TEST10", Basis.CONVENTIONAL, "An agreement at 10 %", frozenset({"NZ"})),
+            "CHAFTA": Agreement(
+                "CHAFTA", Basis.CONVENTIONAL, "China-Australia FTA", frozenset({"AU"})
+            ),
+            "TEST10": Agreement(
+                "TEST10", Basis.CONVENTIONAL, "An agreement at 10 %", frozenset({"NZ"})
+            ),
         }
-    ),  # fmt: skip
+    ),
     preferential=MappingProxyType(
         {"CHAFTA": {"0202": P("0%")}, "TEST10": {"1901": P("10%"), "0202": P("15%")}}
     ),
     additional=(
         AdditionalDuty(
-            "AD-BRANDY-EU", "22082", "FR", P("34.9%"), date(2025, 7, 5), date(2030, 7, 4),
+            "AD-BRANDY-EU",
+            "22082",
+            "FR",
+            P("34.9%"),
+            date(2025, 7, 5),
+            date(2030, 7, 4),
             "anti-dumping duty on brandy from the EU",
         ),
-    ),  # fmt: skip
+    ),
 )
 
 
@@ -412,9 +421,10 @@ def test_the_version_in_force_on_the_acceptance_date_in_china(
 
 
 def test_the_acceptance_date_fixes_the_exchange_rate_and_the_verdict_names_the_version() -> None:
-    """The same car, accepted on 30 November and on 1 December (China time): converted at the
-    rate of the month in force, and each verdict names its version."""
-    car = goods("8703234110", "20000.00", "EUR", "1", second="1450")
+    """The same car at 20,000 USD, accepted on 30 November and on 1 December (China time):
+    converted at the rate of the month in force (7.1020, then 7.15882: 142,040.00 and
+    143,176.40 CNY), and each verdict names its version."""
+    car = goods("8703234110", "20000.00", "USD", "1", second="1450")
     late_november = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
     early_december = datetime(2026, 11, 30, 17, 0, tzinfo=UTC)
     for accepted_at in (late_november, early_december):
@@ -422,12 +432,12 @@ def test_the_acceptance_date_fixes_the_exchange_rate_and_the_verdict_names_the_v
         verdict = rules.assess_on_acceptance(declaration, NOW, KEY)
         reference = reference_on(accepted_at)
         assert verdict.rules_version == reference.version
-        eur = reference.cny_per_unit["EUR"]
-        assert verdict.duties[0].customs_value_cny == (D("20000") * eur).quantize(D("0.01"))
+        usd = reference.cny_per_unit["USD"]
+        assert verdict.duties[0].customs_value_cny == (D("20000") * usd).quantize(D("0.01"))
     november, december = reference_on(late_november), reference_on(early_december)
     assert (november.version, december.version) == ("customs-2026.11-r2", "customs-2026.12")
     assert november.cny_per_unit["EUR"] == D("8.2650")
-    assert december.cny_per_unit["EUR"] != november.cny_per_unit["EUR"]
+    assert december.cny_per_unit["USD"] == D("7.15882") != november.cny_per_unit["USD"]
     assert december.tariff is not november.tariff and december.tariff == november.tariff
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 from deploy.local.demo_data import sample_declaration_body
 from services.aggregator.join import fold
 from services.audit.verify import SAMPLING_NOT_CHECKED, Report, recomputers, verify
 from services.ciq import rules as ciq_rules
 from services.customs import rules as customs_rules
+from services.intake.schema import parse_declaration
 from services.port import rules as port_rules
 from singlewindow.events import (
     AgencyVerdict,
@@ -19,8 +19,6 @@ from singlewindow.events import (
     ClearanceStatus,
     Decision,
     DeclarationSubmitted,
-    Document,
-    GoodsItem,
     Reason,
     TransportMode,
 )
@@ -45,22 +43,12 @@ def ruled(
 def recorded() -> tuple[DeclarationSubmitted, list[AgencyVerdict], ClearanceResult]:
     """A declaration, the verdicts the real rules give it, the result the join gives them."""
     body = sample_declaration_body(0)
-    item = body["items"][0]
-    declaration = factories.declaration(
-        "D-AUDIT",
-        items=(
-            GoodsItem(
-                line=1,
-                hs_code=item["hs_code"],
-                description=item["description"],
-                origin_country=item["origin_country"],
-                quantity=Decimal(item["quantity"]),
-                unit=item["unit"],
-                customs_value=Decimal(item["customs_value"]),
-                currency=item["currency"],
-            ),
-        ),
-        documents=tuple(Document.model_validate(d) for d in body["documents"]),
+    declaration = parse_declaration(body).to_event(
+        declaration_id="D-AUDIT",
+        event_id="E-AUDIT",
+        submitted_at=factories.T0,
+        agencies=("customs", "port"),
+        routing_version="routing-2026.11-r2",
     )
     verdicts = [ruled(declaration, a) for a in declaration.required_agencies]
     _, results = fold([declaration, *verdicts], DEADLINE)
