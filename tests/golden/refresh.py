@@ -11,8 +11,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
+from services.customs import rules as customs_rules
 from singlewindow.avro import fingerprint_of
-from singlewindow.events import AgencyDecision, Charge, Decision, Event
+from singlewindow.events import AgencyDecision, Charge, Decision, Event, OriginClaim
 from tests import factories
 
 HERE = Path(__file__).resolve().parent
@@ -25,11 +26,26 @@ def signed(event: E) -> E:
 
 
 _FEE = Charge(code="INSPECTION_FEE", description="golden", amount=Decimal("120.00"), item=1)
+_CAR = factories.declaration().items[0].model_copy(
+    update={"origin_claim": OriginClaim(agreement="RCEP", certificate="CO-GOLDEN-1")}
+)
+_ASSESSED = customs_rules.assess(  # duty lines with every tax, tax totals
+    factories.declaration(items=(_CAR,)),
+    customs_rules.load_reference("customs-2026.11-r2"),
+    factories.T0,
+    factories.sampling_key("golden-1"),
+)
 _KEYED_VERDICT = signed(  # every field set
-    factories.verdict(sampling_key_version="golden-1", charges=(_FEE,))
+    factories.verdict(
+        sampling_key_version="golden-1",
+        charges=(_FEE,),
+        duties=_ASSESSED.duties,
+        tax_totals=_ASSESSED.tax_totals,
+        total_duties=_ASSESSED.total_duties,
+    )
 )
 SAMPLES = (
-    signed(factories.declaration()),
+    signed(factories.declaration(items=(_CAR,))),
     _KEYED_VERDICT,
     signed(
         factories.result(
