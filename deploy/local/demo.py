@@ -22,6 +22,7 @@ from deploy.local.demo_data import (
     DEMO_BROKER,
     SCENARIOS,
     demo_usccs,
+    joint_inspection_body,
     sample_declaration_body,
     scenario,
 )
@@ -32,9 +33,7 @@ from singlewindow.registry import agency_registry
 
 async def run(url: str) -> list[tuple[str, dict[str, Any]]]:
     bodies = [(scenario(i).name, sample_declaration_body(i)) for i in range(len(SCENARIOS))]
-    joint = sample_declaration_body(18)
-    joint["items"][0]["customs_value"] = "1.00"  # undervalued too: customs and CIQ inspect
-    bodies.append(("joint-inspection-customs-and-ciq", joint))
+    bodies.append(("joint-inspection-customs-and-ciq", joint_inspection_body()))
     auth = bearer(DEMO_BROKER, demo_usccs())
     async with httpx.AsyncClient(base_url=url, timeout=60, headers=auth) as client:
 

@@ -158,6 +158,19 @@ def demo_usccs() -> tuple[str, ...]:
     return tuple(sorted({uscc for case in SCENARIOS for uscc in case.declarants}))
 
 
+def scenario_body(name: str) -> dict[str, Any]:
+    """The body of the first demo declaration of the scenario ``name``."""
+    return sample_declaration_body(next(i for i, s in enumerate(SCENARIOS) if s.name == name))
+
+
+def joint_inspection_body() -> dict[str, Any]:
+    """Electric cars (CIQ inspects every imported vehicle) lodged for a high-risk consignee
+    (customs examines): two agencies inspect, one joint order."""
+    body = scenario_body("ciq-inspected-electric-cars")
+    body["declarant"] = body["domestic_party"] = scenario_body("high-risk-declarant")["declarant"]
+    return body
+
+
 def scenario(i: int) -> Scenario:
     """The scenario of the i-th demo declaration."""
     return SCENARIOS[i % len(SCENARIOS)]

@@ -24,7 +24,8 @@ Limits (a value outside them is a 422 naming the field):
   with at most 15 integer digits and 3 decimals; amounts >= 0 (free samples may have no
   price) with at most 16 integer digits and 2 decimals; both are normalised to that scale;
 - 1-999 items, 0-50 documents (``documents`` may be omitted), 1-500 containers;
-- ``vessel_imo`` and ``voyage`` are required for mode SEA and must be absent otherwise;
+- ``vessel_imo`` is required for mode SEA and must be absent otherwise; ``voyage`` (the
+  voyage, or the train's number) is required for SEA and RAIL;
   containers follow the cargo, not the mode: allowed for every mode, refused for bulk cargo
   (a bulk package kind); net weight at most the gross weight;
 - ``second_quantity`` and ``second_unit`` go together; ``record_number`` is required exactly
@@ -78,6 +79,7 @@ class DeclarationState(StrEnum):
 
 FINAL_STATUSES: frozenset[str] = frozenset(DeclarationState) - {"SUBMITTED", "IN_REVIEW"}
 _MODES: frozenset[str] = frozenset(ev.TransportMode)
+_NUMBERED = frozenset({ev.TransportMode.SEA, ev.TransportMode.RAIL})  # voyage or train number
 _BAD_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # controls, lone surrogates
 _PLAIN_DECIMAL = re.compile(r"[+-]?[0-9]{1,40}(\.[0-9]{1,40})?")
 
@@ -213,7 +215,7 @@ class Transport(_In):
     def _sea_only_fields(
         cls, data: Any, handler: ModelWrapValidatorHandler[Transport]
     ) -> Transport:
-        """Vessel and voyage: required for SEA, absent otherwise; containers: refused for bulk
+        """Vessel: SEA only; voyage: SEA and RAIL; containers: refused for bulk
         cargo; net weight at most gross (every field named)."""
         extra: list[InitErrorDetails] = []
         if isinstance(data, dict):
@@ -235,10 +237,12 @@ def _transport_problems(data: dict[str, Any]) -> list[InitErrorDetails]:
     mode = data.get("mode")
     if isinstance(mode, str) and mode in _MODES:
         sea = mode == ev.TransportMode.SEA
-        for name in ("vessel_imo", "voyage"):
-            if sea == (data.get(name) is None):
-                why = "required when mode is SEA" if sea else "allowed only when mode is SEA"
-                found.append(_custom_error(name, why, data.get(name)))
+        if sea == (data.get("vessel_imo") is None):
+            why = "required when mode is SEA" if sea else "allowed only when mode is SEA"
+            found.append(_custom_error("vessel_imo", why, data.get("vessel_imo")))
+        if mode in _NUMBERED and data.get("voyage") is None:
+            why = "required when mode is SEA (the voyage) or RAIL (the train's number)"
+            found.append(_custom_error("voyage", why, None))
     kind = data.get("package_kind")
     if _is_bulk(kind) and data.get("containers") is not None:
         why = f"bulk cargo (package kind {kind}) travels in no container"

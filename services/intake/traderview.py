@@ -88,6 +88,12 @@ TRADER_REASONS: Mapping[str, TraderReason] = {
         "Royalties or licence fees are payable for these goods: add them to the other costs "
         "of the valuation and lodge a corrected declaration.",
     ),
+    "CUS-MANIFEST": TraderReason(
+        "CUS-MANIFEST",
+        "The declaration does not match the carrier's cargo manifest (bill, vessel or train, "
+        "voyage, ports, packages, gross weight or containers). Correct the declaration, or "
+        "have the carrier correct the manifest.",
+    ),
     "CUS-DECLARANT-RISK": _EXAMINATION,
     "CUS-OWNER-RISK": _EXAMINATION,
     "CUS-RANDOM-SAMPLE": _EXAMINATION,
@@ -104,6 +110,27 @@ TRADER_REASONS: Mapping[str, TraderReason] = {
         "CIQ-FIRST-IMPORT",
         "A first import of goods of this kind is sampled for quarantine inspection. The "
         "inspection service will contact you to take the sample.",
+    ),
+    "CIQ-EXPORT-CERTIFICATION": TraderReason(
+        "CIQ-EXPORT-CERTIFICATION",
+        "The inspection authority will inspect these export goods and then issue the health "
+        "or phytosanitary certificate; you do not lodge one yourself.",
+    ),
+    "CIQ-IMPORTER-NOT-REGISTERED": TraderReason(
+        "CIQ-IMPORTER-NOT-REGISTERED",
+        "The consignee of this food is not registered with the GACC as a food importer "
+        "(Decree 249). The goods are held until a registered importer is declared.",
+    ),
+    "CIQ-MANUFACTURER-UNREGISTERED": TraderReason(
+        "CIQ-MANUFACTURER-UNREGISTERED",
+        "This food item does not give a valid GACC registration number of its overseas "
+        "manufacturer (Decree 248) for these goods and this origin. Declare the number from "
+        "the GACC list.",
+    ),
+    "CIQ-COMMODITY-INSPECTION": TraderReason(
+        "CIQ-COMMODITY-INSPECTION",
+        "These goods are subject to statutory inspection before release. Keep them and "
+        "their documents (certificates, labels, safety data sheets) available.",
     ),
     "PORT-NOT-SERVED": TraderReason(
         "PORT-NOT-SERVED",
@@ -122,7 +149,8 @@ TRADER_REASONS: Mapping[str, TraderReason] = {
     ),
     "PORT-DG-UNDECLARED": TraderReason(
         "PORT-DG-UNDECLARED",
-        "This item is dangerous goods. Lodge a declaration with the dangerous goods declaration.",
+        "This item is dangerous goods (by its tariff line or the UN number declared). Lodge "
+        "a declaration with the dangerous goods declaration.",
     ),
     "PORT-DG-CHECK": TraderReason(
         "PORT-DG-CHECK",
@@ -137,6 +165,8 @@ TRADER_CHECKS: Mapping[str, str] = {
     "RANDOM_SAMPLE": "EXAMINATION",
     "QUARANTINE_SAMPLE": "QUARANTINE_SAMPLE",
     "DG_SEGREGATION": "DG_SEGREGATION",
+    "COMMODITY_INSPECTION": "COMMODITY_INSPECTION",
+    "EXPORT_CERTIFICATION": "EXPORT_CERTIFICATION",
 }
 GENERIC_CHECK = "INSPECTION"
 

@@ -26,8 +26,10 @@ def signed(event: E) -> E:
 
 
 _FEE = Charge(code="INSPECTION_FEE", description="golden", amount=Decimal("120.00"), item=1)
-_CAR = factories.declaration().items[0].model_copy(
-    update={"origin_claim": OriginClaim(agreement="RCEP", certificate="CO-GOLDEN-1")}
+_CAR = (
+    factories.declaration()
+    .items[0]
+    .model_copy(update={"origin_claim": OriginClaim(agreement="RCEP", certificate="CO-GOLDEN-1")})
 )
 _ASSESSED = customs_rules.assess(  # duty lines with every tax, tax totals
     factories.declaration(items=(_CAR,)),
