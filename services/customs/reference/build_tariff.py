@@ -26,24 +26,12 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from services.customs.reference import COLUMNS
+
 HERE = Path(__file__).resolve().parent
 OUT_DIR = HERE / "customs-2026.11-r2"
 
-HEADER = [
-    "hs_code",
-    "description",
-    "unit1",
-    "unit2",
-    "mfn",
-    "provisional",
-    "general",
-    "vat",
-    "excise",
-    "prohibited",
-    "licence",
-    "reference_price_cny",
-    "price_unit",
-]
+HEADER = list(COLUMNS)  # the loader's columns, in order
 
 # Chapters every HS6 subheading of which is carried (the coverage of this version).
 CHAPTERS = [f"{c:02d}" for c in range(1, 25)] + [
