@@ -12,35 +12,13 @@ import pytest
 from services.intake.errors import Problem
 from services.intake.schema import DeclarationRequest, parse_declaration
 from singlewindow import events as ev
+from tests.factories import declaration, declaration_body
 
 
 def valid_body() -> dict[str, Any]:
-    """A valid declaration: real identifiers with correct check characters."""
-    return {
-        "declaration_type": "IMPORT",
-        "declarant": {"uscc": "91350100M000100Y43", "name": "厦门某某贸易有限公司"},
-        "transport": {
-            "mode": "SEA",
-            "vessel_imo": "9074729",
-            "voyage": "001E",
-            "bill_of_lading": "COSU6182736450",
-            "port_of_loading": "NLRTM",
-            "port_of_discharge": "CNSHA",
-            "containers": ["CSQU3054383"],
-        },
-        "items": [
-            {
-                "hs_code": "8471300000",
-                "description": "Laptop computers",
-                "origin_country": "NL",
-                "quantity": "120.5",
-                "unit": "KG",
-                "customs_value": "45000.10",
-                "currency": "EUR",
-            }
-        ],
-        "documents": [{"type": "COMMERCIAL_INVOICE", "reference": "INV-2026-001"}],
-    }
+    """A valid declaration (:func:`tests.factories.declaration_body`): real identifiers with
+    correct check characters."""
+    return declaration_body()
 
 
 def changed(path: str, value: Any, body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -70,8 +48,25 @@ def fields_of(body: dict[str, Any]) -> dict[str, str]:
 
 def test_the_valid_body_is_valid() -> None:
     declaration = parse_declaration(valid_body())
-    assert declaration.items[0].customs_value == Decimal("45000.10")
-    assert str(declaration.items[0].quantity) == "120.500"  # normalised to its scale
+    assert declaration.items[0].invoice_price == Decimal("45000.10")
+    assert str(declaration.items[0].quantity) == "120.000"  # normalised to its scale
+    assert str(declaration.items[0].second_quantity) == "120.500"
+    assert str(declaration.transport.gross_weight_kg) == "150.000"
+    assert declaration.customs_values().item_values == (Decimal("45000.10"),)  # CIF: the price
+
+
+def test_the_valid_body_is_the_factorys_declaration() -> None:
+    event = declaration()
+    assert (
+        parse_declaration(valid_body()).to_event(
+            declaration_id=event.declaration_id,
+            event_id=event.event_id,
+            submitted_at=event.submitted_at,
+            agencies=event.required_agencies,
+            routing_version=event.routing_version,
+        )
+        == event
+    )
 
 
 @pytest.mark.parametrize(
@@ -94,7 +89,7 @@ def test_the_valid_body_is_valid() -> None:
         ("items[0].hs_code", "7700000000", "items[0].hs_code"),
         ("items[0].description", "d" * 501, "items[0].description"),
         ("items[0].origin_country", "XX", "items[0].origin_country"),
-        ("items[0].currency", "EUX", "items[0].currency"),
+        ("valuation.currency", "EUX", "valuation.currency"),
         ("items[0].unit", "kilogram", "items[0].unit"),
         ("items[0].quantity", "0", "items[0].quantity"),
         ("items[0].quantity", "-1", "items[0].quantity"),
@@ -104,10 +99,10 @@ def test_the_valid_body_is_valid() -> None:
         ("items[0].quantity", "1e3", "items[0].quantity"),
         ("items[0].quantity", "1" * 16, "items[0].quantity"),
         ("items[0].quantity", True, "items[0].quantity"),
-        ("items[0].customs_value", "-0.01", "items[0].customs_value"),
-        ("items[0].customs_value", "1.001", "items[0].customs_value"),
-        ("items[0].customs_value", 45000.1, "items[0].customs_value"),
-        ("items[0].customs_value", 45000, "items[0].customs_value"),
+        ("items[0].invoice_price", "-0.01", "items[0].invoice_price"),
+        ("items[0].invoice_price", "1.001", "items[0].invoice_price"),
+        ("items[0].invoice_price", 45000.1, "items[0].invoice_price"),
+        ("items[0].invoice_price", 45000, "items[0].invoice_price"),
         ("documents[0].type", "PASSPORT", "documents[0].type"),
         ("documents[0].reference", "r" * 65, "documents[0].reference"),
         ("documents", [{"type": "PACKING_LIST", "reference": "P"}] * 51, "documents"),
@@ -129,37 +124,42 @@ def test_every_bad_field_is_named_at_once() -> None:
     body = valid_body()
     body["declarant"]["uscc"] = "91350100M000100Y4X"
     body["transport"]["vessel_imo"] = "1234568"
-    body["items"].append({**body["items"][0], "hs_code": "ABC", "currency": "XYZ"})
+    body["valuation"]["currency"] = "XYZ"
+    body["items"].append({**body["items"][0], "hs_code": "ABC"})
     body["items"][0]["quantity"] = "-5"
     body["documents"][0]["type"] = "LETTER"
     assert set(fields_of(body)) == {
         "declarant.uscc",
+        "valuation.currency",
         "transport.vessel_imo",
         "items[0].quantity",
         "items[1].hs_code",
-        "items[1].currency",
         "documents[0].type",
     }
 
 
-def test_sea_needs_vessel_voyage_and_containers() -> None:
+def test_sea_needs_vessel_and_voyage_not_containers() -> None:
     body = valid_body()
     for name in ("vessel_imo", "voyage", "containers"):
         del body["transport"][name]
     body["items"][0]["hs_code"] = "1"  # reported together with the transport rule
     errors = fields_of(body)
-    assert {"transport.vessel_imo", "transport.voyage", "transport.containers"} <= set(errors)
+    assert {"transport.vessel_imo", "transport.voyage"} <= set(errors)
+    assert "transport.containers" not in errors  # containers follow the cargo, not the mode
     assert "items[0].hs_code" in errors
     assert errors["transport.voyage"] == "required when mode is SEA"
+    assert errors["transport.vessel_imo"] == "required when mode is SEA"
 
 
 @pytest.mark.parametrize("mode", ["AIR", "RAIL", "ROAD"])
-def test_other_modes_carry_no_vessel_voyage_or_containers(mode: str) -> None:
+def test_other_modes_carry_no_vessel_or_voyage(mode: str) -> None:
     errors = fields_of(changed("transport.mode", mode))
-    assert set(errors) == {"transport.vessel_imo", "transport.voyage", "transport.containers"}
+    assert set(errors) == {"transport.vessel_imo", "transport.voyage"}
+    assert errors["transport.voyage"] == "allowed only when mode is SEA"
     body = changed("transport.mode", mode)
     for name in ("vessel_imo", "voyage"):
         body["transport"][name] = None
+    assert parse_declaration(body).transport.containers == ["CSQU3054383"]  # containerised
     del body["transport"]["containers"]
     assert parse_declaration(body).transport.containers is None
 
@@ -175,14 +175,15 @@ def test_lone_surrogates_are_refused() -> None:
 def test_the_hash_is_canonical() -> None:
     first = parse_declaration(valid_body())
     reordered = dict(reversed(list(valid_body().items())))
-    same = parse_declaration(changed("items[0].customs_value", "45000.1", reordered))
-    other = parse_declaration(changed("items[0].customs_value", "45000.11"))
+    same = parse_declaration(changed("items[0].invoice_price", "45000.1", reordered))
+    other = parse_declaration(changed("items[0].invoice_price", "45000.11"))
     assert first.body_hash() == same.body_hash() != other.body_hash()
 
 
 def test_the_event_numbers_items_and_copies_everything() -> None:
     body = valid_body()
-    body["items"].append({**body["items"][0], "hs_code": "0201100000", "quantity": "3"})
+    beef = {"hs_code": "0201100000", "quantity": "3", "unit": "KGM", "invoice_price": "900"}
+    body["items"].append({**body["items"][0], "second_quantity": None, "second_unit": None, **beef})
     at = datetime(2026, 11, 27, 8, 30, tzinfo=UTC)
     event = parse_declaration(body).to_event(
         declaration_id="DEC-1",
@@ -196,6 +197,27 @@ def test_the_event_numbers_items_and_copies_everything() -> None:
     assert event.consignment.containers == ("CSQU3054383",)
     assert event.declarant.uscc == "91350100M000100Y43"
     assert event.submitted_at == at and event.routing_version == "routing-test"
+    laptops, meat = event.items
+    assert (laptops.customs_value, meat.customs_value) == (Decimal("45000.10"), Decimal("900.00"))
+    assert laptops.currency == meat.currency == "EUR"
+    assert (laptops.second_quantity, laptops.second_unit) == (Decimal("120.500"), "KGM")
+    assert (meat.second_quantity, meat.second_unit) == (None, None)
+    assert laptops.declaration_elements == "0|0|portable|Dell|XPS 13"
+    assert (event.trade_mode, event.levy_nature, event.record_number) == ("0110", "101", None)
+    assert event.declaration_office == "2248" and event.declarant.customs_code == "3502980123"
+    assert event.owner.name == "厦门某某贸易有限公司"
+    assert event.overseas_party == ev.OverseasParty(name="Dell Products B.V.", country="NL")
+    assert event.valuation == ev.Valuation(incoterm="CIF", currency="EUR")
+    consignment = event.consignment
+    assert (consignment.gross_weight_kg, consignment.net_weight_kg) == (
+        Decimal("150.000"),
+        Decimal("120.500"),
+    )
+    assert (consignment.packages, consignment.package_kind, consignment.entry_port) == (
+        12,
+        "CT",
+        "CNSHA",
+    )
     assert ev.DeclarationSubmitted.from_avro(event.to_avro()) == event
 
 
