@@ -422,6 +422,16 @@ class SlowPublisher(InMemoryPublisher):
         await self.gate.wait()
         await super().publish(event)
 
+    async def entered_by(self, request: asyncio.Task[Any]) -> None:
+        """Until ``request`` is publishing; a failure at once, not a hang, if it is answered
+        without publishing (a body the intake refuses, say)."""
+        entered = asyncio.ensure_future(self.entered.wait())
+        await asyncio.wait((entered, request), return_when=asyncio.FIRST_COMPLETED)
+        if not entered.done():
+            entered.cancel()
+            answer = request.result()  # raises what the request raised
+            pytest.fail(f"answered before publishing: {getattr(answer, 'text', answer)}")
+
 
 async def test_a_publish_slower_than_the_timeout_is_503() -> None:
     async with running(Limits(publish_timeout=0.05), publisher=SlowPublisher()) as intake:
@@ -434,7 +444,7 @@ async def test_an_intake_at_capacity_answers_503_at_once_and_takes_the_next_when
     publisher = SlowPublisher()
     async with running(Limits(max_submissions=1), publisher=publisher) as intake:
         first = asyncio.create_task(intake.submit(valid_body()))
-        await publisher.entered.wait()
+        await publisher.entered_by(first)
         refused = await intake.submit(valid_body())
         assert problem(refused, 503)["type"].endswith("overloaded")
         assert int(refused.headers["retry-after"]) > 0
@@ -448,7 +458,7 @@ async def test_no_202_before_the_acknowledgement_even_for_a_concurrent_retry() -
     publisher = SlowPublisher()
     async with running(publisher=publisher) as intake:
         first = asyncio.create_task(intake.submit(valid_body(), key="k-1"))
-        await publisher.entered.wait()
+        await publisher.entered_by(first)
         concurrent = await intake.submit(valid_body(), key="k-1")
         assert problem(concurrent, 409)["type"].endswith("idempotency-in-progress")
         assert not first.done()
