@@ -88,6 +88,12 @@ TRADER_REASONS: Mapping[str, TraderReason] = {
         "Royalties or licence fees are payable for these goods: add them to the other costs "
         "of the valuation and lodge a corrected declaration.",
     ),
+    "CUS-MANIFEST": TraderReason(
+        "CUS-MANIFEST",
+        "The declaration does not match the cargo manifest the carrier filed for its bill of "
+        "lading (transport, vessel and voyage or train, ports, packages, gross weight or "
+        "containers). Check them with the carrier and lodge a corrected declaration.",
+    ),
     "CUS-DECLARANT-RISK": _EXAMINATION,
     "CUS-OWNER-RISK": _EXAMINATION,
     "CUS-RANDOM-SAMPLE": _EXAMINATION,
@@ -104,6 +110,28 @@ TRADER_REASONS: Mapping[str, TraderReason] = {
         "CIQ-FIRST-IMPORT",
         "A first import of goods of this kind is sampled for quarantine inspection. The "
         "inspection service will contact you to take the sample.",
+    ),
+    "CIQ-EXPORT-CERTIFICATION": TraderReason(
+        "CIQ-EXPORT-CERTIFICATION",
+        "Goods of this kind are inspected before export, and the inspection service issues "
+        "their health or phytosanitary certificate. It will contact you to arrange the "
+        "inspection.",
+    ),
+    "CIQ-MANUFACTURER-UNREGISTERED": TraderReason(
+        "CIQ-MANUFACTURER-UNREGISTERED",
+        "This item is food: declare the GACC registration number of its overseas "
+        "manufacturer, registered for these goods and their country of origin, and lodge a "
+        "corrected declaration.",
+    ),
+    "CIQ-COMMODITY-INSPECTION": TraderReason(
+        "CIQ-COMMODITY-INSPECTION",
+        "Goods of this kind are subject to statutory inspection. The inspection service will "
+        "contact you to arrange it; have the goods and their documents available.",
+    ),
+    "CIQ-IMPORTER-NOT-REGISTERED": TraderReason(
+        "CIQ-IMPORTER-NOT-REGISTERED",
+        "The consignee is not registered with the GACC as an importer of food. Register the "
+        "consignee, then lodge a declaration.",
     ),
     "PORT-NOT-SERVED": TraderReason(
         "PORT-NOT-SERVED",
@@ -136,6 +164,8 @@ TRADER_CHECKS: Mapping[str, str] = {
     "DECLARANT_RISK": "EXAMINATION",
     "RANDOM_SAMPLE": "EXAMINATION",
     "QUARANTINE_SAMPLE": "QUARANTINE_SAMPLE",
+    "COMMODITY_INSPECTION": "COMMODITY_INSPECTION",
+    "EXPORT_CERTIFICATION": "EXPORT_CERTIFICATION",
     "DG_SEGREGATION": "DG_SEGREGATION",
 }
 GENERIC_CHECK = "INSPECTION"

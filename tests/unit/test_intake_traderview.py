@@ -118,6 +118,29 @@ def test_reasons_are_mapped_and_repeats_dropped() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("agency", "code", "words"),
+    [
+        ("customs", "CUS-MANIFEST", "cargo manifest"),
+        ("ciq", "CIQ-MANUFACTURER-UNREGISTERED", "registration number"),
+        ("ciq", "CIQ-IMPORTER-NOT-REGISTERED", "importer of food"),
+        ("ciq", "CIQ-COMMODITY-INSPECTION", "statutory inspection"),
+        ("ciq", "CIQ-EXPORT-CERTIFICATION", "before export"),
+    ],
+)
+def test_the_rules_of_the_r2_versions_tell_the_trader_what_to_do(
+    agency: str, code: str, words: str
+) -> None:
+    """Not the generic message of the decision: the trader learns what to correct."""
+    verdict = {
+        "agency": agency,
+        "decision": "HOLD",
+        "reasons": [{"code": code, "message": "gross weight (kg, tolerance 5%)", "item": 1}],
+    }
+    [told] = trader_reasons(verdict)
+    assert told["code"] == code and words in told["message"] and "5%" not in told["message"]
+
+
 def test_the_inspection_order_names_checks_neutrally() -> None:
     order = {
         "order_id": "O-1",
