@@ -82,6 +82,72 @@ def declaration(declaration_id: str = "D-0001", **changes: Any) -> ev.Declaratio
     return type(base).model_validate({**base.model_dump(), **changes})
 
 
+def declaration_body(**changes: Any) -> dict[str, Any]:
+    """The JSON body of ``POST /v1/declarations`` (decimals as strings) of the declaration
+    :func:`declaration` builds: laptops from the Netherlands by sea, a general-trade import
+    (0110, no record number) lodged by a broker for the consignee, CIF, so the customs value
+    is the invoice price (45,000.10 EUR); ``changes`` replace top-level fields.
+
+    Its transport is the bill ``COSU6182736450`` as the customs manifest of
+    ``customs-2026.11-r2`` has it (one container, 12 cartons, 150 kg)."""
+    body: dict[str, Any] = {
+        "declaration_type": "IMPORT",
+        "trade_mode": "0110",
+        "levy_nature": "101",
+        "declaration_office": "2248",
+        "declarant": {
+            "uscc": "91350100M000100Y43",
+            "customs_code": "3502980123",
+            "name": "厦门某某报关有限公司",
+        },
+        "domestic_party": {
+            "uscc": "91350100M000100Y43",
+            "customs_code": "3502960123",
+            "name": "厦门某某贸易有限公司",
+        },
+        "overseas_party": {"name": "Dell Products B.V.", "country": "NL"},
+        "valuation": {
+            "incoterm": "CIF",
+            "currency": "EUR",
+            "special_relationship": False,
+            "price_influenced": False,
+            "royalties_payable": False,
+        },
+        "transport": {
+            "mode": "SEA",
+            "vessel_imo": "9074729",
+            "voyage": "001E",
+            "bill_of_lading": "COSU6182736450",
+            "port_of_loading": "NLRTM",
+            "port_of_discharge": "CNSHA",
+            "containers": ["CSQU3054383"],
+            "gross_weight_kg": "150",
+            "net_weight_kg": "120.5",
+            "packages": 12,
+            "package_kind": "CT",
+            "trade_country": "NL",
+            "departure_country": "NL",
+            "entry_customs": "2248",
+            "entry_port": "CNSHA",
+        },
+        "items": [
+            {
+                "hs_code": "8471300000",
+                "description": "Laptop computers",
+                "declaration_elements": "0|0|portable|Dell|XPS 13",
+                "origin_country": "NL",
+                "quantity": "120",
+                "unit": "H87",
+                "second_quantity": "120.5",
+                "second_unit": "KGM",
+                "invoice_price": "45000.10",
+            }
+        ],
+        "documents": [{"type": "COMMERCIAL_INVOICE", "reference": "INV-2026-001"}],
+    }
+    return {**body, **changes}
+
+
 def verdict(
     declaration_id: str = "D-0001",
     agency: str = "customs",

@@ -90,9 +90,9 @@ TRADER_REASONS: Mapping[str, TraderReason] = {
     ),
     "CUS-MANIFEST": TraderReason(
         "CUS-MANIFEST",
-        "The declaration does not match the carrier's cargo manifest (bill, vessel or train, "
-        "voyage, ports, packages, gross weight or containers). Correct the declaration, or "
-        "have the carrier correct the manifest.",
+        "The declaration does not match the cargo manifest the carrier filed for its bill of "
+        "lading (transport, vessel and voyage or train, ports, packages, gross weight or "
+        "containers). Check them with the carrier and lodge a corrected declaration.",
     ),
     "CUS-DECLARANT-RISK": _EXAMINATION,
     "CUS-OWNER-RISK": _EXAMINATION,
@@ -113,24 +113,25 @@ TRADER_REASONS: Mapping[str, TraderReason] = {
     ),
     "CIQ-EXPORT-CERTIFICATION": TraderReason(
         "CIQ-EXPORT-CERTIFICATION",
-        "The inspection authority will inspect these export goods and then issue the health "
-        "or phytosanitary certificate; you do not lodge one yourself.",
-    ),
-    "CIQ-IMPORTER-NOT-REGISTERED": TraderReason(
-        "CIQ-IMPORTER-NOT-REGISTERED",
-        "The consignee of this food is not registered with the GACC as a food importer "
-        "(Decree 249). The goods are held until a registered importer is declared.",
+        "Goods of this kind are inspected before export, and the inspection service issues "
+        "their health or phytosanitary certificate. It will contact you to arrange the "
+        "inspection.",
     ),
     "CIQ-MANUFACTURER-UNREGISTERED": TraderReason(
         "CIQ-MANUFACTURER-UNREGISTERED",
-        "This food item does not give a valid GACC registration number of its overseas "
-        "manufacturer (Decree 248) for these goods and this origin. Declare the number from "
-        "the GACC list.",
+        "This item is food: declare the GACC registration number of its overseas "
+        "manufacturer, registered for these goods and their country of origin, and lodge a "
+        "corrected declaration.",
     ),
     "CIQ-COMMODITY-INSPECTION": TraderReason(
         "CIQ-COMMODITY-INSPECTION",
-        "These goods are subject to statutory inspection before release. Keep them and "
-        "their documents (certificates, labels, safety data sheets) available.",
+        "Goods of this kind are subject to statutory inspection. The inspection service will "
+        "contact you to arrange it; have the goods and their documents available.",
+    ),
+    "CIQ-IMPORTER-NOT-REGISTERED": TraderReason(
+        "CIQ-IMPORTER-NOT-REGISTERED",
+        "The consignee is not registered with the GACC as an importer of food. Register the "
+        "consignee, then lodge a declaration.",
     ),
     "PORT-NOT-SERVED": TraderReason(
         "PORT-NOT-SERVED",
@@ -164,9 +165,9 @@ TRADER_CHECKS: Mapping[str, str] = {
     "DECLARANT_RISK": "EXAMINATION",
     "RANDOM_SAMPLE": "EXAMINATION",
     "QUARANTINE_SAMPLE": "QUARANTINE_SAMPLE",
-    "DG_SEGREGATION": "DG_SEGREGATION",
     "COMMODITY_INSPECTION": "COMMODITY_INSPECTION",
     "EXPORT_CERTIFICATION": "EXPORT_CERTIFICATION",
+    "DG_SEGREGATION": "DG_SEGREGATION",
 }
 GENERIC_CHECK = "INSPECTION"
 

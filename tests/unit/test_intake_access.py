@@ -246,7 +246,7 @@ async def test_a_key_in_flight_for_one_subject_does_not_block_another() -> None:
     publisher = SlowPublisher()
     async with running(publisher=publisher) as intake:
         first = asyncio.create_task(intake.submit(valid_body(), key="k"))
-        await publisher.entered.wait()
+        await publisher.entered_by(first)
         b = ISSUER.auth("trader-b", (USCC_A,))
         other = asyncio.create_task(intake.submit(valid_body(), key="k", auth=b))
         await asyncio.sleep(0.05)
@@ -416,6 +416,7 @@ async def test_the_trader_sees_decisions_codes_and_messages_never_criteria(
         "decision",
         "reasons",
         "duties",
+        "tax_totals",
         "total_duties",
         "charges",
         "decided_at",

@@ -100,7 +100,7 @@ async def test_a_stop_answers_the_requests_in_flight_first() -> None:
         submitting = asyncio.create_task(
             client.post("/v1/declarations", json=valid_body(), headers=ISSUER.auth())
         )
-        await publisher.entered.wait()
+        await publisher.entered_by(submitting)
         await process.stop()
         await asyncio.sleep(0.3)
         assert not running.done() and closed == []  # the submission is still being answered

@@ -12,35 +12,13 @@ import pytest
 from services.intake.errors import Problem
 from services.intake.schema import DeclarationRequest, parse_declaration
 from singlewindow import events as ev
+from tests.factories import declaration, declaration_body
 
 
 def valid_body() -> dict[str, Any]:
-    """A valid declaration: real identifiers with correct check characters."""
-    return {
-        "declaration_type": "IMPORT",
-        "declarant": {"uscc": "91350100M000100Y43", "name": "厦门某某贸易有限公司"},
-        "transport": {
-            "mode": "SEA",
-            "vessel_imo": "9074729",
-            "voyage": "001E",
-            "bill_of_lading": "COSU6182736450",
-            "port_of_loading": "NLRTM",
-            "port_of_discharge": "CNSHA",
-            "containers": ["CSQU3054383"],
-        },
-        "items": [
-            {
-                "hs_code": "8471300000",
-                "description": "Laptop computers",
-                "origin_country": "NL",
-                "quantity": "120.5",
-                "unit": "KG",
-                "customs_value": "45000.10",
-                "currency": "EUR",
-            }
-        ],
-        "documents": [{"type": "COMMERCIAL_INVOICE", "reference": "INV-2026-001"}],
-    }
+    """A valid declaration (:func:`tests.factories.declaration_body`): real identifiers with
+    correct check characters."""
+    return declaration_body()
 
 
 def changed(path: str, value: Any, body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -70,8 +48,25 @@ def fields_of(body: dict[str, Any]) -> dict[str, str]:
 
 def test_the_valid_body_is_valid() -> None:
     declaration = parse_declaration(valid_body())
-    assert declaration.items[0].customs_value == Decimal("45000.10")
-    assert str(declaration.items[0].quantity) == "120.500"  # normalised to its scale
+    assert declaration.items[0].invoice_price == Decimal("45000.10")
+    assert str(declaration.items[0].quantity) == "120.000"  # normalised to its scale
+    assert str(declaration.items[0].second_quantity) == "120.500"
+    assert str(declaration.transport.gross_weight_kg) == "150.000"
+    assert declaration.customs_values().item_values == (Decimal("45000.10"),)  # CIF: the price
+
+
+def test_the_valid_body_is_the_factorys_declaration() -> None:
+    event = declaration()
+    assert (
+        parse_declaration(valid_body()).to_event(
+            declaration_id=event.declaration_id,
+            event_id=event.event_id,
+            submitted_at=event.submitted_at,
+            agencies=event.required_agencies,
+            routing_version=event.routing_version,
+        )
+        == event
+    )
 
 
 @pytest.mark.parametrize(
@@ -94,7 +89,7 @@ def test_the_valid_body_is_valid() -> None:
         ("items[0].hs_code", "7700000000", "items[0].hs_code"),
         ("items[0].description", "d" * 501, "items[0].description"),
         ("items[0].origin_country", "XX", "items[0].origin_country"),
-        ("items[0].currency", "EUX", "items[0].currency"),
+        ("valuation.currency", "EUX", "valuation.currency"),
         ("items[0].unit", "kilogram", "items[0].unit"),
         ("items[0].quantity", "0", "items[0].quantity"),
         ("items[0].quantity", "-1", "items[0].quantity"),
@@ -104,10 +99,10 @@ def test_the_valid_body_is_valid() -> None:
         ("items[0].quantity", "1e3", "items[0].quantity"),
         ("items[0].quantity", "1" * 16, "items[0].quantity"),
         ("items[0].quantity", True, "items[0].quantity"),
-        ("items[0].customs_value", "-0.01", "items[0].customs_value"),
-        ("items[0].customs_value", "1.001", "items[0].customs_value"),
-        ("items[0].customs_value", 45000.1, "items[0].customs_value"),
-        ("items[0].customs_value", 45000, "items[0].customs_value"),
+        ("items[0].invoice_price", "-0.01", "items[0].invoice_price"),
+        ("items[0].invoice_price", "1.001", "items[0].invoice_price"),
+        ("items[0].invoice_price", 45000.1, "items[0].invoice_price"),
+        ("items[0].invoice_price", 45000, "items[0].invoice_price"),
         ("documents[0].type", "PASSPORT", "documents[0].type"),
         ("documents[0].reference", "r" * 65, "documents[0].reference"),
         ("documents", [{"type": "PACKING_LIST", "reference": "P"}] * 51, "documents"),
@@ -129,37 +124,42 @@ def test_every_bad_field_is_named_at_once() -> None:
     body = valid_body()
     body["declarant"]["uscc"] = "91350100M000100Y4X"
     body["transport"]["vessel_imo"] = "1234568"
-    body["items"].append({**body["items"][0], "hs_code": "ABC", "currency": "XYZ"})
+    body["valuation"]["currency"] = "XYZ"
+    body["items"].append({**body["items"][0], "hs_code": "ABC"})
     body["items"][0]["quantity"] = "-5"
     body["documents"][0]["type"] = "LETTER"
     assert set(fields_of(body)) == {
         "declarant.uscc",
+        "valuation.currency",
         "transport.vessel_imo",
         "items[0].quantity",
         "items[1].hs_code",
-        "items[1].currency",
         "documents[0].type",
     }
 
 
-def test_sea_needs_vessel_voyage_and_containers() -> None:
+def test_sea_needs_vessel_and_voyage_not_containers() -> None:
     body = valid_body()
     for name in ("vessel_imo", "voyage", "containers"):
         del body["transport"][name]
     body["items"][0]["hs_code"] = "1"  # reported together with the transport rule
     errors = fields_of(body)
-    assert {"transport.vessel_imo", "transport.voyage", "transport.containers"} <= set(errors)
+    assert {"transport.vessel_imo", "transport.voyage"} <= set(errors)
+    assert "transport.containers" not in errors  # containers follow the cargo, not the mode
     assert "items[0].hs_code" in errors
     assert errors["transport.voyage"] == "required when mode is SEA"
+    assert errors["transport.vessel_imo"] == "required when mode is SEA"
 
 
 @pytest.mark.parametrize("mode", ["AIR", "RAIL", "ROAD"])
-def test_other_modes_carry_no_vessel_voyage_or_containers(mode: str) -> None:
+def test_other_modes_carry_no_vessel_or_voyage(mode: str) -> None:
     errors = fields_of(changed("transport.mode", mode))
-    assert set(errors) == {"transport.vessel_imo", "transport.voyage", "transport.containers"}
+    assert set(errors) == {"transport.vessel_imo", "transport.voyage"}
+    assert errors["transport.voyage"] == "allowed only when mode is SEA"
     body = changed("transport.mode", mode)
     for name in ("vessel_imo", "voyage"):
         body["transport"][name] = None
+    assert parse_declaration(body).transport.containers == ["CSQU3054383"]  # containerised
     del body["transport"]["containers"]
     assert parse_declaration(body).transport.containers is None
 
@@ -175,14 +175,15 @@ def test_lone_surrogates_are_refused() -> None:
 def test_the_hash_is_canonical() -> None:
     first = parse_declaration(valid_body())
     reordered = dict(reversed(list(valid_body().items())))
-    same = parse_declaration(changed("items[0].customs_value", "45000.1", reordered))
-    other = parse_declaration(changed("items[0].customs_value", "45000.11"))
+    same = parse_declaration(changed("items[0].invoice_price", "45000.1", reordered))
+    other = parse_declaration(changed("items[0].invoice_price", "45000.11"))
     assert first.body_hash() == same.body_hash() != other.body_hash()
 
 
 def test_the_event_numbers_items_and_copies_everything() -> None:
     body = valid_body()
-    body["items"].append({**body["items"][0], "hs_code": "0201100000", "quantity": "3"})
+    beef = {"hs_code": "0201100000", "quantity": "3", "unit": "KGM", "invoice_price": "900"}
+    body["items"].append({**body["items"][0], "second_quantity": None, "second_unit": None, **beef})
     at = datetime(2026, 11, 27, 8, 30, tzinfo=UTC)
     event = parse_declaration(body).to_event(
         declaration_id="DEC-1",
@@ -196,6 +197,27 @@ def test_the_event_numbers_items_and_copies_everything() -> None:
     assert event.consignment.containers == ("CSQU3054383",)
     assert event.declarant.uscc == "91350100M000100Y43"
     assert event.submitted_at == at and event.routing_version == "routing-test"
+    laptops, meat = event.items
+    assert (laptops.customs_value, meat.customs_value) == (Decimal("45000.10"), Decimal("900.00"))
+    assert laptops.currency == meat.currency == "EUR"
+    assert (laptops.second_quantity, laptops.second_unit) == (Decimal("120.500"), "KGM")
+    assert (meat.second_quantity, meat.second_unit) == (None, None)
+    assert laptops.declaration_elements == "0|0|portable|Dell|XPS 13"
+    assert (event.trade_mode, event.levy_nature, event.record_number) == ("0110", "101", None)
+    assert event.declaration_office == "2248" and event.declarant.customs_code == "3502980123"
+    assert event.owner.name == "厦门某某贸易有限公司"
+    assert event.overseas_party == ev.OverseasParty(name="Dell Products B.V.", country="NL")
+    assert event.valuation == ev.Valuation(incoterm="CIF", currency="EUR")
+    consignment = event.consignment
+    assert (consignment.gross_weight_kg, consignment.net_weight_kg) == (
+        Decimal("150.000"),
+        Decimal("120.500"),
+    )
+    assert (consignment.packages, consignment.package_kind, consignment.entry_port) == (
+        12,
+        "CT",
+        "CNSHA",
+    )
     assert ev.DeclarationSubmitted.from_avro(event.to_avro()) == event
 
 
@@ -211,3 +233,181 @@ def test_air_events_have_no_containers() -> None:
         routing_version="v",
     )
     assert event.consignment.containers == () and event.consignment.vessel_imo is None
+
+
+# --- the rules of the declaration form ------------------------------------------------------
+
+
+def event_of(body: dict[str, Any]) -> ev.DeclarationSubmitted:
+    return parse_declaration(body).to_event(
+        declaration_id="DEC-1",
+        event_id="e-1",
+        submitted_at=datetime(2026, 11, 27, 8, 30, tzinfo=UTC),
+        agencies=("customs", "port"),
+        routing_version="routing-test",
+    )
+
+
+def valued(
+    incoterm: str,
+    *prices: str,
+    declaration_type: str = "IMPORT",
+    **costs: str,
+) -> dict[str, Any]:
+    """The valid body under ``incoterm`` with ``costs`` (freight, insurance) and one item per
+    price (copies of the laptops)."""
+    body = changed("declaration_type", declaration_type)
+    body["valuation"] |= {"incoterm": incoterm, **costs}
+    body["items"] = [{**body["items"][0], "invoice_price": price} for price in prices]
+    return body
+
+
+def test_a_record_number_exactly_when_the_trade_mode_needs_one() -> None:
+    processing = changed("trade_mode", "0615")  # 进料对口: under a processing-trade manual
+    assert fields_of(processing) == {"record_number": "required for trade mode 0615"}
+    manual = changed("record_number", "C22017500001", processing)
+    assert parse_declaration(manual).record_number == "C22017500001"
+    assert event_of(manual).record_number == "C22017500001"
+    general = changed("record_number", "C22017500001")  # 0110 一般贸易 takes none
+    assert fields_of(general) == {"record_number": "trade mode 0110 takes none"}
+    assert "record_number" in fields_of(changed("record_number", "A22017500001", processing))
+
+
+def test_freight_is_required_under_fob_for_an_import_and_refused_under_cif() -> None:
+    errors = fields_of(valued("FOB", "10000.00"))
+    assert set(errors) == {"valuation.freight"}
+    assert errors["valuation.freight"] == "required under FOB for an IMPORT"
+    errors = fields_of(valued("CIF", "10000.00", freight="500.00"))
+    assert set(errors) == {"valuation.freight"}
+    assert errors["valuation.freight"].startswith("must be absent under CIF")
+    assert set(fields_of(valued("CIF", "10000.00", insurance="30.00"))) == {"valuation.insurance"}
+
+
+def test_insurance_not_declared_is_estimated_at_3_per_mille() -> None:
+    """FOB, two items priced 6,000.00 and 4,000.00, freight 500.00, no insurance:
+    insurance = (10,000.00 + 500.00) * 0.003 = 31.50, CIF = 10,531.50; the 531.50 added is
+    shared by price: 6,000.00 + 318.90 = 6,318.90 and 4,000.00 + 212.60 = 4,212.60."""
+    body = valued("FOB", "6000.00", "4000.00", freight="500.00")
+    computed = parse_declaration(body).customs_values()
+    assert (computed.insurance, computed.insurance_estimated) == (Decimal("31.50"), True)
+    assert computed.total_value == Decimal("10531.50")
+    event = event_of(body)
+    assert [item.customs_value for item in event.items] == [
+        Decimal("6318.90"),
+        Decimal("4212.60"),
+    ]
+    assert [item.invoice_price for item in event.items] == [Decimal("6000.00"), Decimal("4000.00")]
+    assert event.valuation is not None and event.valuation.insurance is None  # as declared
+    declared = valued("FOB", "6000.00", "4000.00", freight="500.00", insurance="0.00")
+    assert parse_declaration(declared).customs_values().total_value == Decimal("10500.00")
+
+
+def test_an_export_under_cif_deducts_freight_and_insurance() -> None:
+    """FOB value of an export sold CIF: 6,000.00 + 4,000.00 - 500.00 freight - 30.00
+    insurance = 9,470.00; the 530.00 deducted is shared by price: 6,000.00 - 318.00 =
+    5,682.00 and 4,000.00 - 212.00 = 3,788.00."""
+    body = valued(
+        "CIF", "6000.00", "4000.00", declaration_type="EXPORT", freight="500", insurance="30"
+    )
+    event = event_of(body)
+    assert [item.customs_value for item in event.items] == [
+        Decimal("5682.00"),
+        Decimal("3788.00"),
+    ]
+    assert parse_declaration(body).customs_values().total_value == Decimal("9470.00")
+    no_insurance = valued("CIF", "6000.00", declaration_type="EXPORT", freight="500")
+    assert set(fields_of(no_insurance)) == {"valuation.insurance"}
+    under_fob = valued("FOB", "6000.00", declaration_type="EXPORT", freight="500")
+    assert "nothing to deduct" in fields_of(under_fob)["valuation.freight"]
+    too_much = valued("CIF", "100.00", declaration_type="EXPORT", freight="500", insurance="1")
+    assert "valuation" in fields_of(too_much)  # a negative value
+
+
+def test_a_price_influenced_needs_a_special_relationship() -> None:
+    influenced = changed("valuation.price_influenced", True)
+    assert fields_of(influenced) == {"valuation.price_influenced": "needs special_relationship"}
+    related = changed("valuation.special_relationship", True, influenced)
+    assert parse_declaration(related).valuation.price_influenced is True
+
+
+def test_bulk_cargo_travels_in_no_container_but_a_train_may_carry_some() -> None:
+    bulk = changed("transport.package_kind", "VL")  # bulk, liquid
+    errors = fields_of(bulk)
+    assert set(errors) == {"transport.containers"} and "bulk" in errors["transport.containers"]
+    assert (
+        parse_declaration(changed("transport.containers", DELETE, bulk)).transport.containers
+        is None
+    )
+    train = changed("transport.mode", "RAIL")
+    for name in ("vessel_imo", "voyage"):
+        del train["transport"][name]
+    assert parse_declaration(train).transport.containers == ["CSQU3054383"]
+    assert event_of(train).consignment.containers == ("CSQU3054383",)
+
+
+def test_vessel_and_voyage_only_by_sea() -> None:
+    assert set(fields_of(changed("transport.voyage", DELETE))) == {"transport.voyage"}
+    road = changed("transport.mode", "ROAD")
+    del road["transport"]["voyage"]
+    assert fields_of(road) == {"transport.vessel_imo": "allowed only when mode is SEA"}
+
+
+def test_the_net_weight_is_at_most_the_gross_weight() -> None:
+    errors = fields_of(changed("transport.net_weight_kg", "150.001"))
+    assert errors == {"transport.net_weight_kg": "must not exceed the gross weight"}
+    same = parse_declaration(changed("transport.net_weight_kg", "150"))
+    assert same.transport.net_weight_kg == same.transport.gross_weight_kg
+
+
+def test_second_quantity_and_second_unit_go_together() -> None:
+    alone = changed("items[0].second_unit", DELETE)
+    assert fields_of(alone) == {"items[0].second_unit": "goes with second_quantity"}
+    unit_alone = changed("items[0].second_quantity", DELETE)
+    assert fields_of(unit_alone) == {"items[0].second_unit": "goes with second_quantity"}
+    neither = changed("items[0].second_unit", DELETE, unit_alone)
+    assert parse_declaration(neither).items[0].second_quantity is None
+
+
+def test_an_items_licence_names_an_import_licence_of_the_declaration() -> None:
+    body = changed("items[0].licences", ["IL-2026-0001"])
+    errors = fields_of(body)
+    assert set(errors) == {"items[0].licences[0]"}
+    assert "IMPORT_LICENSE" in errors["items[0].licences[0]"]
+    invoice = changed("items[0].licences", ["INV-2026-001"])  # a document, not a licence
+    assert set(fields_of(invoice)) == {"items[0].licences[0]"}
+    body["documents"].append({"type": "IMPORT_LICENSE", "reference": "IL-2026-0001"})
+    assert event_of(body).items[0].licences == ("IL-2026-0001",)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field", "words"),
+    [
+        ("declarant.uscc", "91310115UKRECL7CL1", "declarant.uscc", "organisation code"),
+        ("domestic_party.uscc", "91310115UKRECL7CL1", "domestic_party.uscc", "GB 11714"),
+        ("declarant.customs_code", "9902980123", "declarant.customs_code", "province"),
+        ("valuation.currency", "XXX", "valuation.currency", "no currency involved"),
+        ("transport.port_of_loading", "CNZZZ", "transport.port_of_loading", "ZZZ"),
+        ("transport.entry_port", "CNZZZ", "transport.entry_port", "ZZZ"),
+        ("transport.vessel_imo", "0000000", "transport.vessel_imo", "not a ship number"),
+        ("items[0].unit", "KG", "items[0].unit", "rec20"),
+        ("items[0].second_unit", "KG", "items[0].second_unit", "rec20"),
+        ("valuation.incoterm", "FOB2", "valuation.incoterm", "Incoterms"),
+        ("trade_mode", "9999", "trade_mode", "trade mode"),
+        ("levy_nature", "100", "levy_nature", "levy nature"),
+        ("declaration_office", "9999", "declaration_office", "customs office"),
+        ("transport.package_kind", "XX", "transport.package_kind", "package kind"),
+        ("record_number", "C2201750000", "record_number", "12 characters"),
+        ("items[0].un_number", "UN9999", "items[0].un_number", "UN0004-UN3599"),
+        ("overseas_party.country", "XX", "overseas_party.country", "ISO 3166-1"),
+    ],
+)
+def test_a_bad_code_is_named(path: str, value: str, field: str, words: str) -> None:
+    errors = fields_of(changed(path, value))
+    assert field in errors and words in errors[field], errors
+
+
+@pytest.mark.parametrize("price", [45000.1, 45000, "4.5e4"])
+def test_an_invoice_price_is_a_plain_decimal_string(price: object) -> None:
+    message = fields_of(changed("items[0].invoice_price", price))["items[0].invoice_price"]
+    assert ("not a JSON number" in message) == (not isinstance(price, str))
+    assert "45000.10" in message  # says what to send

@@ -218,7 +218,7 @@ async def test_a_key_in_progress_is_refused_until_its_first_request_is_done() ->
     publisher = SlowPublisher()
     service = new_service(publisher=publisher)
     first = asyncio.create_task(service.lodge(TRADER, declaration(), "k"))
-    await publisher.entered.wait()
+    await publisher.entered_by(first)
     with pytest.raises(KeyInProgress):
         await service.lodge(TRADER, declaration(), "k")
     publisher.gate.set()

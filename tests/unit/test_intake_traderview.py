@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import ast
 import re
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from services.intake.schema import DeclarationStatus
 from services.intake.traderview import (
     GENERIC_CHECK,
     TRADER_CHECKS,
@@ -20,6 +22,9 @@ from services.intake.traderview import (
     trader_verdict,
     trader_view,
 )
+from singlewindow import events as ev
+from singlewindow.readmodel import apply
+from tests import factories
 
 RULES = [Path(f"services/{agency}/rules.py") for agency in ("customs", "ciq", "port")]
 CODE = re.compile(r"(CUS|CIQ|PORT)-[A-Z]+(-[A-Z]+)*")
@@ -118,6 +123,29 @@ def test_reasons_are_mapped_and_repeats_dropped() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("agency", "code", "words"),
+    [
+        ("customs", "CUS-MANIFEST", "cargo manifest"),
+        ("ciq", "CIQ-MANUFACTURER-UNREGISTERED", "registration number"),
+        ("ciq", "CIQ-IMPORTER-NOT-REGISTERED", "importer of food"),
+        ("ciq", "CIQ-COMMODITY-INSPECTION", "statutory inspection"),
+        ("ciq", "CIQ-EXPORT-CERTIFICATION", "before export"),
+    ],
+)
+def test_the_rules_of_the_r2_versions_tell_the_trader_what_to_do(
+    agency: str, code: str, words: str
+) -> None:
+    """Not the generic message of the decision: the trader learns what to correct."""
+    verdict = {
+        "agency": agency,
+        "decision": "HOLD",
+        "reasons": [{"code": code, "message": "gross weight (kg, tolerance 5%)", "item": 1}],
+    }
+    [told] = trader_reasons(verdict)
+    assert told["code"] == code and words in told["message"] and "5%" not in told["message"]
+
+
 def test_the_inspection_order_names_checks_neutrally() -> None:
     order = {
         "order_id": "O-1",
@@ -176,8 +204,73 @@ def test_duties_stay_and_only_their_known_fields() -> None:
         "agency": "customs",
         "decision": "CLEAR",
         "reasons": [],
-        "duties": [line],
+        "duties": [{**line, "taxes": []}],  # a verdict of before 2026-12: no tax lines
+        "tax_totals": [],
         "total_duties": "56394.00",
         "charges": [],
         "decided_at": "2026-11-27T08:31:00.000Z",
     }
+
+
+def _tax(kind: ev.TaxKind, basis: str, base: str, rate: str, amount: str) -> ev.TaxLine:
+    return ev.TaxLine(
+        kind=kind, basis=basis, base=Decimal(base), rate=Decimal(rate), amount=Decimal(amount)
+    )
+
+
+def test_the_trader_sees_every_tax_line_and_the_totals_assessed_and_collected() -> None:
+    """A car valued 200,000.00 CNY: duty 15 % = 30,000.00; an additional duty of 0.02 % =
+    40.00; consumption tax 5 % on (200,000.00 + 30,000.00 + 40.00) / (1 - 0.05) = 242,147.37,
+    12,107.37; VAT 13 % on 230,040.00 + 12,107.37 = 242,147.37, 31,479.16. The additional duty
+    is under the 50 CNY de minimis: assessed, not collected; 73,586.53 collected in all."""
+    taxes = (
+        _tax(ev.TaxKind.DUTY, "MFN", "200000.00", "0.15", "30000.00"),
+        _tax(ev.TaxKind.ADDITIONAL_DUTY, "COUNTERMEASURE", "200000.00", "0.0002", "40.00"),
+        _tax(ev.TaxKind.CONSUMPTION_TAX, "8703234110", "242147.37", "0.05", "12107.37"),
+        _tax(ev.TaxKind.VAT, "8703234110", "242147.37", "0.13", "31479.16"),
+    )
+    duty = ev.DutyLine(
+        item=1,
+        customs_value_cny=Decimal("200000.00"),
+        duty_rate=Decimal("0.15"),
+        duty=Decimal("30000.00"),
+        vat_rate=Decimal("0.13"),
+        vat=Decimal("31479.16"),
+        taxes=taxes,
+    )
+    totals = tuple(
+        ev.TaxTotal(
+            kind=t.kind,
+            assessed=t.amount,
+            collected=t.amount if t.amount >= 50 else Decimal("0.00"),
+        )
+        for t in taxes
+    )
+    customs = factories.verdict(
+        "DEC-1", duties=(duty,), tax_totals=totals, total_duties=Decimal("73586.53")
+    )
+    doc = apply(apply(None, factories.declaration("DEC-1")), customs)
+    doc["verdicts"]["customs"]["duties"][0]["taxes"][0]["legal_basis"] = "internal"
+    view = DeclarationStatus.model_validate(trader_view(doc)).model_dump(mode="json")
+    [verdict] = view["verdicts"]
+    [line] = verdict["duties"]
+    assert [(t["kind"], t["basis"], t["base"], t["rate"], t["amount"]) for t in line["taxes"]] == [
+        ("DUTY", "MFN", "200000.00", "0.1500", "30000.00"),
+        ("ADDITIONAL_DUTY", "COUNTERMEASURE", "200000.00", "0.0002", "40.00"),
+        ("CONSUMPTION_TAX", "8703234110", "242147.37", "0.0500", "12107.37"),
+        ("VAT", "8703234110", "242147.37", "0.1300", "31479.16"),
+    ]
+    assert all(t["amount_per_unit"] is t["unit"] is t["quantity"] is None for t in line["taxes"])
+    assert "legal_basis" not in line["taxes"][0]  # only the fields the trader is shown
+    assert (line["customs_value_cny"], line["duty"], line["vat"]) == (
+        "200000.00",
+        "30000.00",
+        "31479.16",
+    )
+    assert verdict["tax_totals"] == [
+        {"kind": "DUTY", "assessed": "30000.00", "collected": "30000.00"},
+        {"kind": "ADDITIONAL_DUTY", "assessed": "40.00", "collected": "0.00"},
+        {"kind": "CONSUMPTION_TAX", "assessed": "12107.37", "collected": "12107.37"},
+        {"kind": "VAT", "assessed": "31479.16", "collected": "31479.16"},
+    ]
+    assert verdict["total_duties"] == "73586.53"
