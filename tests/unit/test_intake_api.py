@@ -289,14 +289,14 @@ async def test_a_422_lists_a_bounded_number_of_errors(intake: Intake) -> None:
     assert len(response.content) < 20_000
 
 
-SEA_ONLY = ("vessel_imo", "voyage")
+SEA_ONLY = ("vessel_imo",)  # a voyage (or train number) is also needed by RAIL
 
 
 @pytest.mark.parametrize(
     ("body", "field"),
     [
         (changed("transport.vessel_imo", DELETE), "transport.vessel_imo"),  # SEA without vessel
-        (changed("transport.mode", "AIR"), "transport.voyage"),  # AIR with a voyage
+        (changed("transport.mode", "AIR"), "transport.vessel_imo"),  # AIR with a vessel
         (changed("transport.package_kind", "VL"), "transport.containers"),  # bulk in containers
         (changed("declaration_type", "SMUGGLE"), "declaration_type"),
         (changed("documents[0].type", "LOVE_LETTER"), "documents[0].type"),

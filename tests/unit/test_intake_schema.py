@@ -147,19 +147,25 @@ def test_sea_needs_vessel_and_voyage_not_containers() -> None:
     assert {"transport.vessel_imo", "transport.voyage"} <= set(errors)
     assert "transport.containers" not in errors  # containers follow the cargo, not the mode
     assert "items[0].hs_code" in errors
-    assert errors["transport.voyage"] == "required when mode is SEA"
+    assert errors["transport.voyage"] == (
+        "required when mode is SEA (the voyage) or RAIL (the train's number)"
+    )
     assert errors["transport.vessel_imo"] == "required when mode is SEA"
 
 
 @pytest.mark.parametrize("mode", ["AIR", "RAIL", "ROAD"])
-def test_other_modes_carry_no_vessel_or_voyage(mode: str) -> None:
+def test_other_modes_carry_no_vessel(mode: str) -> None:
     errors = fields_of(changed("transport.mode", mode))
-    assert set(errors) == {"transport.vessel_imo", "transport.voyage"}
-    assert errors["transport.voyage"] == "allowed only when mode is SEA"
+    assert errors == {"transport.vessel_imo": "allowed only when mode is SEA"}
     body = changed("transport.mode", mode)
-    for name in ("vessel_imo", "voyage"):
-        body["transport"][name] = None
+    body["transport"]["vessel_imo"] = None
+    # the voyage is a train's number by rail, a flight or trip number otherwise
+    assert parse_declaration(body).transport.voyage == "001E"
     assert parse_declaration(body).transport.containers == ["CSQU3054383"]  # containerised
+    body["transport"]["voyage"] = None
+    if mode == "RAIL":
+        assert set(fields_of(body)) == {"transport.voyage"}
+        return
     del body["transport"]["containers"]
     assert parse_declaration(body).transport.containers is None
 
@@ -339,17 +345,19 @@ def test_bulk_cargo_travels_in_no_container_but_a_train_may_carry_some() -> None
         is None
     )
     train = changed("transport.mode", "RAIL")
-    for name in ("vessel_imo", "voyage"):
-        del train["transport"][name]
+    del train["transport"]["vessel_imo"]
     assert parse_declaration(train).transport.containers == ["CSQU3054383"]
     assert event_of(train).consignment.containers == ("CSQU3054383",)
 
 
-def test_vessel_and_voyage_only_by_sea() -> None:
+def test_a_vessel_only_by_sea_a_voyage_or_train_number_by_sea_and_rail() -> None:
     assert set(fields_of(changed("transport.voyage", DELETE))) == {"transport.voyage"}
     road = changed("transport.mode", "ROAD")
     del road["transport"]["voyage"]
     assert fields_of(road) == {"transport.vessel_imo": "allowed only when mode is SEA"}
+    train = changed("transport.mode", "RAIL")
+    del train["transport"]["vessel_imo"], train["transport"]["voyage"]
+    assert set(fields_of(train)) == {"transport.voyage"}
 
 
 def test_the_net_weight_is_at_most_the_gross_weight() -> None:

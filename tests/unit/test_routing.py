@@ -60,7 +60,13 @@ def test_air_freight_of_laptops_goes_to_customs_only() -> None:
         "1201100000",  # soya beans
         "1901101000",  # infant formula
         "2204210000",  # wine
-        "4403110000",  # wood
+        "4403110000",  # wood in the rough
+        "0901110000",  # coffee, not roasted
+        "2203000000",  # beer
+        "2208300000",  # whisky
+        "2710121000",  # motor gasoline
+        "2806100000",  # hydrochloric acid
+        "8703234110",  # a car
     ],
 )
 def test_statutory_inspection_goods_add_ciq(hs_code: str) -> None:
@@ -69,7 +75,9 @@ def test_statutory_inspection_goods_add_ciq(hs_code: str) -> None:
     assert agencies(body) == (CUSTOMS, CIQ, PORT)
 
 
-@pytest.mark.parametrize("hs_code", ["0211000000", "1902110000", "2203000000", "4501100000"])
+@pytest.mark.parametrize(
+    "hs_code", ["0211000000", "1902110000", "2202100000", "4501100000", "4418100000"]
+)
 def test_neighbouring_codes_do_not_add_ciq(hs_code: str) -> None:
     body = air(valid_body())
     body["items"][0]["hs_code"] = hs_code
