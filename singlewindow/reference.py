@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from typing import Any, TypeVar
@@ -141,8 +142,10 @@ def _folder(package: str, version: str, seen: tuple[str, ...]) -> ReferenceFolde
     return ReferenceFolder(package, version, root, base, valid_from)
 
 
+@cache
 def dated_versions(package: str) -> tuple[tuple[date, str], ...]:
-    """``(valid_from, version)`` of every dated version of ``package``, oldest first."""
+    """``(valid_from, version)`` of every dated version of ``package``, oldest first (read
+    once: released versions never change)."""
     dated = []
     for version in reference_versions(package):
         valid_from = reference_folder(package, version).valid_from
@@ -161,6 +164,18 @@ def version_on(package: str, day: date) -> str:
     if not in_force:
         raise UnknownReferenceVersion(f"{package} has no reference data in force on {day}")
     return in_force[-1]
+
+
+def in_force(package: str, named: str, accepted_at: datetime) -> str:
+    """The version an auditor recomputes a verdict that names ``named`` with: for a dated
+    version, the one in force on the declaration's acceptance date (so a verdict decided with
+    another version does not recompute equal); an undated one, as named."""
+    try:
+        if reference_folder(package, named).valid_from is None:
+            return named
+        return version_on(package, acceptance_date(accepted_at))
+    except UnknownReferenceVersion:
+        return named  # loading it reports what is wrong
 
 
 def acceptance_date(accepted_at: datetime) -> date:

@@ -27,8 +27,9 @@ typed in:
   terms declare neither.
 
 The adjustment (value minus total price) is shared among the items in proportion to their
-prices, each share rounded half up to 0.01 and the last item taking what rounding left, so
-the values add up exactly; with a total price of zero (free samples) the shares are equal.
+prices, each share rounded half up to 0.01 and the item of the highest price (the first of
+them) taking what rounding left, so the values add up exactly and an item given free (price
+0) gets no share; with a total price of zero (free samples only) the shares are equal.
 """
 
 from __future__ import annotations
@@ -146,8 +147,9 @@ def _apportion(total: Decimal, prices: Sequence[Decimal]) -> tuple[Decimal, ...]
     total_price = sum(prices, Decimal("0.00"))
     adjustment = total - total_price
     if total_price:
-        shares = [_round(adjustment * price / total_price) for price in prices[:-1]]
+        shares = [_round(adjustment * price / total_price) for price in prices]
     else:
-        shares = [_round(adjustment / len(prices)) for _ in prices[:-1]]
-    shares.append(adjustment - sum(shares, Decimal("0.00")))
+        shares = [_round(adjustment / len(prices)) for _ in prices]
+    largest = prices.index(max(prices))
+    shares[largest] += adjustment - sum(shares, Decimal("0.00"))
     return tuple(price + share for price, share in zip(prices, shares, strict=True))

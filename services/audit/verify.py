@@ -2,7 +2,9 @@
 
 Every declaration's routing is recomputed from the routing table version it names (a
 declaration that skipped an agency, or names no known table, is a finding); every verdict is
-recomputed from its recorded declaration with the rules and reference-data version it names;
+recomputed from its recorded declaration with the rules and the reference-data version it
+names -- or, for a version chosen by date, the one in force on the declaration's acceptance
+date, so that a verdict decided with the wrong month's tariff or rates is a mismatch;
 every result from its recorded verdicts with the aggregator's pure join. Signatures are
 checked before (:func:`services.audit.cli.verify_window`): only events whose signature the
 key registry accepts are recomputed, the others are findings.
@@ -17,6 +19,7 @@ can recompute.
 
 from __future__ import annotations
 
+import inspect
 import pkgutil
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -34,6 +37,7 @@ from singlewindow.events import (
     ClearanceStatus,
     DeclarationSubmitted,
 )
+from singlewindow.reference import in_force
 from singlewindow.registry import AgencyRegistry, agency_registry
 
 SAMPLING_NOT_CHECKED = "sampling not checked"
@@ -53,9 +57,13 @@ Recompute = Callable[[DeclarationSubmitted, AgencyVerdict], Recomputed]
 def _unsampled(assess: Callable[..., AgencyVerdict], load: Callable[[str], Any]) -> Recompute:
     """The recomputation of an agency that draws no random sample."""
 
+    package = getattr(inspect.getmodule(load), "PACKAGE", None)  # its versions can be dated
+
     def recompute(declaration: DeclarationSubmitted, recorded: AgencyVerdict) -> Recomputed:
-        reference = load(recorded.rules_version)
-        return Recomputed(assess(declaration, reference, recorded.decided_at))
+        version = recorded.rules_version
+        if isinstance(package, str):
+            version = in_force(package, version, declaration.submitted_at)
+        return Recomputed(assess(declaration, load(version), recorded.decided_at))
 
     return recompute
 

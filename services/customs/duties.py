@@ -20,9 +20,10 @@ base of the next):
 5. **Import VAT** (进口环节增值税, VAT Law of the PRC, in force 2026-01-01: 13 %, or 9 % for the
    goods it lists) ``(V + D + CT) * rate``.
 
-Over the declaration, each kind of tax is summed; a kind whose sum is under the de minimis
+Over the declaration, each kind of tax is summed; a kind whose sum is at most the de minimis
 threshold (50 CNY per declaration per tax: 关税, 进口环节增值税或者消费税税额在人民币50元
-以下的一票货物免征) is assessed but not collected (:func:`tax_totals`).
+以下的一票货物免征; 以下 includes the number itself, as in Criminal Law art. 99 and customs
+practice, 含50元) is assessed but not collected (:func:`tax_totals`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from singlewindow.events import DutyLine, TaxKind, TaxLine, TaxTotal
 
 CENT = Decimal("0.01")
 RATE_PLACES = Decimal("0.0001")
+QUANTITY_PLACES = Decimal("0.001")
 ZERO = Decimal("0.00")
 _EXACT = Context(prec=60)
 # Units a specific rate may be converted between: (dimension, size in the dimension's base).
@@ -97,6 +99,8 @@ def _line(
 ) -> TaxLine:
     unit = rate.unit if rate.per_unit is not None else None
     quantity = quantity_in(unit, quantities) if unit else None
+    if quantity is not None:  # shown to 0.001 (1,234.5 kg is 1.2345 t); the tax used it exactly
+        quantity = quantity.quantize(QUANTITY_PLACES, rounding=ROUND_HALF_UP)
     return TaxLine(
         kind=kind,
         basis=basis,
@@ -204,7 +208,7 @@ def legacy_duty_line(
 
 def tax_totals(lines: Iterable[DutyLine], de_minimis: Decimal) -> tuple[TaxTotal, ...]:
     """Per kind of tax, in :class:`TaxKind` order, the sum over the items' tax lines and what
-    is collected: the sum, or nothing when it is under ``de_minimis`` (0: every amount).
+    is collected: the sum, or nothing when it is at most ``de_minimis`` (0: every amount).
     Kinds with no line are left out."""
     assessed: dict[TaxKind, Decimal] = {}
     for line in lines:
@@ -220,7 +224,7 @@ def tax_totals(lines: Iterable[DutyLine], de_minimis: Decimal) -> tuple[TaxTotal
 
 
 def _collected(assessed: Decimal, de_minimis: Decimal) -> Decimal:
-    return ZERO if assessed < de_minimis else assessed
+    return ZERO if assessed <= de_minimis and de_minimis else assessed
 
 
 def total_duties(lines: Iterable[DutyLine], totals: Sequence[TaxTotal] = ()) -> Decimal:

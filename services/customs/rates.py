@@ -56,7 +56,9 @@ class Rate:
     def parse(cls, cell: str) -> Rate:
         """``10%``, ``1.52/LTR`` or ``56%+3/MIL``; ValueError for anything else."""
         parts = cell.split("+")
-        percent = _PERCENT.fullmatch(parts[0]) if len(parts) <= 2 else None
+        if len(parts) > 2:
+            raise ValueError(f"{cell!r} is not a rate (10%, 1.52/LTR or 56%+3/MIL)")
+        percent = _PERCENT.fullmatch(parts[0])
         specific = _SPECIFIC.fullmatch(parts[-1]) if len(parts) == 2 or not percent else None
         if not (percent or specific) or (len(parts) == 2 and not (percent and specific)):
             raise ValueError(f"{cell!r} is not a rate (10%, 1.52/LTR or 56%+3/MIL)")

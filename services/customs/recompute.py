@@ -1,6 +1,8 @@
 """How an auditor recomputes a customs verdict (the registry's ``recompute`` of customs):
-its random sample redrawn with the sampling key version the verdict names, when the auditor
-holds that key; else the rest of the verdict checked with the draw as recorded."""
+with the reference version in force on the declaration's acceptance date (a verdict that
+named another one is a mismatch), its random sample redrawn with the sampling key version the
+verdict names, when the auditor holds that key; else the rest of the verdict checked with the
+draw as recorded."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from services.customs import reference as customs_reference
 from services.customs import rules as customs_rules
 from services.customs.sampling import SAMPLE_SPACE, Keyring, SampleDraw
 from singlewindow.events import AgencyVerdict, DeclarationSubmitted
+from singlewindow.reference import in_force
 
 
 def unkeyed_draw(declaration_id: str, rate: Decimal) -> SampleDraw:
@@ -26,7 +29,8 @@ def recomputed_customs(
     keyring: Keyring | None, declaration: DeclarationSubmitted, recorded: AgencyVerdict
 ) -> Recomputed:
     """Customs' verdict again, its sample redrawn with the key version it names if held."""
-    reference = customs_reference.load_reference(recorded.rules_version)
+    version = in_force(customs_reference.PACKAGE, recorded.rules_version, declaration.submitted_at)
+    reference = customs_reference.load_reference(version)
     version, now = recorded.sampling_key_version, recorded.decided_at
     if version is None:
         draw = unkeyed_draw(declaration.declaration_id, reference.random_inspection_rate)

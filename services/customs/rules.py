@@ -187,10 +187,12 @@ def no_rate(case: Case, item: GoodsItem, line: TariffLine) -> Iterator[Ruling]:
 def prohibited(case: Case, item: GoodsItem, line: TariffLine) -> Iterator[Ruling]:
     """``CUS-PROHIBITED`` REJECT: the item's tariff line is prohibited in this direction."""
     if line.prohibited(case.is_import):
-        direction = "import" if case.is_import else "export"
+        direction = (
+            "" if case.reference.legacy else " for import" if case.is_import else " for export"
+        )
         yield Ruling.reject(
             "CUS-PROHIBITED",
-            f"{item.hs_code} ({line.description}) is prohibited for {direction}",
+            f"{item.hs_code} ({line.description}) is prohibited{direction}",
             item.line,
         )
 
@@ -219,24 +221,28 @@ def licence_missing(case: Case, item: GoodsItem, line: TariffLine) -> Iterator[R
     ``IMPORT_LICENSE`` document lodged (legacy versions: no such document at all)."""
     if not case.is_import or line.licence is None:
         return
-    if case.reference.legacy:
-        covered = bool(case.licences)
-    else:
-        covered = any(reference in case.licences for reference in item.licences)
-    if not covered:
+    if case.reference.legacy:  # the words of the verdicts of then, byte for byte
+        if not case.licences:
+            yield Ruling.hold(
+                "CUS-LICENCE-MISSING",
+                f"{item.hs_code} ({line.description}) needs an import licence "
+                f"and no {DocumentType.IMPORT_LICENSE} document was lodged",
+                item.line,
+            )
+    elif not any(reference in case.licences for reference in item.licences):
         yield Ruling.hold(
             "CUS-LICENCE-MISSING",
-            f"{item.hs_code} ({line.description}) needs an import licence"
-            + ("" if case.reference.legacy else f": {LICENCES[line.licence]}")
-            + f", and no {DocumentType.IMPORT_LICENSE} document "
-            + ("was lodged" if case.reference.legacy else "lodged is named by the item"),
+            f"{item.hs_code} ({line.description}) needs an import licence: "
+            f"{LICENCES[line.licence]}, and the item names no {DocumentType.IMPORT_LICENSE} "
+            "document lodged",
             item.line,
         )
 
 
 def undervalued(case: Case, item: GoodsItem, line: TariffLine) -> Iterator[Ruling]:
-    """``CUS-UNDERVALUED`` INSPECT ``UNIT_VALUE``: the item's value in CNY per unit is below
-    ``undervaluation_ratio`` of the tariff line's reference price.
+    """``CUS-PRICE-QUERY`` HOLD (legacy versions: ``CUS-UNDERVALUED`` INSPECT ``UNIT_VALUE``):
+    the item's value in CNY per unit is below ``undervaluation_ratio`` of the tariff line's
+    reference price.
 
     Only for an item with an exchange rate, declared in the unit of the reference price with a
     positive quantity, on a line that has a reference price; in either direction.

@@ -31,7 +31,9 @@ Limits (a value outside them is a 422 naming the field):
 - ``second_quantity`` and ``second_unit`` go together; ``record_number`` is required exactly
   when the trade mode needs one; freight and insurance as the terms require
   (:func:`singlewindow.valuation.needs`); a price influenced by a relationship needs the
-  relationship; every licence an item names is an ``IMPORT_LICENSE`` document of the body;
+  relationship; every licence an item names is an ``IMPORT_LICENSE`` document of the body,
+  the certificate of an origin claim a ``CERTIFICATE_OF_ORIGIN`` one; a computed customs
+  value fits an amount (16 integer digits);
 - unknown fields are refused everywhere.
 """
 
@@ -153,6 +155,7 @@ Money = Annotated[
     _scale(2),
 ]
 Count = Annotated[int, Field(strict=True, ge=1, le=9_999_999)]
+MONEY_LIMIT = Decimal("1e16")  # an amount an event carries has at most 16 integer digits
 
 
 class _In(BaseModel):
@@ -352,11 +355,24 @@ class DeclarationRequest(_In):
                 if reference not in licences:
                     why = f"names no {ev.DocumentType.IMPORT_LICENSE} document of this declaration"
                     found.append((("items", n, "licences", k), why))
+        origins = {
+            d.reference for d in self.documents if d.type is ev.DocumentType.CERTIFICATE_OF_ORIGIN
+        }
+        for n, item in enumerate(self.items):
+            if item.origin_claim is not None and item.origin_claim.certificate not in origins:
+                why = (
+                    f"names no {ev.DocumentType.CERTIFICATE_OF_ORIGIN} document of this declaration"
+                )
+                found.append((("items", n, "origin_claim", "certificate"), why))
         if not found:
             try:
-                self.customs_values()
+                values = self.customs_values().item_values
             except ValueError as exc:
-                found.append((("valuation",), str(exc)))
+                return [(("valuation",), str(exc))]
+            for n, value in enumerate(values):
+                if value >= MONEY_LIMIT:
+                    why = "the customs value computed from it would exceed 9999999999999999.99"
+                    found.append((("items", n, "invoice_price"), why))
         return found
 
     def customs_values(self) -> Computed:
@@ -460,7 +476,7 @@ class DutyOut(_Out):
 
 
 class TaxTotalOut(_Out):
-    """One kind of tax over the declaration: assessed, and collected (0.00 under 50 CNY)."""
+    """One kind of tax over the declaration: assessed, and collected (0.00 if 50 CNY or less)."""
 
     kind: ev.TaxKind
     assessed: str

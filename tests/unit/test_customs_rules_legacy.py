@@ -7,10 +7,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+import json
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.customs import rules
+from services.customs.recompute import recomputed_customs
 from services.customs.reference import RiskLevel, load_reference
 from singlewindow import events as ev
 from singlewindow.identifiers import validate_currency, validate_hs_code, validate_uscc
@@ -619,3 +622,22 @@ def test_rule_random_sample() -> None:
     d = factories.declaration()
     assert [r.check for r in rules.random_sample(case(d, sampled=True))] == ["RANDOM_SAMPLE"]
     assert list(rules.random_sample(case(d, sampled=False))) == []
+
+
+# --- verdicts recorded by the code of before: recomputed equal ------------------------------
+
+RECORDED = json.loads(
+    (Path(__file__).resolve().parents[1] / "data" / "customs-2026.11-verdicts.json").read_text()
+)
+
+
+@pytest.mark.parametrize("case", RECORDED, ids=lambda case: case["decl"]["declaration_id"])
+def test_a_verdict_recorded_before_the_new_engine_recomputes_equal(case: dict[str, Any]) -> None:
+    """What an auditor does with a verdict of November 2026: the current code, given the
+    version the verdict names, gives it back byte for byte (reasons, duties, totals)."""
+    declaration = ev.DeclarationSubmitted.model_validate(case["decl"])
+    recorded = ev.AgencyVerdict.model_validate(case["verdict"])
+    recomputed = recomputed_customs(factories.keyring("test-1"), declaration, recorded)
+    assert recomputed.unchecked is None
+    assert recomputed.verdict == recorded
+    assert recomputed.verdict.to_avro() == recorded.to_avro()

@@ -419,3 +419,38 @@ def test_an_invoice_price_is_a_plain_decimal_string(price: object) -> None:
     message = fields_of(changed("items[0].invoice_price", price))["items[0].invoice_price"]
     assert ("not a JSON number" in message) == (not isinstance(price, str))
     assert "45000.10" in message  # says what to send
+
+
+def test_an_origin_claim_names_a_certificate_of_origin_lodged() -> None:
+    claimed = changed("items[0].origin_claim", {"agreement": "RCEP", "certificate": "CO-1"})
+    assert fields_of(claimed) == {
+        "items[0].origin_claim.certificate": "names no CERTIFICATE_OF_ORIGIN document of this "
+        "declaration"
+    }
+    claimed["documents"].append({"type": "CERTIFICATE_OF_ORIGIN", "reference": "CO-1"})
+    assert event_of(claimed).items[0].origin_claim == ev.OriginClaim(
+        agreement="RCEP", certificate="CO-1"
+    )
+
+
+def test_a_customs_value_beyond_an_amount_is_a_422_not_a_500() -> None:
+    """The largest price plus 1.00 of freight (FOB) would be 10,030,000,000,000,000.99."""
+    body = changed("valuation.incoterm", "FOB")
+    body["valuation"]["freight"] = "1.00"
+    body["items"][0]["invoice_price"] = "9999999999999999.99"
+    assert list(fields_of(body)) == ["items[0].invoice_price"]
+
+
+def test_a_free_item_gets_no_share_of_the_freight() -> None:
+    """FOB, prices 100.00, 100.00 and a free sample (0.00), freight 10.00: insurance
+    (200 + 10) * 0.003 = 0.63, adjustment 10.63, shares 5.32 (5.315 half up) and 5.32 would
+    be 10.64: the highest price (the first) takes the difference, 5.31; the sample stays 0."""
+    body = changed("valuation.incoterm", "FOB")
+    body["valuation"]["freight"] = "10.00"
+    body["items"][0]["invoice_price"] = "100.00"
+    body["items"] += [
+        {**body["items"][0], "invoice_price": "100.00"},
+        {**body["items"][0], "invoice_price": "0.00"},
+    ]
+    values = [item.customs_value for item in event_of(body).items]
+    assert values == [Decimal("105.31"), Decimal("105.32"), Decimal("0.00")]

@@ -13,7 +13,7 @@ The rules (see :mod:`services.customs.duties` and :mod:`services.customs.rates`)
 - consumption tax at import: ad valorem (V+D)/(1-r)*r, specific Q*a, compound
   (V+D+Q*a)/(1-r)*r + Q*a;
 - import VAT: (V+D+CT) * 13 % or 9 %;
-- de minimis: a tax under 50 CNY per declaration per kind is not collected;
+- de minimis: a tax of 50 CNY or less per declaration per kind is not collected;
 - every tax rounded once, half up to 0.01 CNY.
 """
 
@@ -353,7 +353,7 @@ def test_compound_consumption_tax() -> None:
 # --- de minimis ------------------------------------------------------------------------------
 
 
-def test_taxes_under_50_yuan_per_declaration_per_kind_are_not_collected() -> None:
+def test_taxes_of_50_yuan_or_less_per_declaration_per_kind_are_not_collected() -> None:
     """Coffee at 450 CNY: duty 8 % = 36.00 (< 50: not collected); VAT 9 % = 486 * 0.09 =
     43.74 (< 50: not collected). Nothing is due."""
     verdict = assess(goods("0901110000", "450.00", "CNY", "30"))
@@ -379,10 +379,13 @@ def test_de_minimis_is_per_kind_and_per_declaration_not_per_item() -> None:
     assert one.total_duties == D("58.32")
 
 
-def test_exactly_50_yuan_is_collected() -> None:
-    """Coffee at 625 CNY: duty 8 % = 50.00, not under the threshold: collected."""
-    verdict = assess(goods("0901110000", "625.00", "CNY", "40"))
-    assert totals(verdict)["DUTY"] == (D("50.00"), D("50.00"))
+def test_exactly_50_yuan_is_not_collected_50_01_is() -> None:
+    """以下 includes the number: coffee at 625 CNY, duty 8 % = 50.00: not collected; at
+    625.13 CNY, duty 50.0104 -> 50.01: collected."""
+    at_50 = assess(goods("0901110000", "625.00", "CNY", "40"))
+    assert totals(at_50)["DUTY"] == (D("50.00"), D("0.00"))
+    above = assess(goods("0901110000", "625.13", "CNY", "40"))
+    assert totals(above)["DUTY"] == (D("50.01"), D("50.01"))
 
 
 # --- statutory units ---------------------------------------------------------------------------
@@ -444,3 +447,17 @@ def test_the_acceptance_date_fixes_the_exchange_rate_and_the_verdict_names_the_v
 def test_the_legacy_version_is_never_chosen_by_date_but_still_loads_by_name() -> None:
     assert load_reference("customs-2026.11").legacy
     assert version_for(datetime(2026, 11, 15, tzinfo=UTC)) == "customs-2026.11-r2"
+
+
+def test_a_fractional_weight_converted_to_tonnes_is_taxed_exactly_and_shown_to_the_gram() -> None:
+    """Beer of 1,234.5 kg: 1.2345 t * 250 CNY/t = 308.625 -> 308.63 (the exact quantity);
+    the tax line shows 1.235 t (0.001 t, half up)."""
+    verdict = assess(goods("2203000000", "50000.00", "CNY", "1000", second="1234.5"))
+    consumption = verdict.duties[0].taxes[1]
+    assert (consumption.amount, consumption.quantity) == (D("308.63"), D("1.235"))
+
+
+@pytest.mark.parametrize("cell", ["10%+20%+3/MIL", "junk+x+1.5/LTR", "3/MIL+56%", "10", "%"])
+def test_a_malformed_rate_cell_is_refused(cell: str) -> None:
+    with pytest.raises(ValueError, match="is not a rate"):
+        Rate.parse(cell)

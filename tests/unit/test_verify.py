@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from deploy.local.demo_data import sample_declaration_body
 from services.aggregator.join import fold
@@ -220,3 +220,21 @@ def test_a_verdict_from_before_keyed_sampling_is_checked_with_the_unkeyed_hash()
         declaration, reference, factories.T0, customs_rules.SampleDraw(None, False)
     )
     assert "verdict mismatch" in kinds(customs_only(declaration, not_drawn))
+
+
+def test_a_verdict_decided_with_another_months_reference_data_is_caught() -> None:
+    """Accepted on 5 December 2026 (China time) but assessed with November's version: the
+    auditor recomputes with the version in force that day, December's, and the verdict (its
+    version, its id) does not match; the one decided with December's does."""
+    declaration = factories.declaration(
+        "D-DECEMBER", submitted_at=datetime(2026, 12, 5, 2, 0, tzinfo=UTC)
+    )
+    november = customs_rules.assess(
+        declaration, customs_rules.load_reference("customs-2026.11-r2"), factories.T0, KEY
+    )
+    december = customs_rules.assess_on_acceptance(declaration, factories.T0, KEY)
+    assert december.rules_version == "customs-2026.12"
+    checks = recomputers(KEYS)
+    for recorded, mismatch in ((november, True), (december, False)):
+        report = verify([declaration], [recorded], [], DEADLINE, checks)
+        assert ("verdict mismatch" in kinds(report)) is mismatch
