@@ -24,6 +24,9 @@ Over the declaration, each kind of tax is summed; a kind whose sum is at most th
 threshold (50 CNY per declaration per tax: 关税, 进口环节增值税或者消费税税额在人民币50元
 以下的一票货物免征; 以下 includes the number itself, as in Criminal Law art. 99 and customs
 practice, 含50元) is assessed but not collected (:func:`tax_totals`).
+A duty not collected under the threshold still enters the consumption-tax and VAT bases as
+assessed: the threshold waives collection of an amount, it does not change the computation of
+the others (a choice of this implementation, stated so that an officer can check it).
 """
 
 from __future__ import annotations
