@@ -52,6 +52,9 @@ assessed (HS code known and not prohibited, currency known, quantities in the st
 units), whatever the decision, so the officer sees the liability; ``tax_totals`` per kind of
 tax with the de minimis applied, ``total_duties`` what is collected. An EXPORT pays none.
 
+``CUS-NOT-ASSESSABLE`` HOLD: the taxes would reach :data:`MAX_ASSESSED` (10^14 CNY) or an
+amount no tax line carries; the verdict then has no duty lines, and customs assesses by hand.
+
 Reference versions of the legacy tariff format (``customs-2026.11``) keep the rules as they
 were then, so their verdicts recompute exactly: prohibited in both directions, one licence
 document for every item, undervaluation an INSPECT of the unit value, the declarant's risk
@@ -64,6 +67,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+
+from pydantic import ValidationError
 
 from services.customs import duties as money
 from services.customs.rates import Chosen, Rate, choose_duty_rate
@@ -78,12 +83,14 @@ from services.customs.reference import (
 )
 from services.customs.sampling import SampleDraw, SamplingKey, draw, is_sampled, sample_fraction
 from singlewindow.events import (
+    MAX_ASSESSED,
     AgencyVerdict,
     DeclarationSubmitted,
     DeclarationType,
     DocumentType,
     DutyLine,
     GoodsItem,
+    TaxTotal,
 )
 from singlewindow.reference import acceptance_date
 from singlewindow.verdicts import Ruling, build_verdict
@@ -121,6 +128,7 @@ __all__ = [
 
 AGENCY = "customs"
 RANDOM_SAMPLE = "CUS-RANDOM-SAMPLE"
+NOT_ASSESSABLE = "CUS-NOT-ASSESSABLE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -470,25 +478,41 @@ def assess_drawn(
     a verdict records, to check everything else in the verdict.
     """
     case = Case.of(declaration, reference, sample)
-    duty_lines: list[DutyLine] = []
-    if case.is_import:
-        for item in declaration.items:
-            line = _duty_line(case, item)
-            if line is not None:
-                duty_lines.append(line)
-    totals = () if reference.legacy else money.tax_totals(duty_lines, reference.de_minimis_cny)
+    found = rulings(case)
+    taxes = _taxes(case)
+    if taxes is None:
+        found.append(
+            Ruling.hold(
+                NOT_ASSESSABLE,
+                f"the taxes on this declaration reach {MAX_ASSESSED:,.0f} CNY or more, beyond "
+                "what a verdict carries: customs assesses it outside the automatic assessment",
+            )
+        )
+    duty_lines, totals, due = taxes or ([], (), Decimal("0.00"))
     verdict = build_verdict(
-        declaration,
-        AGENCY,
-        reference.version,
-        rulings(case),
-        now,
-        duties=duty_lines,
-        total_duties=money.total_duties(duty_lines, totals),
+        declaration, AGENCY, reference.version, found, now, duties=duty_lines, total_duties=due
     )
     return verdict.model_copy(
         update={"sampling_key_version": sample.key_version, "tax_totals": totals}
     )
+
+
+def _taxes(case: Case) -> tuple[list[DutyLine], tuple[TaxTotal, ...], Decimal] | None:
+    """The duty lines of an IMPORT (none for an EXPORT), the totals per kind and what is due;
+    None when an amount would not fit a verdict (a tax line's amount or base of 10^16 CNY or
+    more, or more than :data:`MAX_ASSESSED` due): a 15-digit quantity under a specific tax."""
+    try:
+        lines = [
+            line
+            for item in case.declaration.items
+            if case.is_import and (line := _duty_line(case, item)) is not None
+        ]
+        reference = case.reference
+        totals = () if reference.legacy else money.tax_totals(lines, reference.de_minimis_cny)
+        due = money.total_duties(lines, totals)
+    except ValidationError:  # an amount beyond what a TaxLine, DutyLine or TaxTotal carries
+        return None
+    return None if due >= MAX_ASSESSED else (lines, totals, due)
 
 
 def duty_rate(case: Case, item: GoodsItem, line: TariffLine) -> Chosen | None:

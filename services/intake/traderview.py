@@ -94,6 +94,10 @@ TRADER_REASONS: Mapping[str, TraderReason] = {
         "lading (transport, vessel and voyage or train, ports, packages, gross weight or "
         "containers). Check them with the carrier and lodge a corrected declaration.",
     ),
+    "CUS-NOT-ASSESSABLE": TraderReason(
+        "CUS-NOT-ASSESSABLE",
+        "Customs will assess the duties and taxes of this declaration itself and will contact you.",
+    ),
     "CUS-DECLARANT-RISK": _EXAMINATION,
     "CUS-OWNER-RISK": _EXAMINATION,
     "CUS-RANDOM-SAMPLE": _EXAMINATION,

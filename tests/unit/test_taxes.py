@@ -461,3 +461,15 @@ def test_a_fractional_weight_converted_to_tonnes_is_taxed_exactly_and_shown_to_t
 def test_a_malformed_rate_cell_is_refused(cell: str) -> None:
     with pytest.raises(ValueError, match="is not a rate"):
         Rate.parse(cell)
+
+
+def test_taxes_beyond_what_a_verdict_carries_are_held_for_assessment_by_hand() -> None:
+    """Gasoline with 999,999,999,999,999.999 litres declared: the consumption tax alone would be
+    about 1.52 * 10^15 CNY, beyond the 10^14 a verdict carries. The verdict is a HOLD with no
+    duty lines, not a crash (which would leave the declaration to time out)."""
+    huge = goods("2710121000", "700000.00", "USD", "1000000", second="999999999999999.999")
+    verdict = assess(huge)
+    assert verdict.decision is ev.Decision.HOLD
+    assert [r.code for r in verdict.reasons] == ["CUS-NOT-ASSESSABLE"]
+    assert (verdict.duties, verdict.tax_totals, verdict.total_duties) == ((), (), D("0.00"))
+    assert verdict == rules.assess(factories.declaration(items=(huge,)), REFERENCE, NOW, KEY)
