@@ -166,16 +166,22 @@ def version_on(package: str, day: date) -> str:
     return in_force[-1]
 
 
+def version_for(package: str, accepted_at: datetime) -> str:
+    """The version of ``package`` in force on the acceptance date of a declaration accepted
+    at ``accepted_at`` (:func:`acceptance_date`)."""
+    return version_on(package, acceptance_date(accepted_at))
+
+
 def in_force(package: str, named: str, accepted_at: datetime) -> str:
     """The version an auditor recomputes a verdict that names ``named`` with: for a dated
     version, the one in force on the declaration's acceptance date (so a verdict decided with
     another version does not recompute equal); an undated one, as named."""
+    if named not in {version for _, version in dated_versions(package)}:
+        return named  # undated (or unknown: loading it reports what is wrong)
     try:
-        if reference_folder(package, named).valid_from is None:
-            return named
-        return version_on(package, acceptance_date(accepted_at))
+        return version_for(package, accepted_at)
     except UnknownReferenceVersion:
-        return named  # loading it reports what is wrong
+        return named
 
 
 def acceptance_date(accepted_at: datetime) -> date:

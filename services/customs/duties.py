@@ -36,21 +36,13 @@ from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 
 from services.customs.rates import Chosen, Rate
 from singlewindow.events import DutyLine, TaxKind, TaxLine, TaxTotal
+from singlewindow.identifiers import InvalidIdentifier, convert
 
 CENT = Decimal("0.01")
 RATE_PLACES = Decimal("0.0001")
 QUANTITY_PLACES = Decimal("0.001")
 ZERO = Decimal("0.00")
 _EXACT = Context(prec=60)
-# Units a specific rate may be converted between: (dimension, size in the dimension's base).
-_CONVERTIBLE: dict[str, tuple[str, Decimal]] = {
-    "GRM": ("mass", Decimal("0.001")),
-    "KGM": ("mass", Decimal(1)),
-    "TNE": ("mass", Decimal(1000)),
-    "MLT": ("volume", Decimal("0.001")),
-    "LTR": ("volume", Decimal(1)),
-    "MTQ": ("volume", Decimal(1000)),
-}
 
 
 def round_cny(amount: Decimal) -> Decimal:
@@ -69,12 +61,13 @@ def quantity_in(unit: str, quantities: Mapping[str, Decimal]) -> Decimal | None:
     the same dimension (kilograms to tonnes, litres to cubic metres); None otherwise."""
     if unit in quantities:
         return quantities[unit]
-    wanted = _CONVERTIBLE.get(unit)
     for declared, quantity in quantities.items():
-        have = _CONVERTIBLE.get(declared)
-        if wanted and have and have[0] == wanted[0]:
-            with localcontext(_EXACT):
-                return quantity * have[1] / wanted[1]
+        try:
+            converted = convert(quantity, declared, unit)  # the Rec 20 list's dimensions
+        except InvalidIdentifier:
+            continue  # a unit the list does not know converts to nothing
+        if converted is not None:
+            return converted
     return None
 
 

@@ -29,8 +29,9 @@ def recomputed_customs(
     keyring: Keyring | None, declaration: DeclarationSubmitted, recorded: AgencyVerdict
 ) -> Recomputed:
     """Customs' verdict again, its sample redrawn with the key version it names if held."""
-    version = in_force(customs_reference.PACKAGE, recorded.rules_version, declaration.submitted_at)
-    reference = customs_reference.load_reference(version)
+    reference = customs_reference.load_reference(
+        in_force(customs_reference.PACKAGE, recorded.rules_version, declaration.submitted_at)
+    )
     version, now = recorded.sampling_key_version, recorded.decided_at
     if version is None:
         draw = unkeyed_draw(declaration.declaration_id, reference.random_inspection_rate)

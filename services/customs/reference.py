@@ -27,6 +27,7 @@ from enum import StrEnum
 from functools import cache, partial
 from types import MappingProxyType
 
+from services.customs.duties import quantity_in
 from services.customs.rates import Agreement, Basis, Rate
 from singlewindow.events import TransportMode
 from singlewindow.identifiers import (
@@ -42,7 +43,6 @@ from singlewindow.identifiers import (
 from singlewindow.reference import (
     ReferenceDataError,
     ReferenceFolder,
-    acceptance_date,
     check,
     hs_prefix_match,
     parse_date,
@@ -50,7 +50,7 @@ from singlewindow.reference import (
     parse_flag,
     parse_hs_prefix,
     reference_folder,
-    version_on,
+    version_for,
 )
 
 RULES_VERSION = "customs-2026.11-r2"  # the base of the versions in force (demo data, tests)
@@ -218,14 +218,9 @@ def load_reference(version: str = RULES_VERSION) -> ReferenceData:
     return _load(version)
 
 
-def version_for(accepted_at: datetime) -> str:
-    """The version in force on the acceptance date of a declaration accepted at that instant."""
-    return version_on(PACKAGE, acceptance_date(accepted_at))
-
-
 def reference_on(accepted_at: datetime) -> ReferenceData:
     """The reference data in force when a declaration accepted at ``accepted_at`` was."""
-    return _load(version_for(accepted_at))
+    return _load(version_for(PACKAGE, accepted_at))
 
 
 @cache
@@ -293,8 +288,6 @@ def _rate_cell(value: str, where: str, units: tuple[str | None, ...]) -> Rate:
 
 
 def _convertible(unit: str, units: tuple[str | None, ...]) -> bool:
-    from services.customs.duties import quantity_in  # the one table of conversions
-
     return any(u and quantity_in(unit, {u: Decimal(1)}) is not None for u in units)
 
 

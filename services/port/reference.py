@@ -27,13 +27,12 @@ from singlewindow.identifiers import (
 from singlewindow.reference import (
     ReferenceDataError,
     ReferenceFolder,
-    acceptance_date,
     check,
     hs_prefix_match,
     parse_date,
     parse_hs_prefix,
     reference_folder,
-    version_on,
+    version_for,
 )
 
 RULES_VERSION = "port-2026.11-r2"  # the base of the versions in force (demo data, tests)
@@ -104,14 +103,9 @@ def load_reference(version: str = RULES_VERSION) -> ReferenceData:
     return _load(version)
 
 
-def version_for(accepted_at: datetime) -> str:
-    """The version in force on the acceptance date of a declaration accepted at that instant."""
-    return version_on(PACKAGE, acceptance_date(accepted_at))
-
-
 def reference_on(accepted_at: datetime) -> ReferenceData:
     """The reference data in force when a declaration accepted at ``accepted_at`` was."""
-    return _load(version_for(accepted_at))
+    return _load(version_for(PACKAGE, accepted_at))
 
 
 @cache

@@ -29,15 +29,15 @@ import pytest
 from services.customs import rules
 from services.customs.rates import Agreement, Basis, Rate
 from services.customs.reference import (
+    PACKAGE,
     AdditionalDuty,
     ReferenceData,
     TariffLine,
     load_reference,
     reference_on,
-    version_for,
 )
 from singlewindow import events as ev
-from singlewindow.reference import acceptance_date
+from singlewindow.reference import acceptance_date, version_for
 from tests import factories
 
 D = Decimal
@@ -420,7 +420,7 @@ def test_the_version_in_force_on_the_acceptance_date_in_china(
     accepted_at: datetime, day: date, version: str
 ) -> None:
     assert acceptance_date(accepted_at) == day
-    assert version_for(accepted_at) == version
+    assert version_for(PACKAGE, accepted_at) == version
 
 
 def test_the_acceptance_date_fixes_the_exchange_rate_and_the_verdict_names_the_version() -> None:
@@ -446,7 +446,7 @@ def test_the_acceptance_date_fixes_the_exchange_rate_and_the_verdict_names_the_v
 
 def test_the_legacy_version_is_never_chosen_by_date_but_still_loads_by_name() -> None:
     assert load_reference("customs-2026.11").legacy
-    assert version_for(datetime(2026, 11, 15, tzinfo=UTC)) == "customs-2026.11-r2"
+    assert version_for(PACKAGE, datetime(2026, 11, 15, tzinfo=UTC)) == "customs-2026.11-r2"
 
 
 def test_a_fractional_weight_converted_to_tonnes_is_taxed_exactly_and_shown_to_the_gram() -> None:

@@ -165,9 +165,9 @@ def main() -> None:
         writer.writeheader()
         writer.writerows(rows)
     with (OUT_DIR / "tariff_sources.csv").open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["hs_code", "source"])
-        writer.writerows(sorted(sources.items()))
+        plain = csv.writer(handle, lineterminator="\n")
+        plain.writerow(["hs_code", "source"])
+        plain.writerows(sorted(sources.items()))
     print(f"{len(rows)} lines")
 
 
