@@ -19,7 +19,7 @@ import shutil
 import socket
 import subprocess
 import time
-import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,6 +58,16 @@ def _port_open(host: str, port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
         return sock.connect_ex((host, port)) == 0
+
+
+def new_cluster_id(random_bytes: Callable[[int], bytes] = os.urandom) -> str:
+    """A KRaft cluster id as Kafka's own ``Uuid.randomUuid`` makes one: 16 random bytes in
+    URL-safe base64, drawn again while the text starts with ``-`` (a command line would read
+    it as an option: ``-t -Xy…`` made one format in 64 fail)."""
+    while True:
+        text = base64.urlsafe_b64encode(random_bytes(16)).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
 
 
 class Component:
@@ -348,14 +358,12 @@ class Kafka(Component):
     def _format(self, passwords: dict[str, str]) -> None:
         """Format the data folder with every principal's SCRAM credentials; the passwords go
         to the JVM in an argument file (0600), never on a command line."""
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         args = [
             *self._java(),
             "kafka.tools.StorageTool",
             "format",
             "--ignore-formatted",
-            "-t",
-            cluster_id,
+            f"--cluster-id={new_cluster_id()}",
             "-c",
             str(self.properties),
         ]
@@ -365,9 +373,16 @@ class Kafka(Component):
         quoted = ('"' + a.replace("\\", "\\\\").replace('"', '\\"') + '"' for a in args[1:])
         write_private(argfile, ("\n".join(quoted) + "\n").encode())
         try:
-            subprocess.run([args[0], f"@{argfile}"], check=True, stdout=subprocess.DEVNULL, cwd=VAR)
+            done = subprocess.run(
+                [args[0], f"@{argfile}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=VAR
+            )
         finally:
             argfile.unlink(missing_ok=True)
+        if done.returncode:
+            raise RuntimeError(
+                f"kafka: formatting {self.data} failed (exit {done.returncode}): "
+                + done.stderr.decode(errors="replace").strip()
+            )
         write_private(
             self.marker,
             json.dumps({"scram_mechanism": MECHANISM, "scram_users": sorted(passwords)}).encode(),

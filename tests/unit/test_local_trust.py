@@ -260,3 +260,9 @@ def test_a_server_that_can_be_mended_in_place_is_not_restarted(free_port: int) -
         assert server.launches == 1 and server.mended and server.running()
     finally:
         server.kill()
+
+
+def test_a_cluster_id_never_starts_with_a_dash_that_a_command_line_reads_as_an_option() -> None:
+    # 0xF8 is 111110.. in bits: its first base64 digit is 62, "-" in the URL-safe alphabet
+    draws = iter([b"\xf8" + b"\x00" * 15, b"\x04" + b"\x00" * 15])
+    assert components.new_cluster_id(lambda n: next(draws)[:n]) == "BAAAAAAAAAAAAAAAAAAAAA"
