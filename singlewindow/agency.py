@@ -25,6 +25,7 @@ from singlewindow.registry import AgencyRegistry, agency_registry
 from singlewindow.settings import Settings, get_settings, service_settings
 from singlewindow.signing import registry_file, signing_key
 from singlewindow.topics import DECLARATIONS_SUBMITTED, verdict_topic
+from singlewindow.verdicts import on_version
 
 Assess = Callable[[DeclarationSubmitted, datetime], AgencyVerdict]
 R = TypeVar("R")
@@ -55,7 +56,7 @@ def agency_service(
         declaration = decode_signed(DeclarationSubmitted, record, keys)
         if agency not in declaration.required_agencies:
             return None
-        verdict = assess(declaration, clock())
+        verdict = on_version(assess(declaration, clock()), declaration.version)
         if verdict.declaration_id != declaration.declaration_id or verdict.agency != agency:
             raise ValueError(
                 f"assess returned a verdict for {verdict.declaration_id}/{verdict.agency}"

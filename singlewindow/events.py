@@ -6,7 +6,7 @@ Money is an exact ``Decimal`` with a fixed scale; instants are UTC, millisecond 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Self
@@ -84,7 +84,9 @@ class DocumentType(StrEnum):
 AGENCY_CODE_PATTERN = r"^[a-z][a-z0-9_]{1,31}$"
 # Names of the platform's own services and principals: never an agency's (a verdict "of the
 # intake" would otherwise pass the check of the intake's signature).
-RESERVED_NAMES = frozenset({"intake", "aggregator", "projector", "audit", "redrive", "admin"})
+RESERVED_NAMES = frozenset(
+    {"intake", "aggregator", "projector", "audit", "redrive", "admin", "bank"}
+)
 
 
 def _an_agency(code: str) -> str:
@@ -125,6 +127,20 @@ class ClearanceStatus(StrEnum):
     HELD = "HELD"
     REJECTED = "REJECTED"
     TIMED_OUT = "TIMED_OUT"
+    AWAITING_PAYMENT = "AWAITING_PAYMENT"
+    WITHDRAWN = "WITHDRAWN"
+
+
+# where a declaration's life ends: a state with one of these ignores every later event
+FINAL_STATUSES = frozenset(
+    {ClearanceStatus.RELEASED, ClearanceStatus.REJECTED, ClearanceStatus.WITHDRAWN}
+)
+Version = Annotated[int, Field(ge=1, le=9999)]
+
+
+class PaymentKind(StrEnum):
+    PAYMENT = "PAYMENT"
+    BANK_GUARANTEE = "BANK_GUARANTEE"
 
 
 def _lists(value: Any) -> Any:
@@ -305,6 +321,28 @@ class InspectionOrder(AvroRecord):
     checks: tuple[InspectionCheck, ...]
 
 
+class PaymentNotice(AvroRecord):
+    """A tax payment notice (税款缴款书) on one declaration version (see
+    :mod:`services.aggregator.payment`)."""
+
+    AVRO_NAME = f"{NS}.PaymentNotice"
+    notice_id: str
+    issued_at: UtcMillis
+    due_by: date
+    taxes: tuple[TaxTotal, ...]
+    amount: Annotated[Money, Field(ge=0)]
+    outstanding: Annotated[Money, Field(ge=0)]
+
+
+class Settlement(AvroRecord):
+    AVRO_NAME = f"{NS}.Settlement"
+    kind: PaymentKind
+    payment_ids: tuple[str, ...]
+    paid: Annotated[Money, Field(ge=0)]
+    days_late: int = Field(ge=0)
+    late_interest: Annotated[Money, Field(ge=0)]
+
+
 class Signature(AvroRecord):
     """Who vouches for an event (see :mod:`singlewindow.signing`): the key's id in the key
     registry, when it signed, and the Ed25519 signature over the event's canonical form."""
@@ -359,6 +397,7 @@ class DeclarationSubmitted(Event):
     domestic_party: Party | None = None
     overseas_party: OverseasParty | None = None
     valuation: Valuation | None = None
+    version: Version | None = None
 
     @property
     def owner(self) -> Party:
@@ -380,6 +419,7 @@ class AgencyVerdict(Event):
     sampling_key_version: str | None = None
     charges: tuple[Charge, ...] = Field((), max_length=1000)
     tax_totals: tuple[TaxTotal, ...] = ()
+    declaration_version: Version | None = None
 
 
 class ClearanceResult(Event):
@@ -391,11 +431,38 @@ class ClearanceResult(Event):
     inspection: InspectionOrder | None = None
     total_duties: Money
     decided_at: UtcMillis
+    version: Version | None = None
+    sequence: int = Field(1, ge=1)
+    payment_notice: PaymentNotice | None = None
+    settlement: Settlement | None = None
 
     @property
     def total_charges(self) -> Decimal:
         """Every agency's fees and charges together (each agency's are in ``decisions``)."""
         return sum((d.total_charges for d in self.decisions), Decimal("0.00"))
+
+
+class DeclarationWithdrawn(Event):
+    """A trader's withdrawal (撤单) before release; written by the intake."""
+
+    AVRO_NAME = f"{NS}.DeclarationWithdrawn"
+    event_id: str
+    withdrawn_at: UtcMillis
+    version: Version
+    requested_by: str
+    reason: str = Field(max_length=1000)
+
+
+class PaymentConfirmed(Event):
+    """A bank's confirmation of a payment (or guarantee) on a notice; written by the bank."""
+
+    AVRO_NAME = f"{NS}.PaymentConfirmed"
+    payment_id: str = Field(min_length=1, max_length=64)
+    notice_id: str
+    kind: PaymentKind
+    amount: Annotated[Money, Field(gt=0, lt=MAX_ASSESSED)]
+    paid_at: UtcMillis
+    payer: str
 
 
 class JoinState(Event):
@@ -407,17 +474,53 @@ class JoinState(Event):
     deadline: UtcMillis | None = None
     verdicts: tuple[AgencyVerdict, ...] = ()
     decided: ClearanceStatus | None = None
+    version: Version | None = None
+    sequence: int = Field(0, ge=0)
+    last_status: ClearanceStatus | None = None
+    assessed: bool = False
+    notice: PaymentNotice | None = None
+    payments: tuple[PaymentConfirmed, ...] = ()
+    withdrawal: DeclarationWithdrawn | None = None
+    last_event_at: UtcMillis | None = None
 
     def verdict_of(self, agency: str) -> AgencyVerdict | None:
-        return next((v for v in self.verdicts if v.agency == agency), None)
+        """The agency's verdict on the version being decided."""
+        return next(
+            (
+                v
+                for v in self.verdicts
+                if v.agency == agency and (v.declaration_version or 1) == (self.version or 1)
+            ),
+            None,
+        )
+
+    @property
+    def current(self) -> tuple[AgencyVerdict, ...]:
+        """The verdicts on the version being decided."""
+        return tuple(
+            v for v in self.verdicts if (v.declaration_version or 1) == (self.version or 1)
+        )
 
     @property
     def missing(self) -> tuple[AgencyCode, ...]:
         return tuple(a for a in self.required_agencies or () if self.verdict_of(a) is None)
 
+    @property
+    def steps(self) -> int:
+        """Results emitted so far (a state written before steps were numbered: 1 if decided)."""
+        return self.sequence or (1 if self.decided is not None else 0)
+
 
 EVENTS: dict[str, type[Event]] = {
-    cls.AVRO_NAME: cls for cls in (DeclarationSubmitted, AgencyVerdict, ClearanceResult, JoinState)
+    cls.AVRO_NAME: cls
+    for cls in (
+        DeclarationSubmitted,
+        AgencyVerdict,
+        ClearanceResult,
+        JoinState,
+        DeclarationWithdrawn,
+        PaymentConfirmed,
+    )
 }
 _RECORD_TYPES: tuple[type[AvroRecord], ...] = (
     Party,
@@ -435,6 +538,8 @@ _RECORD_TYPES: tuple[type[AvroRecord], ...] = (
     TaxTotal,
     AgencyDecision,
     InspectionOrder,
+    PaymentNotice,
+    Settlement,
     Signature,
     *EVENTS.values(),
 )

@@ -50,7 +50,14 @@ from singlewindow.events import RESERVED_NAMES, AgencyCode
 FILE_ENV = "AGENCY_REGISTRY_FILE"
 # the topics of the platform's own (singlewindow.topics, which derives from this registry)
 PLATFORM_TOPICS = frozenset(
-    {"declarations.submitted", "clearance.results", "aggregator.join-state", "deadletters"}
+    {
+        "declarations.submitted",
+        "declarations.withdrawn",
+        "payments.confirmed",
+        "clearance.results",
+        "aggregator.join-state",
+        "deadletters",
+    }
 )
 _MODULE = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
 _OBJECT = rf"^({_MODULE}:[A-Za-z_][A-Za-z0-9_]*)?$"

@@ -33,7 +33,9 @@ from singlewindow.topics import (
     CLEARANCE_RESULTS,
     DEAD_LETTERS,
     DECLARATIONS_SUBMITTED,
+    DECLARATIONS_WITHDRAWN,
     JOIN_STATE,
+    PAYMENTS_CONFIRMED,
     catalog,
     inputs,
 )
@@ -133,8 +135,14 @@ def principals(registry: AgencyRegistry | None = None) -> tuple[Principal, ...]:
     return (
         Principal(
             "intake",
-            "accepts declarations at the door and writes them; consumes nothing",
-            writes=(DECLARATIONS_SUBMITTED.name,),
+            "accepts declarations, amendments and withdrawals at the door and writes them; "
+            "consumes nothing",
+            writes=(DECLARATIONS_SUBMITTED.name, DECLARATIONS_WITHDRAWN.name),
+        ),
+        Principal(
+            "bank",
+            "the payment service: confirms duties paid or guaranteed; consumes nothing",
+            writes=(PAYMENTS_CONFIRMED.name,),
         ),
         *(agency_principal(a) for a in registry),
         Principal(

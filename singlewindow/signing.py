@@ -54,8 +54,10 @@ from singlewindow.events import (
     AgencyVerdict,
     ClearanceResult,
     DeclarationSubmitted,
+    DeclarationWithdrawn,
     Event,
     JoinState,
+    PaymentConfirmed,
     Signature,
     UtcMillis,
 )
@@ -66,7 +68,7 @@ E = TypeVar("E", bound=Event)
 ALGORITHM = "Ed25519"
 SIGNATURE_BYTES = 64
 KEY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
-INTAKE, AGGREGATOR = "intake", "aggregator"
+INTAKE, AGGREGATOR, BANK = "intake", "aggregator", "bank"
 
 
 class SignatureError(ValueError):
@@ -78,10 +80,13 @@ class KeyRefused(SignatureError):
 
 
 def signer_of(event: Event) -> str:
-    """The principal that must sign ``event``: the intake its declarations, each agency its
-    verdicts, the aggregator its results and its join states."""
-    if isinstance(event, DeclarationSubmitted):
+    """The principal that must sign ``event``: the intake its declarations and withdrawals,
+    each agency its verdicts, the aggregator its results and its join states, the bank its
+    payment confirmations."""
+    if isinstance(event, DeclarationSubmitted | DeclarationWithdrawn):
         return INTAKE
+    if isinstance(event, PaymentConfirmed):
+        return BANK
     if isinstance(event, AgencyVerdict):
         return str(event.agency)
     if isinstance(event, ClearanceResult | JoinState):
@@ -453,7 +458,7 @@ def list_command(registry: Annotated[Path, typer.Option(help="the key registry J
 
 def signers() -> Iterable[str]:
     """Every principal that signs events."""
-    return (INTAKE, *agency_registry().codes, AGGREGATOR)
+    return (INTAKE, *agency_registry().codes, AGGREGATOR, BANK)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,10 @@ from singlewindow.events import (
     AgencyVerdict,
     ClearanceResult,
     DeclarationSubmitted,
+    DeclarationWithdrawn,
     Event,
     JoinState,
+    PaymentConfirmed,
 )
 from singlewindow.registry import AgencyEntry, AgencyRegistry, agency_registry
 
@@ -59,11 +61,24 @@ DECLARATIONS_SUBMITTED = Topic(
     DeclarationSubmitted,
     "Declarations accepted at the door, with the set of agencies that must rule.",
 )
+DECLARATIONS_WITHDRAWN = Topic(
+    "declarations.withdrawn",
+    "intake",
+    DeclarationWithdrawn,
+    "Traders' withdrawals (撤单) of declarations not yet released.",
+)
+PAYMENTS_CONFIRMED = Topic(
+    "payments.confirmed",
+    "bank",
+    PaymentConfirmed,
+    "The bank's confirmations of duties paid or guaranteed against a payment notice.",
+)
 CLEARANCE_RESULTS = Topic(
     "clearance.results",
     "aggregator",
     ClearanceResult,
-    "One consolidated answer per declaration decision.",
+    "Every step of every declaration's life, in order: the consolidated answer, the payment "
+    "notice, the release; one result per step.",
 )
 JOIN_STATE = Topic(
     "aggregator.join-state",
@@ -102,8 +117,14 @@ def verdict_topics(registry: AgencyRegistry | None = None) -> dict[str, Topic]:
 
 
 def inputs(registry: AgencyRegistry | None = None) -> tuple[str, ...]:
-    """The topics a join reads: the declarations and every agency's verdicts."""
-    return (DECLARATIONS_SUBMITTED.name, *(t.name for t in verdict_topics(registry).values()))
+    """The topics a join reads: the declarations, every agency's verdicts, the withdrawals
+    and the payments."""
+    return (
+        DECLARATIONS_SUBMITTED.name,
+        *(t.name for t in verdict_topics(registry).values()),
+        DECLARATIONS_WITHDRAWN.name,
+        PAYMENTS_CONFIRMED.name,
+    )
 
 
 def catalog(registry: AgencyRegistry | None = None) -> tuple[Topic, ...]:
@@ -112,6 +133,8 @@ def catalog(registry: AgencyRegistry | None = None) -> tuple[Topic, ...]:
     return (
         DECLARATIONS_SUBMITTED,
         *verdict_topics(registry).values(),
+        DECLARATIONS_WITHDRAWN,
+        PAYMENTS_CONFIRMED,
         CLEARANCE_RESULTS,
         JOIN_STATE,
         DEAD_LETTERS,

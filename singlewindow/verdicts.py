@@ -43,6 +43,25 @@ def verdict_id(declaration_id: str, agency: str, rules_version: str) -> str:
     return str(uuid.uuid5(VERDICT_NAMESPACE, f"{declaration_id}/{agency}/{rules_version}"))
 
 
+def on_version(verdict: AgencyVerdict, version: int | None) -> AgencyVerdict:
+    """The verdict as given on a declaration ``version`` (unchanged for a declaration without
+    versions): it names the version, and its id differs from version to version, so that a
+    re-assessment of an amendment is not taken for a redelivery."""
+    if version is None:
+        return verdict
+    return verdict.model_copy(
+        update={
+            "declaration_version": version,
+            "verdict_id": str(
+                uuid.uuid5(
+                    VERDICT_NAMESPACE,
+                    f"{verdict.declaration_id}/{verdict.agency}/{verdict.rules_version}/v{version}",
+                )
+            ),
+        }
+    )
+
+
 def combine(decisions: Iterable[Decision]) -> Decision:
     """The strictest decision (REJECT > HOLD > INSPECT > CLEAR); CLEAR when there is none."""
     return min(decisions, key=_RANK.__getitem__, default=Decision.CLEAR)

@@ -192,6 +192,33 @@ def join_state(declaration_id: str = "D-0001", **changes: Any) -> ev.JoinState:
     return type(base).model_validate({**base.model_dump(), **changes})
 
 
+def withdrawal(declaration_id: str = "D-0001", **changes: Any) -> ev.DeclarationWithdrawn:
+    base = ev.DeclarationWithdrawn(
+        declaration_id=declaration_id,
+        event_id=f"W-{declaration_id}",
+        withdrawn_at=T0 + timedelta(seconds=30),
+        version=1,
+        requested_by="91310000MA1FL0XQ2B",
+        reason="lodged in error",
+    )
+    return type(base).model_validate({**base.model_dump(), **changes})
+
+
+def payment(
+    declaration_id: str = "D-0001", notice_id: str = "N-1", **changes: Any
+) -> ev.PaymentConfirmed:
+    base = ev.PaymentConfirmed(
+        declaration_id=declaration_id,
+        payment_id=f"P-{declaration_id}",
+        notice_id=notice_id,
+        kind=ev.PaymentKind.PAYMENT,
+        amount=Decimal("1234.56"),
+        paid_at=T0 + timedelta(hours=1),
+        payer="91310000MA1FL0XQ2B",
+    )
+    return type(base).model_validate({**base.model_dump(), **changes})
+
+
 def sampling_key(version: str = "test-1") -> SamplingKey:
     """A customs sampling key for tests only: its secret is derived from its version."""
     seed = f"singlewindow unit-test sampling key {version}".encode()

@@ -2,7 +2,7 @@
 
 - ``AGGREGATOR_DEADLINE_SECONDS`` (120): how long a declaration waits for its agencies'
   verdicts before it is decided ``TIMED_OUT``;
-- ``AGGREGATOR_RETENTION_SECONDS`` (7 days): how long a decided join is kept (then
+- ``AGGREGATOR_RETENTION_SECONDS`` (60 days): how long a join is kept after its last event (then
   tombstoned); submissions older than that are dead-lettered as stale;
 - ``AGGREGATOR_METRICS_PORT`` (9104; 0: none).
 """

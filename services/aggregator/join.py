@@ -1,5 +1,10 @@
 """The join: a pure state machine ``step(state, event) -> (state, outputs)``.
 
+Two kinds of declaration go through it. A declaration *without versions* (lodged before
+amendments existed: ``version`` null) ends at its first result, as described below. A
+*versioned* declaration (see "The life of a versioned declaration" at the end of this text)
+goes on: payment, amendments, withdrawal, a late verdict after an escalation.
+
 Per declaration id it collects the submitted declaration (which names the agencies that must
 rule) and the verdicts, in any arrival order, ignoring duplicates (keyed by agency, never
 counted). When the required set is complete it emits one ClearanceResult; at the deadline
@@ -27,6 +32,25 @@ Total and bounded:
   after the submission (clocks that disagree by up to ``CLOCK_SLACK`` included), an orphan
   is dropped only when its declaration, were it to come, would be stale too: dropping an
   orphan never changes an outcome.
+
+The life of a versioned declaration (one result per step, numbered by ``sequence``):
+
+- when every agency asked has ruled on the current version, the consolidated answer:
+  REJECTED (final), HELD, INSPECTION_REQUIRED, or, when all cleared, AWAITING_PAYMENT with a
+  payment notice if customs collects anything (:mod:`services.aggregator.payment`), else
+  RELEASED (final);
+- a payment or guarantee that settles the notice releases it (RELEASED with its settlement);
+  one that does not gives AWAITING_PAYMENT again with what is still outstanding;
+- an amendment (a DeclarationSubmitted with a higher version) starts the assessment of that
+  version afresh: verdicts on older versions no longer count, and neither does an older
+  notice; an older or repeated version is ignored;
+- a withdrawal ends it with WITHDRAWN (once its declaration is seen);
+- at the deadline, a version still missing verdicts is escalated: TIMED_OUT names the missing
+  agencies, and the version is decided when they rule.
+
+Final states (RELEASED, REJECTED, WITHDRAWN) ignore every later event. Every result's time is
+the time of the events it rests on, never the clock; for the consolidated answer the latest
+time of the version's declaration and verdicts, whatever their arrival order.
 """
 
 from __future__ import annotations
@@ -36,8 +60,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from services.aggregator import payment
 from singlewindow.events import (
     EARLIEST,
+    FINAL_STATUSES,
     LATEST,
     AgencyDecision,
     AgencyVerdict,
@@ -45,8 +71,10 @@ from singlewindow.events import (
     ClearanceStatus,
     Decision,
     DeclarationSubmitted,
+    DeclarationWithdrawn,
     InspectionOrder,
     JoinState,
+    PaymentConfirmed,
 )
 from singlewindow.verdicts import combine
 
@@ -65,7 +93,7 @@ END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 # than the retention, so a stale submission is recognised whichever instance sees it
 CLOCK_SLACK = timedelta(minutes=5)
 
-Input = DeclarationSubmitted | AgencyVerdict
+Input = DeclarationSubmitted | AgencyVerdict | DeclarationWithdrawn | PaymentConfirmed
 
 
 def _plus(at: datetime, delta: timedelta) -> datetime:
@@ -76,15 +104,25 @@ def _plus(at: datetime, delta: timedelta) -> datetime:
         return END_OF_TIME
 
 
+TIME_FIELD = {
+    DeclarationSubmitted: "submitted_at",
+    AgencyVerdict: "decided_at",
+    DeclarationWithdrawn: "withdrawn_at",
+    PaymentConfirmed: "paid_at",
+}
+
+
 def event_time(event: Input) -> datetime:
-    """When the event happened: a declaration's submission, a verdict's decision."""
-    return event.submitted_at if isinstance(event, DeclarationSubmitted) else event.decided_at
+    """When the event happened: a declaration's submission, a verdict's decision, a
+    withdrawal's acceptance, a payment's value date."""
+    at: datetime = getattr(event, TIME_FIELD[type(event)])
+    return at
 
 
 def check(event: Input, deadline_after: timedelta) -> str | None:
     """Why no join can take this event, or None. Pure and independent of the clock, so the
     live join and an auditor's ``fold`` agree on it."""
-    name = "submitted_at" if isinstance(event, DeclarationSubmitted) else "decided_at"
+    name = TIME_FIELD[type(event)]
     at, span = event_time(event), f"[{EARLIEST:%Y-%m-%d}, {LATEST:%Y-%m-%d})"
     if not EARLIEST <= at < LATEST:
         return f"{name} {at.isoformat()} outside {span}"
@@ -118,11 +156,19 @@ def joint_status(decisions: list[Decision]) -> ClearanceStatus:
     return STATUS_OF[combine(decisions)]
 
 
+def _id(state: JoinState, what: str, sequence: int | None = None) -> str:
+    """A deterministic id: as before versions for a declaration without them."""
+    name = f"{state.declaration_id}/{what}"
+    if state.version is not None:
+        name += f"/{sequence}" if sequence is not None else f"/v{state.version}"
+    return str(uuid.uuid5(RESULT_NAMESPACE, name))
+
+
 def decide(state: JoinState, at: datetime, timed_out: bool = False) -> ClearanceResult:
     """The result for a state: complete, or at its deadline."""
     order = {agency: i for i, agency in enumerate(state.required_agencies or ())}
     required = sorted(
-        (v for v in state.verdicts if v.agency in order), key=lambda v: order[v.agency]
+        (v for v in state.current if v.agency in order), key=lambda v: order[v.agency]
     )
     if timed_out:
         status = ClearanceStatus.TIMED_OUT
@@ -137,11 +183,12 @@ def decide(state: JoinState, at: datetime, timed_out: bool = False) -> Clearance
             for c in v.checks
         }
         inspection = InspectionOrder(
-            order_id=str(uuid.uuid5(RESULT_NAMESPACE, f"{state.declaration_id}/inspection")),
+            order_id=_id(state, "inspection"),
             checks=tuple(checks[k] for k in sorted(checks)),
         )
+    sequence = state.steps + 1
     return ClearanceResult(
-        result_id=str(uuid.uuid5(RESULT_NAMESPACE, f"{state.declaration_id}/result")),
+        result_id=_id(state, "result", sequence),
         declaration_id=state.declaration_id,
         status=status,
         decisions=tuple(
@@ -154,12 +201,15 @@ def decide(state: JoinState, at: datetime, timed_out: bool = False) -> Clearance
         inspection=inspection,
         total_duties=sum((v.total_duties for v in required), Decimal("0")),
         decided_at=at,
+        version=state.version,
+        sequence=sequence,
     )
 
 
 def _latest(state: JoinState) -> datetime:
-    """The latest event time of a state, whatever the arrival order (EARLIEST if none)."""
-    times = (state.submitted_at, *(v.decided_at for v in state.verdicts))
+    """The latest time of the current version's declaration and verdicts, whatever the
+    arrival order (EARLIEST if none)."""
+    times = (state.submitted_at, *(v.decided_at for v in state.current))
     return max((t for t in times if t is not None), default=EARLIEST)
 
 
@@ -168,6 +218,8 @@ def decided_at(state: JoinState) -> datetime | None:
     alone: the deadline for a timeout, else the latest event time. None while undecided."""
     if state.decided is None:
         return None
+    if state.version is not None:
+        return state.last_event_at
     if state.decided is ClearanceStatus.TIMED_OUT and state.deadline is not None:
         return state.deadline
     return _latest(state)
@@ -183,6 +235,10 @@ def step(
     state = state or JoinState(declaration_id=event.declaration_id)
     if state.decided is not None:
         return state, []
+    if _versioned(state, event):
+        return _live(state, event, deadline_after)
+    if isinstance(event, DeclarationWithdrawn | PaymentConfirmed):
+        return state, []  # a declaration without versions has no life after its result
     if isinstance(event, DeclarationSubmitted):
         if state.required_agencies is not None:
             return state, []  # a duplicate submission
@@ -204,11 +260,127 @@ def step(
     return state.model_copy(update={"decided": result.status}), [result]
 
 
+def _versioned(state: JoinState, event: Input) -> bool:
+    """Whether the event belongs to the life of a versioned declaration."""
+    if isinstance(event, DeclarationSubmitted):
+        return event.version is not None
+    if isinstance(event, DeclarationWithdrawn | PaymentConfirmed):
+        return True
+    return state.version is not None or event.declaration_version is not None
+
+
+def _seen(state: JoinState, event: Input) -> JoinState:
+    at = event_time(event)
+    if state.last_event_at is not None and state.last_event_at >= at:
+        return state
+    return state.model_copy(update={"last_event_at": at})
+
+
+def _live(
+    state: JoinState, event: Input, deadline_after: timedelta
+) -> tuple[JoinState | None, list[ClearanceResult]]:
+    """One event in the life of a versioned declaration (see the module's text)."""
+    before = state
+    if isinstance(event, DeclarationSubmitted):
+        assert event.version is not None
+        if state.submitted_at is not None and (state.version or 0) >= event.version:
+            return state, []  # a repeated or superseded version
+        state = state.model_copy(
+            update={
+                "version": event.version,
+                "required_agencies": tuple(event.required_agencies),
+                "submitted_at": event.submitted_at,
+                "deadline": event.submitted_at + deadline_after,
+                "assessed": False,
+                "notice": None,
+                "payments": (),
+                # the verdicts on this version or a later one may have come first
+                "verdicts": tuple(
+                    v for v in state.verdicts if (v.declaration_version or 1) >= event.version
+                ),
+            }
+        )
+    elif isinstance(event, AgencyVerdict):
+        version = event.declaration_version or 1
+        if any(
+            v.agency == event.agency and (v.declaration_version or 1) == version
+            for v in state.verdicts
+        ):
+            return state, []  # a duplicate verdict: ignored, not counted
+        if state.submitted_at is not None and version < (state.version or 1):
+            return state, []  # on a superseded version: no longer counts
+        state = state.model_copy(update={"verdicts": (*state.verdicts, event)})
+    elif isinstance(event, DeclarationWithdrawn):
+        if state.withdrawal is not None:
+            return state, []
+        state = state.model_copy(update={"withdrawal": event})
+    else:
+        if any(p.payment_id == event.payment_id for p in state.payments):
+            return state, []  # the bank's redelivery
+        if state.notice is None or event.notice_id != state.notice.notice_id:
+            return state, []  # no such notice due (superseded, or not issued)
+        state = state.model_copy(update={"payments": (*state.payments, event)})
+    state = _seen(state, event)
+    state, results = _advance(state, event)
+    return (state if state != before else before), results
+
+
+def _emit(state: JoinState, result: ClearanceResult) -> JoinState:
+    """The state after emitting ``result``: its step counted, final if its status is."""
+    update: dict[str, object] = {"sequence": result.sequence, "last_status": result.status}
+    if result.status in FINAL_STATUSES:
+        update["decided"] = result.status
+    return state.model_copy(update=update)
+
+
+def _advance(state: JoinState, event: Input) -> tuple[JoinState, list[ClearanceResult]]:
+    """The step an event completes, if any."""
+    if state.submitted_at is None:
+        return state, []  # nothing is decided before the declaration is seen
+    if state.withdrawal is not None:
+        result = _step(state, ClearanceStatus.WITHDRAWN, event_time(state.withdrawal))
+        return _emit(state, result), [result]
+    if not state.assessed:
+        if state.missing:
+            return state, []
+        result = decide(state, _latest(state))
+        state = state.model_copy(update={"assessed": True, "deadline": None})
+        if result.status is ClearanceStatus.RELEASED:
+            assert state.version is not None
+            due = payment.notice(
+                state.declaration_id, state.version, state.current, result.decided_at
+            )
+            if due is not None:
+                state = state.model_copy(update={"notice": due})
+                result = result.model_copy(
+                    update={"status": ClearanceStatus.AWAITING_PAYMENT, "payment_notice": due}
+                )
+        return _emit(state, result), [result]
+    if isinstance(event, PaymentConfirmed) and state.notice is not None:
+        settlement, owed = payment.settle(state.notice, state.payments)
+        state = state.model_copy(update={"notice": owed})
+        status = ClearanceStatus.RELEASED if settlement else ClearanceStatus.AWAITING_PAYMENT
+        result = _step(state, status, event.paid_at).model_copy(
+            update={"payment_notice": owed, "settlement": settlement}
+        )
+        return _emit(state, result), [result]
+    return state, []
+
+
+def _step(state: JoinState, status: ClearanceStatus, at: datetime) -> ClearanceResult:
+    """A later step of the current version: its consolidated decisions, a new status."""
+    result = decide(state, at)
+    return result.model_copy(update={"status": status, "inspection": None})
+
+
 def expire(state: JoinState, now: datetime) -> tuple[JoinState, list[ClearanceResult]]:
-    """At or after the deadline, an undecided declaration times out."""
+    """At or after the deadline, an undecided declaration times out: for good without
+    versions; a versioned one is escalated, and decided when the missing agencies rule."""
     if state.decided is not None or state.deadline is None or now < state.deadline:
         return state, []
     result = decide(state, state.deadline, timed_out=True)
+    if state.version is not None:
+        return _emit(state.model_copy(update={"deadline": None}), result), [result]
     return state.model_copy(update={"decided": result.status}), [result]
 
 
@@ -221,6 +393,10 @@ def due(state: JoinState, retention: timedelta) -> datetime:
     - anything ``step`` never writes (empty, or declared without a deadline): at once.
     """
     kept = retention + CLOCK_SLACK
+    if state.version is not None:  # versioned: the deadline, else the retention
+        if state.decided is None and state.deadline is not None:
+            return state.deadline
+        return _plus(state.last_event_at or EARLIEST, kept)
     if state.decided is not None:
         return _plus(decided_at(state) or EARLIEST, kept)
     if state.submitted_at is not None:
@@ -241,6 +417,8 @@ def tick(
     results: list[ClearanceResult] = []
     if state.decided is None and state.deadline is not None:
         state, results = expire(state, now)
+        if state.version is not None:  # escalated: kept for the late verdict
+            return state, results
         if now < due(state, retention):
             return state, results
     return None, results

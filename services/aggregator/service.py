@@ -30,7 +30,14 @@ from aiokafka.errors import ProducerFenced
 
 from services.aggregator import join
 from services.aggregator.tasks import NAME, Task
-from singlewindow.events import AgencyVerdict, ClearanceResult, DeclarationSubmitted, JoinState
+from singlewindow.events import (
+    AgencyVerdict,
+    ClearanceResult,
+    DeclarationSubmitted,
+    DeclarationWithdrawn,
+    JoinState,
+    PaymentConfirmed,
+)
 from singlewindow.kafka.connect import start_client
 from singlewindow.kafka.consumer import (
     PoisonMessage,
@@ -46,27 +53,39 @@ from singlewindow.retry import Stopped, retry
 from singlewindow.runtime import being_cancelled
 from singlewindow.settings import Settings
 from singlewindow.signing import ServiceKeys, Verifier
-from singlewindow.topics import DECLARATIONS_SUBMITTED, inputs
+from singlewindow.topics import (
+    DECLARATIONS_SUBMITTED,
+    DECLARATIONS_WITHDRAWN,
+    PAYMENTS_CONFIRMED,
+    inputs,
+)
 
 log = logging.getLogger(__name__)
 INPUTS = list(inputs())
 AGENCY_OF_TOPIC = {agency.topic: agency.code for agency in agency_registry()}
-RETENTION = timedelta(days=7)
+# the inputs other than the verdicts, by topic
+LIFE_EVENTS: dict[str, type[DeclarationSubmitted | DeclarationWithdrawn | PaymentConfirmed]] = {
+    DECLARATIONS_SUBMITTED.name: DeclarationSubmitted,
+    DECLARATIONS_WITHDRAWN.name: DeclarationWithdrawn,
+    PAYMENTS_CONFIRMED.name: PaymentConfirmed,
+}
+# a declaration's life (a notice is due in 15 days) must fit in it, late interest included
+RETENTION = timedelta(days=60)
 
 
-def decode_input(record: Record, keys: Verifier) -> DeclarationSubmitted | AgencyVerdict:
+def decode_input(record: Record, keys: Verifier) -> join.Input:
     """An input event, or PoisonMessage: undecodable, keyed other than by its declaration id
     (``decode_record``), not signed by the principal that must sign it (``decode_signed``:
-    the intake a declaration, the agency its verdict), or a verdict on a topic that is not
-    its registered agency's."""
-    event: DeclarationSubmitted | AgencyVerdict
-    if record.topic == DECLARATIONS_SUBMITTED.name:
-        event = decode_signed(DeclarationSubmitted, record, keys)
-    else:
-        event = decode_signed(AgencyVerdict, record, keys)
-        if AGENCY_OF_TOPIC.get(record.topic) != event.agency:
-            raise PoisonMessage(f"a {event.agency} verdict on {record.topic}: one writer per topic")
-    return event
+    the intake a declaration or a withdrawal, the agency its verdict, the bank a payment), or
+    a verdict on a topic that is not its registered agency's."""
+    kind = LIFE_EVENTS.get(record.topic)
+    if kind is not None:
+        event: join.Input = decode_signed(kind, record, keys)
+        return event
+    verdict = decode_signed(AgencyVerdict, record, keys)
+    if AGENCY_OF_TOPIC.get(record.topic) != verdict.agency:
+        raise PoisonMessage(f"a {verdict.agency} verdict on {record.topic}: one writer per topic")
+    return verdict
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -192,7 +211,7 @@ class Aggregator:
             await self._rewind(inputs)
             self.consumer.resume(*inputs)
 
-    def _admit(self, record: Record, now: datetime) -> DeclarationSubmitted | AgencyVerdict:
+    def _admit(self, record: Record, now: datetime) -> join.Input:
         """The record's event, if the join may take it; PoisonMessage saying why not."""
         event = decode_input(record, self.keys.registry)
         reason = join.admit(event, now, self.deadline, self.retention)

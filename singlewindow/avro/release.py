@@ -21,6 +21,8 @@ EVENT_TYPES = (
     "cn.singlewindow.events.AgencyVerdict",
     "cn.singlewindow.events.ClearanceResult",
     "cn.singlewindow.events.JoinState",
+    "cn.singlewindow.events.DeclarationWithdrawn",
+    "cn.singlewindow.events.PaymentConfirmed",
 )
 
 

@@ -7,13 +7,23 @@ earlier release wrote, and the current code must keep reading them.
 from __future__ import annotations
 
 import json
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
 from services.customs import rules as customs_rules
 from singlewindow.avro import fingerprint_of
-from singlewindow.events import AgencyDecision, Charge, Decision, Event, OriginClaim
+from singlewindow.events import (
+    AgencyDecision,
+    Charge,
+    Decision,
+    Event,
+    OriginClaim,
+    PaymentKind,
+    PaymentNotice,
+    Settlement,
+)
 from tests import factories
 
 HERE = Path(__file__).resolve().parent
@@ -44,10 +54,20 @@ _KEYED_VERDICT = signed(  # every field set
         duties=_ASSESSED.duties,
         tax_totals=_ASSESSED.tax_totals,
         total_duties=_ASSESSED.total_duties,
+        declaration_version=2,
     )
 )
+_NOTICE = PaymentNotice(
+    notice_id="N-golden",
+    issued_at=factories.T0,
+    due_by=date(2026, 12, 12),
+    taxes=_ASSESSED.tax_totals,
+    amount=_ASSESSED.total_duties,
+    outstanding=Decimal("0.00"),
+)
+_PAID = signed(factories.payment(notice_id="N-golden", amount=_ASSESSED.total_duties))
 SAMPLES = (
-    signed(factories.declaration(items=(_CAR,))),
+    signed(factories.declaration(items=(_CAR,), version=2)),
     _KEYED_VERDICT,
     signed(
         factories.result(
@@ -55,10 +75,34 @@ SAMPLES = (
                 AgencyDecision(
                     agency="customs", decision=Decision.CLEAR, verdict_id="V1", charges=(_FEE,)
                 ),
-            )
+            ),
+            version=2,
+            sequence=3,
+            payment_notice=_NOTICE,
+            settlement=Settlement(
+                kind=PaymentKind.PAYMENT,
+                payment_ids=(_PAID.payment_id,),
+                paid=_ASSESSED.total_duties,
+                days_late=0,
+                late_interest=Decimal("0.00"),
+            ),
         )
     ),
-    signed(factories.join_state(verdicts=(_KEYED_VERDICT,))),
+    signed(
+        factories.join_state(
+            verdicts=(_KEYED_VERDICT,),
+            version=2,
+            sequence=2,
+            last_status="AWAITING_PAYMENT",
+            assessed=True,
+            notice=_NOTICE,
+            payments=(_PAID,),
+            withdrawal=signed(factories.withdrawal(version=2)),
+            last_event_at=factories.T0,
+        )
+    ),
+    signed(factories.withdrawal(version=2)),
+    _PAID,
 )
 
 

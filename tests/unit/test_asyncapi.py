@@ -252,7 +252,13 @@ def sample(topic: Topic) -> Event:
     """An event of the kind ``topic`` carries, as its writer would write it."""
     if topic.value_schema == "cn.singlewindow.events.AgencyVerdict":
         return factories.verdict(agency=topic.writer)  # the writer of verdicts: an agency
-    events: list[Event] = [factories.declaration(), factories.result(), factories.join_state()]
+    events: list[Event] = [
+        factories.declaration(),
+        factories.result(),
+        factories.join_state(),
+        factories.withdrawal(),
+        factories.payment(),
+    ]
     return next(e for e in events if topic.value_schema == e.AVRO_NAME)
 
 

@@ -114,7 +114,42 @@ def _records_of(model: type[ev.AvroRecord]):  # type: ignore[no-untyped-def]
         vat=Decimal("1.43"),
     )
     signed = ev.AgencyVerdict.from_avro(factories.signed(factories.verdict()))
-    roots = (*SAMPLES, sample, factories.verdict(duties=(duty,)), factories.join_state(), signed)
+    taxes = (ev.TaxTotal(kind=ev.TaxKind.VAT, assessed=Decimal("13"), collected=Decimal("13")),)
+    notice = ev.PaymentNotice(
+        notice_id="N1",
+        issued_at=factories.T0,
+        due_by=factories.T0.date(),
+        taxes=taxes,
+        amount=Decimal("13"),
+        outstanding=Decimal("0"),
+    )
+    settled = factories.result(
+        version=2,
+        sequence=3,
+        payment_notice=notice,
+        settlement=ev.Settlement(
+            kind=ev.PaymentKind.PAYMENT,
+            payment_ids=("P1",),
+            paid=Decimal("13"),
+            days_late=0,
+            late_interest=Decimal("0"),
+        ),
+    )
+    life = factories.join_state(
+        version=2,
+        notice=notice,
+        payments=(factories.payment(),),
+        withdrawal=factories.withdrawal(),
+    )
+    roots = (
+        *SAMPLES,
+        sample,
+        factories.verdict(duties=(duty,)),
+        factories.join_state(),
+        signed,
+        settled,
+        life,
+    )
     for root in roots:
         yield from walk(root)
 

@@ -96,7 +96,7 @@ def test_defaults_are_per_call_not_shared() -> None:
 def test_the_aggregator_defaults() -> None:
     own = AggregatorSettings.read()
     assert (own.deadline_seconds, own.metrics_port) == (120.0, 9104)
-    assert own.retention.days == 7
+    assert own.retention.days == 60  # a notice is due in 15 days; late interest after
 
 
 def test_the_aggregator_reads_its_variables(monkeypatch: pytest.MonkeyPatch) -> None:

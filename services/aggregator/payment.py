@@ -1,0 +1,150 @@
+"""Duties before release: the payment notice, late interest and settlement (pure).
+
+The rules (Customs Tariff Law of the PRC, 2024, and the customs' collection rules):
+
+- a tax payment notice (税款缴款书) is issued when every agency has cleared a declaration
+  version and customs collects something on it: one notice per version, for what customs'
+  verdict says is *collected* per kind of tax (a kind at or under the 50 CNY de minimis is
+  not, :mod:`services.customs.duties`);
+- it is paid within 15 days of the day of issue: the day of issue is not counted, so a notice
+  issued on 1 December (China time, UTC+8) is due by 16 December;
+- paid later, late interest (滞纳金) accrues at 0.05 % of the amount per day from the day after
+  the due date to the day of payment, both included (a payment on 17 December is one day
+  late), rounded to the fen (half up); an amount of interest under 50 CNY is not collected;
+- the goods are released once what was paid on the notice covers the amount and the interest
+  at the settling payment, or when a bank guarantee covers the amount (secured, 担保放行).
+
+Not modelled: the extension of a due date that falls on a public holiday, and the general
+guarantees and consolidated (汇总征税) payment of authorised traders.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from singlewindow.events import (
+    AgencyVerdict,
+    PaymentConfirmed,
+    PaymentKind,
+    PaymentNotice,
+    Settlement,
+    TaxKind,
+    TaxTotal,
+)
+from singlewindow.reference import CHINA_TIME
+
+NOTICE_NAMESPACE = uuid.UUID("0d7f3c8e-3a55-4c1b-9f0e-7a2b1c4d5e60")
+DAYS_TO_PAY = 15
+DAILY_RATE = Decimal("0.0005")  # 0.05 % a day
+INTEREST_THRESHOLD = Decimal("50.00")  # interest under this is not collected
+CENT = Decimal("0.01")
+
+
+def china_day(at: datetime) -> date:
+    """The day, in China, of an instant."""
+    return at.astimezone(CHINA_TIME).date()
+
+
+def notice_id(declaration_id: str, version: int) -> str:
+    return str(uuid.uuid5(NOTICE_NAMESPACE, f"{declaration_id}/notice/v{version}"))
+
+
+def collected(verdicts: tuple[AgencyVerdict, ...]) -> tuple[TaxTotal, ...]:
+    """What the verdicts collect, per kind of tax, in the kinds' order. A verdict without tax
+    totals (an agency that assesses its duties as one figure) collects its ``total_duties``
+    as duty."""
+    totals: dict[TaxKind, tuple[Decimal, Decimal]] = {}
+    for verdict in verdicts:
+        lines = verdict.tax_totals or (
+            (
+                TaxTotal(
+                    kind=TaxKind.DUTY,
+                    assessed=verdict.total_duties,
+                    collected=verdict.total_duties,
+                ),
+            )
+            if verdict.total_duties > 0
+            else ()
+        )
+        for line in lines:
+            assessed, taken = totals.get(line.kind, (Decimal("0"), Decimal("0")))
+            totals[line.kind] = (assessed + line.assessed, taken + line.collected)
+    return tuple(
+        TaxTotal(kind=kind, assessed=totals[kind][0], collected=totals[kind][1])
+        for kind in TaxKind
+        if kind in totals
+    )
+
+
+def notice(
+    declaration_id: str, version: int, verdicts: tuple[AgencyVerdict, ...], at: datetime
+) -> PaymentNotice | None:
+    """The notice for a cleared version, or None when nothing is collected."""
+    taxes = collected(verdicts)
+    amount = sum((t.collected for t in taxes), Decimal("0.00"))
+    if amount <= 0:
+        return None
+    return PaymentNotice(
+        notice_id=notice_id(declaration_id, version),
+        issued_at=at,
+        due_by=china_day(at) + timedelta(days=DAYS_TO_PAY),
+        taxes=taxes,
+        amount=amount,
+        outstanding=amount,
+    )
+
+
+def days_late(due_by: date, paid_at: datetime) -> int:
+    """Days from the day after ``due_by`` to the day of payment (China time), both included."""
+    return max(0, (china_day(paid_at) - due_by).days)
+
+
+def late_interest(amount: Decimal, days: int) -> Decimal:
+    """0.05 % of ``amount`` a day, to the fen (half up); nothing under 50 CNY."""
+    interest = (amount * DAILY_RATE * days).quantize(CENT, rounding=ROUND_HALF_UP)
+    return interest if interest >= INTEREST_THRESHOLD else Decimal("0.00")
+
+
+def settle(
+    due: PaymentNotice, payments: tuple[PaymentConfirmed, ...]
+) -> tuple[Settlement | None, PaymentNotice]:
+    """After the payments on a notice (in the order read): the settlement when they cover
+    it (None otherwise), and the notice with what is still outstanding. A bank guarantee
+    for at least the amount secures it at once; payments must cover the amount plus the
+    late interest at the last of them."""
+    mine = tuple(p for p in payments if p.notice_id == due.notice_id)
+    if not mine:
+        return None, due
+    last = mine[-1]
+    guarantees = [p for p in mine if p.kind is PaymentKind.BANK_GUARANTEE]
+    if guarantees and guarantees[-1].amount >= due.amount:
+        guarantee = guarantees[-1]
+        return (
+            Settlement(
+                kind=PaymentKind.BANK_GUARANTEE,
+                payment_ids=(guarantee.payment_id,),
+                paid=guarantee.amount,
+                days_late=0,
+                late_interest=Decimal("0.00"),
+            ),
+            due.model_copy(update={"outstanding": Decimal("0.00")}),
+        )
+    paid = sum((p.amount for p in mine if p.kind is PaymentKind.PAYMENT), Decimal("0.00"))
+    late = days_late(due.due_by, last.paid_at)
+    interest = late_interest(due.amount, late)
+    outstanding = max(Decimal("0.00"), due.amount + interest - paid)
+    owed = due.model_copy(update={"outstanding": outstanding})
+    if outstanding > 0:
+        return None, owed
+    return (
+        Settlement(
+            kind=PaymentKind.PAYMENT,
+            payment_ids=tuple(p.payment_id for p in mine if p.kind is PaymentKind.PAYMENT),
+            paid=paid,
+            days_late=late,
+            late_interest=interest,
+        ),
+        owed,
+    )

@@ -1,0 +1,383 @@
+"""The life of a versioned declaration after its first answer (services.aggregator.join and
+.payment): payment notice, late interest, release, amendments, withdrawal, escalation.
+
+Figures are computed by hand. The car of tests/unit/test_taxes.py: duty 24,795.00, consumption
+tax 10,005.00, VAT 26,013.00, in all 60,813.00 CNY. The notice is issued at T0 =
+2026-11-27T08:30:15Z, 16:30 on 27 November in China: due by 12 December (15 days, the day of
+issue not counted). Late interest (滞纳金): 0.05 % of the amount a day from the day after the due
+date to the day of payment, both included, to the fen; under 50 CNY it is not collected.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from itertools import permutations
+
+from services.aggregator import payment
+from services.aggregator.join import expire, fold, step, tick
+from singlewindow.events import (
+    FINAL_STATUSES,
+    AgencyVerdict,
+    ClearanceResult,
+    ClearanceStatus,
+    Decision,
+    DeclarationSubmitted,
+    JoinState,
+    PaymentKind,
+    TaxKind,
+    TaxTotal,
+)
+from tests import factories
+
+T0 = factories.T0
+DEADLINE = timedelta(seconds=120)
+RETENTION = timedelta(days=30)
+ALL = ("customs", "ciq", "port")
+CAR = (
+    TaxTotal(kind=TaxKind.DUTY, assessed=Decimal("24795.00"), collected=Decimal("24795.00")),
+    TaxTotal(
+        kind=TaxKind.CONSUMPTION_TAX, assessed=Decimal("10005.00"), collected=Decimal("10005.00")
+    ),
+    TaxTotal(kind=TaxKind.VAT, assessed=Decimal("26013.00"), collected=Decimal("26013.00")),
+)
+
+
+def china(day: int, month: int = 12, hour: int = 10) -> datetime:
+    """``hour`` o'clock on a day in China (UTC+8), as UTC."""
+    return datetime(2026, month, day, hour, tzinfo=UTC) - timedelta(hours=8)
+
+
+def declared(
+    version: int = 1, at: int = 0, agencies: tuple[str, ...] = ALL
+) -> DeclarationSubmitted:
+    return factories.declaration(
+        version=version,
+        required_agencies=agencies,
+        submitted_at=T0 + timedelta(seconds=at),
+        event_id=f"E{version}",
+    )
+
+
+def ruled(
+    agency: str,
+    decision: Decision = Decision.CLEAR,
+    version: int = 1,
+    at: int = 1,
+    taxes: tuple[TaxTotal, ...] = (),
+) -> AgencyVerdict:
+    return factories.verdict(
+        agency=agency,
+        decision=decision,
+        declaration_version=version,
+        decided_at=T0 + timedelta(seconds=at),
+        verdict_id=f"V-{agency}-v{version}",
+        tax_totals=taxes,
+        total_duties=sum((t.assessed for t in taxes), Decimal("0")),
+    )
+
+
+def cleared(
+    version: int = 1, taxes: tuple[TaxTotal, ...] = CAR, at: int = 1
+) -> list[AgencyVerdict]:
+    return [ruled(a, version=version, at=at, taxes=taxes if a == "customs" else ()) for a in ALL]
+
+
+def run(events: list[object]) -> tuple[JoinState, list[ClearanceResult]]:
+    state, results = fold(events, DEADLINE)  # type: ignore[arg-type]
+    assert state is not None
+    return state, results
+
+
+def statuses(results: list[ClearanceResult]) -> list[tuple[int, ClearanceStatus]]:
+    return [(r.sequence, r.status) for r in results]
+
+
+def notice_of(events: list[object]) -> str:
+    _, results = run(events)
+    assert results[-1].payment_notice is not None
+    return results[-1].payment_notice.notice_id
+
+
+# -- the notice ------------------------------------------------------------------------------
+
+
+def test_cleared_with_taxes_awaits_payment_with_a_notice_due_in_15_days() -> None:
+    state, results = run([declared(), *cleared()])
+    [result] = results
+    assert result.status is ClearanceStatus.AWAITING_PAYMENT
+    assert (result.version, result.sequence) == (1, 1)
+    notice = result.payment_notice
+    assert notice is not None
+    assert notice.amount == Decimal("60813.00") == notice.outstanding
+    assert [t.kind for t in notice.taxes] == [
+        TaxKind.DUTY,
+        TaxKind.CONSUMPTION_TAX,
+        TaxKind.VAT,
+    ]
+    assert notice.issued_at == result.decided_at == T0 + timedelta(seconds=1)
+    assert notice.due_by == date(2026, 12, 12)  # issued 27 November in China, + 15 days
+    assert state.decided is None and state.notice == notice  # not final: payment is due
+
+
+def test_nothing_collected_is_released_at_once() -> None:
+    waived = (TaxTotal(kind=TaxKind.VAT, assessed=Decimal("43.74"), collected=Decimal("0.00")),)
+    state, results = run([declared(), *cleared(taxes=waived)])
+    assert statuses(results) == [(1, ClearanceStatus.RELEASED)]
+    assert results[0].payment_notice is None and state.decided is ClearanceStatus.RELEASED
+
+
+def test_a_notice_is_due_by_the_15th_day_in_china_not_in_utc() -> None:
+    # 2026-11-30T17:00Z is 1 December, 01:00, in China: due by 16 December
+    issued = datetime(2026, 11, 30, 17, tzinfo=UTC)
+    due = payment.notice("D-1", 1, (ruled("customs", taxes=CAR),), issued)
+    assert due is not None and due.due_by == date(2026, 12, 16)
+
+
+# -- payment, interest, guarantee ------------------------------------------------------------
+
+
+def test_paid_in_full_on_the_due_date_is_released_without_interest() -> None:
+    events: list[object] = [declared(), *cleared()]
+    paid = factories.payment(
+        notice_id=notice_of(events), amount=Decimal("60813.00"), paid_at=china(12, hour=23)
+    )
+    state, results = run([*events, paid])
+    assert statuses(results) == [
+        (1, ClearanceStatus.AWAITING_PAYMENT),
+        (2, ClearanceStatus.RELEASED),
+    ]
+    released = results[1]
+    assert released.settlement is not None
+    assert released.settlement.kind is PaymentKind.PAYMENT
+    assert (released.settlement.days_late, released.settlement.late_interest) == (0, Decimal("0"))
+    assert released.settlement.payment_ids == (paid.payment_id,)
+    assert released.decided_at == paid.paid_at and released.version == 1
+    assert state.decided is ClearanceStatus.RELEASED
+
+
+def test_paid_ten_days_late_owes_interest_and_is_released_when_it_is_paid() -> None:
+    """Due by 12 December; paid on 22 December (China): 13th..22nd = 10 days late.
+    60,813.00 x 0.0005 x 10 = 304.065 -> 304.07 (half up, to the fen)."""
+    events: list[object] = [declared(), *cleared()]
+    notice = notice_of(events)
+    first = factories.payment(
+        payment_id="P1", notice_id=notice, amount=Decimal("60813.00"), paid_at=china(22)
+    )
+    _, results = run([*events, first])
+    owed = results[-1]
+    assert owed.status is ClearanceStatus.AWAITING_PAYMENT and owed.sequence == 2
+    assert owed.payment_notice is not None
+    assert owed.payment_notice.outstanding == Decimal("304.07")
+    rest = factories.payment(
+        payment_id="P2", notice_id=notice, amount=Decimal("304.07"), paid_at=china(22, hour=15)
+    )
+    _, results = run([*events, first, rest])
+    released = results[-1]
+    assert (released.sequence, released.status) == (3, ClearanceStatus.RELEASED)
+    assert released.settlement is not None
+    assert released.settlement.days_late == 10
+    assert released.settlement.late_interest == Decimal("304.07")
+    assert released.settlement.paid == Decimal("61117.07")  # 60,813.00 + 304.07
+    assert released.settlement.payment_ids == ("P1", "P2")
+
+
+def test_interest_grows_with_the_day_of_the_payment_that_settles() -> None:
+    """Paid 60,813.00 on 22 December (10 days late: 304.07 owed), the rest only on 23
+    December: 11 days, 60,813.00 x 0.0005 x 11 = 334.4715 -> 334.47; 334.47 - 304.07 = 30.40
+    still outstanding after paying 304.07."""
+    events: list[object] = [declared(), *cleared()]
+    notice = notice_of(events)
+    pays = [
+        factories.payment(
+            payment_id="P1", notice_id=notice, amount=Decimal("60813.00"), paid_at=china(22)
+        ),
+        factories.payment(
+            payment_id="P2", notice_id=notice, amount=Decimal("304.07"), paid_at=china(23)
+        ),
+    ]
+    _, results = run([*events, *pays])
+    assert results[-1].status is ClearanceStatus.AWAITING_PAYMENT
+    assert results[-1].payment_notice is not None
+    assert results[-1].payment_notice.outstanding == Decimal("30.40")
+
+
+def test_interest_under_50_cny_is_not_collected() -> None:
+    """9,000.00 x 0.0005 x 10 = 45.00: under 50, not collected."""
+    assert payment.late_interest(Decimal("9000.00"), 10) == Decimal("0.00")
+    assert payment.late_interest(Decimal("10000.00"), 10) == Decimal("50.00")  # 50 is collected
+    assert payment.days_late(date(2026, 12, 12), china(12, hour=23)) == 0
+    assert payment.days_late(date(2026, 12, 12), china(13, hour=0)) == 1
+
+
+def test_a_bank_guarantee_for_the_amount_secures_the_release() -> None:
+    events: list[object] = [declared(), *cleared()]
+    guarantee = factories.payment(
+        notice_id=notice_of(events),
+        kind=PaymentKind.BANK_GUARANTEE,
+        amount=Decimal("60813.00"),
+        paid_at=china(1),
+    )
+    _, results = run([*events, guarantee])
+    assert results[-1].status is ClearanceStatus.RELEASED
+    assert results[-1].settlement is not None
+    assert results[-1].settlement.kind is PaymentKind.BANK_GUARANTEE
+
+
+def test_a_short_payment_leaves_the_rest_outstanding_and_a_redelivery_counts_once() -> None:
+    events: list[object] = [declared(), *cleared()]
+    part = factories.payment(
+        notice_id=notice_of(events), amount=Decimal("60000.00"), paid_at=china(1)
+    )
+    _, results = run([*events, part, part])
+    assert statuses(results) == [
+        (1, ClearanceStatus.AWAITING_PAYMENT),
+        (2, ClearanceStatus.AWAITING_PAYMENT),
+    ]
+    assert results[-1].payment_notice is not None
+    assert results[-1].payment_notice.outstanding == Decimal("813.00")
+
+
+def test_a_payment_on_another_notice_changes_nothing() -> None:
+    events: list[object] = [declared(), *cleared()]
+    stray = factories.payment(notice_id=payment.notice_id("D-0001", 2), amount=Decimal("60813.00"))
+    _, results = run([*events, stray])
+    assert statuses(results) == [(1, ClearanceStatus.AWAITING_PAYMENT)]
+
+
+# -- amendment -------------------------------------------------------------------------------
+
+
+def test_an_amendment_is_assessed_afresh_and_the_result_names_its_version() -> None:
+    held = [ruled("customs", Decision.HOLD), ruled("ciq"), ruled("port")]
+    amended = [declared(version=2, at=60), *cleared(version=2, taxes=(), at=61)]
+    _, results = run([declared(), *held, *amended])
+    assert [(r.sequence, r.version, r.status) for r in results] == [
+        (1, 1, ClearanceStatus.HELD),
+        (2, 2, ClearanceStatus.RELEASED),
+    ]
+    assert {d.verdict_id for d in results[1].decisions} == {f"V-{a}-v2" for a in ALL}
+    assert results[0].result_id != results[1].result_id
+
+
+def test_verdicts_on_a_superseded_version_no_longer_count() -> None:
+    """Version 2 arrives before customs ruled on version 1: customs' late verdict on 1 does
+    not complete version 2."""
+    events = [declared(), ruled("ciq"), ruled("port"), declared(version=2, at=5), ruled("customs")]
+    state, results = run(events)
+    assert results == [] and state.missing == ALL
+
+
+def test_a_verdict_on_the_new_version_may_come_before_the_amendment() -> None:
+    early = [ruled(a, version=2, at=61) for a in ALL]
+    _, results = run([declared(), *early, declared(version=2, at=60)])
+    assert statuses(results) == [(1, ClearanceStatus.RELEASED)] and results[0].version == 2
+
+
+def test_an_older_or_repeated_version_is_ignored() -> None:
+    events = [declared(version=2, at=60), declared(version=1), declared(version=2, at=60)]
+    state, _ = run(events)
+    assert state.version == 2 and state.submitted_at == T0 + timedelta(seconds=60)
+
+
+def test_an_amendment_while_payment_is_due_replaces_the_notice() -> None:
+    smaller = (TaxTotal(kind=TaxKind.VAT, assessed=Decimal("130.00"), collected=Decimal("130.00")),)
+    events: list[object] = [
+        declared(),
+        *cleared(),
+        declared(version=2, at=60),
+        *cleared(2, smaller, 61),
+    ]
+    _, results = run(events)
+    assert statuses(results) == [
+        (1, ClearanceStatus.AWAITING_PAYMENT),
+        (2, ClearanceStatus.AWAITING_PAYMENT),
+    ]
+    first, second = (r.payment_notice for r in results)
+    assert first is not None and second is not None
+    assert second.notice_id != first.notice_id and second.amount == Decimal("130.00")
+    old = factories.payment(notice_id=first.notice_id, amount=Decimal("60813.00"))
+    _, after = run([*events, old])
+    assert after == results  # the old notice is no longer due
+
+
+# -- withdrawal ------------------------------------------------------------------------------
+
+
+def test_a_withdrawal_ends_the_life_with_withdrawn_and_nothing_counts_after() -> None:
+    events: list[object] = [declared(), ruled("customs", Decision.HOLD), factories.withdrawal()]
+    state, results = run([*events, ruled("ciq"), ruled("port"), declared(version=2, at=90)])
+    assert statuses(results) == [(1, ClearanceStatus.WITHDRAWN)]
+    assert state.decided is ClearanceStatus.WITHDRAWN
+    assert results[0].decided_at == factories.withdrawal().withdrawn_at
+
+
+def test_a_withdrawal_read_before_its_declaration_applies_when_the_declaration_comes() -> None:
+    state, results = run([factories.withdrawal()])
+    assert results == [] and state.decided is None
+    _, results = run([factories.withdrawal(), declared()])
+    assert statuses(results) == [(1, ClearanceStatus.WITHDRAWN)]
+
+
+def test_a_released_declaration_cannot_be_withdrawn() -> None:
+    events: list[object] = [declared(), *cleared(taxes=())]
+    _, results = run([*events, factories.withdrawal()])
+    assert statuses(results) == [(1, ClearanceStatus.RELEASED)]
+
+
+# -- escalation and the late verdict ---------------------------------------------------------
+
+
+def test_a_missing_agency_is_escalated_at_the_deadline_and_its_late_verdict_decides() -> None:
+    state, results = run([declared(), ruled("customs", taxes=()), ruled("ciq")])
+    assert results == []
+    state, escalated = expire(state, T0 + DEADLINE)
+    [timed_out] = escalated
+    assert timed_out.status is ClearanceStatus.TIMED_OUT and timed_out.missing_agencies == ("port",)
+    assert state.decided is None and state.deadline is None
+    assert expire(state, T0 + DEADLINE * 2) == (state, [])  # escalated once
+    state2, late = step(state, ruled("port", at=300), DEADLINE)
+    assert statuses(late) == [(2, ClearanceStatus.RELEASED)]
+    assert late[0].decided_at == T0 + timedelta(seconds=300)
+    assert state2 is not None and state2.decided is ClearanceStatus.RELEASED
+
+
+def test_an_escalated_state_is_kept_until_its_retention_then_dropped_without_a_result() -> None:
+    state, _ = run([declared(), ruled("customs")])
+    state, _ = tick(state, T0 + DEADLINE, RETENTION)  # escalated
+    assert state is not None and state.last_status is ClearanceStatus.TIMED_OUT
+    assert tick(state, T0 + DEADLINE + timedelta(days=1), RETENTION) == (state, [])
+    gone, results = tick(state, T0 + RETENTION + timedelta(days=1), RETENTION)
+    assert gone is None and results == []
+
+
+# -- every order -----------------------------------------------------------------------------
+
+
+def test_every_arrival_order_gives_the_same_steps() -> None:
+    """The declaration, its three verdicts and a withdrawal that comes after the last
+    verdict in time, in all 120 orders: either the answer then WITHDRAWN, or WITHDRAWN alone
+    when the withdrawal is read first; never anything else, and never two of a step."""
+    events: list[object] = [declared(), *cleared(taxes=()), factories.withdrawal()]
+    seen = set()
+    for order in permutations(events):
+        _, results = run(list(order))
+        seen.add(tuple(r.status for r in results))
+        assert [r.sequence for r in results] == list(range(1, len(results) + 1))
+        assert sum(r.status in FINAL_STATUSES for r in results) == 1
+    assert seen == {(ClearanceStatus.RELEASED,), (ClearanceStatus.WITHDRAWN,)}
+
+
+def test_the_verdicts_in_any_order_give_one_identical_answer() -> None:
+    events: list[object] = [declared(), *cleared()]
+    answers = {tuple(run(list(order))[1]) for order in permutations(events)}
+    assert len(answers) == 1
+
+
+def test_a_state_with_a_notice_and_payments_round_trips_the_changelog() -> None:
+    events: list[object] = [declared(), *cleared()]
+    part = factories.payment(notice_id=notice_of(events), amount=Decimal("1.00"))
+    state, results = run([*events, part, factories.withdrawal()])
+    assert JoinState.from_avro(state.to_avro()) == state
+    for result in results:
+        assert ClearanceResult.from_avro(result.to_avro()) == result
