@@ -15,30 +15,61 @@ of the verdict is still recomputed, taking the draw as recorded, and the verdict
 *sampling not checked* (a note, not a finding). A customs verdict naming no key version
 predates keyed sampling: its draw was the unkeyed SHA-256 of the declaration id, which anyone
 can recompute.
+
+Versioned declarations (see "The life of a versioned declaration" in
+:mod:`services.aggregator.join`) are checked step by step. Each verdict is recomputed from the
+declaration version it names and stamped with that version
+(:func:`singlewindow.verdicts.on_version`), as the agency SDK does; a verdict on a version
+never declared is a finding, and so is a result naming one. Every version's routing is
+checked. The aggregator writes one result per step, numbered 1..n: a gap or a repeated number
+is a finding. The order in which the aggregator
+read its input topics relative to one another is not recorded (only each topic's own order
+is), so the whole sequence of steps is *not* recomputed; each step is checked on its own
+justification instead, always through the join's own functions:
+
+- the consolidated answer of a version (the first result deciding it: HELD,
+  INSPECTION_REQUIRED, REJECTED, AWAITING_PAYMENT or RELEASED without settlement) is what the
+  join gives that version's declaration and verdicts, numbered as recorded;
+- a later step of the version (AWAITING_PAYMENT again, or RELEASED with a settlement) is what
+  the join gives the payments on the version's notice, deduplicated, in the payments topic's
+  order: some first k of them must give exactly the recorded step (a release that no such
+  prefix settles is a release without payment or guarantee);
+- WITHDRAWN rests on a recorded withdrawal, at its time; a TIMED_OUT escalation is at the
+  version's deadline and names the agencies that had not ruled by then;
+- no result comes after a final one, and none names a version lower than one submitted
+  before the result's time (a result for a superseded version).
+
+A declaration without versions is checked exactly as before: its life ends at its one result.
 """
 
 from __future__ import annotations
 
 import inspect
 import pkgutil
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from services.aggregator import join
 from services.customs.sampling import Keyring
 from services.intake.routing import route, table_of_version
 from singlewindow.events import (
+    FINAL_STATUSES,
     AgencyVerdict,
     ClearanceResult,
     ClearanceStatus,
     DeclarationSubmitted,
+    DeclarationWithdrawn,
+    Event,
+    JoinState,
+    PaymentConfirmed,
 )
 from singlewindow.reference import in_force
 from singlewindow.registry import AgencyRegistry, agency_registry
+from singlewindow.verdicts import on_version
 
 SAMPLING_NOT_CHECKED = "sampling not checked"
 
@@ -113,6 +144,8 @@ class Report:
     results: int = 0
     findings: list[Finding] = field(default_factory=list)
     unchecked: list[Finding] = field(default_factory=list)
+    withdrawals: int = 0
+    payments: int = 0
 
     def add(self, kind: str, declaration_id: str, detail: str) -> None:
         """A finding: something in the log does not add up."""
@@ -136,34 +169,58 @@ def verify(
     results: Iterable[ClearanceResult],
     deadline_after: timedelta,
     rules: Mapping[str, Recompute] | None = None,
+    withdrawals: Iterable[DeclarationWithdrawn] = (),
+    payments: Iterable[PaymentConfirmed] = (),
 ) -> Report:
     """Everything that does not add up, in log order of the inputs.
 
-    ``rules`` defaults to :func:`recomputers` without sampling keys.
+    ``rules`` defaults to :func:`recomputers` without sampling keys. ``withdrawals`` and
+    ``payments`` are the events of declarations.withdrawn and payments.confirmed, each in its
+    topic's order: the later steps of versioned declarations rest on them.
     """
     rules = recomputers() if rules is None else rules
     report = Report()
-    declared: dict[str, DeclarationSubmitted] = {}
-    for declaration in declarations:
-        declared.setdefault(declaration.declaration_id, declaration)
-    ruled: dict[str, list[AgencyVerdict]] = defaultdict(list)
-    for verdict in verdicts:
-        ruled[verdict.declaration_id].append(verdict)
-    answered: dict[str, list[ClearanceResult]] = defaultdict(list)
-    for result in results:
-        answered[result.declaration_id].append(result)
+    declared: dict[str, dict[int | None, DeclarationSubmitted]] = defaultdict(dict)
+    for declaration in declarations:  # the first of each version
+        declared[declaration.declaration_id].setdefault(declaration.version, declaration)
+    ruled = _by_declaration(verdicts)
+    answered = _by_declaration(results)
+    withdrawn = _by_declaration(withdrawals)
+    paid = _by_declaration(payments)
     report.declarations = len(declared)
     report.verdicts = sum(len(v) for v in ruled.values())
     report.results = sum(len(r) for r in answered.values())
+    report.withdrawals = sum(len(w) for w in withdrawn.values())
+    report.payments = sum(len(p) for p in paid.values())
 
-    for key in sorted(set(ruled) | set(answered)):
+    for key in sorted(set(ruled) | set(answered) | set(withdrawn) | set(paid)):
         if key not in declared:
             report.add("unknown declaration", key, "verdicts or results for no declaration")
-    for key, declaration in declared.items():
-        _verify_routing(report, declaration)
-        _verify_verdicts(report, declaration, ruled[key], rules)
-        _verify_result(report, declaration, ruled[key], answered[key], deadline_after)
+    for key, versions in declared.items():
+        for declaration in versions.values():
+            _verify_routing(report, declaration)
+        _verify_verdicts(report, key, versions, ruled[key], rules)
+        if set(versions) == {None}:  # a declaration without versions: as before versions
+            _verify_result(report, versions[None], ruled[key], answered[key], deadline_after)
+        else:
+            _verify_life(
+                report,
+                key,
+                {v: d for v, d in versions.items() if v is not None},
+                Lodged(ruled[key], answered[key], withdrawn[key], paid[key]),
+                deadline_after,
+            )
     return report
+
+
+E = TypeVar("E", bound=Event)
+
+
+def _by_declaration(events: Iterable[E]) -> defaultdict[str, list[E]]:
+    grouped: defaultdict[str, list[E]] = defaultdict(list)
+    for event in events:
+        grouped[event.declaration_id].append(event)
+    return grouped
 
 
 def _verify_routing(report: Report, declaration: DeclarationSubmitted) -> None:
@@ -185,12 +242,23 @@ def _verify_routing(report: Report, declaration: DeclarationSubmitted) -> None:
 
 def _verify_verdicts(
     report: Report,
-    declaration: DeclarationSubmitted,
+    key: str,
+    versions: Mapping[int | None, DeclarationSubmitted],
     verdicts: list[AgencyVerdict],
     rules: Mapping[str, Recompute],
 ) -> None:
-    key = declaration.declaration_id
+    """Each verdict recomputed from the declaration version it names (None: the declaration
+    without versions), stamped with that version as the agency SDK stamps it."""
     for verdict in verdicts:
+        declaration = versions.get(verdict.declaration_version)
+        if declaration is None:
+            report.add(
+                "verdict on an undeclared version",
+                key,
+                f"{verdict.agency} ruled on {_version(verdict.declaration_version)}, "
+                f"declared: {', '.join(_version(v) for v in versions)}",
+            )
+            continue
         if verdict.agency not in declaration.required_agencies:
             report.add("verdict not asked for", key, f"{verdict.agency} was not routed")
         recompute = rules.get(verdict.agency)
@@ -202,10 +270,15 @@ def _verify_verdicts(
         except Exception as exc:
             report.add("verdict not recomputable", key, f"{verdict.agency}: {exc}")
             continue
-        if expected.verdict != verdict.unsigned():
-            report.add("verdict mismatch", key, _difference(verdict, expected.verdict))
+        again = on_version(expected.verdict, declaration.version)
+        if again != verdict.unsigned():
+            report.add("verdict mismatch", key, _difference(verdict, again))
         elif expected.unchecked is not None:
             report.note(SAMPLING_NOT_CHECKED, key, expected.unchecked)
+
+
+def _version(version: int | None) -> str:
+    return "no version" if version is None else f"version {version}"
 
 
 def _verify_result(
@@ -226,14 +299,7 @@ def _verify_result(
         return
     actual = results[0]
     if actual.status is ClearanceStatus.TIMED_OUT:
-        deadline = declaration.submitted_at + deadline_after
-        in_time = {v.agency for v in verdicts if v.decided_at < deadline}
-        expected_missing = tuple(a for a in declaration.required_agencies if a not in in_time)
-        if (
-            actual.decided_at != deadline
-            or not set(actual.missing_agencies) <= set(declaration.required_agencies)
-            or not set(actual.missing_agencies) >= set(expected_missing)
-        ):
+        if not _timed_out_as_recorded(declaration, verdicts, actual, deadline_after):
             report.add("result contradicts verdicts", key, "timeout not as recorded")
         return
     for agency in declaration.required_agencies:
@@ -248,6 +314,293 @@ def _verify_result(
                 f"recorded {recorded.status}, recomputed "
                 f"{expected[0].status if expected else 'no result'}",
             )
+
+
+def _timed_out_as_recorded(
+    declaration: DeclarationSubmitted,
+    verdicts: list[AgencyVerdict],
+    result: ClearanceResult,
+    deadline_after: timedelta,
+) -> bool:
+    """Whether a TIMED_OUT result is at the declaration's deadline and names (at least) the
+    agencies that had not ruled by then, and only agencies that were asked."""
+    deadline = declaration.submitted_at + deadline_after
+    in_time = {v.agency for v in verdicts if v.decided_at < deadline}
+    expected_missing = tuple(a for a in declaration.required_agencies if a not in in_time)
+    return (
+        result.decided_at == deadline
+        and set(result.missing_agencies) <= set(declaration.required_agencies)
+        and set(result.missing_agencies) >= set(expected_missing)
+    )
+
+
+# -- the life of a versioned declaration --------------------------------------------------------
+
+# the statuses of a consolidated answer (and RELEASED, when it carries no settlement)
+ANSWERS = frozenset(
+    {
+        ClearanceStatus.HELD,
+        ClearanceStatus.INSPECTION_REQUIRED,
+        ClearanceStatus.REJECTED,
+        ClearanceStatus.AWAITING_PAYMENT,
+    }
+)
+
+
+def _answers(result: ClearanceResult) -> bool:
+    """Whether a result can be a version's consolidated answer."""
+    return result.status in ANSWERS or (
+        result.status is ClearanceStatus.RELEASED and result.settlement is None
+    )
+
+
+@dataclass(frozen=True)
+class Lodged:
+    """What the log holds about one declaration besides its versions, each in log order."""
+
+    verdicts: list[AgencyVerdict]
+    results: list[ClearanceResult]
+    withdrawals: list[DeclarationWithdrawn]
+    payments: list[PaymentConfirmed]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A version's consolidated answer as the join gives it (None: its verdicts do not
+    complete it), and the join's state right after it."""
+
+    result: ClearanceResult | None
+    state: JoinState
+
+
+def _on(version: int, verdicts: list[AgencyVerdict]) -> list[AgencyVerdict]:
+    """The verdicts the join counts for a version (one naming none counts for version 1)."""
+    return [v for v in verdicts if (v.declaration_version or 1) == version]
+
+
+def _not_ruled(declaration: DeclarationSubmitted, verdicts: list[AgencyVerdict]) -> list[str]:
+    """The agencies asked on this version without a verdict on it."""
+    assert declaration.version is not None
+    ruled = {v.agency for v in _on(declaration.version, verdicts)}
+    return [str(a) for a in declaration.required_agencies if a not in ruled]
+
+
+def _answer(
+    declaration: DeclarationSubmitted,
+    verdicts: list[AgencyVerdict],
+    sequence: int,
+    deadline_after: timedelta,
+) -> Answer:
+    """The join's consolidated answer to one version, numbered ``sequence``: its declaration
+    then every verdict through ``join.step``, from a state that has taken ``sequence - 1``
+    steps (the join itself ignores the verdicts on other versions, and duplicates)."""
+    state = JoinState(declaration_id=declaration.declaration_id, sequence=sequence - 1)
+    events: list[join.Input] = [declaration, *verdicts]
+    for event in events:
+        after, out = join.step(state, event, deadline_after)
+        assert after is not None  # step only returns None from a None state
+        state = after
+        if out:
+            return Answer(out[0], state)
+    return Answer(None, state)
+
+
+def _paid_step(
+    answer: Answer, payments: list[PaymentConfirmed], deadline_after: timedelta
+) -> Callable[[ClearanceResult], bool]:
+    """Whether a later step of a version (after its consolidated answer) is what the join
+    gives the first k payments on the version's notice, for some k."""
+    notice = answer.result.payment_notice if answer.result is not None else None
+    if notice is None:
+        return lambda _: False
+    once: dict[str, PaymentConfirmed] = {}
+    for p in payments:  # the bank's redeliveries count once, as in the join
+        if p.notice_id == notice.notice_id:
+            once.setdefault(p.payment_id, p)
+    mine = list(once.values())
+
+    def justified(recorded: ClearanceResult) -> bool:
+        for k in range(1, min(len(mine), recorded.sequence) + 1):
+            state: JoinState | None = answer.state.model_copy(
+                update={"sequence": recorded.sequence - k}
+            )
+            out: list[ClearanceResult] = []
+            for p in mine[:k]:
+                state, steps = join.step(state, p, deadline_after)
+                out += steps
+            if len(out) == k and out[-1] == recorded.unsigned():
+                return True
+        return False
+
+    return justified
+
+
+def _verify_life(
+    report: Report,
+    key: str,
+    versions: Mapping[int, DeclarationSubmitted],
+    lodged: Lodged,
+    deadline_after: timedelta,
+) -> None:
+    """Every step of a versioned declaration, each on its own justification."""
+    results = sorted(lodged.results, key=lambda r: r.sequence)
+    latest = versions[max(versions)]
+    ends = [r.sequence for r in results if r.status in FINAL_STATUSES]
+    if not ends:
+        _verify_pending(report, latest, lodged, deadline_after)
+    if not results:
+        return
+    _verify_steps(report, key, results, ends)
+
+    for version, declaration in sorted(versions.items()):
+        mine = [r for r in results if r.version == version]
+        first = min((r.sequence for r in mine if _answers(r)), default=None)
+        answer = _answer(declaration, lodged.verdicts, first or 1, deadline_after)
+        paid = _paid_step(answer, lodged.payments, deadline_after)
+        if first is not None and answer.result is None:
+            for agency in _not_ruled(declaration, lodged.verdicts):
+                report.add(
+                    "missing verdict",
+                    key,
+                    f"{agency} never ruled on version {version}, yet it was answered",
+                )
+        for recorded in mine:
+            problem = _step_problem(
+                recorded, first, answer, paid, declaration, lodged, deadline_after
+            )
+            if problem is not None:
+                report.add(problem[0], key, f"step {recorded.sequence}: {problem[1]}")
+
+    for recorded in results:
+        named = recorded.version
+        if named is None or named not in versions:
+            report.add(
+                "result on an undeclared version",
+                key,
+                f"step {recorded.sequence} ({recorded.status}) names "
+                f"{_version(recorded.version)}, declared: {', '.join(map(str, versions))}",
+            )
+            continue
+        newer = [
+            v for v, d in versions.items() if v > named and d.submitted_at < recorded.decided_at
+        ]
+        if newer:
+            report.add(
+                "result for a superseded version",
+                key,
+                f"step {recorded.sequence} ({recorded.status}) on version {recorded.version} "
+                f"at {recorded.decided_at.isoformat()}, after version {min(newer)} was "
+                f"submitted at {versions[min(newer)].submitted_at.isoformat()}",
+            )
+
+
+def _verify_pending(
+    report: Report, latest: DeclarationSubmitted, lodged: Lodged, deadline_after: timedelta
+) -> None:
+    """A life that has not ended: a result is missing if nothing at all was answered, if its
+    latest version has all its verdicts yet no answer, or if it was withdrawn."""
+    key = latest.declaration_id
+    if not lodged.results:
+        missing = _not_ruled(latest, lodged.verdicts)
+        report.add(
+            "missing result",
+            key,
+            f"no result; no verdict on version {latest.version} from {missing or 'none'}",
+        )
+        return
+    answered = any(r.version == latest.version and _answers(r) for r in lodged.results)
+    if not answered and not _not_ruled(latest, lodged.verdicts):
+        report.add("missing result", key, f"version {latest.version} has every verdict, no answer")
+    if any(join.check(w, deadline_after) is None for w in lodged.withdrawals):
+        report.add("missing result", key, "withdrawal requested, yet neither withdrawn nor ended")
+
+
+def _verify_steps(
+    report: Report, key: str, results: list[ClearanceResult], ends: list[int]
+) -> None:
+    """The steps are numbered 1..n once each, and none comes after the end of the life."""
+    numbers = Counter(r.sequence for r in results)
+    for sequence, count in sorted(numbers.items()):
+        if count > 1:
+            report.add("duplicate result", key, f"{count} results for step {sequence}")
+    gaps = sorted(set(range(1, max(numbers) + 1)) - set(numbers))
+    if gaps:
+        report.add("missing step", key, f"no result for step(s) {', '.join(map(str, gaps))}")
+    if ends:
+        after = [r for r in results if r.sequence > min(ends)]
+        for r in after:
+            report.add(
+                "result after a final result",
+                key,
+                f"step {r.sequence} ({r.status}) after step {min(ends)} ended the life",
+            )
+
+
+def _step_problem(
+    recorded: ClearanceResult,
+    first: int | None,
+    answer: Answer,
+    paid: Callable[[ClearanceResult], bool],
+    declaration: DeclarationSubmitted,
+    lodged: Lodged,
+    deadline_after: timedelta,
+) -> tuple[str, str] | None:
+    """What is wrong with one step of a version (kind, detail), or None."""
+    expected = answer.result
+    status = recorded.status
+    if _answers(recorded) and recorded.sequence == first:  # the consolidated answer
+        if expected is None:
+            return "result contradicts verdicts", f"recorded {status}, recomputed no answer"
+        if status is ClearanceStatus.RELEASED and expected.payment_notice is not None:
+            return (
+                "release without payment or guarantee",
+                f"released at once, yet notice {expected.payment_notice.notice_id} was due "
+                f"for {expected.payment_notice.amount} CNY",
+            )
+        if recorded.unsigned() != expected:
+            return (
+                "result contradicts verdicts",
+                f"recorded {status}, recomputed {expected.status}"
+                + ("" if status is not expected.status else " (with other details)"),
+            )
+        return None
+    if status is ClearanceStatus.TIMED_OUT:
+        verdicts = _on(recorded.version or 1, lodged.verdicts)
+        if first is not None and recorded.sequence > first:
+            return "result contradicts verdicts", "escalated after its answer"
+        if not _timed_out_as_recorded(declaration, verdicts, recorded, deadline_after):
+            return "result contradicts verdicts", "timeout not as recorded"
+        return None
+    if status is ClearanceStatus.WITHDRAWN:
+        if not lodged.withdrawals:
+            return "withdrawn without a request", "no withdrawal was recorded"
+        if recorded.decided_at not in {w.withdrawn_at for w in lodged.withdrawals}:
+            return (
+                "withdrawn without a request",
+                f"withdrawn at {recorded.decided_at.isoformat()}, when no request was made",
+            )
+        return None
+    # a later step: AWAITING_PAYMENT again, RELEASED with a settlement, or a second answer
+    if status is ClearanceStatus.RELEASED or status is ClearanceStatus.AWAITING_PAYMENT:
+        if expected is None or expected.payment_notice is None:
+            return (
+                "result contradicts verdicts",
+                f"{status} after the answer, yet the version "
+                f"{'was never answered' if expected is None else f'was {expected.status}'}",
+            )
+        if paid(recorded):
+            return None
+        if status is ClearanceStatus.RELEASED:
+            return (
+                "release without payment or guarantee",
+                f"no payment or guarantee on notice {expected.payment_notice.notice_id} "
+                "settles it as recorded",
+            )
+        return (
+            "result contradicts payments",
+            f"the payments on notice {expected.payment_notice.notice_id} give no such step",
+        )
+    return "result contradicts verdicts", f"version answered again: {status}"
 
 
 def _difference(actual: AgencyVerdict, expected: AgencyVerdict) -> str:

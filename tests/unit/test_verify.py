@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
 from deploy.local.demo_data import sample_declaration_body
-from services.aggregator.join import fold
+from services.aggregator import payment
+from services.aggregator.join import expire, fold, step
 from services.audit.verify import SAMPLING_NOT_CHECKED, Report, recomputers, verify
 from services.ciq import rules as ciq_rules
 from services.customs import rules as customs_rules
@@ -19,9 +23,13 @@ from singlewindow.events import (
     ClearanceStatus,
     Decision,
     DeclarationSubmitted,
+    DeclarationWithdrawn,
+    PaymentConfirmed,
+    PaymentKind,
     Reason,
     TransportMode,
 )
+from singlewindow.verdicts import on_version
 from tests import factories
 
 DEADLINE = timedelta(seconds=120)
@@ -238,3 +246,300 @@ def test_a_verdict_decided_with_another_months_reference_data_is_caught() -> Non
     for recorded, mismatch in ((november, True), (december, False)):
         report = verify([declaration], [recorded], [], DEADLINE, checks)
         assert ("verdict mismatch" in kinds(report)) is mismatch
+
+
+# --- the life of a versioned declaration -----------------------------------------------------
+# D-0001 by air, routed to customs alone and not in customs' sample under test-1. Version 1
+# declares the laptops at 10.00 EUR: customs queries the price (HOLD). Version 2 declares them
+# at their value: cleared, VAT 48,350.36 CNY collected, so the answer awaits payment; paid in
+# two parts, it is released. Every result is what the join writes (``fold``).
+
+ID = "D-0001"
+
+
+def lodged(version: int, at: int = 0, **changes: object) -> DeclarationSubmitted:
+    """Version ``version`` of D-0001, submitted ``at`` seconds after T0 (1: undervalued)."""
+    base = customs_declaration(ID)
+    if version == 1:
+        item = base.items[0].model_copy(
+            update={"customs_value": Decimal("10.00"), "invoice_price": Decimal("10.00")}
+        )
+        changes = {"items": (item,), **changes}
+    return base.model_copy(
+        update={
+            "version": version,
+            "event_id": f"E-v{version}",
+            "submitted_at": factories.T0 + timedelta(seconds=at),
+            **changes,
+        }
+    )
+
+
+def ruled_on(declaration: DeclarationSubmitted, at: int = 1) -> AgencyVerdict:
+    """Customs' verdict on a version, as the agency SDK publishes it (stamped)."""
+    now = factories.T0 + timedelta(seconds=at)
+    return on_version(ruled(declaration, "customs", now), declaration.version)
+
+
+def pay(amount: str, payment_id: str, hours: int = 1, **changes: object) -> PaymentConfirmed:
+    return factories.payment(
+        ID,
+        notice_id=payment.notice_id(ID, 2),
+        payment_id=payment_id,
+        amount=Decimal(amount),
+        paid_at=factories.T0 + timedelta(hours=hours),
+        **changes,
+    )
+
+
+@dataclass
+class Life:
+    declarations: list[DeclarationSubmitted]
+    verdicts: list[AgencyVerdict]
+    results: list[ClearanceResult]
+    withdrawals: list[DeclarationWithdrawn] = field(default_factory=list)
+    payments: list[PaymentConfirmed] = field(default_factory=list)
+
+    def verify(self, **changes: Any) -> Report:
+        parts = {**self.__dict__, **changes}
+        return verify(
+            parts["declarations"],
+            parts["verdicts"],
+            parts["results"],
+            DEADLINE,
+            recomputers(KEYS),
+            withdrawals=parts["withdrawals"],
+            payments=parts["payments"],
+        )
+
+
+def folded(events: list[Any], **parts: Any) -> Life:
+    """The events of one life and the results the join writes for them, in that order."""
+    _, results = fold(events, DEADLINE)
+    return Life(
+        [e for e in events if isinstance(e, DeclarationSubmitted)],
+        [e for e in events if isinstance(e, AgencyVerdict)],
+        results,
+        [e for e in events if isinstance(e, DeclarationWithdrawn)],
+        [e for e in events if isinstance(e, PaymentConfirmed)],
+        **parts,
+    )
+
+
+def paid_life() -> Life:
+    """Held on version 1, amended, awaiting payment on version 2, paid in two parts."""
+    v1, v2 = lodged(1), lodged(2, at=60)
+    return folded(
+        [v1, ruled_on(v1), v2, ruled_on(v2, 61), pay("40000.00", "P1"), pay("8350.36", "P2", 2)]
+    )
+
+
+def test_a_faithful_versioned_life_verifies_clean_step_by_step() -> None:
+    life = paid_life()
+    assert [(r.sequence, r.version, r.status) for r in life.results] == [
+        (1, 1, ClearanceStatus.HELD),
+        (2, 2, ClearanceStatus.AWAITING_PAYMENT),
+        (3, 2, ClearanceStatus.AWAITING_PAYMENT),
+        (4, 2, ClearanceStatus.RELEASED),
+    ]
+    report = life.verify()
+    assert kinds(report) == [] and report.unchecked == []
+    assert (report.declarations, report.verdicts, report.results) == (1, 2, 4)
+    assert (report.withdrawals, report.payments) == (0, 2)
+
+
+def test_verdicts_are_recomputed_from_the_version_they_name() -> None:
+    life = paid_life()
+    held, cleared = life.verdicts
+    assert held.decision is Decision.HOLD and cleared.decision is Decision.CLEAR
+    assert held.verdict_id != cleared.verdict_id  # on_version: one id per version
+    # a second customs verdict on version 2 (the join ignores it): the HOLD on version 1
+    # relabelled; recomputed from version 2, customs clears
+    relabelled = on_version(held, 2)
+    report = life.verify(verdicts=[held, cleared, relabelled])
+    assert kinds(report) == ["verdict mismatch"]
+    assert "decision recorded 'HOLD' recomputed 'CLEAR'" in report.findings[0].detail
+    # the right verdict on version 2, but with version 1's id
+    reused = cleared.model_copy(update={"verdict_id": held.verdict_id})
+    report = life.verify(verdicts=[held, cleared, reused])
+    assert kinds(report) == ["verdict mismatch"]
+    assert report.findings[0].detail.startswith("customs: verdict_id recorded")
+
+
+def test_a_verdict_on_an_undeclared_version_is_a_finding() -> None:
+    life = paid_life()
+    held, cleared = life.verdicts
+    on_three = on_version(ruled(lodged(2), "customs", factories.T0), 3)
+    unstamped = ruled(lodged(2), "customs", factories.T0)  # names no version: none lodged so
+    report = life.verify(verdicts=[held, cleared, on_three, unstamped])
+    assert kinds(report) == ["verdict on an undeclared version"] * 2
+    assert "version 3" in report.findings[0].detail
+    assert "no version" in report.findings[1].detail
+
+
+def test_routing_is_checked_for_every_version() -> None:
+    life = paid_life()
+    misrouted = life.declarations[1].model_copy(update={"required_agencies": ("customs", "port")})
+    report = life.verify(declarations=[life.declarations[0], misrouted])
+    assert kinds(report).count("routing mismatch") == 1
+    assert "'customs', 'port'" in report.findings[0].detail
+
+
+def test_steps_are_numbered_once_each_without_a_gap() -> None:
+    life = paid_life()
+    first, second, third, fourth = life.results
+    assert kinds(life.verify(results=[first, second, fourth])) == ["missing step"]
+    report = life.verify(results=[first, second, second, third, fourth])
+    assert kinds(report) == ["duplicate result"]
+    assert report.findings[0].detail == "2 results for step 2"
+
+
+def test_a_consolidated_answer_is_what_the_join_gives_its_version() -> None:
+    life = paid_life()
+    first, second, *rest = life.results
+    held = second.model_copy(update={"status": ClearanceStatus.HELD, "payment_notice": None})
+    assert kinds(life.verify(results=[first, held, *rest])) == ["result contradicts verdicts"]
+    assert second.payment_notice is not None
+    cheaper = second.payment_notice.model_copy(update={"amount": Decimal("1.00")})
+    report = life.verify(results=[first, second.model_copy(update={"payment_notice": cheaper})])
+    assert "result contradicts verdicts" in kinds(report)
+    # the answer of version 1 given with version 2's verdict missing from the log
+    report = life.verify(verdicts=life.verdicts[:1])
+    assert {"missing verdict", "result contradicts verdicts"} <= set(kinds(report))
+
+
+def test_a_result_for_a_superseded_version_is_a_finding() -> None:
+    v1, v2 = lodged(1), lodged(2, at=60)
+    withdrawal = factories.withdrawal(ID, withdrawn_at=factories.T0 + timedelta(seconds=90))
+    life = folded([v1, ruled_on(v1), v2, withdrawal])
+    assert [(r.version, r.status) for r in life.results] == [
+        (1, ClearanceStatus.HELD),
+        (2, ClearanceStatus.WITHDRAWN),
+    ]
+    assert kinds(life.verify()) == []
+    held, withdrawn = life.results
+    on_one = withdrawn.model_copy(update={"version": 1})  # withdrawn at 90 s; version 2 at 60 s
+    report = life.verify(results=[held, on_one])
+    assert kinds(report) == ["result for a superseded version"]
+    assert "after version 2 was submitted" in report.findings[0].detail
+
+
+def test_a_release_rests_on_a_payment_or_a_guarantee() -> None:
+    life = paid_life()
+    first, second, third, released = life.results
+    # the answer to version 2 given as an immediate release: its notice had VAT to collect
+    at_once = second.model_copy(update={"status": ClearanceStatus.RELEASED, "payment_notice": None})
+    report = life.verify(results=[first, at_once])
+    assert kinds(report) == ["release without payment or guarantee"]
+    assert "48350.36" in report.findings[0].detail
+    # the release with its settlement, but the second payment is not in the log
+    assert kinds(life.verify(payments=life.payments[:1])) == [
+        "release without payment or guarantee"
+    ]
+    # a settlement that claims a guarantee the bank never confirmed
+    assert released.settlement is not None
+    claimed = released.settlement.model_copy(update={"kind": PaymentKind.BANK_GUARANTEE})
+    forged = released.model_copy(update={"settlement": claimed})
+    assert kinds(life.verify(results=[first, second, third, forged])) == [
+        "release without payment or guarantee"
+    ]
+
+
+def test_a_bank_guarantee_releases_and_verifies_clean() -> None:
+    v1, v2 = lodged(1), lodged(2, at=60)
+    guarantee = pay("48350.36", "G1", kind=PaymentKind.BANK_GUARANTEE)
+    life = folded([v1, ruled_on(v1), v2, ruled_on(v2, 61), guarantee])
+    assert life.results[-1].status is ClearanceStatus.RELEASED
+    assert kinds(life.verify()) == []
+
+
+def test_a_payment_step_is_what_the_join_gives_the_payments() -> None:
+    life = paid_life()
+    first, second, third, released = life.results
+    assert third.payment_notice is not None
+    assert third.payment_notice.outstanding == Decimal("8350.36")
+    owed = third.payment_notice.model_copy(update={"outstanding": Decimal("0.36")})
+    forged = third.model_copy(update={"payment_notice": owed})
+    assert kinds(life.verify(results=[first, second, forged, released])) == [
+        "result contradicts payments"
+    ]
+
+
+def test_withdrawn_rests_on_a_request() -> None:
+    v1 = lodged(1)
+    withdrawal = factories.withdrawal(ID)
+    life = folded([v1, ruled_on(v1), withdrawal])
+    assert [r.status for r in life.results] == [ClearanceStatus.HELD, ClearanceStatus.WITHDRAWN]
+    assert kinds(life.verify()) == []
+    assert kinds(life.verify(withdrawals=[])) == ["withdrawn without a request"]
+    later = withdrawal.model_copy(update={"withdrawn_at": factories.T0 + timedelta(hours=1)})
+    report = life.verify(withdrawals=[later])
+    assert kinds(report) == ["withdrawn without a request"]
+    assert "when no request was made" in report.findings[0].detail
+    # requested, but the aggregator never withdrew it: a missing result
+    assert kinds(life.verify(results=life.results[:1])) == ["missing result"]
+
+
+def test_an_escalation_is_at_the_deadline_and_the_late_verdict_decides() -> None:
+    v1 = lodged(1)
+    state, _ = fold([v1], DEADLINE)
+    assert state is not None
+    state, escalated = expire(state, v1.submitted_at + DEADLINE)
+    late = ruled_on(v1, at=300)
+    _, answered = step(state, late, DEADLINE)
+    life = Life([v1], [late], [*escalated, *answered])
+    assert [(r.sequence, r.status) for r in life.results] == [
+        (1, ClearanceStatus.TIMED_OUT),
+        (2, ClearanceStatus.HELD),
+    ]
+    assert life.results[0].missing_agencies == ("customs",)
+    assert kinds(life.verify()) == []
+    timed_out, held = life.results
+    early = timed_out.model_copy(update={"decided_at": v1.submitted_at + DEADLINE / 2})
+    assert kinds(life.verify(results=[early, held])) == ["result contradicts verdicts"]
+    nobody = timed_out.model_copy(update={"missing_agencies": ()})
+    report = life.verify(results=[nobody, held])
+    assert kinds(report) == ["result contradicts verdicts"]
+    assert report.findings[0].detail == "step 1: timeout not as recorded"
+
+
+def test_nothing_comes_after_the_end_of_a_life() -> None:
+    life = paid_life()
+    released = life.results[-1]
+    withdrawal = factories.withdrawal(ID, withdrawn_at=factories.T0 + timedelta(hours=3))
+    after = released.model_copy(
+        update={
+            "status": ClearanceStatus.WITHDRAWN,
+            "sequence": 5,
+            "settlement": None,
+            "decided_at": withdrawal.withdrawn_at,
+        }
+    )
+    assert kinds(fold_again(life, withdrawal)) == []  # the join ignores it: nothing after
+    report = life.verify(results=[*life.results, after], withdrawals=[withdrawal])
+    assert kinds(report) == ["result after a final result"]
+
+
+def fold_again(life: Life, withdrawal: DeclarationWithdrawn) -> Report:
+    """The life with a withdrawal after its release, as the join writes it."""
+    v1, v2 = life.declarations
+    events = [v1, life.verdicts[0], v2, life.verdicts[1], *life.payments, withdrawal]
+    again = folded(events)
+    assert again.results == life.results
+    return again.verify()
+
+
+def test_a_result_on_an_undeclared_version_and_a_missing_answer() -> None:
+    life = paid_life()
+    first, *rest = life.results
+    report = life.verify(results=[first.model_copy(update={"version": 7}), *rest])
+    assert "result on an undeclared version" in kinds(report)
+    # version 2 has its verdict, yet no answer to it was written
+    assert kinds(life.verify(results=[first], payments=[])) == ["missing result"]
+
+
+def test_withdrawals_and_payments_of_no_declaration_are_unknown() -> None:
+    report = verify([], [], [], DEADLINE, withdrawals=[factories.withdrawal("D-X")])
+    assert kinds(report) == ["unknown declaration"]
+    report = verify([], [], [], DEADLINE, payments=[factories.payment("D-Y")])
+    assert kinds(report) == ["unknown declaration"] and report.payments == 1
