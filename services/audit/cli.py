@@ -13,7 +13,7 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
@@ -29,7 +29,13 @@ from services.audit.render import hex_dump, safe
 from services.audit.verify import Report, recomputers, verify
 from services.customs.sampling import KEYS_ENV, KEYS_FILE_ENV, Keyring, SamplingKeyError
 from services.customs.sampling import load_keyring as load_sampling_keys
-from singlewindow.events import AgencyVerdict, ClearanceResult, DeclarationSubmitted
+from singlewindow.events import (
+    AgencyVerdict,
+    ClearanceResult,
+    DeclarationSubmitted,
+    DeclarationWithdrawn,
+    PaymentConfirmed,
+)
 from singlewindow.settings import get_settings
 from singlewindow.signing import KeyRegistry, SignatureError, Verifier
 from singlewindow.topics import (
@@ -132,7 +138,12 @@ def summary(item: log.LoggedEvent) -> str:
         drawn = f", sampling key {key}" if key else ""
         return f"{event.agency} {event.decision} ({codes}) [{event.rules_version}{drawn}]"
     if isinstance(event, ClearanceResult):
-        return f"result {event.status}, duties {event.total_duties} CNY"
+        step = "" if event.version is None else f" (step {event.sequence}, v{event.version})"
+        return f"result {event.status}{step}, duties {event.total_duties} CNY"
+    if isinstance(event, DeclarationWithdrawn):
+        return f"withdrawal of v{event.version} by {event.requested_by}: {event.reason}"
+    if isinstance(event, PaymentConfirmed):
+        return f"{event.kind} {event.amount} CNY on notice {event.notice_id} by {event.payer}"
     return f"undecodable: {item.error}"
 
 
@@ -182,7 +193,8 @@ def verify_command(
     """Recompute every verdict and every result from the log; exit 1 on any finding.
 
     ``--from``/``--to`` (times) select the declarations submitted in that window; their
-    verdicts and results are checked wherever they are in the log. Customs' random sample is
+    verdicts and results, and the withdrawals and payments the later steps of a versioned
+    declaration rest on, are checked wherever they are in the log. Customs' random sample is
     redrawn when the sampling keys are supplied (``CUSTOMS_SAMPLING_KEYS_FILE`` or
     ``CUSTOMS_SAMPLING_KEYS``, as the customs service takes them); otherwise it is reported as
     not checked, which is no finding. Every signature is checked against the key registry
@@ -237,6 +249,8 @@ class Window:
     results: list[ClearanceResult]
     undecodable: list[log.LoggedEvent]
     refused: list[tuple[log.LoggedEvent, str]]  # signature refused: (event, why)
+    withdrawals: list[DeclarationWithdrawn] = field(default_factory=list)
+    payments: list[PaymentConfirmed] = field(default_factory=list)
 
 
 def split_signed(
@@ -281,6 +295,8 @@ def select_window(
         [e.event for e in signed if kept(e) and isinstance(e.event, ClearanceResult)],
         [e for e in signed if kept(e) and e.event is None],
         [(e, why) for e, why in refused if kept(e)],
+        [e.event for e in signed if kept(e) and isinstance(e.event, DeclarationWithdrawn)],
+        [e.event for e in signed if kept(e) and isinstance(e.event, PaymentConfirmed)],
     )
 
 
@@ -300,6 +316,8 @@ def verify_window(
         window.results,
         deadline_after,
         recomputers(keyring),
+        window.withdrawals,
+        window.payments,
     )
     for e in window.undecodable:
         report.add("undecodable event", e.key or "?", f"{e.topic}@{e.partition}/{e.offset}")
@@ -317,6 +335,8 @@ def report_document(report: Report) -> dict[str, Any]:
             "declarations": report.declarations,
             "verdicts": report.verdicts,
             "results": report.results,
+            "withdrawals": report.withdrawals,
+            "payments": report.payments,
             "findings": len(report.findings),
             "findings_by_kind": report.counts(),
             "unchecked": len(report.unchecked),
@@ -352,6 +372,8 @@ def print_report(report: Report, console: Console) -> None:
         ("declarations", report.declarations),
         ("verdicts", report.verdicts),
         ("results", report.results),
+        ("withdrawals", report.withdrawals),
+        ("payments", report.payments),
         *report.counts().items(),
         ("findings", len(report.findings)),
     ]

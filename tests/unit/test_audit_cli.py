@@ -8,11 +8,13 @@ import asyncio
 import json
 from collections.abc import Iterator
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
+from services.aggregator import payment
 from services.aggregator.join import fold
 from services.audit import cli, deadletters, readmodel_rebuild
 from services.audit.deadletters import DeadLetter, refusal
@@ -22,6 +24,7 @@ from services.customs import rules as customs_rules
 from singlewindow import events as ev
 from singlewindow.kafka.deadletter import TRUNCATED
 from singlewindow.settings import Settings
+from singlewindow.verdicts import on_version
 from tests import factories
 
 HOSTILE = "[/]\x1b[2J[bold green]RELEASED[/bold green]\u202e:smile:"
@@ -55,6 +58,8 @@ def logged(
         ev.DeclarationSubmitted: "declarations.submitted",
         ev.AgencyVerdict: "verdicts.customs",
         ev.ClearanceResult: "clearance.results",
+        ev.DeclarationWithdrawn: "declarations.withdrawn",
+        ev.PaymentConfirmed: "payments.confirmed",
     }.get(type(event), "verdicts.customs")
     key = event.declaration_id if event is not None else HOSTILE
     payload = b""
@@ -152,6 +157,8 @@ def test_verify_json_lists_every_finding_in_full(
         "declarations": 1,
         "verdicts": 3,
         "results": 1,
+        "withdrawals": 0,
+        "payments": 0,
         "findings": 2,
         "findings_by_kind": {"unknown declaration": 2},
         "unchecked": 1,  # no keys supplied: the sample of D-0001 could not be redrawn
@@ -385,3 +392,80 @@ def test_verify_without_the_key_registry_exits_2(
     serve_events(monkeypatch, faithful())
     done = runner.invoke(cli.app, ["verify"])
     assert done.exit_code == 2 and "KEY_REGISTRY_FILE" in done.output
+
+
+# --- verify: the life of a versioned declaration ---------------------------------------------
+
+
+def guaranteed(sign_payment: bool = True) -> list[LoggedEvent]:
+    """Version 1 of the declaration of ``faithful``: cleared by customs, VAT due, released on
+    a bank guarantee; every event signed by its service (the guarantee unless not
+    ``sign_payment``), every result written by the join."""
+    by_air = factories.declaration().consignment.model_copy(
+        update={"mode": ev.TransportMode.AIR, "vessel_imo": None, "voyage": None}
+    )
+    declaration = factories.declaration(
+        consignment=by_air, required_agencies=("customs",), version=1
+    )
+    verdict = on_version(
+        customs_rules.assess(
+            declaration, customs_rules.load_reference(), factories.T0 + timedelta(seconds=1), KEY
+        ),
+        1,
+    )
+    _, (answer,) = fold([declaration, verdict], DEADLINE)
+    assert answer.payment_notice is not None
+    guarantee = factories.payment(
+        notice_id=payment.notice_id("D-0001", 1),
+        kind=ev.PaymentKind.BANK_GUARANTEE,
+        amount=answer.payment_notice.amount,
+    )
+    _, results = fold([declaration, verdict, guarantee], DEADLINE)
+    assert [r.status for r in results] == [
+        ev.ClearanceStatus.AWAITING_PAYMENT,
+        ev.ClearanceStatus.RELEASED,
+    ]
+    return [
+        logged(declaration),
+        logged(verdict, 1),
+        logged(guarantee, 2, sign=sign_payment),
+        *(logged(r, 3 + n) for n, r in enumerate(results)),
+    ]
+
+
+def test_verify_reads_the_payments_a_release_rests_on(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    serve_events(monkeypatch, guaranteed())
+    monkeypatch.setenv("CUSTOMS_SAMPLING_KEYS", f"{KEY.version}:{KEY.secret.hex()}")
+    done = runner.invoke(cli.app, ["verify", "--format", "json"])
+    assert done.exit_code == 0, done.output
+    summary = json.loads(done.stdout)["summary"]
+    assert (summary["results"], summary["withdrawals"], summary["payments"]) == (2, 0, 1)
+    assert summary["findings"] == 0
+
+
+def test_verify_leaves_out_an_unsigned_payment_and_finds_the_release_without_it(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    serve_events(monkeypatch, guaranteed(sign_payment=False))
+    monkeypatch.setenv("CUSTOMS_SAMPLING_KEYS", f"{KEY.version}:{KEY.secret.hex()}")
+    done = runner.invoke(cli.app, ["verify"])
+    assert done.exit_code == 1, done.output
+    assert "release without payment or guarantee" in done.stdout
+    assert "signature refused" in done.stdout and "withdrawals" in done.stdout
+
+
+def test_timeline_describes_withdrawals_and_payments(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paid = factories.payment(amount=Decimal("100.00"), notice_id="N-9")
+    serve_events(
+        monkeypatch,
+        [logged(factories.declaration()), logged(factories.withdrawal(), 1), logged(paid, 2)],
+    )
+    done = runner.invoke(cli.app, ["timeline", "D-0001"])
+    assert done.exit_code == 0, done.output
+    assert "withdrawal of v1 by 91310000MA1FL0XQ2B: lodged in error" in done.stdout
+    assert "PAYMENT 100.00 CNY on notice N-9" in done.stdout
+    assert "undecodable" not in done.stdout
