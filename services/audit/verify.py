@@ -36,8 +36,10 @@ justification instead, always through the join's own functions:
   prefix settles is a release without payment or guarantee);
 - WITHDRAWN rests on a recorded withdrawal, at its time; a TIMED_OUT escalation is at the
   version's deadline and names the agencies that had not ruled by then;
-- no result comes after a final one, and none names a version lower than one submitted
-  before the result's time (a result for a superseded version).
+- no result comes after a final one, and none names a version lower than an earlier step's
+  (a result for a superseded version: once the join has decided version n, it never
+  decides an older one). A result on version n decided after version n+1 was submitted is
+  not a finding: the join may rightly have read the old version's last verdict first.
 
 A declaration without versions is checked exactly as before: its life ends at its one result.
 """
@@ -481,16 +483,13 @@ def _verify_life(
                 f"{_version(recorded.version)}, declared: {', '.join(map(str, versions))}",
             )
             continue
-        newer = [
-            v for v, d in versions.items() if v > named and d.submitted_at < recorded.decided_at
-        ]
+        newer = [r for r in results if r.sequence < recorded.sequence and (r.version or 0) > named]
         if newer:
             report.add(
                 "result for a superseded version",
                 key,
                 f"step {recorded.sequence} ({recorded.status}) on version {recorded.version} "
-                f"at {recorded.decided_at.isoformat()}, after version {min(newer)} was "
-                f"submitted at {versions[min(newer)].submitted_at.isoformat()}",
+                f"after step {newer[0].sequence} had decided version {newer[0].version}",
             )
 
 

@@ -418,10 +418,14 @@ def test_a_result_for_a_superseded_version_is_a_finding() -> None:
     ]
     assert kinds(life.verify()) == []
     held, withdrawn = life.results
-    on_one = withdrawn.model_copy(update={"version": 1})  # withdrawn at 90 s; version 2 at 60 s
-    report = life.verify(results=[held, on_one])
-    assert kinds(report) == ["result for a superseded version"]
-    assert "after version 2 was submitted" in report.findings[0].detail
+    # decided after version 2 was submitted, yet rightly on version 1 if the join read v2 later
+    on_one = withdrawn.model_copy(update={"version": 1})
+    assert "result for a superseded version" not in kinds(life.verify(results=[held, on_one]))
+    # but never after a step on version 2
+    late = held.model_copy(update={"sequence": 3})
+    report = life.verify(results=[held, withdrawn, late])
+    assert "result for a superseded version" in kinds(report)
+    assert "after step 2 had decided version 2" in " ".join(f.detail for f in report.findings)
 
 
 def test_a_release_rests_on_a_payment_or_a_guarantee() -> None:
