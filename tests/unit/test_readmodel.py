@@ -31,7 +31,7 @@ EVENTS: list[Event] = [
 ]
 
 
-def fold(events: list[Event]) -> dict[str, object]:
+def fold(events: list[Event]) -> dict[str, Any]:
     doc = None
     for event in events:
         doc = apply(doc, event)
