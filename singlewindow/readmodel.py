@@ -8,16 +8,51 @@ verdict the result names are in, so a final answer always comes with its verdict
 the topics gives the same documents. The projector is the only writer of an existing
 document (co-partitioning gives each declaration to one projector instance); FerretDB has no
 multi-document transactions, so each write is one single-document replace.
+
+A *versioned* declaration (``version`` set: lodged since amendments exist) lives on after
+its first result (:mod:`services.aggregator.join`), and its document says so. It is still a
+pure function of the set of its events, whatever their order and repeats:
+
+- ``declaration``: the highest version's (within a version the earliest copy); ``version``:
+  its number (None while no declaration is in);
+- ``verdicts``: the agencies' verdicts on that version (earliest copy each);
+  ``pending_verdicts``: verdicts on a later version that came before their declaration
+  (they count once it arrives); verdicts on an older version no longer count and are dropped;
+- ``steps``: every result (one per step), deduplicated by ``result_id``, ordered by
+  ``sequence``; ``result``: the latest step;
+- ``withdrawal`` (the trader's, earliest copy) and ``payments`` (the bank's confirmations,
+  by ``payment_id``, in the order paid) as facts;
+- ``status``: the latest step's once the verdicts it names are in (a step of a version the
+  document has moved past, or whose verdicts are missing, leaves it ``IN_REVIEW``), and a
+  final step (RELEASED, REJECTED, WITHDRAWN) wins whatever came after it: the join ignores
+  every later event, so an amendment that raced a release shows as the declaration while
+  the status stays the release of the version before it (the steps say which).
+
+A declaration without versions keeps exactly the document it always had (none of the new
+keys): its life ends at its first result. Its events never carry a version, nor does the
+join give it withdrawals or payments, which are ignored if one ever comes.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from singlewindow.events import AgencyVerdict, ClearanceResult, DeclarationSubmitted, Event
+from singlewindow.events import (
+    FINAL_STATUSES,
+    AgencyVerdict,
+    ClearanceResult,
+    DeclarationSubmitted,
+    DeclarationWithdrawn,
+    Event,
+    PaymentConfirmed,
+)
 
 COLLECTION = "declarations"
+# where the document of a declaration without versions stops moving (its first answer)
 FINAL = ("RELEASED", "INSPECTION_REQUIRED", "HELD", "REJECTED", "TIMED_OUT")
+# where a versioned declaration's life ends
+LIFE_FINAL: tuple[str, ...] = tuple(sorted(str(s) for s in FINAL_STATUSES))
+VERSIONED_KEYS = ("version", "steps", "pending_verdicts", "withdrawal", "payments")
 
 Doc = dict[str, Any]
 
@@ -44,6 +79,11 @@ def apply(doc: Doc | None, event: Event) -> Doc:
     """The document after one event (pure; the input is not modified)."""
     doc = {**new_document(event.declaration_id), **(doc or {})}
     data = event.model_dump(mode="json", exclude={"signature"})  # signatures stay on the log
+    without_versions = (doc["declaration"] or {"version": 0}).get("version") is None
+    if "version" in doc or (_versioned(event) and not without_versions):
+        return _apply_versioned(doc, event, data)
+    if isinstance(event, DeclarationWithdrawn | PaymentConfirmed):
+        return doc  # a declaration without versions has no life after its result
     if isinstance(event, DeclarationSubmitted):
         doc["declaration"] = _earliest(doc.get("declaration"), data, "submitted_at", "event_id")
     elif isinstance(event, AgencyVerdict):
@@ -63,6 +103,83 @@ def apply(doc: Doc | None, event: Event) -> Doc:
     return doc
 
 
+def _versioned(event: Event) -> bool:
+    """Whether the event belongs to the life of a versioned declaration."""
+    if isinstance(event, DeclarationSubmitted | ClearanceResult):
+        return event.version is not None
+    if isinstance(event, AgencyVerdict):
+        return event.declaration_version is not None
+    return isinstance(event, DeclarationWithdrawn | PaymentConfirmed)
+
+
+def _version_of(data: Doc, field: str = "version") -> int:
+    """The version an event's data names (1 for one written without)."""
+    return int(data.get(field) or 1)
+
+
+def _apply_versioned(doc: Doc, event: Event, data: Doc) -> Doc:
+    """The document of a versioned declaration after one event (see the module's text)."""
+    declaration: Doc | None = doc.get("declaration")
+    # every verdict kept, by (version, agency): the current version's and the later ones
+    pool: dict[tuple[int, str], Doc] = {
+        (_version_of(v, "declaration_version"), str(v["agency"])): v
+        for v in (*(doc.get("verdicts") or {}).values(), *(doc.get("pending_verdicts") or ()))
+    }
+    steps: dict[str, Doc] = {s["result_id"]: s for s in doc.get("steps") or ()}
+    if doc.get("result") and not steps:  # a document written before it knew of versions
+        steps[doc["result"]["result_id"]] = doc["result"]
+    payments: dict[str, Doc] = {p["payment_id"]: p for p in doc.get("payments") or ()}
+    withdrawal: Doc | None = doc.get("withdrawal")
+    if isinstance(event, DeclarationSubmitted):
+        if declaration is None or _version_of(data) > _version_of(declaration):
+            declaration = data
+        elif _version_of(data) == _version_of(declaration):
+            declaration = _earliest(declaration, data, "submitted_at", "event_id")
+    elif isinstance(event, AgencyVerdict):
+        key = (_version_of(data, "declaration_version"), str(event.agency))
+        pool[key] = _earliest(pool.get(key), data, "decided_at", "verdict_id")
+    elif isinstance(event, ClearanceResult):
+        steps.setdefault(event.result_id, data)
+    elif isinstance(event, DeclarationWithdrawn):
+        withdrawal = _earliest(withdrawal, data, "withdrawn_at", "event_id")
+    elif isinstance(event, PaymentConfirmed):
+        payments[event.payment_id] = _earliest(
+            payments.get(event.payment_id), data, "paid_at", "payment_id"
+        )
+    else:
+        raise TypeError(f"no projection for {type(event).__name__}")
+    version = None if declaration is None else _version_of(declaration)
+    current = version or 1  # verdicts before any declaration: on its first version
+    verdicts = {a: v for (n, a), v in sorted(pool.items()) if n == current}
+    history = sorted(steps.values(), key=lambda s: (s["sequence"], s["result_id"]))
+    doc.update(
+        declaration=declaration,
+        version=version,
+        verdicts=verdicts,
+        pending_verdicts=[v for (n, _), v in sorted(pool.items()) if n > current],
+        steps=history,
+        result=history[-1] if history else None,
+        withdrawal=withdrawal,
+        payments=sorted(payments.values(), key=lambda p: (p["paid_at"], p["payment_id"])),
+    )
+    doc["status"] = _life_status(verdicts, history, current)
+    return doc
+
+
+def _life_status(verdicts: Doc, steps: list[Doc], current: int) -> str:
+    """The status of a versioned declaration (see the module's text)."""
+    final = next((s for s in steps if s["status"] in LIFE_FINAL), None)
+    latest = final or (steps[-1] if steps else None)
+    if latest is None:
+        return "IN_REVIEW" if verdicts else "SUBMITTED"
+    named = all(d["agency"] in verdicts for d in latest["decisions"])
+    if _version_of(latest) == current and named:
+        return str(latest["status"])
+    if final is not None and _version_of(final) < current:
+        return str(final["status"])  # an amendment the join ignored: the release stands
+    return "IN_REVIEW"
+
+
 def status_view(doc: Doc) -> Doc:
     """The status API's answer for one read-model document."""
     verdicts = doc.get("verdicts") or {}
@@ -71,9 +188,12 @@ def status_view(doc: Doc) -> Doc:
     ordered = sorted(
         verdicts, key=lambda a: (asked.index(a), "") if a in asked else (len(asked), a)
     )
-    return {
+    view = {
         "declaration_id": doc["_id"],
         "status": doc["status"],
         "verdicts": [verdicts[a] for a in ordered],
         "result": doc.get("result"),
     }
+    if "version" in doc:  # a versioned declaration: its life too
+        view.update({key: doc.get(key) for key in VERSIONED_KEYS})
+    return view

@@ -16,14 +16,15 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 from services.intake.ports import (
     Claim,
     IdempotencyUnavailable,
+    Published,
     PublishUnavailable,
     ReadModelUnavailable,
 )
 from singlewindow.db import find_by_ids
 from singlewindow.events import DeclarationSubmitted
 from singlewindow.kafka.producer import EventProducer
-from singlewindow.readmodel import FINAL, apply
-from singlewindow.topics import DECLARATIONS_SUBMITTED
+from singlewindow.readmodel import apply
+from singlewindow.topics import DECLARATIONS_SUBMITTED, DECLARATIONS_WITHDRAWN
 
 Doc = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -31,23 +32,28 @@ DUPLICATE_KEY = 11000
 
 
 class KafkaPublisher:
-    """Publishes a declaration and returns only once Kafka acknowledged it (acks=all).
+    """Publishes a declaration (or a withdrawal, on its own topic) and returns only once
+    Kafka acknowledged it (acks=all).
 
-    Then, best effort, the :class:`ReadModelSeeder` inserts the document the projector would
-    build from the event, so that a status read right after the 202 finds it; the projector
-    converges either way, and a database outage never fails a submission.
+    Then, for a declaration's first version, best effort, the :class:`ReadModelSeeder`
+    inserts the document the projector would build from the event, so that a status read
+    right after the 202 finds it; the projector converges either way, and a database outage
+    never fails a submission.
     """
 
     def __init__(self, producer: EventProducer, read_model: AsyncCollection[Doc]) -> None:
         self.producer, self.seeder = producer, ReadModelSeeder(read_model)
 
-    async def publish(self, event: DeclarationSubmitted) -> None:
+    async def publish(self, event: Published) -> None:
+        declared = isinstance(event, DeclarationSubmitted)
+        topic = DECLARATIONS_SUBMITTED if declared else DECLARATIONS_WITHDRAWN
         try:
-            await self.producer.publish(DECLARATIONS_SUBMITTED.name, event)
+            await self.producer.publish(topic.name, event)
         except Exception as exc:  # anything but an acknowledgement: the trader retries later
             log.warning("publish of %s failed: %r", event.declaration_id, exc)
             raise PublishUnavailable(str(exc)) from exc
-        await self.seeder.insert(event)
+        if isinstance(event, DeclarationSubmitted) and (event.version or 1) == 1:
+            await self.seeder.insert(event)  # an amendment's document exists: the projector's
 
     async def close(self) -> None:
         await self.seeder.close()
@@ -139,10 +145,10 @@ class MongoReadModel:
             return None  # verdicts without a declaration (never submitted) are no declaration
         return doc
 
-    async def final_among(self, ids: Collection[str]) -> set[str]:
+    async def statuses(self, ids: Collection[str]) -> dict[str, str]:
         try:
             docs = await find_by_ids(self.collection, ids, {"status": 1})
-            return {key for key, doc in docs.items() if doc.get("status") in FINAL}
+            return {key: str(doc.get("status")) for key, doc in docs.items()}
         except PyMongoError as exc:
             raise ReadModelUnavailable(str(exc)) from exc
 
@@ -178,6 +184,7 @@ class MongoIdempotencyStore:
             # a claim recorded before publish states were kept: not known published
             submitted_at=first.get("submitted_at") or datetime.now(UTC),
             published=bool(first.get("published")),
+            version=first.get("version"),
         )
 
     async def mark_published(self, key: str) -> None:

@@ -18,9 +18,23 @@ and ``rate_burst``) that every submission and every read takes from: 429 with
   same declaration and event ids and nobody can compute an id from a key.
 - ``GET /v1/declarations/{id}[?wait=seconds]``: the trader's view of the status
   (``traderview``: decisions, trader-facing reason codes and messages, duties; no risk
-  criteria, thresholds or sampling, no internal ids); ``wait`` (0 < wait <= 30) long-polls
-  until the status is final. A declaration whose declarant is not among the token's USCCs is
-  answered exactly like an unknown id: 404, same body.
+  criteria, thresholds or sampling, no internal ids; the version, the steps, the payment
+  notice and settlement, and ``next_step``); ``wait`` (0 < wait <= 30) long-polls until the
+  status differs from ``seen`` (the status the caller last saw), or, without ``seen``, until
+  the declaration is answered (any status but SUBMITTED and IN_REVIEW). A declaration
+  whose declarant is not among the token's USCCs is answered exactly like an unknown id:
+  404, same body.
+- ``PUT /v1/declarations/{id}`` (an amendment, 修改: the full body, validated like POST),
+  ``POST /v1/declarations/{id}/documents`` (``{"documents": [{"type", "reference"}, ...]}``:
+  the current version with the documents added, e.g. what a HOLD asked for; 422 when every
+  one is lodged already) and ``POST /v1/declarations/{id}/withdrawal`` (``{"reason"}``, 1-1000
+  characters, 撤单): 202 (+ ``Location``) once Kafka acknowledged the new version or the
+  withdrawal. The declaration must be the caller's (else 404, like GET) and, for an
+  amendment, so must the new body's declarant (else 403). 409 (problem document) when it is
+  closed (RELEASED, REJECTED, WITHDRAWN: ``declaration-closed``), when it was lodged before
+  versions (``no-versions``), when the status database does not show the version lodged last
+  yet (``not-yet-visible``, with ``Retry-After``), or when another request made the same
+  version first (``version-taken``). ``Idempotency-Key`` works as on POST.
 - ``GET /healthz`` (open); ``/docs``, ``/redoc``, ``/openapi.json`` and the event contract
   ``/asyncapi.json`` (AsyncAPI 3.0, :mod:`singlewindow.asyncapi`) only with
   ``Exposure.docs``, ``/metrics`` (Prometheus) only with ``Exposure.metrics``: both closed
@@ -63,7 +77,11 @@ from services.intake.ratelimit import retry_after
 from services.intake.schema import (
     Accepted,
     DeclarationRequest,
+    DeclarationState,
     DeclarationStatus,
+    DocumentsRequest,
+    WithdrawalRequest,
+    parse_body,
     parse_declaration,
 )
 from services.intake.service import (
@@ -71,12 +89,17 @@ from services.intake.service import (
     KeyInProgress,
     KeyReused,
     Limits,
+    NotAmendable,
+    NothingNew,
+    NotYetVisible,
     NotYourDeclarant,
     RateLimited,
     Refused,
+    TooManyDocuments,
     Unauthenticated,
     Unavailable,
     UnknownDeclaration,
+    VersionTaken,
 )
 from singlewindow import asyncapi
 
@@ -87,7 +110,13 @@ IdempotencyKey = Annotated[
     Header(alias="Idempotency-Key", min_length=1, max_length=128, pattern=r"^[\x20-\x7e]+$"),
 ]
 DeclarationId = Annotated[str, Path(min_length=1, max_length=64)]
-Wait = Annotated[float | None, Query(gt=0, le=30, description="seconds to wait for a final status")]
+Wait = Annotated[
+    float | None, Query(gt=0, le=30, description="seconds to wait for the status to move on")
+]
+Seen = Annotated[
+    DeclarationState | None,
+    Query(description="the status last seen: wait until it differs (default: an answer)"),
+]
 _BEARER = HTTPBearer(
     auto_error=False,  # no token: the service refuses it, with a problem document
     bearerFormat="JWT",
@@ -142,6 +171,18 @@ def problem_of(refused: Refused, retry_after_s: int) -> Problem:
         case KeyInProgress():
             headers = {"Retry-After": "1"}
             return Problem(409, str(refused), kind="idempotency-in-progress", headers=headers)
+        case NotAmendable():
+            kind = "declaration-closed" if refused.reason == "closed" else "no-versions"
+            return Problem(409, str(refused), kind=kind)
+        case NotYetVisible():
+            headers = {"Retry-After": "1"}
+            return Problem(409, str(refused), kind="not-yet-visible", headers=headers)
+        case VersionTaken():
+            return Problem(409, str(refused), kind="version-taken")
+        case NothingNew():
+            return Problem(422, str(refused), kind="nothing-new")
+        case TooManyDocuments():
+            return Problem(422, str(refused), kind="too-many-documents")
     raise TypeError(f"no problem document for {refused!r}")  # pragma: no cover
 
 
@@ -215,21 +256,95 @@ def create_app(service: IntakeService, exposure: Exposure = Exposure()) -> FastA
             headers={"Location": f"/v1/declarations/{declaration_id}"},
         )
 
+    def accepted(declaration_id: str) -> JSONResponse:
+        return JSONResponse(
+            Accepted(declaration_id=declaration_id).model_dump(mode="json"),
+            status_code=202,
+            headers={"Location": f"/v1/declarations/{declaration_id}"},
+        )
+
+    changes = errors.documented(400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
+
+    @app.put(
+        "/v1/declarations/{declaration_id}",
+        status_code=202,
+        response_model=Accepted,
+        responses=changes,
+        openapi_extra={"requestBody": errors.json_body(DeclarationRequest)},
+    )
+    async def amend(
+        declaration_id: DeclarationId,
+        request: Request,
+        principal: Caller,
+        idempotency_key: IdempotencyKey = None,
+    ) -> JSONResponse:
+        """Amend a declaration (修改): the full body, as a new version; 202 once in Kafka."""
+        async with service.admitted():
+            body = await strictjson.read_body(request, limits.max_body_bytes)
+            declaration = parse_declaration(strictjson.parse(body, limits.max_json_depth))
+            await service.amend(principal, declaration_id, declaration, idempotency_key)
+        return accepted(declaration_id)
+
+    @app.post(
+        "/v1/declarations/{declaration_id}/documents",
+        status_code=202,
+        response_model=Accepted,
+        responses=changes,
+        openapi_extra={"requestBody": errors.json_body(DocumentsRequest)},
+    )
+    async def add_documents(
+        declaration_id: DeclarationId,
+        request: Request,
+        principal: Caller,
+        idempotency_key: IdempotencyKey = None,
+    ) -> JSONResponse:
+        """Supply documents (what a HOLD asked for): a new version; 202 once in Kafka."""
+        async with service.admitted():
+            body = await strictjson.read_body(request, limits.max_body_bytes)
+            data = strictjson.parse(body, limits.max_json_depth)
+            documents = parse_body(DocumentsRequest, data, "documents")
+            await service.add_documents(principal, declaration_id, documents, idempotency_key)
+        return accepted(declaration_id)
+
+    @app.post(
+        "/v1/declarations/{declaration_id}/withdrawal",
+        status_code=202,
+        response_model=Accepted,
+        responses=changes,
+        openapi_extra={"requestBody": errors.json_body(WithdrawalRequest)},
+    )
+    async def withdraw(
+        declaration_id: DeclarationId,
+        request: Request,
+        principal: Caller,
+        idempotency_key: IdempotencyKey = None,
+    ) -> JSONResponse:
+        """Withdraw a declaration (撤单) before release; 202 once in Kafka."""
+        async with service.admitted():
+            body = await strictjson.read_body(request, limits.max_body_bytes)
+            data = strictjson.parse(body, limits.max_json_depth)
+            withdrawal = parse_body(WithdrawalRequest, data, "withdrawal")
+            await service.withdraw(principal, declaration_id, withdrawal, idempotency_key)
+        return accepted(declaration_id)
+
     @app.get(
         "/v1/declarations/{declaration_id}",
         response_model=DeclarationStatus,
+        # a declaration lodged before versions: the fields it always had, no more
+        response_model_exclude_unset=True,
         responses=errors.documented(401, 404, 422, 429, 503),
     )
     async def status(
-        declaration_id: DeclarationId, principal: Caller, wait: Wait = None
+        declaration_id: DeclarationId, principal: Caller, wait: Wait = None, seen: Seen = None
     ) -> DeclarationStatus:
-        """The status and verdicts; with ``wait``, first wait (long-poll) for a final status."""
-        return await service.status(principal, declaration_id, wait)
+        """The status and verdicts; with ``wait``, first wait (long-poll) for the status to
+        move on from ``seen``, or, without it, for an answer."""
+        return await service.status(principal, declaration_id, wait, seen and str(seen))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         """Liveness: the process answers."""
         return {"status": "ok"}
 
-    errors.document_schemas(app, DeclarationRequest)
+    errors.document_schemas(app, DeclarationRequest, DocumentsRequest, WithdrawalRequest)
     return app

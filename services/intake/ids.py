@@ -27,6 +27,13 @@ def scoped_key(subject: str, key: str) -> str:
     return f"{subject}{_SEPARATOR}{key}"
 
 
+def version_key(declaration_id: str, version: int) -> str:
+    """The idempotency store's key of a declaration's version: the first claim of it wins, so
+    that two amendments computed from the same read model never both become version n+1.
+    It starts with the separator, so no subject's key (a subject is never empty) is one."""
+    return f"{_SEPARATOR}version{_SEPARATOR}{declaration_id}{_SEPARATOR}{version}"
+
+
 def random_declaration_id() -> str:
     """``DEC-`` and 32 upper-case hex digits from a random uuid4."""
     return "DEC-" + uuid.uuid4().hex.upper()

@@ -12,8 +12,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from services.intake.schema import FINAL_STATUSES
-from singlewindow.events import DeclarationSubmitted
+from singlewindow.events import DeclarationSubmitted, DeclarationWithdrawn
+
+Published = DeclarationSubmitted | DeclarationWithdrawn  # what the intake writes
 
 
 class PublishUnavailable(Exception):
@@ -44,10 +45,11 @@ class Claim:
     event_id: str
     submitted_at: datetime
     published: bool = False
+    version: int | None = None  # the declaration version an amendment or withdrawal names
 
 
 class Publisher(Protocol):
-    async def publish(self, event: DeclarationSubmitted) -> None:
+    async def publish(self, event: Published) -> None:
         """Return only once Kafka acknowledged the event; raise PublishUnavailable otherwise."""
         ...
 
@@ -58,8 +60,8 @@ class ReadModel(Protocol):
         there is none or it holds no declaration (verdicts of a never-submitted id)."""
         ...
 
-    async def final_among(self, ids: Collection[str]) -> set[str]:
-        """Which of these ids have a final status (one query for many)."""
+    async def statuses(self, ids: Collection[str]) -> dict[str, str]:
+        """The status of each of these ids the read model holds (one query for many)."""
         ...
 
 
@@ -80,17 +82,17 @@ class InMemoryPublisher:
     """Keeps the published events; ``fail_with`` makes the next publishes raise."""
 
     def __init__(self) -> None:
-        self.events: list[DeclarationSubmitted] = []
+        self.events: list[Published] = []
         self.fail_with: Exception | None = None
 
-    async def publish(self, event: DeclarationSubmitted) -> None:
+    async def publish(self, event: Published) -> None:
         if self.fail_with is not None:
             raise self.fail_with
         self.events.append(event)
 
 
 class InMemoryReadModel:
-    """Read-model documents by ``_id``; ``queries`` counts final_among calls."""
+    """Read-model documents by ``_id``; ``queries`` counts statuses calls."""
 
     def __init__(self) -> None:
         self.documents: dict[str, dict[str, Any]] = {}
@@ -106,9 +108,9 @@ class InMemoryReadModel:
         document = self.documents.get(declaration_id)
         return document if document and document.get("declaration") else None
 
-    async def final_among(self, ids: Collection[str]) -> set[str]:
+    async def statuses(self, ids: Collection[str]) -> dict[str, str]:
         self.queries += 1
-        return {i for i in ids if self.documents.get(i, {}).get("status") in FINAL_STATUSES}
+        return {i: self.documents[i]["status"] for i in ids if i in self.documents}
 
 
 class InMemoryIdempotencyStore:

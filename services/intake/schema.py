@@ -46,7 +46,7 @@ from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -77,9 +77,16 @@ class DeclarationState(StrEnum):
     HELD = "HELD"
     REJECTED = "REJECTED"
     TIMED_OUT = "TIMED_OUT"
+    AWAITING_PAYMENT = "AWAITING_PAYMENT"
+    WITHDRAWN = "WITHDRAWN"
 
 
-FINAL_STATUSES: frozenset[str] = frozenset(DeclarationState) - {"SUBMITTED", "IN_REVIEW"}
+# the statuses that answer a long-poll that names no status seen: the first answer and every
+# later step (each one the trader reads, most of them one the trader acts on)
+ANSWERED: frozenset[str] = frozenset(DeclarationState) - {"SUBMITTED", "IN_REVIEW"}
+FINAL_STATUSES = ANSWERED  # the name before versions: "answered", not "the life is over"
+# where a versioned declaration's life ends: no amendment, documents or withdrawal after it
+CLOSED: frozenset[str] = frozenset(str(s) for s in ev.FINAL_STATUSES)
 _MODES: frozenset[str] = frozenset(ev.TransportMode)
 _NUMBERED = frozenset({ev.TransportMode.SEA, ev.TransportMode.RAIL})  # voyage or train number
 _BAD_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # controls, lone surrogates
@@ -396,6 +403,7 @@ class DeclarationRequest(_In):
         submitted_at: datetime,
         agencies: tuple[str, ...],
         routing_version: str,
+        version: int = 1,
     ) -> ev.DeclarationSubmitted:
         t = self.transport
         values = self.customs_values().item_values
@@ -431,7 +439,36 @@ class DeclarationRequest(_In):
             domestic_party=ev.Party(**self.domestic_party.model_dump()),
             overseas_party=ev.OverseasParty(**self.overseas_party.model_dump()),
             valuation=self.valuation.to_event(),
+            version=version,
         )
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+class DocumentsRequest(_In):
+    """The body of ``POST /v1/declarations/{id}/documents``: what a HOLD asked for."""
+
+    documents: list[DocumentIn] = Field(min_length=1, max_length=50)
+
+
+class WithdrawalRequest(_In):
+    """The body of ``POST /v1/declarations/{id}/withdrawal``."""
+
+    reason: Annotated[StrictStr, Field(min_length=1, max_length=1000), AfterValidator(_text)]
+
+    def body_hash(self) -> str:
+        return hashlib.sha256(self.reason.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def parse_body(model: type[_M], data: object, what: str) -> _M:
+    """Validate a parsed JSON body with ``model``; a Problem 422 names every bad field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = field_errors(exc.errors(include_url=False, include_input=False))
+        detail = f"the {what} has {len(errors)} invalid field(s)"
+        raise Problem(422, detail, kind=f"invalid-{what}", errors=errors) from None
 
 
 class Accepted(BaseModel):
@@ -534,6 +571,46 @@ class ResultOut(_Out):
     decided_at: str | None = None
 
 
+class StepOut(_Out):
+    """One step of a versioned declaration's life (one result of the aggregator)."""
+
+    sequence: int
+    version: int | None = None
+    status: DeclarationState
+    decided_at: str | None = None
+
+
+class PaymentNoticeOut(_Out):
+    """The tax payment notice (税款缴款书) to pay at the bank (CNY, exact)."""
+
+    notice_id: str
+    issued_at: str | None = None
+    due_by: str
+    taxes: list[TaxTotalOut] = []
+    amount: str
+    outstanding: str
+
+
+class SettlementOut(_Out):
+    """How the notice was settled: paid (with late interest, if any) or guaranteed."""
+
+    kind: ev.PaymentKind
+    paid: str
+    days_late: int
+    late_interest: str
+
+
+class NextStepOut(_Out):
+    """What the trader must do now (``code`` for machines, ``message`` for people)."""
+
+    code: str = Field(
+        description="PAY, SUPPLY_DOCUMENTS, PRESENT_GOODS, WAIT, NONE (final), or AMEND"
+    )
+    message: str
+    action: str | None = Field(None, description="the request to make, if any")
+    agencies: list[str] = []
+
+
 class DeclarationStatus(_Out):
     """The body of ``GET /v1/declarations/{id}``: the trader's view of the read model."""
 
@@ -541,13 +618,13 @@ class DeclarationStatus(_Out):
     status: DeclarationState
     verdicts: list[VerdictOut] = []
     result: ResultOut | None = None
+    version: int | None = Field(None, description="the version shown (None: lodged before)")
+    steps: list[StepOut] = []
+    payment_notice: PaymentNoticeOut | None = None
+    settlement: SettlementOut | None = None
+    next_step: NextStepOut | None = None
 
 
 def parse_declaration(data: object) -> DeclarationRequest:
     """Validate a parsed JSON body; a Problem 422 names every bad field."""
-    try:
-        return DeclarationRequest.model_validate(data)
-    except ValidationError as exc:
-        errors = field_errors(exc.errors(include_url=False, include_input=False))
-        detail = f"the declaration has {len(errors)} invalid field(s)"
-        raise Problem(422, detail, kind="invalid-declaration", errors=errors) from None
+    return parse_body(DeclarationRequest, data, "declaration")

@@ -16,18 +16,30 @@ exceptions into problem documents.
   claimed first (scoped to the subject), and the ids and time kept in the claim, so that a
   retry after a crash publishes the same event.
 - :meth:`IntakeService.status`: the trader's view of a declaration the principal acts for,
-  after waiting (long-polling) for a final status if asked.
+  after waiting (long-polling), if asked, until it moves on from the status the caller last
+  saw (``seen``), or, without ``seen``, until it is answered (any status but SUBMITTED and
+  IN_REVIEW: the first answer, as before versions, and every later step).
+- :meth:`IntakeService.amend` (a new version with a new body), :meth:`add_documents` (a new
+  version: the current one's content with documents added) and :meth:`withdraw`: on a
+  versioned declaration the principal acts for (read from the read model), not closed
+  (RELEASED, REJECTED, WITHDRAWN). Each version is claimed in the idempotency store
+  (``ids.version_key``) before it is published: the first claim of a version wins, so two
+  amendments computed from one read model never both become version n+1, and a read model
+  that does not show the version lodged last yet is told apart (:class:`NotYetVisible`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from services.intake import ids
 from services.intake.auth import InvalidToken, KeysUnavailable, Principal, Verifier
@@ -36,6 +48,7 @@ from services.intake.ports import (
     IdempotencyStore,
     IdempotencyUnavailable,
     InMemoryIdempotencyStore,
+    Published,
     Publisher,
     PublishUnavailable,
     ReadModel,
@@ -43,9 +56,17 @@ from services.intake.ports import (
 )
 from services.intake.ratelimit import RateLimiter
 from services.intake.routing import RoutingTable, load_table, route
-from services.intake.schema import FINAL_STATUSES, DeclarationRequest, DeclarationStatus
+from services.intake.schema import (
+    ANSWERED,
+    CLOSED,
+    DeclarationRequest,
+    DeclarationStatus,
+    DocumentsRequest,
+    WithdrawalRequest,
+)
 from services.intake.traderview import declarant_of, trader_view
 from services.intake.waiters import TooManyWaiters, Waiters
+from singlewindow.events import DeclarationSubmitted, DeclarationWithdrawn, Document
 
 log = logging.getLogger(__name__)
 
@@ -119,11 +140,79 @@ class KeyReused(Refused):
         super().__init__("this Idempotency-Key was used with a different body")
 
 
+class NotAmendable(Refused):
+    """The declaration may not change any more: ``reason`` is ``closed`` (released, rejected
+    or withdrawn: after release only with customs' approval, which is not built here) or
+    ``no-versions`` (lodged before amendments existed: its life ended at its first answer)."""
+
+    def __init__(self, declaration_id: str, reason: str, status: str) -> None:
+        if reason == "closed":
+            why = (
+                f"declaration {declaration_id} is {status}: it can no longer be amended, "
+                "completed or withdrawn (after release, only with customs' approval)"
+            )
+        else:
+            why = (
+                f"declaration {declaration_id} was lodged before amendments existed: it "
+                "cannot be amended, completed or withdrawn here; lodge a new declaration"
+            )
+        super().__init__(why)
+        self.reason = reason
+
+
+class NotYetVisible(Refused):
+    """Version ``version`` of the declaration was lodged already, but the status database does
+    not show it yet (the projector lags): retry in a moment, on what it will show."""
+
+    def __init__(self, declaration_id: str, version: int) -> None:
+        super().__init__(
+            f"version {version} of declaration {declaration_id} was lodged a moment ago and "
+            "the status database does not show it yet; retry shortly (a change is made to the "
+            "latest version)"
+        )
+
+
+class VersionTaken(Refused):
+    """Another request made version ``version`` of the declaration first (a lost race)."""
+
+    def __init__(self, declaration_id: str, version: int) -> None:
+        super().__init__(
+            f"version {version} of declaration {declaration_id} was made by another request; "
+            "read the declaration and make the change again"
+        )
+
+
+class NothingNew(Refused):
+    """Every document supplied is lodged already: no new version."""
+
+    def __init__(self) -> None:
+        super().__init__("every document supplied is already lodged with this declaration")
+
+
 class KeyInProgress(Refused):
     """A request with the subject's Idempotency-Key is still being processed here."""
 
     def __init__(self) -> None:
         super().__init__("a request with this Idempotency-Key is still being processed; retry")
+
+
+MAX_DOCUMENTS = 50  # as a declaration's body allows
+
+
+class TooManyDocuments(Refused):
+    """The documents would exceed what a declaration may carry."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(f"a declaration carries at most {MAX_DOCUMENTS} documents, not {count}")
+
+
+@dataclass(frozen=True)
+class _Open:
+    """A declaration a change may be made to: its id, current version and content."""
+
+    declaration_id: str
+    version: int
+    declared: DeclarationSubmitted
 
 
 def utcnow() -> datetime:
@@ -224,31 +313,286 @@ class IntakeService:
         return await self._publish_once(declaration, principal.subject, key)
 
     async def status(
-        self, principal: Principal, declaration_id: str, wait: float | None = None
+        self,
+        principal: Principal,
+        declaration_id: str,
+        wait: float | None = None,
+        seen: str | None = None,
     ) -> DeclarationStatus:
-        """The trader's view of the declaration; with ``wait`` (seconds), once it is final or
-        the time is up, whichever comes first.
+        """The trader's view of the declaration; with ``wait`` (seconds), once it moved on
+        or the time is up, whichever comes first: moved on from ``seen`` (the status the
+        caller last saw) to any other status, or, without ``seen``, to an answer (any
+        status but SUBMITTED and IN_REVIEW: the first answer, or a later step: a payment
+        notice, a release, an escalation...). An answer already there is returned at once.
 
         Raises UnknownDeclaration (also for a declaration whose declarant the principal does
         not act for), Unavailable (the read model cannot answer, too many wait)."""
         current = await self._read(principal, declaration_id)
-        if wait is None or current.status in FINAL_STATUSES:
+        if wait is None or (current.status in ANSWERED if seen is None else current.status != seen):
             return current
         try:
-            await self.waiters.wait_final(declaration_id, wait)
+            await self.waiters.wait_change(declaration_id, seen, wait)
         except TooManyWaiters as exc:
             raise Unavailable("too many requests are waiting", "too-many-waiters") from exc
         return await self._read(principal, declaration_id)
 
-    async def _read(self, principal: Principal, declaration_id: str) -> DeclarationStatus:
-        """The trader's view of the declaration, if the principal acts for its declarant."""
+    async def _document(self, principal: Principal, declaration_id: str) -> dict[str, Any]:
+        """The read-model document, if the principal acts for its declarant."""
         try:
             document = await self.read_model.get(declaration_id)
         except ReadModelUnavailable as exc:
             raise Unavailable("the status database is unavailable", "read-model") from exc
         if document is None or not principal.acts_for(declarant_of(document) or ""):
             raise UnknownDeclaration(declaration_id)
+        return document
+
+    async def _read(self, principal: Principal, declaration_id: str) -> DeclarationStatus:
+        """The trader's view of the declaration, if the principal acts for its declarant."""
+        document = await self._document(principal, declaration_id)
         return DeclarationStatus.model_validate(trader_view(document))
+
+    async def _open(self, principal: Principal, declaration_id: str) -> _Open:
+        """The declaration a change is made to: the principal's, versioned, not closed."""
+        document = await self._document(principal, declaration_id)
+        status = str(document.get("status"))
+        if status in CLOSED:
+            raise NotAmendable(declaration_id, "closed", status)
+        version = document.get("version")
+        if not isinstance(version, int):
+            raise NotAmendable(declaration_id, "no-versions", status)
+        declared = DeclarationSubmitted.model_validate(document["declaration"])
+        return _Open(declaration_id, version, declared)
+
+    async def amend(
+        self,
+        principal: Principal,
+        declaration_id: str,
+        declaration: DeclarationRequest,
+        key: str | None = None,
+    ) -> None:
+        """Publish ``declaration`` as the next version of ``declaration_id`` (re-routed),
+        once Kafka acknowledged it.
+
+        Raises UnknownDeclaration, NotAmendable, NotYourDeclarant (the new body's declarant),
+        NotYetVisible, VersionTaken; with a ``key``, KeyReused or KeyInProgress; Unavailable."""
+        current = await self._open(principal, declaration_id)
+        if not principal.acts_for(declaration.declarant.uscc):
+            raise NotYourDeclarant(declaration.declarant.uscc)
+        event = self._declared(declaration, declaration_id, current.version + 1)
+        await self._new_version(principal, current, event, "amend", declaration.body_hash(), key)
+
+    async def add_documents(
+        self,
+        principal: Principal,
+        declaration_id: str,
+        request: DocumentsRequest,
+        key: str | None = None,
+    ) -> None:
+        """Publish the next version of ``declaration_id``: the current one's content with the
+        documents added (those lodged already are ignored), re-routed.
+
+        Raises NothingNew when every document is lodged already, the rest as :meth:`amend`."""
+        current = await self._open(principal, declaration_id)
+        lodged = current.declared.documents
+        known = {(d.type, d.reference) for d in lodged}
+        added: list[Document] = []
+        for document in request.documents:
+            if (document.type, document.reference) not in known:
+                known.add((document.type, document.reference))
+                added.append(Document(type=document.type, reference=document.reference))
+        if not added:
+            raise NothingNew()
+        documents = (*lodged, *added)
+        if len(documents) > MAX_DOCUMENTS:
+            raise TooManyDocuments(len(documents))
+        content = current.declared.model_copy(update={"documents": documents})
+        agencies, table = route(content, self.table)
+        event = content.model_copy(
+            update={
+                "event_id": ids.random_event_id(),
+                "submitted_at": self.clock(),
+                "required_agencies": agencies,
+                "routing_version": table,
+                "version": current.version + 1,
+                "signature": None,
+            }
+        )
+        digest = hashlib.sha256(repr(sorted(added, key=repr)).encode()).hexdigest()
+        await self._new_version(principal, current, event, "documents", digest, key)
+
+    async def withdraw(
+        self,
+        principal: Principal,
+        declaration_id: str,
+        request: WithdrawalRequest,
+        key: str | None = None,
+    ) -> None:
+        """Publish the trader's withdrawal of the current version, once Kafka acknowledged it.
+
+        ``requested_by`` is the owner's USCC (the domestic party's) if the principal acts for
+        it, else the declarant's (the principal acts for it: it may read the declaration).
+        Raises UnknownDeclaration, NotAmendable; with a ``key``, KeyReused or KeyInProgress;
+        Unavailable."""
+        current = await self._open(principal, declaration_id)
+        owner = current.declared.owner.uscc
+        event = DeclarationWithdrawn(
+            event_id=ids.random_event_id(),
+            declaration_id=declaration_id,
+            withdrawn_at=self.clock(),
+            version=current.version,
+            requested_by=owner if principal.acts_for(owner) else current.declared.declarant.uscc,
+            reason=request.reason,
+        )
+        if key is None:
+            await self._publish_event(event, "the withdrawal")
+            return
+        async with self._keyed(
+            principal,
+            key,
+            "withdrawal",
+            declaration_id,
+            request.body_hash(),
+            event.withdrawn_at,
+            current.version,
+        ) as claim:
+            if claim is not None:
+                event = event.model_copy(
+                    update={
+                        "event_id": claim.event_id,
+                        "withdrawn_at": claim.submitted_at,
+                        "version": claim.version or current.version,
+                    }
+                )
+                await self._publish_event(event, "the withdrawal")
+
+    def _declared(
+        self, declaration: DeclarationRequest, declaration_id: str, version: int
+    ) -> DeclarationSubmitted:
+        agencies, table = route(declaration, self.table)
+        return declaration.to_event(
+            declaration_id=declaration_id,
+            event_id=ids.random_event_id(),
+            submitted_at=self.clock(),
+            agencies=agencies,
+            routing_version=table,
+            version=version,
+        )
+
+    async def _new_version(
+        self,
+        principal: Principal,
+        current: _Open,
+        event: DeclarationSubmitted,
+        operation: str,
+        body_hash: str,
+        key: str | None,
+    ) -> None:
+        """Claim the event's version, then publish it (with a ``key``: the key's claim first,
+        which keeps the version, ids and time of its first request)."""
+        if key is None:
+            await self._publish_version(current, event)
+            return
+        assert event.version is not None
+        async with self._keyed(
+            principal,
+            key,
+            operation,
+            current.declaration_id,
+            body_hash,
+            event.submitted_at,
+            event.version,
+        ) as claim:
+            if claim is not None:
+                event = event.model_copy(
+                    update={
+                        "event_id": claim.event_id,
+                        "submitted_at": claim.submitted_at,
+                        "version": claim.version or event.version,
+                    }
+                )
+                await self._publish_version(current, event)
+
+    async def _publish_version(self, current: _Open, event: DeclarationSubmitted) -> None:
+        """Publish a new version unless another event made it first (refused: NotYetVisible
+        while the read model does not show that version, else VersionTaken)."""
+        assert event.version is not None
+        content = event.model_dump(mode="json", exclude={"event_id", "submitted_at"})
+        digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+        stored = ids.version_key(event.declaration_id, event.version)
+        new = Claim(digest, event.declaration_id, event.event_id, event.submitted_at)
+        try:
+            claim = await self.store.claim(stored, new)
+        except IdempotencyUnavailable as exc:
+            raise Unavailable("the idempotency store is unavailable", "idempotency") from exc
+        if claim.body_hash != digest:
+            if current.version < event.version:
+                raise NotYetVisible(event.declaration_id, event.version)
+            raise VersionTaken(event.declaration_id, event.version)
+        if claim.published:
+            return  # the same change again, acknowledged already
+        event = event.model_copy(
+            update={
+                "event_id": claim.event_id or event.event_id,
+                "submitted_at": claim.submitted_at,
+            }
+        )
+        await self._publish_event(event, "the declaration")
+        try:
+            await self.store.mark_published(stored)
+        except IdempotencyUnavailable as exc:
+            log.warning("publish state of a version not recorded: %r", exc)
+
+    @asynccontextmanager
+    async def _keyed(
+        self,
+        principal: Principal,
+        key: str,
+        operation: str,
+        declaration_id: str,
+        body_hash: str,
+        at: datetime,
+        version: int,
+    ) -> AsyncIterator[Claim | None]:
+        """The subject's Idempotency-Key claimed for a change of a declaration: yields the
+        claim to publish (its first request's ids, time and version), or None when it is
+        known published; marks it published after the block."""
+        scoped = ids.scoped_key(principal.subject, key)
+        if scoped in self.in_flight:
+            raise KeyInProgress()
+        scope = json.dumps([operation, declaration_id, body_hash])
+        new = Claim(
+            body_hash=hashlib.sha256(scope.encode()).hexdigest(),
+            declaration_id=declaration_id,
+            event_id=self.keyed_ids.event_id(principal.subject, key),
+            submitted_at=at,
+            version=version,
+        )
+        self.in_flight.add(scoped)
+        try:
+            try:
+                claim = await self.store.claim(scoped, new)
+            except IdempotencyUnavailable as exc:
+                raise Unavailable("the idempotency store is unavailable", "idempotency") from exc
+            if claim.body_hash != new.body_hash:
+                raise KeyReused()
+            if claim.published:
+                yield None
+                return
+            await self.after_claim(key)
+            yield claim
+            try:
+                await self.store.mark_published(scoped)
+            except IdempotencyUnavailable as exc:
+                log.warning("publish state of a key not recorded: %r", exc)
+        finally:
+            self.in_flight.discard(scoped)
+
+    async def _publish_event(self, event: Published, what: str) -> None:
+        try:
+            async with asyncio.timeout(self.limits.publish_timeout):
+                await self.publisher.publish(event)
+        except (PublishUnavailable, TimeoutError) as exc:
+            raise Unavailable(f"Kafka did not acknowledge {what}", "publish") from exc
 
     async def _publish(
         self,
@@ -257,19 +601,16 @@ class IntakeService:
         event_id: str,
         submitted_at: datetime,
     ) -> None:
-        agencies, version = route(declaration, self.table)
+        agencies, table = route(declaration, self.table)
         event = declaration.to_event(
             declaration_id=declaration_id,
             event_id=event_id,
             submitted_at=submitted_at,
             agencies=agencies,
-            routing_version=version,
+            routing_version=table,
+            version=1,
         )
-        try:
-            async with asyncio.timeout(self.limits.publish_timeout):
-                await self.publisher.publish(event)
-        except (PublishUnavailable, TimeoutError) as exc:
-            raise Unavailable("Kafka did not acknowledge the declaration", "publish") from exc
+        await self._publish_event(event, "the declaration")
 
     async def _publish_once(self, declaration: DeclarationRequest, subject: str, key: str) -> str:
         """Claim the subject's key, publish unless the claim is known published, then mark it

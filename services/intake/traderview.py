@@ -295,12 +295,135 @@ def trader_result(result: Doc | None) -> dict[str, Any] | None:
     }
 
 
+NOTICE_FIELDS = ("notice_id", "issued_at", "due_by", "amount", "outstanding")
+SETTLEMENT_FIELDS = ("kind", "paid", "days_late", "late_interest")
+LATE_INTEREST = "0.05%"  # a day after the due date (services.aggregator.payment)
+
+
+def trader_notice(notice: Doc | None) -> dict[str, Any] | None:
+    """The payment notice to pay: amount, taxes per kind, due date, what is outstanding."""
+    if notice is None:
+        return None
+    return {
+        **{name: notice.get(name) for name in NOTICE_FIELDS},
+        "taxes": [{name: t.get(name) for name in TOTAL_FIELDS} for t in notice.get("taxes") or ()],
+    }
+
+
+def trader_settlement(settlement: Doc | None) -> dict[str, Any] | None:
+    """How the notice was settled (the bank's payment ids are left out)."""
+    if settlement is None:
+        return None
+    return {name: settlement.get(name) for name in SETTLEMENT_FIELDS}
+
+
+def _paid_notice(steps: list[Doc]) -> tuple[Doc | None, Doc | None]:
+    """The latest payment notice and settlement of the steps (None, None if there is none)."""
+    for step in reversed(steps):
+        if step.get("payment_notice") or step.get("settlement"):
+            return step.get("payment_notice"), step.get("settlement")
+    return None, None
+
+
+def next_step(view: Doc, notice: Doc | None) -> dict[str, Any]:
+    """What the trader must do now: a code for machines, a message for people, the request
+    to make (if any) and the agencies concerned.
+
+    - AWAITING_PAYMENT -> ``PAY`` the notice through the bank (``POST /v1/payments``);
+    - HELD -> ``SUPPLY_DOCUMENTS`` the reasons name (``POST .../documents``) or amend;
+    - INSPECTION_REQUIRED -> ``PRESENT_GOODS`` for the joint inspection;
+    - TIMED_OUT -> ``WAIT``: escalated, the agencies named have not ruled (nothing to do);
+    - SUBMITTED, IN_REVIEW -> ``WAIT``;
+    - RELEASED, REJECTED, WITHDRAWN -> ``NONE``: final.
+    """
+    status, declaration_id = view["status"], view["declaration_id"]
+    result = view.get("result") or {}
+    here = f"/v1/declarations/{declaration_id}"
+    if status == "AWAITING_PAYMENT" and notice is not None:
+        return {
+            "code": "PAY",
+            "message": (
+                f"Pay tax payment notice {notice['notice_id']}: {notice['outstanding']} CNY "
+                f"outstanding, due by {notice['due_by']}, through your bank (POST "
+                f"/v1/payments). After that date late interest of {LATE_INTEREST} of the amount "
+                "accrues per day. The goods are released once it is paid or guaranteed."
+            ),
+            "action": "POST /v1/payments",
+            "agencies": [],
+        }
+    if status == "HELD":
+        holding = [d["agency"] for d in result.get("decisions") or () if d["decision"] == "HOLD"]
+        return {
+            "code": "SUPPLY_DOCUMENTS",
+            "message": (
+                "The declaration is on hold: supply the documents or information the reasons "
+                f"name (POST {here}/documents), or amend the declaration (PUT {here})."
+            ),
+            "action": f"POST {here}/documents",
+            "agencies": holding,
+        }
+    if status == "INSPECTION_REQUIRED":
+        inspecting = [
+            d["agency"] for d in result.get("decisions") or () if d["decision"] == "INSPECT"
+        ]
+        return {
+            "code": "PRESENT_GOODS",
+            "message": (
+                "Present the goods for the joint inspection the order names; the agencies "
+                "will contact you to arrange it."
+            ),
+            "action": None,
+            "agencies": inspecting,
+        }
+    if status == "TIMED_OUT":
+        missing = list(result.get("missing_agencies") or ())
+        return {
+            "code": "WAIT",
+            "message": (
+                "Not every agency answered in time: the declaration is escalated, and is "
+                f"decided when {', '.join(missing) or 'they'} rule. Nothing to do."
+            ),
+            "action": None,
+            "agencies": missing,
+        }
+    if status in ("RELEASED", "REJECTED", "WITHDRAWN"):
+        final = {
+            "RELEASED": "The goods are released. Nothing more to do.",
+            "REJECTED": "The declaration is rejected; the reasons say why. Nothing more can "
+            "be done with it: lodge a new declaration if appropriate.",
+            "WITHDRAWN": "The declaration is withdrawn. Nothing more to do.",
+        }
+        return {"code": "NONE", "message": final[status], "action": None, "agencies": []}
+    return {
+        "code": "WAIT",
+        "message": "The agencies are assessing the declaration. Nothing to do yet.",
+        "action": None,
+        "agencies": [],
+    }
+
+
 def trader_view(doc: Doc) -> dict[str, Any]:
     """The body of ``GET /v1/declarations/{id}`` for a read-model document."""
     view = status_view(dict(doc))
-    return {
+    body = {
         "declaration_id": view["declaration_id"],
         "status": view["status"],
         "verdicts": [trader_verdict(v) for v in view["verdicts"]],
         "result": trader_result(view["result"]),
     }
+    if "version" not in view:  # lodged before versions: as it always was
+        return body
+    steps = list(view.get("steps") or ())
+    notice, settlement = _paid_notice(steps)
+    shown_notice = trader_notice(notice)
+    body.update(
+        version=view["version"],
+        steps=[
+            {name: step.get(name) for name in ("sequence", "version", "status", "decided_at")}
+            for step in steps
+        ],
+        payment_notice=shown_notice,
+        settlement=trader_settlement(settlement),
+        next_step=next_step(view, shown_notice),
+    )
+    return body

@@ -1,8 +1,10 @@
 """Long-poll support: many waiting requests, one shared query loop against the read model.
 
-While anyone waits, ONE background task asks ``read_model.final_among(all waited ids)``
-every ``interval`` seconds and wakes the waiters whose declaration became final. Waiters of
-the same id share one ``asyncio.Event``. When nobody waits, the task sleeps and queries
+While anyone waits, ONE background task asks ``read_model.statuses(all waited ids)`` every
+``interval`` seconds and wakes the waiters whose declaration moved on: to a status other than
+the one the waiter last saw, or, for a waiter that names none, to any answer (a status in
+``schema.ANSWERED``: the first answer, and every later step). Waiters of the same id and
+seen status share one ``asyncio.Event``. When nobody waits, the task sleeps and queries
 nothing. The number of concurrent waiters is bounded (``TooManyWaiters`` beyond).
 """
 
@@ -13,6 +15,17 @@ import contextlib
 import logging
 
 from services.intake.ports import ReadModel, ReadModelUnavailable
+from services.intake.schema import ANSWERED
+
+Waited = tuple[str, str | None]  # (declaration id, the status its waiters last saw)
+
+
+def moved_on(status: str | None, seen: str | None) -> bool:
+    """Whether a waiter that last saw ``seen`` (None: nothing yet) is answered by ``status``."""
+    if status is None:
+        return False
+    return status in ANSWERED if seen is None else status != seen
+
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +39,8 @@ class Waiters:
         self._read_model = read_model
         self._max_waiters = max_waiters
         self._interval = interval
-        self._events: dict[str, asyncio.Event] = {}
-        self._counts: dict[str, int] = {}
+        self._events: dict[Waited, asyncio.Event] = {}
+        self._counts: dict[Waited, int] = {}
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -49,12 +62,18 @@ class Waiters:
             self._task = None
 
     async def wait_final(self, declaration_id: str, timeout: float) -> bool:
-        """Wait until the declaration is seen final (True) or ``timeout`` seconds passed."""
+        """Wait for the first answer (a status in ``ANSWERED``); see :meth:`wait_change`."""
+        return await self.wait_change(declaration_id, None, timeout)
+
+    async def wait_change(self, declaration_id: str, seen: str | None, timeout: float) -> bool:
+        """Wait until the declaration moves on from ``seen`` (:func:`moved_on`: True) or
+        ``timeout`` seconds passed (False)."""
         if self.waiting >= self._max_waiters:
             raise TooManyWaiters(f"{self._max_waiters} requests are waiting already")
         self.start()
-        event = self._events.setdefault(declaration_id, asyncio.Event())
-        self._counts[declaration_id] = self._counts.get(declaration_id, 0) + 1
+        waited = (declaration_id, seen)
+        event = self._events.setdefault(waited, asyncio.Event())
+        self._counts[waited] = self._counts.get(waited, 0) + 1
         self._wakeup.set()
         try:
             async with asyncio.timeout(timeout):
@@ -63,9 +82,9 @@ class Waiters:
         except TimeoutError:
             return False
         finally:
-            self._counts[declaration_id] -= 1
-            if not self._counts[declaration_id]:
-                del self._counts[declaration_id], self._events[declaration_id]
+            self._counts[waited] -= 1
+            if not self._counts[waited]:
+                del self._counts[waited], self._events[waited]
 
     async def _poll(self) -> None:
         while True:
@@ -74,13 +93,14 @@ class Waiters:
                 await self._wakeup.wait()
                 continue
             try:
-                final = await self._read_model.final_among(list(self._events))
+                ids = list(dict.fromkeys(declaration_id for declaration_id, _ in self._events))
+                statuses = await self._read_model.statuses(ids)
             except ReadModelUnavailable as exc:
                 log.warning("read model unavailable while long-polling: %s", exc)
             except Exception:
                 log.exception("long-poll query failed")
             else:
-                for declaration_id in final:
-                    if (event := self._events.get(declaration_id)) is not None:
+                for (declaration_id, seen), event in list(self._events.items()):
+                    if moved_on(statuses.get(declaration_id), seen):
                         event.set()
             await asyncio.sleep(self._interval)

@@ -56,7 +56,7 @@ def test_the_valid_body_is_valid() -> None:
 
 
 def test_the_valid_body_is_the_factorys_declaration() -> None:
-    event = declaration()
+    event = declaration(version=1)  # every declaration the intake lodges has a version
     assert (
         parse_declaration(valid_body()).to_event(
             declaration_id=event.declaration_id,

@@ -1,0 +1,270 @@
+"""Amendments, documents and withdrawals through the intake's HTTP API (in-memory ports).
+
+The read model is the projector's own fold (``singlewindow.readmodel.apply``) of what the
+intake published, so the checks run against the documents the platform really builds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from services.aggregator.join import fold as join_fold
+from singlewindow.events import (
+    Decision,
+    DeclarationSubmitted,
+    DeclarationWithdrawn,
+    Event,
+    TaxKind,
+    TaxTotal,
+)
+from singlewindow.readmodel import apply
+from tests import factories
+from tests.unit.intake_tokens import USCC_A, USCC_B
+from tests.unit.test_intake_api import ISSUER, Intake, named, problem, running
+from tests.unit.test_intake_schema import changed, valid_body
+
+DOCS = {"documents": [{"type": "PACKING_LIST", "reference": "PL-1"}]}
+
+
+def project(intake: Intake, *events: Event) -> dict[str, Any]:
+    """Fold events into the in-memory read model, as the projector would."""
+    doc: dict[str, Any] | None = None
+    for event in events:
+        doc = apply(intake.read_model.documents.get(event.declaration_id), event)
+        intake.read_model.put(doc)
+    assert doc is not None
+    return doc
+
+
+async def lodged(intake: Intake) -> str:
+    """A declaration lodged and projected; its id."""
+    response = await intake.submit(valid_body())
+    assert response.status_code == 202
+    project(intake, intake.publisher.events[-1])
+    return str(response.json()["declaration_id"])
+
+
+def with_result(intake: Intake, declaration_id: str, decision: Decision) -> dict[str, Any]:
+    """The current version ruled on by every agency asked with ``decision``, and the join's
+    results projected."""
+    declared = [e for e in intake.publisher.events if isinstance(e, DeclarationSubmitted)]
+    current = declared[-1]
+    assert current.version is not None
+    verdicts = [
+        factories.verdict(
+            declaration_id,
+            agency,
+            decision,
+            declaration_version=current.version,
+            verdict_id=f"V-{agency}-{current.version}",
+            decided_at=current.submitted_at + timedelta(seconds=1),
+        )
+        for agency in current.required_agencies
+    ]
+    _, results = join_fold([*declared, *verdicts], timedelta(minutes=2))
+    return project(intake, *verdicts, *results)
+
+
+async def test_a_new_declaration_is_version_1() -> None:
+    async with running() as intake:
+        await lodged(intake)
+        [event] = intake.publisher.events
+        assert isinstance(event, DeclarationSubmitted) and event.version == 1
+
+
+async def test_an_amendment_is_the_next_version_of_the_same_declaration() -> None:
+    async with running() as intake:
+        declaration_id = await lodged(intake)
+        with_result(intake, declaration_id, Decision.HOLD)
+        body = changed("items[0].description", "Laptops, 14 inch")
+        response = await intake.client.put(f"/v1/declarations/{declaration_id}", json=body)
+        assert response.status_code == 202, response.text
+        assert response.headers["location"] == f"/v1/declarations/{declaration_id}"
+        first, amended = intake.publisher.events
+        assert isinstance(amended, DeclarationSubmitted)
+        assert (amended.declaration_id, amended.version) == (declaration_id, 2)
+        assert amended.event_id != first.event_id
+        assert amended.items[0].description == "Laptops, 14 inch"
+        assert amended.required_agencies  # routed again
+        doc = project(intake, amended)
+        assert (doc["version"], doc["status"]) == (2, "IN_REVIEW")  # its HELD no longer stands
+
+
+async def test_an_amendment_is_refused_like_a_read_or_a_submission() -> None:
+    async with running() as intake:
+        declaration_id = await lodged(intake)
+        stranger = ISSUER.auth("trader-b", (USCC_B,))
+        for target, auth in ((declaration_id, stranger), ("DEC-NOPE", None)):
+            response = await intake.client.put(
+                f"/v1/declarations/{target}", json=valid_body(), headers=auth or {}
+            )
+            assert problem(response, 404)["type"].endswith("unknown-declaration")
+        other = changed("declarant.uscc", USCC_B)
+        problem(await intake.client.put(f"/v1/declarations/{declaration_id}", json=other), 403)
+        bad = changed("items[0].hs_code", "12")
+        response = await intake.client.put(f"/v1/declarations/{declaration_id}", json=bad)
+        assert named(response) == {"items[0].hs_code"}
+        assert len(intake.publisher.events) == 1
+
+
+async def test_a_closed_declaration_cannot_change() -> None:
+    async with running() as intake:
+        declaration_id = await lodged(intake)
+        doc = with_result(intake, declaration_id, Decision.REJECT)
+        assert doc["status"] == "REJECTED"
+        url = f"/v1/declarations/{declaration_id}"
+        for response in (
+            await intake.client.put(url, json=valid_body()),
+            await intake.client.post(f"{url}/documents", json=DOCS),
+            await intake.client.post(f"{url}/withdrawal", json={"reason": "error"}),
+        ):
+            assert problem(response, 409)["type"].endswith("declaration-closed")
+        assert len(intake.publisher.events) == 1
+
+
+async def test_a_declaration_lodged_before_versions_cannot_change() -> None:
+    async with running() as intake:
+        legacy = factories.declaration("DEC-OLD", declarant=factories.declaration().declarant)
+        intake.read_model.put(apply(None, legacy))
+        assert "version" not in intake.read_model.documents["DEC-OLD"]
+        auth = ISSUER.auth("trader-a", (legacy.declarant.uscc,))
+        response = await intake.client.post(
+            "/v1/declarations/DEC-OLD/withdrawal", json={"reason": "error"}, headers=auth
+        )
+        assert problem(response, 409)["type"].endswith("no-versions")
+
+
+async def test_a_version_the_read_model_does_not_show_yet_is_409_retry_after() -> None:
+    async with running() as intake:
+        declaration_id = await lodged(intake)
+        url = f"/v1/declarations/{declaration_id}"
+        one = changed("items[0].description", "first change")
+        two = changed("items[0].description", "second change")
+        assert (await intake.client.put(url, json=one)).status_code == 202
+        again = await intake.client.put(url, json=one)  # the same change: the same event
+        assert again.status_code == 202 and len(intake.publisher.events) == 2
+        response = await intake.client.put(url, json=two)  # the projector has not caught up
+        assert problem(response, 409)["type"].endswith("not-yet-visible")
+        assert response.headers["retry-after"] == "1"
+        project(intake, intake.publisher.events[-1])
+        assert (await intake.client.put(url, json=two)).status_code == 202
+        versions = [
+            e.version for e in intake.publisher.events if isinstance(e, DeclarationSubmitted)
+        ]
+        assert versions == [1, 2, 3]
+
+
+async def test_documents_make_a_new_version_with_them_added() -> None:
+    async with running() as intake:
+        declaration_id = await lodged(intake)
+        with_result(intake, declaration_id, Decision.HOLD)
+        url = f"/v1/declarations/{declaration_id}/documents"
+        body = {
+            "documents": [
+                {"type": "COMMERCIAL_INVOICE", "reference": "INV-2026-001"},  # lodged already
+                {"type": "HEALTH_CERTIFICATE", "reference": "HC-7"},
+                {"type": "HEALTH_CERTIFICATE", "reference": "HC-7"},
+            ]
+        }
+        response = await intake.client.post(url, json=body)
+        assert response.status_code == 202, response.text
+        first, added = intake.publisher.events
+        assert isinstance(first, DeclarationSubmitted) and isinstance(added, DeclarationSubmitted)
+        assert added.version == 2 and added.items == first.items
+        assert [(d.type, d.reference) for d in added.documents] == [
+            ("COMMERCIAL_INVOICE", "INV-2026-001"),
+            ("HEALTH_CERTIFICATE", "HC-7"),
+        ]
+        project(intake, added)
+        again = await intake.client.post(url, json=body)  # nothing new any more
+        assert problem(again, 422)["type"].endswith("nothing-new")
+        response = await intake.client.post(url, json={"documents": []})
+        assert named(response) == {"documents"}
+
+
+async def test_a_withdrawal_is_published_signed_by_the_intake_for_the_owner() -> None:
+    async with running() as intake:
+        declaration_id = await lodged(intake)
+        url = f"/v1/declarations/{declaration_id}/withdrawal"
+        response = await intake.client.post(url, json={"reason": "lodged in error"})
+        assert response.status_code == 202, response.text
+        withdrawn = intake.publisher.events[-1]
+        assert isinstance(withdrawn, DeclarationWithdrawn)
+        assert (withdrawn.version, withdrawn.requested_by) == (1, USCC_A)
+        assert withdrawn.reason == "lodged in error"
+        for reason in ("", "x" * 1001, " "):
+            assert named(await intake.client.post(url, json={"reason": reason})) == {"reason"}
+
+
+async def test_an_idempotency_key_answers_a_change_again_after_the_read_model_caught_up() -> None:
+    async with running() as intake:
+        declaration_id = await lodged(intake)
+        url = f"/v1/declarations/{declaration_id}"
+        body = changed("items[0].description", "changed once")
+        key = {"Idempotency-Key": "amend-1"}
+        assert (await intake.client.put(url, json=body, headers=key)).status_code == 202
+        project(intake, intake.publisher.events[-1])
+        assert (await intake.client.put(url, json=body, headers=key)).status_code == 202
+        assert len(intake.publisher.events) == 2  # not a third version
+        other = changed("items[0].description", "changed twice")
+        response = await intake.client.put(url, json=other, headers=key)
+        assert problem(response, 409)["type"].endswith("idempotency-key-reused")
+
+
+async def test_the_trader_sees_the_notice_and_what_to_do() -> None:
+    async with running() as intake:
+        declaration_id = await lodged(intake)
+        declared = intake.publisher.events[0]
+        assert isinstance(declared, DeclarationSubmitted)
+        taxes = (
+            TaxTotal(kind=TaxKind.VAT, assessed=Decimal("5850.01"), collected=Decimal("5850.01")),
+        )
+        verdicts = [
+            factories.verdict(
+                declaration_id,
+                agency,
+                declaration_version=1,
+                verdict_id=f"V-{agency}",
+                tax_totals=taxes if agency == "customs" else (),
+                total_duties=Decimal("5850.01") if agency == "customs" else Decimal("0"),
+            )
+            for agency in declared.required_agencies
+        ]
+        _, results = join_fold([declared, *verdicts], timedelta(minutes=2))
+        project(intake, *verdicts, *results)
+        view = (await intake.client.get(f"/v1/declarations/{declaration_id}")).json()
+        assert view["status"] == "AWAITING_PAYMENT" and view["version"] == 1
+        assert [(s["sequence"], s["status"]) for s in view["steps"]] == [(1, "AWAITING_PAYMENT")]
+        notice = view["payment_notice"]
+        assert (notice["amount"], notice["outstanding"]) == ("5850.01", "5850.01")
+        assert notice["taxes"] == [{"kind": "VAT", "assessed": "5850.01", "collected": "5850.01"}]
+        assert (
+            view["next_step"]["code"] == "PAY"
+            and notice["notice_id"] in view["next_step"]["message"]
+        )
+        assert view["settlement"] is None
+
+
+async def test_wait_with_seen_answers_when_the_status_moves_on() -> None:
+    async with running() as intake:
+        declaration_id = await lodged(intake)
+        doc = with_result(intake, declaration_id, Decision.HOLD)
+        assert doc["status"] == "HELD"
+        url = f"/v1/declarations/{declaration_id}"
+        quick = await intake.client.get(url, params={"wait": 5})  # answered: at once
+        assert quick.json()["status"] == "HELD"
+        assert quick.json()["next_step"]["code"] == "SUPPLY_DOCUMENTS"
+
+        async def amend_soon() -> None:
+            await asyncio.sleep(0.1)
+            intake.read_model.set_status(declaration_id, "IN_REVIEW")
+
+        moving = asyncio.create_task(amend_soon())
+        response: httpx.Response = await intake.client.get(url, params={"wait": 5, "seen": "HELD"})
+        await moving
+        assert response.json()["status"] == "IN_REVIEW"
