@@ -158,12 +158,12 @@ def test_the_projector_defaults_and_variables(monkeypatch: pytest.MonkeyPatch) -
 
 def test_the_intake_reads_its_host_and_ports(monkeypatch: pytest.MonkeyPatch) -> None:
     own = read_settings(IntakeSettings)
-    assert (own.intake_host, own.intake_port, own.intake_metrics_port) == ("127.0.0.1", 8000, 0)
+    assert (own.host, own.port, own.metrics_port) == ("127.0.0.1", 8000, 0)
     monkeypatch.setenv("INTAKE_HOST", "0.0.0.0")
     monkeypatch.setenv("INTAKE_PORT", "0")  # an ephemeral port: what the tests use
     monkeypatch.setenv("INTAKE_METRICS_PORT", "9100")
     own = read_settings(IntakeSettings)
-    assert (own.intake_host, own.intake_port, own.intake_metrics_port) == ("0.0.0.0", 0, 9100)
+    assert (own.host, own.port, own.metrics_port) == ("0.0.0.0", 0, 9100)
 
 
 @pytest.mark.parametrize(
