@@ -9,6 +9,7 @@ import pytest
 
 from deploy.local.launcher import services
 from services.aggregator.config import AggregatorSettings
+from services.bank.config import BankSettings
 from services.intake.config import IntakeSettings
 from services.projector.config import ProjectorSettings
 from singlewindow.settings import (
@@ -63,6 +64,8 @@ def test_every_metrics_port_the_launcher_sets_is_read(monkeypatch: pytest.Monkey
     for service, port in ports.items():
         if service in OWN:
             assert OWN[service].read().metrics_port == port
+        elif service == "bank":
+            assert read_settings(BankSettings).metrics_port == port
         else:
             assert service_settings(service, AGENCY_PORTS[service]).metrics_port == port
 
