@@ -22,12 +22,14 @@ ROOT = Path(__file__).resolve().parents[2]
 # Metrics ports: the services from here, extra instances from here + 100, extra intakes from
 # here + 200 (set it to run two platforms side by side).
 PORT_BASE = int(os.environ.get("SW_LOCAL_PORT_BASE", "19100"))
+# The bank answers beside the intake: 8081 for 8000 (``make run``), 18081 for 18000 (tests).
+BANK_PORT_OFFSET = 81
 
 
 def services() -> tuple[str, ...]:
-    """Every service of the platform: the intake, each registered agency, the join and the
-    read model."""
-    return ("intake", *agency_registry().codes, "aggregator", "projector")
+    """Every service of the platform: the intake, each registered agency, the join, the read
+    model and the (simulated) bank."""
+    return ("intake", *agency_registry().codes, "aggregator", "projector", "bank")
 
 
 def module_of(service: str) -> str:
@@ -59,11 +61,12 @@ def service_credentials(module: str, env: dict[str, str]) -> dict[str, str]:
 
 def local_env(module: str, env: dict[str, str]) -> dict[str, str]:
     """The environment of ``module`` on the local platform: the local defaults (customs'
-    development sampling key, the intake's development token issuer and id secret, the
-    service's own event-signing key), then ``env`` (what is set wins over a default), then the
-    service's own Kafka principal."""
+    development sampling key, the intake's and the bank's development token issuer and id
+    secrets, the service's own event-signing key), then ``env`` (what is set wins over a
+    default), then the service's own Kafka principal."""
     from deploy.local.components import VAR
     from deploy.local.trust import LocalTrust
+    from services.bank.config import local_bank_env
     from services.customs.sampling import local_environment
     from services.intake.devissuer import local_intake_env
 
@@ -72,6 +75,8 @@ def local_env(module: str, env: dict[str, str]) -> dict[str, str]:
         defaults.update(local_environment(env, VAR / "secrets" / "customs-sampling.keys"))
     if module == "intake":
         defaults.update(local_intake_env())
+    if module == "bank":
+        defaults.update(local_bank_env())
     return {**defaults, **env, **service_credentials(module, env)}
 
 
@@ -79,6 +84,7 @@ class Platform:
     def __init__(self, logs: Path, intake_port: int, deadline_seconds: float) -> None:
         self.logs = logs
         self.url = f"http://127.0.0.1:{intake_port}"
+        self.bank_url = f"http://127.0.0.1:{intake_port + BANK_PORT_OFFSET}"
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.intake_urls = {"intake": self.url}
         self.metrics_ports = {s: PORT_BASE + i for i, s in enumerate(services()) if s != "intake"}
@@ -88,6 +94,7 @@ class Platform:
             "INTAKE_RATE_BURST": "100000",
             **os.environ,
             "INTAKE_PORT": str(intake_port),
+            "BANK_PORT": self.bank_url.rpartition(":")[2],
             "AGGREGATOR_DEADLINE_SECONDS": str(deadline_seconds),
             **{f"{s.upper()}_METRICS_PORT": str(p) for s, p in self.metrics_ports.items()},
         }

@@ -61,20 +61,18 @@ def intake_process(
             verifier=verifier,
             id_secret=secret,
             limits=Limits(
-                rate_per_second=own.intake_rate_per_second,
-                rate_burst=own.intake_rate_burst,
-                max_submissions=own.intake_max_submissions,
+                rate_per_second=own.rate_per_second,
+                rate_burst=own.rate_burst,
+                max_submissions=own.max_submissions,
             ),
-            after_claim=kill_after_claim(own.intake_fault_kill_after_claim),
+            after_claim=kill_after_claim(own.fault_kill_after_claim),
         ),
-        Exposure(docs=own.intake_public_docs, metrics=own.intake_public_metrics),
+        Exposure(docs=own.public_docs, metrics=own.public_metrics),
     )
-    if own.intake_metrics_port:  # for an internal scraper, whatever /metrics shows publicly
-        start_http_server(
-            own.intake_metrics_port, addr=own.intake_host, registry=app.state.metrics_registry
-        )
+    if own.metrics_port:  # for an internal scraper, whatever /metrics shows publicly
+        start_http_server(own.metrics_port, addr=own.host, registry=app.state.metrics_registry)
     return IntakeProcess(
-        http_server(app, own.intake_host, own.intake_port),
+        http_server(app, own.host, own.port),
         producer,
         closing=(publisher.close, producer.stop, client.close),
     )

@@ -10,6 +10,10 @@ Trust (required: without them the intake refuses to start, it never accepts ever
   asymmetric ones), ``INTAKE_JWT_LEEWAY_SECONDS`` (30), ``INTAKE_JWT_USCC_CLAIM``
   (``usccs``).
 
+These are :class:`TokenSettings`, which any service that takes traders' tokens shares under
+its own prefix (the bank's are ``BANK_JWT_ISSUER``...): :func:`build_verifier` and
+:func:`id_secret` build them, naming the service's own variables when something is missing.
+
 Where it listens: ``INTAKE_HOST`` (``127.0.0.1``) and ``INTAKE_PORT`` (8000; 0: any free port).
 
 Limits and exposure: ``INTAKE_RATE_PER_SECOND`` (10) and ``INTAKE_RATE_BURST`` (100) per
@@ -26,7 +30,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.intake.auth import FileKeys, JwtVerifier, KeySource, UrlKeys
 from services.intake.ids import MIN_SECRET_BYTES
@@ -37,42 +41,68 @@ class ConfigError(Exception):
     """The intake is not configured well enough to start; the message says what to set."""
 
 
-class IntakeSettings(BaseSettings):
-    intake_host: str = "127.0.0.1"
-    intake_port: Port = 8000
+class TokenSettings(BaseSettings):
+    """Who may call a service that takes traders' bearer tokens: the issuer it trusts, and the
+    secret its idempotent ids are keyed with. A service subclasses it with its own
+    ``env_prefix`` (``INTAKE_``, ``BANK_``): ``<PREFIX>JWT_ISSUER`` and so on."""
+
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+    jwks_url: str = ""
+    jwks_file: Path | None = None
+    jwt_algorithms: str = "EdDSA,ES256,RS256"
+    jwt_leeway_seconds: float = 30.0
+    jwt_uscc_claim: str = "usccs"
+    id_secret: SecretStr | None = None
+    id_secret_file: Path | None = None
+
+    @classmethod
+    def service(cls) -> str:
+        """The service these settings are of, for messages: ``intake`` for ``INTAKE_``."""
+        return cls.prefix().rstrip("_").lower() or "service"
+
+    @classmethod
+    def prefix(cls) -> str:
+        return str(cls.model_config.get("env_prefix") or "").upper()
+
+    @classmethod
+    def variable(cls, field: str) -> str:
+        """The environment variable of ``field``: ``INTAKE_JWT_ISSUER`` for ``jwt_issuer``."""
+        return f"{cls.prefix()}{field}".upper()
+
+
+class IntakeSettings(TokenSettings):
+    model_config = SettingsConfigDict(env_prefix="INTAKE_")
+
+    host: str = "127.0.0.1"
+    port: Port = 8000
     # Fault injection for tests only: SIGKILL this process between the claim of an
     # Idempotency-Key starting with this prefix and its publish. Empty: never.
-    intake_fault_kill_after_claim: str = ""
-    intake_jwt_issuer: str = ""
-    intake_jwt_audience: str = ""
-    intake_jwks_url: str = ""
-    intake_jwks_file: Path | None = None
-    intake_jwt_algorithms: str = "EdDSA,ES256,RS256"
-    intake_jwt_leeway_seconds: float = 30.0
-    intake_jwt_uscc_claim: str = "usccs"
-    intake_id_secret: SecretStr | None = None
-    intake_id_secret_file: Path | None = None
-    intake_rate_per_second: float = Field(10.0, gt=0, allow_inf_nan=False)
-    intake_rate_burst: int = Field(100, ge=1)
-    intake_max_submissions: int = Field(500, ge=1)  # in progress at once; 503 beyond
-    intake_public_docs: bool = False
-    intake_public_metrics: bool = False
-    intake_metrics_port: Port = 0
+    fault_kill_after_claim: str = ""
+    rate_per_second: float = Field(10.0, gt=0, allow_inf_nan=False)
+    rate_burst: int = Field(100, ge=1)
+    max_submissions: int = Field(500, ge=1)  # in progress at once; 503 beyond
+    public_docs: bool = False
+    public_metrics: bool = False
+    metrics_port: Port = 0
 
 
-_NO_ISSUER = (
-    "the intake has no token issuer configured, so it could not tell traders apart and "
-    "refuses to start. Set INTAKE_JWT_ISSUER, INTAKE_JWT_AUDIENCE and one of INTAKE_JWKS_URL "
-    "or INTAKE_JWKS_FILE (for a local run, `python -m services.intake.devissuer env` prints "
-    "a development issuer's settings)"
-)
+def _no_issuer(settings: TokenSettings) -> str:
+    v = settings.variable
+    return (
+        f"the {settings.service()} has no token issuer configured, so it could not tell traders "
+        f"apart and refuses to start. Set {v('jwt_issuer')}, {v('jwt_audience')} and one of "
+        f"{v('jwks_url')} or {v('jwks_file')} (for a local run, `python -m "
+        "services.intake.devissuer env` prints a development issuer's settings)"
+    )
 
 
-def key_source(settings: IntakeSettings) -> KeySource:
+def key_source(settings: TokenSettings) -> KeySource:
     """The issuer's keys: a JWKS URL or a JWKS file, exactly one."""
-    url, path = settings.intake_jwks_url, settings.intake_jwks_file
+    url, path = settings.jwks_url, settings.jwks_file
     if url and path:
-        raise ConfigError("set INTAKE_JWKS_URL or INTAKE_JWKS_FILE, not both")
+        v = settings.variable
+        raise ConfigError(f"set {v('jwks_url')} or {v('jwks_file')}, not both")
     try:
         if url:
             return UrlKeys(url)
@@ -80,56 +110,58 @@ def key_source(settings: IntakeSettings) -> KeySource:
             return FileKeys(path)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    raise ConfigError(_NO_ISSUER)
+    raise ConfigError(_no_issuer(settings))
 
 
-def build_verifier(settings: IntakeSettings) -> JwtVerifier:
+def build_verifier(settings: TokenSettings) -> JwtVerifier:
     """The token verifier the settings describe, or ConfigError saying what is missing."""
-    issuer, audience = settings.intake_jwt_issuer, settings.intake_jwt_audience
-    has_keys = settings.intake_jwks_url or settings.intake_jwks_file
+    issuer, audience = settings.jwt_issuer, settings.jwt_audience
+    has_keys = settings.jwks_url or settings.jwks_file
     if not (issuer or audience or has_keys):
-        raise ConfigError(_NO_ISSUER)
+        raise ConfigError(_no_issuer(settings))
+    v = settings.variable
     missing = [
         name
         for name, value in (
-            ("INTAKE_JWT_ISSUER", issuer),
-            ("INTAKE_JWT_AUDIENCE", audience),
-            ("INTAKE_JWKS_URL or INTAKE_JWKS_FILE", has_keys),
+            (v("jwt_issuer"), issuer),
+            (v("jwt_audience"), audience),
+            (f"{v('jwks_url')} or {v('jwks_file')}", has_keys),
         )
         if not value
     ]
     if missing:
         raise ConfigError(f"the token issuer is only partly configured: set {', '.join(missing)}")
-    algorithms = [a.strip() for a in settings.intake_jwt_algorithms.split(",") if a.strip()]
+    algorithms = [a.strip() for a in settings.jwt_algorithms.split(",") if a.strip()]
     try:
         return JwtVerifier(
             key_source(settings),
             issuer=issuer,
             audience=audience,
             algorithms=algorithms,
-            leeway=settings.intake_jwt_leeway_seconds,
-            uscc_claim=settings.intake_jwt_uscc_claim,
+            leeway=settings.jwt_leeway_seconds,
+            uscc_claim=settings.jwt_uscc_claim,
         )
     except ValueError as exc:
-        raise ConfigError(f"INTAKE_JWT_ALGORITHMS: {exc}") from None
+        raise ConfigError(f"{v('jwt_algorithms')}: {exc}") from None
 
 
-def id_secret(settings: IntakeSettings) -> bytes:
-    """The HMAC key of idempotent ids: INTAKE_ID_SECRET or the INTAKE_ID_SECRET_FILE content
-    (one trailing newline ignored), at least 32 bytes."""
-    value, path = settings.intake_id_secret, settings.intake_id_secret_file
+def id_secret(settings: TokenSettings) -> bytes:
+    """The HMAC key of idempotent ids: <PREFIX>ID_SECRET or the <PREFIX>ID_SECRET_FILE
+    content (one trailing newline ignored), at least 32 bytes."""
+    value, path = settings.id_secret, settings.id_secret_file
+    named, file = settings.variable("id_secret"), settings.variable("id_secret_file")
     if value is not None and path is not None:
-        raise ConfigError("set INTAKE_ID_SECRET or INTAKE_ID_SECRET_FILE, not both")
+        raise ConfigError(f"set {named} or {file}, not both")
     if path is not None:
         try:
             secret = path.read_bytes().removesuffix(b"\n")
         except OSError as exc:
-            raise ConfigError(f"cannot read INTAKE_ID_SECRET_FILE: {exc}") from None
+            raise ConfigError(f"cannot read {file}: {exc}") from None
     elif value is not None:
         secret = value.get_secret_value().encode()
     else:
         raise ConfigError(
-            "no id secret: set INTAKE_ID_SECRET_FILE (or INTAKE_ID_SECRET) to at least "
+            f"no id secret: set {file} (or {named}) to at least "
             f"{MIN_SECRET_BYTES} random bytes, e.g. `openssl rand -hex 32`"
         )
     if len(secret) < MIN_SECRET_BYTES:

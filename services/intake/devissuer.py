@@ -159,18 +159,27 @@ def bearer(subject: str, usccs: Sequence[str], **options: Any) -> dict[str, str]
     return {"Authorization": f"Bearer {mint(subject, usccs, **options)}"}
 
 
+def local_token_env(prefix: str, directory: Path, id_secret_file: Path) -> dict[str, str]:
+    """The token settings (``config.TokenSettings``) under ``prefix`` of a service that takes
+    this issuer's tokens locally, the credentials created if needed: this issuer, its
+    audience, the id secret file."""
+    ensure_keys(directory)
+    ensure_id_secret(id_secret_file)
+    return {
+        f"{prefix}JWT_ISSUER": ISSUER,
+        f"{prefix}JWT_AUDIENCE": AUDIENCE,
+        f"{prefix}JWKS_FILE": str(directory / JWKS),
+        f"{prefix}ID_SECRET_FILE": str(id_secret_file),
+    }
+
+
 def local_intake_env(
     directory: Path = DEFAULT_DIR, id_secret_file: Path = DEFAULT_ID_SECRET
 ) -> dict[str, str]:
     """The intake's environment for a local run, the credentials created if needed: this
     issuer, the id secret file, docs and metrics open."""
-    ensure_keys(directory)
-    ensure_id_secret(id_secret_file)
     return {
-        "INTAKE_JWT_ISSUER": ISSUER,
-        "INTAKE_JWT_AUDIENCE": AUDIENCE,
-        "INTAKE_JWKS_FILE": str(directory / JWKS),
-        "INTAKE_ID_SECRET_FILE": str(id_secret_file),
+        **local_token_env("INTAKE_", directory, id_secret_file),
         "INTAKE_PUBLIC_DOCS": "true",
         "INTAKE_PUBLIC_METRICS": "true",
     }

@@ -51,14 +51,15 @@ class KeyedIds:
             raise ValueError(f"the id secret must be at least {MIN_SECRET_BYTES} bytes")
         self._secret = secret
 
-    def _digest(self, purpose: str, subject: str, key: str) -> bytes:
+    def digest(self, purpose: str, subject: str, key: str) -> bytes:
+        """HMAC-SHA256 of (``purpose``, subject, key): ids of different purposes never meet."""
         message = json.dumps([purpose, subject, key], ensure_ascii=True).encode()
         return hmac.new(self._secret, message, hashlib.sha256).digest()
 
     def declaration_id(self, subject: str, key: str) -> str:
         """``DEC-`` and 32 upper-case hex digits (the format of a random id)."""
-        return "DEC-" + self._digest("declaration", subject, key)[:16].hex().upper()
+        return "DEC-" + self.digest("declaration", subject, key)[:16].hex().upper()
 
     def event_id(self, subject: str, key: str) -> str:
         """A uuid (version 4 layout: the bits are pseudo-random)."""
-        return str(uuid.UUID(bytes=self._digest("event", subject, key)[:16], version=4))
+        return str(uuid.UUID(bytes=self.digest("event", subject, key)[:16], version=4))

@@ -215,6 +215,21 @@ class _Open:
     declared: DeclarationSubmitted
 
 
+async def authenticate(verifier: Verifier, token: str | None) -> Principal:
+    """The verified principal of a bearer token (any service that takes traders' tokens).
+
+    Raises Unauthenticated (no token, an invalid one) or Unavailable (the issuer's keys
+    cannot be read)."""
+    if token is None:
+        raise Unauthenticated()
+    try:
+        return await verifier.verify(token)
+    except InvalidToken as exc:
+        raise Unauthenticated(str(exc)) from None
+    except KeysUnavailable as exc:
+        raise Unavailable("the token issuer's keys are unavailable", "issuer-keys") from exc
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -273,14 +288,7 @@ class IntakeService:
 
         Raises Unauthenticated (no token, an invalid one), Unavailable (the issuer's keys
         cannot be read) or RateLimited."""
-        if token is None:
-            raise Unauthenticated()
-        try:
-            principal = await self.verifier.verify(token)
-        except InvalidToken as exc:
-            raise Unauthenticated(str(exc)) from None
-        except KeysUnavailable as exc:
-            raise Unavailable("the token issuer's keys are unavailable", "issuer-keys") from exc
+        principal = await authenticate(self.verifier, token)
         wait = self.limiter.take(principal.subject)
         if wait:
             raise RateLimited(wait)

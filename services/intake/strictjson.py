@@ -24,7 +24,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The body, refused (415) unless JSON and (413) as soon as it exceeds ``limit`` bytes."""
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if media_type != "application/json":
-        raise Problem(415, "send the declaration as application/json", kind="media-type")
+        raise Problem(415, "send the body as application/json", kind="media-type")
     too_large = Problem(413, f"the body exceeds {limit} bytes", kind="too-large")
     declared = request.headers.get("content-length", "")
     if declared and not (declared.isascii() and declared.isdigit() and len(declared) <= 18):

@@ -221,9 +221,9 @@ def test_no_issuer_at_all_is_refused_with_what_to_set() -> None:
 @pytest.mark.parametrize(
     ("values", "missing"),
     [
-        ({"intake_jwt_issuer": ISSUER}, "INTAKE_JWT_AUDIENCE"),
-        ({"intake_jwt_issuer": ISSUER, "intake_jwt_audience": AUDIENCE}, "INTAKE_JWKS_URL"),
-        ({"intake_jwks_url": "https://issuer.test/jwks"}, "INTAKE_JWT_ISSUER"),
+        ({"jwt_issuer": ISSUER}, "INTAKE_JWT_AUDIENCE"),
+        ({"jwt_issuer": ISSUER, "jwt_audience": AUDIENCE}, "INTAKE_JWKS_URL"),
+        ({"jwks_url": "https://issuer.test/jwks"}, "INTAKE_JWT_ISSUER"),
     ],
 )
 def test_a_partly_configured_issuer_is_refused(values: dict[str, Any], missing: str) -> None:
@@ -234,25 +234,25 @@ def test_a_partly_configured_issuer_is_refused(values: dict[str, Any], missing: 
 def test_a_configured_issuer_builds_a_verifier(tmp_path: Path) -> None:
     path = tmp_path / "jwks.json"
     path.write_text(json.dumps(TestIssuer().jwks))
-    trust = {"intake_jwt_issuer": ISSUER, "intake_jwt_audience": AUDIENCE}
-    assert build_verifier(settings(**trust, intake_jwks_file=path)).issuer == ISSUER
+    trust = {"jwt_issuer": ISSUER, "jwt_audience": AUDIENCE}
+    assert build_verifier(settings(**trust, jwks_file=path)).issuer == ISSUER
     url = "https://issuer.test/jwks"
     with pytest.raises(ConfigError, match="not both"):
-        build_verifier(settings(**trust, intake_jwks_file=path, intake_jwks_url=url))
+        build_verifier(settings(**trust, jwks_file=path, jwks_url=url))
     with pytest.raises(ConfigError, match="ALGORITHMS"):
-        build_verifier(settings(**trust, intake_jwks_file=path, intake_jwt_algorithms="HS256"))
+        build_verifier(settings(**trust, jwks_file=path, jwt_algorithms="HS256"))
 
 
 def test_the_id_secret_comes_from_a_file_or_the_environment(tmp_path: Path) -> None:
     path = tmp_path / "id-secret"
     path.write_bytes(b"x" * 64 + b"\n")
-    assert id_secret(settings(intake_id_secret_file=path)) == b"x" * 64
-    assert id_secret(settings(intake_id_secret="y" * 32)) == b"y" * 32
+    assert id_secret(settings(id_secret_file=path)) == b"x" * 64
+    assert id_secret(settings(id_secret="y" * 32)) == b"y" * 32
     for wrong, words in [
         ({}, "no id secret"),
-        ({"intake_id_secret": "short"}, "at least 32"),
-        ({"intake_id_secret": "y" * 32, "intake_id_secret_file": path}, "not both"),
-        ({"intake_id_secret_file": tmp_path / "absent"}, "cannot read"),
+        ({"id_secret": "short"}, "at least 32"),
+        ({"id_secret": "y" * 32, "id_secret_file": path}, "not both"),
+        ({"id_secret_file": tmp_path / "absent"}, "cannot read"),
     ]:
         with pytest.raises(ConfigError, match=words):
             id_secret(settings(**wrong))

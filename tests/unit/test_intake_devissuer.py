@@ -109,7 +109,7 @@ async def test_the_local_environment_starts_an_intake_that_accepts_its_tokens(
         IntakeService(
             publisher, InMemoryReadModel(), verifier=build_verifier(own), id_secret=id_secret(own)
         ),
-        Exposure(docs=own.intake_public_docs, metrics=own.intake_public_metrics),
+        Exposure(docs=own.public_docs, metrics=own.public_metrics),
     )
     headers = devissuer.bearer("local", [USCC_A], directory=tmp_path / "issuer")
     transport = httpx.ASGITransport(app)

@@ -87,6 +87,8 @@ def test_the_manifest_parses_and_every_deployment_holds_together() -> None:
         *[("Deployment", code) for code in registry().codes],
         ("Deployment", "aggregator"),
         ("Deployment", "projector"),
+        ("Deployment", "bank"),
+        ("Service", "bank"),
     ]
     images = set()
     for name, deployment in deployments(text).items():

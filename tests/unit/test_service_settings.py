@@ -9,6 +9,7 @@ import pytest
 
 from deploy.local.launcher import services
 from services.aggregator.config import AggregatorSettings
+from services.bank.config import BankSettings
 from services.intake.config import IntakeSettings
 from services.projector.config import ProjectorSettings
 from singlewindow.settings import (
@@ -63,6 +64,8 @@ def test_every_metrics_port_the_launcher_sets_is_read(monkeypatch: pytest.Monkey
     for service, port in ports.items():
         if service in OWN:
             assert OWN[service].read().metrics_port == port
+        elif service == "bank":
+            assert read_settings(BankSettings).metrics_port == port
         else:
             assert service_settings(service, AGENCY_PORTS[service]).metrics_port == port
 
@@ -158,12 +161,12 @@ def test_the_projector_defaults_and_variables(monkeypatch: pytest.MonkeyPatch) -
 
 def test_the_intake_reads_its_host_and_ports(monkeypatch: pytest.MonkeyPatch) -> None:
     own = read_settings(IntakeSettings)
-    assert (own.intake_host, own.intake_port, own.intake_metrics_port) == ("127.0.0.1", 8000, 0)
+    assert (own.host, own.port, own.metrics_port) == ("127.0.0.1", 8000, 0)
     monkeypatch.setenv("INTAKE_HOST", "0.0.0.0")
     monkeypatch.setenv("INTAKE_PORT", "0")  # an ephemeral port: what the tests use
     monkeypatch.setenv("INTAKE_METRICS_PORT", "9100")
     own = read_settings(IntakeSettings)
-    assert (own.intake_host, own.intake_port, own.intake_metrics_port) == ("0.0.0.0", 0, 9100)
+    assert (own.host, own.port, own.metrics_port) == ("0.0.0.0", 0, 9100)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,48 @@
+"""The bank's settings: ``BANK_*`` environment variables.
+
+Trust (required, as the intake's: ``services.intake.config.TokenSettings`` under ``BANK_``):
+``BANK_JWT_ISSUER``, ``BANK_JWT_AUDIENCE``, one of ``BANK_JWKS_URL`` or ``BANK_JWKS_FILE`` (the
+issuer of traders' tokens, the intake's), one of ``BANK_ID_SECRET`` or ``BANK_ID_SECRET_FILE``
+(at least 32 bytes: the HMAC key of payment ids derived from an Idempotency-Key); optional
+``BANK_JWT_ALGORITHMS``, ``BANK_JWT_LEEWAY_SECONDS``, ``BANK_JWT_USCC_CLAIM``.
+
+- ``BANK_HOST`` (``127.0.0.1``) and ``BANK_PORT`` (8081; 0: any free port): where it listens;
+- ``BANK_METRICS_PORT`` (9107; 0: none): ``/metrics`` on a port of its own, as the consumers';
+- ``BANK_PAID_AT_SLACK_SECONDS`` (300): how far in the future a value date may be (clock skew);
+- ``BANK_PUBLIC_DOCS`` (false; true locally): ``/docs`` and ``/openapi.json``.
+
+Locally (:func:`local_bank_env`) it trusts the development issuer, with the intake's audience:
+``make token`` gives a token both take.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from services.intake.config import TokenSettings
+from services.intake.devissuer import DEFAULT_DIR, local_token_env
+from singlewindow.settings import Port
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCAL_ID_SECRET = ROOT / "var" / "credentials" / "bank" / "id-secret"
+
+
+class BankSettings(TokenSettings):
+    model_config = SettingsConfigDict(env_prefix="BANK_")
+
+    host: str = "127.0.0.1"
+    port: Port = 8081
+    metrics_port: Port = 9107
+    paid_at_slack_seconds: float = Field(300.0, ge=0, le=86400, allow_inf_nan=False)
+    public_docs: bool = False
+
+
+def local_bank_env(
+    directory: Path = DEFAULT_DIR, id_secret_file: Path = LOCAL_ID_SECRET
+) -> dict[str, str]:
+    """The bank's environment for a local run: the development issuer and an id secret of
+    its own, created if needed."""
+    return {**local_token_env("BANK_", directory, id_secret_file), "BANK_PUBLIC_DOCS": "true"}
