@@ -8,7 +8,9 @@ issuer of traders' tokens, the intake's), one of ``BANK_ID_SECRET`` or ``BANK_ID
 
 - ``BANK_HOST`` (``127.0.0.1``) and ``BANK_PORT`` (8081; 0: any free port): where it listens;
 - ``BANK_METRICS_PORT`` (9107; 0: none): ``/metrics`` on a port of its own, as the consumers';
-- ``BANK_PAID_AT_SLACK_SECONDS`` (300): how far in the future a value date may be (clock skew);
+- ``BANK_PAID_AT_SLACK_SECONDS`` (300): how far in the future a value date may be (clock skew;
+  at most 90 days: locally 60 days, so that a simulated payment can be made after a notice's
+  due date without waiting for it: ``make demo`` pays late);
 - ``BANK_PUBLIC_DOCS`` (false; true locally): ``/docs`` and ``/openapi.json``.
 
 Locally (:func:`local_bank_env`) it trusts the development issuer, with the intake's audience:
@@ -17,6 +19,7 @@ Locally (:func:`local_bank_env`) it trusts the development issuer, with the inta
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import Field
@@ -30,13 +33,16 @@ ROOT = Path(__file__).resolve().parents[2]
 LOCAL_ID_SECRET = ROOT / "var" / "credentials" / "bank" / "id-secret"
 
 
+LOCAL_VALUE_DATES_AHEAD = timedelta(days=60)
+
+
 class BankSettings(TokenSettings):
     model_config = SettingsConfigDict(env_prefix="BANK_")
 
     host: str = "127.0.0.1"
     port: Port = 8081
     metrics_port: Port = 9107
-    paid_at_slack_seconds: float = Field(300.0, ge=0, le=86400, allow_inf_nan=False)
+    paid_at_slack_seconds: float = Field(300.0, ge=0, le=90 * 86400, allow_inf_nan=False)
     public_docs: bool = False
 
 
@@ -44,5 +50,9 @@ def local_bank_env(
     directory: Path = DEFAULT_DIR, id_secret_file: Path = LOCAL_ID_SECRET
 ) -> dict[str, str]:
     """The bank's environment for a local run: the development issuer and an id secret of
-    its own, created if needed."""
-    return {**local_token_env("BANK_", directory, id_secret_file), "BANK_PUBLIC_DOCS": "true"}
+    its own, created if needed; value dates up to 60 days ahead (a simulated late payment)."""
+    return {
+        **local_token_env("BANK_", directory, id_secret_file),
+        "BANK_PUBLIC_DOCS": "true",
+        "BANK_PAID_AT_SLACK_SECONDS": str(LOCAL_VALUE_DATES_AHEAD.total_seconds()),
+    }

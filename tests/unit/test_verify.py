@@ -40,12 +40,15 @@ KEYS = factories.keyring("test-1")
 def ruled(
     declaration: DeclarationSubmitted, agency: str, now: datetime = factories.T0
 ) -> AgencyVerdict:
-    """What the agency's real rules decide, customs drawing under the test key."""
+    """What the agency's real rules decide, customs drawing under the test key, stamped with
+    the declaration's version as the SDK stamps it."""
     if agency == "customs":
-        return customs_rules.assess(declaration, customs_rules.load_reference(), now, KEY)
-    if agency == "ciq":
-        return ciq_rules.assess(declaration, ciq_rules.load_reference(), now)
-    return port_rules.assess(declaration, port_rules.load_reference(), now)
+        verdict = customs_rules.assess(declaration, customs_rules.load_reference(), now, KEY)
+    elif agency == "ciq":
+        verdict = ciq_rules.assess(declaration, ciq_rules.load_reference(), now)
+    else:
+        verdict = port_rules.assess(declaration, port_rules.load_reference(), now)
+    return on_version(verdict, declaration.version)
 
 
 def recorded() -> tuple[DeclarationSubmitted, list[AgencyVerdict], ClearanceResult]:
@@ -278,7 +281,7 @@ def lodged(version: int, at: int = 0, **changes: object) -> DeclarationSubmitted
 def ruled_on(declaration: DeclarationSubmitted, at: int = 1) -> AgencyVerdict:
     """Customs' verdict on a version, as the agency SDK publishes it (stamped)."""
     now = factories.T0 + timedelta(seconds=at)
-    return on_version(ruled(declaration, "customs", now), declaration.version)
+    return ruled(declaration, "customs", now)
 
 
 def pay(amount: str, payment_id: str, hours: int = 1, **changes: object) -> PaymentConfirmed:
@@ -370,7 +373,8 @@ def test_a_verdict_on_an_undeclared_version_is_a_finding() -> None:
     life = paid_life()
     held, cleared = life.verdicts
     on_three = on_version(ruled(lodged(2), "customs", factories.T0), 3)
-    unstamped = ruled(lodged(2), "customs", factories.T0)  # names no version: none lodged so
+    stamped = ruled(lodged(2), "customs", factories.T0)
+    unstamped = stamped.model_copy(update={"declaration_version": None})  # none lodged so
     report = life.verify(verdicts=[held, cleared, on_three, unstamped])
     assert kinds(report) == ["verdict on an undeclared version"] * 2
     assert "version 3" in report.findings[0].detail

@@ -1,0 +1,264 @@
+"""A trader's journeys through the life of a declaration, over HTTP only: what a customs
+broker does after the first answer (pay, supply documents, amend, withdraw), as scripts that
+``make demo`` prints and the end-to-end tests check (tests/e2e/test_lifecycle.py).
+
+Each journey lodges its declaration at the intake, follows it with the status API's
+long-poll (``wait`` with ``seen``: the status last seen) and acts on the trader's view's
+``next_step``; payments go through the bank (``services/bank``). A journey returns the views
+it saw, one per step, so that a caller can show or check them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from deploy.local.demo_data import scenario_body
+
+View = dict[str, Any]
+CHINA = timedelta(hours=8)
+POLLS = 8  # a journey gives up on a step after this many long polls' time (30 s each)
+
+
+class JourneyError(AssertionError):
+    """A step did not go as the journey expects (what the platform answered is in it)."""
+
+
+@dataclass
+class Window:
+    """The trader's two doors: the intake and the bank, with one token."""
+
+    intake: httpx.AsyncClient
+    bank: httpx.AsyncClient
+    seen: dict[str, list[View]] = field(default_factory=dict)  # declaration id -> its views
+    bodies: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> the body lodged
+
+    @classmethod
+    def open(cls, intake_url: str, bank_url: str, headers: dict[str, str]) -> Window:
+        return cls(
+            httpx.AsyncClient(base_url=intake_url, timeout=60, headers=headers),
+            httpx.AsyncClient(base_url=bank_url, timeout=60, headers=headers),
+        )
+
+    async def close(self) -> None:
+        await self.intake.aclose()
+        await self.bank.aclose()
+
+    async def lodge(self, body: dict[str, Any]) -> str:
+        answer = _accepted(await self.intake.post("/v1/declarations", json=body))
+        declaration_id = str(answer["declaration_id"])
+        self.seen[declaration_id], self.bodies[declaration_id] = [], body
+        return declaration_id
+
+    async def until(self, declaration_id: str, *statuses: str, after: int = 0) -> View:
+        """The trader's view once its latest step is one of ``statuses`` and is step
+        ``after`` + 1 or later. It long-polls (``wait`` with ``seen``, the status last seen)
+        while the status must change; a new step of the same status is polled for."""
+        try:
+            async with asyncio.timeout(POLLS * 30):
+                await self._follow(declaration_id, statuses, after)
+        except TimeoutError:
+            views = self.seen[declaration_id]
+            raise JourneyError(
+                f"{declaration_id} never reached {statuses} after step {after}: "
+                f"{views[-1] if views else 'no answer'}"
+            ) from None
+        return self.seen[declaration_id][-1]
+
+    async def _follow(self, declaration_id: str, statuses: tuple[str, ...], after: int) -> None:
+        while True:
+            views = self.seen[declaration_id]
+            last = views[-1]["status"] if views else None
+            params: dict[str, Any] = {}
+            if last not in statuses:
+                params = {"wait": 30, **({"seen": last} if last else {})}
+            path = f"/v1/declarations/{declaration_id}"
+            response = await self.intake.get(path, params=params)
+            if response.status_code != 200:
+                raise JourneyError(f"{declaration_id}: {response.status_code} {response.text}")
+            view = response.json()
+            if not views or view != views[-1]:
+                views.append(view)
+            if view["status"] in statuses and len(view.get("steps") or ()) > after:
+                return
+            if not params:
+                await asyncio.sleep(0.5)
+
+    async def pay(
+        self, view: View, amount: Decimal | None = None, paid_at: datetime | None = None
+    ) -> str:
+        """Pay the view's notice (what is outstanding, unless ``amount``) as its owner."""
+        notice = view["payment_notice"]
+        body: dict[str, Any] = {
+            "declaration_id": view["declaration_id"],
+            "notice_id": notice["notice_id"],
+            "amount": str(amount if amount is not None else Decimal(notice["outstanding"])),
+            "payer": owner(self.bodies[view["declaration_id"]]),
+        }
+        if paid_at is not None:
+            body["paid_at"] = paid_at.isoformat()
+        key = {"Idempotency-Key": f"pay-{uuid.uuid4().hex}"}
+        return str(
+            _accepted(await self.bank.post("/v1/payments", json=body, headers=key))["payment_id"]
+        )
+
+    async def guarantee(self, view: View) -> str:
+        notice = view["payment_notice"]
+        body = {
+            "declaration_id": view["declaration_id"],
+            "notice_id": notice["notice_id"],
+            "amount": notice["amount"],
+            "kind": "BANK_GUARANTEE",
+            "payer": owner(self.bodies[view["declaration_id"]]),
+        }
+        return str(_accepted(await self.bank.post("/v1/payments", json=body))["payment_id"])
+
+    async def supply(self, declaration_id: str, *documents: tuple[str, str]) -> None:
+        body = {"documents": [{"type": t, "reference": r} for t, r in documents]}
+        _accepted(await self.intake.post(f"/v1/declarations/{declaration_id}/documents", json=body))
+
+    async def amend(self, declaration_id: str, body: dict[str, Any]) -> None:
+        _accepted(await self.intake.put(f"/v1/declarations/{declaration_id}", json=body))
+        self.bodies[declaration_id] = body
+
+    async def withdraw(self, declaration_id: str, reason: str) -> None:
+        body = {"reason": reason}
+        _accepted(
+            await self.intake.post(f"/v1/declarations/{declaration_id}/withdrawal", json=body)
+        )
+
+
+def _accepted(response: httpx.Response) -> dict[str, Any]:
+    if response.status_code != 202:
+        raise JourneyError(
+            f"{response.request.method} {response.request.url}: "
+            f"{response.status_code} {response.text}"
+        )
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def owner(body: dict[str, Any]) -> str:
+    """The USCC of the goods' owner in a declaration's body (the domestic party, else the
+    declarant): who pays its duties."""
+    party = body.get("domestic_party") or body["declarant"]
+    return str(party["uscc"])
+
+
+def days_after(due_by: str, days: int) -> datetime:
+    """10:00 in China, ``days`` after a notice's due date."""
+    day = date.fromisoformat(due_by) + timedelta(days=days)
+    return datetime.combine(day, time(10), tzinfo=UTC) - CHINA
+
+
+# -- the journeys ------------------------------------------------------------------------------
+
+
+async def pay_and_release(window: Window, body: dict[str, Any]) -> list[View]:
+    """Cleared by every agency, duties due: pay the notice in time, released."""
+    declaration_id = await window.lodge(body)
+    due = await window.until(declaration_id, "AWAITING_PAYMENT")
+    await window.pay(due)
+    await window.until(declaration_id, "RELEASED")
+    return window.seen[declaration_id]
+
+
+async def pay_late(window: Window, body: dict[str, Any], days: int = 10) -> list[View]:
+    """Pay the notice ``days`` after its due date: late interest is owed, then paid."""
+    declaration_id = await window.lodge(body)
+    due = await window.until(declaration_id, "AWAITING_PAYMENT")
+    paid_at = days_after(due["payment_notice"]["due_by"], days)
+    await window.pay(due, paid_at=paid_at)
+    owed = await window.until(declaration_id, "AWAITING_PAYMENT", after=len(due["steps"]))
+    await window.pay(owed, paid_at=paid_at + timedelta(hours=1))
+    await window.until(declaration_id, "RELEASED")
+    return window.seen[declaration_id]
+
+
+async def guaranteed(window: Window, body: dict[str, Any]) -> list[View]:
+    """Duties secured by a bank guarantee: released without payment."""
+    declaration_id = await window.lodge(body)
+    due = await window.until(declaration_id, "AWAITING_PAYMENT")
+    await window.guarantee(due)
+    await window.until(declaration_id, "RELEASED")
+    return window.seen[declaration_id]
+
+
+async def documents_lift_a_hold(
+    window: Window, body: dict[str, Any], *documents: tuple[str, str]
+) -> list[View]:
+    """Held for a missing document: supply it, re-assessed, pay, released."""
+    declaration_id = await window.lodge(body)
+    await window.until(declaration_id, "HELD")
+    await window.supply(declaration_id, *documents)
+    due = await window.until(declaration_id, "AWAITING_PAYMENT", "RELEASED")
+    if due["status"] == "AWAITING_PAYMENT":
+        await window.pay(due)
+        await window.until(declaration_id, "RELEASED")
+    return window.seen[declaration_id]
+
+
+async def amend_and_release(
+    window: Window, body: dict[str, Any], amended: dict[str, Any]
+) -> list[View]:
+    """Held; the trader amends the declaration; the new version is assessed, paid, released."""
+    declaration_id = await window.lodge(body)
+    await window.until(declaration_id, "HELD")
+    await window.amend(declaration_id, amended)
+    due = await window.until(declaration_id, "AWAITING_PAYMENT", "RELEASED")
+    if due["status"] == "AWAITING_PAYMENT":
+        await window.pay(due)
+        await window.until(declaration_id, "RELEASED")
+    return window.seen[declaration_id]
+
+
+async def withdraw(window: Window, body: dict[str, Any]) -> list[View]:
+    """Duties due, and the trader withdraws the declaration instead (撤单)."""
+    declaration_id = await window.lodge(body)
+    await window.until(declaration_id, "AWAITING_PAYMENT")
+    await window.withdraw(declaration_id, "goods sold before arrival; re-exported")
+    await window.until(declaration_id, "WITHDRAWN")
+    return window.seen[declaration_id]
+
+
+def with_phytosanitary_certificate() -> tuple[dict[str, Any], tuple[str, str]]:
+    """Cherries without their phytosanitary certificate (CIQ holds), and the certificate."""
+    return scenario_body("ciq-cherries-without-phyto"), (
+        "PHYTOSANITARY_CERTIFICATE",
+        "PC-CL-2026-0415",
+    )
+
+
+def with_licence() -> tuple[dict[str, Any], dict[str, Any]]:
+    """Cars without their automatic import licence (customs holds), and the declaration
+    amended to name it on the item and lodge it."""
+    body = scenario_body("licence-missing-cars")
+    amended = copy.deepcopy(body)
+    for item in amended["items"]:
+        item["licences"] = ["AIL-2026-DEMO-0001"]
+    amended["documents"].append({"type": "IMPORT_LICENSE", "reference": "AIL-2026-DEMO-0001"})
+    return body, amended
+
+
+async def every_journey(window: Window) -> dict[str, list[View]]:
+    """Every journey once, together, with the demo's declarations."""
+    held, certificate = with_phytosanitary_certificate()
+    cars, licensed = with_licence()
+    laptops = scenario_body("clear-laptops")
+    journeys = {
+        "pay → release": pay_and_release(window, laptops),
+        "pay 10 days late → interest → release": pay_late(window, laptops),
+        "bank guarantee → release": guaranteed(window, laptops),
+        "hold → document → release": documents_lift_a_hold(window, held, certificate),
+        "hold → amendment → release": amend_and_release(window, cars, licensed),
+        "withdrawal": withdraw(window, laptops),
+    }
+    views = await asyncio.gather(*journeys.values())
+    return dict(zip(journeys, views, strict=True))

@@ -1,0 +1,104 @@
+"""The life of a declaration after its first answer, through the whole platform over HTTP
+(the intake, the bank, every agency, the aggregator, the read model): the journeys of
+:mod:`deploy.local.journeys`, checked as a trader would check them.
+
+The late payment is the car of tests/e2e/test_assessment.py (invoice in CNY): duty 24,795.00,
+consumption tax 10,005.00, VAT 26,013.00, 60,813.00 CNY in all. Paid 10 days after the due
+date: 0.05 % a day, 60,813.00 x 0.0005 x 10 = 304.065, 304.07 to the fen (half up).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from deploy.local import journeys
+from deploy.local.journeys import View, Window
+from singlewindow.reference import CHINA_TIME
+from tests.e2e.checks import trader
+from tests.e2e.conftest import Platform
+from tests.e2e.test_assessment import CAR
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+async def window(platform: Platform) -> AsyncIterator[Window]:
+    window = Window.open(platform.url, platform.bank_url, trader())
+    yield window
+    await window.close()
+
+
+def steps(views: list[View]) -> list[tuple[int, int, str]]:
+    """(sequence, version, status) of every step the last view lists."""
+    return [(s["sequence"], s["version"], s["status"]) for s in views[-1]["steps"]]
+
+
+async def test_a_notice_paid_ten_days_late_owes_interest_then_releases(window: Window) -> None:
+    views = await journeys.pay_late(window, CAR, days=10)
+    assert steps(views) == [
+        (1, 1, "AWAITING_PAYMENT"),
+        (2, 1, "AWAITING_PAYMENT"),
+        (3, 1, "RELEASED"),
+    ]
+    first = next(v for v in views if v["status"] == "AWAITING_PAYMENT")
+    notice = first["payment_notice"]
+    assert Decimal(notice["amount"]) == Decimal("60813.00") == Decimal(notice["outstanding"])
+    issued = datetime.fromisoformat(first["steps"][0]["decided_at"]).astimezone(CHINA_TIME)
+    assert date.fromisoformat(notice["due_by"]) == issued.date() + timedelta(days=15)
+    assert first["next_step"]["code"] == "PAY"
+    owed = next(v for v in views if len(v.get("steps") or ()) == 2)
+    assert Decimal(owed["payment_notice"]["outstanding"]) == Decimal("304.07")
+    released = views[-1]
+    settlement = released["settlement"]
+    assert settlement["kind"] == "PAYMENT"
+    assert settlement["days_late"] == 10
+    assert Decimal(settlement["late_interest"]) == Decimal("304.07")
+    assert Decimal(settlement["paid"]) == Decimal("61117.07")  # 60,813.00 + 304.07
+    assert released["next_step"]["code"] == "NONE"
+
+
+async def test_every_journey_ends_where_the_trader_expects(
+    window: Window, platform: Platform
+) -> None:
+    ended = await journeys.every_journey(window)
+
+    paid = ended["pay → release"]
+    assert [s for *_, s in steps(paid)] == ["AWAITING_PAYMENT", "RELEASED"]
+    assert paid[-1]["settlement"]["kind"] == "PAYMENT"
+    assert paid[-1]["settlement"]["days_late"] == 0
+
+    secured = ended["bank guarantee → release"]
+    assert [s for *_, s in steps(secured)] == ["AWAITING_PAYMENT", "RELEASED"]
+    assert secured[-1]["settlement"]["kind"] == "BANK_GUARANTEE"
+
+    # held on version 1 for the missing certificate; version 2 carries it and is released
+    lifted = ended["hold → document → release"]
+    assert steps(lifted)[0] == (1, 1, "HELD")
+    assert steps(lifted)[-1][1:] == (2, "RELEASED")
+    held = next(v for v in lifted if v["status"] == "HELD")
+    assert held["next_step"]["code"] == "SUPPLY_DOCUMENTS"
+    assert "ciq" in held["next_step"]["agencies"]
+
+    amended = ended["hold → amendment → release"]
+    assert steps(amended)[0] == (1, 1, "HELD")
+    assert steps(amended)[-1][1:] == (2, "RELEASED")
+    assert amended[-1]["version"] == 2
+
+    withdrawn = ended["withdrawal"]
+    assert [s for *_, s in steps(withdrawn)] == ["AWAITING_PAYMENT", "WITHDRAWN"]
+    assert withdrawn[-1]["next_step"]["code"] == "NONE"
+
+    # nothing changes a final declaration: 409 for the trader, whatever the request
+    async with httpx.AsyncClient(base_url=platform.url, timeout=30, headers=trader()) as intake:
+        for views in (withdrawn, paid):
+            here = f"/v1/declarations/{views[-1]['declaration_id']}"
+            refused = await intake.post(f"{here}/withdrawal", json={"reason": "again"})
+            assert refused.status_code == 409, refused.text
+            supplied = {"documents": [{"type": "PACKING_LIST", "reference": "PL-LATE-1"}]}
+            refused = await intake.post(f"{here}/documents", json=supplied)
+            assert refused.status_code == 409, refused.text
