@@ -1,7 +1,10 @@
-"""``make demo``: one sample declaration per outcome through the platform; results as a table.
+"""``make demo``: one sample declaration per outcome through the platform; results as a table;
+then a trader's journeys after the first answer (:mod:`deploy.local.journeys`: pay, pay late,
+guarantee, documents, amendment, withdrawal), step by step.
 
-Uses the intake at ``INTAKE_HOST``:``INTAKE_PORT`` when one answers (``make run`` in another
-terminal); otherwise starts the platform for the demo and stops it afterwards.
+Uses the intake at ``INTAKE_HOST``:``INTAKE_PORT`` and the bank at ``BANK_HOST``:``BANK_PORT``
+when they answer (``make run`` in another terminal); otherwise starts the platform for the
+demo and stops it afterwards.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from deploy.local.demo_data import (
     sample_declaration_body,
     scenario,
 )
+from deploy.local.journeys import View, Window, every_journey
 from deploy.local.launcher import running_platform
 from services.intake.devissuer import bearer
 from singlewindow.registry import agency_registry
@@ -50,16 +54,49 @@ async def run(url: str) -> list[tuple[str, dict[str, Any]]]:
         return await asyncio.gather(*(one(n, b) for n, b in bodies))
 
 
+async def journeys(url: str, bank_url: str) -> dict[str, list[View] | BaseException]:
+    window = Window.open(url, bank_url, bearer(DEMO_BROKER, demo_usccs()))
+    try:
+        return await every_journey(window, return_exceptions=True)
+    finally:
+        await window.close()
+
+
+def journey_table(ended: dict[str, list[View] | BaseException]) -> Table:
+    table = Table(title="after the first answer: one declaration, its steps")
+    for column in ("journey", "steps (status, version)", "duties CNY", "late interest CNY"):
+        table.add_column(column)
+    for name, views in ended.items():
+        if isinstance(views, BaseException):  # e.g. drawn by customs' random sample
+            table.add_row(name, f"stopped: {views}"[:200], "-", "-")
+            continue
+        last = views[-1]
+        steps = " → ".join(f"{s['status']} v{s['version']}" for s in last.get("steps") or ())
+        notice, settlement = last.get("payment_notice") or {}, last.get("settlement") or {}
+        table.add_row(
+            name,
+            steps,
+            str(notice.get("amount", "-")),
+            str(settlement.get("late_interest", "-")),
+        )
+    return table
+
+
 def main() -> None:
     host, port = os.environ.get("INTAKE_HOST", "127.0.0.1"), os.environ.get("INTAKE_PORT", "8000")
     url = f"http://{host}:{port}"
+    bank_host = os.environ.get("BANK_HOST", "127.0.0.1")
+    bank_url = f"http://{bank_host}:{os.environ.get('BANK_PORT', '8081')}"
     with ExitStack() as stack:
         try:
             httpx.get(f"{url}/healthz", timeout=2).raise_for_status()
+            httpx.get(f"{bank_url}/healthz", timeout=2).raise_for_status()
         except httpx.HTTPError:
             logs = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-            url = stack.enter_context(running_platform(logs, intake_port=18050)).url
+            platform = stack.enter_context(running_platform(logs, intake_port=18050))
+            url, bank_url = platform.url, platform.bank_url
         answers = asyncio.run(run(url))
+        ended = asyncio.run(journeys(url, bank_url))
     table = Table(title="one declaration, every agency, one answer")
     agencies = agency_registry().codes
     for column in ("scenario", "status", *agencies, "reasons", "duties CNY", "charges CNY"):
@@ -77,6 +114,7 @@ def main() -> None:
             str(result.get("total_charges", "-")),
         )
     Console().print(table)
+    Console().print(journey_table(ended))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -27,6 +28,10 @@ CHINA = timedelta(hours=8)
 POLLS = 8  # a journey gives up on a step after this many long polls' time (30 s each)
 
 
+# where a journey cannot go on (recording a joint inspection's findings is not built yet)
+DEAD_ENDS = frozenset({"RELEASED", "REJECTED", "WITHDRAWN", "INSPECTION_REQUIRED", "HELD"})
+
+
 class JourneyError(AssertionError):
     """A step did not go as the journey expects (what the platform answered is in it)."""
 
@@ -39,12 +44,22 @@ class Window:
     bank: httpx.AsyncClient
     seen: dict[str, list[View]] = field(default_factory=dict)  # declaration id -> its views
     bodies: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> the body lodged
+    # the Idempotency-Key of each lodging (None: none; a test picks keys whose declarations
+    # customs' random sample does not draw, since a joint inspection ends no journey yet)
+    keys: Callable[[], str] | None = None
 
     @classmethod
-    def open(cls, intake_url: str, bank_url: str, headers: dict[str, str]) -> Window:
+    def open(
+        cls,
+        intake_url: str,
+        bank_url: str,
+        headers: dict[str, str],
+        keys: Callable[[], str] | None = None,
+    ) -> Window:
         return cls(
             httpx.AsyncClient(base_url=intake_url, timeout=60, headers=headers),
             httpx.AsyncClient(base_url=bank_url, timeout=60, headers=headers),
+            keys=keys,
         )
 
     async def close(self) -> None:
@@ -52,7 +67,8 @@ class Window:
         await self.bank.aclose()
 
     async def lodge(self, body: dict[str, Any]) -> str:
-        answer = _accepted(await self.intake.post("/v1/declarations", json=body))
+        headers = {"Idempotency-Key": self.keys()} if self.keys else {}
+        answer = _accepted(await self.intake.post("/v1/declarations", json=body, headers=headers))
         declaration_id = str(answer["declaration_id"])
         self.seen[declaration_id], self.bodies[declaration_id] = [], body
         return declaration_id
@@ -88,6 +104,8 @@ class Window:
                 views.append(view)
             if view["status"] in statuses and len(view.get("steps") or ()) > after:
                 return
+            if view["status"] in DEAD_ENDS and len(view.get("steps") or ()) > after:
+                raise JourneyError(f"{declaration_id} ended {view['status']}, not {statuses}")
             if not params:
                 await asyncio.sleep(0.5)
 
@@ -196,9 +214,11 @@ async def documents_lift_a_hold(
 ) -> list[View]:
     """Held for a missing document: supply it, re-assessed, pay, released."""
     declaration_id = await window.lodge(body)
-    await window.until(declaration_id, "HELD")
+    held = await window.until(declaration_id, "HELD")
     await window.supply(declaration_id, *documents)
-    due = await window.until(declaration_id, "AWAITING_PAYMENT", "RELEASED")
+    due = await window.until(
+        declaration_id, "AWAITING_PAYMENT", "RELEASED", after=len(held["steps"])
+    )
     if due["status"] == "AWAITING_PAYMENT":
         await window.pay(due)
         await window.until(declaration_id, "RELEASED")
@@ -210,9 +230,11 @@ async def amend_and_release(
 ) -> list[View]:
     """Held; the trader amends the declaration; the new version is assessed, paid, released."""
     declaration_id = await window.lodge(body)
-    await window.until(declaration_id, "HELD")
+    held = await window.until(declaration_id, "HELD")
     await window.amend(declaration_id, amended)
-    due = await window.until(declaration_id, "AWAITING_PAYMENT", "RELEASED")
+    due = await window.until(
+        declaration_id, "AWAITING_PAYMENT", "RELEASED", after=len(held["steps"])
+    )
     if due["status"] == "AWAITING_PAYMENT":
         await window.pay(due)
         await window.until(declaration_id, "RELEASED")
@@ -236,29 +258,31 @@ def with_phytosanitary_certificate() -> tuple[dict[str, Any], tuple[str, str]]:
     )
 
 
-def with_licence() -> tuple[dict[str, Any], dict[str, Any]]:
-    """Cars without their automatic import licence (customs holds), and the declaration
-    amended to name it on the item and lodge it."""
-    body = scenario_body("licence-missing-cars")
+def with_the_real_price() -> tuple[dict[str, Any], dict[str, Any]]:
+    """Laptops declared at a tenth of their price (customs holds for a price consultation,
+    CUS-PRICE-QUERY), and the declaration amended with the price actually paid."""
+    body = scenario_body("undervalued-laptops")
     amended = copy.deepcopy(body)
     for item in amended["items"]:
-        item["licences"] = ["AIL-2026-DEMO-0001"]
-    amended["documents"].append({"type": "IMPORT_LICENSE", "reference": "AIL-2026-DEMO-0001"})
+        item["invoice_price"] = str(Decimal(item["invoice_price"]) * 10)
     return body, amended
 
 
-async def every_journey(window: Window) -> dict[str, list[View]]:
-    """Every journey once, together, with the demo's declarations."""
+async def every_journey(
+    window: Window, return_exceptions: bool = False
+) -> dict[str, list[View] | BaseException]:
+    """Every journey once, together, with the demo's declarations; with
+    ``return_exceptions``, a journey that fails gives its error instead of its views."""
     held, certificate = with_phytosanitary_certificate()
-    cars, licensed = with_licence()
+    cheap, priced = with_the_real_price()
     laptops = scenario_body("clear-laptops")
     journeys = {
         "pay → release": pay_and_release(window, laptops),
         "pay 10 days late → interest → release": pay_late(window, laptops),
         "bank guarantee → release": guaranteed(window, laptops),
         "hold → document → release": documents_lift_a_hold(window, held, certificate),
-        "hold → amendment → release": amend_and_release(window, cars, licensed),
+        "hold → amendment → release": amend_and_release(window, cheap, priced),
         "withdrawal": withdraw(window, laptops),
     }
-    views = await asyncio.gather(*journeys.values())
+    views = await asyncio.gather(*journeys.values(), return_exceptions=return_exceptions)
     return dict(zip(journeys, views, strict=True))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +21,10 @@ from deploy.local.components import VAR
 from deploy.local.demo_data import DEMO_BROKER, demo_usccs, sample_declaration_body
 from deploy.local.trust import LocalTrust
 from services.aggregator.join import fold
-from services.intake.devissuer import bearer
+from services.customs import rules as customs_rules
+from services.customs.sampling import current_key, is_sampled, local_environment
+from services.intake.devissuer import DEFAULT_ID_SECRET, bearer
+from services.intake.ids import KeyedIds
 from singlewindow.db import find_by_ids, mongo_client
 from singlewindow.kafka.reader import key_text, read_topic
 from singlewindow.readmodel import COLLECTION, FINAL
@@ -40,6 +44,25 @@ def local_signer(signer: str) -> SigningKey:
     """The local stack's signing key of ``signer`` (what a stolen key would give a forger)."""
     env = LocalTrust(VAR).signing_env(signer)
     return SigningKey.from_pem(env["SIGNING_KEY_ID"], Path(env["SIGNING_KEY_FILE"]).read_bytes())
+
+
+def unsampled_keys(subject: str = DEMO_BROKER) -> Callable[[], str]:
+    """Fresh Idempotency-Keys of ``subject`` whose declarations customs' random sample (3 %)
+    does not draw: the id a key gives is the intake's HMAC under the local id secret, and the
+    draw is customs' under the local sampling key, both this stack's own. A journey that must
+    reach a payment uses them, so that it never stops at a random joint inspection."""
+    keyed = KeyedIds(DEFAULT_ID_SECRET.read_bytes().removesuffix(b"\n"))
+    environ = local_environment({}, VAR / "secrets" / "customs-sampling.keys")
+    key = current_key(environ)
+    rate = customs_rules.load_reference().random_inspection_rate
+
+    def fresh() -> str:
+        while True:
+            candidate = f"life-{uuid.uuid4().hex}"
+            if not is_sampled(keyed.declaration_id(subject, candidate), rate, key):
+                return candidate
+
+    return fresh
 
 
 def trader(hours: float = 12) -> dict[str, str]:

@@ -2,9 +2,9 @@
 (the intake, the bank, every agency, the aggregator, the read model): the journeys of
 :mod:`deploy.local.journeys`, checked as a trader would check them.
 
-The late payment is the car of tests/e2e/test_assessment.py (invoice in CNY): duty 24,795.00,
-consumption tax 10,005.00, VAT 26,013.00, 60,813.00 CNY in all. Paid 10 days after the due
-date: 0.05 % a day, 60,813.00 x 0.0005 x 10 = 304.065, 304.07 to the fen (half up).
+The late payment is the whisky of tests/e2e/test_assessment.py (invoice in CNY), 56,663.20 CNY
+of duty, consumption tax and VAT in all (computed by hand there). Paid 10 days after the due
+date: 0.05 % a day, 56,663.20 x 0.0005 x 10 = 283.316, 283.32 to the fen (half up).
 """
 
 from __future__ import annotations
@@ -19,16 +19,16 @@ import pytest
 from deploy.local import journeys
 from deploy.local.journeys import View, Window
 from singlewindow.reference import CHINA_TIME
-from tests.e2e.checks import trader
+from tests.e2e.checks import trader, unsampled_keys
 from tests.e2e.conftest import Platform
-from tests.e2e.test_assessment import CAR
+from tests.e2e.test_assessment import WHISKY
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 async def window(platform: Platform) -> AsyncIterator[Window]:
-    window = Window.open(platform.url, platform.bank_url, trader())
+    window = Window.open(platform.url, platform.bank_url, trader(), unsampled_keys())
     yield window
     await window.close()
 
@@ -39,7 +39,7 @@ def steps(views: list[View]) -> list[tuple[int, int, str]]:
 
 
 async def test_a_notice_paid_ten_days_late_owes_interest_then_releases(window: Window) -> None:
-    views = await journeys.pay_late(window, CAR, days=10)
+    views = await journeys.pay_late(window, WHISKY, days=10)
     assert steps(views) == [
         (1, 1, "AWAITING_PAYMENT"),
         (2, 1, "AWAITING_PAYMENT"),
@@ -47,18 +47,18 @@ async def test_a_notice_paid_ten_days_late_owes_interest_then_releases(window: W
     ]
     first = next(v for v in views if v["status"] == "AWAITING_PAYMENT")
     notice = first["payment_notice"]
-    assert Decimal(notice["amount"]) == Decimal("60813.00") == Decimal(notice["outstanding"])
+    assert Decimal(notice["amount"]) == Decimal("56663.20") == Decimal(notice["outstanding"])
     issued = datetime.fromisoformat(first["steps"][0]["decided_at"]).astimezone(CHINA_TIME)
     assert date.fromisoformat(notice["due_by"]) == issued.date() + timedelta(days=15)
     assert first["next_step"]["code"] == "PAY"
     owed = next(v for v in views if len(v.get("steps") or ()) == 2)
-    assert Decimal(owed["payment_notice"]["outstanding"]) == Decimal("304.07")
+    assert Decimal(owed["payment_notice"]["outstanding"]) == Decimal("283.32")
     released = views[-1]
     settlement = released["settlement"]
     assert settlement["kind"] == "PAYMENT"
     assert settlement["days_late"] == 10
-    assert Decimal(settlement["late_interest"]) == Decimal("304.07")
-    assert Decimal(settlement["paid"]) == Decimal("61117.07")  # 60,813.00 + 304.07
+    assert Decimal(settlement["late_interest"]) == Decimal("283.32")
+    assert Decimal(settlement["paid"]) == Decimal("56946.52")  # 56,663.20 + 283.32
     assert released["next_step"]["code"] == "NONE"
 
 
