@@ -5,10 +5,11 @@ document agreeing with it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -26,8 +27,9 @@ from services.customs.sampling import current_key, is_sampled, local_environment
 from services.intake.devissuer import DEFAULT_ID_SECRET, bearer
 from services.intake.ids import KeyedIds
 from singlewindow.db import find_by_ids, mongo_client
+from singlewindow.events import ClearanceResult, ClearanceStatus, DeclarationSubmitted
 from singlewindow.kafka.reader import key_text, read_topic
-from singlewindow.readmodel import COLLECTION, FINAL
+from singlewindow.readmodel import COLLECTION
 from singlewindow.settings import get_settings
 from singlewindow.signing import SigningKey
 from singlewindow.topics import (
@@ -137,30 +139,105 @@ async def recorded(ids: set[str]) -> dict[str, dict[str, list[Any]]]:
     return events
 
 
-async def wait_for_results(ids: set[str], timeout_s: float) -> None:
+async def wait_for_results(ids: set[str], timeout_s: float, sequence: int = 1) -> None:
+    """Until every declaration of ``ids`` has its step ``sequence`` on the results topic."""
+    await first_results(ids, timeout_s, sequence)
+
+
+async def first_results(
+    ids: set[str], timeout_s: float, sequence: int = 1
+) -> dict[str, ClearanceResult]:
+    """Each declaration's result of step ``sequence`` (read_committed), once all are there."""
     settings = get_settings()
     async with asyncio.timeout(timeout_s):
         while True:
             records = await read_topic(settings, CLEARANCE_RESULTS.name, "read_committed")
-            if ids <= {key_text(r) for r in records if r.key}:
-                return
+            found: dict[str, ClearanceResult] = {}
+            for record in records:
+                if record.key is None or key_text(record) not in ids:
+                    continue
+                result = ClearanceResult.from_avro(record.value)
+                if result.sequence == sequence:
+                    found.setdefault(result.declaration_id, result)
+            if ids <= set(found):
+                return found
             await asyncio.sleep(2)
 
 
-async def read_model_statuses(ids: set[str], timeout_s: float) -> dict[str, str]:
+async def read_model_statuses(expected: dict[str, str], timeout_s: float) -> dict[str, str]:
+    """The read model's statuses of the declarations, once each shows the expected one (or
+    at ``timeout_s``: what it shows then)."""
     settings = get_settings()
     client = mongo_client(settings)
     collection = client[settings.mongodb_database][COLLECTION]
+    statuses: dict[str, str] = {}
     try:
-        async with asyncio.timeout(timeout_s):
-            while True:
-                docs = await find_by_ids(collection, ids, {"status": 1})
-                statuses = {key: doc["status"] for key, doc in docs.items()}
-                if all(statuses.get(i) in FINAL for i in ids):
-                    return statuses
-                await asyncio.sleep(2)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                while True:
+                    docs = await find_by_ids(collection, set(expected), {"status": 1})
+                    statuses = {key: doc["status"] for key, doc in docs.items()}
+                    if all(statuses.get(i) == status for i, status in expected.items()):
+                        break
+                    await asyncio.sleep(2)
     finally:
         await client.close()
+    return statuses
+
+
+async def pay_patiently(
+    bank_url: str, notices: dict[str, ClearanceResult], concurrency: int = 8
+) -> TraderStats:
+    """A patient payer: every notice is paid in full by its owner, each payment with its
+    Idempotency-Key and sent again with it (after 1 s) until the bank answers 202: on a 503
+    or no answer at all (the bank, or Kafka, killed)."""
+    stats = TraderStats()
+    queue: asyncio.Queue[ClearanceResult] = asyncio.Queue()
+    for result in notices.values():
+        queue.put_nowait(result)
+    owners = await _owners(set(notices))
+
+    async def pay(client: httpx.AsyncClient, result: ClearanceResult) -> None:
+        notice = result.payment_notice
+        assert notice is not None
+        body = {
+            "declaration_id": result.declaration_id,
+            "notice_id": notice.notice_id,
+            "amount": str(notice.amount),
+            "payer": owners[result.declaration_id],
+        }
+        while True:
+            try:
+                headers = {"Idempotency-Key": f"pay-{notice.notice_id}"}
+                response = await client.post("/v1/payments", json=body, headers=headers)
+            except httpx.TransportError:
+                stats.unreachable += 1
+                await asyncio.sleep(1)
+                continue
+            if response.status_code == 202:
+                return
+            assert response.status_code == 503, response.text
+            stats.answers_503 += 1
+            await asyncio.sleep(1)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            await pay(client, queue.get_nowait())
+
+    async with httpx.AsyncClient(base_url=bank_url, timeout=30, headers=trader()) as client:
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+    return stats
+
+
+async def _owners(ids: set[str]) -> dict[str, str]:
+    """Who owns each declaration's goods (and pays its duties), as recorded."""
+    records = await read_topic(get_settings(), DECLARATIONS_SUBMITTED.name, "read_committed")
+    owners: dict[str, str] = {}
+    for record in records:
+        if record.key is not None and key_text(record) in ids:
+            declaration = DeclarationSubmitted.from_avro(record.value)
+            owners.setdefault(declaration.declaration_id, declaration.owner.uscc)
+    return owners
 
 
 @dataclass
@@ -171,41 +248,65 @@ class Outcome:
     duplicates: int
     mismatches: int
     read_model_disagreements: int
+    paid: int = 0
+    released_after_payment: int = 0
 
     def line(self) -> str:
         return (
             f"accepted={self.accepted} results={self.results} lost={self.lost} "
             f"duplicates={self.duplicates} mismatches={self.mismatches} "
-            f"read_model_disagreements={self.read_model_disagreements}"
+            f"read_model_disagreements={self.read_model_disagreements} paid={self.paid} "
+            f"released_after_payment={self.released_after_payment}"
         )
 
     def assert_exactly_once(self) -> None:
         assert self.lost == 0 and self.duplicates == 0, self.line()
         assert self.mismatches == 0 and self.read_model_disagreements == 0, self.line()
+        assert self.released_after_payment == self.paid, self.line()
 
 
-async def outcome(accepted: list[str]) -> Outcome:
-    """Wait for every accepted declaration's result, then compare everything."""
-    ids = set(accepted)
+async def outcome(accepted: list[str], paid: Iterable[str] = ()) -> Outcome:
+    """Wait for every accepted declaration's first answer (and for the ``paid`` ones, their
+    release), then compare everything: one result per step (no step twice, none missing),
+    the first answer equal to the pure join of the recorded declaration and verdicts, each
+    paid declaration released once with its settlement, and the read model showing each
+    declaration's last step."""
+    ids, paid = set(accepted), set(paid)
     await wait_for_results(ids, timeout_s=300 + len(ids) / 20)
+    if paid:
+        await wait_for_results(set(paid), timeout_s=300 + len(paid) / 20, sequence=2)
     events = await recorded(ids)
-    per_id = Counter({d: len(events[d][CLEARANCE_RESULTS.name]) for d in ids})
-    mismatches = 0
+    mismatches = duplicates = lost = released = 0
+    last: dict[str, str] = {}
     for d in ids:
+        results = events[d][CLEARANCE_RESULTS.name]
+        steps = Counter(r.sequence for r in results)
+        duplicates += sum(n - 1 for n in steps.values())
+        lost += 1 not in steps or sorted(steps) != list(range(1, len(steps) + 1))
+        if not results:
+            continue
         declaration = events[d][DECLARATIONS_SUBMITTED.name][:1]
         verdicts = [v for t in verdict_topics().values() for v in events[d][t.name]]
         verdicts.sort(key=lambda v: v.agency)  # order across agencies does not matter
         _, expected = fold([*declaration, *verdicts], timedelta(seconds=DEADLINE_SECONDS))
-        mismatches += expected != [r.unsigned() for r in events[d][CLEARANCE_RESULTS.name][:1]]
-    statuses = await read_model_statuses(ids, timeout_s=120)
-    stale = sum(statuses[d] != events[d][CLEARANCE_RESULTS.name][0].status for d in ids)
+        first = min(results, key=lambda r: r.sequence)
+        mismatches += expected[:1] != [first.unsigned()]
+        final = max(results, key=lambda r: r.sequence)
+        last[d] = final.status
+        if d in paid:
+            released += sum(
+                r.status is ClearanceStatus.RELEASED and r.settlement is not None for r in results
+            )
+    statuses = await read_model_statuses(last, timeout_s=120)
     return Outcome(
         accepted=len(accepted),
-        results=sum(per_id.values()),
-        lost=sum(1 for d in ids if per_id[d] == 0),
-        duplicates=sum(n - 1 for n in per_id.values() if n > 1),
+        results=sum(len(events[d][CLEARANCE_RESULTS.name]) for d in ids),
+        lost=lost,
+        duplicates=duplicates,
         mismatches=mismatches,
-        read_model_disagreements=stale,
+        read_model_disagreements=sum(statuses.get(d) != status for d, status in last.items()),
+        paid=len(paid),
+        released_after_payment=released,
     )
 
 

@@ -103,8 +103,8 @@ async def test_auditors_verify_rebuild_and_trace(platform: Platform) -> None:
     assert "declarations.submitted" in lines[0] and "clearance.results" in lines[-1]
     assert all("verdicts." in line for line in lines[1:-1]) and len(lines) >= 4
 
-    # a forged verdict: released goods "rejected" by customs, outside the rules
-    released = next(a for a in answers if a["status"] == "RELEASED")
+    # a forged verdict: cleared goods "rejected" by customs, outside the rules
+    released = next(a for a in answers if a["status"] in ("RELEASED", "AWAITING_PAYMENT"))
     recorded = await read_model_document(str(released["declaration_id"]))
     verdict = AgencyVerdict.model_validate(recorded["verdicts"]["customs"])
     forged = verdict.model_copy(

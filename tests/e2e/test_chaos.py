@@ -1,9 +1,11 @@
 """Chaos: while a patient trader lodges declarations over HTTP (each with its
-Idempotency-Key, sent again until it gets a 202), kill -9 every service (intake, projector,
-aggregator and each agency) at random moments and restart it; once during the flow, kill -9
-the broker and FerretDB too. Afterwards every distinct accepted declaration has exactly one
-result (read_committed) and one final read-model document, and each result is what the
-pure join computes from the recorded verdicts.
+Idempotency-Key, sent again until it gets a 202), then pays every payment notice at the bank
+the same way, kill -9 every service (intake, projector, aggregator, each agency and the bank)
+at random moments and restart it; once during the flow, kill -9 the broker and FerretDB too.
+Afterwards every distinct accepted declaration has exactly one result per step
+(read_committed: its first answer, and for each paid notice one release) and a read-model
+document showing its last step, and each first answer is what the pure join computes from
+the recorded verdicts.
 
 The short form runs in ``make test``; the long form (20,000 declarations) is opt-in:
 ``make chaos-long`` (``pytest -m slow``).
@@ -20,11 +22,12 @@ from collections.abc import Callable
 import pytest
 
 from deploy.local.components import Component, FerretDB, Kafka
-from tests.e2e.checks import outcome, shown, submit_patiently
+from singlewindow.events import ClearanceStatus
+from tests.e2e.checks import first_results, outcome, pay_patiently, shown, submit_patiently
 from tests.e2e.conftest import Platform
 
 pytestmark = pytest.mark.e2e
-VICTIMS = ("aggregator", "customs", "ciq", "port", "intake", "projector")
+VICTIMS = ("aggregator", "customs", "ciq", "port", "intake", "projector", "bank")
 KILLS_EACH = 2
 # the broker and database are crashed only when they are the local stack's own
 LOCAL_SERVERS = Kafka().running() and FerretDB().running()
@@ -79,6 +82,10 @@ async def run_chaos(
                 chaos_task.exception()
             )
         accepted, stats = await flow
+        # the first answers come in while the chaos goes on; then every notice is paid
+        firsts = await first_results(set(accepted), timeout_s=300 + count / 20)
+        notices = {d: r for d, r in firsts.items() if r.status is ClearanceStatus.AWAITING_PAYMENT}
+        payments = await pay_patiently(platform.bank_url, notices)
         await asyncio.sleep(3)  # one more kill or so while the tail is processed
     except BaseException:  # a failed flow must not leave the killer running into other tests
         abort.set()
@@ -87,15 +94,18 @@ async def run_chaos(
     stop.set()
     kills = await chaos_task
     platform.wait_ready("intake", 60)
-    result = await outcome(accepted)
+    result = await outcome(accepted, paid=set(notices))
     report(
         f"\nchaos: kills={sum(kills.values())} {dict(kills)} 503s={stats.answers_503} "
-        f"unreachable={stats.unreachable} distinct_accepted={len(set(accepted))} {result.line()}"
+        f"unreachable={stats.unreachable} distinct_accepted={len(set(accepted))} "
+        f"payment_503s={payments.answers_503} bank_unreachable={payments.unreachable} "
+        f"{result.line()}"
     )
     assert len(set(accepted)) == count, "every declaration is accepted once the trader persists"
     assert min(kills[v] for v in VICTIMS) >= KILLS_EACH
     if LOCAL_SERVERS:
         assert kills["kafka"] == kills["ferretdb"] == 1
+    assert notices, "the demo's declarations owe duties: some notices are paid under chaos"
     result.assert_exactly_once()
 
 

@@ -14,7 +14,7 @@ import pytest
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.structs import RecordMetadata
 
-from services.aggregator.service import Aggregator
+from services.aggregator.service import RETENTION, Aggregator
 from services.aggregator.tasks import Task
 from singlewindow.avro import encode
 from singlewindow.events import (
@@ -277,12 +277,12 @@ async def test_hostile_inputs_are_dead_lettered_and_the_partition_keeps_flowing(
         (DECLARATIONS_SUBMITTED.name, b"SOMEONE-ELSE", factories.signed(fresh(ids["KEY"]))),
         (DECLARATIONS_SUBMITTED.name, None, factories.signed(fresh(ids["NONE"]))),
         (DECLARATIONS_SUBMITTED.name, NOT_UTF8, factories.signed(fresh(ids["BYTES"]))),
-        # older than the retention (7 days): its join may be gone, it must not decide again
+        # older than the retention (60 days): its join may be gone, it must not decide again
         (
             DECLARATIONS_SUBMITTED.name,
             ids["OLD"].encode(),
             factories.signed(
-                factories.declaration(ids["OLD"], submitted_at=now - timedelta(days=8))
+                factories.declaration(ids["OLD"], submitted_at=now - RETENTION - timedelta(days=1))
             ),
         ),
     ]
@@ -317,7 +317,7 @@ async def test_an_orphan_verdict_is_dropped_with_a_tombstone_and_no_result(
     settings: Settings,
 ) -> None:
     orphan = f"AGG-ORPHAN-{uuid.uuid4().hex[:8]}"
-    long_ago = datetime.now(UTC) - timedelta(days=8)  # its window (retention) has passed
+    long_ago = datetime.now(UTC) - RETENTION - timedelta(days=1)  # its window has passed
     await send(settings, [factories.verdict(orphan, "ciq", decided_at=long_ago)])
     done = asyncio.Event()
     runner = asyncio.create_task(
@@ -336,14 +336,15 @@ async def test_an_orphan_verdict_is_dropped_with_a_tombstone_and_no_result(
 async def test_a_duplicate_submission_after_the_retention_never_decides_twice(
     settings: Settings,
 ) -> None:
-    """Decided in the past (the aggregator's clock set 8 days back, so nothing of anyone
-    else's times out meanwhile), then the clock catches up: the state is dropped and a
-    duplicate of the submission is dead-lettered as stale."""
+    """Decided in the past (the aggregator's clock set a day more than the retention back, so
+    nothing of anyone else's times out meanwhile), then the clock catches up: the state is
+    dropped and a duplicate of the submission is dead-lettered as stale."""
     d = f"AGG-RET-{uuid.uuid4().hex[:8]}"
-    then = datetime.now(UTC) - timedelta(days=8)
+    back = RETENTION + timedelta(days=1)
+    then = datetime.now(UTC) - back
     submission = factories.declaration(d, required_agencies=ALL3, submitted_at=then)
     verdicts = [factories.verdict(d, a, Decision.CLEAR, decided_at=then) for a in ALL3]
-    shift = [timedelta(days=-8)]
+    shift = [-back]
     aggregator = Aggregator(
         settings, timedelta(hours=1), keys=KEYS, clock=lambda: datetime.now(UTC) + shift[0]
     )
@@ -352,7 +353,7 @@ async def test_a_duplicate_submission_after_the_retention_never_decides_twice(
     runner = asyncio.create_task(run_until(aggregator, done, 150))
     try:
         await wait_for_results(settings, {d}, 1)
-        shift[0] = timedelta(0)  # eight days later: past the retention of the decision
+        shift[0] = timedelta(0)  # a day more than the retention later: past it
         await wait_for_tombstone(settings, d)
         partition = (await changelog_last(settings, d))[-1].partition
         (duplicate,) = await send_raw(
