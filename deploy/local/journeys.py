@@ -113,30 +113,30 @@ class Window:
         self, view: View, amount: Decimal | None = None, paid_at: datetime | None = None
     ) -> str:
         """Pay the view's notice (what is outstanding, unless ``amount``) as its owner."""
-        notice = view["payment_notice"]
+        outstanding = Decimal(view["payment_notice"]["outstanding"])
+        paid = amount if amount is not None else outstanding
+        return await self._settle(view, paid, "PAYMENT", paid_at)
+
+    async def guarantee(self, view: View) -> str:
+        """Secure the view's notice with a bank guarantee for its amount."""
+        amount = Decimal(view["payment_notice"]["amount"])
+        return await self._settle(view, amount, "BANK_GUARANTEE", None)
+
+    async def _settle(
+        self, view: View, amount: Decimal, kind: str, paid_at: datetime | None
+    ) -> str:
         body: dict[str, Any] = {
             "declaration_id": view["declaration_id"],
-            "notice_id": notice["notice_id"],
-            "amount": str(amount if amount is not None else Decimal(notice["outstanding"])),
+            "notice_id": view["payment_notice"]["notice_id"],
+            "amount": str(amount),
+            "kind": kind,
             "payer": owner(self.bodies[view["declaration_id"]]),
         }
         if paid_at is not None:
             body["paid_at"] = paid_at.isoformat()
         key = {"Idempotency-Key": f"pay-{uuid.uuid4().hex}"}
-        return str(
-            _accepted(await self.bank.post("/v1/payments", json=body, headers=key))["payment_id"]
-        )
-
-    async def guarantee(self, view: View) -> str:
-        notice = view["payment_notice"]
-        body = {
-            "declaration_id": view["declaration_id"],
-            "notice_id": notice["notice_id"],
-            "amount": notice["amount"],
-            "kind": "BANK_GUARANTEE",
-            "payer": owner(self.bodies[view["declaration_id"]]),
-        }
-        return str(_accepted(await self.bank.post("/v1/payments", json=body))["payment_id"])
+        answer = _accepted(await self.bank.post("/v1/payments", json=body, headers=key))
+        return str(answer["payment_id"])
 
     async def supply(self, declaration_id: str, *documents: tuple[str, str]) -> None:
         body = {"documents": [{"type": t, "reference": r} for t, r in documents]}
@@ -209,6 +209,16 @@ async def guaranteed(window: Window, body: dict[str, Any]) -> list[View]:
     return window.seen[declaration_id]
 
 
+async def released(window: Window, declaration_id: str, after: int) -> list[View]:
+    """After step ``after``: the new version's answer, its notice paid if one is due, and
+    the release."""
+    due = await window.until(declaration_id, "AWAITING_PAYMENT", "RELEASED", after=after)
+    if due["status"] == "AWAITING_PAYMENT":
+        await window.pay(due)
+        await window.until(declaration_id, "RELEASED")
+    return window.seen[declaration_id]
+
+
 async def documents_lift_a_hold(
     window: Window, body: dict[str, Any], *documents: tuple[str, str]
 ) -> list[View]:
@@ -216,13 +226,7 @@ async def documents_lift_a_hold(
     declaration_id = await window.lodge(body)
     held = await window.until(declaration_id, "HELD")
     await window.supply(declaration_id, *documents)
-    due = await window.until(
-        declaration_id, "AWAITING_PAYMENT", "RELEASED", after=len(held["steps"])
-    )
-    if due["status"] == "AWAITING_PAYMENT":
-        await window.pay(due)
-        await window.until(declaration_id, "RELEASED")
-    return window.seen[declaration_id]
+    return await released(window, declaration_id, after=len(held["steps"]))
 
 
 async def amend_and_release(
@@ -232,13 +236,7 @@ async def amend_and_release(
     declaration_id = await window.lodge(body)
     held = await window.until(declaration_id, "HELD")
     await window.amend(declaration_id, amended)
-    due = await window.until(
-        declaration_id, "AWAITING_PAYMENT", "RELEASED", after=len(held["steps"])
-    )
-    if due["status"] == "AWAITING_PAYMENT":
-        await window.pay(due)
-        await window.until(declaration_id, "RELEASED")
-    return window.seen[declaration_id]
+    return await released(window, declaration_id, after=len(held["steps"]))
 
 
 async def withdraw(window: Window, body: dict[str, Any]) -> list[View]:
