@@ -232,11 +232,15 @@ def step(
     fails ``check`` changes nothing (the state is returned as given, None included)."""
     if check(event, deadline_after) is not None:
         return state, []
+    fresh = state is None
     state = state or JoinState(declaration_id=event.declaration_id)
     if state.decided is not None:
         return state, []
     if _versioned(state, event):
-        return _live(state, event, deadline_after)
+        after, results = _live(state, event, deadline_after)
+        if fresh and not results and after == JoinState(declaration_id=event.declaration_id):
+            return None, []  # an event that changed nothing leaves no state behind
+        return after, results
     if isinstance(event, DeclarationWithdrawn | PaymentConfirmed):
         return state, []  # a declaration without versions has no life after its result
     if isinstance(event, DeclarationSubmitted):
@@ -388,21 +392,28 @@ def due(state: JoinState, retention: timedelta) -> datetime:
     """When ``tick`` next has something to do with this state (never raises):
 
     - undecided with its declaration: the deadline;
-    - an orphan (verdicts, no declaration): the earliest verdict's time + retention + slack;
-    - decided: its ``decided_at`` + retention + slack;
+    - an orphan (verdicts or a withdrawal, no declaration): the earliest of their times +
+      retention + slack;
+    - decided: its ``decided_at`` + retention + slack (a versioned one: its last event's);
+    - a versioned life that has not ended, past its deadline: never. It is kept until it
+      ends, however long the trader takes: were it dropped, a later amendment or payment
+      would start a second life under the same id (its steps numbered from 1 again);
     - anything ``step`` never writes (empty, or declared without a deadline): at once.
     """
     kept = retention + CLOCK_SLACK
-    if state.version is not None:  # versioned: the deadline, else the retention
-        if state.decided is None and state.deadline is not None:
-            return state.deadline
+    if state.version is not None:
+        if state.decided is None:  # a life going on: its deadline, else kept until it ends
+            return state.deadline or END_OF_TIME
         return _plus(state.last_event_at or EARLIEST, kept)
     if state.decided is not None:
         return _plus(decided_at(state) or EARLIEST, kept)
     if state.submitted_at is not None:
         return state.deadline or EARLIEST
-    if state.verdicts:
-        return _plus(min(v.decided_at for v in state.verdicts), kept)
+    early = [v.decided_at for v in state.verdicts]
+    if state.withdrawal is not None:  # a withdrawal read before its declaration
+        early.append(state.withdrawal.withdrawn_at)
+    if early:
+        return _plus(min(early), kept)
     return EARLIEST
 
 

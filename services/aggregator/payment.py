@@ -8,9 +8,10 @@ The rules (Customs Tariff Law of the PRC, 2024, and the customs' collection rule
   not, :mod:`services.customs.duties`);
 - it is paid within 15 days of the day of issue: the day of issue is not counted, so a notice
   issued on 1 December (China time, UTC+8) is due by 16 December;
-- paid later, late interest (滞纳金) accrues at 0.05 % of the amount per day from the day after
-  the due date to the day of payment, both included (a payment on 17 December is one day
-  late), rounded to the fen (half up); an amount of interest under 50 CNY is not collected;
+- paid later, late interest (滞纳金) accrues at 0.05 % a day on the tax paid late, from the day
+  after the due date to the day it is paid, both included (a payment on 17 December is one
+  day late); never on the interest itself; the sum is rounded to the fen (half up), and
+  interest under 50 CNY is not collected;
 - the goods are released once what was paid on the notice covers the amount and the interest
   at the settling payment, or when a bank guarantee covers the amount (secured, 担保放行).
 
@@ -103,21 +104,28 @@ def days_late(due_by: date, paid_at: datetime) -> int:
 
 def late_interest(amount: Decimal, days: int) -> Decimal:
     """0.05 % of ``amount`` a day, to the fen (half up); nothing under 50 CNY."""
-    interest = (amount * DAILY_RATE * days).quantize(CENT, rounding=ROUND_HALF_UP)
+    return _collected(amount * DAILY_RATE * days)
+
+
+def _collected(interest: Decimal) -> Decimal:
+    interest = interest.quantize(CENT, rounding=ROUND_HALF_UP)
     return interest if interest >= INTEREST_THRESHOLD else Decimal("0.00")
 
 
 def settle(
     due: PaymentNotice, payments: tuple[PaymentConfirmed, ...]
 ) -> tuple[Settlement | None, PaymentNotice]:
-    """After the payments on a notice (in the order read): the settlement when they cover
-    it (None otherwise), and the notice with what is still outstanding. A bank guarantee
-    for at least the amount secures it at once; payments must cover the amount plus the
-    late interest at the last of them."""
+    """After the payments on a notice: the settlement when they cover it (None otherwise),
+    and the notice with what is still outstanding.
+
+    A bank guarantee for at least the amount secures it. Otherwise payments are applied to
+    the tax in the order of their value dates (a date before the notice's issue counts as
+    the issue: nothing is late then), and interest accrues on each part of the tax for the
+    days it was paid late, never on interest; tax still unpaid accrues to the latest value
+    date seen. It is settled once the payments cover the tax and that interest."""
     mine = tuple(p for p in payments if p.notice_id == due.notice_id)
     if not mine:
         return None, due
-    last = mine[-1]
     guarantees = [p for p in mine if p.kind is PaymentKind.BANK_GUARANTEE]
     if guarantees and guarantees[-1].amount >= due.amount:
         guarantee = guarantees[-1]
@@ -131,18 +139,30 @@ def settle(
             ),
             due.model_copy(update={"outstanding": Decimal("0.00")}),
         )
-    paid = sum((p.amount for p in mine if p.kind is PaymentKind.PAYMENT), Decimal("0.00"))
-    late = days_late(due.due_by, last.paid_at)
-    interest = late_interest(due.amount, late)
-    outstanding = max(Decimal("0.00"), due.amount + interest - paid)
+    paid = tuple(p for p in mine if p.kind is PaymentKind.PAYMENT)
+    in_order = sorted(paid, key=lambda p: max(p.paid_at, due.issued_at))  # stable: read order
+    unpaid, accrued, late = due.amount, Decimal("0"), 0
+    for p in in_order:
+        if unpaid <= 0:
+            break
+        part = min(unpaid, p.amount)
+        late = days_late(due.due_by, max(p.paid_at, due.issued_at))
+        accrued += part * DAILY_RATE * late
+        unpaid -= part
+    if unpaid > 0 and in_order:  # the tax still unpaid accrues to the latest value date
+        late = days_late(due.due_by, max(p.paid_at for p in in_order))
+        accrued += unpaid * DAILY_RATE * late
+    interest = _collected(accrued)
+    total = sum((p.amount for p in paid), Decimal("0.00"))
+    outstanding = max(Decimal("0.00"), due.amount + interest - total)
     owed = due.model_copy(update={"outstanding": outstanding})
     if outstanding > 0:
         return None, owed
     return (
         Settlement(
             kind=PaymentKind.PAYMENT,
-            payment_ids=tuple(p.payment_id for p in mine if p.kind is PaymentKind.PAYMENT),
-            paid=paid,
+            payment_ids=tuple(p.payment_id for p in paid),
+            paid=total,
             days_late=late,
             late_interest=interest,
         ),

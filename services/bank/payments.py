@@ -58,6 +58,11 @@ Amount = Annotated[Money, Field(gt=0, lt=MAX_ASSESSED)]
 ValueDate = Annotated[UtcMillis, BeforeValidator(_iso_text)]
 
 
+# how long before the bank's clock a value date may be: a confirmation is sent within the
+# hour a payment is made; earlier, a payer could date it before the due date
+BACKDATED = timedelta(hours=1)
+
+
 class PaymentRequest(BaseModel):
     """What a payer tells the bank it paid (or guaranteed), on which notice, when."""
 
@@ -72,10 +77,16 @@ class PaymentRequest(BaseModel):
 
     @field_validator("paid_at")
     @classmethod
-    def _not_in_the_future(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
-        latest = (info.context or {}).get("latest")
+    def _about_now(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        context = info.context or {}
+        latest, earliest = context.get("latest"), context.get("earliest")
         if value is not None and latest is not None and value > latest:
             raise ValueError("must not be in the future: it is the date the payment was made")
+        if value is not None and earliest is not None and value < earliest:
+            raise ValueError(
+                "must not be backdated: a payment is confirmed within the hour it is made "
+                "(a value date before its notice's due date would escape late interest)"
+            )
         return value
 
     def to_event(self, payment_id: str, now: datetime) -> PaymentConfirmed:
@@ -143,7 +154,11 @@ class Bank:
         """Validate a parsed JSON body; a Problem 422 names every bad field."""
         try:
             return PaymentRequest.model_validate(
-                data, context={"latest": self.clock() + self.paid_at_slack}
+                data,
+                context={
+                    "latest": self.clock() + self.paid_at_slack,
+                    "earliest": self.clock() - BACKDATED,
+                },
             )
         except ValidationError as exc:
             errors = field_errors(exc.errors(include_url=False, include_input=False))

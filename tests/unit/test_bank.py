@@ -223,6 +223,7 @@ async def test_a_payer_the_token_does_not_act_for_is_403() -> None:
         ({"paid_at": "2026-11-27T08:00:00"}, "paid_at"),  # naive: which day in China?
         ({"paid_at": "2026-11-28T08:00:00Z"}, "paid_at"),  # tomorrow: a value date is past
         ({"paid_at": "1999-12-31T23:00:00Z"}, "paid_at"),  # outside the platform's range
+        ({"paid_at": "2026-11-27T15:00:00+08:00"}, "paid_at"),  # 1 h 30 before: backdated
         ({"paid_at": 1764230400}, "paid_at"),  # a number, not an ISO-8601 time
         ({"tip": "5.00"}, "tip"),  # unknown fields are refused
     ],
@@ -280,7 +281,7 @@ async def test_what_the_bank_confirms_is_what_the_join_settles_the_notice_with()
     events: list[object] = [life.declared(), *life.cleared()]
     notice = life.notice_of(events)
     declaration_id = factories.declaration().declaration_id
-    async with teller(clock=lambda: life.china(23)) as bank:
+    async with teller(clock=lambda: life.china(22, hour=10)) as bank:
         paid = await bank.pay(
             body(
                 declaration_id=declaration_id,

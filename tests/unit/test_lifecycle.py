@@ -182,10 +182,9 @@ def test_paid_ten_days_late_owes_interest_and_is_released_when_it_is_paid() -> N
     assert released.settlement.payment_ids == ("P1", "P2")
 
 
-def test_interest_grows_with_the_day_of_the_payment_that_settles() -> None:
-    """Paid 60,813.00 on 22 December (10 days late: 304.07 owed), the rest only on 23
-    December: 11 days, 60,813.00 x 0.0005 x 11 = 334.4715 -> 334.47; 334.47 - 304.07 = 30.40
-    still outstanding after paying 304.07."""
+def test_interest_is_on_the_tax_paid_late_never_on_the_interest() -> None:
+    """60,813.00 paid on 22 December (10 days late: 304.07 owed), the interest only on 23
+    December: the interest does not accrue, 304.07 settles it."""
     events: list[object] = [declared(), *cleared()]
     notice = notice_of(events)
     pays = [
@@ -197,9 +196,73 @@ def test_interest_grows_with_the_day_of_the_payment_that_settles() -> None:
         ),
     ]
     _, results = run([*events, *pays])
+    released = results[-1]
+    assert released.status is ClearanceStatus.RELEASED and released.settlement is not None
+    assert released.settlement.late_interest == Decimal("304.07")
+    assert released.settlement.days_late == 10
+
+
+def test_tax_paid_in_time_accrues_nothing_and_the_rest_only_for_its_own_days() -> None:
+    """60,000.00 paid on 10 December (in time), 813.00 on 9 January: 28 days late (13 to 31
+    December, 19; 1 to 9 January, 9): 813.00 x 0.0005 x 28 = 11.382 -> 11.38, under 50 CNY:
+    nothing is collected."""
+    events: list[object] = [declared(), *cleared()]
+    notice = notice_of(events)
+    pays = [
+        factories.payment(
+            payment_id="P1", notice_id=notice, amount=Decimal("60000.00"), paid_at=china(10)
+        ),
+        factories.payment(
+            payment_id="P2",
+            notice_id=notice,
+            amount=Decimal("813.00"),
+            paid_at=datetime(2027, 1, 9, 2, tzinfo=UTC),
+        ),
+    ]
+    _, results = run([*events, *pays])
+    released = results[-1]
+    assert released.status is ClearanceStatus.RELEASED and released.settlement is not None
+    assert released.settlement.late_interest == Decimal("0.00")
+    assert released.settlement.days_late == 28
+
+
+def test_tax_still_unpaid_accrues_to_the_latest_value_date() -> None:
+    """30,000.00 paid on 22 December, 10 days late: 30,000.00 x 0.0005 x 10 = 150.00, and the
+    30,813.00 still unpaid 30,813.00 x 0.0005 x 10 = 154.065: 304.065 -> 304.07 so far.
+    Outstanding 60,813.00 + 304.07 - 30,000.00 = 31,117.07."""
+    events: list[object] = [declared(), *cleared()]
+    part = factories.payment(
+        notice_id=notice_of(events), amount=Decimal("30000.00"), paid_at=china(22)
+    )
+    _, results = run([*events, part])
+    assert results[-1].payment_notice is not None
+    assert results[-1].payment_notice.outstanding == Decimal("31117.07")
+
+
+def test_value_dates_count_in_their_own_order_and_never_before_the_notice() -> None:
+    """Read first: 60,000.00 dated 27 December (15 days late); then 813.00 dated 1 December
+    (in time). By value date the 813.00 came first; the 60,000.00 was 15 days late:
+    60,000.00 x 0.0005 x 15 = 450.00 outstanding. A backdated payment escapes nothing."""
+    events: list[object] = [declared(), *cleared()]
+    notice = notice_of(events)
+    pays = [
+        factories.payment(
+            payment_id="P1", notice_id=notice, amount=Decimal("60000.00"), paid_at=china(27)
+        ),
+        factories.payment(
+            payment_id="P2", notice_id=notice, amount=Decimal("813.00"), paid_at=china(1)
+        ),
+    ]
+    _, results = run([*events, *pays])
     assert results[-1].status is ClearanceStatus.AWAITING_PAYMENT
     assert results[-1].payment_notice is not None
-    assert results[-1].payment_notice.outstanding == Decimal("30.40")
+    assert results[-1].payment_notice.outstanding == Decimal("450.00")
+    # dated before the notice was issued: counted from the issue, in time
+    early = factories.payment(
+        notice_id=notice, amount=Decimal("60813.00"), paid_at=T0 - timedelta(days=30)
+    )
+    _, results = run([*events, early])
+    assert results[-1].settlement is not None and results[-1].settlement.days_late == 0
 
 
 def test_interest_under_50_cny_is_not_collected() -> None:
@@ -342,13 +405,50 @@ def test_a_missing_agency_is_escalated_at_the_deadline_and_its_late_verdict_deci
     assert state2 is not None and state2.decided is ClearanceStatus.RELEASED
 
 
-def test_an_escalated_state_is_kept_until_its_retention_then_dropped_without_a_result() -> None:
+def test_a_life_that_has_not_ended_is_kept_however_long_then_dropped_once_final() -> None:
+    """Held, then nothing for a day more than the retention: the state is kept (were it
+    dropped, documents lodged then would start a second life numbered from step 1). Their
+    version is step 2; once released, the state goes after its retention."""
+    state, _ = run([declared(), ruled("customs", Decision.HOLD), ruled("ciq"), ruled("port")])
+    later = T0 + RETENTION + timedelta(days=1)
+    assert tick(state, later, RETENTION) == (state, [])
+    amended = [
+        declared(version=2, at=int((later - T0).total_seconds())),
+        *cleared(2, taxes=(), at=int((later - T0).total_seconds()) + 1),
+    ]
+    after, results = fold_from(state, amended)
+    assert statuses(results) == [(2, ClearanceStatus.RELEASED)]
+    gone, nothing = tick(after, later + RETENTION + timedelta(days=1), RETENTION)
+    assert gone is None and nothing == []
+
+
+def test_an_escalated_life_is_kept_for_its_late_verdict() -> None:
     state, _ = run([declared(), ruled("customs")])
     state, _ = tick(state, T0 + DEADLINE, RETENTION)  # escalated
     assert state is not None and state.last_status is ClearanceStatus.TIMED_OUT
-    assert tick(state, T0 + DEADLINE + timedelta(days=1), RETENTION) == (state, [])
-    gone, results = tick(state, T0 + RETENTION + timedelta(days=1), RETENTION)
-    assert gone is None and results == []
+    assert tick(state, T0 + RETENTION * 2, RETENTION) == (state, [])
+
+
+def test_a_withdrawal_read_before_its_declaration_survives_the_clock() -> None:
+    alone, _ = run([factories.withdrawal()])
+    kept, _ = tick(alone, factories.withdrawal().withdrawn_at + timedelta(days=1), RETENTION)
+    assert kept is not None
+    _, results = fold_from(kept, [declared(), *cleared()])
+    assert statuses(results) == [(1, ClearanceStatus.WITHDRAWN)]
+
+
+def test_a_payment_on_no_notice_leaves_no_state_behind() -> None:
+    state, results = step(None, factories.payment(), DEADLINE)
+    assert (state, results) == (None, [])
+
+
+def fold_from(state: JoinState, events: list[object]) -> tuple[JoinState, list[ClearanceResult]]:
+    results: list[ClearanceResult] = []
+    for event in events:
+        after, out = step(state, event, DEADLINE)  # type: ignore[arg-type]
+        assert after is not None
+        state, results = after, results + out
+    return state, results
 
 
 # -- every order -----------------------------------------------------------------------------
