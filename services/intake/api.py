@@ -190,6 +190,11 @@ def create_app(service: IntakeService, exposure: Exposure = Exposure()) -> FastA
     """The HTTP face of ``service``: its routes, problem documents, metrics, lifespan."""
     limits = service.limits
 
+    async def json_of(request: Request) -> object:
+        """The request's body as strict JSON, within the size and depth limits."""
+        body = await strictjson.read_body(request, limits.max_body_bytes)
+        return strictjson.parse(body, limits.max_json_depth)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await service.start()
@@ -247,8 +252,7 @@ def create_app(service: IntakeService, exposure: Exposure = Exposure()) -> FastA
     ) -> JSONResponse:
         """Lodge a declaration: 202 only once it is durably recorded in Kafka."""
         async with service.admitted():  # 503 at once when at capacity, never queued
-            body = await strictjson.read_body(request, limits.max_body_bytes)
-            declaration = parse_declaration(strictjson.parse(body, limits.max_json_depth))
+            declaration = parse_declaration(await json_of(request))
             declaration_id = await service.lodge(principal, declaration, idempotency_key)
         return JSONResponse(
             Accepted(declaration_id=declaration_id).model_dump(mode="json"),
@@ -280,8 +284,7 @@ def create_app(service: IntakeService, exposure: Exposure = Exposure()) -> FastA
     ) -> JSONResponse:
         """Amend a declaration (修改): the full body, as a new version; 202 once in Kafka."""
         async with service.admitted():
-            body = await strictjson.read_body(request, limits.max_body_bytes)
-            declaration = parse_declaration(strictjson.parse(body, limits.max_json_depth))
+            declaration = parse_declaration(await json_of(request))
             await service.amend(principal, declaration_id, declaration, idempotency_key)
         return accepted(declaration_id)
 
@@ -300,8 +303,7 @@ def create_app(service: IntakeService, exposure: Exposure = Exposure()) -> FastA
     ) -> JSONResponse:
         """Supply documents (what a HOLD asked for): a new version; 202 once in Kafka."""
         async with service.admitted():
-            body = await strictjson.read_body(request, limits.max_body_bytes)
-            data = strictjson.parse(body, limits.max_json_depth)
+            data = await json_of(request)
             documents = parse_body(DocumentsRequest, data, "documents")
             await service.add_documents(principal, declaration_id, documents, idempotency_key)
         return accepted(declaration_id)
@@ -321,8 +323,7 @@ def create_app(service: IntakeService, exposure: Exposure = Exposure()) -> FastA
     ) -> JSONResponse:
         """Withdraw a declaration (撤单) before release; 202 once in Kafka."""
         async with service.admitted():
-            body = await strictjson.read_body(request, limits.max_body_bytes)
-            data = strictjson.parse(body, limits.max_json_depth)
+            data = await json_of(request)
             withdrawal = parse_body(WithdrawalRequest, data, "withdrawal")
             await service.withdraw(principal, declaration_id, withdrawal, idempotency_key)
         return accepted(declaration_id)
