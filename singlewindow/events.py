@@ -11,7 +11,14 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from singlewindow.avro import codec
 
@@ -85,7 +92,7 @@ AGENCY_CODE_PATTERN = r"^[a-z][a-z0-9_]{1,31}$"
 # Names of the platform's own services and principals: never an agency's (a verdict "of the
 # intake" would otherwise pass the check of the intake's signature).
 RESERVED_NAMES = frozenset(
-    {"intake", "aggregator", "projector", "audit", "redrive", "admin", "bank"}
+    {"intake", "aggregator", "projector", "audit", "redrive", "admin", "bank", "inspection"}
 )
 
 
@@ -129,13 +136,48 @@ class ClearanceStatus(StrEnum):
     TIMED_OUT = "TIMED_OUT"
     AWAITING_PAYMENT = "AWAITING_PAYMENT"
     WITHDRAWN = "WITHDRAWN"
+    # after the joint inspection (services.aggregator.inspection)
+    SANCTIONED = "SANCTIONED"
+    REMEDIATION_REQUIRED = "REMEDIATION_REQUIRED"
+    CONDITIONALLY_RELEASED = "CONDITIONALLY_RELEASED"
+    RECALLED = "RECALLED"
 
 
 # where a declaration's life ends: a state with one of these ignores every later event
 FINAL_STATUSES = frozenset(
-    {ClearanceStatus.RELEASED, ClearanceStatus.REJECTED, ClearanceStatus.WITHDRAWN}
+    {
+        ClearanceStatus.RELEASED,
+        ClearanceStatus.REJECTED,
+        ClearanceStatus.WITHDRAWN,
+        ClearanceStatus.SANCTIONED,
+        ClearanceStatus.RECALLED,
+    }
 )
+# where the goods have left customs' control: a trader can no longer amend or withdraw
+RELEASED_STATUSES = frozenset({ClearanceStatus.RELEASED, ClearanceStatus.CONDITIONALLY_RELEASED})
 Version = Annotated[int, Field(ge=1, le=9999)]
+
+
+class FindingOutcome(StrEnum):
+    """What an agency's inspector found at the joint inspection."""
+
+    COMPLIANT = "COMPLIANT"
+    NON_COMPLIANT = "NON_COMPLIANT"
+    SAMPLED = "SAMPLED"  # conform on sight; samples sent to the laboratory
+
+
+class Measure(StrEnum):
+    """What a non-compliance calls for, the most severe first (the order is the precedence)."""
+
+    SEIZURE = "SEIZURE"  # 扣留/没收
+    DESTRUCTION = "DESTRUCTION"  # 销毁
+    RETURN = "RETURN"  # 退运
+    RELABELLING = "RELABELLING"  # 监督下整改: re-labelling under supervision, then re-inspected
+    PENALTY = "PENALTY"  # 立案调查: a penalty case; the goods wait until it is settled
+
+
+# the measures that end a declaration's life (the goods never enter)
+TERMINAL_MEASURES = frozenset({Measure.SEIZURE, Measure.DESTRUCTION, Measure.RETURN})
 
 
 class PaymentKind(StrEnum):
@@ -343,6 +385,17 @@ class Settlement(AvroRecord):
     late_interest: Annotated[Money, Field(ge=0)]
 
 
+class Sanction(AvroRecord):
+    """The measure a step imposes after the joint inspection: the most severe of the
+    non-compliant findings, the agency whose finding it is, that finding and its reasons."""
+
+    AVRO_NAME = f"{NS}.Sanction"
+    measure: Measure
+    agency: AgencyCode
+    finding_id: str
+    reasons: tuple[Reason, ...] = ()
+
+
 class Signature(AvroRecord):
     """Who vouches for an event (see :mod:`singlewindow.signing`): the key's id in the key
     registry, when it signed, and the Ed25519 signature over the event's canonical form."""
@@ -435,6 +488,8 @@ class ClearanceResult(Event):
     sequence: int = Field(1, ge=1)
     payment_notice: PaymentNotice | None = None
     settlement: Settlement | None = None
+    finding_ids: tuple[str, ...] = ()
+    sanction: Sanction | None = None
 
     @property
     def total_charges(self) -> Decimal:
@@ -465,6 +520,39 @@ class PaymentConfirmed(Event):
     payer: str
 
 
+class InspectionFinding(Event):
+    """One agency's findings at the joint inspection (一次查验), recorded against the one
+    inspection order of a declaration version by that agency's inspector; written by the
+    inspection station (``services.inspection``). A later finding of the same agency on the
+    same order supersedes its earlier one: a laboratory result after SAMPLED, COMPLIANT after
+    re-labelling or a settled penalty case."""
+
+    AVRO_NAME = f"{NS}.InspectionFinding"
+    finding_id: str = Field(min_length=1, max_length=64)
+    order_id: str = Field(min_length=1, max_length=64)
+    version: Version
+    agency: AgencyCode
+    inspector: str = Field(min_length=1, max_length=255)
+    outcome: FindingOutcome
+    measure: Measure | None = None
+    reasons: tuple[Reason, ...] = Field((), max_length=100)
+    samples: tuple[Annotated[str, StringConstraints(min_length=1, max_length=64)], ...] = Field(
+        (), max_length=100
+    )
+    lab_result: bool = False
+    recorded_at: UtcMillis
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if (self.outcome is FindingOutcome.NON_COMPLIANT) != (self.measure is not None):
+            raise ValueError("a measure is named by, and only by, a NON_COMPLIANT finding")
+        if (self.outcome is FindingOutcome.SAMPLED) != bool(self.samples):
+            raise ValueError("samples are listed by, and only by, a SAMPLED finding")
+        if self.outcome is FindingOutcome.SAMPLED and self.lab_result:
+            raise ValueError("a laboratory result is COMPLIANT or NON_COMPLIANT, not SAMPLED")
+        return self
+
+
 class JoinState(Event):
     """The aggregator's join state for one declaration (its changelog value)."""
 
@@ -482,6 +570,9 @@ class JoinState(Event):
     payments: tuple[PaymentConfirmed, ...] = ()
     withdrawal: DeclarationWithdrawn | None = None
     last_event_at: UtcMillis | None = None
+    order: InspectionOrder | None = None
+    findings: tuple[InspectionFinding, ...] = ()
+    cleared: bool = False
 
     def verdict_of(self, agency: str) -> AgencyVerdict | None:
         """The agency's verdict on the version being decided."""
@@ -520,6 +611,7 @@ EVENTS: dict[str, type[Event]] = {
         JoinState,
         DeclarationWithdrawn,
         PaymentConfirmed,
+        InspectionFinding,
     )
 }
 _RECORD_TYPES: tuple[type[AvroRecord], ...] = (
@@ -540,6 +632,7 @@ _RECORD_TYPES: tuple[type[AvroRecord], ...] = (
     InspectionOrder,
     PaymentNotice,
     Settlement,
+    Sanction,
     Signature,
     *EVENTS.values(),
 )

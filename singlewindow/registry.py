@@ -54,6 +54,7 @@ PLATFORM_TOPICS = frozenset(
         "declarations.submitted",
         "declarations.withdrawn",
         "payments.confirmed",
+        "inspections.findings",
         "clearance.results",
         "aggregator.join-state",
         "deadletters",

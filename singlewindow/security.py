@@ -34,6 +34,7 @@ from singlewindow.topics import (
     DEAD_LETTERS,
     DECLARATIONS_SUBMITTED,
     DECLARATIONS_WITHDRAWN,
+    INSPECTION_FINDINGS,
     JOIN_STATE,
     PAYMENTS_CONFIRMED,
     catalog,
@@ -143,6 +144,12 @@ def principals(registry: AgencyRegistry | None = None) -> tuple[Principal, ...]:
             "bank",
             "the payment service: confirms duties paid or guaranteed; consumes nothing",
             writes=(PAYMENTS_CONFIRMED.name,),
+        ),
+        Principal(
+            "inspection",
+            "the joint inspection station: records each agency's inspectors' findings against "
+            "the one inspection order; consumes nothing",
+            writes=(INSPECTION_FINDINGS.name,),
         ),
         *(agency_principal(a) for a in registry),
         Principal(

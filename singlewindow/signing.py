@@ -56,6 +56,7 @@ from singlewindow.events import (
     DeclarationSubmitted,
     DeclarationWithdrawn,
     Event,
+    InspectionFinding,
     JoinState,
     PaymentConfirmed,
     Signature,
@@ -68,7 +69,7 @@ E = TypeVar("E", bound=Event)
 ALGORITHM = "Ed25519"
 SIGNATURE_BYTES = 64
 KEY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
-INTAKE, AGGREGATOR, BANK = "intake", "aggregator", "bank"
+INTAKE, AGGREGATOR, BANK, INSPECTION = "intake", "aggregator", "bank", "inspection"
 
 
 class SignatureError(ValueError):
@@ -82,11 +83,13 @@ class KeyRefused(SignatureError):
 def signer_of(event: Event) -> str:
     """The principal that must sign ``event``: the intake its declarations and withdrawals,
     each agency its verdicts, the aggregator its results and its join states, the bank its
-    payment confirmations."""
+    payment confirmations, the inspection station the inspectors' findings."""
     if isinstance(event, DeclarationSubmitted | DeclarationWithdrawn):
         return INTAKE
     if isinstance(event, PaymentConfirmed):
         return BANK
+    if isinstance(event, InspectionFinding):
+        return INSPECTION
     if isinstance(event, AgencyVerdict):
         return str(event.agency)
     if isinstance(event, ClearanceResult | JoinState):
@@ -458,7 +461,7 @@ def list_command(registry: Annotated[Path, typer.Option(help="the key registry J
 
 def signers() -> Iterable[str]:
     """Every principal that signs events."""
-    return (INTAKE, *agency_registry().codes, AGGREGATOR, BANK)
+    return (INTAKE, *agency_registry().codes, AGGREGATOR, BANK, INSPECTION)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from singlewindow.events import (
     DeclarationSubmitted,
     DeclarationWithdrawn,
     Event,
+    InspectionFinding,
     JoinState,
     PaymentConfirmed,
 )
@@ -73,6 +74,13 @@ PAYMENTS_CONFIRMED = Topic(
     PaymentConfirmed,
     "The bank's confirmations of duties paid or guaranteed against a payment notice.",
 )
+INSPECTION_FINDINGS = Topic(
+    "inspections.findings",
+    "inspection",
+    InspectionFinding,
+    "Inspectors' findings at the joint inspection (一次查验), each against the one inspection "
+    "order of a declaration version, recorded at the inspection station.",
+)
 CLEARANCE_RESULTS = Topic(
     "clearance.results",
     "aggregator",
@@ -117,13 +125,14 @@ def verdict_topics(registry: AgencyRegistry | None = None) -> dict[str, Topic]:
 
 
 def inputs(registry: AgencyRegistry | None = None) -> tuple[str, ...]:
-    """The topics a join reads: the declarations, every agency's verdicts, the withdrawals
-    and the payments."""
+    """The topics a join reads: the declarations, every agency's verdicts, the withdrawals,
+    the payments and the inspection findings."""
     return (
         DECLARATIONS_SUBMITTED.name,
         *(t.name for t in verdict_topics(registry).values()),
         DECLARATIONS_WITHDRAWN.name,
         PAYMENTS_CONFIRMED.name,
+        INSPECTION_FINDINGS.name,
     )
 
 
@@ -135,6 +144,7 @@ def catalog(registry: AgencyRegistry | None = None) -> tuple[Topic, ...]:
         *verdict_topics(registry).values(),
         DECLARATIONS_WITHDRAWN,
         PAYMENTS_CONFIRMED,
+        INSPECTION_FINDINGS,
         CLEARANCE_RESULTS,
         JOIN_STATE,
         DEAD_LETTERS,

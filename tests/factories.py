@@ -219,6 +219,25 @@ def payment(
     return type(base).model_validate({**base.model_dump(), **changes})
 
 
+def finding(
+    declaration_id: str = "D-0001",
+    agency: str = "customs",
+    outcome: ev.FindingOutcome = ev.FindingOutcome.COMPLIANT,
+    **changes: Any,
+) -> ev.InspectionFinding:
+    base = {
+        "declaration_id": declaration_id,
+        "finding_id": f"F-{declaration_id}-{agency}",
+        "order_id": "O-1",
+        "version": 1,
+        "agency": agency,
+        "inspector": f"{agency}-inspector-1",
+        "outcome": outcome,
+        "recorded_at": T0 + timedelta(hours=2),
+    }
+    return ev.InspectionFinding.model_validate({**base, **changes})
+
+
 def sampling_key(version: str = "test-1") -> SamplingKey:
     """A customs sampling key for tests only: its secret is derived from its version."""
     seed = f"singlewindow unit-test sampling key {version}".encode()

@@ -60,11 +60,12 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from services.aggregator import payment
+from services.aggregator import inspection, payment
 from singlewindow.events import (
     EARLIEST,
     FINAL_STATUSES,
     LATEST,
+    RELEASED_STATUSES,
     AgencyDecision,
     AgencyVerdict,
     ClearanceResult,
@@ -72,6 +73,7 @@ from singlewindow.events import (
     Decision,
     DeclarationSubmitted,
     DeclarationWithdrawn,
+    InspectionFinding,
     InspectionOrder,
     JoinState,
     PaymentConfirmed,
@@ -93,7 +95,9 @@ END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 # than the retention, so a stale submission is recognised whichever instance sees it
 CLOCK_SLACK = timedelta(minutes=5)
 
-Input = DeclarationSubmitted | AgencyVerdict | DeclarationWithdrawn | PaymentConfirmed
+Input = (
+    DeclarationSubmitted | AgencyVerdict | DeclarationWithdrawn | PaymentConfirmed | InspectionFinding
+)
 
 
 def _plus(at: datetime, delta: timedelta) -> datetime:
@@ -109,12 +113,13 @@ TIME_FIELD = {
     AgencyVerdict: "decided_at",
     DeclarationWithdrawn: "withdrawn_at",
     PaymentConfirmed: "paid_at",
+    InspectionFinding: "recorded_at",
 }
 
 
 def event_time(event: Input) -> datetime:
     """When the event happened: a declaration's submission, a verdict's decision, a
-    withdrawal's acceptance, a payment's value date."""
+    withdrawal's acceptance, a payment's value date, a finding's recording."""
     at: datetime = getattr(event, TIME_FIELD[type(event)])
     return at
 
@@ -241,7 +246,7 @@ def step(
         if fresh and not results and after == JoinState(declaration_id=event.declaration_id):
             return None, []  # an event that changed nothing leaves no state behind
         return after, results
-    if isinstance(event, DeclarationWithdrawn | PaymentConfirmed):
+    if isinstance(event, DeclarationWithdrawn | PaymentConfirmed | InspectionFinding):
         return state, []  # a declaration without versions has no life after its result
     if isinstance(event, DeclarationSubmitted):
         if state.required_agencies is not None:
@@ -268,7 +273,7 @@ def _versioned(state: JoinState, event: Input) -> bool:
     """Whether the event belongs to the life of a versioned declaration."""
     if isinstance(event, DeclarationSubmitted):
         return event.version is not None
-    if isinstance(event, DeclarationWithdrawn | PaymentConfirmed):
+    if isinstance(event, DeclarationWithdrawn | PaymentConfirmed | InspectionFinding):
         return True
     return state.version is not None or event.declaration_version is not None
 
@@ -289,6 +294,10 @@ def _live(
         assert event.version is not None
         if state.submitted_at is not None and (state.version or 0) >= event.version:
             return state, []  # a repeated or superseded version
+        if state.last_status in RELEASED_STATUSES or state.order is not None:
+            # the goods are out, or inspected: one inspection, so no amendment after its
+            # order (the intake refuses it too; a change then needs customs' approval)
+            return state, []
         state = state.model_copy(
             update={
                 "version": event.version,
@@ -298,6 +307,9 @@ def _live(
                 "assessed": False,
                 "notice": None,
                 "payments": (),
+                "order": None,
+                "findings": (),
+                "cleared": False,
                 # the verdicts on this version or a later one may have come first
                 "verdicts": tuple(
                     v for v in state.verdicts if (v.declaration_version or 1) >= event.version
@@ -315,9 +327,15 @@ def _live(
             return state, []  # on a superseded version: no longer counts
         state = state.model_copy(update={"verdicts": (*state.verdicts, event)})
     elif isinstance(event, DeclarationWithdrawn):
-        if state.withdrawal is not None:
-            return state, []
+        if state.withdrawal is not None or state.last_status in RELEASED_STATUSES:
+            return state, []  # a second withdrawal, or the goods are out
         state = state.model_copy(update={"withdrawal": event})
+    elif isinstance(event, InspectionFinding):
+        if any(f.finding_id == event.finding_id for f in state.findings):
+            return state, []  # the station's redelivery
+        if not inspection.answers(state.order, state.version, event):
+            return state, []  # no such order (another version's, or never issued)
+        state = state.model_copy(update={"findings": (*state.findings, event)})
     else:
         if any(p.payment_id == event.payment_id for p in state.payments):
             return state, []  # the bank's redelivery
@@ -350,25 +368,98 @@ def _advance(state: JoinState, event: Input) -> tuple[JoinState, list[ClearanceR
         result = decide(state, _latest(state))
         state = state.model_copy(update={"assessed": True, "deadline": None})
         if result.status is ClearanceStatus.RELEASED:
-            assert state.version is not None
-            due = payment.notice(
-                state.declaration_id, state.version, state.current, result.decided_at
-            )
-            if due is not None:
-                state = state.model_copy(update={"notice": due})
-                result = result.model_copy(
-                    update={"status": ClearanceStatus.AWAITING_PAYMENT, "payment_notice": due}
-                )
+            return _clear(state, result.decided_at, ())
+        if result.status is ClearanceStatus.INSPECTION_REQUIRED:
+            state = state.model_copy(update={"order": result.inspection})
         return _emit(state, result), [result]
+    if isinstance(event, InspectionFinding) and state.order is not None:
+        return _inspected(state, event)
     if isinstance(event, PaymentConfirmed) and state.notice is not None:
         settlement, owed = payment.settle(state.notice, state.payments)
         state = state.model_copy(update={"notice": owed})
-        status = ClearanceStatus.RELEASED if settlement else ClearanceStatus.AWAITING_PAYMENT
+        found = _found(state)
+        if found is not None and found.sanction is not None:
+            return state, []  # paid while a fault is put right: released once it is
+        status = _released(found) if settlement else ClearanceStatus.AWAITING_PAYMENT
         result = _step(state, status, event.paid_at).model_copy(
-            update={"payment_notice": owed, "settlement": settlement}
+            update={
+                "payment_notice": owed,
+                "settlement": settlement,
+                "finding_ids": found.finding_ids if found else (),
+            }
         )
         return _emit(state, result), [result]
     return state, []
+
+
+def _found(state: JoinState) -> inspection.Outcome | None:
+    """The outcome of the current version's inspection, if one was ordered."""
+    return None if state.order is None else inspection.outcome(state.order, state.findings)
+
+
+def _released(found: inspection.Outcome | None) -> ClearanceStatus:
+    """Release, conditional while a laboratory result is awaited."""
+    if found is not None and found.sampled:
+        return ClearanceStatus.CONDITIONALLY_RELEASED
+    return ClearanceStatus.RELEASED
+
+
+def _clear(
+    state: JoinState, at: datetime, finding_ids: tuple[str, ...]
+) -> tuple[JoinState, list[ClearanceResult]]:
+    """The version passed its checks (every agency cleared, the inspection found nothing
+    against it): its payment notice, issued once, if customs collects anything; release
+    once the duties are settled (at once when nothing is collected)."""
+    if not state.cleared:
+        assert state.version is not None
+        due = payment.notice(state.declaration_id, state.version, state.current, at)
+        state = state.model_copy(update={"cleared": True, "notice": due})
+    settlement, owed = None, state.notice
+    if state.notice is not None:
+        settlement, owed = payment.settle(state.notice, state.payments)
+        state = state.model_copy(update={"notice": owed})
+    settled = state.notice is None or settlement is not None
+    status = _released(_found(state)) if settled else ClearanceStatus.AWAITING_PAYMENT
+    result = _step(state, status, at).model_copy(
+        update={"payment_notice": owed, "settlement": settlement, "finding_ids": finding_ids}
+    )
+    return _emit(state, result), [result]
+
+
+def _inspected(
+    state: JoinState, finding: InspectionFinding
+) -> tuple[JoinState, list[ClearanceResult]]:
+    """The step a finding against the order completes, if any (see
+    :mod:`services.aggregator.inspection`)."""
+    assert state.order is not None
+    found = inspection.outcome(state.order, state.findings)
+    if not found.complete:
+        return state, []
+    at = finding.recorded_at
+    if found.sanction is not None:
+        if state.last_status is ClearanceStatus.CONDITIONALLY_RELEASED:
+            status = ClearanceStatus.RECALLED
+        elif found.terminal:
+            status = ClearanceStatus.SANCTIONED
+        else:
+            status = ClearanceStatus.REMEDIATION_REQUIRED
+            before = inspection.outcome(
+                state.order, tuple(f for f in state.findings if f != finding)
+            )
+            if state.last_status is status and before.sanction == found.sanction:
+                return state, []  # another agency's finding: the same fault still to put right
+        result = _step(state, status, at).model_copy(
+            update={"sanction": found.sanction, "finding_ids": found.finding_ids}
+        )
+        return _emit(state, result), [result]
+    if not state.cleared or state.last_status is ClearanceStatus.REMEDIATION_REQUIRED:
+        return _clear(state, at, found.finding_ids)
+    if state.last_status is ClearanceStatus.CONDITIONALLY_RELEASED and not found.sampled:
+        result = _step(state, ClearanceStatus.RELEASED, at).model_copy(
+            update={"finding_ids": found.finding_ids}
+        )
+        return _emit(state, result), [result]
+    return state, []  # a laboratory result before the duties are settled: nothing to say yet
 
 
 def _step(state: JoinState, status: ClearanceStatus, at: datetime) -> ClearanceResult:

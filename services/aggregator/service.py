@@ -35,6 +35,7 @@ from singlewindow.events import (
     ClearanceResult,
     DeclarationSubmitted,
     DeclarationWithdrawn,
+    InspectionFinding,
     JoinState,
     PaymentConfirmed,
 )
@@ -56,6 +57,7 @@ from singlewindow.signing import ServiceKeys, Verifier
 from singlewindow.topics import (
     DECLARATIONS_SUBMITTED,
     DECLARATIONS_WITHDRAWN,
+    INSPECTION_FINDINGS,
     PAYMENTS_CONFIRMED,
     inputs,
 )
@@ -64,10 +66,13 @@ log = logging.getLogger(__name__)
 INPUTS = list(inputs())
 AGENCY_OF_TOPIC = {agency.topic: agency.code for agency in agency_registry()}
 # the inputs other than the verdicts, by topic
-LIFE_EVENTS: dict[str, type[DeclarationSubmitted | DeclarationWithdrawn | PaymentConfirmed]] = {
+LIFE_EVENTS: dict[
+    str, type[DeclarationSubmitted | DeclarationWithdrawn | PaymentConfirmed | InspectionFinding]
+] = {
     DECLARATIONS_SUBMITTED.name: DeclarationSubmitted,
     DECLARATIONS_WITHDRAWN.name: DeclarationWithdrawn,
     PAYMENTS_CONFIRMED.name: PaymentConfirmed,
+    INSPECTION_FINDINGS.name: InspectionFinding,
 }
 # a declaration's life (a notice is due in 15 days) must fit in it, late interest included
 RETENTION = timedelta(days=60)

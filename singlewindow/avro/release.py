@@ -23,6 +23,7 @@ EVENT_TYPES = (
     "cn.singlewindow.events.JoinState",
     "cn.singlewindow.events.DeclarationWithdrawn",
     "cn.singlewindow.events.PaymentConfirmed",
+    "cn.singlewindow.events.InspectionFinding",
 )
 
 

@@ -17,11 +17,18 @@ from singlewindow.avro import fingerprint_of
 from singlewindow.events import (
     AgencyDecision,
     Charge,
+    ClearanceStatus,
     Decision,
     Event,
+    FindingOutcome,
+    InspectionCheck,
+    InspectionOrder,
+    Measure,
     OriginClaim,
     PaymentKind,
     PaymentNotice,
+    Reason,
+    Sanction,
     Settlement,
 )
 from tests import factories
@@ -66,6 +73,31 @@ _NOTICE = PaymentNotice(
     outstanding=Decimal("0.00"),
 )
 _PAID = signed(factories.payment(notice_id="N-golden", amount=_ASSESSED.total_duties))
+_ORDER = InspectionOrder(
+    order_id="O-golden",
+    checks=(InspectionCheck(agency="ciq", check="PEST_INSPECTION", item=1),),
+)
+_FOUND = signed(  # every field set
+    factories.finding(
+        agency="ciq",
+        order_id="O-golden",
+        version=2,
+        outcome=FindingOutcome.NON_COMPLIANT,
+        measure=Measure.RELABELLING,
+        reasons=(Reason(code="CIQ-LABEL", message="no Chinese label", item=1),),
+        lab_result=True,
+    )
+)
+_SAMPLED = signed(
+    factories.finding(
+        agency="ciq",
+        finding_id="F-sampled",
+        order_id="O-golden",
+        version=2,
+        outcome=FindingOutcome.SAMPLED,
+        samples=("S-golden-1",),
+    )
+)
 SAMPLES = (
     signed(factories.declaration(items=(_CAR,), version=2)),
     _KEYED_VERDICT,
@@ -99,10 +131,28 @@ SAMPLES = (
             payments=(_PAID,),
             withdrawal=signed(factories.withdrawal(version=2)),
             last_event_at=factories.T0,
+            order=_ORDER,
+            findings=(_SAMPLED, _FOUND),
+            cleared=True,
         )
     ),
     signed(factories.withdrawal(version=2)),
     _PAID,
+    _FOUND,
+    signed(
+        factories.result(
+            status=ClearanceStatus.REMEDIATION_REQUIRED,
+            version=2,
+            sequence=2,
+            finding_ids=(_FOUND.finding_id,),
+            sanction=Sanction(
+                measure=Measure.RELABELLING,
+                agency="ciq",
+                finding_id=_FOUND.finding_id,
+                reasons=_FOUND.reasons,
+            ),
+        )
+    ),
 )
 
 

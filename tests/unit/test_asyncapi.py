@@ -258,6 +258,7 @@ def sample(topic: Topic) -> Event:
         factories.join_state(),
         factories.withdrawal(),
         factories.payment(),
+        factories.finding(),
     ]
     return next(e for e in events if topic.value_schema == e.AVRO_NAME)
 

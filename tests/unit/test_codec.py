@@ -47,6 +47,22 @@ SAMPLES = [
     factories.verdict(),
     factories.verdict(agency="port", charges=(PORT_DUES,)),
     factories.result(),
+    factories.finding(
+        outcome=ev.FindingOutcome.NON_COMPLIANT,
+        measure=ev.Measure.SEIZURE,
+        reasons=(ev.Reason(code="CIQ-PEST", message="live pests found", item=1),),
+    ),
+    factories.finding(outcome=ev.FindingOutcome.SAMPLED, samples=("S-1", "S-2")),
+    factories.result(
+        status=ev.ClearanceStatus.SANCTIONED,
+        finding_ids=("F-1",),
+        sanction=ev.Sanction(
+            measure=ev.Measure.SEIZURE,
+            agency="ciq",
+            finding_id="F-1",
+            reasons=(ev.Reason(code="CIQ-PEST", message="live pests found"),),
+        ),
+    ),
 ]
 
 
