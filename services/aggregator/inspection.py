@@ -27,6 +27,7 @@ order does not name answers nothing: the join ignores it and ``audit verify`` re
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from singlewindow.events import (
     TERMINAL_MEASURES,
@@ -75,6 +76,7 @@ class Outcome:
     sanction: Sanction | None  # the most severe non-compliance, if any
     sampled: bool  # a laboratory result is still awaited (and nothing is non-compliant)
     finding_ids: tuple[str, ...]  # the findings that count, in the order's agency order
+    at: datetime | None  # the latest time of those findings (None if none)
 
     @property
     def terminal(self) -> bool:
@@ -101,4 +103,5 @@ def outcome(order: InspectionOrder, findings: tuple[InspectionFinding, ...]) -> 
         sanction=sanction,
         sampled=sanction is None and any(f.outcome is FindingOutcome.SAMPLED for f in counted),
         finding_ids=tuple(f.finding_id for f in counted),
+        at=max((f.recorded_at for f in counted), default=None),
     )

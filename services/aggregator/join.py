@@ -39,18 +39,26 @@ The life of a versioned declaration (one result per step, numbered by ``sequence
   REJECTED (final), HELD, INSPECTION_REQUIRED, or, when all cleared, AWAITING_PAYMENT with a
   payment notice if customs collects anything (:mod:`services.aggregator.payment`), else
   RELEASED (final);
+- INSPECTION_REQUIRED carries the version's one inspection order; each agency it names records
+  its findings against it at the inspection station, and once all have, the findings decide
+  (:mod:`services.aggregator.inspection`): SANCTIONED (final), REMEDIATION_REQUIRED until
+  the fault is put right, or on to duties and release as if every agency had cleared, the
+  release conditional (CONDITIONALLY_RELEASED) while a laboratory result is awaited, which
+  then confirms it (RELEASED) or recalls the goods (RECALLED, final);
 - a payment or guarantee that settles the notice releases it (RELEASED with its settlement);
   one that does not gives AWAITING_PAYMENT again with what is still outstanding;
 - an amendment (a DeclarationSubmitted with a higher version) starts the assessment of that
   version afresh: verdicts on older versions no longer count, and neither does an older
-  notice; an older or repeated version is ignored;
-- a withdrawal ends it with WITHDRAWN (once its declaration is seen);
+  notice; an older or repeated version is ignored, and so is any once the version has an
+  inspection order (one inspection) or the goods are released;
+- a withdrawal ends it with WITHDRAWN (once its declaration is seen; not once released);
 - at the deadline, a version still missing verdicts is escalated: TIMED_OUT names the missing
   agencies, and the version is decided when they rule.
 
-Final states (RELEASED, REJECTED, WITHDRAWN) ignore every later event. Every result's time is
-the time of the events it rests on, never the clock; for the consolidated answer the latest
-time of the version's declaration and verdicts, whatever their arrival order.
+Final states (RELEASED, REJECTED, WITHDRAWN, SANCTIONED, RECALLED) ignore every later event.
+Every result's time is the time of the events it rests on, never the clock: for the
+consolidated answer the latest time of the version's declaration and verdicts, after the
+inspection the latest time of the findings that count, whatever their arrival order.
 """
 
 from __future__ import annotations
@@ -96,7 +104,11 @@ END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 CLOCK_SLACK = timedelta(minutes=5)
 
 Input = (
-    DeclarationSubmitted | AgencyVerdict | DeclarationWithdrawn | PaymentConfirmed | InspectionFinding
+    DeclarationSubmitted
+    | AgencyVerdict
+    | DeclarationWithdrawn
+    | PaymentConfirmed
+    | InspectionFinding
 )
 
 
@@ -435,7 +447,8 @@ def _inspected(
     found = inspection.outcome(state.order, state.findings)
     if not found.complete:
         return state, []
-    at = finding.recorded_at
+    assert found.at is not None
+    at = found.at  # the findings' latest time, whatever their arrival order
     if found.sanction is not None:
         if state.last_status is ClearanceStatus.CONDITIONALLY_RELEASED:
             status = ClearanceStatus.RECALLED
