@@ -17,6 +17,13 @@ token is accepted only if
 The result is a :class:`Principal`. Everything else answers 401 with a
 ``WWW-Authenticate: Bearer`` challenge (:func:`challenge`); an issuer whose keys cannot be
 fetched is the intake's problem, not the caller's: 503.
+
+What the claims name is a function of the verified claims: :class:`ClaimsVerifier` takes it
+(``principal``), :class:`JwtVerifier` is the traders' (:func:`principal_of`). The inspection
+station (``services.inspection``) verifies the same issuer's tokens with
+:func:`inspector_of`: an :class:`Inspector` is ``sub`` and the registered ``agency`` it
+inspects for, and lists no USCCs. Each refuses the other's tokens: an inspector's has no
+USCCs, so the intake and the bank refuse it; a trader's names no agency, so the station does.
 """
 
 from __future__ import annotations
@@ -30,13 +37,15 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import jwt
 from jwt import PyJWK, PyJWKClient, PyJWKSet
 
 from services.intake.errors import Problem
+from singlewindow.events import RESERVED_NAMES
 from singlewindow.identifiers import InvalidIdentifier, validate_uscc
+from singlewindow.registry import AgencyRegistry, agency_registry
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +80,29 @@ class Principal:
         return uscc in self.usccs
 
 
+@dataclass(frozen=True)
+class Inspector:
+    """A verified inspector: its subject and the (registered) agency it inspects for."""
+
+    subject: str
+    agency: str
+
+
+P = TypeVar("P")
+P_co = TypeVar("P_co", covariant=True)
+
+
 class Verifier(Protocol):
     async def verify(self, token: str) -> Principal:
         """The principal a bearer token proves; InvalidToken or KeysUnavailable otherwise."""
+        ...
+
+
+class TokenVerifier(Protocol[P_co]):
+    """A verifier of any kind of principal (:class:`Verifier` is the traders')."""
+
+    async def verify(self, token: str) -> P_co:
+        """What a bearer token proves; InvalidToken or KeysUnavailable otherwise."""
         ...
 
 
@@ -252,18 +281,19 @@ def describe(exc: Exception) -> str:
     return "the token is invalid"
 
 
-class JwtVerifier:
-    """Verifies bearer JWTs of one issuer (see the module docstring for every check)."""
+class ClaimsVerifier(Generic[P]):
+    """Verifies bearer JWTs of one issuer (see the module docstring for every check); what
+    the verified claims name is ``principal(claims)`` (InvalidToken if they name nothing)."""
 
     def __init__(
         self,
         keys: KeySource,
         *,
+        principal: Callable[[Mapping[str, Any]], P],
         issuer: str,
         audience: str,
         algorithms: Collection[str] = DEFAULT_ALGORITHMS,
         leeway: float = 30.0,
-        uscc_claim: str = "usccs",
         cache_s: float = 60.0,
         cache_entries: int = 10_000,
         clock: Callable[[], float] = time.time,
@@ -277,15 +307,15 @@ class JwtVerifier:
         if not issuer or not audience:
             raise ValueError("an issuer and an audience are required")
         self.keys, self.issuer, self.audience = keys, issuer, audience
-        self.algorithms, self.leeway, self.uscc_claim = frozenset(algorithms), leeway, uscc_claim
+        self.algorithms, self.leeway, self.principal = frozenset(algorithms), leeway, principal
         # token -> (principal, until when): a client sends the same token with every request,
         # and checking its signature was about a tenth of a request's CPU. At most
         # ``cache_s`` (a key withdrawn from the issuer's set stops counting by then) and never
         # past ``exp``.
         self.cache_s, self.cache_entries, self.clock = cache_s, cache_entries, clock
-        self._verified: dict[str, tuple[Principal, float]] = {}
+        self._verified: dict[str, tuple[P, float]] = {}
 
-    async def verify(self, token: str) -> Principal:
+    async def verify(self, token: str) -> P:
         """The principal the token proves, or InvalidToken / KeysUnavailable."""
         known = self._verified.get(token)
         if known is not None:
@@ -299,7 +329,7 @@ class JwtVerifier:
             self._verified[token] = (principal, min(expires, self.clock() + self.cache_s))
         return principal
 
-    async def _verify(self, token: str) -> tuple[Principal, float]:
+    async def _verify(self, token: str) -> tuple[P, float]:
         if len(token) > MAX_TOKEN_CHARS:
             raise InvalidToken("the token is too long")
         try:
@@ -330,14 +360,51 @@ class JwtVerifier:
         except jwt.PyJWTError as exc:
             raise InvalidToken(describe(exc)) from None
         # compared, never converted: a huge integer exp must not overflow a float
-        return principal_of(claims, self.uscc_claim), claims["exp"]
+        return self.principal(claims), claims["exp"]
+
+
+class JwtVerifier(ClaimsVerifier[Principal]):
+    """Verifies traders' bearer JWTs: their ``sub`` and the USCCs (``uscc_claim``) they act
+    for (:func:`principal_of`)."""
+
+    def __init__(
+        self,
+        keys: KeySource,
+        *,
+        issuer: str,
+        audience: str,
+        algorithms: Collection[str] = DEFAULT_ALGORITHMS,
+        leeway: float = 30.0,
+        uscc_claim: str = "usccs",
+        cache_s: float = 60.0,
+        cache_entries: int = 10_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(
+            keys,
+            principal=lambda claims: principal_of(claims, uscc_claim),
+            issuer=issuer,
+            audience=audience,
+            algorithms=algorithms,
+            leeway=leeway,
+            cache_s=cache_s,
+            cache_entries=cache_entries,
+            clock=clock,
+        )
+        self.uscc_claim = uscc_claim
+
+
+def subject_of(claims: Mapping[str, Any]) -> str:
+    """The caller named by verified claims (``sub``: 1-255 characters, no control ones)."""
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not _SUBJECT.fullmatch(subject):
+        raise InvalidToken("the token subject (sub) is unusable")
+    return subject
 
 
 def principal_of(claims: Mapping[str, Any], uscc_claim: str = "usccs") -> Principal:
     """The principal named by verified claims: ``sub`` and the list of USCCs."""
-    subject = claims.get("sub")
-    if not isinstance(subject, str) or not _SUBJECT.fullmatch(subject):
-        raise InvalidToken("the token subject (sub) is unusable")
+    subject = subject_of(claims)
     usccs = claims.get(uscc_claim)
     if not isinstance(usccs, list) or not 1 <= len(usccs) <= MAX_USCCS:
         raise InvalidToken(f"the token must list the USCCs it acts for ({uscc_claim})")
@@ -347,3 +414,23 @@ def principal_of(claims: Mapping[str, Any], uscc_claim: str = "usccs") -> Princi
         except InvalidIdentifier:
             raise InvalidToken(f"the token lists an invalid USCC ({uscc_claim})") from None
     return Principal(subject=subject, usccs=frozenset(usccs))
+
+
+def inspector_of(
+    claims: Mapping[str, Any],
+    agency_claim: str = "agency",
+    uscc_claim: str = "usccs",
+    registry: AgencyRegistry | None = None,
+) -> Inspector:
+    """The inspector named by verified claims: ``sub`` and the registered agency
+    (``agency_claim``) it inspects for. A token that lists USCCs (``uscc_claim``) is a
+    trader's, never an inspector's, whatever else it names."""
+    subject = subject_of(claims)
+    agency = claims.get(agency_claim)
+    registered = agency_registry() if registry is None else registry
+    if not isinstance(agency, str) or agency in RESERVED_NAMES or agency not in registered:
+        description = f"the token must name the registered agency it inspects for ({agency_claim})"
+        raise InvalidToken(description)
+    if uscc_claim in claims:
+        raise InvalidToken(f"an inspector's token lists no USCCs ({uscc_claim})")
+    return Inspector(subject=subject, agency=agency)

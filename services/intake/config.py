@@ -27,14 +27,18 @@ For local runs, ``python -m services.intake.devissuer env`` prints a complete se
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any, TypeVar
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.intake.auth import FileKeys, JwtVerifier, KeySource, UrlKeys
+from services.intake.auth import ClaimsVerifier, FileKeys, JwtVerifier, KeySource, P, UrlKeys
 from services.intake.ids import MIN_SECRET_BYTES
 from singlewindow.settings import Port
+
+V = TypeVar("V")
 
 
 class ConfigError(Exception):
@@ -114,7 +118,26 @@ def key_source(settings: TokenSettings) -> KeySource:
 
 
 def build_verifier(settings: TokenSettings) -> JwtVerifier:
-    """The token verifier the settings describe, or ConfigError saying what is missing."""
+    """The traders' token verifier the settings describe, or ConfigError saying what is
+    missing."""
+    return _verifier(
+        settings,
+        lambda keys, **options: JwtVerifier(keys, uscc_claim=settings.jwt_uscc_claim, **options),
+    )
+
+
+def build_claims_verifier(
+    settings: TokenSettings, principal: Callable[[Mapping[str, Any]], P]
+) -> ClaimsVerifier[P]:
+    """A verifier of the settings' issuer whose tokens name ``principal(claims)`` (the
+    inspection station's inspectors), or ConfigError saying what is missing."""
+    return _verifier(
+        settings, lambda keys, **options: ClaimsVerifier(keys, principal=principal, **options)
+    )
+
+
+def _verifier(settings: TokenSettings, make: Callable[..., V]) -> V:
+    """``make(keys, issuer=, audience=, algorithms=, leeway=)`` of the settings' issuer."""
     issuer, audience = settings.jwt_issuer, settings.jwt_audience
     has_keys = settings.jwks_url or settings.jwks_file
     if not (issuer or audience or has_keys):
@@ -132,14 +155,14 @@ def build_verifier(settings: TokenSettings) -> JwtVerifier:
     if missing:
         raise ConfigError(f"the token issuer is only partly configured: set {', '.join(missing)}")
     algorithms = [a.strip() for a in settings.jwt_algorithms.split(",") if a.strip()]
+    keys = key_source(settings)
     try:
-        return JwtVerifier(
-            key_source(settings),
+        return make(
+            keys,
             issuer=issuer,
             audience=audience,
             algorithms=algorithms,
             leeway=settings.jwt_leeway_seconds,
-            uscc_claim=settings.jwt_uscc_claim,
         )
     except ValueError as exc:
         raise ConfigError(f"{v('jwt_algorithms')}: {exc}") from None

@@ -9,9 +9,14 @@ secret (``var/credentials/intake/id-secret``) the same way.
 
 - ``python -m services.intake.devissuer token --uscc <uscc>[,<uscc>...] [--sub <subject>]``
   prints a token valid for one hour (``make token USCC=... [SUB=...]``);
+- ``python -m services.intake.devissuer inspector-token --agency <code> [--sub <subject>]``
+  prints an inspector's token for the local inspection station (``services.inspection``):
+  ``sub`` and the registered ``agency`` it inspects for, no USCCs (``make inspector-token
+  AGENCY=...``); same issuer and audience, which the intake and the bank refuse;
 - ``python -m services.intake.devissuer env`` prints the intake's settings for local runs
   (``KEY=value`` lines; :func:`local_intake_env` returns them to a launcher);
-- :func:`mint` and :func:`bearer` make tokens for tests from the same directory.
+- :func:`mint` and :func:`bearer` make traders' tokens for tests from the same directory,
+  :func:`mint_inspector` and :func:`inspector_bearer` inspectors'.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jwt.algorithms import OKPAlgorithm
 
-from services.intake.auth import InvalidToken, principal_of
+from services.intake.auth import InvalidToken, inspector_of, principal_of
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DIR = ROOT / "var" / "credentials" / "issuer"
@@ -149,6 +154,42 @@ def mint(
         principal_of(claims)
     except InvalidToken as exc:
         raise ValueError(str(exc)) from None
+    return _signed(claims, directory)
+
+
+def mint_inspector(
+    subject: str,
+    agency: str,
+    *,
+    directory: Path = DEFAULT_DIR,
+    ttl: timedelta = TTL,
+    now: datetime | None = None,
+    issuer: str = ISSUER,
+    audience: str = AUDIENCE,
+) -> str:
+    """A token for the inspector ``subject`` inspecting for ``agency`` (no USCCs), signed by
+    the issuer in ``directory`` (created on first use). ValueError if the inspection station
+    would refuse the subject or the agency (not a registered agency's code)."""
+    issued = (now or datetime.now(UTC)).replace(microsecond=0)
+    claims = {
+        "iss": issuer,
+        "aud": audience,
+        "sub": subject,
+        "agency": agency,
+        "iat": issued,
+        "nbf": issued,
+        "exp": issued + ttl,
+        "jti": str(uuid.uuid4()),
+    }
+    try:
+        inspector_of(claims)
+    except InvalidToken as exc:
+        raise ValueError(str(exc)) from None
+    return _signed(claims, directory)
+
+
+def _signed(claims: dict[str, Any], directory: Path) -> str:
+    """``claims`` signed by the issuer in ``directory`` (created on first use)."""
     private_key = ensure_keys(directory)
     headers = {"kid": public_jwk(private_key)["kid"], "typ": "at+jwt"}
     return jwt.encode(claims, private_key, algorithm="EdDSA", headers=headers)
@@ -157,6 +198,11 @@ def mint(
 def bearer(subject: str, usccs: Sequence[str], **options: Any) -> dict[str, str]:
     """The ``Authorization`` header of a fresh :func:`mint` token (for tests' clients)."""
     return {"Authorization": f"Bearer {mint(subject, usccs, **options)}"}
+
+
+def inspector_bearer(subject: str, agency: str, **options: Any) -> dict[str, str]:
+    """The ``Authorization`` header of a fresh :func:`mint_inspector` token."""
+    return {"Authorization": f"Bearer {mint_inspector(subject, agency, **options)}"}
 
 
 def local_token_env(prefix: str, directory: Path, id_secret_file: Path) -> dict[str, str]:
@@ -198,6 +244,12 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--uscc", action="append", default=[], help="USCC(s), comma-separated")
     token.add_argument("--sub", default="", help="subject (default: local-trader-<uscc>)")
     token.add_argument("--ttl", type=int, default=int(TTL.total_seconds()), help="seconds")
+    inspector = commands.add_parser(
+        "inspector-token", help="print an inspector's token for the local inspection station"
+    )
+    inspector.add_argument("--agency", default="", help="the agency inspected for: customs...")
+    inspector.add_argument("--sub", default="", help="subject (default: local-inspector-<agency>)")
+    inspector.add_argument("--ttl", type=int, default=int(TTL.total_seconds()), help="seconds")
     env = commands.add_parser("env", help="print the local intake's settings (KEY=value)")
     env.add_argument("--id-secret", type=Path, default=DEFAULT_ID_SECRET, help="its file")
     return parser
@@ -210,6 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, value in local_intake_env(args.dir, args.id_secret).items():
             print(f"{name}={shlex.quote(value)}")
         return 0
+    if args.command == "inspector-token":
+        return _inspector_token(args)
     usccs = _usccs(args.uscc)
     if not usccs:
         print(
@@ -219,6 +273,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     subject = args.sub or f"local-trader-{usccs[0]}"
     try:
         token = mint(subject, usccs, directory=args.dir, ttl=timedelta(seconds=args.ttl))
+    except ValueError as exc:
+        print(f"no token: {exc}", file=sys.stderr)
+        return 2
+    print(token)
+    return 0
+
+
+def _inspector_token(args: argparse.Namespace) -> int:
+    """``inspector-token``: print an inspector's token; the exit status."""
+    agency = args.agency.strip()
+    if not agency:
+        print(
+            "give the agency the inspector inspects for: --agency <code> "
+            "(make inspector-token AGENCY=...)",
+            file=sys.stderr,
+        )
+        return 2
+    subject = args.sub or f"local-inspector-{agency}"
+    try:
+        token = mint_inspector(subject, agency, directory=args.dir, ttl=timedelta(seconds=args.ttl))
     except ValueError as exc:
         print(f"no token: {exc}", file=sys.stderr)
         return 2

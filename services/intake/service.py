@@ -42,7 +42,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.intake import ids
-from services.intake.auth import InvalidToken, KeysUnavailable, Principal, Verifier
+from services.intake.auth import (
+    InvalidToken,
+    KeysUnavailable,
+    P,
+    Principal,
+    TokenVerifier,
+    Verifier,
+)
 from services.intake.ports import (
     Claim,
     IdempotencyStore,
@@ -215,8 +222,9 @@ class _Open:
     declared: DeclarationSubmitted
 
 
-async def authenticate(verifier: Verifier, token: str | None) -> Principal:
-    """The verified principal of a bearer token (any service that takes traders' tokens).
+async def authenticate(verifier: TokenVerifier[P], token: str | None) -> P:
+    """The verified principal of a bearer token (any service that takes bearer tokens: the
+    traders' :class:`Principal`, the inspection station's ``Inspector``).
 
     Raises Unauthenticated (no token, an invalid one) or Unavailable (the issuer's keys
     cannot be read)."""
