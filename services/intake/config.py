@@ -94,9 +94,9 @@ class IntakeSettings(TokenSettings):
 def _no_issuer(settings: TokenSettings) -> str:
     v = settings.variable
     return (
-        f"the {settings.service()} has no token issuer configured, so it could not tell traders "
-        f"apart and refuses to start. Set {v('jwt_issuer')}, {v('jwt_audience')} and one of "
-        f"{v('jwks_url')} or {v('jwks_file')} (for a local run, `python -m "
+        f"the {settings.service()} has no token issuer configured, so it could not tell its "
+        f"callers apart and refuses to start. Set {v('jwt_issuer')}, {v('jwt_audience')} and "
+        f"one of {v('jwks_url')} or {v('jwks_file')} (for a local run, `python -m "
         "services.intake.devissuer env` prints a development issuer's settings)"
     )
 
