@@ -62,9 +62,11 @@ test: venv ## the whole test suite on the real broker and database; stops what i
 run: up ## the whole platform, locally: Kafka, FerretDB and every service (Ctrl-C stops them)
 	@echo "API docs: http://$${INTAKE_HOST:-127.0.0.1}:$${INTAKE_PORT:-8000}/docs"
 	@echo "metrics:  http://$${INTAKE_HOST:-127.0.0.1}:$${INTAKE_PORT:-8000}/metrics (intake)," \
-	  "http://127.0.0.1:<port>/metrics for each agency (agencies.toml), 9104 aggregator, 9105 projector, 9107 bank"
+	  "http://127.0.0.1:<port>/metrics for each agency (agencies.toml), 9104 aggregator, 9105 projector, 9107 bank, 9108 inspection"
 	@echo "bank:     http://$${BANK_HOST:-127.0.0.1}:$${BANK_PORT:-8081}/v1/payments (simulated; docs at /docs)"
+	@echo "station:  http://$${INSPECTION_HOST:-127.0.0.1}:$${INSPECTION_PORT:-8082}/v1/inspections/<order_id>/findings (docs at /docs)"
 	@echo "a token:  make token USCC=<uscc> (then: curl -H \"Authorization: Bearer \$$TOKEN\" ...)"
+	@echo "          make inspector-token AGENCY=<agency> (an inspector's, for the station)"
 	@mkdir -p var && $(PY) -m deploy.local.run --procfile > var/Procfile  # from agencies.toml
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/honcho start -f var/Procfile -d $(CURDIR)
 
@@ -90,6 +92,10 @@ asyncapi: venv ## regenerate docs/asyncapi.json (the event contract) from the to
 .PHONY: token
 token: venv ## a bearer token for the local intake, valid 1 h: make token USCC=<uscc>[,<uscc>] [SUB=<subject>]
 	@$(PY) -m services.intake.devissuer token --uscc '$(USCC)' $(if $(SUB),--sub '$(SUB)')
+
+.PHONY: inspector-token
+inspector-token: venv ## an inspector's token for the local inspection station, valid 1 h: make inspector-token AGENCY=<agency> [SUB=<subject>]
+	@$(PY) -m services.intake.devissuer inspector-token --agency '$(AGENCY)' $(if $(SUB),--sub '$(SUB)')
 
 .PHONY: kafka-users
 kafka-users: venv ## regenerate deploy/k8s/kafka-users.yaml (Strimzi) from singlewindow/security.py

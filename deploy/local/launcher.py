@@ -22,14 +22,16 @@ ROOT = Path(__file__).resolve().parents[2]
 # Metrics ports: the services from here, extra instances from here + 100, extra intakes from
 # here + 200 (set it to run two platforms side by side).
 PORT_BASE = int(os.environ.get("SW_LOCAL_PORT_BASE", "19100"))
-# The bank answers beside the intake: 8081 for 8000 (``make run``), 18081 for 18000 (tests).
+# The bank answers beside the intake: 8081 for 8000 (``make run``), 18081 for 18000 (tests);
+# the inspection station beside it: 8082, 18082.
 BANK_PORT_OFFSET = 81
+INSPECTION_PORT_OFFSET = 82
 
 
 def services() -> tuple[str, ...]:
     """Every service of the platform: the intake, each registered agency, the join, the read
-    model and the (simulated) bank."""
-    return ("intake", *agency_registry().codes, "aggregator", "projector", "bank")
+    model, the (simulated) bank and the joint inspection station."""
+    return ("intake", *agency_registry().codes, "aggregator", "projector", "bank", "inspection")
 
 
 def module_of(service: str) -> str:
@@ -61,13 +63,14 @@ def service_credentials(module: str, env: dict[str, str]) -> dict[str, str]:
 
 def local_env(module: str, env: dict[str, str]) -> dict[str, str]:
     """The environment of ``module`` on the local platform: the local defaults (customs'
-    development sampling key, the intake's and the bank's development token issuer and id
-    secrets, the service's own event-signing key), then ``env`` (what is set wins over a
-    default), then the service's own Kafka principal."""
+    development sampling key, the development token issuer and the id secrets of the intake,
+    the bank and the inspection station, the service's own event-signing key), then ``env``
+    (what is set wins over a default), then the service's own Kafka principal."""
     from deploy.local.components import VAR
     from deploy.local.trust import LocalTrust
     from services.bank.config import local_bank_env
     from services.customs.sampling import local_environment
+    from services.inspection.config import local_inspection_env
     from services.intake.devissuer import local_intake_env
 
     defaults: dict[str, str] = LocalTrust(VAR).signing_env(module)
@@ -77,6 +80,8 @@ def local_env(module: str, env: dict[str, str]) -> dict[str, str]:
         defaults.update(local_intake_env())
     if module == "bank":
         defaults.update(local_bank_env())
+    if module == "inspection":
+        defaults.update(local_inspection_env())
     return {**defaults, **env, **service_credentials(module, env)}
 
 
@@ -85,6 +90,7 @@ class Platform:
         self.logs = logs
         self.url = f"http://127.0.0.1:{intake_port}"
         self.bank_url = f"http://127.0.0.1:{intake_port + BANK_PORT_OFFSET}"
+        self.inspection_url = f"http://127.0.0.1:{intake_port + INSPECTION_PORT_OFFSET}"
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.intake_urls = {"intake": self.url}
         self.metrics_ports = {s: PORT_BASE + i for i, s in enumerate(services()) if s != "intake"}
@@ -95,6 +101,7 @@ class Platform:
             **os.environ,
             "INTAKE_PORT": str(intake_port),
             "BANK_PORT": self.bank_url.rpartition(":")[2],
+            "INSPECTION_PORT": self.inspection_url.rpartition(":")[2],
             "AGGREGATOR_DEADLINE_SECONDS": str(deadline_seconds),
             **{f"{s.upper()}_METRICS_PORT": str(p) for s, p in self.metrics_ports.items()},
         }

@@ -89,6 +89,8 @@ def test_the_manifest_parses_and_every_deployment_holds_together() -> None:
         ("Deployment", "projector"),
         ("Deployment", "bank"),
         ("Service", "bank"),
+        ("Deployment", "inspection"),
+        ("Service", "inspection"),
     ]
     images = set()
     for name, deployment in deployments(text).items():
