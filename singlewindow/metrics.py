@@ -13,6 +13,13 @@ HANDLE_SECONDS = Histogram(
     "singlewindow_handle_seconds", "Time to handle one record", ["service", "topic"]
 )
 PUBLISHED = Counter("singlewindow_published_total", "Events published", ["service", "topic"])
+# the aggregator's committed results by status: TIMED_OUT is an escalation (an agency has not
+# ruled by the deadline), the signal for an operator's alert
+STEPS = Counter(
+    "singlewindow_clearance_steps_total",
+    "Results the aggregator committed, by status (TIMED_OUT: an agency escalated)",
+    ["status"],
+)
 
 
 def serve_metrics(port: int) -> None:

@@ -31,7 +31,7 @@ from deploy.local.demo_data import (
 )
 from deploy.local.journeys import View, Window, every_journey
 from deploy.local.launcher import running_platform
-from services.intake.devissuer import bearer
+from services.intake.devissuer import bearer, inspector_bearer
 from singlewindow.registry import agency_registry
 
 
@@ -54,8 +54,14 @@ async def run(url: str) -> list[tuple[str, dict[str, Any]]]:
         return await asyncio.gather(*(one(n, b) for n, b in bodies))
 
 
-async def journeys(url: str, bank_url: str) -> dict[str, list[View] | BaseException]:
-    window = Window.open(url, bank_url, bearer(DEMO_BROKER, demo_usccs()))
+def inspector(agency: str) -> dict[str, str]:
+    """The headers of the demo's inspector of ``agency`` at the inspection station."""
+    return inspector_bearer(f"demo-{agency}-inspector", agency)
+
+
+async def journeys(urls: tuple[str, str, str]) -> dict[str, list[View] | BaseException]:
+    """Every journey; ``urls``: the intake's, the bank's, the inspection station's."""
+    window = Window.open(urls, bearer(DEMO_BROKER, demo_usccs()), inspector)
     try:
         return await every_journey(window, return_exceptions=True)
     finally:
@@ -87,16 +93,18 @@ def main() -> None:
     url = f"http://{host}:{port}"
     bank_host = os.environ.get("BANK_HOST", "127.0.0.1")
     bank_url = f"http://{bank_host}:{os.environ.get('BANK_PORT', '8081')}"
+    station_host = os.environ.get("INSPECTION_HOST", "127.0.0.1")
+    station_url = f"http://{station_host}:{os.environ.get('INSPECTION_PORT', '8082')}"
     with ExitStack() as stack:
         try:
-            httpx.get(f"{url}/healthz", timeout=2).raise_for_status()
-            httpx.get(f"{bank_url}/healthz", timeout=2).raise_for_status()
+            for door in (url, bank_url, station_url):
+                httpx.get(f"{door}/healthz", timeout=2).raise_for_status()
         except httpx.HTTPError:
             logs = Path(stack.enter_context(tempfile.TemporaryDirectory()))
             platform = stack.enter_context(running_platform(logs, intake_port=18050))
-            url, bank_url = platform.url, platform.bank_url
+            url, bank_url, station_url = platform.url, platform.bank_url, platform.inspection_url
         answers = asyncio.run(run(url))
-        ended = asyncio.run(journeys(url, bank_url))
+        ended = asyncio.run(journeys((url, bank_url, station_url)))
     table = Table(title="one declaration, every agency, one answer")
     agencies = agency_registry().codes
     for column in ("scenario", "status", *agencies, "reasons", "duties CNY", "charges CNY"):

@@ -1,11 +1,14 @@
 """A trader's journeys through the life of a declaration, over HTTP only: what a customs
-broker does after the first answer (pay, supply documents, amend, withdraw), as scripts that
-``make demo`` prints and the end-to-end tests check (tests/e2e/test_lifecycle.py).
+broker does after the first answer (pay, supply documents, amend, withdraw, present the goods
+for inspection), as scripts that ``make demo`` prints and the end-to-end tests check
+(tests/e2e/test_lifecycle.py).
 
 Each journey lodges its declaration at the intake, follows it with the status API's
 long-poll (``wait`` with ``seen``: the status last seen) and acts on the trader's view's
-``next_step``; payments go through the bank (``services/bank``). A journey returns the views
-it saw, one per step, so that a caller can show or check them.
+``next_step``; payments go through the bank (``services/bank``), and the agencies'
+inspectors record their findings at the inspection station (``services/inspection``), each
+with a token of their own agency. A journey returns the views it saw, one per step, so that
+a caller can show or check them.
 """
 
 from __future__ import annotations
@@ -21,15 +24,27 @@ from typing import Any
 
 import httpx
 
-from deploy.local.demo_data import scenario_body
+from deploy.local.demo_data import joint_inspection_body, scenario_body
 
 View = dict[str, Any]
 CHINA = timedelta(hours=8)
 POLLS = 8  # a journey gives up on a step after this many long polls' time (30 s each)
 
 
-# where a journey cannot go on (recording a joint inspection's findings is not built yet)
-DEAD_ENDS = frozenset({"RELEASED", "REJECTED", "WITHDRAWN", "INSPECTION_REQUIRED", "HELD"})
+# where a journey cannot go on by waiting: the end of a life, or a step someone must act on
+DEAD_ENDS = frozenset(
+    {
+        "RELEASED",
+        "REJECTED",
+        "WITHDRAWN",
+        "SANCTIONED",
+        "RECALLED",
+        "INSPECTION_REQUIRED",
+        "REMEDIATION_REQUIRED",
+        "HELD",
+    }
+)
+Headers = Callable[[str], dict[str, str]]  # an agency's code -> its inspector's headers
 
 
 class JourneyError(AssertionError):
@@ -38,33 +53,42 @@ class JourneyError(AssertionError):
 
 @dataclass
 class Window:
-    """The trader's two doors: the intake and the bank, with one token."""
+    """The trader's two doors, the intake and the bank, with one token; and the inspection
+    station, where each agency's inspector records findings with a token of their own."""
 
     intake: httpx.AsyncClient
     bank: httpx.AsyncClient
+    station: httpx.AsyncClient
+    inspectors: Headers
     seen: dict[str, list[View]] = field(default_factory=dict)  # declaration id -> its views
     bodies: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> the body lodged
     # the Idempotency-Key of each lodging (None: none; a test picks keys whose declarations
-    # customs' random sample does not draw, since a joint inspection ends no journey yet)
+    # customs' random sample does not draw, so that a journey meets only the inspections
+    # it is about)
     keys: Callable[[], str] | None = None
 
     @classmethod
     def open(
         cls,
-        intake_url: str,
-        bank_url: str,
+        urls: tuple[str, str, str],
         headers: dict[str, str],
+        inspectors: Headers,
         keys: Callable[[], str] | None = None,
     ) -> Window:
+        """``urls``: the intake's, the bank's and the inspection station's."""
+        intake, bank, station = urls
         return cls(
-            httpx.AsyncClient(base_url=intake_url, timeout=60, headers=headers),
-            httpx.AsyncClient(base_url=bank_url, timeout=60, headers=headers),
+            httpx.AsyncClient(base_url=intake, timeout=60, headers=headers),
+            httpx.AsyncClient(base_url=bank, timeout=60, headers=headers),
+            httpx.AsyncClient(base_url=station, timeout=60),
+            inspectors,
             keys=keys,
         )
 
     async def close(self) -> None:
         await self.intake.aclose()
         await self.bank.aclose()
+        await self.station.aclose()
 
     async def lodge(self, body: dict[str, Any]) -> str:
         headers = {"Idempotency-Key": self.keys()} if self.keys else {}
@@ -137,6 +161,40 @@ class Window:
         key = {"Idempotency-Key": f"pay-{uuid.uuid4().hex}"}
         answer = _accepted(await self.bank.post("/v1/payments", json=body, headers=key))
         return str(answer["payment_id"])
+
+    async def record(
+        self, view: View, agency: str, outcome: str = "COMPLIANT", **finding: Any
+    ) -> str:
+        """``agency``'s inspector records a finding against the view's inspection order
+        (``finding``: ``measure``, ``reasons``, ``samples``, ``lab_result``)."""
+        order = self.order(view["declaration_id"])
+        body = {
+            "declaration_id": view["declaration_id"],
+            "version": view["version"],
+            "outcome": outcome,
+            **finding,
+        }
+        answer = _accepted(
+            await self.station.post(
+                f"/v1/inspections/{order['order_id']}/findings",
+                json=body,
+                headers=self.inspectors(agency),
+            )
+        )
+        return str(answer["finding_id"])
+
+    def order(self, declaration_id: str) -> dict[str, Any]:
+        """The inspection order the trader was shown (its INSPECTION_REQUIRED step's)."""
+        for view in reversed(self.seen[declaration_id]):
+            order = (view.get("result") or {}).get("inspection")
+            if order:
+                return dict(order)
+        raise JourneyError(f"{declaration_id}: no inspection order seen")
+
+    def inspected_by(self, declaration_id: str) -> list[str]:
+        """The agencies its inspection order names, in the order's order."""
+        checks = self.order(declaration_id)["checks"]
+        return list(dict.fromkeys(str(c["agency"]) for c in checks))
 
     async def supply(self, declaration_id: str, *documents: tuple[str, str]) -> None:
         body = {"documents": [{"type": t, "reference": r} for t, r in documents]}
@@ -248,6 +306,56 @@ async def withdraw(window: Window, body: dict[str, Any]) -> list[View]:
     return window.seen[declaration_id]
 
 
+async def inspected_and_released(window: Window, body: dict[str, Any]) -> list[View]:
+    """One joint inspection: every agency the order names finds the goods compliant; the
+    duties are paid; released."""
+    declaration_id = await window.lodge(body)
+    ordered = await window.until(declaration_id, "INSPECTION_REQUIRED")
+    for agency in window.inspected_by(declaration_id):
+        await window.record(ordered, agency)
+    due = await window.until(declaration_id, "AWAITING_PAYMENT", "RELEASED")
+    if due["status"] == "AWAITING_PAYMENT":
+        await window.pay(due)
+        await window.until(declaration_id, "RELEASED")
+    return window.seen[declaration_id]
+
+
+async def inspected_and_seized(window: Window, body: dict[str, Any]) -> list[View]:
+    """One joint inspection: CIQ finds the goods non-compliant and seizes them; the others
+    find nothing against them. The life ends SANCTIONED."""
+    declaration_id = await window.lodge(body)
+    ordered = await window.until(declaration_id, "INSPECTION_REQUIRED")
+    for agency in window.inspected_by(declaration_id):
+        if agency == "ciq":
+            fault = {"code": "CIQ-UNSAFE", "message": "brakes fail the safety test", "item": 1}
+            await window.record(
+                ordered, agency, "NON_COMPLIANT", measure="SEIZURE", reasons=[fault]
+            )
+        else:
+            await window.record(ordered, agency)
+    await window.until(declaration_id, "SANCTIONED")
+    return window.seen[declaration_id]
+
+
+async def sampled_then_confirmed(window: Window, body: dict[str, Any]) -> list[View]:
+    """One joint inspection: CIQ takes samples for the laboratory; the duties are paid and
+    the goods released conditionally; the laboratory finds them compliant: released."""
+    declaration_id = await window.lodge(body)
+    ordered = await window.until(declaration_id, "INSPECTION_REQUIRED")
+    for agency in window.inspected_by(declaration_id):
+        if agency == "ciq":
+            await window.record(ordered, agency, "SAMPLED", samples=["S-1", "S-2"])
+        else:
+            await window.record(ordered, agency)
+    due = await window.until(declaration_id, "AWAITING_PAYMENT", "CONDITIONALLY_RELEASED")
+    if due["status"] == "AWAITING_PAYMENT":
+        await window.pay(due)
+        due = await window.until(declaration_id, "CONDITIONALLY_RELEASED")
+    await window.record(due, "ciq", "COMPLIANT", lab_result=True)
+    await window.until(declaration_id, "RELEASED")
+    return window.seen[declaration_id]
+
+
 def with_phytosanitary_certificate() -> tuple[dict[str, Any], tuple[str, str]]:
     """Cherries without their phytosanitary certificate (CIQ holds), and the certificate."""
     return scenario_body("ciq-cherries-without-phyto"), (
@@ -274,7 +382,13 @@ async def every_journey(
     held, certificate = with_phytosanitary_certificate()
     cheap, priced = with_the_real_price()
     laptops = scenario_body("clear-laptops")
+    cars = joint_inspection_body()
     journeys = {
+        "inspection → release": inspected_and_released(window, cars),
+        "inspection → seizure": inspected_and_seized(window, cars),
+        "inspection → samples → conditional release → release": sampled_then_confirmed(
+            window, cars
+        ),
         "pay → release": pay_and_release(window, laptops),
         "pay 10 days late → interest → release": pay_late(window, laptops),
         "bank guarantee → release": guaranteed(window, laptops),

@@ -393,7 +393,9 @@ def _advance(state: JoinState, event: Input) -> tuple[JoinState, list[ClearanceR
         if found is not None and found.sanction is not None:
             return state, []  # paid while a fault is put right: released once it is
         status = _released(found) if settlement else ClearanceStatus.AWAITING_PAYMENT
-        result = _step(state, status, event.paid_at).model_copy(
+        # as of the payment, and of the findings it rests on (a laboratory result read first)
+        at = max(event.paid_at, found.at) if found and found.at else event.paid_at
+        result = _step(state, status, at).model_copy(
             update={
                 "payment_notice": owed,
                 "settlement": settlement,

@@ -33,6 +33,7 @@ from singlewindow.events import ClearanceResult, JoinState
 from singlewindow.kafka.headers import PRODUCER, Headers, event_headers
 from singlewindow.kafka.producer import new_producer
 from singlewindow.kafka.reader import read_partition
+from singlewindow.metrics import STEPS
 from singlewindow.settings import Settings
 from singlewindow.signing import ServiceKeys, SignatureError, Verifier
 from singlewindow.topics import CLEARANCE_RESULTS, DEAD_LETTERS, JOIN_STATE
@@ -201,6 +202,7 @@ class Task:
         producer = self.producer
         if producer is None:
             raise RuntimeError(f"task p{self.partition} is closed")
+        results = tuple(results)
         async with asyncio.timeout(timeout_s):
             await producer.begin_transaction()
             sends = []
@@ -225,6 +227,8 @@ class Task:
             if offsets:
                 await producer.send_offsets_to_transaction(offsets, self.group)
             await producer.commit_transaction()
+        for result in results:
+            STEPS.labels(result.status.value).inc()
 
     async def _send_state(
         self, producer: AIOKafkaProducer, key: str, state: JoinState | None

@@ -24,7 +24,7 @@ from deploy.local.trust import LocalTrust
 from services.aggregator.join import fold
 from services.customs import rules as customs_rules
 from services.customs.sampling import current_key, is_sampled, local_environment
-from services.intake.devissuer import DEFAULT_ID_SECRET, bearer
+from services.intake.devissuer import DEFAULT_ID_SECRET, bearer, inspector_bearer
 from services.intake.ids import KeyedIds
 from singlewindow.db import find_by_ids, mongo_client
 from singlewindow.events import ClearanceResult, ClearanceStatus, DeclarationSubmitted
@@ -35,6 +35,7 @@ from singlewindow.signing import SigningKey
 from singlewindow.topics import (
     CLEARANCE_RESULTS,
     DECLARATIONS_SUBMITTED,
+    INSPECTION_FINDINGS,
     events_by_topic,
     inputs,
     verdict_topics,
@@ -229,6 +230,60 @@ async def pay_patiently(
     return stats
 
 
+def inspector(agency: str, hours: float = 12) -> dict[str, str]:
+    """The Authorization header of an inspector of ``agency`` at the inspection station."""
+    return inspector_bearer(f"{agency}-inspector-1", agency, ttl=timedelta(hours=hours))
+
+
+async def record_patiently(
+    station_url: str, orders: dict[str, ClearanceResult], concurrency: int = 8
+) -> TraderStats:
+    """Patient inspectors: every agency an INSPECTION_REQUIRED result's order names records
+    the goods COMPLIANT at the station, each finding with its Idempotency-Key and sent again
+    with it (after 1 s) until the station answers 202: on a 503 or no answer at all."""
+    stats = TraderStats()
+    queue: asyncio.Queue[tuple[ClearanceResult, str]] = asyncio.Queue()
+    headers: dict[str, dict[str, str]] = {}
+    for result in orders.values():
+        assert result.inspection is not None
+        for agency in dict.fromkeys(str(c.agency) for c in result.inspection.checks):
+            queue.put_nowait((result, agency))
+            headers.setdefault(agency, inspector(agency))
+
+    async def record(client: httpx.AsyncClient, result: ClearanceResult, agency: str) -> None:
+        assert result.inspection is not None
+        order = result.inspection.order_id
+        body = {
+            "declaration_id": result.declaration_id,
+            "version": result.version,
+            "outcome": "COMPLIANT",
+        }
+        while True:
+            try:
+                response = await client.post(
+                    f"/v1/inspections/{order}/findings",
+                    json=body,
+                    headers={**headers[agency], "Idempotency-Key": f"find-{order}-{agency}"},
+                )
+            except httpx.TransportError:
+                stats.unreachable += 1
+                await asyncio.sleep(1)
+                continue
+            if response.status_code == 202:
+                return
+            assert response.status_code == 503, response.text
+            stats.answers_503 += 1
+            await asyncio.sleep(1)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            await record(client, *queue.get_nowait())
+
+    async with httpx.AsyncClient(base_url=station_url, timeout=30) as client:
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+    return stats
+
+
 async def _owners(ids: set[str]) -> dict[str, str]:
     """Who owns each declaration's goods (and pays its duties), as recorded."""
     records = await read_topic(get_settings(), DECLARATIONS_SUBMITTED.name, "read_committed")
@@ -250,33 +305,44 @@ class Outcome:
     read_model_disagreements: int
     paid: int = 0
     released_after_payment: int = 0
+    inspected: int = 0
+    decided_on_findings: int = 0
 
     def line(self) -> str:
         return (
             f"accepted={self.accepted} results={self.results} lost={self.lost} "
             f"duplicates={self.duplicates} mismatches={self.mismatches} "
             f"read_model_disagreements={self.read_model_disagreements} paid={self.paid} "
-            f"released_after_payment={self.released_after_payment}"
+            f"released_after_payment={self.released_after_payment} "
+            f"inspected={self.inspected} decided_on_findings={self.decided_on_findings}"
         )
 
     def assert_exactly_once(self) -> None:
         assert self.lost == 0 and self.duplicates == 0, self.line()
         assert self.mismatches == 0 and self.read_model_disagreements == 0, self.line()
         assert self.released_after_payment == self.paid, self.line()
+        assert self.decided_on_findings == self.inspected, self.line()
 
 
-async def outcome(accepted: list[str], paid: Iterable[str] = ()) -> Outcome:
-    """Wait for every accepted declaration's first answer (and for the ``paid`` ones, their
-    release), then compare everything: one result per step (no step twice, none missing),
-    the first answer equal to the pure join of the recorded declaration and verdicts, each
-    paid declaration released once with its settlement, and the read model showing each
+async def outcome(
+    accepted: list[str], paid: dict[str, int] | None = None, inspected: Iterable[str] = ()
+) -> Outcome:
+    """Wait for every accepted declaration's first answer (for the ``paid`` ones, their
+    release, the step the dict names; for the ``inspected`` ones, the step after the
+    inspection), then compare everything: one result per step (no step twice, none
+    missing), the first answer equal to the pure join of the recorded declaration and
+    verdicts, each inspected declaration decided on every agency's findings, each paid
+    declaration released once with its settlement, and the read model showing each
     declaration's last step."""
-    ids, paid = set(accepted), set(paid)
+    ids, paid, inspected = set(accepted), paid or {}, set(inspected)
     await wait_for_results(ids, timeout_s=300 + len(ids) / 20)
-    if paid:
-        await wait_for_results(set(paid), timeout_s=300 + len(paid) / 20, sequence=2)
+    if inspected:
+        await wait_for_results(inspected, timeout_s=300 + len(inspected) / 20, sequence=2)
+    for sequence in sorted(set(paid.values())):
+        due = {d for d, s in paid.items() if s == sequence}
+        await wait_for_results(due, timeout_s=300 + len(due) / 20, sequence=sequence)
     events = await recorded(ids)
-    mismatches = duplicates = lost = released = 0
+    mismatches = duplicates = lost = released = on_findings = 0
     last: dict[str, str] = {}
     for d in ids:
         results = events[d][CLEARANCE_RESULTS.name]
@@ -297,6 +363,16 @@ async def outcome(accepted: list[str], paid: Iterable[str] = ()) -> Outcome:
             released += sum(
                 r.status is ClearanceStatus.RELEASED and r.settlement is not None for r in results
             )
+        if d in inspected and first.inspection is not None:
+            after = next((r for r in results if r.sequence == 2), None)
+            named = {str(c.agency) for c in first.inspection.checks}
+            found = {f.agency for f in events[d][INSPECTION_FINDINGS.name]}
+            on_findings += (
+                after is not None
+                and after.status in (ClearanceStatus.AWAITING_PAYMENT, ClearanceStatus.RELEASED)
+                and len(after.finding_ids) == len(named)
+                and found == named
+            )
     statuses = await read_model_statuses(last, timeout_s=120)
     return Outcome(
         accepted=len(accepted),
@@ -307,6 +383,8 @@ async def outcome(accepted: list[str], paid: Iterable[str] = ()) -> Outcome:
         read_model_disagreements=sum(statuses.get(d) != status for d, status in last.items()),
         paid=len(paid),
         released_after_payment=released,
+        inspected=len(inspected),
+        decided_on_findings=on_findings,
     )
 
 

@@ -1,9 +1,11 @@
 """Chaos: while a patient trader lodges declarations over HTTP (each with its
-Idempotency-Key, sent again until it gets a 202), then pays every payment notice at the bank
-the same way, kill -9 every service (intake, projector, aggregator, each agency and the bank)
-at random moments and restart it; once during the flow, kill -9 the broker and FerretDB too.
-Afterwards every distinct accepted declaration has exactly one result per step
-(read_committed: its first answer, and for each paid notice one release) and a read-model
+Idempotency-Key, sent again until it gets a 202), then patient inspectors record their
+findings on every joint inspection order at the station, then the trader pays every payment
+notice at the bank the same way, kill -9 every service (intake, projector, aggregator, each
+agency, the bank and the inspection station) at random moments and restart it; once during
+the flow, kill -9 the broker and FerretDB too. Afterwards every distinct accepted declaration
+has exactly one result per step (read_committed: its first answer, for each inspection the
+decision on every agency's findings, and for each paid notice one release) and a read-model
 document showing its last step, and each first answer is what the pure join computes from
 the recorded verdicts.
 
@@ -22,12 +24,19 @@ from collections.abc import Callable
 import pytest
 
 from deploy.local.components import Component, FerretDB, Kafka
-from singlewindow.events import ClearanceStatus
-from tests.e2e.checks import first_results, outcome, pay_patiently, shown, submit_patiently
+from singlewindow.events import ClearanceStatus as S
+from tests.e2e.checks import (
+    first_results,
+    outcome,
+    pay_patiently,
+    record_patiently,
+    shown,
+    submit_patiently,
+)
 from tests.e2e.conftest import Platform
 
 pytestmark = pytest.mark.e2e
-VICTIMS = ("aggregator", "customs", "ciq", "port", "intake", "projector", "bank")
+VICTIMS = ("aggregator", "customs", "ciq", "port", "intake", "projector", "bank", "inspection")
 KILLS_EACH = 2
 # the broker and database are crashed only when they are the local stack's own
 LOCAL_SERVERS = Kafka().running() and FerretDB().running()
@@ -82,9 +91,15 @@ async def run_chaos(
                 chaos_task.exception()
             )
         accepted, stats = await flow
-        # the first answers come in while the chaos goes on; then every notice is paid
+        # the first answers come in while the chaos goes on; every agency an inspection order
+        # names records the goods compliant at the station; then every notice is paid
         firsts = await first_results(set(accepted), timeout_s=300 + count / 20)
-        notices = {d: r for d, r in firsts.items() if r.status is ClearanceStatus.AWAITING_PAYMENT}
+        orders = {d: r for d, r in firsts.items() if r.status is S.INSPECTION_REQUIRED}
+        findings = await record_patiently(platform.inspection_url, orders)
+        seconds = await first_results(set(orders), timeout_s=300 + len(orders) / 20, sequence=2)
+        notices = {
+            d: r for d, r in (*firsts.items(), *seconds.items()) if r.status is S.AWAITING_PAYMENT
+        }
         payments = await pay_patiently(platform.bank_url, notices)
         await asyncio.sleep(3)  # one more kill or so while the tail is processed
     except BaseException:  # a failed flow must not leave the killer running into other tests
@@ -94,11 +109,14 @@ async def run_chaos(
     stop.set()
     kills = await chaos_task
     platform.wait_ready("intake", 60)
-    result = await outcome(accepted, paid=set(notices))
+    result = await outcome(
+        accepted, paid={d: r.sequence + 1 for d, r in notices.items()}, inspected=set(orders)
+    )
     report(
         f"\nchaos: kills={sum(kills.values())} {dict(kills)} 503s={stats.answers_503} "
         f"unreachable={stats.unreachable} distinct_accepted={len(set(accepted))} "
         f"payment_503s={payments.answers_503} bank_unreachable={payments.unreachable} "
+        f"finding_503s={findings.answers_503} station_unreachable={findings.unreachable} "
         f"{result.line()}"
     )
     assert len(set(accepted)) == count, "every declaration is accepted once the trader persists"
@@ -106,6 +124,7 @@ async def run_chaos(
     if LOCAL_SERVERS:
         assert kills["kafka"] == kills["ferretdb"] == 1
     assert notices, "the demo's declarations owe duties: some notices are paid under chaos"
+    assert orders, "the demo's declarations include inspections: findings recorded under chaos"
     result.assert_exactly_once()
 
 

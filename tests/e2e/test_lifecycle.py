@@ -19,7 +19,7 @@ import pytest
 from deploy.local import journeys
 from deploy.local.journeys import View, Window
 from singlewindow.reference import CHINA_TIME
-from tests.e2e.checks import trader, unsampled_keys
+from tests.e2e.checks import inspector, trader, unsampled_keys
 from tests.e2e.conftest import Platform
 from tests.e2e.test_assessment import WHISKY
 
@@ -28,7 +28,8 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 async def window(platform: Platform) -> AsyncIterator[Window]:
-    window = Window.open(platform.url, platform.bank_url, trader(), unsampled_keys())
+    urls = (platform.url, platform.bank_url, platform.inspection_url)
+    window = Window.open(urls, trader(), inspector, unsampled_keys())
     yield window
     await window.close()
 
@@ -89,13 +90,41 @@ async def test_every_journey_ends_where_the_trader_expects(
     assert steps(amended)[-1][1:] == (2, "RELEASED")
     assert amended[-1]["version"] == 2
 
+    # one joint inspection: customs (a high-risk owner) and CIQ (a car) record on one order
+    inspected = ended["inspection → release"]
+    assert [s for *_, s in steps(inspected)] == [
+        "INSPECTION_REQUIRED",
+        "AWAITING_PAYMENT",
+        "RELEASED",
+    ]
+    ordered = next(v for v in inspected if v["status"] == "INSPECTION_REQUIRED")
+    assert ordered["next_step"]["code"] == "PRESENT_GOODS"
+    order = ordered["result"]["inspection"]
+    assert {c["agency"] for c in order["checks"]} == {"customs", "ciq"}
+    assert inspected[-1]["settlement"]["kind"] == "PAYMENT"
+
+    seized = ended["inspection → seizure"]
+    assert [s for *_, s in steps(seized)] == ["INSPECTION_REQUIRED", "SANCTIONED"]
+    sanction = seized[-1]["sanction"]
+    assert (sanction["measure"], sanction["agency"]) == ("SEIZURE", "ciq")
+    assert seized[-1]["next_step"]["code"] == "NONE"
+    assert seized[-1]["payment_notice"] is None  # no duties are asked on seized goods
+
+    sampled = ended["inspection → samples → conditional release → release"]
+    assert [s for *_, s in steps(sampled)] == [
+        "INSPECTION_REQUIRED",
+        "AWAITING_PAYMENT",
+        "CONDITIONALLY_RELEASED",
+        "RELEASED",
+    ]
+
     withdrawn = ended["withdrawal"]
     assert [s for *_, s in steps(withdrawn)] == ["AWAITING_PAYMENT", "WITHDRAWN"]
     assert withdrawn[-1]["next_step"]["code"] == "NONE"
 
     # nothing changes a final declaration: 409 for the trader, whatever the request
     async with httpx.AsyncClient(base_url=platform.url, timeout=30, headers=trader()) as intake:
-        for views in (withdrawn, paid):
+        for views in (withdrawn, paid, seized):
             here = f"/v1/declarations/{views[-1]['declaration_id']}"
             refused = await intake.post(f"{here}/withdrawal", json={"reason": "again"})
             assert refused.status_code == 409, refused.text

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.structs import RecordMetadata
+from prometheus_client import REGISTRY
 
 from services.aggregator.service import RETENTION, Aggregator
 from services.aggregator.tasks import Task
@@ -136,6 +137,14 @@ async def test_one_result_per_declaration_across_a_restart(settings: Settings) -
         assert by_id[d].status is expected
 
 
+def escalations() -> float:
+    """The aggregator's count of committed TIMED_OUT results (its ``/metrics``)."""
+    value = REGISTRY.get_sample_value(
+        "singlewindow_clearance_steps_total", {"status": ClearanceStatus.TIMED_OUT.value}
+    )
+    return value or 0.0
+
+
 async def test_deadline_fires_after_a_restart(settings: Settings) -> None:
     d = f"AGG-DL-{uuid.uuid4().hex[:8]}"
     now = datetime.now(UTC)
@@ -158,11 +167,13 @@ async def test_deadline_fires_after_a_restart(settings: Settings) -> None:
     assert await results_for(settings, {d}) == []
     later = Aggregator(settings, keys=KEYS, deadline=timedelta(seconds=20))
     done = asyncio.Event()
+    escalated = escalations()
     runner = asyncio.create_task(run_until(later, done, 90))
     (result,) = await wait_for_results(settings, {d}, 1)
     done.set()
     await runner
     assert result.status is ClearanceStatus.TIMED_OUT
+    assert escalations() == escalated + 1  # what an operator's alert watches
     assert result.missing_agencies == ("customs",)
     assert result.decided_at == (now + timedelta(seconds=20)).replace(
         microsecond=(now.microsecond // 1000) * 1000
