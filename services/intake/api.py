@@ -19,7 +19,8 @@ and ``rate_burst``) that every submission and every read takes from: 429 with
 - ``GET /v1/declarations/{id}[?wait=seconds]``: the trader's view of the status
   (``traderview``: decisions, trader-facing reason codes and messages, duties; no risk
   criteria, thresholds or sampling, no internal ids; the version, the steps, the payment
-  notice and settlement, and ``next_step``); ``wait`` (0 < wait <= 30) long-polls until the
+  notice and settlement, the inspection order, its findings (never the inspector) and the
+  sanction, and ``next_step``); ``wait`` (0 < wait <= 30) long-polls until the
   status differs from ``seen`` (the status the caller last saw), or, without ``seen``, until
   the declaration is answered (any status but SUBMITTED and IN_REVIEW). A declaration
   whose declarant is not among the token's USCCs is answered exactly like an unknown id:

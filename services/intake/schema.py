@@ -79,6 +79,10 @@ class DeclarationState(StrEnum):
     TIMED_OUT = "TIMED_OUT"
     AWAITING_PAYMENT = "AWAITING_PAYMENT"
     WITHDRAWN = "WITHDRAWN"
+    SANCTIONED = "SANCTIONED"
+    REMEDIATION_REQUIRED = "REMEDIATION_REQUIRED"
+    CONDITIONALLY_RELEASED = "CONDITIONALLY_RELEASED"
+    RECALLED = "RECALLED"
 
 
 # the statuses that answer a long-poll that names no status seen: the first answer and every
@@ -600,11 +604,40 @@ class SettlementOut(_Out):
     late_interest: str
 
 
+class InspectorReasonOut(_Out):
+    """What an inspector found, as recorded at the inspection."""
+
+    code: str
+    message: str
+    item: int | None = None
+
+
+class FindingOut(_Out):
+    """One agency's finding at the joint inspection (the inspector is not named)."""
+
+    agency: str
+    outcome: ev.FindingOutcome
+    measure: ev.Measure | None = None
+    reasons: list[InspectorReasonOut] = []
+    samples: list[str] = Field([], description="the samples sent to the laboratory")
+    lab_result: bool = Field(False, description="the laboratory's result on those samples")
+    recorded_at: str | None = None
+
+
+class SanctionOut(_Out):
+    """The measure the latest step imposes after the inspection: the most severe
+    non-compliance found, the agency whose finding it is, and why."""
+
+    measure: ev.Measure
+    agency: str
+    reasons: list[InspectorReasonOut] = []
+
+
 class NextStepOut(_Out):
     """What the trader must do now (``code`` for machines, ``message`` for people)."""
 
     code: str = Field(
-        description="PAY, SUPPLY_DOCUMENTS, PRESENT_GOODS, WAIT, NONE (final), or AMEND"
+        description="PAY, SUPPLY_DOCUMENTS, PRESENT_GOODS, REMEDY, WAIT, NONE (final), or AMEND"
     )
     message: str
     action: str | None = Field(None, description="the request to make, if any")
@@ -622,6 +655,11 @@ class DeclarationStatus(_Out):
     steps: list[StepOut] = []
     payment_notice: PaymentNoticeOut | None = None
     settlement: SettlementOut | None = None
+    inspection: InspectionOut | None = Field(
+        None, description="the joint inspection order of the version shown, if one was issued"
+    )
+    findings: list[FindingOut] = Field([], description="the findings against it, as recorded")
+    sanction: SanctionOut | None = None
     next_step: NextStepOut | None = None
 
 
