@@ -91,6 +91,13 @@ ANSWERED: frozenset[str] = frozenset(DeclarationState) - {"SUBMITTED", "IN_REVIE
 FINAL_STATUSES = ANSWERED  # the name before versions: "answered", not "the life is over"
 # where a versioned declaration's life ends: no amendment, documents or withdrawal after it
 CLOSED: frozenset[str] = frozenset(str(s) for s in ev.FINAL_STATUSES)
+# where the goods are out but the life goes on (a conditional release): no change either
+RELEASED: frozenset[str] = frozenset(str(s) for s in ev.RELEASED_STATUSES) - CLOSED
+# after an inspection order (one inspection): no new version (amendment, documents); the
+# trader may still withdraw
+INSPECTED: frozenset[str] = frozenset(
+    {str(ev.ClearanceStatus.INSPECTION_REQUIRED), str(ev.ClearanceStatus.REMEDIATION_REQUIRED)}
+)
 _MODES: frozenset[str] = frozenset(ev.TransportMode)
 _NUMBERED = frozenset({ev.TransportMode.SEA, ev.TransportMode.RAIL})  # voyage or train number
 _BAD_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # controls, lone surrogates
