@@ -22,28 +22,40 @@ pure function of the set of its events, whatever their order and repeats:
   ``sequence``; ``result``: the latest step;
 - ``withdrawal`` (the trader's, earliest copy) and ``payments`` (the bank's confirmations,
   by ``payment_id``, in the order paid) as facts;
+- ``findings``: the inspectors' findings at the joint inspection, as facts: every one the
+  station recorded, by ``finding_id`` (earliest copy), in the order recorded, whatever order
+  and version they name (a later finding of an agency supersedes its earlier one on the same
+  order: :mod:`services.aggregator.inspection` says which count; the steps say what they
+  added up to). The key is there only once a finding is in, so the document of a life
+  without an inspection keeps its shape;
 - ``status``: the latest step's once the verdicts it names are in (a step of a version the
   document has moved past, or whose verdicts are missing, leaves it ``IN_REVIEW``), and a
-  final step (RELEASED, REJECTED, WITHDRAWN) wins whatever came after it: the join ignores
-  every later event, so an amendment that raced a release shows as the declaration while
-  the status stays the release of the version before it (the steps say which).
+  final step (RELEASED, REJECTED, WITHDRAWN, SANCTIONED, RECALLED) wins whatever came after
+  it. After a step that locks its version (a final one, a release, conditional or not, an
+  inspection order: one inspection) the join ignores every later version, so an amendment
+  that raced it shows as the declaration while the status stays the latest step of the
+  version before it (the steps say which).
 
 A declaration without versions keeps exactly the document it always had (none of the new
 keys): its life ends at its first result. Its events never carry a version, nor does the
-join give it withdrawals or payments, which are ignored if one ever comes.
+join give it withdrawals, payments or findings, which are ignored if one ever comes.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from singlewindow.events import (
     FINAL_STATUSES,
+    RELEASED_STATUSES,
     AgencyVerdict,
     ClearanceResult,
+    ClearanceStatus,
     DeclarationSubmitted,
     DeclarationWithdrawn,
     Event,
+    InspectionFinding,
     PaymentConfirmed,
 )
 
@@ -52,7 +64,14 @@ COLLECTION = "declarations"
 FINAL = ("RELEASED", "INSPECTION_REQUIRED", "HELD", "REJECTED", "TIMED_OUT")
 # where a versioned declaration's life ends
 LIFE_FINAL: tuple[str, ...] = tuple(sorted(str(s) for s in FINAL_STATUSES))
-VERSIONED_KEYS = ("version", "steps", "pending_verdicts", "withdrawal", "payments")
+# the steps after which the join takes no new version of the declaration
+# (services.aggregator.join): the life ends, the goods are out, or an inspection is ordered
+LOCKING = frozenset(
+    {*LIFE_FINAL, *(str(s) for s in RELEASED_STATUSES), str(ClearanceStatus.INSPECTION_REQUIRED)}
+)
+VERSIONED_KEYS = ("version", "steps", "pending_verdicts", "withdrawal", "payments", "findings")
+# events that only a versioned declaration's life has
+LIFE_EVENTS = (DeclarationWithdrawn, PaymentConfirmed, InspectionFinding)
 
 Doc = dict[str, Any]
 
@@ -82,7 +101,7 @@ def apply(doc: Doc | None, event: Event) -> Doc:
     without_versions = (doc["declaration"] or {"version": 0}).get("version") is None
     if "version" in doc or (_versioned(event) and not without_versions):
         return _apply_versioned(doc, event, data)
-    if isinstance(event, DeclarationWithdrawn | PaymentConfirmed):
+    if isinstance(event, LIFE_EVENTS):
         return doc  # a declaration without versions has no life after its result
     if isinstance(event, DeclarationSubmitted):
         doc["declaration"] = _earliest(doc.get("declaration"), data, "submitted_at", "event_id")
@@ -109,7 +128,7 @@ def _versioned(event: Event) -> bool:
         return event.version is not None
     if isinstance(event, AgencyVerdict):
         return event.declaration_version is not None
-    return isinstance(event, DeclarationWithdrawn | PaymentConfirmed)
+    return isinstance(event, LIFE_EVENTS)
 
 
 def _version_of(data: Doc, field: str = "version") -> int:
@@ -130,6 +149,7 @@ def _apply_versioned(doc: Doc, event: Event, data: Doc) -> Doc:
         steps[doc["result"]["result_id"]] = doc["result"]
     payments: dict[str, Doc] = {p["payment_id"]: p for p in doc.get("payments") or ()}
     withdrawal: Doc | None = doc.get("withdrawal")
+    findings: dict[str, Doc] = {f["finding_id"]: f for f in doc.get("findings") or ()}
     if isinstance(event, DeclarationSubmitted):
         if declaration is None or _version_of(data) > _version_of(declaration):
             declaration = data
@@ -146,6 +166,8 @@ def _apply_versioned(doc: Doc, event: Event, data: Doc) -> Doc:
         payments[event.payment_id] = _earliest(
             payments.get(event.payment_id), data, "paid_at", "payment_id"
         )
+    elif isinstance(event, InspectionFinding):
+        findings[event.finding_id] = _first_copy(findings.get(event.finding_id), data)
     else:
         raise TypeError(f"no projection for {type(event).__name__}")
     version = None if declaration is None else _version_of(declaration)
@@ -162,8 +184,21 @@ def _apply_versioned(doc: Doc, event: Event, data: Doc) -> Doc:
         withdrawal=withdrawal,
         payments=sorted(payments.values(), key=lambda p: (p["paid_at"], p["payment_id"])),
     )
+    if findings:
+        doc["findings"] = sorted(findings.values(), key=_copy_order)
     doc["status"] = _life_status(verdicts, history, current)
     return doc
+
+
+def _copy_order(finding: Doc) -> tuple[str, str]:
+    """Findings in the order recorded; copies of one finding (a redelivery) by their content,
+    so that the copy kept never depends on the order they were read in."""
+    return finding["recorded_at"], json.dumps(finding, sort_keys=True)
+
+
+def _first_copy(current: Doc | None, new: Doc) -> Doc:
+    """Of two copies of a finding the earliest recorded (see :func:`_copy_order`)."""
+    return new if current is None or _copy_order(new) < _copy_order(current) else current
 
 
 def _life_status(verdicts: Doc, steps: list[Doc], current: int) -> str:
@@ -175,8 +210,10 @@ def _life_status(verdicts: Doc, steps: list[Doc], current: int) -> str:
     named = all(d["agency"] in verdicts for d in latest["decisions"])
     if _version_of(latest) == current and named:
         return str(latest["status"])
-    if final is not None and _version_of(final) < current:
-        return str(final["status"])  # an amendment the join ignored: the release stands
+    version = _version_of(latest)
+    locked = any(s["status"] in LOCKING and _version_of(s) == version for s in steps)
+    if locked and version < current:
+        return str(latest["status"])  # an amendment the join ignored: the version's steps stand
     return "IN_REVIEW"
 
 

@@ -19,7 +19,8 @@ and ``rate_burst``) that every submission and every read takes from: 429 with
 - ``GET /v1/declarations/{id}[?wait=seconds]``: the trader's view of the status
   (``traderview``: decisions, trader-facing reason codes and messages, duties; no risk
   criteria, thresholds or sampling, no internal ids; the version, the steps, the payment
-  notice and settlement, and ``next_step``); ``wait`` (0 < wait <= 30) long-polls until the
+  notice and settlement, the inspection order, its findings (never the inspector) and the
+  sanction, and ``next_step``); ``wait`` (0 < wait <= 30) long-polls until the
   status differs from ``seen`` (the status the caller last saw), or, without ``seen``, until
   the declaration is answered (any status but SUBMITTED and IN_REVIEW). A declaration
   whose declarant is not among the token's USCCs is answered exactly like an unknown id:
@@ -31,7 +32,10 @@ and ``rate_burst``) that every submission and every read takes from: 429 with
   characters, 撤单): 202 (+ ``Location``) once Kafka acknowledged the new version or the
   withdrawal. The declaration must be the caller's (else 404, like GET) and, for an
   amendment, so must the new body's declarant (else 403). 409 (problem document) when it is
-  closed (RELEASED, REJECTED, WITHDRAWN: ``declaration-closed``), when it was lodged before
+  closed (RELEASED, REJECTED, WITHDRAWN, SANCTIONED, RECALLED: ``declaration-closed``), when
+  the goods are released on condition (CONDITIONALLY_RELEASED: ``goods-released``), for an
+  amendment or documents after an inspection order (INSPECTION_REQUIRED,
+  REMEDIATION_REQUIRED: ``inspection-ordered``, one inspection), when it was lodged before
   versions (``no-versions``), when the status database does not show the version lodged last
   yet (``not-yet-visible``, with ``Retry-After``), or when another request made the same
   version first (``version-taken``). ``Idempotency-Key`` works as on POST.
@@ -149,6 +153,15 @@ class Exposure:
     metrics: bool = False  # /metrics
 
 
+# the problem type of each reason a declaration may not change
+NOT_AMENDABLE = {
+    "closed": "declaration-closed",
+    "released": "goods-released",
+    "inspected": "inspection-ordered",
+    "no-versions": "no-versions",
+}
+
+
 def problem_of(refused: Refused, retry_after_s: int) -> Problem:
     """The problem document of a refusal of the service (503s say when to retry)."""
     match refused:
@@ -172,8 +185,7 @@ def problem_of(refused: Refused, retry_after_s: int) -> Problem:
             headers = {"Retry-After": "1"}
             return Problem(409, str(refused), kind="idempotency-in-progress", headers=headers)
         case NotAmendable():
-            kind = "declaration-closed" if refused.reason == "closed" else "no-versions"
-            return Problem(409, str(refused), kind=kind)
+            return Problem(409, str(refused), kind=NOT_AMENDABLE[refused.reason])
         case NotYetVisible():
             headers = {"Retry-After": "1"}
             return Problem(409, str(refused), kind="not-yet-visible", headers=headers)

@@ -79,6 +79,10 @@ class DeclarationState(StrEnum):
     TIMED_OUT = "TIMED_OUT"
     AWAITING_PAYMENT = "AWAITING_PAYMENT"
     WITHDRAWN = "WITHDRAWN"
+    SANCTIONED = "SANCTIONED"
+    REMEDIATION_REQUIRED = "REMEDIATION_REQUIRED"
+    CONDITIONALLY_RELEASED = "CONDITIONALLY_RELEASED"
+    RECALLED = "RECALLED"
 
 
 # the statuses that answer a long-poll that names no status seen: the first answer and every
@@ -87,6 +91,13 @@ ANSWERED: frozenset[str] = frozenset(DeclarationState) - {"SUBMITTED", "IN_REVIE
 FINAL_STATUSES = ANSWERED  # the name before versions: "answered", not "the life is over"
 # where a versioned declaration's life ends: no amendment, documents or withdrawal after it
 CLOSED: frozenset[str] = frozenset(str(s) for s in ev.FINAL_STATUSES)
+# where the goods are out but the life goes on (a conditional release): no change either
+RELEASED: frozenset[str] = frozenset(str(s) for s in ev.RELEASED_STATUSES) - CLOSED
+# after an inspection order (one inspection): no new version (amendment, documents); the
+# trader may still withdraw
+INSPECTED: frozenset[str] = frozenset(
+    {str(ev.ClearanceStatus.INSPECTION_REQUIRED), str(ev.ClearanceStatus.REMEDIATION_REQUIRED)}
+)
 _MODES: frozenset[str] = frozenset(ev.TransportMode)
 _NUMBERED = frozenset({ev.TransportMode.SEA, ev.TransportMode.RAIL})  # voyage or train number
 _BAD_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # controls, lone surrogates
@@ -600,11 +611,40 @@ class SettlementOut(_Out):
     late_interest: str
 
 
+class InspectorReasonOut(_Out):
+    """What an inspector found, as recorded at the inspection."""
+
+    code: str
+    message: str
+    item: int | None = None
+
+
+class FindingOut(_Out):
+    """One agency's finding at the joint inspection (the inspector is not named)."""
+
+    agency: str
+    outcome: ev.FindingOutcome
+    measure: ev.Measure | None = None
+    reasons: list[InspectorReasonOut] = []
+    samples: list[str] = Field([], description="the samples sent to the laboratory")
+    lab_result: bool = Field(False, description="the laboratory's result on those samples")
+    recorded_at: str | None = None
+
+
+class SanctionOut(_Out):
+    """The measure the latest step imposes after the inspection: the most severe
+    non-compliance found, the agency whose finding it is, and why."""
+
+    measure: ev.Measure
+    agency: str
+    reasons: list[InspectorReasonOut] = []
+
+
 class NextStepOut(_Out):
     """What the trader must do now (``code`` for machines, ``message`` for people)."""
 
     code: str = Field(
-        description="PAY, SUPPLY_DOCUMENTS, PRESENT_GOODS, WAIT, NONE (final), or AMEND"
+        description="PAY, SUPPLY_DOCUMENTS, PRESENT_GOODS, REMEDY, WAIT, NONE (final), or AMEND"
     )
     message: str
     action: str | None = Field(None, description="the request to make, if any")
@@ -622,6 +662,11 @@ class DeclarationStatus(_Out):
     steps: list[StepOut] = []
     payment_notice: PaymentNoticeOut | None = None
     settlement: SettlementOut | None = None
+    inspection: InspectionOut | None = Field(
+        None, description="the joint inspection order of the version shown, if one was issued"
+    )
+    findings: list[FindingOut] = Field([], description="the findings against it, as recorded")
+    sanction: SanctionOut | None = None
     next_step: NextStepOut | None = None
 
 

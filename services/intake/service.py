@@ -22,10 +22,13 @@ exceptions into problem documents.
 - :meth:`IntakeService.amend` (a new version with a new body), :meth:`add_documents` (a new
   version: the current one's content with documents added) and :meth:`withdraw`: on a
   versioned declaration the principal acts for (read from the read model), not closed
-  (RELEASED, REJECTED, WITHDRAWN). Each version is claimed in the idempotency store
-  (``ids.version_key``) before it is published: the first claim of a version wins, so two
-  amendments computed from one read model never both become version n+1, and a read model
-  that does not show the version lodged last yet is told apart (:class:`NotYetVisible`).
+  (RELEASED, REJECTED, WITHDRAWN, SANCTIONED, RECALLED) nor released on condition
+  (CONDITIONALLY_RELEASED), and no new version after an inspection order
+  (INSPECTION_REQUIRED, REMEDIATION_REQUIRED: one inspection) (:func:`refusal`). Each
+  version is claimed in the idempotency store (``ids.version_key``) before it is published:
+  the first claim of a version wins, so two amendments computed from one read model never
+  both become version n+1, and a read model that does not show the version lodged last yet
+  is told apart (:class:`NotYetVisible`).
 """
 
 from __future__ import annotations
@@ -66,6 +69,8 @@ from services.intake.routing import RoutingTable, load_table, route
 from services.intake.schema import (
     ANSWERED,
     CLOSED,
+    INSPECTED,
+    RELEASED,
     DeclarationRequest,
     DeclarationStatus,
     DocumentsRequest,
@@ -148,8 +153,10 @@ class KeyReused(Refused):
 
 
 class NotAmendable(Refused):
-    """The declaration may not change any more: ``reason`` is ``closed`` (released, rejected
-    or withdrawn: after release only with customs' approval, which is not built here) or
+    """The declaration may not change (so): ``reason`` is ``closed`` (its life ended:
+    released, rejected, withdrawn, sanctioned or recalled; after release only with customs'
+    approval, which is not built here), ``released`` (released on condition: the goods are
+    out), ``inspected`` (an inspection order: no new version, one inspection) or
     ``no-versions`` (lodged before amendments existed: its life ended at its first answer)."""
 
     def __init__(self, declaration_id: str, reason: str, status: str) -> None:
@@ -157,6 +164,17 @@ class NotAmendable(Refused):
             why = (
                 f"declaration {declaration_id} is {status}: it can no longer be amended, "
                 "completed or withdrawn (after release, only with customs' approval)"
+            )
+        elif reason == "released":
+            why = (
+                f"declaration {declaration_id} is {status}: the goods are released; it can "
+                "no longer be amended, completed or withdrawn"
+            )
+        elif reason == "inspected":
+            why = (
+                f"declaration {declaration_id} is {status}: one inspection: after an "
+                "inspection order the declaration can no longer be amended or completed "
+                "(it may still be withdrawn)"
             )
         else:
             why = (
@@ -211,6 +229,22 @@ class TooManyDocuments(Refused):
 
     def __init__(self, count: int) -> None:
         super().__init__(f"a declaration carries at most {MAX_DOCUMENTS} documents, not {count}")
+
+
+# the changes a trader makes to a declaration
+NEW_VERSION, WITHDRAWAL = "new-version", "withdrawal"
+
+
+def refusal(status: str, change: str) -> str | None:
+    """Why a declaration in ``status`` refuses ``change`` (a :class:`NotAmendable` reason), or
+    None: the join would ignore it (:mod:`services.aggregator.join`)."""
+    if status in CLOSED:
+        return "closed"
+    if status in RELEASED:
+        return "released"
+    if change == NEW_VERSION and status in INSPECTED:
+        return "inspected"
+    return None
 
 
 @dataclass(frozen=True)
@@ -367,12 +401,14 @@ class IntakeService:
         document = await self._document(principal, declaration_id)
         return DeclarationStatus.model_validate(trader_view(document))
 
-    async def _open(self, principal: Principal, declaration_id: str) -> _Open:
-        """The declaration a change is made to: the principal's, versioned, not closed."""
+    async def _open(self, principal: Principal, declaration_id: str, change: str) -> _Open:
+        """The declaration ``change`` is made to: the principal's, versioned, and in a status
+        that takes it (:func:`refusal`)."""
         document = await self._document(principal, declaration_id)
         status = str(document.get("status"))
-        if status in CLOSED:
-            raise NotAmendable(declaration_id, "closed", status)
+        refused = refusal(status, change)
+        if refused is not None:
+            raise NotAmendable(declaration_id, refused, status)
         version = document.get("version")
         if not isinstance(version, int):
             raise NotAmendable(declaration_id, "no-versions", status)
@@ -391,7 +427,7 @@ class IntakeService:
 
         Raises UnknownDeclaration, NotAmendable, NotYourDeclarant (the new body's declarant),
         NotYetVisible, VersionTaken; with a ``key``, KeyReused or KeyInProgress; Unavailable."""
-        current = await self._open(principal, declaration_id)
+        current = await self._open(principal, declaration_id, NEW_VERSION)
         if not principal.acts_for(declaration.declarant.uscc):
             raise NotYourDeclarant(declaration.declarant.uscc)
         event = self._declared(declaration, declaration_id, current.version + 1)
@@ -408,7 +444,7 @@ class IntakeService:
         documents added (those lodged already are ignored), re-routed.
 
         Raises NothingNew when every document is lodged already, the rest as :meth:`amend`."""
-        current = await self._open(principal, declaration_id)
+        current = await self._open(principal, declaration_id, NEW_VERSION)
         lodged = current.declared.documents
         known = {(d.type, d.reference) for d in lodged}
         added: list[Document] = []
@@ -449,7 +485,7 @@ class IntakeService:
         it, else the declarant's (the principal acts for it: it may read the declaration).
         Raises UnknownDeclaration, NotAmendable; with a ``key``, KeyReused or KeyInProgress;
         Unavailable."""
-        current = await self._open(principal, declaration_id)
+        current = await self._open(principal, declaration_id, WITHDRAWAL)
         owner = current.declared.owner.uscc
         event = DeclarationWithdrawn(
             event_id=ids.random_event_id(),

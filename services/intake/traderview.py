@@ -8,11 +8,16 @@ decision, :func:`fallback`). Codes that would themselves reveal a targeting crit
 declarant's risk level, the random sample) become one neutral code; the inspection order
 names checks the same way (:data:`TRADER_CHECKS`). Internal fields (verdict and result ids,
 rules versions) are left out; duties stay, since the trader pays them.
+
+After a joint inspection the trader sees its order (kept after the step that issued it), the
+findings recorded against it so far (agency, outcome, measure, reasons, samples, laboratory
+result, time: never the inspector, an officer's identity, nor the station's ids) and the
+sanction of the latest step. :func:`next_step` has one rule per status (:data:`NEXT_STEPS`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -325,81 +330,243 @@ def _paid_notice(steps: list[Doc]) -> tuple[Doc | None, Doc | None]:
     return None, None
 
 
-def next_step(view: Doc, notice: Doc | None) -> dict[str, Any]:
+REASON_FIELDS = ("code", "message", "item")
+# what an inspector's finding shows the trader: never the inspector (an officer's identity)
+# nor the station's ids
+FINDING_FIELDS = ("agency", "outcome", "measure", "samples", "lab_result", "recorded_at")
+
+
+def _inspector_reasons(holder: Doc) -> list[dict[str, Any]]:
+    """The reasons of a finding or a sanction as recorded: what was found and must be put
+    right (the inspection's own, not a targeting criterion)."""
+    return [{name: r.get(name) for name in REASON_FIELDS} for r in holder.get("reasons") or ()]
+
+
+def trader_finding(finding: Doc) -> dict[str, Any]:
+    """An inspector's finding without the inspector and the ids."""
+    shown = {name: finding.get(name) for name in FINDING_FIELDS}
+    shown["samples"] = list(finding.get("samples") or ())
+    shown["lab_result"] = bool(finding.get("lab_result"))
+    return {**shown, "reasons": _inspector_reasons(finding)}
+
+
+def trader_sanction(sanction: Doc | None) -> dict[str, Any] | None:
+    """The measure a step imposes after the inspection: which, whose, why (no finding id)."""
+    if sanction is None:
+        return None
+    return {
+        "measure": sanction.get("measure"),
+        "agency": sanction.get("agency"),
+        "reasons": _inspector_reasons(sanction),
+    }
+
+
+def _order_of(steps: list[Doc]) -> Doc | None:
+    """The inspection order of the version the latest step is of (None if it has none)."""
+    if not steps:
+        return None
+    version = steps[-1].get("version")
+    ordered = [s for s in steps if s.get("inspection") and s.get("version") == version]
+    return ordered[-1] if ordered else None
+
+
+def _findings_on(step: Doc | None, findings: Iterable[Doc]) -> list[Doc]:
+    """The findings recorded against the order ``step`` issued, by the agencies it names, in
+    the order recorded (the others answer nothing: the join ignores them)."""
+    if step is None:
+        return []
+    order = step["inspection"]
+    named = {check.get("agency") for check in order.get("checks") or ()}
+    return [
+        f
+        for f in findings
+        if f.get("order_id") == order.get("order_id")
+        and f.get("version") == step.get("version")
+        and f.get("agency") in named
+    ]
+
+
+@dataclass(frozen=True)
+class Situation:
+    """What the trader's next step is computed from: the declaration, its latest step, the
+    payment notice shown and the findings against its inspection order."""
+
+    declaration_id: str
+    result: Doc
+    notice: Doc | None
+    findings: list[dict[str, Any]]
+
+    @property
+    def here(self) -> str:
+        return f"/v1/declarations/{self.declaration_id}"
+
+    def deciding(self, decision: str) -> list[str]:
+        return [
+            d["agency"] for d in self.result.get("decisions") or () if d["decision"] == decision
+        ]
+
+    @property
+    def owed(self) -> bool:
+        return self.notice is not None and Decimal(str(self.notice["outstanding"])) > 0
+
+
+def _next(
+    code: str, message: str, action: str | None = None, agencies: Iterable[str] = ()
+) -> dict[str, Any]:
+    return {"code": code, "message": message, "action": action, "agencies": list(agencies)}
+
+
+def _assessing(_: Situation) -> dict[str, Any]:
+    return _next("WAIT", "The agencies are assessing the declaration. Nothing to do yet.")
+
+
+def _pay(now: Situation) -> dict[str, Any]:
+    notice = now.notice
+    if notice is None:
+        return _assessing(now)
+    return _next(
+        "PAY",
+        f"Pay tax payment notice {notice['notice_id']}: {notice['outstanding']} CNY "
+        f"outstanding, due by {notice['due_by']}, through your bank (POST /v1/payments). After "
+        f"that date late interest of {LATE_INTEREST} of the amount accrues per day. The goods "
+        "are released once it is paid or guaranteed.",
+        "POST /v1/payments",
+    )
+
+
+def _held(now: Situation) -> dict[str, Any]:
+    return _next(
+        "SUPPLY_DOCUMENTS",
+        "The declaration is on hold: supply the documents or information the reasons name "
+        f"(POST {now.here}/documents), or amend the declaration (PUT {now.here}).",
+        f"POST {now.here}/documents",
+        now.deciding("HOLD"),
+    )
+
+
+def _inspection(now: Situation) -> dict[str, Any]:
+    return _next(
+        "PRESENT_GOODS",
+        "Present the goods for the joint inspection the order names; the agencies will "
+        "contact you to arrange it. After the inspection order the declaration can no longer "
+        "be amended.",
+        None,
+        now.deciding("INSPECT"),
+    )
+
+
+_REMEDIES = {
+    "RELABELLING": "re-label the goods under the supervision of {agency}, as the sanction's "
+    "reasons say; {agency} then inspects them again",
+    "PENALTY": "{agency} has opened a penalty case about the goods: settle it with {agency}; "
+    "the goods stay under customs' control until {agency} records it settled",
+}
+
+
+def _remedy(now: Situation) -> dict[str, Any]:
+    sanction = now.result.get("sanction") or {}
+    agency = str(sanction.get("agency") or "the agency")
+    remedy = _REMEDIES.get(
+        str(sanction.get("measure")), "put right what the sanction names, as {agency} directs"
+    )
+    return _next(
+        "REMEDY",
+        f"The joint inspection found the goods non-compliant: {remedy.format(agency=agency)}. "
+        "The goods are released once that is done and the duties are settled.",
+        None,
+        [agency] if sanction else [],
+    )
+
+
+def _conditional(now: Situation) -> dict[str, Any]:
+    if now.owed:
+        return _pay(now)
+    latest = {f["agency"]: f for f in now.findings}  # in the order recorded: the last counts
+    sampling = [a for a, f in latest.items() if f["outcome"] == "SAMPLED"]
+    return _next(
+        "WAIT",
+        "The goods are released on condition: samples taken at the inspection are at the "
+        "laboratory. Keep the goods as they are, available to the agencies, until its result: "
+        "if it does not conform, they are recalled. Nothing to do meanwhile.",
+        None,
+        sampling,
+    )
+
+
+def _escalated(now: Situation) -> dict[str, Any]:
+    missing = list(now.result.get("missing_agencies") or ())
+    return _next(
+        "WAIT",
+        "Not every agency answered in time: the declaration is escalated, and is decided when "
+        f"{', '.join(missing) or 'they'} rule. Nothing to do.",
+        None,
+        missing,
+    )
+
+
+_MEASURES = {
+    "SEIZURE": "the goods are seized",
+    "DESTRUCTION": "the goods are to be destroyed under supervision",
+    "RETURN": "the goods are to be returned (re-exported)",
+}
+
+
+def _final(message: str) -> Callable[[Situation], dict[str, Any]]:
+    def rule(now: Situation) -> dict[str, Any]:
+        sanction = now.result.get("sanction") or {}
+        measure = _MEASURES.get(str(sanction.get("measure")), "a measure is ordered")
+        told = message.format(measure=measure, agency=sanction.get("agency") or "the agency")
+        return _next("NONE", told)
+
+    return rule
+
+
+# One rule per status (SUBMITTED and IN_REVIEW: the agencies are assessing).
+NEXT_STEPS: Mapping[str, Callable[[Situation], dict[str, Any]]] = {
+    "AWAITING_PAYMENT": _pay,
+    "HELD": _held,
+    "INSPECTION_REQUIRED": _inspection,
+    "REMEDIATION_REQUIRED": _remedy,
+    "CONDITIONALLY_RELEASED": _conditional,
+    "TIMED_OUT": _escalated,
+    "RELEASED": _final("The goods are released. Nothing more to do."),
+    "REJECTED": _final(
+        "The declaration is rejected; the reasons say why. Nothing more can be done with it: "
+        "lodge a new declaration if appropriate."
+    ),
+    "WITHDRAWN": _final("The declaration is withdrawn. Nothing more to do."),
+    "SANCTIONED": _final(
+        "The joint inspection found the goods non-compliant: {measure}, on the finding of "
+        "{agency} (the sanction gives the reasons). Nothing more can be done with this "
+        "declaration."
+    ),
+    "RECALLED": _final(
+        "The laboratory's result does not conform: the conditional release is recalled and "
+        "{measure}, on the finding of {agency} (the sanction gives the reasons); {agency} will "
+        "contact you. Nothing more can be done with this declaration."
+    ),
+}
+
+
+def next_step(
+    view: Doc, notice: Doc | None, findings: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """What the trader must do now: a code for machines, a message for people, the request
-    to make (if any) and the agencies concerned.
+    to make (if any) and the agencies concerned (:data:`NEXT_STEPS`, one rule per status).
 
     - AWAITING_PAYMENT -> ``PAY`` the notice through the bank (``POST /v1/payments``);
     - HELD -> ``SUPPLY_DOCUMENTS`` the reasons name (``POST .../documents``) or amend;
     - INSPECTION_REQUIRED -> ``PRESENT_GOODS`` for the joint inspection;
+    - REMEDIATION_REQUIRED -> ``REMEDY``: put right what the sanction names, under the
+      supervision of its agency (re-labelling, a penalty case);
+    - CONDITIONALLY_RELEASED -> ``WAIT`` for the laboratory's result (``PAY`` if duties are
+      still owed);
     - TIMED_OUT -> ``WAIT``: escalated, the agencies named have not ruled (nothing to do);
     - SUBMITTED, IN_REVIEW -> ``WAIT``;
-    - RELEASED, REJECTED, WITHDRAWN -> ``NONE``: final.
+    - RELEASED, REJECTED, WITHDRAWN, SANCTIONED, RECALLED -> ``NONE``: final.
     """
-    status, declaration_id = view["status"], view["declaration_id"]
-    result = view.get("result") or {}
-    here = f"/v1/declarations/{declaration_id}"
-    if status == "AWAITING_PAYMENT" and notice is not None:
-        return {
-            "code": "PAY",
-            "message": (
-                f"Pay tax payment notice {notice['notice_id']}: {notice['outstanding']} CNY "
-                f"outstanding, due by {notice['due_by']}, through your bank (POST "
-                f"/v1/payments). After that date late interest of {LATE_INTEREST} of the amount "
-                "accrues per day. The goods are released once it is paid or guaranteed."
-            ),
-            "action": "POST /v1/payments",
-            "agencies": [],
-        }
-    if status == "HELD":
-        holding = [d["agency"] for d in result.get("decisions") or () if d["decision"] == "HOLD"]
-        return {
-            "code": "SUPPLY_DOCUMENTS",
-            "message": (
-                "The declaration is on hold: supply the documents or information the reasons "
-                f"name (POST {here}/documents), or amend the declaration (PUT {here})."
-            ),
-            "action": f"POST {here}/documents",
-            "agencies": holding,
-        }
-    if status == "INSPECTION_REQUIRED":
-        inspecting = [
-            d["agency"] for d in result.get("decisions") or () if d["decision"] == "INSPECT"
-        ]
-        return {
-            "code": "PRESENT_GOODS",
-            "message": (
-                "Present the goods for the joint inspection the order names; the agencies "
-                "will contact you to arrange it."
-            ),
-            "action": None,
-            "agencies": inspecting,
-        }
-    if status == "TIMED_OUT":
-        missing = list(result.get("missing_agencies") or ())
-        return {
-            "code": "WAIT",
-            "message": (
-                "Not every agency answered in time: the declaration is escalated, and is "
-                f"decided when {', '.join(missing) or 'they'} rule. Nothing to do."
-            ),
-            "action": None,
-            "agencies": missing,
-        }
-    if status in ("RELEASED", "REJECTED", "WITHDRAWN"):
-        final = {
-            "RELEASED": "The goods are released. Nothing more to do.",
-            "REJECTED": "The declaration is rejected; the reasons say why. Nothing more can "
-            "be done with it: lodge a new declaration if appropriate.",
-            "WITHDRAWN": "The declaration is withdrawn. Nothing more to do.",
-        }
-        return {"code": "NONE", "message": final[status], "action": None, "agencies": []}
-    return {
-        "code": "WAIT",
-        "message": "The agencies are assessing the declaration. Nothing to do yet.",
-        "action": None,
-        "agencies": [],
-    }
+    now = Situation(view["declaration_id"], view.get("result") or {}, notice, findings or [])
+    return NEXT_STEPS.get(view["status"], _assessing)(now)
 
 
 def trader_view(doc: Doc) -> dict[str, Any]:
@@ -416,6 +583,8 @@ def trader_view(doc: Doc) -> dict[str, Any]:
     steps = list(view.get("steps") or ())
     notice, settlement = _paid_notice(steps)
     shown_notice = trader_notice(notice)
+    ordered = _order_of(steps)
+    findings = [trader_finding(f) for f in _findings_on(ordered, view.get("findings") or ())]
     body.update(
         version=view["version"],
         steps=[
@@ -424,6 +593,9 @@ def trader_view(doc: Doc) -> dict[str, Any]:
         ],
         payment_notice=shown_notice,
         settlement=trader_settlement(settlement),
-        next_step=next_step(view, shown_notice),
+        inspection=trader_inspection(ordered["inspection"] if ordered else None),
+        findings=findings,
+        sanction=trader_sanction((view.get("result") or {}).get("sanction")),
+        next_step=next_step(view, shown_notice, findings),
     )
     return body

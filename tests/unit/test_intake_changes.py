@@ -14,11 +14,16 @@ from typing import Any
 import httpx
 
 from services.aggregator.join import fold as join_fold
+from services.intake.service import NEW_VERSION, WITHDRAWAL, refusal
 from singlewindow.events import (
+    ClearanceStatus,
     Decision,
     DeclarationSubmitted,
     DeclarationWithdrawn,
     Event,
+    FindingOutcome,
+    InspectionCheck,
+    Measure,
     TaxKind,
     TaxTotal,
 )
@@ -268,3 +273,114 @@ async def test_wait_with_seen_answers_when_the_status_moves_on() -> None:
         response: httpx.Response = await intake.client.get(url, params={"wait": 5, "seen": "HELD"})
         await moving
         assert response.json()["status"] == "IN_REVIEW"
+
+
+def inspected(
+    intake: Intake, declaration_id: str, outcome: FindingOutcome | None, **found: Any
+) -> dict[str, Any]:
+    """Every agency asked orders the inspection of the current version; with an ``outcome``,
+    each records it against the order (``found``: the finding's other fields); the join's
+    steps projected."""
+    declared = [e for e in intake.publisher.events if isinstance(e, DeclarationSubmitted)]
+    current = declared[-1]
+    assert current.version is not None
+    verdicts = [
+        factories.verdict(
+            declaration_id,
+            agency,
+            Decision.INSPECT,
+            declaration_version=current.version,
+            verdict_id=f"V-{agency}-{current.version}",
+            decided_at=current.submitted_at + timedelta(seconds=1),
+            checks=(InspectionCheck(agency=agency, check="COMMODITY_INSPECTION"),),
+        )
+        for agency in current.required_agencies
+    ]
+    _, results = join_fold([*declared, *verdicts], timedelta(minutes=2))
+    order = results[-1].inspection
+    assert order is not None
+    findings = [
+        factories.finding(
+            declaration_id,
+            agency,
+            outcome,
+            order_id=order.order_id,
+            version=current.version,
+            recorded_at=current.submitted_at + timedelta(hours=1),
+            **found,
+        )
+        for agency in ([] if outcome is None else current.required_agencies)
+    ]
+    _, results = join_fold([*declared, *verdicts, *findings], timedelta(minutes=2))
+    return project(intake, *verdicts, *findings, *results)
+
+
+async def changes(intake: Intake, declaration_id: str) -> list[httpx.Response]:
+    """An amendment, documents and a withdrawal of the declaration, in this order."""
+    url = f"/v1/declarations/{declaration_id}"
+    return [
+        await intake.client.put(url, json=changed("items[0].description", "after all")),
+        await intake.client.post(f"{url}/documents", json=DOCS),
+        await intake.client.post(f"{url}/withdrawal", json={"reason": "error"}),
+    ]
+
+
+async def test_after_an_inspection_order_there_is_no_new_version_but_a_withdrawal() -> None:
+    relabel = {"measure": Measure.RELABELLING}
+    for outcome, found, status in (
+        (None, {}, "INSPECTION_REQUIRED"),
+        (FindingOutcome.NON_COMPLIANT, relabel, "REMEDIATION_REQUIRED"),
+    ):
+        async with running() as intake:
+            declaration_id = await lodged(intake)
+            assert inspected(intake, declaration_id, outcome, **found)["status"] == status
+            amended, documents, withdrawn = await changes(intake, declaration_id)
+            for response in (amended, documents):
+                refused = problem(response, 409)
+                assert refused["type"].endswith("inspection-ordered")
+                assert status in refused["detail"]
+                assert "one inspection: after an inspection order" in refused["detail"]
+            assert withdrawn.status_code == 202, withdrawn.text
+            published = intake.publisher.events
+            assert len(published) == 2 and isinstance(published[-1], DeclarationWithdrawn)
+
+
+async def test_goods_released_on_condition_can_no_longer_change() -> None:
+    async with running() as intake:
+        declaration_id = await lodged(intake)
+        sampled = {"samples": ("S-1",)}
+        doc = inspected(intake, declaration_id, FindingOutcome.SAMPLED, **sampled)
+        assert doc["status"] == "CONDITIONALLY_RELEASED"
+        for response in await changes(intake, declaration_id):
+            refused = problem(response, 409)
+            assert refused["type"].endswith("goods-released")
+            assert "the goods are released" in refused["detail"]
+        assert len(intake.publisher.events) == 1
+
+
+async def test_a_sanctioned_declaration_is_closed() -> None:
+    async with running() as intake:
+        declaration_id = await lodged(intake)
+        seized = {"measure": Measure.SEIZURE}
+        doc = inspected(intake, declaration_id, FindingOutcome.NON_COMPLIANT, **seized)
+        assert doc["status"] == "SANCTIONED"
+        for response in await changes(intake, declaration_id):
+            assert problem(response, 409)["type"].endswith("declaration-closed")
+        assert len(intake.publisher.events) == 1
+
+
+def test_one_rule_says_which_change_each_status_refuses() -> None:
+    every = {str(s) for s in ClearanceStatus} | {"SUBMITTED", "IN_REVIEW"}
+    refused = {
+        status: (refusal(status, NEW_VERSION), refusal(status, WITHDRAWAL)) for status in every
+    }
+    assert {s: r for s, r in refused.items() if r != (None, None)} == {
+        "RELEASED": ("closed", "closed"),
+        "REJECTED": ("closed", "closed"),
+        "WITHDRAWN": ("closed", "closed"),
+        "SANCTIONED": ("closed", "closed"),
+        "RECALLED": ("closed", "closed"),
+        "CONDITIONALLY_RELEASED": ("released", "released"),
+        "INSPECTION_REQUIRED": ("inspected", None),
+        "REMEDIATION_REQUIRED": ("inspected", None),
+    }

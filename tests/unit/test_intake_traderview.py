@@ -1,18 +1,25 @@
 """The trader's view: a trader-facing message for every reason code the agencies emit,
-no threshold or criterion in any of them, a generic fallback for the rest."""
+no threshold or criterion in any of them, a generic fallback for the rest; the joint
+inspection's order, findings (never the inspector) and sanction, and the next step."""
 
 from __future__ import annotations
 
 import ast
+import json
 import re
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from services.intake.schema import DeclarationStatus
+from services.aggregator.join import event_time
+from services.aggregator.join import fold as join_fold
+from services.intake.schema import DeclarationState, DeclarationStatus
 from services.intake.traderview import (
     GENERIC_CHECK,
+    NEXT_STEPS,
     TRADER_CHECKS,
     TRADER_REASONS,
     declarant_of,
@@ -25,6 +32,15 @@ from services.intake.traderview import (
 from singlewindow import events as ev
 from singlewindow.readmodel import apply
 from tests import factories
+from tests.unit.test_readmodel import (
+    D_IN,
+    INSPECTED,
+    INSPECTION_LIVES,
+    ORDER,
+    PORT_OK,
+    RELABEL,
+    _found,
+)
 
 RULES = [Path(f"services/{agency}/rules.py") for agency in ("customs", "ciq", "port")]
 CODE = re.compile(r"(CUS|CIQ|PORT)-[A-Z]+(-[A-Z]+)*")
@@ -274,3 +290,160 @@ def test_the_trader_sees_every_tax_line_and_the_totals_assessed_and_collected() 
         {"kind": "VAT", "assessed": "31479.16", "collected": "31479.16"},
     ]
     assert verdict["total_duties"] == "73586.53"
+
+
+# -- the joint inspection: the order, the findings, the sanction, the next step ---------------
+# The documents are the read model's fold of the inspection lives the join really gives
+# (tests.unit.test_readmodel); each view is checked against the response schema.
+
+
+def _views(life: list[ev.Event]) -> list[dict[str, Any]]:
+    """The trader's view after each of the join's steps: the inputs up to the step's time and
+    the steps so far, folded."""
+    inputs = [e for e in life if not isinstance(e, ev.ClearanceResult)]
+    steps = [e for e in life if isinstance(e, ev.ClearanceResult)]
+    views = []
+    for n, step in enumerate(steps, 1):
+        doc = None
+        for event in [*(e for e in inputs if event_time(e) <= step.decided_at), *steps[:n]]:
+            doc = apply(doc, event)
+        assert doc is not None
+        views.append(DeclarationStatus.model_validate(trader_view(doc)).model_dump(mode="json"))
+    return views
+
+
+def _codes(views: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(v["status"], v["next_step"]["code"]) for v in views]
+
+
+def test_a_conditional_release_waits_for_the_laboratory() -> None:
+    views = _views(INSPECTION_LIVES["confirmed"])
+    assert _codes(views) == [
+        ("INSPECTION_REQUIRED", "PRESENT_GOODS"),
+        ("AWAITING_PAYMENT", "PAY"),
+        ("CONDITIONALLY_RELEASED", "WAIT"),
+        ("RELEASED", "NONE"),
+    ]
+    ordered, _, conditional, released = views
+    assert ordered["next_step"]["agencies"] == ["customs", "port"]
+    assert "no longer be amended" in ordered["next_step"]["message"]
+    assert conditional["next_step"]["agencies"] == ["customs"]  # its samples are at the lab
+    assert "laboratory" in conditional["next_step"]["message"]
+    for view in views:  # the order stays shown after the step that issued it
+        assert view["inspection"]["order_id"] == ORDER.order_id
+        assert [c["check"] for c in view["inspection"]["checks"]] == [
+            "UNIT_VALUE",
+            "DG_SEGREGATION",
+        ]
+    assert conditional["findings"] == [
+        {
+            "agency": "customs",
+            "outcome": "SAMPLED",
+            "measure": None,
+            "reasons": [],
+            "samples": ["S-1"],
+            "lab_result": False,
+            "recorded_at": conditional["findings"][0]["recorded_at"],
+        },
+        {
+            "agency": "port",
+            "outcome": "COMPLIANT",
+            "measure": None,
+            "reasons": [],
+            "samples": [],
+            "lab_result": False,
+            "recorded_at": conditional["findings"][1]["recorded_at"],
+        },
+    ]
+    assert [(f["agency"], f["lab_result"]) for f in released["findings"]][-1] == ("customs", True)
+    assert all(v["sanction"] is None for v in views)
+
+
+def test_the_trader_never_sees_the_inspector_nor_the_ids_of_a_finding() -> None:
+    doc = None
+    for event in INSPECTION_LIVES["remedied"]:
+        doc = apply(doc, event)
+    assert doc is not None and doc["findings"][0]["inspector"] == "customs-inspector-1"
+    text = json.dumps(trader_view(doc))
+    assert "inspector-1" not in text and "inspector" not in text
+    assert RELABEL.finding_id not in text  # neither in the findings nor in the sanction
+    for finding in trader_view(doc)["findings"]:
+        assert set(finding) == {
+            "agency",
+            "outcome",
+            "measure",
+            "reasons",
+            "samples",
+            "lab_result",
+            "recorded_at",
+        }
+
+
+def test_a_remediation_asks_for_the_remedy_the_sanction_names() -> None:
+    views = _views(INSPECTION_LIVES["remedied"])
+    assert _codes(views) == [
+        ("INSPECTION_REQUIRED", "PRESENT_GOODS"),
+        ("REMEDIATION_REQUIRED", "REMEDY"),
+        ("AWAITING_PAYMENT", "PAY"),
+        ("RELEASED", "NONE"),
+    ]
+    remedy = views[1]
+    assert remedy["sanction"] == {"measure": "RELABELLING", "agency": "customs", "reasons": []}
+    assert remedy["next_step"]["agencies"] == ["customs"]
+    assert "re-label" in remedy["next_step"]["message"]
+    assert [(f["agency"], f["outcome"], f["measure"]) for f in remedy["findings"]] == [
+        ("customs", "NON_COMPLIANT", "RELABELLING"),
+        ("port", "COMPLIANT", None),
+    ]
+    assert views[2]["sanction"] is None  # put right: the latest step imposes nothing
+
+
+def test_a_recall_and_a_sanction_are_final() -> None:
+    recalled = _views(INSPECTION_LIVES["recalled"])[-1]
+    assert (recalled["status"], recalled["next_step"]["code"]) == ("RECALLED", "NONE")
+    assert recalled["sanction"] == {
+        "measure": "DESTRUCTION",
+        "agency": "customs",
+        "reasons": [{"code": "LAB-1", "message": "residues above the limit", "item": 1}],
+    }
+    assert "recalled" in recalled["next_step"]["message"]
+    assert "destroyed" in recalled["next_step"]["message"]
+    seized = _found("customs", ev.FindingOutcome.NON_COMPLIANT, 100, measure=ev.Measure.SEIZURE)
+    inputs: list[Any] = [*INSPECTED, seized, PORT_OK]
+    _, results = join_fold(inputs, timedelta(seconds=120))
+    sanctioned = _views([*inputs, *results])[-1]
+    assert (sanctioned["status"], sanctioned["next_step"]["code"]) == ("SANCTIONED", "NONE")
+    assert sanctioned["sanction"]["measure"] == "SEIZURE"
+    assert "seized" in sanctioned["next_step"]["message"]
+
+
+def test_a_conditional_release_with_duties_owed_asks_for_payment() -> None:
+    doc: dict[str, Any] | None = None
+    for event in INSPECTION_LIVES["confirmed"][:-1]:  # up to the conditional release
+        doc = apply(doc, event)
+    assert doc is not None and doc["status"] == "CONDITIONALLY_RELEASED"
+    notice = {**doc["result"]["payment_notice"], "outstanding": "12.00"}
+    doc["steps"][-1] = doc["result"] = {**doc["result"], "payment_notice": notice}
+    doc["steps"][-1]["settlement"] = None
+    step = trader_view(doc)["next_step"]
+    assert step["code"] == "PAY" and "12.00 CNY" in step["message"]
+
+
+def test_findings_on_another_order_are_not_shown() -> None:
+    doc = None
+    for event in INSPECTION_LIVES["remedied"]:
+        doc = apply(doc, event)
+    stray = [
+        factories.finding(D_IN, "customs", order_id="O-OTHER", finding_id="F-X"),
+        factories.finding(D_IN, "ciq", order_id=ORDER.order_id, finding_id="F-Y"),  # not named
+        factories.finding(D_IN, "port", order_id=ORDER.order_id, version=2, finding_id="F-Z"),
+    ]
+    shown = trader_view(doc)["findings"]
+    for finding in stray:
+        doc = apply(doc, finding)
+    assert len(doc["findings"]) == 6 and trader_view(doc)["findings"] == shown
+
+
+def test_every_status_has_one_next_step_rule() -> None:
+    assert set(NEXT_STEPS) == {str(s) for s in ev.ClearanceStatus}
+    assert {str(s) for s in ev.ClearanceStatus} <= set(DeclarationState)

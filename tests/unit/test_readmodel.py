@@ -1,4 +1,5 @@
-"""The read model's fold: order-tolerant, idempotent, monotonic, final only when complete."""
+"""The read model's fold: order-tolerant, idempotent, monotonic, final only when complete;
+the joint inspection's findings too."""
 
 from __future__ import annotations
 
@@ -6,10 +7,15 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
+from aiokafka.structs import ConsumerRecord
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.aggregator.join import fold as join_fold
+from services.audit.log import LoggedEvent
+from services.audit.readmodel_rebuild import fold as rebuild_fold
+from services.projector.service import KINDS
 from singlewindow.events import (
     AgencyVerdict,
     ClearanceResult,
@@ -17,11 +23,20 @@ from singlewindow.events import (
     Decision,
     DeclarationSubmitted,
     Event,
+    FindingOutcome,
+    InspectionCheck,
+    InspectionFinding,
+    Measure,
+    Reason,
+    Signature,
     TaxKind,
     TaxTotal,
 )
+from singlewindow.kafka.consumer import PoisonMessage, decode_signed
 from singlewindow.readmodel import FINAL, apply, status_view
+from singlewindow.topics import INSPECTION_FINDINGS
 from tests import factories
+from tests.factories import REGISTRY
 
 EVENTS: list[Event] = [
     factories.declaration("D-RM", required_agencies=("customs", "port")),
@@ -215,3 +230,225 @@ def test_a_declaration_without_versions_keeps_its_document() -> None:
     assert set(doc) == {"_id", "status", "declaration", "verdicts", "result"}
     assert apply(doc, factories.withdrawal("D-RM")) == doc
     assert apply(doc, factories.payment("D-RM")) == doc
+
+
+# -- the joint inspection ---------------------------------------------------------------------
+# One order on version 1 of D-IN (customs and port inspect); the findings against it, the
+# payment and the laboratory's result, through the join; the steps are the join's own.
+
+D_IN = "D-IN"
+DUTY = (TaxTotal(kind=TaxKind.DUTY, assessed=Decimal("100.00"), collected=Decimal("100.00")),)
+
+
+def _at(seconds: int) -> Any:
+    return factories.T0 + timedelta(seconds=seconds)
+
+
+def _inspecting(agency: str, check: str, at: int) -> AgencyVerdict:
+    return factories.verdict(
+        D_IN,
+        agency,
+        Decision.INSPECT,
+        declaration_version=1,
+        verdict_id=f"V-{agency}",
+        decided_at=_at(at),
+        checks=(InspectionCheck(agency=agency, check=check, item=1),),
+        tax_totals=DUTY if agency == "customs" else (),
+        total_duties=Decimal("100.00") if agency == "customs" else Decimal("0"),
+    )
+
+
+INSPECTED: list[Any] = [
+    factories.declaration(D_IN, version=1, required_agencies=V_ALL, event_id="E1"),
+    _inspecting("customs", "UNIT_VALUE", 1),
+    _inspecting("port", "DG_SEGREGATION", 2),
+]
+ORDER = join_fold(INSPECTED, timedelta(seconds=120))[1][-1].inspection
+assert ORDER is not None
+
+
+def _found(agency: str, outcome: FindingOutcome, at: int, **changes: Any) -> InspectionFinding:
+    finding_id = changes.pop("finding_id", f"F-{agency}-{at}")
+    return factories.finding(
+        D_IN,
+        agency,
+        outcome,
+        finding_id=finding_id,
+        order_id=ORDER.order_id,
+        recorded_at=_at(at),
+        **changes,
+    )
+
+
+def _inspection_life(*found: Event, lab: InspectionFinding | None = None) -> list[Event]:
+    """The inspection's inputs, ``found`` (findings, an amendment), the payment of the notice
+    if the join issues one, then the laboratory's result ``lab``; and the join's results, in
+    the join's order."""
+    inputs: list[Any] = [*INSPECTED, *found]
+    _, results = join_fold(inputs, timedelta(seconds=120))
+    notice = next(r.payment_notice for r in results if r.payment_notice is not None)
+    inputs.append(
+        factories.payment(
+            D_IN, notice.notice_id, payment_id="P1", amount=Decimal("100.00"), paid_at=_at(200)
+        )
+    )
+    inputs += [lab] if lab is not None else []
+    _, results = join_fold(inputs, timedelta(seconds=120))
+    return [*inputs, *results]
+
+
+SAMPLED = _found("customs", FindingOutcome.SAMPLED, 100, samples=("S-1",))
+PORT_OK = _found("port", FindingOutcome.COMPLIANT, 110)
+LAB_OK = _found("customs", FindingOutcome.COMPLIANT, 300, lab_result=True)
+LAB_BAD = _found(
+    "customs",
+    FindingOutcome.NON_COMPLIANT,
+    300,
+    measure=Measure.DESTRUCTION,
+    lab_result=True,
+    reasons=(Reason(code="LAB-1", message="residues above the limit", item=1),),
+)
+RELABEL = _found("customs", FindingOutcome.NON_COMPLIANT, 100, measure=Measure.RELABELLING)
+RELABELLED = _found("customs", FindingOutcome.COMPLIANT, 150)
+AMENDED = factories.declaration(
+    D_IN, version=2, required_agencies=V_ALL, event_id="E2", submitted_at=_at(50)
+)
+INSPECTION_LIVES = {
+    "confirmed": _inspection_life(SAMPLED, PORT_OK, lab=LAB_OK),
+    "recalled": _inspection_life(SAMPLED, PORT_OK, lab=LAB_BAD),
+    "remedied": _inspection_life(RELABEL, PORT_OK, RELABELLED),
+    # an amendment after the order, which the join ignores (one inspection)
+    "amended": _inspection_life(AMENDED, SAMPLED, PORT_OK),
+}
+
+
+def _statuses(life: list[Event]) -> list[str]:
+    return [e.status for e in life if isinstance(e, ClearanceResult)]
+
+
+def test_the_join_gives_the_inspection_lives_these_steps() -> None:
+    assert {name: _statuses(life) for name, life in INSPECTION_LIVES.items()} == {
+        "confirmed": [
+            "INSPECTION_REQUIRED",
+            "AWAITING_PAYMENT",
+            "CONDITIONALLY_RELEASED",
+            "RELEASED",
+        ],
+        "recalled": [
+            "INSPECTION_REQUIRED",
+            "AWAITING_PAYMENT",
+            "CONDITIONALLY_RELEASED",
+            "RECALLED",
+        ],
+        "remedied": ["INSPECTION_REQUIRED", "REMEDIATION_REQUIRED", "AWAITING_PAYMENT", "RELEASED"],
+        "amended": ["INSPECTION_REQUIRED", "AWAITING_PAYMENT", "CONDITIONALLY_RELEASED"],
+    }
+
+
+def test_the_findings_are_folded_in_the_order_recorded() -> None:
+    doc = fold(INSPECTION_LIVES["confirmed"])
+    assert doc["status"] == "RELEASED"
+    assert [(f["agency"], f["outcome"], f["lab_result"]) for f in doc["findings"]] == [
+        ("customs", "SAMPLED", False),
+        ("port", "COMPLIANT", False),
+        ("customs", "COMPLIANT", True),
+    ]
+    assert doc["findings"][0]["samples"] == ["S-1"]
+    assert all(f["order_id"] == ORDER.order_id for f in doc["findings"])
+    assert "signature" not in doc["findings"][0]
+    assert status_view(doc)["findings"] == doc["findings"]
+    recalled = fold(INSPECTION_LIVES["recalled"])
+    assert recalled["status"] == "RECALLED"
+    assert recalled["result"]["sanction"]["measure"] == "DESTRUCTION"
+    assert recalled["findings"][-1]["measure"] == "DESTRUCTION"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_an_inspection_life_in_any_order_with_replays_gives_one_document(
+    data: st.DataObject,
+) -> None:
+    history = data.draw(st.sampled_from(sorted(INSPECTION_LIVES.values(), key=len)))
+    order = data.draw(st.permutations(range(len(history))))
+    again = data.draw(st.lists(st.integers(0, len(history) - 1), max_size=6))
+    events = [history[i] for i in order] + [history[i] for i in again]
+    assert fold(events) == fold(history)
+
+
+def test_a_duplicate_finding_changes_nothing() -> None:
+    doc = fold(INSPECTION_LIVES["remedied"])
+    for finding in (RELABEL, PORT_OK, RELABELLED):
+        assert apply(doc, finding) == doc
+    signed = RELABEL.model_copy(
+        update={"signature": Signature(key_id="k", signed_at=factories.T0, value=b"x" * 64)}
+    )
+    assert apply(doc, signed) == doc  # the signature stays on the log
+
+
+def test_copies_of_one_finding_keep_one_whatever_their_order() -> None:
+    start = fold(INSPECTED)
+    late = RELABEL.model_copy(update={"recorded_at": _at(101)})
+    one, other = apply(apply(start, RELABEL), late), apply(apply(start, late), RELABEL)
+    assert one == other and [f["recorded_at"] for f in one["findings"]] == [
+        RELABEL.model_dump(mode="json")["recorded_at"]
+    ]
+
+
+def test_the_status_follows_the_inspection() -> None:
+    statuses = []
+    doc = None
+    for event in INSPECTION_LIVES["remedied"]:
+        doc = apply(doc, event)
+        statuses.append(doc["status"])
+    # inputs first (the findings change no status: the steps do), then the join's steps
+    assert statuses[-4:] == [
+        "INSPECTION_REQUIRED",
+        "REMEDIATION_REQUIRED",
+        "AWAITING_PAYMENT",
+        "RELEASED",
+    ]
+    assert set(statuses[:-4]) == {"SUBMITTED", "IN_REVIEW"}
+
+
+def test_an_amendment_the_join_ignored_after_the_order_leaves_the_steps_standing() -> None:
+    life = INSPECTION_LIVES["amended"]
+    assert {r.version for r in life if isinstance(r, ClearanceResult)} == {1}  # v2 ignored
+    doc = fold(life)
+    assert doc["version"] == 2 and doc["status"] == "CONDITIONALLY_RELEASED"
+    ordered = fold([*INSPECTED, AMENDED, next(e for e in life if isinstance(e, ClearanceResult))])
+    assert ordered["status"] == "INSPECTION_REQUIRED"  # not IN_REVIEW: the order stands
+
+
+def test_a_life_without_an_inspection_has_no_findings_key() -> None:
+    assert "findings" not in fold(LIFE)
+    assert "findings" not in fold(WITHDRAWN)
+
+
+def test_a_declaration_without_versions_ignores_findings() -> None:
+    doc = fold(EVENTS)
+    assert apply(doc, factories.finding("D-RM")) == doc
+
+
+def test_the_projector_reads_the_stations_signed_findings() -> None:
+    assert KINDS[INSPECTION_FINDINGS.name] is InspectionFinding
+    finding = factories.finding("D-P")
+
+    def record(value: bytes) -> ConsumerRecord[bytes, bytes]:
+        return ConsumerRecord(INSPECTION_FINDINGS.name, 0, 0, 0, 0, b"D-P", value, None, 0, 0, ())
+
+    read = decode_signed(
+        KINDS[INSPECTION_FINDINGS.name], record(factories.signed(finding)), REGISTRY
+    )
+    assert read.unsigned() == finding and apply(None, read)["findings"][0]["finding_id"]
+    forged = factories.SIGNING["bank"].sign(finding, factories.T0)[1]  # not the station's key
+    with pytest.raises(PoisonMessage, match="signature refused"):
+        decode_signed(InspectionFinding, record(forged), REGISTRY)
+
+
+def test_the_audit_rebuild_folds_the_findings_as_the_projector_does() -> None:
+    life = INSPECTION_LIVES["recalled"]
+    logged = [
+        LoggedEvent("any", 0, offset, factories.T0, event.declaration_id, event)
+        for offset, event in enumerate(life)
+    ]
+    assert rebuild_fold(logged) == {D_IN: fold(life)}
