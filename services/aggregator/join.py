@@ -96,7 +96,11 @@ END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 CLOCK_SLACK = timedelta(minutes=5)
 
 Input = (
-    DeclarationSubmitted | AgencyVerdict | DeclarationWithdrawn | PaymentConfirmed | InspectionFinding
+    DeclarationSubmitted
+    | AgencyVerdict
+    | DeclarationWithdrawn
+    | PaymentConfirmed
+    | InspectionFinding
 )
 
 
