@@ -34,13 +34,12 @@ from singlewindow.events import (
     ClearanceResult,
     DeclarationSubmitted,
     DeclarationWithdrawn,
+    InspectionFinding,
     PaymentConfirmed,
 )
 from singlewindow.settings import get_settings
 from singlewindow.signing import KeyRegistry, SignatureError, Verifier
-from singlewindow.topics import (
-    JOIN_STATE,
-)
+from singlewindow.topics import JOIN_STATE
 
 app = typer.Typer(help=__doc__, no_args_is_help=True)
 letters_app = typer.Typer(help="The dead-letter topic: list, show, re-drive.")
@@ -139,12 +138,33 @@ def summary(item: log.LoggedEvent) -> str:
         return f"{event.agency} {event.decision} ({codes}) [{event.rules_version}{drawn}]"
     if isinstance(event, ClearanceResult):
         step = "" if event.version is None else f" (step {event.sequence}, v{event.version})"
-        return f"result {event.status}{step}, duties {event.total_duties} CNY"
+        line = f"result {event.status}{step}, duties {event.total_duties} CNY"
+        if event.sanction is not None:
+            sanction = event.sanction
+            line += f", {sanction.measure} by {sanction.agency} (finding {sanction.finding_id})"
+        if event.finding_ids:
+            line += f", on findings {', '.join(event.finding_ids)}"
+        return line
     if isinstance(event, DeclarationWithdrawn):
         return f"withdrawal of v{event.version} by {event.requested_by}: {event.reason}"
     if isinstance(event, PaymentConfirmed):
         return f"{event.kind} {event.amount} CNY on notice {event.notice_id} by {event.payer}"
+    if isinstance(event, InspectionFinding):
+        return finding_summary(event)
     return f"undecodable: {item.error}"
+
+
+def finding_summary(event: InspectionFinding) -> str:
+    """One line about an inspector's finding."""
+    what = "laboratory result" if event.lab_result else "finding"
+    line = f"{event.agency} {what} {event.finding_id} {event.outcome}"
+    if event.measure is not None:
+        line += f" ({event.measure})"
+    if event.samples:
+        line += f" (samples {', '.join(event.samples)})"
+    codes = ", ".join(r.code for r in event.reasons)
+    line += f" on order {event.order_id} of v{event.version} by {event.inspector}"
+    return line + (f": {codes}" if codes else "")
 
 
 @app.command()
@@ -193,8 +213,9 @@ def verify_command(
     """Recompute every verdict and every result from the log; exit 1 on any finding.
 
     ``--from``/``--to`` (times) select the declarations submitted in that window; their
-    verdicts and results, and the withdrawals and payments the later steps of a versioned
-    declaration rest on, are checked wherever they are in the log. Customs' random sample is
+    verdicts and results, and the withdrawals, payments and inspection findings
+    (``inspections.findings``) the later steps of a versioned declaration rest on, are
+    checked wherever they are in the log. Customs' random sample is
     redrawn when the sampling keys are supplied (``CUSTOMS_SAMPLING_KEYS_FILE`` or
     ``CUSTOMS_SAMPLING_KEYS``, as the customs service takes them); otherwise it is reported as
     not checked, which is no finding. Every signature is checked against the key registry
@@ -251,6 +272,7 @@ class Window:
     refused: list[tuple[log.LoggedEvent, str]]  # signature refused: (event, why)
     withdrawals: list[DeclarationWithdrawn] = field(default_factory=list)
     payments: list[PaymentConfirmed] = field(default_factory=list)
+    inspection_findings: list[InspectionFinding] = field(default_factory=list)
 
 
 def split_signed(
@@ -297,6 +319,7 @@ def select_window(
         [(e, why) for e, why in refused if kept(e)],
         [e.event for e in signed if kept(e) and isinstance(e.event, DeclarationWithdrawn)],
         [e.event for e in signed if kept(e) and isinstance(e.event, PaymentConfirmed)],
+        [e.event for e in signed if kept(e) and isinstance(e.event, InspectionFinding)],
     )
 
 
@@ -318,6 +341,7 @@ def verify_window(
         recomputers(keyring),
         window.withdrawals,
         window.payments,
+        window.inspection_findings,
     )
     for e in window.undecodable:
         report.add("undecodable event", e.key or "?", f"{e.topic}@{e.partition}/{e.offset}")
@@ -337,6 +361,7 @@ def report_document(report: Report) -> dict[str, Any]:
             "results": report.results,
             "withdrawals": report.withdrawals,
             "payments": report.payments,
+            "inspection_findings": report.inspection_findings,
             "findings": len(report.findings),
             "findings_by_kind": report.counts(),
             "unchecked": len(report.unchecked),
@@ -374,6 +399,7 @@ def print_report(report: Report, console: Console) -> None:
         ("results", report.results),
         ("withdrawals", report.withdrawals),
         ("payments", report.payments),
+        ("inspection findings", report.inspection_findings),
         *report.counts().items(),
         ("findings", len(report.findings)),
     ]

@@ -34,6 +34,24 @@ justification instead, always through the join's own functions:
   the join gives the payments on the version's notice, deduplicated, in the payments topic's
   order: some first k of them must give exactly the recorded step (a release that no such
   prefix settles is a release without payment or guarantee);
+- after an inspection order (the version's answer INSPECTION_REQUIRED, whose order is the one
+  the join gives its verdicts), each step rests on the inspectors' findings against that order
+  (inspections.findings) and the payments on the version's notice: from the state the
+  recorded steps before it leave, some first findings and payments, then one more, must make
+  the join write exactly the recorded step (see :class:`Inspected`). Findings recorded after
+  the step's time do not count (a step on a payment is dated by its value date: once every
+  agency named had recorded, a later laboratory result or re-inspection may have been read
+  before it). What a step that is not so justified is: SANCTIONED, REMEDIATION_REQUIRED or
+  RECALLED naming another sanction than the findings give (*sanction contradicts findings*);
+  a notice or a release before every agency the order names had recorded, while a fault was
+  still to be put right, or released outright while a laboratory result was awaited (*release
+  before the inspection is complete*); a release that no payment or guarantee on the notice
+  settles (*release without payment or guarantee*, as without an inspection); otherwise
+  (a finding the log does not hold, a conditional release without samples) *result
+  contradicts findings*;
+- every finding answers an order of its declaration: an INSPECTION_REQUIRED result on the
+  version it names, whose order names its agency (*inspection outcome without an order*:
+  the join ignores it);
 - WITHDRAWN rests on a recorded withdrawal, at its time; a TIMED_OUT escalation is at the
   version's deadline and names the agencies that had not ruled by then;
 - no result comes after a final one, and none names a version lower than an earlier step's
@@ -51,23 +69,29 @@ import pkgutil
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
-from services.aggregator import join
+from services.aggregator import inspection, join, payment
 from services.customs.sampling import Keyring
 from services.intake.routing import route, table_of_version
 from singlewindow.events import (
     FINAL_STATUSES,
+    RELEASED_STATUSES,
     AgencyVerdict,
     ClearanceResult,
     ClearanceStatus,
     DeclarationSubmitted,
     DeclarationWithdrawn,
     Event,
+    InspectionFinding,
+    InspectionOrder,
     JoinState,
     PaymentConfirmed,
+    PaymentNotice,
+    Sanction,
+    Settlement,
 )
 from singlewindow.reference import in_force
 from singlewindow.registry import AgencyRegistry, agency_registry
@@ -148,6 +172,7 @@ class Report:
     unchecked: list[Finding] = field(default_factory=list)
     withdrawals: int = 0
     payments: int = 0
+    inspection_findings: int = 0
 
     def add(self, kind: str, declaration_id: str, detail: str) -> None:
         """A finding: something in the log does not add up."""
@@ -173,12 +198,14 @@ def verify(
     rules: Mapping[str, Recompute] | None = None,
     withdrawals: Iterable[DeclarationWithdrawn] = (),
     payments: Iterable[PaymentConfirmed] = (),
+    inspection_findings: Iterable[InspectionFinding] = (),
 ) -> Report:
     """Everything that does not add up, in log order of the inputs.
 
-    ``rules`` defaults to :func:`recomputers` without sampling keys. ``withdrawals`` and
-    ``payments`` are the events of declarations.withdrawn and payments.confirmed, each in its
-    topic's order: the later steps of versioned declarations rest on them.
+    ``rules`` defaults to :func:`recomputers` without sampling keys. ``withdrawals``,
+    ``payments`` and ``inspection_findings`` are the events of declarations.withdrawn,
+    payments.confirmed and inspections.findings, each in its topic's order: the later steps
+    of versioned declarations rest on them.
     """
     rules = recomputers() if rules is None else rules
     report = Report()
@@ -189,19 +216,22 @@ def verify(
     answered = _by_declaration(results)
     withdrawn = _by_declaration(withdrawals)
     paid = _by_declaration(payments)
+    inspected = _by_declaration(inspection_findings)
     report.declarations = len(declared)
     report.verdicts = sum(len(v) for v in ruled.values())
     report.results = sum(len(r) for r in answered.values())
     report.withdrawals = sum(len(w) for w in withdrawn.values())
     report.payments = sum(len(p) for p in paid.values())
+    report.inspection_findings = sum(len(f) for f in inspected.values())
 
-    for key in sorted(set(ruled) | set(answered) | set(withdrawn) | set(paid)):
+    for key in sorted(set(ruled) | set(answered) | set(withdrawn) | set(paid) | set(inspected)):
         if key not in declared:
             report.add("unknown declaration", key, "verdicts or results for no declaration")
     for key, versions in declared.items():
         for declaration in versions.values():
             _verify_routing(report, declaration)
         _verify_verdicts(report, key, versions, ruled[key], rules)
+        _verify_orders(report, key, inspected[key], answered[key])
         if set(versions) == {None}:  # a declaration without versions: as before versions
             _verify_result(report, versions[None], ruled[key], answered[key], deadline_after)
         else:
@@ -209,7 +239,7 @@ def verify(
                 report,
                 key,
                 {v: d for v, d in versions.items() if v is not None},
-                Lodged(ruled[key], answered[key], withdrawn[key], paid[key]),
+                Lodged(ruled[key], answered[key], withdrawn[key], paid[key], inspected[key]),
                 deadline_after,
             )
     return report
@@ -364,6 +394,7 @@ class Lodged:
     results: list[ClearanceResult]
     withdrawals: list[DeclarationWithdrawn]
     payments: list[PaymentConfirmed]
+    findings: list[InspectionFinding] = field(default_factory=list)  # the inspectors'
 
 
 @dataclass(frozen=True)
@@ -459,6 +490,7 @@ def _verify_life(
         first = min((r.sequence for r in mine if _answers(r)), default=None)
         answer = _answer(declaration, lodged.verdicts, first or 1, deadline_after)
         paid = _paid_step(answer, lodged.payments, deadline_after)
+        inspected = _inspected(answer, mine, lodged, deadline_after)
         if first is not None and answer.result is None:
             for agency in _not_ruled(declaration, lodged.verdicts):
                 report.add(
@@ -468,7 +500,7 @@ def _verify_life(
                 )
         for recorded in mine:
             problem = _step_problem(
-                recorded, first, answer, paid, declaration, lodged, deadline_after
+                recorded, first, answer, paid, declaration, lodged, deadline_after, inspected
             )
             if problem is not None:
                 report.add(problem[0], key, f"step {recorded.sequence}: {problem[1]}")
@@ -490,6 +522,40 @@ def _verify_life(
                 key,
                 f"step {recorded.sequence} ({recorded.status}) on version {recorded.version} "
                 f"after step {newer[0].sequence} had decided version {newer[0].version}",
+            )
+
+
+def _verify_orders(
+    report: Report, key: str, findings: list[InspectionFinding], results: list[ClearanceResult]
+) -> None:
+    """Every inspector's finding answers an inspection order the declaration was given: the
+    order of an INSPECTION_REQUIRED result on the version it names, by an agency the order
+    names (the join ignores any other finding). A redelivered finding is reported once."""
+    orders = {
+        (r.version, r.inspection.order_id): r.inspection
+        for r in results
+        if r.status is ClearanceStatus.INSPECTION_REQUIRED and r.inspection is not None
+    }
+    seen: set[str] = set()
+    for finding in findings:
+        if finding.finding_id in seen:
+            continue
+        seen.add(finding.finding_id)
+        order = orders.get((finding.version, finding.order_id))
+        what = f"finding {finding.finding_id} of {finding.agency} ({finding.outcome})"
+        if order is None:
+            report.add(
+                "inspection outcome without an order",
+                key,
+                f"{what} against order {finding.order_id} of version {finding.version}: "
+                "no inspection of that version was ordered so",
+            )
+        elif finding.agency not in inspection.agencies(order):
+            named = ", ".join(inspection.agencies(order))
+            report.add(
+                "inspection outcome without an order",
+                key,
+                f"{what}: order {order.order_id} names {named}, not {finding.agency}",
             )
 
 
@@ -543,6 +609,7 @@ def _step_problem(
     declaration: DeclarationSubmitted,
     lodged: Lodged,
     deadline_after: timedelta,
+    inspected: Inspected | None = None,
 ) -> tuple[str, str] | None:
     """What is wrong with one step of a version (kind, detail), or None."""
     expected = answer.result
@@ -579,6 +646,8 @@ def _step_problem(
                 f"withdrawn at {recorded.decided_at.isoformat()}, when no request was made",
             )
         return None
+    if inspected is not None and first is not None and recorded.sequence > first:
+        return inspected.problem(recorded)  # a step after the inspection order
     # a later step: AWAITING_PAYMENT again, RELEASED with a settlement, or a second answer
     if status is ClearanceStatus.RELEASED or status is ClearanceStatus.AWAITING_PAYMENT:
         if expected is None or expected.payment_notice is None:
@@ -600,6 +669,239 @@ def _step_problem(
             f"the payments on notice {expected.payment_notice.notice_id} give no such step",
         )
     return "result contradicts verdicts", f"version answered again: {status}"
+
+
+# -- the steps after an inspection order -------------------------------------------------------
+
+# the steps that impose the sanction the findings give
+SANCTIONS = frozenset(
+    {
+        ClearanceStatus.SANCTIONED,
+        ClearanceStatus.REMEDIATION_REQUIRED,
+        ClearanceStatus.RECALLED,
+    }
+)
+# the steps that clear a version after its inspection: its payment notice, or a release
+CLEARING = frozenset({ClearanceStatus.AWAITING_PAYMENT, *RELEASED_STATUSES})
+
+
+def _once(events: Iterable[E], key: Callable[[E], str]) -> list[E]:
+    """The events in log order, a redelivered one (same id) counted once, as the join does."""
+    first: dict[str, E] = {}
+    for event in events:
+        first.setdefault(key(event), event)
+    return list(first.values())
+
+
+def _inspected(
+    answer: Answer, steps: list[ClearanceResult], lodged: Lodged, deadline_after: timedelta
+) -> Inspected | None:
+    """What the steps after a version's inspection order rest on, if its answer (as the join
+    gives it) is INSPECTION_REQUIRED."""
+    ordered = answer.result
+    if ordered is None or ordered.inspection is None or ordered.version is None:
+        return None
+    order = ordered.inspection
+    notice = payment.notice_id(ordered.declaration_id, ordered.version)
+    return Inspected(
+        answer.state,
+        order,
+        _once(
+            (f for f in lodged.findings if inspection.answers(order, ordered.version, f)),
+            lambda f: f.finding_id,
+        ),
+        _once((p for p in lodged.payments if p.notice_id == notice), lambda p: p.payment_id),
+        sorted((r for r in steps if r.sequence > ordered.sequence), key=lambda r: r.sequence),
+        {f.finding_id for f in lodged.findings},
+        deadline_after,
+    )
+
+
+@dataclass(frozen=True)
+class Inspected:
+    """A version after its inspection order: the join's state right after the order, the
+    findings against it (by agencies it names, once each, in the findings topic's order),
+    the payments on the version's notice (once each, in the payments topic's order), the
+    recorded steps after the order, and the ids of every finding of the declaration.
+
+    Each step is checked on its own justification. The join reads each topic in its order,
+    but the two topics' order relative to one another is not recorded, so a step is
+    justified when, from the state the recorded steps before it leave (their last status,
+    whether the version was cleared and when its notice was issued), some first i findings
+    and first k payments, then the next finding or payment, make ``join.step`` write exactly
+    the recorded step (:meth:`justified`). A finding recorded after the step's time cannot
+    justify it, but for a step on a payment, dated by its value date: once every agency the
+    order names had recorded, a later laboratory result or re-inspection may have been read
+    before the payment.
+    """
+
+    ordered: JoinState
+    order: InspectionOrder
+    findings: list[InspectionFinding]
+    payments: list[PaymentConfirmed]
+    steps: list[ClearanceResult]
+    known: set[str]
+    deadline_after: timedelta
+
+    def before(self, recorded: ClearanceResult) -> JoinState:
+        """The join's state just before ``recorded``, as the recorded steps before it leave it:
+        their last status, and the notice of the first that cleared the version (the join
+        issues it then, once)."""
+        prior = [r for r in self.steps if r.sequence < recorded.sequence]
+        clearing = next((r for r in prior if r.status in CLEARING), None)
+        notice = None
+        if clearing is not None:
+            notice = self._notice(clearing)
+        return self.ordered.model_copy(
+            update={
+                "sequence": recorded.sequence - 1,
+                "last_status": prior[-1].status if prior else self.ordered.last_status,
+                "cleared": clearing is not None,
+                "notice": notice,
+            }
+        )
+
+    def _notice(self, clearing: ClearanceResult) -> PaymentNotice | None:
+        """The notice the join issues when ``clearing`` clears the version."""
+        assert self.ordered.version is not None
+        return payment.notice(
+            self.ordered.declaration_id,
+            self.ordered.version,
+            self.ordered.current,
+            clearing.decided_at,
+        )
+
+    def cutoff(self, state: JoinState, recorded: ClearanceResult) -> datetime:
+        """The latest time a finding that justifies ``recorded`` can have been recorded."""
+        if state.notice is not None and state.notice.issued_at > recorded.decided_at:
+            return state.notice.issued_at
+        return recorded.decided_at
+
+    def justified(self, recorded: ClearanceResult) -> bool:
+        """Whether some first findings and payments, then one more, give ``recorded``: a
+        finding (the step is at its time), among the findings recorded by then; or a payment
+        on the notice (the step is at its value date), once every agency the order names had
+        recorded by then (or by the notice's issue), the findings recorded later, a
+        laboratory's result or a re-inspection the aggregator read before the payment,
+        included: the join dates that step by the payment alone."""
+        state = self.before(recorded)
+        cutoff = self.cutoff(state, recorded)
+        expected = [recorded.unsigned()]
+
+        def gives(event: join.Input, i: int, k: int, findings: list[InspectionFinding]) -> bool:
+            before = state.model_copy(
+                update={"findings": tuple(findings[:i]), "payments": tuple(self.payments[:k])}
+            )
+            return join.step(before, event, self.deadline_after)[1] == expected
+
+        by_then = [f for f in self.findings if f.recorded_at <= cutoff]
+        if state.notice is None:  # the join counts no payment before its notice
+            return any(gives(f, i, 0, by_then) for i, f in enumerate(by_then))
+        if any(
+            gives(f, i, k, by_then)
+            for i, f in enumerate(by_then)
+            for k in range(len(self.payments) + 1)
+        ):
+            return True
+        if not inspection.outcome(self.order, tuple(by_then)).complete:
+            return False
+        return any(
+            gives(p, i, k, self.findings)
+            for k, p in enumerate(self.payments)
+            for i in range(len(self.findings) + 1)
+        )
+
+    def problem(self, recorded: ClearanceResult) -> tuple[str, str] | None:
+        """What is wrong with a step after the inspection order (kind, detail), or None."""
+        if self.justified(recorded):
+            return None
+        status = recorded.status
+        state = self.before(recorded)
+        cutoff = self.cutoff(state, recorded)
+        recorded_by = tuple(f for f in self.findings if f.recorded_at <= cutoff)
+        by_then = inspection.outcome(self.order, recorded_by)
+        if status in SANCTIONS:
+            given = _sanction(by_then.sanction) if by_then.complete else "an incomplete order"
+            return (
+                "sanction contradicts findings",
+                f"{status} with {_sanction(recorded.sanction)}; the findings on order "
+                f"{self.order.order_id} recorded by {cutoff.isoformat()} give {given}",
+            )
+        if status not in CLEARING:
+            return "result contradicts verdicts", f"version answered again: {status}"
+        waiting = self._waiting(recorded_by, status, on_payment=state.notice is not None)
+        if waiting is not None:
+            return (
+                "release before the inspection is complete",
+                f"{status} at {recorded.decided_at.isoformat()}, when {waiting}",
+            )
+        unknown = [i for i in recorded.finding_ids if i not in self.known]
+        if unknown:
+            return (
+                "result contradicts findings",
+                f"{status} names finding(s) {', '.join(unknown)}, which the log does not hold",
+            )
+        if status is ClearanceStatus.CONDITIONALLY_RELEASED and not by_then.sampled:
+            return "result contradicts findings", f"{status}, yet no samples were awaited"
+        unpaid = self._unpaid(state, recorded)
+        if unpaid is not None:
+            return "release without payment or guarantee", unpaid
+        if status is ClearanceStatus.AWAITING_PAYMENT and state.notice is not None:
+            return (
+                "result contradicts payments",
+                f"the payments on notice {state.notice.notice_id} give no such step",
+            )
+        return "result contradicts findings", f"the findings give no such {status}"
+
+    def _waiting(
+        self, findings: tuple[InspectionFinding, ...], status: ClearanceStatus, on_payment: bool
+    ) -> str | None:
+        """What a notice or a release had still to wait for, given the findings recorded by
+        then (None: nothing): an agency's finding, a fault put right, a laboratory's result.
+        A step that may rest on a payment (``on_payment``) may count later findings, once
+        every agency had recorded (:meth:`justified`)."""
+        order = self.order.order_id
+        found = inspection.outcome(self.order, findings)
+        if not found.complete:
+            recorded = inspection.latest(self.order, findings)
+            absent = [a for a in inspection.agencies(self.order) if a not in recorded]
+            return f"{', '.join(absent)} had recorded no finding on order {order}"
+        if on_payment:
+            found = inspection.outcome(self.order, tuple(self.findings))
+        if found.sanction is not None:
+            return f"{_sanction(found.sanction)} was still to be put right"
+        if status is ClearanceStatus.RELEASED and found.sampled:
+            return f"the laboratory's result on the samples of order {order} was still awaited"
+        return None
+
+    def _unpaid(self, state: JoinState, recorded: ClearanceResult) -> str | None:
+        """Why a release after the inspection is not settled (None: it is, or it need not
+        be): the notice issued when the version was cleared (or by this step) must be settled
+        by some first payments on it, as recorded, unless a release before settled it."""
+        if recorded.status not in RELEASED_STATUSES:
+            return None
+        prior = [r for r in self.steps if r.sequence < recorded.sequence]
+        if any(r.status in RELEASED_STATUSES for r in prior):
+            return None  # settled at the conditional release
+        notice = state.notice or self._notice(recorded)
+        if notice is None:
+            return None  # nothing collected
+        settlements: list[Settlement | None] = [
+            payment.settle(notice, tuple(self.payments[:k]))[0]
+            for k in range(1, len(self.payments) + 1)
+        ]
+        if recorded.settlement is not None and recorded.settlement in settlements:
+            return None
+        return (
+            f"{recorded.status} after the inspection, yet no payment or guarantee on notice "
+            f"{notice.notice_id} ({notice.amount} CNY) settles it as recorded"
+        )
+
+
+def _sanction(sanction: Sanction | None) -> str:
+    if sanction is None:
+        return "no sanction"
+    return f"{sanction.measure} by {sanction.agency} (finding {sanction.finding_id})"
 
 
 def _difference(actual: AgencyVerdict, expected: AgencyVerdict) -> str:

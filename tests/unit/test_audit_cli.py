@@ -26,6 +26,7 @@ from singlewindow.kafka.deadletter import TRUNCATED
 from singlewindow.settings import Settings
 from singlewindow.verdicts import on_version
 from tests import factories
+from tests.unit.test_verify import released_life
 
 HOSTILE = "[/]\x1b[2J[bold green]RELEASED[/bold green]\u202e:smile:"
 LONG_ID = "D-" + "9" * 62  # the longest id the intake accepts: 64 characters
@@ -60,6 +61,7 @@ def logged(
         ev.ClearanceResult: "clearance.results",
         ev.DeclarationWithdrawn: "declarations.withdrawn",
         ev.PaymentConfirmed: "payments.confirmed",
+        ev.InspectionFinding: "inspections.findings",
     }.get(type(event), "verdicts.customs")
     key = event.declaration_id if event is not None else HOSTILE
     payload = b""
@@ -159,6 +161,7 @@ def test_verify_json_lists_every_finding_in_full(
         "results": 1,
         "withdrawals": 0,
         "payments": 0,
+        "inspection_findings": 0,
         "findings": 2,
         "findings_by_kind": {"unknown declaration": 2},
         "unchecked": 1,  # no keys supplied: the sample of D-0001 could not be redrawn
@@ -468,4 +471,81 @@ def test_timeline_describes_withdrawals_and_payments(
     assert done.exit_code == 0, done.output
     assert "withdrawal of v1 by 91310000MA1FL0XQ2B: lodged in error" in done.stdout
     assert "PAYMENT 100.00 CNY on notice N-9" in done.stdout
+    assert "undecodable" not in done.stdout
+
+
+# --- verify: the steps after an inspection order ----------------------------------------------
+
+
+def inspected(sign_findings: bool = True) -> list[LoggedEvent]:
+    """Kerosene inspected by customs and CIQ, both finding it compliant, paid, released
+    (:func:`tests.unit.test_verify.released_life`): every event signed by its service (the
+    findings by the inspection station unless not ``sign_findings``)."""
+    life = released_life()
+    events: list[ev.Event] = [*life.declarations, *life.verdicts, *life.payments]
+    logged_events = [logged(e, n) for n, e in enumerate(events)]
+    logged_events += [
+        logged(f, len(events) + n, sign=sign_findings) for n, f in enumerate(life.findings)
+    ]
+    return logged_events + [logged(r, 100 + n) for n, r in enumerate(life.results)]
+
+
+def test_verify_reads_the_findings_the_steps_after_an_inspection_rest_on(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    serve_events(monkeypatch, inspected())
+    monkeypatch.setenv("CUSTOMS_SAMPLING_KEYS", f"{KEY.version}:{KEY.secret.hex()}")
+    done = runner.invoke(cli.app, ["verify", "--format", "json"])
+    assert done.exit_code == 0, done.output
+    summary = json.loads(done.stdout)["summary"]
+    assert (summary["results"], summary["payments"], summary["inspection_findings"]) == (3, 1, 2)
+    assert summary["findings"] == 0
+
+
+def test_verify_leaves_out_unsigned_findings_and_finds_the_release_without_them(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    serve_events(monkeypatch, inspected(sign_findings=False))
+    monkeypatch.setenv("CUSTOMS_SAMPLING_KEYS", f"{KEY.version}:{KEY.secret.hex()}")
+    done = runner.invoke(cli.app, ["verify", "--format", "json"])
+    assert done.exit_code == 1, done.output
+    document = json.loads(done.stdout)
+    assert document["summary"]["inspection_findings"] == 0
+    assert document["summary"]["findings_by_kind"] == {
+        "release before the inspection is complete": 2,
+        "signature refused": 2,
+    }
+
+
+def test_timeline_describes_findings_and_the_sanction_of_a_result(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sampled = factories.finding(
+        outcome=ev.FindingOutcome.SAMPLED, samples=("S-1", "S-2"), finding_id="F-1"
+    )
+    lab = factories.finding(
+        outcome=ev.FindingOutcome.NON_COMPLIANT,
+        measure=ev.Measure.DESTRUCTION,
+        lab_result=True,
+        finding_id="F-2",
+        reasons=(ev.Reason(code="LAB-FAIL", message="contaminated"),),
+    )
+    recalled = factories.result(
+        status=ev.ClearanceStatus.RECALLED,
+        version=1,
+        sequence=4,
+        finding_ids=("F-2",),
+        sanction=ev.Sanction(measure=ev.Measure.DESTRUCTION, agency="customs", finding_id="F-2"),
+    )
+    serve_events(
+        monkeypatch,
+        [logged(factories.declaration()), logged(sampled, 1), logged(lab, 2), logged(recalled, 3)],
+    )
+    done = runner.invoke(cli.app, ["timeline", "D-0001"])
+    assert done.exit_code == 0, done.output
+    assert "customs finding F-1 SAMPLED (samples S-1, S-2) on order O-1 of v1" in done.stdout
+    assert "customs laboratory result F-2 NON_COMPLIANT (DESTRUCTION) on order O-1" in done.stdout
+    assert "by customs-inspector-1: LAB-FAIL" in done.stdout
+    assert "result RECALLED (step 4, v1)" in done.stdout
+    assert "DESTRUCTION by customs (finding F-2), on findings F-2" in done.stdout
     assert "undecodable" not in done.stdout

@@ -24,6 +24,10 @@ from singlewindow.events import (
     Decision,
     DeclarationSubmitted,
     DeclarationWithdrawn,
+    FindingOutcome,
+    InspectionFinding,
+    InspectionOrder,
+    Measure,
     PaymentConfirmed,
     PaymentKind,
     Reason,
@@ -302,6 +306,7 @@ class Life:
     results: list[ClearanceResult]
     withdrawals: list[DeclarationWithdrawn] = field(default_factory=list)
     payments: list[PaymentConfirmed] = field(default_factory=list)
+    findings: list[InspectionFinding] = field(default_factory=list)
 
     def verify(self, **changes: Any) -> Report:
         parts = {**self.__dict__, **changes}
@@ -313,6 +318,7 @@ class Life:
             recomputers(KEYS),
             withdrawals=parts["withdrawals"],
             payments=parts["payments"],
+            inspection_findings=parts["findings"],
         )
 
 
@@ -325,6 +331,7 @@ def folded(events: list[Any], **parts: Any) -> Life:
         results,
         [e for e in events if isinstance(e, DeclarationWithdrawn)],
         [e for e in events if isinstance(e, PaymentConfirmed)],
+        [e for e in events if isinstance(e, InspectionFinding)],
         **parts,
     )
 
@@ -551,3 +558,322 @@ def test_withdrawals_and_payments_of_no_declaration_are_unknown() -> None:
     assert kinds(report) == ["unknown declaration"]
     report = verify([], [], [], DEADLINE, payments=[factories.payment("D-Y")])
     assert kinds(report) == ["unknown declaration"] and report.payments == 1
+
+
+# --- the steps after an inspection order -----------------------------------------------------
+# D-0076 (the first id customs' sample draws under test-1) imports kerosene by air: routed to
+# customs and CIQ, customs' random sample and CIQ's commodity inspection make one order naming
+# both. Once the goods pass, customs collects excise and VAT (a notice), then releases them.
+
+KEROSENE = sampled_declaration().declaration_id
+
+
+def kerosene() -> DeclarationSubmitted:
+    """Version 1 of D-0076: 1,000 kg of kerosene, routed (routing-2026.11-r2) to customs and
+    CIQ, both of which order an inspection."""
+    base = sampled_declaration()
+    item = base.items[0].model_copy(
+        update={
+            "hs_code": "2710191990",
+            "description": "Kerosene",
+            "declaration_elements": "1|0|kerosene",
+            "unit": "KGM",
+            "quantity": Decimal("1000"),
+            "second_unit": "LTR",
+            "second_quantity": Decimal("1250"),
+        }
+    )
+    return base.model_copy(
+        update={
+            "items": (item,),
+            "version": 1,
+            "event_id": "E-K1",
+            "required_agencies": ("customs", "ciq"),
+            "routing_version": "routing-2026.11-r2",
+        }
+    )
+
+
+def ordered() -> tuple[list[Any], InspectionOrder]:
+    """The declaration and both verdicts, and the order the join gives them."""
+    declaration = kerosene()
+    events: list[Any] = [declaration, ruled(declaration, "customs"), ruled(declaration, "ciq")]
+    _, (answer,) = fold(events, DEADLINE)
+    assert answer.status is ClearanceStatus.INSPECTION_REQUIRED and answer.inspection is not None
+    return events, answer.inspection
+
+
+EVENTS, ORDER = ordered()
+
+
+def found(
+    agency: str,
+    outcome: FindingOutcome = FindingOutcome.COMPLIANT,
+    hours: float = 2,
+    n: int = 1,
+    **changes: Any,
+) -> InspectionFinding:
+    """Agency's ``n``th finding on the order, recorded ``hours`` after T0."""
+    if outcome is FindingOutcome.SAMPLED:
+        changes = {"samples": (f"S-{agency}-{n}",), **changes}
+    at = factories.T0 + timedelta(hours=hours)
+    base = {"finding_id": f"F-{agency}-{n}", "order_id": ORDER.order_id, "recorded_at": at}
+    return factories.finding(KEROSENE, agency, outcome, **{**base, **changes})
+
+
+def non_compliant(agency: str, measure: Measure, **changes: Any) -> InspectionFinding:
+    reasons = (Reason(code=f"{agency.upper()}-FAULT", message="not as declared"),)
+    return found(agency, FindingOutcome.NON_COMPLIANT, measure=measure, reasons=reasons, **changes)
+
+
+def settling(events: list[Any], hours: float = 5, payment_id: str = "P-K") -> PaymentConfirmed:
+    """The payment of what the notice the join has issued for ``events`` still asks."""
+    state, _ = fold(events, DEADLINE)
+    assert state is not None and state.notice is not None
+    return factories.payment(
+        KEROSENE,
+        notice_id=state.notice.notice_id,
+        payment_id=payment_id,
+        amount=state.notice.outstanding,
+        paid_at=factories.T0 + timedelta(hours=hours),
+    )
+
+
+def statuses(life: Life) -> list[ClearanceStatus]:
+    return [r.status for r in life.results]
+
+
+def released_life() -> Life:
+    """Inspected, both agencies find the goods compliant: awaiting payment, paid, released."""
+    events = [*EVENTS, found("customs"), found("ciq", hours=3)]
+    return folded([*events, settling(events)])
+
+
+def seized_life() -> Life:
+    """Customs finds nothing, CIQ seizes the goods."""
+    return folded([*EVENTS, found("customs"), non_compliant("ciq", Measure.SEIZURE, hours=3)])
+
+
+def sampled_life(lab: InspectionFinding) -> Life:
+    """CIQ takes samples: awaiting payment, paid, conditionally released; then ``lab``."""
+    events = [*EVENTS, found("customs"), found("ciq", FindingOutcome.SAMPLED, hours=3)]
+    return folded([*events, settling(events), lab])
+
+
+LAB_COMPLIANT = found("ciq", hours=30, n=2, lab_result=True)
+LAB_FAULT = non_compliant("ciq", Measure.DESTRUCTION, hours=30, n=2, lab_result=True)
+
+
+def relabelled_life() -> Life:
+    """CIQ has the goods re-labelled under supervision, then finds them compliant: awaiting
+    payment, paid, released."""
+    events = [
+        *EVENTS,
+        found("customs"),
+        non_compliant("ciq", Measure.RELABELLING, hours=3),
+        found("ciq", hours=20, n=2),
+    ]
+    return folded([*events, settling(events, hours=21)])
+
+
+def test_each_path_after_an_inspection_order_verifies_clean() -> None:
+    """Every life the join writes after an inspection order, with real verdicts: no finding."""
+    S = ClearanceStatus
+    lives = {
+        "released": (released_life(), [S.AWAITING_PAYMENT, S.RELEASED]),
+        "seized": (seized_life(), [S.SANCTIONED]),
+        "sampled, confirmed": (
+            sampled_life(LAB_COMPLIANT),
+            [S.AWAITING_PAYMENT, S.CONDITIONALLY_RELEASED, S.RELEASED],
+        ),
+        "sampled, recalled": (
+            sampled_life(LAB_FAULT),
+            [S.AWAITING_PAYMENT, S.CONDITIONALLY_RELEASED, S.RECALLED],
+        ),
+        "re-labelled": (
+            relabelled_life(),
+            [S.REMEDIATION_REQUIRED, S.AWAITING_PAYMENT, S.RELEASED],
+        ),
+    }
+    for name, (life, after) in lives.items():
+        assert statuses(life) == [S.INSPECTION_REQUIRED, *after], name
+        report = life.verify()
+        assert kinds(report) == [] and report.unchecked == [], name
+        assert report.inspection_findings == len(life.findings), name
+    seized = lives["seized"][0].results[-1]
+    assert seized.sanction is not None and seized.sanction.finding_id == "F-ciq-1"
+    recalled = lives["sampled, recalled"][0].results[-1]
+    assert recalled.sanction is not None and recalled.sanction.measure is Measure.DESTRUCTION
+
+
+def test_a_payment_made_while_a_fault_is_put_right_releases_on_the_next_finding() -> None:
+    """Cleared and awaiting payment, customs then finds a labelling fault; the trader pays
+    meanwhile (no step); customs' next finding releases the goods with that settlement."""
+    events = [*EVENTS, found("customs"), found("ciq", hours=3)]
+    events += [non_compliant("customs", Measure.RELABELLING, hours=4, n=2)]
+    events += [settling(events, hours=5), found("customs", hours=6, n=3)]
+    life = folded(events)
+    assert statuses(life)[1:] == [
+        ClearanceStatus.AWAITING_PAYMENT,
+        ClearanceStatus.REMEDIATION_REQUIRED,
+        ClearanceStatus.RELEASED,
+    ]
+    assert life.results[-1].settlement is not None
+    assert kinds(life.verify()) == []
+
+
+def interleavings(first: list[Any], second: list[Any]) -> list[list[Any]]:
+    """Every merge of two topics' events that keeps each topic's own order."""
+    if not first or not second:
+        return [first + second]
+    return [[first[0], *rest] for rest in interleavings(first[1:], second)] + [
+        [second[0], *rest] for rest in interleavings(first, second[1:])
+    ]
+
+
+def test_verify_agrees_with_the_join_whatever_order_it_read_findings_and_payments() -> None:
+    """The aggregator's order of reading the findings and the payments relative to one
+    another is not recorded: every order gives a life of its own, each verifies clean."""
+    findings = [found("customs"), found("ciq", FindingOutcome.SAMPLED, hours=3), LAB_COMPLIANT]
+    paid = settling([*EVENTS, *findings[:2]])
+    lives = [folded([*EVENTS, *merged]) for merged in interleavings(findings, [paid])]
+    S = ClearanceStatus
+    assert [statuses(life)[1:] for life in lives] == [
+        [S.AWAITING_PAYMENT, S.RELEASED],  # the laboratory's result read first
+        [S.AWAITING_PAYMENT, S.CONDITIONALLY_RELEASED, S.RELEASED],
+        [S.AWAITING_PAYMENT],  # paid before the notice existed: ignored (the bank never would)
+        [S.AWAITING_PAYMENT],
+    ]
+    for life in lives:
+        assert kinds(life.verify()) == [], statuses(life)
+
+
+def test_a_finding_against_no_order_of_the_declaration_is_a_finding() -> None:
+    life = released_life()
+    elsewhere = found("customs", n=7, order_id="O-NEVER")
+    on_version_two = found("ciq", n=8, version=2)
+    unnamed = found("port", n=9)  # the port is asked nothing at this inspection
+    events = [*EVENTS, *life.findings, elsewhere, on_version_two, unnamed, *life.payments]
+    assert folded(events).results == life.results  # the join ignores all three
+    report = life.verify(findings=[*life.findings, elsewhere, on_version_two, unnamed, unnamed])
+    assert kinds(report) == ["inspection outcome without an order"] * 3
+    details = [f.detail for f in report.findings]
+    assert "F-customs-7 of customs (COMPLIANT) against order O-NEVER of version 1" in details[0]
+    assert f"F-ciq-8 of ciq (COMPLIANT) against order {ORDER.order_id} of version 2" in details[1]
+    assert f"order {ORDER.order_id} names customs, ciq, not port" in details[2]
+    # a declaration never inspected
+    paid = paid_life()
+    assert kinds(paid.verify(findings=[factories.finding(ID)])) == [
+        "inspection outcome without an order"
+    ]
+    # a finding of no declaration at all
+    report = verify([], [], [], DEADLINE, inspection_findings=[factories.finding("D-NONE")])
+    assert kinds(report) == ["unknown declaration"] and report.inspection_findings == 1
+
+
+def test_a_release_before_every_agency_recorded_is_a_finding() -> None:
+    life = released_life()
+    customs, ciq = life.findings
+    # CIQ's finding is not in the log: neither the notice nor the release rests on anything
+    report = life.verify(findings=[customs])
+    assert kinds(report) == ["release before the inspection is complete"] * 2
+    assert "ciq had recorded no finding on order" in report.findings[0].detail
+    # CIQ recorded it, but only after the goods were released: it cannot have justified them
+    late = ciq.model_copy(update={"recorded_at": factories.T0 + timedelta(hours=9)})
+    report = life.verify(findings=[customs, late])
+    assert kinds(report) == ["release before the inspection is complete"] * 2
+    assert report.findings[1].detail.startswith("step 3: RELEASED at ")
+
+
+def test_a_release_while_a_fault_or_a_laboratory_result_is_outstanding_is_a_finding() -> None:
+    life = relabelled_life()
+    ordered_, remediation, notice, _ = life.results
+    # the notice issued at the re-labelling, as if the goods had passed
+    early = notice.model_copy(
+        update={"sequence": 2, "decided_at": remediation.decided_at, "finding_ids": ()}
+    )
+    report = life.verify(results=[ordered_, early], payments=[])
+    assert "release before the inspection is complete" in kinds(report)
+    assert "RELABELLING by ciq (finding F-ciq-1) was still to be put right" in " ".join(
+        f.detail for f in report.findings
+    )
+    # released outright, the laboratory's result still to come
+    sampled = sampled_life(LAB_COMPLIANT)
+    first, awaiting, conditional, _ = sampled.results
+    outright = conditional.model_copy(update={"status": ClearanceStatus.RELEASED})
+    report = sampled.verify(results=[first, awaiting, outright], findings=sampled.findings[:2])
+    assert kinds(report) == ["release before the inspection is complete"]
+    assert "the laboratory's result on the samples" in report.findings[0].detail
+
+
+def test_a_sanction_must_be_the_one_the_findings_give() -> None:
+    life = seized_life()
+    ordered_, seized = life.results
+    assert seized.sanction is not None
+    for change in (
+        {"measure": Measure.RETURN},
+        {"agency": "customs"},
+        {"finding_id": "F-customs-1"},
+    ):
+        other = seized.model_copy(update={"sanction": seized.sanction.model_copy(update=change)})
+        report = life.verify(results=[ordered_, other])
+        assert kinds(report) == ["sanction contradicts findings"], change
+    assert "the findings on order" in report.findings[0].detail
+    assert "give SEIZURE by ciq (finding F-ciq-1)" in report.findings[0].detail
+    # a sanction where every agency found the goods compliant
+    released = released_life()
+    first, notice, _ = released.results
+    invented = notice.model_copy(
+        update={
+            "status": ClearanceStatus.SANCTIONED,
+            "payment_notice": None,
+            "sanction": seized.sanction,
+        }
+    )
+    report = released.verify(results=[first, invented])
+    assert kinds(report) == ["sanction contradicts findings"]
+    assert "give no sanction" in report.findings[0].detail
+    # re-labelling asked where the goods were to be seized, and a recall never released
+    for status in (ClearanceStatus.REMEDIATION_REQUIRED, ClearanceStatus.RECALLED):
+        report = life.verify(results=[ordered_, seized.model_copy(update={"status": status})])
+        assert kinds(report) == ["sanction contradicts findings"], status
+    # a sanction before the order was complete: customs recorded only after it
+    customs, ciq = life.findings
+    late = customs.model_copy(update={"recorded_at": seized.decided_at + timedelta(hours=1)})
+    report = life.verify(findings=[late, ciq])
+    assert kinds(report) == ["sanction contradicts findings"]
+    assert "give an incomplete order" in report.findings[0].detail
+
+
+def test_a_release_after_an_inspection_still_needs_the_duties_settled() -> None:
+    life = released_life()
+    first, notice, _ = life.results
+    assert notice.payment_notice is not None
+    report = life.verify(payments=[])
+    assert kinds(report) == ["release without payment or guarantee"]
+    assert notice.payment_notice.notice_id in report.findings[0].detail
+    # released at once after the inspection, no notice
+    at_once = notice.model_copy(update={"status": ClearanceStatus.RELEASED, "payment_notice": None})
+    report = life.verify(results=[first, at_once])
+    assert kinds(report) == ["release without payment or guarantee"]
+    # conditionally released, nothing paid
+    sampled = sampled_life(LAB_COMPLIANT)
+    assert kinds(sampled.verify(payments=[])) == ["release without payment or guarantee"]
+
+
+def test_a_step_naming_findings_the_log_does_not_hold_or_no_samples_is_a_finding() -> None:
+    life = released_life()
+    first, notice, released = life.results
+    named = released.model_copy(update={"finding_ids": ("F-customs-1", "F-FORGED")})
+    report = life.verify(results=[first, notice, named])
+    assert kinds(report) == ["result contradicts findings"]
+    assert "F-FORGED, which the log does not hold" in report.findings[0].detail
+    conditional = released.model_copy(update={"status": ClearanceStatus.CONDITIONALLY_RELEASED})
+    report = life.verify(results=[first, notice, conditional])
+    assert kinds(report) == ["result contradicts findings"]
+    assert "no samples were awaited" in report.findings[0].detail
+    # a payment step after the inspection whose outstanding amount is not the payments'
+    assert notice.payment_notice is not None
+    owed = notice.payment_notice.model_copy(update={"outstanding": Decimal("1.00")})
+    again = notice.model_copy(update={"sequence": 3, "payment_notice": owed})
+    assert kinds(life.verify(results=[first, notice, again])) == ["result contradicts payments"]
