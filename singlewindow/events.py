@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from singlewindow.avro import codec
+from singlewindow.identifiers import validate_container_number
 
 NS = "cn.singlewindow.events"
 
@@ -92,7 +93,17 @@ AGENCY_CODE_PATTERN = r"^[a-z][a-z0-9_]{1,31}$"
 # Names of the platform's own services and principals: never an agency's (a verdict "of the
 # intake" would otherwise pass the check of the intake's signature).
 RESERVED_NAMES = frozenset(
-    {"intake", "aggregator", "projector", "audit", "redrive", "admin", "bank", "inspection"}
+    {
+        "intake",
+        "aggregator",
+        "projector",
+        "audit",
+        "redrive",
+        "admin",
+        "bank",
+        "inspection",
+        "gate",
+    }
 )
 
 
@@ -553,6 +564,29 @@ class InspectionFinding(Event):
         return self
 
 
+def _container(code: str) -> str:
+    validate_container_number(code)  # InvalidIdentifier is a ValueError
+    return code
+
+
+ContainerNumber = Annotated[str, AfterValidator(_container)]
+
+
+class GateOut(Event):
+    """The port's gate (卡口) let goods out under a release: a declaration RELEASED or
+    CONDITIONALLY_RELEASED on ``clearance.results``, whose result (the release notice, 放行)
+    it names; written by the gate system (``services.gate``), confirmed by a gate officer."""
+
+    AVRO_NAME = f"{NS}.GateOut"
+    gate_out_id: str = Field(min_length=1, max_length=64)
+    result_id: str = Field(min_length=1, max_length=64)
+    gate: str = Field(min_length=1, max_length=32)
+    vehicle: str = Field(min_length=1, max_length=16)
+    containers: tuple[ContainerNumber, ...] = Field((), max_length=500)
+    passed_at: UtcMillis
+    officer: str = Field(min_length=1, max_length=255)
+
+
 class JoinState(Event):
     """The aggregator's join state for one declaration (its changelog value)."""
 
@@ -612,6 +646,7 @@ EVENTS: dict[str, type[Event]] = {
         DeclarationWithdrawn,
         PaymentConfirmed,
         InspectionFinding,
+        GateOut,
     )
 }
 _RECORD_TYPES: tuple[type[AvroRecord], ...] = (

@@ -56,6 +56,7 @@ PLATFORM_TOPICS = frozenset(
         "payments.confirmed",
         "inspections.findings",
         "clearance.results",
+        "gate.out",
         "aggregator.join-state",
         "deadletters",
     }

@@ -34,6 +34,7 @@ from singlewindow.topics import (
     DEAD_LETTERS,
     DECLARATIONS_SUBMITTED,
     DECLARATIONS_WITHDRAWN,
+    GATE_OUT,
     INSPECTION_FINDINGS,
     JOIN_STATE,
     PAYMENTS_CONFIRMED,
@@ -151,6 +152,12 @@ def principals(registry: AgencyRegistry | None = None) -> tuple[Principal, ...]:
             "the one inspection order; consumes nothing",
             writes=(INSPECTION_FINDINGS.name,),
         ),
+        Principal(
+            "gate",
+            "the port's gate system: confirms goods that leave the port under a release; "
+            "reads the read model",
+            writes=(GATE_OUT.name,),
+        ),
         *(agency_principal(a) for a in registry),
         Principal(
             "aggregator",
@@ -163,7 +170,7 @@ def principals(registry: AgencyRegistry | None = None) -> tuple[Principal, ...]:
         Principal(
             "projector",
             "folds every event into the read model",
-            reads=(*joined, CLEARANCE_RESULTS.name),
+            reads=(*joined, CLEARANCE_RESULTS.name, GATE_OUT.name),
             writes=(DEAD_LETTERS.name,),
             group="projector",
         ),

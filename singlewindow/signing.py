@@ -56,6 +56,7 @@ from singlewindow.events import (
     DeclarationSubmitted,
     DeclarationWithdrawn,
     Event,
+    GateOut,
     InspectionFinding,
     JoinState,
     PaymentConfirmed,
@@ -70,6 +71,7 @@ ALGORITHM = "Ed25519"
 SIGNATURE_BYTES = 64
 KEY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 INTAKE, AGGREGATOR, BANK, INSPECTION = "intake", "aggregator", "bank", "inspection"
+GATE = "gate"
 
 
 class SignatureError(ValueError):
@@ -83,13 +85,16 @@ class KeyRefused(SignatureError):
 def signer_of(event: Event) -> str:
     """The principal that must sign ``event``: the intake its declarations and withdrawals,
     each agency its verdicts, the aggregator its results and its join states, the bank its
-    payment confirmations, the inspection station the inspectors' findings."""
+    payment confirmations, the inspection station the inspectors' findings, the port's gate
+    its gate-outs."""
     if isinstance(event, DeclarationSubmitted | DeclarationWithdrawn):
         return INTAKE
     if isinstance(event, PaymentConfirmed):
         return BANK
     if isinstance(event, InspectionFinding):
         return INSPECTION
+    if isinstance(event, GateOut):
+        return GATE
     if isinstance(event, AgencyVerdict):
         return str(event.agency)
     if isinstance(event, ClearanceResult | JoinState):
@@ -461,7 +466,7 @@ def list_command(registry: Annotated[Path, typer.Option(help="the key registry J
 
 def signers() -> Iterable[str]:
     """Every principal that signs events."""
-    return (INTAKE, *agency_registry().codes, AGGREGATOR, BANK, INSPECTION)
+    return (INTAKE, *agency_registry().codes, AGGREGATOR, BANK, INSPECTION, GATE)
 
 
 if __name__ == "__main__":

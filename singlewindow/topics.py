@@ -18,6 +18,7 @@ from singlewindow.events import (
     DeclarationSubmitted,
     DeclarationWithdrawn,
     Event,
+    GateOut,
     InspectionFinding,
     JoinState,
     PaymentConfirmed,
@@ -80,6 +81,13 @@ INSPECTION_FINDINGS = Topic(
     InspectionFinding,
     "Inspectors' findings at the joint inspection (一次查验), each against the one inspection "
     "order of a declaration version, recorded at the inspection station.",
+)
+GATE_OUT = Topic(
+    "gate.out",
+    "gate",
+    GateOut,
+    "The port's gate-outs (卡口放行): goods that left the port under a release, each confirmed "
+    "by a gate officer and naming the release result the gate relied on.",
 )
 CLEARANCE_RESULTS = Topic(
     "clearance.results",
@@ -146,6 +154,7 @@ def catalog(registry: AgencyRegistry | None = None) -> tuple[Topic, ...]:
         PAYMENTS_CONFIRMED,
         INSPECTION_FINDINGS,
         CLEARANCE_RESULTS,
+        GATE_OUT,
         JOIN_STATE,
         DEAD_LETTERS,
     )

@@ -238,6 +238,21 @@ def finding(
     return ev.InspectionFinding.model_validate({**base, **changes})
 
 
+def gate_out(declaration_id: str = "D-0001", **changes: Any) -> ev.GateOut:
+    """Goods of ``declaration()`` out of the port under its release ``result()``."""
+    base = {
+        "declaration_id": declaration_id,
+        "gate_out_id": f"G-{declaration_id}",
+        "result_id": f"R-{declaration_id}",
+        "gate": "CNSHA-WGQ-3",
+        "vehicle": "沪A12345",
+        "containers": ("CSQU3054383",),
+        "passed_at": T0 + timedelta(hours=3),
+        "officer": "port-gate-officer-1",
+    }
+    return ev.GateOut.model_validate({**base, **changes})
+
+
 def sampling_key(version: str = "test-1") -> SamplingKey:
     """A customs sampling key for tests only: its secret is derived from its version."""
     seed = f"singlewindow unit-test sampling key {version}".encode()

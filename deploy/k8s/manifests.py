@@ -4,9 +4,9 @@
 ``python -m deploy.k8s.manifests`` rewrites the file; ``--check`` only says whether it is
 current (``make lint``; ``tests/unit/test_manifests.py`` fails when it is not). The platform's
 own resources (the ConfigMap, the topic Job, the intake, the aggregator, the projector, the
-bank, the inspection station) are ``templates/singlewindow.yaml.in`` as they are; where its
-marker line is, each registered agency gets a Deployment from ``templates/agency.yaml.in``,
-in the registry's order:
+bank, the inspection station, the port's gate) are ``templates/singlewindow.yaml.in`` as
+they are; where its marker line is, each registered agency gets a Deployment from
+``templates/agency.yaml.in``, in the registry's order:
 
 - ``$name``: the agency's code (``_`` becomes ``-``, a Kubernetes name has none): the
   Deployment, its ``app`` label and its container; ``$signing_key``: ``<name>-signing-key``,

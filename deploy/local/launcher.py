@@ -23,15 +23,24 @@ ROOT = Path(__file__).resolve().parents[2]
 # here + 200 (set it to run two platforms side by side).
 PORT_BASE = int(os.environ.get("SW_LOCAL_PORT_BASE", "19100"))
 # The bank answers beside the intake: 8081 for 8000 (``make run``), 18081 for 18000 (tests);
-# the inspection station beside it: 8082, 18082.
+# the inspection station beside it: 8082, 18082; the port's gate: 8083, 18083.
 BANK_PORT_OFFSET = 81
 INSPECTION_PORT_OFFSET = 82
+GATE_PORT_OFFSET = 83
 
 
 def services() -> tuple[str, ...]:
     """Every service of the platform: the intake, each registered agency, the join, the read
-    model, the (simulated) bank and the joint inspection station."""
-    return ("intake", *agency_registry().codes, "aggregator", "projector", "bank", "inspection")
+    model, the (simulated) bank, the joint inspection station and the port's gate."""
+    return (
+        "intake",
+        *agency_registry().codes,
+        "aggregator",
+        "projector",
+        "bank",
+        "inspection",
+        "gate",
+    )
 
 
 def module_of(service: str) -> str:
@@ -64,12 +73,14 @@ def service_credentials(module: str, env: dict[str, str]) -> dict[str, str]:
 def local_env(module: str, env: dict[str, str]) -> dict[str, str]:
     """The environment of ``module`` on the local platform: the local defaults (customs'
     development sampling key, the development token issuer and the id secrets of the intake,
-    the bank and the inspection station, the service's own event-signing key), then ``env``
+    the bank, the inspection station and the gate, the service's own event-signing key), then
+    ``env``
     (what is set wins over a default), then the service's own Kafka principal."""
     from deploy.local.components import VAR
     from deploy.local.trust import LocalTrust
     from services.bank.config import local_bank_env
     from services.customs.sampling import local_environment
+    from services.gate.config import local_gate_env
     from services.inspection.config import local_inspection_env
     from services.intake.devissuer import local_intake_env
 
@@ -82,6 +93,8 @@ def local_env(module: str, env: dict[str, str]) -> dict[str, str]:
         defaults.update(local_bank_env())
     if module == "inspection":
         defaults.update(local_inspection_env())
+    if module == "gate":
+        defaults.update(local_gate_env())
     return {**defaults, **env, **service_credentials(module, env)}
 
 
@@ -91,6 +104,7 @@ class Platform:
         self.url = f"http://127.0.0.1:{intake_port}"
         self.bank_url = f"http://127.0.0.1:{intake_port + BANK_PORT_OFFSET}"
         self.inspection_url = f"http://127.0.0.1:{intake_port + INSPECTION_PORT_OFFSET}"
+        self.gate_url = f"http://127.0.0.1:{intake_port + GATE_PORT_OFFSET}"
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.intake_urls = {"intake": self.url}
         self.metrics_ports = {s: PORT_BASE + i for i, s in enumerate(services()) if s != "intake"}
@@ -102,6 +116,7 @@ class Platform:
             "INTAKE_PORT": str(intake_port),
             "BANK_PORT": self.bank_url.rpartition(":")[2],
             "INSPECTION_PORT": self.inspection_url.rpartition(":")[2],
+            "GATE_PORT": self.gate_url.rpartition(":")[2],
             "AGGREGATOR_DEADLINE_SECONDS": str(deadline_seconds),
             **{f"{s.upper()}_METRICS_PORT": str(p) for s, p in self.metrics_ports.items()},
         }

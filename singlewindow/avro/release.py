@@ -24,6 +24,7 @@ EVENT_TYPES = (
     "cn.singlewindow.events.DeclarationWithdrawn",
     "cn.singlewindow.events.PaymentConfirmed",
     "cn.singlewindow.events.InspectionFinding",
+    "cn.singlewindow.events.GateOut",
 )
 
 

@@ -153,6 +153,7 @@ SAMPLES = (
             ),
         )
     ),
+    signed(factories.gate_out()),  # every field set
 )
 
 

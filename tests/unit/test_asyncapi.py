@@ -259,6 +259,7 @@ def sample(topic: Topic) -> Event:
         factories.withdrawal(),
         factories.payment(),
         factories.finding(),
+        factories.gate_out(),
     ]
     return next(e for e in events if topic.value_schema == e.AVRO_NAME)
 

@@ -63,6 +63,8 @@ SAMPLES = [
             reasons=(ev.Reason(code="CIQ-PEST", message="live pests found"),),
         ),
     ),
+    factories.gate_out(),
+    factories.gate_out(containers=()),  # bulk or air cargo: no containers
 ]
 
 

@@ -91,6 +91,8 @@ def test_the_manifest_parses_and_every_deployment_holds_together() -> None:
         ("Service", "bank"),
         ("Deployment", "inspection"),
         ("Service", "inspection"),
+        ("Deployment", "gate"),
+        ("Service", "gate"),
     ]
     images = set()
     for name, deployment in deployments(text).items():

@@ -10,6 +10,7 @@ import pytest
 from deploy.local.launcher import services
 from services.aggregator.config import AggregatorSettings
 from services.bank.config import BankSettings
+from services.gate.config import GateSettings
 from services.inspection.config import InspectionSettings
 from services.intake.config import IntakeSettings
 from services.projector.config import ProjectorSettings
@@ -69,6 +70,8 @@ def test_every_metrics_port_the_launcher_sets_is_read(monkeypatch: pytest.Monkey
             assert read_settings(BankSettings).metrics_port == port
         elif service == "inspection":
             assert read_settings(InspectionSettings).metrics_port == port
+        elif service == "gate":
+            assert read_settings(GateSettings).metrics_port == port
         else:
             assert service_settings(service, AGENCY_PORTS[service]).metrics_port == port
 
