@@ -531,6 +531,11 @@ class PaymentConfirmed(Event):
     payer: str
 
 
+# reasons, and samples, in one finding: the join keeps each agency's latest finding, and its
+# state (one Kafka record) must hold an order's worth of them
+MAX_FINDING_ENTRIES = 20
+
+
 class InspectionFinding(Event):
     """One agency's findings at the joint inspection (一次查验), recorded against the one
     inspection order of a declaration version by that agency's inspector; written by the
@@ -546,9 +551,9 @@ class InspectionFinding(Event):
     inspector: str = Field(min_length=1, max_length=255)
     outcome: FindingOutcome
     measure: Measure | None = None
-    reasons: tuple[Reason, ...] = Field((), max_length=100)
+    reasons: tuple[Reason, ...] = Field((), max_length=MAX_FINDING_ENTRIES)
     samples: tuple[Annotated[str, StringConstraints(min_length=1, max_length=64)], ...] = Field(
-        (), max_length=100
+        (), max_length=MAX_FINDING_ENTRIES
     )
     lab_result: bool = False
     recorded_at: UtcMillis

@@ -190,10 +190,12 @@ def _apply_versioned(doc: Doc, event: Event, data: Doc) -> Doc:
     return doc
 
 
-def _copy_order(finding: Doc) -> tuple[str, str]:
-    """Findings in the order recorded; copies of one finding (a redelivery) by their content,
-    so that the copy kept never depends on the order they were read in."""
-    return finding["recorded_at"], json.dumps(finding, sort_keys=True)
+def _copy_order(finding: Doc) -> tuple[str, str, str]:
+    """Findings in the order recorded, then by id (the join's order: an agency's last finding
+    here is the one that counts there, :func:`services.aggregator.inspection.later`); copies
+    of one finding (a redelivery) by their content, so that the copy kept never depends on the
+    order they were read in."""
+    return finding["recorded_at"], finding["finding_id"], json.dumps(finding, sort_keys=True)
 
 
 def _first_copy(current: Doc | None, new: Doc) -> Doc:

@@ -19,8 +19,10 @@ when every one of them has. Then:
 - else every finding COMPLIANT: on to duties and release, as a declaration every agency
   cleared.
 
-An agency's latest finding on the order counts (by ``recorded_at``; the station's order of
-writing between equal times). A finding on another order, another version or by an agency the
+An agency's latest finding on the order counts: the latest ``recorded_at``, the greater
+``finding_id`` between equal times, so that the outcome never depends on the order findings
+are read in, and the join keeps only that one per agency (its state stays bounded however many
+times an inspector records). A finding on another order, another version or by an agency the
 order does not name answers nothing: the join ignores it and ``audit verify`` reports it.
 """
 
@@ -57,15 +59,30 @@ def answers(order: InspectionOrder | None, version: int | None, finding: Inspect
     )
 
 
+def later(finding: InspectionFinding) -> tuple[datetime, str]:
+    """What orders one agency's findings on one order: the latest counts."""
+    return finding.recorded_at, finding.finding_id
+
+
 def latest(
     order: InspectionOrder, findings: tuple[InspectionFinding, ...]
 ) -> dict[str, InspectionFinding]:
     """Each named agency's latest finding on the order (agencies that have not recorded are
     absent)."""
     mine = [f for f in findings if f.order_id == order.order_id]
-    by_time = sorted(mine, key=lambda f: f.recorded_at)  # stable: the station's order
-    found = {str(f.agency): f for f in by_time}
+    found = {str(f.agency): f for f in sorted(mine, key=later)}
     return {agency: found[agency] for agency in agencies(order) if agency in found}
+
+
+def keep(
+    findings: tuple[InspectionFinding, ...], finding: InspectionFinding
+) -> tuple[InspectionFinding, ...] | None:
+    """The findings to keep once ``finding`` is read: it replaces its agency's, unless that
+    one is the same or later (None: nothing changes)."""
+    held = next((f for f in findings if f.agency == finding.agency), None)
+    if held is not None and later(held) >= later(finding):
+        return None
+    return (*(f for f in findings if f.agency != finding.agency), finding)
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,7 @@ from singlewindow.events import (
     Decision,
     DeclarationSubmitted,
     DeclarationWithdrawn,
+    InspectionCheck,
     InspectionFinding,
     InspectionOrder,
     JoinState,
@@ -181,6 +182,12 @@ def _id(state: JoinState, what: str, sequence: int | None = None) -> str:
     return str(uuid.uuid5(RESULT_NAMESPACE, name))
 
 
+def order_id(declaration_id: str, version: int) -> str:
+    """The id of the one inspection order a declaration version can have (deterministic: the
+    inspection station refuses a finding whose order, declaration and version disagree)."""
+    return str(uuid.uuid5(RESULT_NAMESPACE, f"{declaration_id}/inspection/v{version}"))
+
+
 def decide(state: JoinState, at: datetime, timed_out: bool = False) -> ClearanceResult:
     """The result for a state: complete, or at its deadline."""
     order = {agency: i for i, agency in enumerate(state.required_agencies or ())}
@@ -193,14 +200,18 @@ def decide(state: JoinState, at: datetime, timed_out: bool = False) -> Clearance
         status = joint_status([v.decision for v in required])
     inspection = None
     if status is ClearanceStatus.INSPECTION_REQUIRED:
+        inspecting = [v for v in required if v.decision is Decision.INSPECT]
+        if state.version is not None:  # the order names exactly the agencies that inspect
+            inspecting = [_own_checks(v) for v in inspecting]
         checks = {
             (c.item or 0, order.get(c.agency, len(order)), c.check): c
-            for v in required
-            if v.decision is Decision.INSPECT
+            for v in inspecting
             for c in v.checks
         }
         inspection = InspectionOrder(
-            order_id=_id(state, "inspection"),
+            order_id=_id(state, "inspection")
+            if state.version is None
+            else order_id(state.declaration_id, state.version),
             checks=tuple(checks[k] for k in sorted(checks)),
         )
     sequence = state.steps + 1
@@ -221,6 +232,21 @@ def decide(state: JoinState, at: datetime, timed_out: bool = False) -> Clearance
         version=state.version,
         sequence=sequence,
     )
+
+
+GENERIC_CHECK = "INSPECTION"
+
+
+def _own_checks(verdict: AgencyVerdict) -> AgencyVerdict:
+    """An INSPECT verdict with its own checks only, and a generic one if it named none: each
+    agency named in an order records its findings, so an order must name exactly the agencies
+    that asked for it (an SDK agency's verdict could name none, or another's)."""
+    own = tuple(c for c in verdict.checks if c.agency == verdict.agency)
+    if not own:
+        own = (InspectionCheck(agency=verdict.agency, check=GENERIC_CHECK),)
+    if own == verdict.checks:
+        return verdict
+    return verdict.model_copy(update={"checks": own})
 
 
 def _latest(state: JoinState) -> datetime:
@@ -306,9 +332,7 @@ def _live(
         assert event.version is not None
         if state.submitted_at is not None and (state.version or 0) >= event.version:
             return state, []  # a repeated or superseded version
-        if state.last_status in RELEASED_STATUSES or state.order is not None:
-            # the goods are out, or inspected: one inspection, so no amendment after its
-            # order (the intake refuses it too; a change then needs customs' approval)
+        if _closed_to_versions(state):
             return state, []
         state = state.model_copy(
             update={
@@ -337,26 +361,38 @@ def _live(
             return state, []  # a duplicate verdict: ignored, not counted
         if state.submitted_at is not None and version < (state.version or 1):
             return state, []  # on a superseded version: no longer counts
+        if version > (state.version or 1) and _closed_to_versions(state):
+            return state, []  # on a version the join will never take
         state = state.model_copy(update={"verdicts": (*state.verdicts, event)})
     elif isinstance(event, DeclarationWithdrawn):
         if state.withdrawal is not None or state.last_status in RELEASED_STATUSES:
             return state, []  # a second withdrawal, or the goods are out
         state = state.model_copy(update={"withdrawal": event})
     elif isinstance(event, InspectionFinding):
-        if any(f.finding_id == event.finding_id for f in state.findings):
-            return state, []  # the station's redelivery
         if not inspection.answers(state.order, state.version, event):
             return state, []  # no such order (another version's, or never issued)
-        state = state.model_copy(update={"findings": (*state.findings, event)})
+        kept = inspection.keep(state.findings, event)
+        if kept is None:
+            return state, []  # a redelivery, or superseded already
+        state = state.model_copy(update={"findings": kept})
     else:
+        if state.last_status in RELEASED_STATUSES:
+            return state, []  # settled at the (conditional) release: nothing more is due
         if any(p.payment_id == event.payment_id for p in state.payments):
             return state, []  # the bank's redelivery
         if state.notice is None or event.notice_id != state.notice.notice_id:
             return state, []  # no such notice due (superseded, or not issued)
         state = state.model_copy(update={"payments": (*state.payments, event)})
     state = _seen(state, event)
-    state, results = _advance(state, event)
+    state, results = _advance(state, event, before)
     return (state if state != before else before), results
+
+
+def _closed_to_versions(state: JoinState) -> bool:
+    """Whether no new version can be taken any more: the goods are out, or inspected (one
+    inspection: no amendment after the order; the intake refuses it too, and a change then
+    needs customs' approval)."""
+    return state.last_status in RELEASED_STATUSES or state.order is not None
 
 
 def _emit(state: JoinState, result: ClearanceResult) -> JoinState:
@@ -367,8 +403,10 @@ def _emit(state: JoinState, result: ClearanceResult) -> JoinState:
     return state.model_copy(update=update)
 
 
-def _advance(state: JoinState, event: Input) -> tuple[JoinState, list[ClearanceResult]]:
-    """The step an event completes, if any."""
+def _advance(
+    state: JoinState, event: Input, before: JoinState
+) -> tuple[JoinState, list[ClearanceResult]]:
+    """The step an event completes, if any (``before``: the state before the event)."""
     if state.submitted_at is None:
         return state, []  # nothing is decided before the declaration is seen
     if state.withdrawal is not None:
@@ -385,7 +423,7 @@ def _advance(state: JoinState, event: Input) -> tuple[JoinState, list[ClearanceR
             state = state.model_copy(update={"order": result.inspection})
         return _emit(state, result), [result]
     if isinstance(event, InspectionFinding) and state.order is not None:
-        return _inspected(state, event)
+        return _inspected(state, event, before)
     if isinstance(event, PaymentConfirmed) and state.notice is not None:
         settlement, owed = payment.settle(state.notice, state.payments)
         state = state.model_copy(update={"notice": owed})
@@ -441,7 +479,7 @@ def _clear(
 
 
 def _inspected(
-    state: JoinState, finding: InspectionFinding
+    state: JoinState, finding: InspectionFinding, before: JoinState
 ) -> tuple[JoinState, list[ClearanceResult]]:
     """The step a finding against the order completes, if any (see
     :mod:`services.aggregator.inspection`)."""
@@ -458,10 +496,8 @@ def _inspected(
             status = ClearanceStatus.SANCTIONED
         else:
             status = ClearanceStatus.REMEDIATION_REQUIRED
-            before = inspection.outcome(
-                state.order, tuple(f for f in state.findings if f != finding)
-            )
-            if state.last_status is status and before.sanction == found.sanction:
+            earlier = inspection.outcome(state.order, before.findings)
+            if state.last_status is status and earlier.sanction == found.sanction:
                 return state, []  # another agency's finding: the same fault still to put right
         result = _step(state, status, at).model_copy(
             update={"sanction": found.sanction, "finding_ids": found.finding_ids}

@@ -98,6 +98,7 @@ from singlewindow.registry import AgencyRegistry, agency_registry
 from singlewindow.verdicts import on_version
 
 SAMPLING_NOT_CHECKED = "sampling not checked"
+AFTER_CONDITIONAL_RELEASE = frozenset({ClearanceStatus.RELEASED, ClearanceStatus.RECALLED})
 
 
 @dataclass(frozen=True)
@@ -576,7 +577,9 @@ def _verify_pending(
     answered = any(r.version == latest.version and _answers(r) for r in lodged.results)
     if not answered and not _not_ruled(latest, lodged.verdicts):
         report.add("missing result", key, f"version {latest.version} has every verdict, no answer")
-    if any(join.check(w, deadline_after) is None for w in lodged.withdrawals):
+    released = any(r.status in RELEASED_STATUSES for r in lodged.results)
+    if not released and any(join.check(w, deadline_after) is None for w in lodged.withdrawals):
+        # (once the goods are out, conditionally, a withdrawal changes nothing)
         report.add("missing result", key, "withdrawal requested, yet neither withdrawn nor ended")
 
 
@@ -599,6 +602,16 @@ def _verify_steps(
                 key,
                 f"step {r.sequence} ({r.status}) after step {min(ends)} ended the life",
             )
+    out = [r.sequence for r in results if r.status is ClearanceStatus.CONDITIONALLY_RELEASED]
+    if out:  # after a conditional release only the laboratory speaks: release or recall
+        for r in results:
+            if r.sequence > min(out) and r.status not in AFTER_CONDITIONAL_RELEASE:
+                report.add(
+                    "result after a release",
+                    key,
+                    f"step {r.sequence} ({r.status}) after the conditional release of step "
+                    f"{min(out)}",
+                )
 
 
 def _step_problem(

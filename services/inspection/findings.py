@@ -29,6 +29,7 @@ refused or failed request leaves no trace, and its retry is a fresh attempt.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -37,17 +38,25 @@ from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
+from services.aggregator import join
 from services.intake.auth import Inspector, TokenVerifier
 from services.intake.errors import FieldError, Problem, field_errors, field_path
 from services.intake.ids import KeyedIds
 from services.intake.schema import Description, Reference
 from services.intake.service import Unavailable, authenticate, utcnow
-from singlewindow.events import Event, FindingOutcome, InspectionFinding, Measure, Reason
+from singlewindow.events import (
+    MAX_FINDING_ENTRIES,
+    Event,
+    FindingOutcome,
+    InspectionFinding,
+    Measure,
+    Reason,
+)
 from singlewindow.topics import INSPECTION_FINDINGS
 
 log = logging.getLogger(__name__)
 FINDING_ID_PREFIX = "FND-"
-MAX_REASONS = MAX_SAMPLES = 100
+MAX_REASONS = MAX_SAMPLES = MAX_FINDING_ENTRIES
 
 ItemLine = Annotated[StrictInt, Field(ge=1, le=999)]
 DeclarationVersion = Annotated[StrictInt, Field(ge=1, le=9999)]
@@ -160,20 +169,35 @@ class Station:
             errors = field_errors(exc.errors(include_url=False, include_input=False))
             raise _invalid(errors) from None
 
-    def finding_id(self, subject: str, key: str | None) -> str:
-        """Random without a key; with one, the same for every request of the subject's key."""
+    def finding_id(
+        self, subject: str, key: str | None, order_id: str, request: FindingRequest
+    ) -> str:
+        """Random without a key; with one, the same for every request of the subject's key
+        with the same order and body: a key reused for another finding (a laboratory result
+        after SAMPLED) gives another id, so the join never takes it for a redelivery."""
         if key is None:
             return FINDING_ID_PREFIX + uuid.uuid4().hex.upper()
-        return FINDING_ID_PREFIX + self.keyed_ids.digest("finding", subject, key)[:16].hex().upper()
+        body = json.dumps([order_id, request.model_dump(mode="json")], sort_keys=True)
+        digest = self.keyed_ids.digest("finding", subject, f"{key}\n{body}")
+        return FINDING_ID_PREFIX + digest[:16].hex().upper()
 
     def finding(
         self, inspector: Inspector, order_id: str, request: FindingRequest, key: str | None
     ) -> InspectionFinding:
         """The finding the station would record now; a Problem 422 names what the event's
         rules refuse (a measure without NON_COMPLIANT, samples without SAMPLED...)."""
+        if order_id != join.order_id(request.declaration_id, request.version):
+            raise _invalid(
+                [
+                    FieldError(
+                        "order_id",
+                        "is not the inspection order of this declaration version",
+                    )
+                ]
+            )
         try:
             return request.to_event(
-                finding_id=self.finding_id(inspector.subject, key),
+                finding_id=self.finding_id(inspector.subject, key, order_id, request),
                 order_id=order_id,
                 inspector=inspector,
                 recorded_at=self.clock(),

@@ -235,16 +235,27 @@ class TooManyDocuments(Refused):
 NEW_VERSION, WITHDRAWAL = "new-version", "withdrawal"
 
 
-def refusal(status: str, change: str) -> str | None:
+def refusal(status: str, change: str, ordered: bool = False) -> str | None:
     """Why a declaration in ``status`` refuses ``change`` (a :class:`NotAmendable` reason), or
-    None: the join would ignore it (:mod:`services.aggregator.join`)."""
+    None: the join would ignore it (:mod:`services.aggregator.join`). ``ordered``: its current
+    version has an inspection order (one inspection: no new version after it, whatever the
+    step it is at now)."""
     if status in CLOSED:
         return "closed"
     if status in RELEASED:
         return "released"
-    if change == NEW_VERSION and status in INSPECTED:
+    if change == NEW_VERSION and (status in INSPECTED or ordered):
         return "inspected"
     return None
+
+
+def has_order(document: dict[str, Any]) -> bool:
+    """Whether the document's current version has had an inspection order."""
+    version = document.get("version")
+    return any(
+        step.get("status") == "INSPECTION_REQUIRED" and step.get("version") == version
+        for step in document.get("steps") or ()
+    )
 
 
 @dataclass(frozen=True)
@@ -406,7 +417,7 @@ class IntakeService:
         that takes it (:func:`refusal`)."""
         document = await self._document(principal, declaration_id)
         status = str(document.get("status"))
-        refused = refusal(status, change)
+        refused = refusal(status, change, has_order(document))
         if refused is not None:
             raise NotAmendable(declaration_id, refused, status)
         version = document.get("version")

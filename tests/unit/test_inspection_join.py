@@ -321,3 +321,68 @@ def test_the_outcome_of_findings_names_what_counts() -> None:
     so_far = outcome(inspection, (latest, superseded))  # arrival order: the later one first
     assert not so_far.complete and so_far.sanction is None  # the later finding counts
     assert so_far.finding_ids == ("F-ciq-ok",)
+
+
+def test_an_order_names_exactly_the_agencies_that_inspect() -> None:
+    """An SDK agency's INSPECT verdict may name no check, or another agency's: the order
+    still names it (a generic check), and never an agency that did not ask, so that the
+    agencies named can complete it."""
+    bare = factories.verdict(
+        agency="port", decision=Decision.INSPECT, declaration_version=1, verdict_id="V-port"
+    )
+    foreign = factories.verdict(
+        agency="ciq",
+        decision=Decision.INSPECT,
+        checks=(InspectionCheck(agency="customs", check="UNIT_VALUE"),),
+        declaration_version=1,
+        verdict_id="V-ciq",
+    )
+    customs = factories.verdict(agency="customs", declaration_version=1, verdict_id="V-cus")
+    _, results = run([declared(), customs, bare, foreign])
+    order = results[0].inspection
+    assert order is not None
+    assert [(c.agency, c.check) for c in order.checks] == [
+        ("ciq", "INSPECTION"),
+        ("port", "INSPECTION"),
+    ]
+    found_all = [found(order.order_id, "ciq"), found(order.order_id, "port", hours=3)]
+    _, results = run([declared(), customs, bare, foreign, *found_all])
+    assert statuses(results)[-1] == (2, S.RELEASED)  # nothing collected: released
+
+
+def test_payments_after_a_conditional_release_change_nothing() -> None:
+    events, order = ordered()
+    sampled = found(order, "ciq", FindingOutcome.SAMPLED, hours=3, samples=("S-1",))
+    steps: list[object] = [*events, found(order, "customs"), sampled]
+    _, results = run(steps)
+    steps.append(pay(results[-1]))
+    state, results = run(steps)
+    assert statuses(results)[-1] == (3, S.CONDITIONALLY_RELEASED)
+    extra = factories.payment(
+        payment_id="P-extra",
+        notice_id=results[-1].payment_notice.notice_id,  # type: ignore[union-attr]
+        amount=Decimal("1.00"),
+        paid_at=T0 + timedelta(hours=6),
+    )
+    assert run([*steps, extra]) == (state, results)
+
+
+def test_only_each_agencys_latest_finding_is_kept() -> None:
+    """However many times an inspector records, the state holds one finding per agency:
+    the latest (the greater id between equal times), whatever the reading order."""
+    events, order = ordered()
+    many = [fault(order, "ciq", Measure.RELABELLING, hours=h) for h in (2, 3, 4)] + [
+        found(order, "ciq", hours=5, finding_id="F-a"),
+        found(order, "ciq", hours=5, finding_id="F-b"),
+    ]
+    states = {run([*events, *each])[0].findings for each in permutations(many)}
+    assert len(states) == 1
+    [kept] = states
+    assert [f.finding_id for f in kept] == ["F-b"]
+
+
+def test_no_verdict_is_kept_for_a_version_after_the_order() -> None:
+    events, _ = ordered()
+    state, results = run(events)
+    later = factories.verdict(agency="port", declaration_version=2, verdict_id="V-port-2")
+    assert run([*events, later]) == (state, results)

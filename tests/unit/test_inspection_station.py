@@ -25,6 +25,7 @@ import httpx
 import pytest
 from aiokafka.errors import KafkaConnectionError
 
+from services.aggregator import join
 from services.bank.config import BankSettings, local_bank_env
 from services.inspection import findings
 from services.inspection.api import create_app
@@ -59,8 +60,8 @@ from tests.unit.intake_tokens import USCC_A
 T0 = factories.T0  # the station's clock: 2026-11-27T08:30:15.123Z
 SECRET = secrets.token_bytes(32)
 TOPIC = INSPECTION_FINDINGS.name
-ORDER = "55ed3226-34ae-5ace-8ede-6b062d91b121"
 DECLARATION = "DEC-0123456789ABCDEF0123456789ABCDEF"
+ORDER = join.order_id(DECLARATION, 1)  # the one order version 1 can have
 
 
 def body(**changes: Any) -> dict[str, Any]:
@@ -246,7 +247,29 @@ async def test_a_key_belongs_to_its_inspector(issuer: Issuer) -> None:
     assert mine.json()["finding_id"] != theirs.json()["finding_id"]
 
 
+async def test_a_key_reused_for_another_finding_gives_another_id(issuer: Issuer) -> None:
+    """The same key for SAMPLED and then for the laboratory's result: two findings, not a
+    redelivery the join would drop."""
+    async with site(issuer) as station:
+        sampled = await station.record(body(outcome="SAMPLED", samples=["S-1"]), key="k")
+        lab = await station.record(body(lab_result=True), key="k")
+    assert sampled.status_code == lab.status_code == 202
+    assert sampled.json()["finding_id"] != lab.json()["finding_id"]
+
+
 # -- refused: nothing published --------------------------------------------------------------
+
+
+async def test_an_order_that_is_not_the_declaration_versions_is_422(issuer: Issuer) -> None:
+    """The order id is the declaration version's (deterministic): a finding naming another
+    order, or the right order with another version, answers nothing and is refused."""
+    async with site(issuer) as station:
+        elsewhere = await station.record(body(), order=join.order_id(DECLARATION, 2))
+        wrong_version = await station.record(body(version=2))
+        assert station.recorded() == []
+    for refused in (elsewhere, wrong_version):
+        assert refused.status_code == 422, refused.text
+        assert [e["field"] for e in refused.json()["errors"]] == ["order_id"]
 
 
 async def test_no_token_or_an_invalid_one_is_401(issuer: Issuer, tmp_path: Path) -> None:

@@ -877,3 +877,35 @@ def test_a_step_naming_findings_the_log_does_not_hold_or_no_samples_is_a_finding
     owed = notice.payment_notice.model_copy(update={"outstanding": Decimal("1.00")})
     again = notice.model_copy(update={"sequence": 3, "payment_notice": owed})
     assert kinds(life.verify(results=[first, notice, again])) == ["result contradicts payments"]
+
+
+def test_a_second_step_after_a_conditional_release_is_a_finding() -> None:
+    """After a conditional release only the laboratory speaks (release or recall): a second
+    release on one more payment is a step the join never writes."""
+    life = sampled_life(LAB_COMPLIANT)
+    conditional = next(
+        r for r in life.results if r.status is ClearanceStatus.CONDITIONALLY_RELEASED
+    )
+    again = conditional.model_copy(
+        update={"sequence": conditional.sequence + 1, "result_id": "R-again"}
+    )
+    later = [
+        r.model_copy(update={"sequence": r.sequence + 1})
+        for r in life.results
+        if r.sequence > conditional.sequence
+    ]
+    results = [r for r in life.results if r.sequence <= conditional.sequence]
+    report = life.verify(results=[*results, again, *later])
+    assert "result after a release" in kinds(report)
+
+
+def test_a_withdrawal_read_after_a_conditional_release_is_no_missing_result() -> None:
+    """The trader withdrew while the notice was due; the aggregator read the payment first and
+    released the goods on condition: the withdrawal changes nothing, and that is no finding."""
+    events = [*EVENTS, found("customs"), found("ciq", FindingOutcome.SAMPLED, hours=3)]
+    withdrawal = factories.withdrawal(
+        KEROSENE, version=1, withdrawn_at=factories.T0 + timedelta(hours=6)
+    )
+    life = folded([*events, settling(events), withdrawal])
+    assert statuses(life)[-1] is ClearanceStatus.CONDITIONALLY_RELEASED
+    assert life.verify().findings == []
