@@ -200,6 +200,17 @@ def _apply_versioned(doc: Doc, event: Event, data: Doc) -> Doc:
     return doc
 
 
+def _copy_order(finding: Doc) -> tuple[str, str]:
+    """Findings in the order recorded; copies of one finding (a redelivery) by their content,
+    so that the copy kept never depends on the order they were read in."""
+    return finding["recorded_at"], json.dumps(finding, sort_keys=True)
+
+
+def _first_copy(current: Doc | None, new: Doc) -> Doc:
+    """Of two copies of a finding the earliest recorded (see :func:`_copy_order`)."""
+    return new if current is None or _copy_order(new) < _copy_order(current) else current
+
+
 def _apply_gate_out(doc: Doc, data: Doc) -> Doc:
     """The document with one more gate-out (see the module's text): nothing else changes."""
     gate_outs: dict[str, Doc] = {g["gate_out_id"]: g for g in doc.get("gate_outs") or ()}
@@ -213,17 +224,6 @@ def _apply_gate_out(doc: Doc, data: Doc) -> Doc:
 def _passed_order(gate_out: Doc) -> tuple[str, str]:
     """Gate-outs in the order passed; copies of one by their content (as findings')."""
     return gate_out["passed_at"], json.dumps(gate_out, sort_keys=True)
-
-
-def _copy_order(finding: Doc) -> tuple[str, str]:
-    """Findings in the order recorded; copies of one finding (a redelivery) by their content,
-    so that the copy kept never depends on the order they were read in."""
-    return finding["recorded_at"], json.dumps(finding, sort_keys=True)
-
-
-def _first_copy(current: Doc | None, new: Doc) -> Doc:
-    """Of two copies of a finding the earliest recorded (see :func:`_copy_order`)."""
-    return new if current is None or _copy_order(new) < _copy_order(current) else current
 
 
 def _life_status(verdicts: Doc, steps: list[Doc], current: int) -> str:
