@@ -39,6 +39,13 @@ pure function of the set of its events, whatever their order and repeats:
 A declaration without versions keeps exactly the document it always had (none of the new
 keys): its life ends at its first result. Its events never carry a version, nor does the
 join give it withdrawals, payments or findings, which are ignored if one ever comes.
+
+``gate_outs``: the port's gate-outs (``gate.out``: goods that left the port under a release,
+:mod:`services.gate`), as facts, versioned declaration or not: every one, by
+``gate_out_id`` (of two copies, a redelivery or a retry under the same Idempotency-Key, the
+earliest passed), in the order passed. A gate-out changes nothing else in the document (the
+status stays the release's), and nothing else changes them, so the document stays a pure
+function of the set of its events. The key is there only once a gate-out is in.
 """
 
 from __future__ import annotations
@@ -55,6 +62,7 @@ from singlewindow.events import (
     DeclarationSubmitted,
     DeclarationWithdrawn,
     Event,
+    GateOut,
     InspectionFinding,
     PaymentConfirmed,
 )
@@ -98,6 +106,8 @@ def apply(doc: Doc | None, event: Event) -> Doc:
     """The document after one event (pure; the input is not modified)."""
     doc = {**new_document(event.declaration_id), **(doc or {})}
     data = event.model_dump(mode="json", exclude={"signature"})  # signatures stay on the log
+    if isinstance(event, GateOut):  # a fact beside the rest, whatever the declaration's kind
+        return _apply_gate_out(doc, data)
     without_versions = (doc["declaration"] or {"version": 0}).get("version") is None
     if "version" in doc or (_versioned(event) and not without_versions):
         return _apply_versioned(doc, event, data)
@@ -203,6 +213,21 @@ def _first_copy(current: Doc | None, new: Doc) -> Doc:
     return new if current is None or _copy_order(new) < _copy_order(current) else current
 
 
+def _apply_gate_out(doc: Doc, data: Doc) -> Doc:
+    """The document with one more gate-out (see the module's text): nothing else changes."""
+    gate_outs: dict[str, Doc] = {g["gate_out_id"]: g for g in doc.get("gate_outs") or ()}
+    current = gate_outs.get(data["gate_out_id"])
+    if current is None or _passed_order(data) < _passed_order(current):
+        gate_outs[data["gate_out_id"]] = data
+    doc["gate_outs"] = sorted(gate_outs.values(), key=_passed_order)
+    return doc
+
+
+def _passed_order(gate_out: Doc) -> tuple[str, str]:
+    """Gate-outs in the order passed; copies of one by their content (as findings')."""
+    return gate_out["passed_at"], json.dumps(gate_out, sort_keys=True)
+
+
 def _life_status(verdicts: Doc, steps: list[Doc], current: int) -> str:
     """The status of a versioned declaration (see the module's text)."""
     final = next((s for s in steps if s["status"] in LIFE_FINAL), None)
@@ -235,4 +260,6 @@ def status_view(doc: Doc) -> Doc:
     }
     if "version" in doc:  # a versioned declaration: its life too
         view.update({key: doc.get(key) for key in VERSIONED_KEYS})
+    if "gate_outs" in doc:  # goods out of the port
+        view["gate_outs"] = doc["gate_outs"]
     return view

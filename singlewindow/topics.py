@@ -144,6 +144,12 @@ def inputs(registry: AgencyRegistry | None = None) -> tuple[str, ...]:
     )
 
 
+def projected(registry: AgencyRegistry | None = None) -> tuple[str, ...]:
+    """The topics the read model folds (the projector reads them, the audit rebuilds from
+    them): the join's inputs, the results and the gate-outs."""
+    return (*inputs(registry), CLEARANCE_RESULTS.name, GATE_OUT.name)
+
+
 def catalog(registry: AgencyRegistry | None = None) -> tuple[Topic, ...]:
     """Every topic of the platform with the agencies of ``registry`` (default: this
     process's registry)."""

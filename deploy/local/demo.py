@@ -1,10 +1,12 @@
 """``make demo``: one sample declaration per outcome through the platform; results as a table;
 then a trader's journeys after the first answer (:mod:`deploy.local.journeys`: pay, pay late,
-guarantee, documents, amendment, withdrawal), step by step.
+guarantee, documents, amendment, withdrawal, inspection; the goods out through the port's
+gate), step by step.
 
-Uses the intake at ``INTAKE_HOST``:``INTAKE_PORT`` and the bank at ``BANK_HOST``:``BANK_PORT``
-when they answer (``make run`` in another terminal); otherwise starts the platform for the
-demo and stops it afterwards.
+Uses the intake at ``INTAKE_HOST``:``INTAKE_PORT``, the bank at ``BANK_HOST``:``BANK_PORT``,
+the inspection station at ``INSPECTION_HOST``:``INSPECTION_PORT`` and the gate at
+``GATE_HOST``:``GATE_PORT`` (8083) when they answer (``make run`` in another terminal);
+otherwise starts the platform for the demo and stops it afterwards.
 """
 
 from __future__ import annotations
@@ -59,8 +61,9 @@ def inspector(agency: str) -> dict[str, str]:
     return inspector_bearer(f"demo-{agency}-inspector", agency)
 
 
-async def journeys(urls: tuple[str, str, str]) -> dict[str, list[View] | BaseException]:
-    """Every journey; ``urls``: the intake's, the bank's, the inspection station's."""
+async def journeys(urls: tuple[str, str, str, str]) -> dict[str, list[View] | BaseException]:
+    """Every journey; ``urls``: the intake's, the bank's, the inspection station's, the
+    gate's (its officer: the demo's inspector of the port authority)."""
     window = Window.open(urls, bearer(DEMO_BROKER, demo_usccs()), inspector)
     try:
         return await every_journey(window, return_exceptions=True)
@@ -70,20 +73,23 @@ async def journeys(urls: tuple[str, str, str]) -> dict[str, list[View] | BaseExc
 
 def journey_table(ended: dict[str, list[View] | BaseException]) -> Table:
     table = Table(title="after the first answer: one declaration, its steps")
-    for column in ("journey", "steps (status, version)", "duties CNY", "late interest CNY"):
+    columns = ("journey", "steps (status, version)", "duties CNY", "late interest CNY", "gate-out")
+    for column in columns:
         table.add_column(column)
     for name, views in ended.items():
         if isinstance(views, BaseException):  # e.g. drawn by customs' random sample
-            table.add_row(name, f"stopped: {views}"[:200], "-", "-")
+            table.add_row(name, f"stopped: {views}"[:200], "-", "-", "-")
             continue
         last = views[-1]
         steps = " → ".join(f"{s['status']} v{s['version']}" for s in last.get("steps") or ())
         notice, settlement = last.get("payment_notice") or {}, last.get("settlement") or {}
+        outs = last.get("gate_outs") or ()
         table.add_row(
             name,
             steps,
             str(notice.get("amount", "-")),
             str(settlement.get("late_interest", "-")),
+            "; ".join(f"{o['vehicle']} {', '.join(o['containers'])}".strip() for o in outs) or "-",
         )
     return table
 
@@ -95,16 +101,19 @@ def main() -> None:
     bank_url = f"http://{bank_host}:{os.environ.get('BANK_PORT', '8081')}"
     station_host = os.environ.get("INSPECTION_HOST", "127.0.0.1")
     station_url = f"http://{station_host}:{os.environ.get('INSPECTION_PORT', '8082')}"
+    gate_host = os.environ.get("GATE_HOST", "127.0.0.1")
+    gate_url = f"http://{gate_host}:{os.environ.get('GATE_PORT', '8083')}"
     with ExitStack() as stack:
         try:
-            for door in (url, bank_url, station_url):
+            for door in (url, bank_url, station_url, gate_url):
                 httpx.get(f"{door}/healthz", timeout=2).raise_for_status()
         except httpx.HTTPError:
             logs = Path(stack.enter_context(tempfile.TemporaryDirectory()))
             platform = stack.enter_context(running_platform(logs, intake_port=18050))
-            url, bank_url, station_url = platform.url, platform.bank_url, platform.inspection_url
+            url, bank_url = platform.url, platform.bank_url
+            station_url, gate_url = platform.inspection_url, platform.gate_url
         answers = asyncio.run(run(url))
-        ended = asyncio.run(journeys((url, bank_url, station_url)))
+        ended = asyncio.run(journeys((url, bank_url, station_url, gate_url)))
     table = Table(title="one declaration, every agency, one answer")
     agencies = agency_registry().codes
     for column in ("scenario", "status", *agencies, "reasons", "duties CNY", "charges CNY"):

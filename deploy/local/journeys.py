@@ -7,8 +7,10 @@ Each journey lodges its declaration at the intake, follows it with the status AP
 long-poll (``wait`` with ``seen``: the status last seen) and acts on the trader's view's
 ``next_step``; payments go through the bank (``services/bank``), and the agencies'
 inspectors record their findings at the inspection station (``services/inspection``), each
-with a token of their own agency. A journey returns the views it saw, one per step, so that
-a caller can show or check them.
+with a token of their own agency. Released goods leave the port through its gate
+(``services/gate``), let out by a gate officer (an inspector of the port authority, ``port``).
+A journey returns the views it saw, one per step (and one more once the trader's view shows
+a gate-out), so that a caller can show or check them.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ DEAD_ENDS = frozenset(
     }
 )
 Headers = Callable[[str], dict[str, str]]  # an agency's code -> its inspector's headers
+GATE_AGENCY = "port"  # a gate officer is an inspector of the port authority
+GATE = "CNSHA-WGQ-3"  # the gate the journeys' trucks leave through
 
 
 class JourneyError(AssertionError):
@@ -53,12 +57,14 @@ class JourneyError(AssertionError):
 
 @dataclass
 class Window:
-    """The trader's two doors, the intake and the bank, with one token; and the inspection
-    station, where each agency's inspector records findings with a token of their own."""
+    """The trader's two doors, the intake and the bank, with one token; the inspection
+    station, where each agency's inspector records findings with a token of their own; and
+    the port's gate, where a gate officer (the port authority's inspector) lets goods out."""
 
     intake: httpx.AsyncClient
     bank: httpx.AsyncClient
     station: httpx.AsyncClient
+    gate: httpx.AsyncClient
     inspectors: Headers
     seen: dict[str, list[View]] = field(default_factory=dict)  # declaration id -> its views
     bodies: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> the body lodged
@@ -70,17 +76,18 @@ class Window:
     @classmethod
     def open(
         cls,
-        urls: tuple[str, str, str],
+        urls: tuple[str, str, str, str],
         headers: dict[str, str],
         inspectors: Headers,
         keys: Callable[[], str] | None = None,
     ) -> Window:
-        """``urls``: the intake's, the bank's and the inspection station's."""
-        intake, bank, station = urls
+        """``urls``: the intake's, the bank's, the inspection station's and the gate's."""
+        intake, bank, station, gate = urls
         return cls(
             httpx.AsyncClient(base_url=intake, timeout=60, headers=headers),
             httpx.AsyncClient(base_url=bank, timeout=60, headers=headers),
             httpx.AsyncClient(base_url=station, timeout=60),
+            httpx.AsyncClient(base_url=gate, timeout=60),
             inspectors,
             keys=keys,
         )
@@ -89,6 +96,7 @@ class Window:
         await self.intake.aclose()
         await self.bank.aclose()
         await self.station.aclose()
+        await self.gate.aclose()
 
     async def lodge(self, body: dict[str, Any]) -> str:
         headers = {"Idempotency-Key": self.keys()} if self.keys else {}
@@ -196,6 +204,59 @@ class Window:
         checks = self.order(declaration_id)["checks"]
         return list(dict.fromkeys(str(c["agency"]) for c in checks))
 
+    def containers(self, declaration_id: str) -> list[str]:
+        """The containers of the body lodged (none: bulk or air cargo)."""
+        transport = self.bodies[declaration_id].get("transport") or {}
+        return [str(c) for c in transport.get("containers") or ()]
+
+    async def try_gate_out(
+        self, declaration_id: str, vehicle: str = "沪A12345", key: str | None = None
+    ) -> httpx.Response:
+        """The port's gate officer asks the gate to let the declaration's containers out on
+        ``vehicle``: the gate's answer, whatever it is."""
+        body = {
+            "declaration_id": declaration_id,
+            "gate": GATE,
+            "vehicle": vehicle,
+            "containers": self.containers(declaration_id),
+        }
+        headers = {
+            **self.inspectors(GATE_AGENCY),
+            "Idempotency-Key": key or f"gate-{uuid.uuid4().hex}",
+        }
+        return await self.gate.post("/v1/gate-out", json=body, headers=headers)
+
+    async def gate_out(self, declaration_id: str, vehicle: str = "沪A12345") -> str:
+        """Let the declaration's goods out through the gate (202 or JourneyError): the
+        gate-out id."""
+        answer = _accepted(await self.try_gate_out(declaration_id, vehicle))
+        return str(answer["gate_out_id"])
+
+    async def until_out(self, declaration_id: str, count: int = 1) -> View:
+        """The trader's view once it shows ``count`` gate-outs (the projector has folded
+        them); it polls, since a gate-out changes no status."""
+        path = f"/v1/declarations/{declaration_id}"
+        views = self.seen[declaration_id]
+        try:
+            async with asyncio.timeout(POLLS * 30):
+                while True:
+                    response = await self.intake.get(path)
+                    if response.status_code != 200:
+                        raise JourneyError(
+                            f"{declaration_id}: {response.status_code} {response.text}"
+                        )
+                    view: View = response.json()
+                    if not views or view != views[-1]:
+                        views.append(view)
+                    if len(view.get("gate_outs") or ()) >= count:
+                        return view
+                    await asyncio.sleep(0.5)
+        except TimeoutError:
+            raise JourneyError(
+                f"{declaration_id}: the trader's view never showed {count} gate-out(s): "
+                f"{views[-1] if views else 'no answer'}"
+            ) from None
+
     async def supply(self, declaration_id: str, *documents: tuple[str, str]) -> None:
         body = {"documents": [{"type": t, "reference": r} for t, r in documents]}
         _accepted(await self.intake.post(f"/v1/declarations/{declaration_id}/documents", json=body))
@@ -238,11 +299,14 @@ def days_after(due_by: str, days: int) -> datetime:
 
 
 async def pay_and_release(window: Window, body: dict[str, Any]) -> list[View]:
-    """Cleared by every agency, duties due: pay the notice in time, released."""
+    """Cleared by every agency, duties due: pay the notice in time, released; the goods leave
+    the port through the gate, and the trader's view shows the gate-out."""
     declaration_id = await window.lodge(body)
     due = await window.until(declaration_id, "AWAITING_PAYMENT")
     await window.pay(due)
     await window.until(declaration_id, "RELEASED")
+    await window.gate_out(declaration_id)
+    await window.until_out(declaration_id)
     return window.seen[declaration_id]
 
 

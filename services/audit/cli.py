@@ -34,6 +34,7 @@ from singlewindow.events import (
     ClearanceResult,
     DeclarationSubmitted,
     DeclarationWithdrawn,
+    GateOut,
     InspectionFinding,
     PaymentConfirmed,
 )
@@ -151,7 +152,18 @@ def summary(item: log.LoggedEvent) -> str:
         return f"{event.kind} {event.amount} CNY on notice {event.notice_id} by {event.payer}"
     if isinstance(event, InspectionFinding):
         return finding_summary(event)
+    if isinstance(event, GateOut):
+        return gate_out_summary(event)
     return f"undecodable: {item.error}"
+
+
+def gate_out_summary(event: GateOut) -> str:
+    """One line about goods out of the port through its gate."""
+    containers = ", ".join(event.containers) or "no containers"
+    return (
+        f"gate-out {event.gate_out_id} at gate {event.gate}: {event.vehicle} with {containers}, "
+        f"under result {event.result_id}, by {event.officer}"
+    )
 
 
 def finding_summary(event: InspectionFinding) -> str:
@@ -215,7 +227,8 @@ def verify_command(
     ``--from``/``--to`` (times) select the declarations submitted in that window; their
     verdicts and results, and the withdrawals, payments and inspection findings
     (``inspections.findings``) the later steps of a versioned declaration rest on, are
-    checked wherever they are in the log. Customs' random sample is
+    checked wherever they are in the log; so are its gate-outs (``gate.out``), each against
+    the release it names. Customs' random sample is
     redrawn when the sampling keys are supplied (``CUSTOMS_SAMPLING_KEYS_FILE`` or
     ``CUSTOMS_SAMPLING_KEYS``, as the customs service takes them); otherwise it is reported as
     not checked, which is no finding. Every signature is checked against the key registry
@@ -273,6 +286,7 @@ class Window:
     withdrawals: list[DeclarationWithdrawn] = field(default_factory=list)
     payments: list[PaymentConfirmed] = field(default_factory=list)
     inspection_findings: list[InspectionFinding] = field(default_factory=list)
+    gate_outs: list[GateOut] = field(default_factory=list)
 
 
 def split_signed(
@@ -320,6 +334,7 @@ def select_window(
         [e.event for e in signed if kept(e) and isinstance(e.event, DeclarationWithdrawn)],
         [e.event for e in signed if kept(e) and isinstance(e.event, PaymentConfirmed)],
         [e.event for e in signed if kept(e) and isinstance(e.event, InspectionFinding)],
+        [e.event for e in signed if kept(e) and isinstance(e.event, GateOut)],
     )
 
 
@@ -342,6 +357,7 @@ def verify_window(
         window.withdrawals,
         window.payments,
         window.inspection_findings,
+        gate_outs=window.gate_outs,
     )
     for e in window.undecodable:
         report.add("undecodable event", e.key or "?", f"{e.topic}@{e.partition}/{e.offset}")
@@ -362,6 +378,7 @@ def report_document(report: Report) -> dict[str, Any]:
             "withdrawals": report.withdrawals,
             "payments": report.payments,
             "inspection_findings": report.inspection_findings,
+            "gate_outs": report.gate_outs,
             "findings": len(report.findings),
             "findings_by_kind": report.counts(),
             "unchecked": len(report.unchecked),
@@ -400,6 +417,7 @@ def print_report(report: Report, console: Console) -> None:
         ("withdrawals", report.withdrawals),
         ("payments", report.payments),
         ("inspection findings", report.inspection_findings),
+        ("gate-outs", report.gate_outs),
         *report.counts().items(),
         ("findings", len(report.findings)),
     ]

@@ -19,9 +19,10 @@ from singlewindow.events import (
 from singlewindow.kafka.consumer import refusal
 from singlewindow.kafka.reader import read_to_end, reader, topic_partitions
 from singlewindow.settings import Settings
-from singlewindow.topics import CLEARANCE_RESULTS, events_by_topic, inputs
+from singlewindow.topics import events_by_topic, projected
 
-AUDITED: dict[str, type[Event]] = events_by_topic((*inputs(), CLEARANCE_RESULTS.name))
+# what the projector folds (the inputs, the results, the gate-outs): the rebuild folds the same
+AUDITED: dict[str, type[Event]] = events_by_topic(projected())
 
 
 @dataclass(frozen=True)

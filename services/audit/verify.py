@@ -85,6 +85,7 @@ from singlewindow.events import (
     DeclarationSubmitted,
     DeclarationWithdrawn,
     Event,
+    GateOut,
     InspectionFinding,
     InspectionOrder,
     JoinState,
@@ -174,6 +175,7 @@ class Report:
     withdrawals: int = 0
     payments: int = 0
     inspection_findings: int = 0
+    gate_outs: int = 0
 
     def add(self, kind: str, declaration_id: str, detail: str) -> None:
         """A finding: something in the log does not add up."""
@@ -200,13 +202,15 @@ def verify(
     withdrawals: Iterable[DeclarationWithdrawn] = (),
     payments: Iterable[PaymentConfirmed] = (),
     inspection_findings: Iterable[InspectionFinding] = (),
+    gate_outs: Iterable[GateOut] = (),
 ) -> Report:
     """Everything that does not add up, in log order of the inputs.
 
     ``rules`` defaults to :func:`recomputers` without sampling keys. ``withdrawals``,
     ``payments`` and ``inspection_findings`` are the events of declarations.withdrawn,
     payments.confirmed and inspections.findings, each in its topic's order: the later steps
-    of versioned declarations rest on them.
+    of versioned declarations rest on them. ``gate_outs`` (gate.out) are each checked against
+    the release they name (:func:`verify_gate_outs`).
     """
     rules = recomputers() if rules is None else rules
     report = Report()
@@ -243,6 +247,7 @@ def verify(
                 Lodged(ruled[key], answered[key], withdrawn[key], paid[key], inspected[key]),
                 deadline_after,
             )
+    verify_gate_outs(report, answered, gate_outs)
     return report
 
 
@@ -924,3 +929,44 @@ def _difference(actual: AgencyVerdict, expected: AgencyVerdict) -> str:
     return f"{actual.agency}: " + ", ".join(
         f"{name} recorded {a[name]!r:.60} recomputed {e[name]!r:.60}" for name in fields
     )
+
+
+def verify_gate_outs(
+    report: Report, answered: Mapping[str, list[ClearanceResult]], gate_outs: Iterable[GateOut]
+) -> None:
+    """The port's gate-outs (gate.out): goods leave the port only under a release.
+
+    Each gate-out names the result it relied on (``result_id``): it must be a RELEASED or
+    CONDITIONALLY_RELEASED result of the same declaration (``answered``: its results), and
+    the goods must have passed (``passed_at``) no earlier than that result was decided;
+    otherwise it is a *gate-out without release*. A recall or any other step after the
+    release is no finding (the goods had left under the release standing then), nor are
+    several gate-outs under one release (several vehicles). Copies of one gate-out (a
+    redelivery, the retry of the same Idempotency-Key) are counted and reported once."""
+    seen: set[tuple[str, str, str, datetime]] = set()
+    for out in gate_outs:
+        report.gate_outs += 1
+        copy = (out.declaration_id, out.gate_out_id, out.result_id, out.passed_at)
+        if copy in seen:
+            continue
+        seen.add(copy)
+        problem = _gate_out_problem(out, answered.get(out.declaration_id) or [])
+        if problem is not None:
+            report.add("gate-out without release", out.declaration_id, problem)
+
+
+def _gate_out_problem(out: GateOut, results: list[ClearanceResult]) -> str | None:
+    """Why ``out`` rests on no release of its declaration's ``results`` (None: it does)."""
+    what = f"gate-out {out.gate_out_id} at gate {out.gate} ({out.vehicle})"
+    relied = next((r for r in results if r.result_id == out.result_id), None)
+    if relied is None:
+        return f"{what} names result {out.result_id}, which is no result of the declaration"
+    step = f"result {relied.result_id} (step {relied.sequence}, {relied.status})"
+    if relied.status not in RELEASED_STATUSES:
+        return f"{what} relied on {step}, which is no release"
+    if out.passed_at < relied.decided_at:
+        return (
+            f"{what} passed at {out.passed_at.isoformat()}, before {step} was decided at "
+            f"{relied.decided_at.isoformat()}"
+        )
+    return None

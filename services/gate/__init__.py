@@ -13,9 +13,11 @@ The gate officer authenticates with an inspector's bearer JWT (``sub`` and ``age
 ``port`` by default); another agency's inspector is refused (403), a trader's token is no
 officer's (401). The officer is the token's subject, never the body's.
 
-The gate reads the database and never writes it; it reads nothing on Kafka. Nothing records
-yet that goods have gone out (the read model does not fold ``gate.out``), so the gate does not
-refuse a second gate-out under the same release: the auditors see every one.
+The gate reads the database and never writes it; it reads nothing on Kafka. The projector folds
+``gate.out`` into the read model (``gate_outs``), so the gate refuses a container that has
+already gone out (409 ``already-out``); a declaration without containers (bulk, air cargo)
+may pass several vehicles under one release. The auditors see every gate-out (``audit
+verify``: a gate-out without a release before it is a finding).
 
 - ``api``: the HTTP API (``POST /v1/gate-out``, ``GET /healthz``);
 - ``gateout``: the request, the gate-out ids and the use case (authorise, check, publish);

@@ -6,11 +6,13 @@
   once Kafka acknowledged the signed ``GateOut``; 401 without a valid inspector's token (a
   trader's names no agency: ``WWW-Authenticate: Bearer``); 403 ``not-a-gate-officer`` (an
   inspector of another agency); 404 ``unknown-declaration``; 409 ``not-released`` (the
-  declaration's latest status is no release); 400 (not JSON), 413 (over 64 KiB), 415 (not
-  ``application/json``), 422 (a bad field, an unknown one, a container the declaration does
-  not list, a bad ``Idempotency-Key``); 503 with ``Retry-After`` when Kafka, the database or
-  the issuer's keys are unavailable. ``Idempotency-Key`` (1-128 printable ASCII characters):
-  the same key of the same officer gives the same gate-out id.
+  declaration's latest status is no release) or ``already-out`` (a container the read model
+  shows gone out under another gate-out, each named in ``errors``); 400 (not JSON), 413
+  (over 64 KiB), 415 (not ``application/json``), 422 (a bad field, an unknown one, a
+  container the declaration does not list, a bad ``Idempotency-Key``); 503 with
+  ``Retry-After`` when Kafka, the database or the issuer's keys are unavailable.
+  ``Idempotency-Key`` (1-128 printable ASCII characters): the same key of the same officer
+  gives the same gate-out id.
 - ``GET /healthz`` (open); ``/docs`` and ``/openapi.json`` only with ``docs``.
 
 Every error is a problem document (``services.intake.errors``), as the intake's.

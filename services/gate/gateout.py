@@ -19,7 +19,13 @@
    RELEASED or CONDITIONALLY_RELEASED (a HELD, AWAITING_PAYMENT, RECALLED... declaration stays
    in the port); 503 when the database does not answer;
 3. each container is one the declaration lists, when it lists any: 422 ``unknown-container``
-   naming each other one.
+   naming each other one;
+4. no container has gone out already: the document's ``gate_outs`` (the projector folds
+   ``gate.out``) list none of them under another gate-out id, or 409 ``already-out`` naming
+   each (the retry of a gate-out under the same Idempotency-Key, same id, is no second one).
+   A declaration without containers (bulk, air cargo) may pass several vehicles: only
+   containers are checked. The read model lags the topic by a moment, so two officers racing
+   with the same container may both pass; the auditors see both.
 
 Then it publishes the signed ``GateOut`` on ``gate.out`` (keyed by the declaration id) with the
 latest step's ``result_id``, the officer (the token's subject) and the gate's clock as
@@ -113,6 +119,17 @@ def declared_containers(document: dict[str, Any]) -> tuple[str, ...]:
     return tuple(consignment.get("containers") or ())
 
 
+def gone_out(document: dict[str, Any], gate_out_id: str | None = None) -> dict[str, Any]:
+    """Container -> the recorded gate-out (``gate_outs``, in the order passed) it first left
+    the port under, leaving out the gate-out ``gate_out_id`` (a retry of it is no second)."""
+    out: dict[str, Any] = {}
+    for recorded in document.get("gate_outs") or ():
+        if recorded.get("gate_out_id") != gate_out_id:
+            for container in recorded.get("containers") or ():
+                out.setdefault(str(container), recorded)
+    return out
+
+
 class Gate:
     """The gate's use cases over its producer (``singlewindow.kafka.producer.EventProducer``
     with the gate's signing key) and the read model (``services.intake.adapters
@@ -168,9 +185,10 @@ class Gate:
         digest = self.keyed_ids.digest("gate-out", subject, key)
         return GATE_OUT_ID_PREFIX + digest[:16].hex().upper()
 
-    async def release_of(self, request: GateOutRequest) -> str:
+    async def release_of(self, request: GateOutRequest, gate_out_id: str | None = None) -> str:
         """The result id of the release the goods leave under: the declaration's latest step,
-        checked against the read model (Problem 404, 409 or 422; Unavailable)."""
+        checked against the read model (Problem 404, 409 or 422; Unavailable); its containers
+        must not have left already under another gate-out than ``gate_out_id``."""
         declaration_id = request.declaration_id
         try:
             document = await self.read_model.get(declaration_id)
@@ -194,6 +212,18 @@ class Gate:
             if unknown:
                 detail = f"{len(unknown)} container(s) not listed by the declaration"
                 raise Problem(422, detail, kind="unknown-container", errors=unknown)
+        out = gone_out(document, gate_out_id)
+        already = [
+            FieldError(
+                f"containers[{i}]",
+                f"{c} left the port at {out[c].get('passed_at')} through gate {out[c].get('gate')}",
+            )
+            for i, c in enumerate(request.containers)
+            if c in out
+        ]
+        if already:
+            detail = f"{len(already)} container(s) of {declaration_id!r} already out"
+            raise Problem(409, detail, kind="already-out", errors=already)
         return str(result["result_id"])
 
     async def let_out(
@@ -201,12 +231,14 @@ class Gate:
     ) -> GateOut:
         """Publish the gate-out and return it, once Kafka acknowledged it.
 
-        Raises a Problem (404, 409, 422) or Unavailable (the read model, Kafka) before
-        anything is recorded: the retry, with the same key, publishes the same gate-out id."""
-        result_id = await self.release_of(request)
+        Raises a Problem (404, 409 not released or already out, 422) or Unavailable (the read
+        model, Kafka) before anything is recorded: the retry, with the same key, publishes the
+        same gate-out id."""
+        gate_out_id = self.gate_out_id(officer.subject, key)
+        result_id = await self.release_of(request, gate_out_id)
         event = GateOut(
             declaration_id=request.declaration_id,
-            gate_out_id=self.gate_out_id(officer.subject, key),
+            gate_out_id=gate_out_id,
             result_id=result_id,
             gate=request.gate,
             vehicle=request.vehicle,

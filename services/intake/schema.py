@@ -640,6 +640,15 @@ class SanctionOut(_Out):
     reasons: list[InspectorReasonOut] = []
 
 
+class GateOutOut(_Out):
+    """Goods out of the port through its gate under the release (the officer is not named)."""
+
+    gate: str = Field(description="the gate's code")
+    vehicle: str = Field(description="the vehicle's plate")
+    containers: list[str] = Field([], description="the containers it took out (none: bulk, air)")
+    passed_at: str | None = None
+
+
 class NextStepOut(_Out):
     """What the trader must do now (``code`` for machines, ``message`` for people)."""
 
@@ -667,6 +676,9 @@ class DeclarationStatus(_Out):
     )
     findings: list[FindingOut] = Field([], description="the findings against it, as recorded")
     sanction: SanctionOut | None = None
+    gate_outs: list[GateOutOut] = Field(
+        [], description="the goods' gate-outs at the port's gate (卡口), in the order passed"
+    )
     next_step: NextStepOut | None = None
 
 

@@ -13,6 +13,10 @@ After a joint inspection the trader sees its order (kept after the step that iss
 findings recorded against it so far (agency, outcome, measure, reasons, samples, laboratory
 result, time: never the inspector, an officer's identity, nor the station's ids) and the
 sanction of the latest step. :func:`next_step` has one rule per status (:data:`NEXT_STEPS`).
+
+Once the goods leave the port under their release, the trader sees each gate-out the port's
+gate recorded (``gate_outs``: the gate, the vehicle, the containers, the time; never the gate
+officer).
 """
 
 from __future__ import annotations
@@ -386,15 +390,27 @@ def _findings_on(step: Doc | None, findings: Iterable[Doc]) -> list[Doc]:
     ]
 
 
+# what a gate-out shows the trader: never the gate officer (an officer's identity) nor its id
+GATE_OUT_FIELDS = ("gate", "vehicle", "containers", "passed_at")
+
+
+def trader_gate_out(gate_out: Doc) -> dict[str, Any]:
+    """A gate-out of the goods without the officer and the ids."""
+    shown = {name: gate_out.get(name) for name in GATE_OUT_FIELDS}
+    return {**shown, "containers": list(gate_out.get("containers") or ())}
+
+
 @dataclass(frozen=True)
 class Situation:
     """What the trader's next step is computed from: the declaration, its latest step, the
-    payment notice shown and the findings against its inspection order."""
+    payment notice shown, the findings against its inspection order and the number of
+    gate-outs recorded."""
 
     declaration_id: str
     result: Doc
     notice: Doc | None
     findings: list[dict[str, Any]]
+    gone_out: int = 0
 
     @property
     def here(self) -> str:
@@ -486,10 +502,24 @@ def _conditional(now: Situation) -> dict[str, Any]:
     return _next(
         "WAIT",
         "The goods are released on condition: samples taken at the inspection are at the "
-        "laboratory. Keep the goods as they are, available to the agencies, until its result: "
-        "if it does not conform, they are recalled. Nothing to do meanwhile.",
+        "laboratory. The goods may leave the port through the gate, but keep them as they "
+        "are, available to the agencies, until its result: if it does not conform, they are "
+        "recalled. Nothing to do meanwhile.",
         None,
         sampling,
+    )
+
+
+def _released(now: Situation) -> dict[str, Any]:
+    if now.gone_out:
+        return _next(
+            "NONE",
+            f"The goods are released; the port's gate recorded {now.gone_out} gate-out(s) "
+            "of them (gate_outs). Nothing more to do.",
+        )
+    return _next(
+        "NONE",
+        "The goods are released: they may leave the port through the gate. Nothing more to do.",
     )
 
 
@@ -529,7 +559,7 @@ NEXT_STEPS: Mapping[str, Callable[[Situation], dict[str, Any]]] = {
     "REMEDIATION_REQUIRED": _remedy,
     "CONDITIONALLY_RELEASED": _conditional,
     "TIMED_OUT": _escalated,
-    "RELEASED": _final("The goods are released. Nothing more to do."),
+    "RELEASED": _released,
     "REJECTED": _final(
         "The declaration is rejected; the reasons say why. Nothing more can be done with it: "
         "lodge a new declaration if appropriate."
@@ -560,12 +590,19 @@ def next_step(
     - REMEDIATION_REQUIRED -> ``REMEDY``: put right what the sanction names, under the
       supervision of its agency (re-labelling, a penalty case);
     - CONDITIONALLY_RELEASED -> ``WAIT`` for the laboratory's result (``PAY`` if duties are
-      still owed);
+      still owed); the goods may leave through the gate meanwhile, kept as they are;
     - TIMED_OUT -> ``WAIT``: escalated, the agencies named have not ruled (nothing to do);
     - SUBMITTED, IN_REVIEW -> ``WAIT``;
-    - RELEASED, REJECTED, WITHDRAWN, SANCTIONED, RECALLED -> ``NONE``: final.
+    - RELEASED, REJECTED, WITHDRAWN, SANCTIONED, RECALLED -> ``NONE``: final (a release: the
+      goods may leave through the gate; the message says how many gate-outs are recorded).
     """
-    now = Situation(view["declaration_id"], view.get("result") or {}, notice, findings or [])
+    now = Situation(
+        view["declaration_id"],
+        view.get("result") or {},
+        notice,
+        findings or [],
+        len(view.get("gate_outs") or ()),
+    )
     return NEXT_STEPS.get(view["status"], _assessing)(now)
 
 
@@ -578,8 +615,9 @@ def trader_view(doc: Doc) -> dict[str, Any]:
         "verdicts": [trader_verdict(v) for v in view["verdicts"]],
         "result": trader_result(view["result"]),
     }
-    if "version" not in view:  # lodged before versions: as it always was
-        return body
+    gate_outs = [trader_gate_out(g) for g in view.get("gate_outs") or ()]
+    if "version" not in view:  # lodged before versions: as it always was, and its gate-outs
+        return {**body, "gate_outs": gate_outs} if gate_outs else body
     steps = list(view.get("steps") or ())
     notice, settlement = _paid_notice(steps)
     shown_notice = trader_notice(notice)
@@ -596,6 +634,7 @@ def trader_view(doc: Doc) -> dict[str, Any]:
         inspection=trader_inspection(ordered["inspection"] if ordered else None),
         findings=findings,
         sanction=trader_sanction((view.get("result") or {}).get("sanction")),
+        gate_outs=gate_outs,
         next_step=next_step(view, shown_notice, findings),
     )
     return body

@@ -15,10 +15,11 @@ from singlewindow.kafka.producer import EventProducer
 from singlewindow.readmodel import COLLECTION, Doc, apply
 from singlewindow.settings import Settings
 from singlewindow.signing import registry_file
-from singlewindow.topics import CLEARANCE_RESULTS, events_by_topic, inputs
+from singlewindow.topics import events_by_topic, projected
 
 NAME = "projector"
-KINDS: dict[str, type[Event]] = events_by_topic((*inputs(), CLEARANCE_RESULTS.name))
+# the join's inputs, its results and the port's gate-outs
+KINDS: dict[str, type[Event]] = events_by_topic(projected())
 
 
 def projector(settings: Settings, fetch_max_wait_ms: int = 250) -> ConsumerService:

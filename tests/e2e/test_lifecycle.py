@@ -1,6 +1,6 @@
 """The life of a declaration after its first answer, through the whole platform over HTTP
-(the intake, the bank, every agency, the aggregator, the read model): the journeys of
-:mod:`deploy.local.journeys`, checked as a trader would check them.
+(the intake, the bank, every agency, the aggregator, the read model, the port's gate): the
+journeys of :mod:`deploy.local.journeys`, checked as a trader would check them.
 
 The late payment is the whisky of tests/e2e/test_assessment.py (invoice in CNY), 56,663.20 CNY
 of duty, consumption tax and VAT in all (computed by hand there). Paid 10 days after the due
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 async def window(platform: Platform) -> AsyncIterator[Window]:
-    urls = (platform.url, platform.bank_url, platform.inspection_url)
+    urls = (platform.url, platform.bank_url, platform.inspection_url, platform.gate_url)
     window = Window.open(urls, trader(), inspector, unsampled_keys())
     yield window
     await window.close()
@@ -72,6 +72,16 @@ async def test_every_journey_ends_where_the_trader_expects(
     assert [s for *_, s in steps(paid)] == ["AWAITING_PAYMENT", "RELEASED"]
     assert paid[-1]["settlement"]["kind"] == "PAYMENT"
     assert paid[-1]["settlement"]["days_late"] == 0
+    # the goods left through the gate: the trader sees the gate-out, never the officer
+    [out] = paid[-1]["gate_outs"]
+    assert (out["gate"], out["vehicle"]) == (journeys.GATE, "沪A12345")
+    assert out["containers"] == window.containers(paid[-1]["declaration_id"]) != []
+    assert "officer" not in out and "gate-out" in paid[-1]["next_step"]["message"]
+    assert paid[-1]["next_step"]["code"] == "NONE"
+    # the read model records it: the same container does not leave twice
+    again = await window.try_gate_out(paid[-1]["declaration_id"], vehicle="沪B54321")
+    assert again.status_code == 409, again.text
+    assert again.json()["type"].endswith(":already-out")
 
     secured = ended["bank guarantee → release"]
     assert [s for *_, s in steps(secured)] == ["AWAITING_PAYMENT", "RELEASED"]
@@ -131,3 +141,15 @@ async def test_every_journey_ends_where_the_trader_expects(
             supplied = {"documents": [{"type": "PACKING_LIST", "reference": "PL-LATE-1"}]}
             refused = await intake.post(f"{here}/documents", json=supplied)
             assert refused.status_code == 409, refused.text
+
+
+async def test_goods_awaiting_payment_stay_in_the_port(window: Window) -> None:
+    """The gate opens only under a release: a declaration whose notice is unpaid is 409
+    not-released, and nothing leaves (the trader's view shows no gate-out)."""
+    declaration_id = await window.lodge(WHISKY)
+    due = await window.until(declaration_id, "AWAITING_PAYMENT")
+    assert due.get("gate_outs") == []
+    refused = await window.try_gate_out(declaration_id)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["type"].endswith(":not-released")
+    assert "AWAITING_PAYMENT" in refused.json()["detail"]

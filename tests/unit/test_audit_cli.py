@@ -18,7 +18,7 @@ from services.aggregator import payment
 from services.aggregator.join import fold
 from services.audit import cli, deadletters, readmodel_rebuild
 from services.audit.deadletters import DeadLetter, refusal
-from services.audit.log import LoggedEvent
+from services.audit.log import AUDITED, LoggedEvent
 from services.audit.render import hex_dump, safe, visible
 from services.customs import rules as customs_rules
 from singlewindow import events as ev
@@ -62,6 +62,7 @@ def logged(
         ev.DeclarationWithdrawn: "declarations.withdrawn",
         ev.PaymentConfirmed: "payments.confirmed",
         ev.InspectionFinding: "inspections.findings",
+        ev.GateOut: "gate.out",
     }.get(type(event), "verdicts.customs")
     key = event.declaration_id if event is not None else HOSTILE
     payload = b""
@@ -162,6 +163,7 @@ def test_verify_json_lists_every_finding_in_full(
         "withdrawals": 0,
         "payments": 0,
         "inspection_findings": 0,
+        "gate_outs": 0,
         "findings": 2,
         "findings_by_kind": {"unknown declaration": 2},
         "unchecked": 1,  # no keys supplied: the sample of D-0001 could not be redrawn
@@ -549,3 +551,78 @@ def test_timeline_describes_findings_and_the_sanction_of_a_result(
     assert "result RECALLED (step 4, v1)" in done.stdout
     assert "DESTRUCTION by customs (finding F-2), on findings F-2" in done.stdout
     assert "undecodable" not in done.stdout
+
+
+# --- verify and timeline: the port's gate-outs -----------------------------------------------
+
+
+def gone_out(sign: bool = True, **changes: Any) -> list[LoggedEvent]:
+    """The guaranteed life of :func:`guaranteed`, then its goods out under the release (a
+    gate-out signed by the gate unless not ``sign``)."""
+    life = guaranteed()
+    release = life[-1].event
+    assert isinstance(release, ev.ClearanceResult)
+    assert release.status is ev.ClearanceStatus.RELEASED
+    out = factories.gate_out(
+        **{
+            "result_id": release.result_id,
+            "passed_at": release.decided_at + timedelta(hours=1),
+            "containers": (),
+            **changes,
+        }
+    )
+    return [*life, logged(out, 50, sign=sign)]
+
+
+def test_verify_reads_the_gate_outs(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    serve_events(monkeypatch, gone_out())
+    monkeypatch.setenv("CUSTOMS_SAMPLING_KEYS", f"{KEY.version}:{KEY.secret.hex()}")
+    done = runner.invoke(cli.app, ["verify", "--format", "json"])
+    assert done.exit_code == 0, done.output
+    summary = json.loads(done.stdout)["summary"]
+    assert (summary["gate_outs"], summary["findings"]) == (1, 0)
+    table = runner.invoke(cli.app, ["verify"])
+    assert table.exit_code == 0 and "gate-outs" in table.stdout
+
+
+def test_verify_finds_a_gate_out_without_release(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    life = guaranteed()
+    notice = life[-2].event
+    assert isinstance(notice, ev.ClearanceResult)
+    serve_events(monkeypatch, gone_out(result_id=notice.result_id))
+    monkeypatch.setenv("CUSTOMS_SAMPLING_KEYS", f"{KEY.version}:{KEY.secret.hex()}")
+    done = runner.invoke(cli.app, ["verify", "--format", "json"])
+    assert done.exit_code == 1, done.output
+    document = json.loads(done.stdout)
+    assert document["summary"]["findings_by_kind"] == {"gate-out without release": 1}
+    assert "AWAITING_PAYMENT), which is no release" in document["findings"][0]["detail"]
+
+
+def test_verify_leaves_out_a_forged_gate_out(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    serve_events(monkeypatch, gone_out(sign=False, result_id="R-NOSUCH"))
+    monkeypatch.setenv("CUSTOMS_SAMPLING_KEYS", f"{KEY.version}:{KEY.secret.hex()}")
+    done = runner.invoke(cli.app, ["verify", "--format", "json"])
+    assert done.exit_code == 1, done.output
+    document = json.loads(done.stdout)
+    assert document["summary"]["gate_outs"] == 0
+    assert document["summary"]["findings_by_kind"] == {"signature refused": 1}
+
+
+def test_timeline_names_the_gate_outs(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = factories.gate_out(containers=("CSQU3054383", "MSKU1234565"))
+    serve_events(monkeypatch, [logged(factories.declaration()), logged(out, 1)])
+    done = runner.invoke(cli.app, ["timeline", "D-0001"])
+    assert done.exit_code == 0, done.output
+    assert "gate-out G-D-0001 at gate CNSHA-WGQ-3: 沪A12345 with CSQU3054383, MSKU1234565" in (
+        done.stdout
+    )
+    assert "under result R-D-0001, by port-gate-officer-1" in done.stdout
+    assert "undecodable" not in done.stdout
+
+
+def test_the_auditors_read_gate_out_with_what_the_projector_folds() -> None:
+    assert AUDITED["gate.out"] is ev.GateOut

@@ -7,7 +7,8 @@ with real tokens of the development issuer in a temporary directory.
 What a gate officer checks: a 202 means a signed GateOut is on ``gate.out`` naming the release
 the goods left under, the body's gate, vehicle and containers, the token's officer and the
 gate's time; the gate stays shut (nothing published) for a declaration that is not released,
-that does not exist, or a container it does not list; only the port authority's officers
+that does not exist, a container it does not list or one that has gone out already (once the
+read model shows it); only the port authority's officers
 open it; the same Idempotency-Key gives the same gate-out id; no acknowledgement, no 202.
 """
 
@@ -402,6 +403,96 @@ async def test_the_gate_agency_is_a_setting(issuer: Issuer, tmp_path: Path) -> N
         await producer.stop()
     assert opened.status_code == 202, opened.text
     problem(refused, 403)
+
+
+# -- once out, a container stays out ------------------------------------------------------
+
+
+def projected(gate: Port) -> None:
+    """Fold what the gate published into the read model, as the projector does."""
+    for event in gate.published():
+        document = gate.read_model.documents[event.declaration_id]
+        gate.read_model.put(apply(document, event))
+
+
+async def test_a_container_out_already_is_409_and_nothing_is_published(issuer: Issuer) -> None:
+    async with port(issuer, life(ClearanceStatus.RELEASED)) as gate:
+        first = await gate.out(body(containers=[CONTAINER]))
+        projected(gate)
+        again = await gate.out(body(vehicle="沪B54321", containers=[OTHER, CONTAINER]))
+        assert len(gate.broker.records(TOPIC)) == 1  # nothing more
+        other = await gate.out(body(vehicle="沪B54321", containers=[OTHER]))
+        projected(gate)
+        both = await gate.out(body(vehicle="沪C00001", containers=[CONTAINER, OTHER]))
+        assert len(gate.published()) == 2
+    assert first.status_code == other.status_code == 202, (first.text, other.text)
+    document = problem(again, 409)
+    assert document["type"].endswith(":already-out")
+    passed = factories.gate_out(passed_at=T0).model_dump(mode="json")["passed_at"]
+    assert document["errors"] == [
+        {
+            "field": "containers[1]",
+            "message": f"{CONTAINER} left the port at {passed} through gate CNSHA-WGQ-3",
+        }
+    ]
+    assert [e["field"] for e in problem(both, 409)["errors"]] == [
+        "containers[0]",
+        "containers[1]",
+    ]
+    assert OFFICER not in again.text  # the officer who let it out is not named
+
+
+async def test_the_retry_of_a_gate_out_already_recorded_is_no_second_one(
+    issuer: Issuer,
+) -> None:
+    """The answer was lost, the gate-out is in the read model: the officer's retry with the
+    same key publishes the same gate-out again (the fold keeps one); another key is refused."""
+    async with port(issuer, life(ClearanceStatus.RELEASED)) as gate:
+        first = await gate.out(body(), key="truck-17")
+        projected(gate)
+        retry = await gate.out(body(), key="truck-17")
+        other = await gate.out(body(), key="truck-18")
+        first_out, again = gate.published()
+        projected(gate)
+        document = gate.read_model.documents[DECLARATION]
+    assert first.status_code == retry.status_code == 202, (first.text, retry.text)
+    assert first_out.gate_out_id == again.gate_out_id == retry.json()["gate_out_id"]
+    assert problem(other, 409)["type"].endswith(":already-out")
+    assert [g["gate_out_id"] for g in document["gate_outs"]] == [first_out.gate_out_id]
+
+
+async def test_bulk_cargo_passes_several_vehicles_under_one_release(issuer: Issuer) -> None:
+    async with port(
+        issuer, life(ClearanceStatus.RELEASED, declaration_id=BULK, containers=())
+    ) as gate:
+        for plate in ("沪A11111", "沪A22222", "沪A33333"):
+            response = await gate.out(body(declaration_id=BULK, vehicle=plate, containers=None))
+            assert response.status_code == 202, response.text
+            projected(gate)
+        document = gate.read_model.documents[BULK]
+    # the gate's clock stands still here: the same passed_at, so any order
+    assert sorted(g["vehicle"] for g in document["gate_outs"]) == [
+        "沪A11111",
+        "沪A22222",
+        "沪A33333",
+    ]
+
+
+async def test_a_container_out_under_another_declaration_is_not_this_ones(
+    issuer: Issuer,
+) -> None:
+    """The gate reads the declaration's own document: a container the same importer's other
+    declaration took out (an earlier shipment in the same box) does not shut the gate."""
+    other_declaration = "DEC-FFFF0123456789ABCDEF0123456789AB"
+    async with port(
+        issuer,
+        life(ClearanceStatus.RELEASED),
+        life(ClearanceStatus.RELEASED, declaration_id=other_declaration),
+    ) as gate:
+        first = await gate.out(body(declaration_id=other_declaration))
+        projected(gate)
+        second = await gate.out(body())
+    assert first.status_code == second.status_code == 202, (first.text, second.text)
 
 
 # -- idempotency -----------------------------------------------------------------------------

@@ -447,3 +447,71 @@ def test_findings_on_another_order_are_not_shown() -> None:
 def test_every_status_has_one_next_step_rule() -> None:
     assert set(NEXT_STEPS) == {str(s) for s in ev.ClearanceStatus}
     assert {str(s) for s in ev.ClearanceStatus} <= set(DeclarationState)
+
+
+# -- the port's gate-outs ---------------------------------------------------------------------
+
+
+def _released_and_out(life: list[ev.Event], *outs: ev.GateOut) -> dict[str, Any]:
+    doc = None
+    for event in [*life, *outs]:
+        doc = apply(doc, event)
+    assert doc is not None
+    return DeclarationStatus.model_validate(trader_view(doc)).model_dump(mode="json")
+
+
+def test_the_trader_sees_the_gate_outs_without_the_officer() -> None:
+    life = INSPECTION_LIVES["confirmed"]
+    release = [e for e in life if isinstance(e, ev.ClearanceResult)][-1]
+    out = factories.gate_out(
+        D_IN, result_id=release.result_id, passed_at=release.decided_at + timedelta(hours=1)
+    )
+    before = _released_and_out(life)
+    assert before["gate_outs"] == [] and before["next_step"]["code"] == "NONE"
+    assert "may leave the port through the gate" in before["next_step"]["message"]
+    view = _released_and_out(life, out)
+    assert view["gate_outs"] == [
+        {
+            "gate": "CNSHA-WGQ-3",
+            "vehicle": "沪A12345",
+            "containers": ["CSQU3054383"],
+            "passed_at": out.model_dump(mode="json")["passed_at"],
+        }
+    ]
+    assert (view["status"], view["next_step"]["code"]) == ("RELEASED", "NONE")
+    assert "1 gate-out(s)" in view["next_step"]["message"]
+    text = json.dumps(view)
+    assert out.officer not in text and out.gate_out_id not in text and "officer" not in text
+
+
+def test_a_conditional_release_may_leave_through_the_gate() -> None:
+    conditional = _views(INSPECTION_LIVES["confirmed"])[2]
+    assert conditional["next_step"]["code"] == "WAIT"
+    assert "gate" in conditional["next_step"]["message"]
+
+
+def test_a_declaration_without_versions_shows_its_gate_outs_only_once_out() -> None:
+    released = [
+        factories.declaration("D-RM", required_agencies=("customs",)),
+        factories.verdict("D-RM", "customs", ev.Decision.CLEAR, verdict_id="V1"),
+        factories.result("D-RM"),
+    ]
+    assert "gate_outs" not in trader_view(_doc(released))
+    view = trader_view(_doc([*released, factories.gate_out("D-RM", containers=())]))
+    assert view["gate_outs"] == [
+        {
+            "gate": "CNSHA-WGQ-3",
+            "vehicle": "沪A12345",
+            "containers": [],
+            "passed_at": view["gate_outs"][0]["passed_at"],
+        }
+    ]
+    assert DeclarationStatus.model_validate(view).gate_outs[0].vehicle == "沪A12345"
+
+
+def _doc(events: list[ev.Event]) -> dict[str, Any]:
+    doc = None
+    for event in events:
+        doc = apply(doc, event)
+    assert doc is not None
+    return doc

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.aggregator.join import fold as join_fold
-from services.audit.log import LoggedEvent
+from services.audit.log import AUDITED, LoggedEvent
 from services.audit.readmodel_rebuild import fold as rebuild_fold
 from services.projector.service import KINDS
 from singlewindow.events import (
@@ -24,6 +24,7 @@ from singlewindow.events import (
     DeclarationSubmitted,
     Event,
     FindingOutcome,
+    GateOut,
     InspectionCheck,
     InspectionFinding,
     Measure,
@@ -34,7 +35,8 @@ from singlewindow.events import (
 )
 from singlewindow.kafka.consumer import PoisonMessage, decode_signed
 from singlewindow.readmodel import FINAL, apply, status_view
-from singlewindow.topics import INSPECTION_FINDINGS
+from singlewindow.security import principal
+from singlewindow.topics import GATE_OUT, INSPECTION_FINDINGS
 from tests import factories
 from tests.factories import REGISTRY
 
@@ -452,3 +454,97 @@ def test_the_audit_rebuild_folds_the_findings_as_the_projector_does() -> None:
         for offset, event in enumerate(life)
     ]
     assert rebuild_fold(logged) == {D_IN: fold(life)}
+
+
+# -- the port's gate-outs ---------------------------------------------------------------------
+# LIFE is released by step 4; two vehicles leave under that release, one of them redelivered.
+
+RELEASE = next(e for e in reversed(LIFE) if isinstance(e, ClearanceResult))
+FIRST_OUT = factories.gate_out(
+    "D-LV",
+    gate_out_id="G-1",
+    result_id=RELEASE.result_id,
+    containers=("CSQU3054383",),
+    passed_at=factories.T0 + timedelta(hours=3),
+)
+SECOND_OUT = factories.gate_out(
+    "D-LV",
+    gate_out_id="G-2",
+    result_id=RELEASE.result_id,
+    vehicle="沪B54321",
+    containers=("MSKU1234565",),
+    passed_at=factories.T0 + timedelta(hours=4),
+)
+OUT_LIFE = [*LIFE, SECOND_OUT, FIRST_OUT]
+
+
+def test_the_gate_outs_are_folded_in_the_order_passed() -> None:
+    doc = fold(OUT_LIFE)
+    assert [g["gate_out_id"] for g in doc["gate_outs"]] == ["G-1", "G-2"]
+    assert doc["gate_outs"][1]["containers"] == ["MSKU1234565"]
+    assert "signature" not in doc["gate_outs"][0]
+    assert doc["status"] == "RELEASED"
+    assert {k: v for k, v in doc.items() if k != "gate_outs"} == fold(LIFE)  # nothing else
+    assert status_view(doc)["gate_outs"] == doc["gate_outs"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.permutations(range(len(OUT_LIFE))), st.lists(st.integers(0, len(OUT_LIFE) - 1)))
+def test_a_life_with_gate_outs_in_any_order_with_replays_gives_one_document(
+    order: list[int], again: list[int]
+) -> None:
+    events = [OUT_LIFE[i] for i in order] + [OUT_LIFE[i] for i in again[:6]]
+    assert fold(events) == fold(OUT_LIFE)
+
+
+def test_copies_of_one_gate_out_keep_the_earliest_whatever_their_order() -> None:
+    start = fold(LIFE)
+    retried = FIRST_OUT.model_copy(update={"passed_at": FIRST_OUT.passed_at + timedelta(1)})
+    one, other = apply(apply(start, FIRST_OUT), retried), apply(apply(start, retried), FIRST_OUT)
+    assert one == other and [g["passed_at"] for g in one["gate_outs"]] == [
+        FIRST_OUT.model_dump(mode="json")["passed_at"]
+    ]
+    assert apply(one, FIRST_OUT) == one
+
+
+def test_a_life_without_a_gate_out_has_no_gate_outs_key() -> None:
+    assert "gate_outs" not in fold(LIFE) and "gate_outs" not in status_view(fold(LIFE))
+    assert "gate_outs" not in fold(EVENTS)
+
+
+@given(st.permutations(range(4)))
+def test_a_declaration_without_versions_records_its_gate_outs_too(order: list[int]) -> None:
+    released = [
+        factories.declaration("D-RM", required_agencies=("customs",)),
+        factories.verdict("D-RM", "customs", Decision.CLEAR, verdict_id="V1"),
+        factories.result("D-RM"),
+        factories.gate_out("D-RM"),
+    ]
+    doc = fold([released[i] for i in order])
+    assert doc == fold(released)
+    assert set(doc) == {"_id", "status", "declaration", "verdicts", "result", "gate_outs"}
+    assert doc["status"] == "RELEASED" and doc["gate_outs"][0]["gate_out_id"] == "G-D-RM"
+    assert status_view(doc)["gate_outs"] == doc["gate_outs"]
+
+
+def test_the_projector_reads_the_gates_signed_gate_outs() -> None:
+    assert KINDS[GATE_OUT.name] is GateOut
+    assert set(KINDS) == set(principal("projector").reads) == set(AUDITED)
+    out = factories.gate_out("D-P")
+
+    def record(value: bytes) -> ConsumerRecord[bytes, bytes]:
+        return ConsumerRecord(GATE_OUT.name, 0, 0, 0, 0, b"D-P", value, None, 0, 0, ())
+
+    read = decode_signed(KINDS[GATE_OUT.name], record(factories.signed(out)), REGISTRY)
+    assert read.unsigned() == out and apply(None, read)["gate_outs"][0]["gate_out_id"] == "G-D-P"
+    forged = factories.SIGNING["bank"].sign(out, factories.T0)[1]  # not the gate's key
+    with pytest.raises(PoisonMessage, match="signature refused"):
+        decode_signed(GateOut, record(forged), REGISTRY)
+
+
+def test_the_audit_rebuild_folds_the_gate_outs_as_the_projector_does() -> None:
+    logged = [
+        LoggedEvent("any", 0, offset, factories.T0, event.declaration_id, event)
+        for offset, event in enumerate(OUT_LIFE)
+    ]
+    assert rebuild_fold(logged) == {"D-LV": fold(OUT_LIFE)}
