@@ -938,12 +938,15 @@ def verify_gate_outs(
 
     Each gate-out names the result it relied on (``result_id``): it must be a RELEASED or
     CONDITIONALLY_RELEASED result of the same declaration (``answered``: its results), and
-    the goods must have passed (``passed_at``) no earlier than that result was decided;
-    otherwise it is a *gate-out without release*. A recall or any other step after the
-    release is no finding (the goods had left under the release standing then), nor are
-    several gate-outs under one release (several vehicles). Copies of one gate-out (a
+    the goods must have passed (``passed_at``) no earlier than that result was decided (the
+    clocks of the gate and of the services whose events date a result may disagree by up to
+    ``join.CLOCK_SLACK``), and not after a later step recalled them; otherwise it is a
+    *gate-out without release*. A recall after the goods left is no finding (they left under
+    the release standing then), nor are several gate-outs under one release (several
+    vehicles); one container out twice is (*container out twice*). Copies of one gate-out (a
     redelivery, the retry of the same Idempotency-Key) are counted and reported once."""
     seen: set[tuple[str, str, str, datetime]] = set()
+    out_under: dict[tuple[str, str], str] = {}  # (declaration, container) -> gate-out id
     for out in gate_outs:
         report.gate_outs += 1
         copy = (out.declaration_id, out.gate_out_id, out.result_id, out.passed_at)
@@ -953,6 +956,14 @@ def verify_gate_outs(
         problem = _gate_out_problem(out, answered.get(out.declaration_id) or [])
         if problem is not None:
             report.add("gate-out without release", out.declaration_id, problem)
+        for container in out.containers:
+            first = out_under.setdefault((out.declaration_id, container), out.gate_out_id)
+            if first != out.gate_out_id:
+                report.add(
+                    "container out twice",
+                    out.declaration_id,
+                    f"{container} left under gate-out {first} and again under {out.gate_out_id}",
+                )
 
 
 def _gate_out_problem(out: GateOut, results: list[ClearanceResult]) -> str | None:
@@ -964,9 +975,24 @@ def _gate_out_problem(out: GateOut, results: list[ClearanceResult]) -> str | Non
     step = f"result {relied.result_id} (step {relied.sequence}, {relied.status})"
     if relied.status not in RELEASED_STATUSES:
         return f"{what} relied on {step}, which is no release"
-    if out.passed_at < relied.decided_at:
+    if out.passed_at + join.CLOCK_SLACK < relied.decided_at:
         return (
             f"{what} passed at {out.passed_at.isoformat()}, before {step} was decided at "
             f"{relied.decided_at.isoformat()}"
+        )
+    recalled = next(
+        (
+            r
+            for r in results
+            if r.sequence > relied.sequence
+            and r.status not in RELEASED_STATUSES
+            and r.decided_at + join.CLOCK_SLACK <= out.passed_at
+        ),
+        None,
+    )
+    if recalled is not None:
+        return (
+            f"{what} passed at {out.passed_at.isoformat()}, after step {recalled.sequence} "
+            f"({recalled.status}) withdrew {step} at {recalled.decided_at.isoformat()}"
         )
     return None

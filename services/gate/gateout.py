@@ -37,6 +37,7 @@ Nothing is recorded before the publish: a refused or failed request leaves no tr
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import uuid
@@ -178,11 +179,14 @@ class Gate:
             detail = f"the gate-out has {len(errors)} invalid field(s)"
             raise Problem(422, detail, kind="invalid-gate-out", errors=errors) from None
 
-    def gate_out_id(self, subject: str, key: str | None) -> str:
-        """Random without a key; with one, the same for every request of the subject's key."""
+    def gate_out_id(self, subject: str, key: str | None, request: GateOutRequest) -> str:
+        """Random without a key; with one, the same for every request of the subject's key
+        with the same body: a key reused for another gate-out (another vehicle, another
+        container) gives another id, which the already-out rule then sees."""
         if key is None:
             return GATE_OUT_ID_PREFIX + uuid.uuid4().hex.upper()
-        digest = self.keyed_ids.digest("gate-out", subject, key)
+        body = json.dumps(request.model_dump(mode="json"), sort_keys=True)
+        digest = self.keyed_ids.digest("gate-out", subject, f"{key}\n{body}")
         return GATE_OUT_ID_PREFIX + digest[:16].hex().upper()
 
     async def release_of(self, request: GateOutRequest, gate_out_id: str | None = None) -> str:
@@ -202,16 +206,24 @@ class Gate:
         if status not in RELEASES or str(result.get("status")) not in RELEASES:
             detail = f"declaration {declaration_id!r} is {status}, not released"
             raise Problem(409, detail, kind="not-released")
+        if result.get("version") != document.get("version"):
+            # the document holds a newer version than the one released (an amendment that
+            # raced the release, which the join ignored): its containers are not the
+            # released goods', so the gate cannot tell what may leave
+            detail = (
+                f"declaration {declaration_id!r} was released as version "
+                f"{result.get('version')}, yet lists version {document.get('version')}"
+            )
+            raise Problem(409, detail, kind="amendment-pending")
         listed = declared_containers(document)
-        if listed:
-            unknown = [
-                FieldError(f"containers[{i}]", f"{c} is not a container of the declaration")
-                for i, c in enumerate(request.containers)
-                if c not in listed
-            ]
-            if unknown:
-                detail = f"{len(unknown)} container(s) not listed by the declaration"
-                raise Problem(422, detail, kind="unknown-container", errors=unknown)
+        unknown = [  # a declaration without containers (bulk, air) lets none out
+            FieldError(f"containers[{i}]", f"{c} is not a container of the declaration")
+            for i, c in enumerate(request.containers)
+            if c not in listed
+        ]
+        if unknown:
+            detail = f"{len(unknown)} container(s) not listed by the declaration"
+            raise Problem(422, detail, kind="unknown-container", errors=unknown)
         out = gone_out(document, gate_out_id)
         already = [
             FieldError(
@@ -234,7 +246,7 @@ class Gate:
         Raises a Problem (404, 409 not released or already out, 422) or Unavailable (the read
         model, Kafka) before anything is recorded: the retry, with the same key, publishes the
         same gate-out id."""
-        gate_out_id = self.gate_out_id(officer.subject, key)
+        gate_out_id = self.gate_out_id(officer.subject, key, request)
         result_id = await self.release_of(request, gate_out_id)
         event = GateOut(
             declaration_id=request.declaration_id,

@@ -244,13 +244,20 @@ async def test_bulk_cargo_goes_out_without_containers(issuer: Issuer) -> None:
     assert first.containers == second.containers == ()
 
 
-async def test_a_declaration_that_lists_no_containers_lets_any_out(issuer: Issuer) -> None:
-    """Containers are checked against the declaration's list only when it has one."""
+async def test_a_declaration_that_lists_no_containers_lets_no_container_out(
+    issuer: Issuer,
+) -> None:
+    """Bulk or air cargo: vehicles pass, but no container (it would be another declaration's
+    box leaving under this release)."""
     async with port(issuer, life(ClearanceStatus.RELEASED, containers=())) as gate:
-        response = await gate.out(body(containers=[UNLISTED]))
+        boxed = await gate.out(body(containers=[UNLISTED]))
+        assert gate.published() == []
+        bulk = await gate.out(body(containers=[]))
         [event] = gate.published()
-    assert response.status_code == 202, response.text
-    assert event.containers == (UNLISTED,)
+    assert boxed.status_code == 422, boxed.text
+    assert boxed.json()["type"].endswith("unknown-container")
+    assert bulk.status_code == 202, bulk.text
+    assert event.containers == ()
 
 
 # -- the gate stays shut: nothing published ------------------------------------------------
@@ -459,6 +466,33 @@ async def test_the_retry_of_a_gate_out_already_recorded_is_no_second_one(
     assert first_out.gate_out_id == again.gate_out_id == retry.json()["gate_out_id"]
     assert problem(other, 409)["type"].endswith(":already-out")
     assert [g["gate_out_id"] for g in document["gate_outs"]] == [first_out.gate_out_id]
+
+
+async def test_a_key_reused_for_another_gate_out_gives_another_id(issuer: Issuer) -> None:
+    """The same key on another truck with the same container is another gate-out: the
+    already-out rule sees it (it would have passed as a retry of the first)."""
+    async with port(issuer, life(ClearanceStatus.RELEASED)) as gate:
+        first = await gate.out(body(), key="lane-3")
+        projected(gate)
+        reused = await gate.out(body(vehicle="沪B99999"), key="lane-3")
+        [event] = gate.published()
+    assert first.status_code == 202, first.text
+    assert problem(reused, 409)["type"].endswith(":already-out")
+    assert event.gate_out_id == first.json()["gate_out_id"]
+
+
+async def test_a_release_of_an_older_version_than_the_document_shows_is_409(
+    issuer: Issuer,
+) -> None:
+    """An amendment raced the release and the join ignored it: the document lists the new
+    version's containers, not the released goods', so the gate stays shut."""
+    document = life(ClearanceStatus.RELEASED)
+    amended = factories.declaration(DECLARATION, version=2)
+    document = apply(document, amended)
+    async with port(issuer, document) as gate:
+        response = await gate.out(body())
+        assert gate.published() == []
+    assert problem(response, 409)["type"].endswith(":amendment-pending")
 
 
 async def test_bulk_cargo_passes_several_vehicles_under_one_release(issuer: Issuer) -> None:
