@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 
 from services.bank.payments import Bank, NotYourPayer, PaymentAccepted, PaymentRequest
 from services.intake import api as intake_api
@@ -51,21 +51,8 @@ def problem_of(refused: Refused, retry_after_s: int) -> Problem:
 
 def create_app(bank: Bank, docs: bool = False) -> FastAPI:
     """The HTTP face of ``bank``: its routes and problem documents."""
-    app = FastAPI(
-        title="Single Window bank (simulated)",
-        version="1",
-        docs_url="/docs" if docs else None,
-        redoc_url=None,
-        openapi_url="/openapi.json" if docs else None,
-    )
+    app = intake_api.door_app("Single Window bank (simulated)", docs, bank.retry_after, problem_of)
     app.state.bank = bank
-    errors.install(app)
-
-    async def on_refused(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, Refused)
-        return errors.respond(problem_of(exc, bank.retry_after))
-
-    app.add_exception_handler(Refused, on_refused)
 
     @app.post(
         "/v1/payments",
@@ -87,11 +74,6 @@ def create_app(bank: Bank, docs: bool = False) -> FastAPI:
             notice_id=payment.notice_id,
         )
         return JSONResponse(accepted.model_dump(mode="json"), status_code=202)
-
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        """Liveness: the process answers."""
-        return {"status": "ok"}
 
     errors.document_schemas(app, PaymentRequest)
     return app

@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.gate.gateout import Gate, GateOutAccepted, GateOutRequest
@@ -31,7 +31,6 @@ from services.intake import api as intake_api
 from services.intake import errors, strictjson
 from services.intake.api import IdempotencyKey
 from services.intake.auth import Inspector
-from services.intake.service import Refused
 
 __all__ = ["Gate", "create_app"]
 
@@ -54,21 +53,8 @@ Caller = Annotated[Inspector, Depends(_caller)]
 
 def create_app(gate: Gate, docs: bool = False) -> FastAPI:
     """The HTTP face of ``gate``: its routes and problem documents."""
-    app = FastAPI(
-        title="Single Window port gate",
-        version="1",
-        docs_url="/docs" if docs else None,
-        redoc_url=None,
-        openapi_url="/openapi.json" if docs else None,
-    )
+    app = intake_api.door_app("Single Window port gate", docs, gate.retry_after)
     app.state.gate = gate
-    errors.install(app)
-
-    async def on_refused(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, Refused)
-        return errors.respond(intake_api.problem_of(exc, gate.retry_after))
-
-    app.add_exception_handler(Refused, on_refused)
 
     @app.post(
         "/v1/gate-out",
@@ -90,11 +76,6 @@ def create_app(gate: Gate, docs: bool = False) -> FastAPI:
             result_id=event.result_id,
         )
         return JSONResponse(accepted.model_dump(mode="json"), status_code=202)
-
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        """Liveness: the process answers."""
-        return {"status": "ok"}
 
     errors.document_schemas(app, GateOutRequest)
     return app

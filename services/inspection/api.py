@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Path, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.inspection.findings import FindingAccepted, FindingRequest, Station
@@ -28,7 +28,6 @@ from services.intake import api as intake_api
 from services.intake import errors, strictjson
 from services.intake.api import IdempotencyKey
 from services.intake.auth import Inspector
-from services.intake.service import Refused
 
 __all__ = ["Station", "create_app"]
 
@@ -52,21 +51,8 @@ Caller = Annotated[Inspector, Depends(_caller)]
 
 def create_app(station: Station, docs: bool = False) -> FastAPI:
     """The HTTP face of ``station``: its routes and problem documents."""
-    app = FastAPI(
-        title="Single Window joint inspection station",
-        version="1",
-        docs_url="/docs" if docs else None,
-        redoc_url=None,
-        openapi_url="/openapi.json" if docs else None,
-    )
+    app = intake_api.door_app("Single Window joint inspection station", docs, station.retry_after)
     app.state.station = station
-    errors.install(app)
-
-    async def on_refused(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, Refused)
-        return errors.respond(intake_api.problem_of(exc, station.retry_after))
-
-    app.add_exception_handler(Refused, on_refused)
 
     @app.post(
         "/v1/inspections/{order_id}/findings",
@@ -89,11 +75,6 @@ def create_app(station: Station, docs: bool = False) -> FastAPI:
             finding_id=finding_id, declaration_id=finding.declaration_id, order_id=order_id
         )
         return JSONResponse(accepted.model_dump(mode="json"), status_code=202)
-
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        """Liveness: the process answers."""
-        return {"status": "ok"}
 
     errors.document_schemas(app, FindingRequest)
     return app

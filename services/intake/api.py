@@ -63,7 +63,7 @@ Every error is a problem document (``errors``). Request limits (body fields: ``s
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated
@@ -196,6 +196,39 @@ def problem_of(refused: Refused, retry_after_s: int) -> Problem:
         case TooManyDocuments():
             return Problem(422, str(refused), kind="too-many-documents")
     raise TypeError(f"no problem document for {refused!r}")  # pragma: no cover
+
+
+def door_app(
+    title: str,
+    docs: bool,
+    retry_after_s: int,
+    problem: Callable[[Refused, int], Problem] = problem_of,
+) -> FastAPI:
+    """The app of a door beside the intake (the bank, the inspection station, the gate):
+    problem documents for every error, a refusal answered as ``problem`` says (the intake's
+    answers by default), ``/healthz`` open, ``/docs`` and ``/openapi.json`` only with
+    ``docs``. The caller adds its routes."""
+    app = FastAPI(
+        title=title,
+        version="1",
+        docs_url="/docs" if docs else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if docs else None,
+    )
+    errors.install(app)
+
+    async def on_refused(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Refused)
+        return errors.respond(problem(exc, retry_after_s))
+
+    app.add_exception_handler(Refused, on_refused)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    return app
 
 
 def create_app(service: IntakeService, exposure: Exposure = Exposure()) -> FastAPI:
