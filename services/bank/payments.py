@@ -21,7 +21,6 @@ leaves no trace, and its retry is a fresh attempt.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Protocol
@@ -165,11 +164,11 @@ class Bank:
             detail = f"the payment has {len(errors)} invalid field(s)"
             raise Problem(422, detail, kind="invalid-payment", errors=errors) from None
 
-    def payment_id(self, subject: str, key: str | None) -> str:
-        """Random without a key; with one, the same for every request of the subject's key."""
-        if key is None:
-            return PAYMENT_ID_PREFIX + uuid.uuid4().hex.upper()
-        return PAYMENT_ID_PREFIX + self.keyed_ids.digest("payment", subject, key)[:16].hex().upper()
+    def payment_id(self, subject: str, key: str | None, payment: PaymentRequest) -> str:
+        """Random without a key; with one, the same for every request of the subject's key
+        with the same body: a key reused for another payment is another payment."""
+        body = payment.model_dump(mode="json")
+        return self.keyed_ids.request_id(PAYMENT_ID_PREFIX, subject, key, body)
 
     async def pay(self, principal: Principal, payment: PaymentRequest, key: str | None) -> str:
         """Publish the payment and return its id, once Kafka acknowledged it.
@@ -179,7 +178,7 @@ class Bank:
         payment id)."""
         if not principal.acts_for(payment.payer):
             raise NotYourPayer(payment.payer)
-        event = payment.to_event(self.payment_id(principal.subject, key), self.clock())
+        event = payment.to_event(self.payment_id(principal.subject, key, payment), self.clock())
         try:
             await self.producer.publish(PAYMENTS_CONFIRMED.name, event)
         except Exception as exc:  # anything but an acknowledgement: the payer retries later

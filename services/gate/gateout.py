@@ -37,10 +37,8 @@ Nothing is recorded before the publish: a refused or failed request leaves no tr
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Protocol
@@ -183,11 +181,8 @@ class Gate:
         """Random without a key; with one, the same for every request of the subject's key
         with the same body: a key reused for another gate-out (another vehicle, another
         container) gives another id, which the already-out rule then sees."""
-        if key is None:
-            return GATE_OUT_ID_PREFIX + uuid.uuid4().hex.upper()
-        body = json.dumps(request.model_dump(mode="json"), sort_keys=True)
-        digest = self.keyed_ids.digest("gate-out", subject, f"{key}\n{body}")
-        return GATE_OUT_ID_PREFIX + digest[:16].hex().upper()
+        body = request.model_dump(mode="json")
+        return self.keyed_ids.request_id(GATE_OUT_ID_PREFIX, subject, key, body)
 
     async def release_of(self, request: GateOutRequest, gate_out_id: str | None = None) -> str:
         """The result id of the release the goods leave under: the declaration's latest step,

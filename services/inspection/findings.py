@@ -29,9 +29,7 @@ refused or failed request leaves no trace, and its retry is a fresh attempt.
 
 from __future__ import annotations
 
-import json
 import logging
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Protocol
@@ -175,11 +173,8 @@ class Station:
         """Random without a key; with one, the same for every request of the subject's key
         with the same order and body: a key reused for another finding (a laboratory result
         after SAMPLED) gives another id, so the join never takes it for a redelivery."""
-        if key is None:
-            return FINDING_ID_PREFIX + uuid.uuid4().hex.upper()
-        body = json.dumps([order_id, request.model_dump(mode="json")], sort_keys=True)
-        digest = self.keyed_ids.digest("finding", subject, f"{key}\n{body}")
-        return FINDING_ID_PREFIX + digest[:16].hex().upper()
+        body = request.model_dump(mode="json")
+        return self.keyed_ids.request_id(FINDING_ID_PREFIX, subject, key, order_id, body)
 
     def finding(
         self, inspector: Inspector, order_id: str, request: FindingRequest, key: str | None

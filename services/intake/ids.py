@@ -56,6 +56,17 @@ class KeyedIds:
         message = json.dumps([purpose, subject, key], ensure_ascii=True).encode()
         return hmac.new(self._secret, message, hashlib.sha256).digest()
 
+    def request_id(self, prefix: str, subject: str, key: str | None, *request: object) -> str:
+        """``prefix`` and 32 upper-case hex digits: random without a key; with one, the same
+        for every request of the subject's key with the same ``request`` (JSON values: the
+        body, and what else identifies it), so that a key reused for another request (another
+        payment, another finding, another truck) gives another id instead of passing for a
+        retry of the first."""
+        if key is None:
+            return prefix + uuid.uuid4().hex.upper()
+        body = json.dumps(request, sort_keys=True, ensure_ascii=True)
+        return prefix + self.digest(prefix, subject, f"{key}\n{body}")[:16].hex().upper()
+
     def declaration_id(self, subject: str, key: str) -> str:
         """``DEC-`` and 32 upper-case hex digits (the format of a random id)."""
         return "DEC-" + self.digest("declaration", subject, key)[:16].hex().upper()

@@ -172,6 +172,17 @@ async def test_the_same_idempotency_key_gives_the_same_payment_id() -> None:
     assert [r.json()["payment_id"] for r in no_key] == ids[3:]
 
 
+async def test_a_key_reused_for_another_payment_is_another_payment() -> None:
+    """The same key on another amount (or notice) is another payment, not a retry the join
+    would count once."""
+    async with teller() as bank:
+        first = await bank.pay(body(), key="k")
+        other = await bank.pay(body(amount="1.00"), key="k")
+        ids = [p.payment_id for p in bank.confirmed()]
+    assert first.status_code == other.status_code == 202
+    assert len(set(ids)) == 2 and other.json()["payment_id"] == ids[1]
+
+
 async def test_a_key_belongs_to_its_subject() -> None:
     async with teller() as bank:
         mine = await bank.pay(body(), key="k1")
