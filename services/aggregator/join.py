@@ -51,7 +51,9 @@ The life of a versioned declaration (one result per step, numbered by ``sequence
   version afresh: verdicts on older versions no longer count, and neither does an older
   notice; an older or repeated version is ignored, and so is any once the version has an
   inspection order (one inspection) or the goods are released;
-- a withdrawal ends it with WITHDRAWN (once its declaration is seen; not once released);
+- a withdrawal ends it with WITHDRAWN (once its declaration is seen; not once released, nor
+  when asked while an inspection ordered is not finished: the customs rules on changing and
+  withdrawing declarations refuse it then);
 - at the deadline, a version still missing verdicts is escalated: TIMED_OUT names the missing
   agencies, and the version is decided when they rule.
 
@@ -367,6 +369,11 @@ def _live(
     elif isinstance(event, DeclarationWithdrawn):
         if state.withdrawal is not None or state.last_status in RELEASED_STATUSES:
             return state, []  # a second withdrawal, or the goods are out
+        if _inspecting(state) and event.withdrawn_at >= _latest(state):
+            # asked once the inspection was ordered and while it is not finished: refused
+            # (报关单修改和撤销管理办法; the intake refuses it too). Asked before the order,
+            # and read only now, it stands.
+            return state, []
         state = state.model_copy(update={"withdrawal": event})
     elif isinstance(event, InspectionFinding):
         if not inspection.answers(state.order, state.version, event):
@@ -386,6 +393,15 @@ def _live(
     state = _seen(state, event)
     state, results = _advance(state, event, before)
     return (state if state != before else before), results
+
+
+INSPECTING = frozenset({ClearanceStatus.INSPECTION_REQUIRED, ClearanceStatus.REMEDIATION_REQUIRED})
+
+
+def _inspecting(state: JoinState) -> bool:
+    """Whether an inspection ordered on the current version is not finished (its order's
+    time is the version's consolidated answer's, :func:`_latest`)."""
+    return state.order is not None and state.last_status in INSPECTING
 
 
 def _closed_to_versions(state: JoinState) -> bool:

@@ -583,7 +583,17 @@ def _verify_pending(
     if not answered and not _not_ruled(latest, lodged.verdicts):
         report.add("missing result", key, f"version {latest.version} has every verdict, no answer")
     released = any(r.status in RELEASED_STATUSES for r in lodged.results)
-    if not released and any(join.check(w, deadline_after) is None for w in lodged.withdrawals):
+    ordered = [r for r in lodged.results if r.status is ClearanceStatus.INSPECTION_REQUIRED]
+    standing = [
+        w
+        for w in lodged.withdrawals
+        if join.check(w, deadline_after) is None
+        # asked once its version's inspection was ordered: refused while it was unfinished
+        # (the order in which the aggregator read the withdrawal and the findings is not
+        # recorded, so any such withdrawal may have been read while it was)
+        and not any(r.version == w.version and r.decided_at <= w.withdrawn_at for r in ordered)
+    ]
+    if not released and standing:
         # (once the goods are out, conditionally, a withdrawal changes nothing)
         report.add("missing result", key, "withdrawal requested, yet neither withdrawn nor ended")
 

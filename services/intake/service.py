@@ -173,8 +173,8 @@ class NotAmendable(Refused):
         elif reason == "inspected":
             why = (
                 f"declaration {declaration_id} is {status}: one inspection: after an "
-                "inspection order the declaration can no longer be amended or completed "
-                "(it may still be withdrawn)"
+                "inspection order the declaration can no longer be amended or completed, "
+                "nor withdrawn until the inspection is finished"
             )
         else:
             why = (
@@ -246,6 +246,8 @@ def refusal(status: str, change: str, ordered: bool = False) -> str | None:
         return "released"
     if change == NEW_VERSION and (status in INSPECTED or ordered):
         return "inspected"
+    if change == WITHDRAWAL and status in INSPECTED:
+        return "inspected"  # not while an inspection is unfinished (the join refuses it too)
     return None
 
 

@@ -291,14 +291,39 @@ def test_a_finding_before_any_order_leaves_no_state() -> None:
     assert step(None, found("O-1", "customs"), timedelta(seconds=120)) == (None, [])
 
 
-def test_no_amendment_after_the_inspection_order_but_a_withdrawal_ends_it() -> None:
-    events, _ = ordered()
+def test_no_amendment_nor_withdrawal_while_the_inspection_is_unfinished() -> None:
+    """One inspection, and the customs rules on changing and withdrawing declarations: once
+    the inspection is ordered, neither an amendment nor, until it is finished, a withdrawal;
+    a withdrawal asked before the order, read only after it, stands."""
+    events, order = ordered()
     state, results = run(events)
+    ordered_at = results[0].decided_at  # the consolidated answer's time: T0 + 2 s
     amended = declared(version=2, at=60)
-    assert run([*events, amended]) == (state, results)  # one inspection: ignored
-    withdrawn = factories.withdrawal(withdrawn_at=T0 + timedelta(hours=1))
-    state, results = run([*events, withdrawn])
+    assert run([*events, amended]) == (state, results)
+    late = factories.withdrawal(withdrawn_at=ordered_at)
+    assert run([*events, late]) == (state, results)
+    remedy = [*events, fault(order, "ciq", Measure.RELABELLING), found(order, "customs")]
+    state, results = run(remedy)
+    assert statuses(results)[-1] == (2, S.REMEDIATION_REQUIRED)
+    assert run([*remedy, factories.withdrawal(withdrawn_at=T0 + timedelta(hours=5))]) == (
+        state,
+        results,
+    )
+    early = factories.withdrawal(withdrawn_at=ordered_at - timedelta(milliseconds=1))
+    _, results = run([*events, early])
     assert statuses(results)[-1] == (2, S.WITHDRAWN)
+
+
+def test_a_withdrawal_once_the_inspection_found_nothing_ends_the_life() -> None:
+    events, order = ordered()
+    steps = [*events, found(order, "customs"), found(order, "ciq", hours=3)]
+    withdrawn = factories.withdrawal(withdrawn_at=T0 + timedelta(hours=4))
+    _, results = run([*steps, withdrawn])
+    assert [s for _, s in statuses(results)] == [
+        S.INSPECTION_REQUIRED,
+        S.AWAITING_PAYMENT,
+        S.WITHDRAWN,
+    ]
 
 
 def test_no_withdrawal_or_amendment_once_conditionally_released() -> None:

@@ -909,3 +909,18 @@ def test_a_withdrawal_read_after_a_conditional_release_is_no_missing_result() ->
     life = folded([*events, settling(events), withdrawal])
     assert statuses(life)[-1] is ClearanceStatus.CONDITIONALLY_RELEASED
     assert life.verify().findings == []
+
+
+def test_a_withdrawal_asked_during_the_inspection_is_no_missing_result() -> None:
+    """Asked once the inspection was ordered and read while it was unfinished, the join
+    refuses it: no finding. Asked before the order, it must have ended the life."""
+    _, (answer,) = fold(EVENTS, DEADLINE)
+    late = factories.withdrawal(KEROSENE, version=1, withdrawn_at=answer.decided_at)
+    life = folded([*EVENTS, late])
+    assert statuses(life) == [ClearanceStatus.INSPECTION_REQUIRED]
+    assert life.verify().findings == []
+    early = late.model_copy(
+        update={"withdrawn_at": answer.decided_at - timedelta(seconds=1), "event_id": "W-early"}
+    )
+    ignored = life.verify(withdrawals=[early])  # what the join would not have ignored
+    assert kinds(ignored) == ["missing result"]
