@@ -32,7 +32,7 @@ import shlex
 import sys
 import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -139,22 +139,8 @@ def mint(
 ) -> str:
     """A token for ``subject`` acting for ``usccs``, signed by the issuer in ``directory``
     (created on first use). ValueError if the intake would refuse the subject or a USCC."""
-    issued = (now or datetime.now(UTC)).replace(microsecond=0)
-    claims = {
-        "iss": issuer,
-        "aud": audience,
-        "sub": subject,
-        "usccs": list(usccs),
-        "iat": issued,
-        "nbf": issued,
-        "exp": issued + ttl,
-        "jti": str(uuid.uuid4()),
-    }
-    try:
-        principal_of(claims)
-    except InvalidToken as exc:
-        raise ValueError(str(exc)) from None
-    return _signed(claims, directory)
+    claims = _claims(subject, {"usccs": list(usccs)}, ttl, now, issuer, audience)
+    return _signed(claims, principal_of, directory)
 
 
 def mint_inspector(
@@ -170,26 +156,41 @@ def mint_inspector(
     """A token for the inspector ``subject`` inspecting for ``agency`` (no USCCs), signed by
     the issuer in ``directory`` (created on first use). ValueError if the inspection station
     would refuse the subject or the agency (not a registered agency's code)."""
+    claims = _claims(subject, {"agency": agency}, ttl, now, issuer, audience)
+    return _signed(claims, inspector_of, directory)
+
+
+def _claims(
+    subject: str,
+    names: dict[str, Any],
+    ttl: timedelta,
+    now: datetime | None,
+    issuer: str,
+    audience: str,
+) -> dict[str, Any]:
+    """A token's claims: who it is for (``sub``), what it names (``names``), when it is valid."""
     issued = (now or datetime.now(UTC)).replace(microsecond=0)
-    claims = {
+    return {
         "iss": issuer,
         "aud": audience,
         "sub": subject,
-        "agency": agency,
+        **names,
         "iat": issued,
         "nbf": issued,
         "exp": issued + ttl,
         "jti": str(uuid.uuid4()),
     }
+
+
+def _signed(
+    claims: dict[str, Any], check: Callable[[dict[str, Any]], object], directory: Path
+) -> str:
+    """``claims`` signed by the issuer in ``directory`` (created on first use), once ``check``
+    (what the verifying service makes of them) accepts them: ValueError saying why not."""
     try:
-        inspector_of(claims)
+        check(claims)
     except InvalidToken as exc:
         raise ValueError(str(exc)) from None
-    return _signed(claims, directory)
-
-
-def _signed(claims: dict[str, Any], directory: Path) -> str:
-    """``claims`` signed by the issuer in ``directory`` (created on first use)."""
     private_key = ensure_keys(directory)
     headers = {"kid": public_jwk(private_key)["kid"], "typ": "at+jwt"}
     return jwt.encode(claims, private_key, algorithm="EdDSA", headers=headers)

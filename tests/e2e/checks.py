@@ -186,19 +186,49 @@ async def read_model_statuses(expected: dict[str, str], timeout_s: float) -> dic
     return statuses
 
 
-async def pay_patiently(
-    bank_url: str, notices: dict[str, ClearanceResult], concurrency: int = 8
-) -> TraderStats:
-    """A patient payer: every notice is paid in full by its owner, each payment with its
-    Idempotency-Key and sent again with it (after 1 s) until the bank answers 202: on a 503
-    or no answer at all (the bank, or Kafka, killed)."""
-    stats = TraderStats()
-    queue: asyncio.Queue[ClearanceResult] = asyncio.Queue()
-    for result in notices.values():
-        queue.put_nowait(result)
-    owners = await _owners(set(notices))
+Request = tuple[str, dict[str, Any], dict[str, str]]  # path, JSON body, headers
 
-    async def pay(client: httpx.AsyncClient, result: ClearanceResult) -> None:
+
+async def post_patiently(
+    url: str, requests: list[Request], headers: dict[str, str], concurrency: int = 8
+) -> TraderStats:
+    """Each request sent (with ``headers`` and its own, its Idempotency-Key among them) and
+    sent again (after 1 s) until it is answered 202: on a 503 or no answer at all (the
+    service, or Kafka, killed)."""
+    stats = TraderStats()
+    queue: asyncio.Queue[Request] = asyncio.Queue()
+    for request in requests:
+        queue.put_nowait(request)
+
+    async def send(client: httpx.AsyncClient, path: str, body: Any, own: dict[str, str]) -> None:
+        while True:
+            try:
+                response = await client.post(path, json=body, headers=own)
+            except httpx.TransportError:
+                stats.unreachable += 1
+                await asyncio.sleep(1)
+                continue
+            if response.status_code == 202:
+                return
+            assert response.status_code == 503, response.text
+            stats.answers_503 += 1
+            await asyncio.sleep(1)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            await send(client, *queue.get_nowait())
+
+    async with httpx.AsyncClient(base_url=url, timeout=30, headers=headers) as client:
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+    return stats
+
+
+async def pay_patiently(bank_url: str, notices: dict[str, ClearanceResult]) -> TraderStats:
+    """A patient payer: every notice is paid in full by its owner, each payment with its
+    Idempotency-Key (:func:`post_patiently`)."""
+    owners = await _owners(set(notices))
+    requests: list[Request] = []
+    for result in notices.values():
         notice = result.payment_notice
         assert notice is not None
         body = {
@@ -207,27 +237,9 @@ async def pay_patiently(
             "amount": str(notice.amount),
             "payer": owners[result.declaration_id],
         }
-        while True:
-            try:
-                headers = {"Idempotency-Key": f"pay-{notice.notice_id}"}
-                response = await client.post("/v1/payments", json=body, headers=headers)
-            except httpx.TransportError:
-                stats.unreachable += 1
-                await asyncio.sleep(1)
-                continue
-            if response.status_code == 202:
-                return
-            assert response.status_code == 503, response.text
-            stats.answers_503 += 1
-            await asyncio.sleep(1)
-
-    async def worker(client: httpx.AsyncClient) -> None:
-        while not queue.empty():
-            await pay(client, queue.get_nowait())
-
-    async with httpx.AsyncClient(base_url=bank_url, timeout=30, headers=trader()) as client:
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-    return stats
+        key = {"Idempotency-Key": f"pay-{notice.notice_id}"}
+        requests.append(("/v1/payments", body, key))
+    return await post_patiently(bank_url, requests, trader())
 
 
 def inspector(agency: str, hours: float = 12) -> dict[str, str]:
@@ -235,22 +247,13 @@ def inspector(agency: str, hours: float = 12) -> dict[str, str]:
     return inspector_bearer(f"{agency}-inspector-1", agency, ttl=timedelta(hours=hours))
 
 
-async def record_patiently(
-    station_url: str, orders: dict[str, ClearanceResult], concurrency: int = 8
-) -> TraderStats:
+async def record_patiently(station_url: str, orders: dict[str, ClearanceResult]) -> TraderStats:
     """Patient inspectors: every agency an INSPECTION_REQUIRED result's order names records
-    the goods COMPLIANT at the station, each finding with its Idempotency-Key and sent again
-    with it (after 1 s) until the station answers 202: on a 503 or no answer at all."""
-    stats = TraderStats()
-    queue: asyncio.Queue[tuple[ClearanceResult, str]] = asyncio.Queue()
-    headers: dict[str, dict[str, str]] = {}
+    the goods COMPLIANT at the station, each finding with its Idempotency-Key
+    (:func:`post_patiently`)."""
+    requests: list[Request] = []
+    tokens: dict[str, dict[str, str]] = {}
     for result in orders.values():
-        assert result.inspection is not None
-        for agency in dict.fromkeys(str(c.agency) for c in result.inspection.checks):
-            queue.put_nowait((result, agency))
-            headers.setdefault(agency, inspector(agency))
-
-    async def record(client: httpx.AsyncClient, result: ClearanceResult, agency: str) -> None:
         assert result.inspection is not None
         order = result.inspection.order_id
         body = {
@@ -258,30 +261,11 @@ async def record_patiently(
             "version": result.version,
             "outcome": "COMPLIANT",
         }
-        while True:
-            try:
-                response = await client.post(
-                    f"/v1/inspections/{order}/findings",
-                    json=body,
-                    headers={**headers[agency], "Idempotency-Key": f"find-{order}-{agency}"},
-                )
-            except httpx.TransportError:
-                stats.unreachable += 1
-                await asyncio.sleep(1)
-                continue
-            if response.status_code == 202:
-                return
-            assert response.status_code == 503, response.text
-            stats.answers_503 += 1
-            await asyncio.sleep(1)
-
-    async def worker(client: httpx.AsyncClient) -> None:
-        while not queue.empty():
-            await record(client, *queue.get_nowait())
-
-    async with httpx.AsyncClient(base_url=station_url, timeout=30) as client:
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-    return stats
+        for agency in dict.fromkeys(str(c.agency) for c in result.inspection.checks):
+            token = tokens.setdefault(agency, inspector(agency))
+            own = {**token, "Idempotency-Key": f"find-{order}-{agency}"}
+            requests.append((f"/v1/inspections/{order}/findings", body, own))
+    return await post_patiently(station_url, requests, {})
 
 
 async def _owners(ids: set[str]) -> dict[str, str]:
