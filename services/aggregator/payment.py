@@ -7,7 +7,13 @@ The rules (Customs Tariff Law of the PRC, 2024, and the customs' collection rule
   verdict says is *collected* per kind of tax (a kind at or under the 50 CNY de minimis is
   not, :mod:`services.customs.duties`);
 - it is paid within 15 days of the day of issue: the day of issue is not counted, so a notice
-  issued on 1 December (China time, UTC+8) is due by 16 December;
+  issued on 1 December (China time, UTC+8) is due by 16 December; a last day that is a rest
+  day or a public holiday moves to the first working day after it, and the State Council's
+  make-up working days count as working days (《海关进出口货物征税管理办法》;
+  :mod:`singlewindow.workdays`, as the holidays were known on the day of issue): a notice
+  issued on 20 September 2026 is due by 8 October, not 5 October (National Day). Notices
+  issued before ``WORKDAYS_FROM`` were due on the fifteenth day as it fell, and are
+  recomputed so;
 - paid later, late interest (滞纳金) accrues at 0.05 % a day on the tax paid late, from the day
   after the due date to the day it is paid, both included (a payment on 17 December is one
   day late); never on the interest itself; the sum is rounded to the fen (half up), and
@@ -15,8 +21,8 @@ The rules (Customs Tariff Law of the PRC, 2024, and the customs' collection rule
 - the goods are released once what was paid on the notice covers the amount and the interest
   at the settling payment, or when a bank guarantee covers the amount (secured, 担保放行).
 
-Not modelled: the extension of a due date that falls on a public holiday, and the general
-guarantees and consolidated (汇总征税) payment of authorised traders.
+Not modelled: the general guarantees and consolidated (汇总征税) payment of authorised
+traders.
 """
 
 from __future__ import annotations
@@ -35,12 +41,16 @@ from singlewindow.events import (
     TaxTotal,
 )
 from singlewindow.reference import CHINA_TIME
+from singlewindow.workdays import china
 
 NOTICE_NAMESPACE = uuid.UUID("0d7f3c8e-3a55-4c1b-9f0e-7a2b1c4d5e60")
 DAYS_TO_PAY = 15
 DAILY_RATE = Decimal("0.0005")  # 0.05 % a day
 INTEREST_THRESHOLD = Decimal("50.00")  # interest under this is not collected
 CENT = Decimal("0.01")
+# the first day of issue (China time) whose due date moves off rest days and holidays: the
+# platform's notices issued before it were due on the fifteenth day as it fell
+WORKDAYS_FROM = date(2026, 11, 28)
 
 
 def china_day(at: datetime) -> date:
@@ -79,6 +89,15 @@ def collected(verdicts: tuple[AgencyVerdict, ...]) -> tuple[TaxTotal, ...]:
     )
 
 
+def due_by(issued: date) -> date:
+    """The last day to pay a notice issued on ``issued`` (China time): the fifteenth day after,
+    or the first working day after it when it is a rest day or a public holiday."""
+    last = issued + timedelta(days=DAYS_TO_PAY)
+    if issued < WORKDAYS_FROM:
+        return last
+    return china().working_on_or_after(last, known_on=issued)
+
+
 def notice(
     declaration_id: str, version: int, verdicts: tuple[AgencyVerdict, ...], at: datetime
 ) -> PaymentNotice | None:
@@ -90,7 +109,7 @@ def notice(
     return PaymentNotice(
         notice_id=notice_id(declaration_id, version),
         issued_at=at,
-        due_by=china_day(at) + timedelta(days=DAYS_TO_PAY),
+        due_by=due_by(china_day(at)),
         taxes=taxes,
         amount=amount,
         outstanding=amount,
