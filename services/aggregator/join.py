@@ -102,6 +102,7 @@ STATUS_OF = {
 # it at decoding; checked again here so the join is total): far from datetime.max, so a
 # deadline or a retention added to a time in range never overflows
 END_OF_TIME = datetime.max.replace(tzinfo=UTC)
+SPAN = f"[{EARLIEST:%Y-%m-%d}, {LATEST:%Y-%m-%d})"  # formatted once: check runs per event
 # how far two aggregator instances' clocks may disagree: states are kept this much longer
 # than the retention, so a stale submission is recognised whichever instance sees it
 CLOCK_SLACK = timedelta(minutes=5)
@@ -143,11 +144,11 @@ def check(event: Input, deadline_after: timedelta) -> str | None:
     """Why no join can take this event, or None. Pure and independent of the clock, so the
     live join and an auditor's ``fold`` agree on it."""
     name = TIME_FIELD[type(event)]
-    at, span = event_time(event), f"[{EARLIEST:%Y-%m-%d}, {LATEST:%Y-%m-%d})"
+    at = event_time(event)
     if not EARLIEST <= at < LATEST:
-        return f"{name} {at.isoformat()} outside {span}"
+        return f"{name} {at.isoformat()} outside {SPAN}"
     if _plus(at, deadline_after) >= LATEST:  # a deadline (or timeout) beyond the range
-        return f"{name} {at.isoformat()} + deadline {deadline_after} outside {span}"
+        return f"{name} {at.isoformat()} + deadline {deadline_after} outside {SPAN}"
     return None
 
 
