@@ -21,7 +21,8 @@ from datetime import timedelta
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.aggregator.service import INSPECTION_DEADLINE, RETENTION
+from services.aggregator.join import INSPECTION_DEADLINE
+from services.aggregator.service import RETENTION
 from singlewindow.settings import Port, ServiceSettings
 
 

@@ -110,6 +110,9 @@ STATUS_OF = {
 # it at decoding; checked again here so the join is total): far from datetime.max, so a
 # deadline or a retention added to a time in range never overflows
 END_OF_TIME = datetime.max.replace(tzinfo=UTC)
+# how long an inspection order waits for every agency's findings before it is escalated (the
+# aggregator's default, AGGREGATOR_INSPECTION_DEADLINE_SECONDS; an auditor's too)
+INSPECTION_DEADLINE = timedelta(days=2)
 # how far two aggregator instances' clocks may disagree: states are kept this much longer
 # than the retention, so a stale submission is recognised whichever instance sees it
 CLOCK_SLACK = timedelta(minutes=5)
@@ -526,8 +529,9 @@ def _inspected(
 ) -> tuple[JoinState, list[ClearanceResult]]:
     """The step a finding against the order completes, if any (see
     :mod:`services.aggregator.inspection`)."""
-    assert state.order is not None
-    found = inspection.outcome(state.order, state.findings)
+    order = state.order
+    assert order is not None
+    found = inspection.outcome(order, state.findings)
     if not found.complete:
         return state, []
     assert found.at is not None
@@ -540,7 +544,7 @@ def _inspected(
             status = ClearanceStatus.SANCTIONED
         else:
             status = ClearanceStatus.REMEDIATION_REQUIRED
-            earlier = inspection.outcome(state.order, before.findings)
+            earlier = inspection.outcome(order, before.findings)
             if state.last_status is status and earlier.sanction == found.sanction:
                 return state, []  # another agency's finding: the same fault still to put right
         result = _step(state, status, at).model_copy(
@@ -595,13 +599,14 @@ def _overdue(state: JoinState, deadline: datetime) -> tuple[JoinState, list[Clea
     everywhere) was not recorded before it: a finding recorded later, though read already,
     does not count, so the names depend on the findings' times, not on when the clock
     ticked. It carries the order again. Once: the deadline is cleared."""
-    assert state.order is not None
+    order = state.order
+    assert order is not None
     state = state.model_copy(update={"deadline": None})
-    missing = inspection.missing(state.order, state.findings, deadline)
+    missing = inspection.missing(order, state.findings, deadline)
     if not missing:  # complete (a deadline never outlives that): nothing to escalate
         return state, []
     result = _step(state, ClearanceStatus.TIMED_OUT, deadline).model_copy(
-        update={"missing_agencies": missing, "inspection": state.order}
+        update={"missing_agencies": missing, "inspection": order}
     )
     return _emit(state, result), [result]
 

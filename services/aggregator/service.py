@@ -77,8 +77,6 @@ LIFE_EVENTS: dict[
 }
 # a declaration's life (a notice is due in 15 days) must fit in it, late interest included
 RETENTION = timedelta(days=60)
-# how long an inspection order waits for every agency's findings before it is escalated
-INSPECTION_DEADLINE = timedelta(days=2)
 
 
 def decode_input(record: Record, keys: Verifier) -> join.Input:
@@ -129,7 +127,7 @@ class Aggregator:
         group: str = NAME,
         retention: timedelta = RETENTION,
         keys: ServiceKeys | None = None,
-        inspection_deadline: timedelta = INSPECTION_DEADLINE,
+        inspection_deadline: timedelta = join.INSPECTION_DEADLINE,
     ) -> None:
         self.settings, self.deadline, self.clock, self.tick_s = settings, deadline, clock, tick_s
         self.inspection_deadline = inspection_deadline
