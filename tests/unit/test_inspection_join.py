@@ -584,3 +584,36 @@ def test_an_inspection_deadline_beyond_the_range_is_none() -> None:
     assert inspection_deadline(T0, None) is None
     assert inspection_deadline(LATEST - INSPECTION, INSPECTION) is None
     assert inspection_deadline(LATEST - timedelta(days=1), timedelta(days=10**6)) is None
+
+
+def test_whatever_the_times_and_the_reading_order_the_late_findings_decide_as_in_time() -> None:
+    """Each agency records before or after the deadline, CIQ's finding compliant or a
+    seizure; the aggregator reads the two findings and ticks in any order. At most one
+    escalation, at the deadline, naming exactly the agencies (in the order's order) whose
+    finding was not recorded before it or not read yet; and the deciding step is the one the
+    join gives without any deadline, but for its number."""
+    events, order = ordered()
+    start, results = timed(events)
+    deadline = results[0].decided_at + INSPECTION
+    for customs_h, ciq_h in [(2, 3), (2, 60), (50, 3), (50, 60)]:
+        for ciq in (found(order, "ciq", hours=ciq_h), fault(order, "ciq", Measure.SEIZURE, ciq_h)):
+            customs = found(order, "customs", hours=customs_h)
+            _, baseline = run([*events, customs, ciq])
+            expected = baseline[-1].model_dump(exclude={"result_id", "sequence"})
+            for reading in permutations([customs, ciq, "tick"]):
+                _, steps = read(start, list(reading))
+                *escalations, decided = steps
+                assert decided.model_dump(exclude={"result_id", "sequence"}) == expected
+                assert decided.sequence == 2 + len(escalations)
+                ticked = reading.index("tick")
+                silent = tuple(
+                    f.agency
+                    for f in (customs, ciq)
+                    if f.recorded_at >= deadline or reading.index(f) > ticked
+                )
+                if ticked < 2:  # the order was incomplete when the clock ticked
+                    [timed_out] = escalations
+                    assert timed_out.decided_at == deadline
+                    assert timed_out.missing_agencies == silent, (customs_h, ciq_h, reading)
+                else:
+                    assert escalations == []

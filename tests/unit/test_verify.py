@@ -1034,3 +1034,19 @@ def test_an_inspection_escalation_is_never_a_verdicts_escalation() -> None:
     assert kinds(life.verify()) == []
     with_order = timed_out.model_copy(update={"inspection": ORDER})
     assert kinds(life.verify(results=[with_order, *answered])) == ["result contradicts verdicts"]
+
+
+def test_verify_agrees_with_the_join_whatever_it_read_before_and_after_its_clock_ticked() -> None:
+    """The findings (customs' in time, CIQ's samples after the deadline, the laboratory's
+    result) and the payment, in every order the aggregator may read them, its clock ticking
+    past the order's deadline at every point: each life the join writes verifies clean."""
+    lab = found("ciq", hours=70, n=2, lab_result=True)
+    findings = [found("customs"), found("ciq", FindingOutcome.SAMPLED, hours=60), lab]
+    paid = settling([*EVENTS, *findings[:2]], hours=61)
+    escalated = 0
+    for merged in interleavings(findings, [paid]):
+        for cut in range(len(merged) + 1):
+            life = escalated_life(merged[:cut], merged[cut:])
+            escalated += ClearanceStatus.TIMED_OUT in statuses(life)
+            assert kinds(life.verify()) == [], (cut, statuses(life))
+    assert escalated > 0
