@@ -14,7 +14,8 @@ HANDLE_SECONDS = Histogram(
 )
 PUBLISHED = Counter("singlewindow_published_total", "Events published", ["service", "topic"])
 # the aggregator's committed results by status: TIMED_OUT is an escalation (an agency has not
-# ruled by the deadline), the signal for an operator's alert
+# ruled by the deadline, or recorded no finding on an inspection order by the order's
+# deadline), the signal for an operator's alert
 STEPS = Counter(
     "singlewindow_clearance_steps_total",
     "Results the aggregator committed, by status (TIMED_OUT: an agency escalated)",

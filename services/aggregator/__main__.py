@@ -10,6 +10,11 @@ if __name__ == "__main__":
     own = runtime.own_settings(NAME, AggregatorSettings.read)
     runtime.main(
         NAME,
-        lambda: Aggregator(get_settings(), own.deadline, retention=own.retention),
+        lambda: Aggregator(
+            get_settings(),
+            own.deadline,
+            retention=own.retention,
+            inspection_deadline=own.inspection_deadline,
+        ),
         own.metrics_port,
     )

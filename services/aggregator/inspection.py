@@ -85,6 +85,15 @@ def keep(
     return (*(f for f in findings if f.agency != finding.agency), finding)
 
 
+def missing(
+    order: InspectionOrder, findings: tuple[InspectionFinding, ...], by: datetime
+) -> tuple[str, ...]:
+    """The agencies named in the order that had recorded no finding on it before ``by`` (the
+    order's deadline), in the order's agency order."""
+    recorded = latest(order, tuple(f for f in findings if f.recorded_at < by))
+    return tuple(agency for agency in agencies(order) if agency not in recorded)
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What the findings against an order add up to so far."""

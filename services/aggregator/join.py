@@ -55,7 +55,15 @@ The life of a versioned declaration (one result per step, numbered by ``sequence
   when asked while an inspection ordered is not finished: the customs rules on changing and
   withdrawing declarations refuse it then);
 - at the deadline, a version still missing verdicts is escalated: TIMED_OUT names the missing
-  agencies, and the version is decided when they rule.
+  agencies, and the version is decided when they rule;
+- at the inspection deadline (the order's time + ``inspection_after``), an order still missing
+  the findings of an agency it names is escalated once: TIMED_OUT (at that deadline, as the
+  verdicts' escalation is at theirs) names the agencies that had recorded no finding on it
+  by then, in the order's agency order, and carries the order again (the trader and the
+  agencies still see what is to be inspected); the findings recorded later still complete
+  the order and decide as before, and a withdrawal is still refused while it is unfinished.
+  An order completed in time clears the deadline, and REMEDIATION_REQUIRED (a fault to put
+  right, waiting on one agency's re-inspection) has no deadline of its own.
 
 Final states (RELEASED, REJECTED, WITHDRAWN, SANCTIONED, RECALLED) ignore every later event.
 Every result's time is the time of the events it rests on, never the clock: for the
@@ -103,6 +111,9 @@ STATUS_OF = {
 # deadline or a retention added to a time in range never overflows
 END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 SPAN = f"[{EARLIEST:%Y-%m-%d}, {LATEST:%Y-%m-%d})"  # formatted once: check runs per event
+# how long an inspection order waits for every agency's findings before it is escalated (the
+# aggregator's default, AGGREGATOR_INSPECTION_DEADLINE_SECONDS; an auditor's too)
+INSPECTION_DEADLINE = timedelta(days=2)
 # how far two aggregator instances' clocks may disagree: states are kept this much longer
 # than the retention, so a stale submission is recognised whichever instance sees it
 CLOCK_SLACK = timedelta(minutes=5)
@@ -272,10 +283,17 @@ def decided_at(state: JoinState) -> datetime | None:
 
 
 def step(
-    state: JoinState | None, event: Input, deadline_after: timedelta
+    state: JoinState | None,
+    event: Input,
+    deadline_after: timedelta,
+    inspection_after: timedelta | None = None,
 ) -> tuple[JoinState | None, list[ClearanceResult]]:
     """Apply one event; the result, if this event completes the required set. An event that
-    fails ``check`` changes nothing (the state is returned as given, None included)."""
+    fails ``check`` changes nothing (the state is returned as given, None included).
+
+    ``inspection_after``: how long an inspection order waits for its findings before it is
+    escalated (None: for ever). It only sets the order's deadline in the state, which
+    ``tick`` reads; what ``step`` writes never depends on it."""
     if check(event, deadline_after) is not None:
         return state, []
     fresh = state is None
@@ -283,7 +301,7 @@ def step(
     if state.decided is not None:
         return state, []
     if _versioned(state, event):
-        after, results = _live(state, event, deadline_after)
+        after, results = _live(state, event, deadline_after, inspection_after)
         if fresh and not results and after == JoinState(declaration_id=event.declaration_id):
             return None, []  # an event that changed nothing leaves no state behind
         return after, results
@@ -327,7 +345,7 @@ def _seen(state: JoinState, event: Input) -> JoinState:
 
 
 def _live(
-    state: JoinState, event: Input, deadline_after: timedelta
+    state: JoinState, event: Input, deadline_after: timedelta, inspection_after: timedelta | None
 ) -> tuple[JoinState | None, list[ClearanceResult]]:
     """One event in the life of a versioned declaration (see the module's text)."""
     before = state
@@ -392,11 +410,18 @@ def _live(
             return state, []  # no such notice due (superseded, or not issued)
         state = state.model_copy(update={"payments": (*state.payments, event)})
     state = _seen(state, event)
-    state, results = _advance(state, event, before)
+    state, results = _advance(state, event, before, inspection_after)
     return (state if state != before else before), results
 
 
-INSPECTING = frozenset({ClearanceStatus.INSPECTION_REQUIRED, ClearanceStatus.REMEDIATION_REQUIRED})
+# the statuses of an unfinished inspection: TIMED_OUT after an order is its escalation
+INSPECTING = frozenset(
+    {
+        ClearanceStatus.INSPECTION_REQUIRED,
+        ClearanceStatus.REMEDIATION_REQUIRED,
+        ClearanceStatus.TIMED_OUT,
+    }
+)
 
 
 def _inspecting(state: JoinState) -> bool:
@@ -421,7 +446,7 @@ def _emit(state: JoinState, result: ClearanceResult) -> JoinState:
 
 
 def _advance(
-    state: JoinState, event: Input, before: JoinState
+    state: JoinState, event: Input, before: JoinState, inspection_after: timedelta | None
 ) -> tuple[JoinState, list[ClearanceResult]]:
     """The step an event completes, if any (``before``: the state before the event)."""
     if state.submitted_at is None:
@@ -437,7 +462,12 @@ def _advance(
         if result.status is ClearanceStatus.RELEASED:
             return _clear(state, result.decided_at, ())
         if result.status is ClearanceStatus.INSPECTION_REQUIRED:
-            state = state.model_copy(update={"order": result.inspection})
+            state = state.model_copy(
+                update={
+                    "order": result.inspection,
+                    "deadline": inspection_deadline(result.decided_at, inspection_after),
+                }
+            )
         return _emit(state, result), [result]
     if isinstance(event, InspectionFinding) and state.order is not None:
         return _inspected(state, event, before)
@@ -500,11 +530,13 @@ def _inspected(
 ) -> tuple[JoinState, list[ClearanceResult]]:
     """The step a finding against the order completes, if any (see
     :mod:`services.aggregator.inspection`)."""
-    assert state.order is not None
-    found = inspection.outcome(state.order, state.findings)
+    order = state.order
+    assert order is not None
+    found = inspection.outcome(order, state.findings)
     if not found.complete:
         return state, []
     assert found.at is not None
+    state = state.model_copy(update={"deadline": None})  # every agency has recorded
     at = found.at  # the findings' latest time, whatever their arrival order
     if found.sanction is not None:
         if state.last_status is ClearanceStatus.CONDITIONALLY_RELEASED:
@@ -513,7 +545,7 @@ def _inspected(
             status = ClearanceStatus.SANCTIONED
         else:
             status = ClearanceStatus.REMEDIATION_REQUIRED
-            earlier = inspection.outcome(state.order, before.findings)
+            earlier = inspection.outcome(order, before.findings)
             if state.last_status is status and earlier.sanction == found.sanction:
                 return state, []  # another agency's finding: the same fault still to put right
         result = _step(state, status, at).model_copy(
@@ -530,6 +562,18 @@ def _inspected(
     return state, []  # a laboratory result before the duties are settled: nothing to say yet
 
 
+def inspection_deadline(
+    ordered_at: datetime, inspection_after: timedelta | None
+) -> datetime | None:
+    """When an order issued at ``ordered_at`` is escalated if an agency it names has not
+    recorded (None: never). A deadline at or beyond ``LATEST``, which no result could carry,
+    is none: an order given in the last days of the range (in 2199) waits for ever."""
+    if inspection_after is None:
+        return None
+    at = _plus(ordered_at, inspection_after)
+    return at if at < LATEST else None
+
+
 def _step(state: JoinState, status: ClearanceStatus, at: datetime) -> ClearanceResult:
     """A later step of the current version: its consolidated decisions, a new status."""
     result = decide(state, at)
@@ -538,19 +582,41 @@ def _step(state: JoinState, status: ClearanceStatus, at: datetime) -> ClearanceR
 
 def expire(state: JoinState, now: datetime) -> tuple[JoinState, list[ClearanceResult]]:
     """At or after the deadline, an undecided declaration times out: for good without
-    versions; a versioned one is escalated, and decided when the missing agencies rule."""
+    versions; a versioned one is escalated, and decided when the missing agencies rule; an
+    inspection order is escalated, and decided when the missing agencies record."""
     if state.decided is not None or state.deadline is None or now < state.deadline:
         return state, []
+    if state.order is not None:
+        return _overdue(state, state.deadline)
     result = decide(state, state.deadline, timed_out=True)
     if state.version is not None:
         return _emit(state.model_copy(update={"deadline": None}), result), [result]
     return state.model_copy(update={"decided": result.status}), [result]
 
 
+def _overdue(state: JoinState, deadline: datetime) -> tuple[JoinState, list[ClearanceResult]]:
+    """The escalation of an inspection order at its deadline: TIMED_OUT at the deadline,
+    naming the agencies the order names whose finding on it (their latest read, as
+    everywhere) was not recorded before it: a finding recorded later, though read already,
+    does not count, so the names depend on the findings' times, not on when the clock
+    ticked. It carries the order again. Once: the deadline is cleared."""
+    order = state.order
+    assert order is not None
+    state = state.model_copy(update={"deadline": None})
+    missing = inspection.missing(order, state.findings, deadline)
+    if not missing:  # complete (a deadline never outlives that): nothing to escalate
+        return state, []
+    result = _step(state, ClearanceStatus.TIMED_OUT, deadline).model_copy(
+        update={"missing_agencies": missing, "inspection": order}
+    )
+    return _emit(state, result), [result]
+
+
 def due(state: JoinState, retention: timedelta) -> datetime:
     """When ``tick`` next has something to do with this state (never raises):
 
-    - undecided with its declaration: the deadline;
+    - undecided with its declaration: the deadline (its verdicts', or its inspection
+      order's once ordered);
     - an orphan (verdicts or a withdrawal, no declaration): the earliest of their times +
       retention + slack;
     - decided: its ``decided_at`` + retention + slack (a versioned one: its last event's);
@@ -595,12 +661,12 @@ def tick(
 
 
 def fold(
-    events: Iterable[Input], deadline_after: timedelta
+    events: Iterable[Input], deadline_after: timedelta, inspection_after: timedelta | None = None
 ) -> tuple[JoinState | None, list[ClearanceResult]]:
     """Every event of one declaration through ``step``, in order: what an auditor recomputes."""
     state: JoinState | None = None
     results: list[ClearanceResult] = []
     for event in events:
-        state, out = step(state, event, deadline_after)
+        state, out = step(state, event, deadline_after, inspection_after)
         results += out
     return state, results

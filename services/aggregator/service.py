@@ -12,7 +12,8 @@ Nothing an input record carries can stop a partition: a record that does not dec
 key is not its event's declaration id (its state would split across partitions), whose
 times the join cannot take, or a submission older than the retention (see ``join.stale``)
 goes to the dead-letter topic in the batch's transaction. The tick looks only at the states
-that are due (``JoinTable``): timeouts, and orphans or decided states past their retention,
+that are due (``JoinTable``): timeouts (a version's verdicts, or its inspection order's
+findings, missing at their deadline), and orphans or decided states past their retention,
 which are dropped with a changelog tombstone so that the compacted changelog and the memory
 hold what the retention keeps, not the whole history.
 """
@@ -126,8 +127,10 @@ class Aggregator:
         group: str = NAME,
         retention: timedelta = RETENTION,
         keys: ServiceKeys | None = None,
+        inspection_deadline: timedelta = join.INSPECTION_DEADLINE,
     ) -> None:
         self.settings, self.deadline, self.clock, self.tick_s = settings, deadline, clock, tick_s
+        self.inspection_deadline = inspection_deadline
         self.group, self.retention = group, retention
         self.keys = keys or ServiceKeys.from_settings(settings)
         self.tasks: dict[int, Task] = {}
@@ -241,7 +244,7 @@ class Aggregator:
                 continue
             key = event.declaration_id
             before = changed.get(key) or task.table.get(key)
-            state, out = join.step(before, event, self.deadline)
+            state, out = join.step(before, event, self.deadline, self.inspection_deadline)
             if state is not before:
                 changed[key] = state
             results += out

@@ -4,8 +4,10 @@ A min-heap of ``(due, declaration id)`` makes a clock tick cost O(expired + log 
 looks at the heap's head and pops only what is due, never the states that wait (the
 undecided before their deadline, the decided within their retention). Entries are removed
 lazily: one is live while its declaration's state still has that due time; a superseded
-one is skipped when it surfaces. A state's due time changes at most three times (orphan,
-declared, decided), so the heap stays within a small multiple of the number of states.
+one is skipped when it surfaces. A state's due time changes only at a few milestones of its
+life (orphan; declared, or amended; escalated or answered; its inspection order given, then
+escalated or completed; decided), each pushing one entry at most, so the heap stays within a
+small multiple of the number of states and of the versions they declared.
 
 The table changes only through ``apply``, after the transaction that wrote the changes
 committed; ``expired`` only pops heap entries, and a task whose transaction failed is

@@ -24,6 +24,7 @@ from rich.progress import Progress
 from rich.table import Table
 from rich.text import Text
 
+from services.aggregator.join import INSPECTION_DEADLINE
 from services.audit import deadletters, log, readmodel_rebuild
 from services.audit.render import hex_dump, safe
 from services.audit.verify import Report, recomputers, verify
@@ -218,6 +219,9 @@ def verify_command(
     start: From = "beginning",
     end: To = None,
     deadline_seconds: Annotated[float, typer.Option(envvar="AGGREGATOR_DEADLINE_SECONDS")] = 120,
+    inspection_deadline_seconds: Annotated[
+        float, typer.Option(envvar="AGGREGATOR_INSPECTION_DEADLINE_SECONDS")
+    ] = INSPECTION_DEADLINE.total_seconds(),
     fmt: Annotated[
         ReportFormat, typer.Option("--format", help="table, or json: one JSON document")
     ] = ReportFormat.TABLE,
@@ -244,7 +248,15 @@ def verify_command(
         for e in run(collect(topics, label="verifying"))
         if e.payload or e.topic != JOIN_STATE.name
     ]
-    report = verify_window(events, low, high, timedelta(seconds=deadline_seconds), keyring, keys)
+    report = verify_window(
+        events,
+        low,
+        high,
+        timedelta(seconds=deadline_seconds),
+        keyring,
+        keys,
+        timedelta(seconds=inspection_deadline_seconds),
+    )
     if fmt is ReportFormat.JSON:
         sys.stdout.write(json.dumps(report_document(report), indent=2) + "\n")
     else:
@@ -345,6 +357,7 @@ def verify_window(
     deadline_after: timedelta,
     keyring: Keyring | None,
     keys: Verifier,
+    inspection_after: timedelta | None = INSPECTION_DEADLINE,
 ) -> Report:
     """The verification report of the window [low, high) of ``events``."""
     window = select_window(events, low, high, keys)
@@ -358,6 +371,7 @@ def verify_window(
         window.payments,
         window.inspection_findings,
         gate_outs=window.gate_outs,
+        inspection_after=inspection_after,
     )
     for e in window.undecodable:
         report.add("undecodable event", e.key or "?", f"{e.topic}@{e.partition}/{e.offset}")

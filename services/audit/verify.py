@@ -52,8 +52,14 @@ justification instead, always through the join's own functions:
 - every finding answers an order of its declaration: an INSPECTION_REQUIRED result on the
   version it names, whose order names its agency (*inspection outcome without an order*:
   the join ignores it);
-- WITHDRAWN rests on a recorded withdrawal, at its time; a TIMED_OUT escalation is at the
-  version's deadline and names the agencies that had not ruled by then;
+- WITHDRAWN rests on a recorded withdrawal, at its time; a TIMED_OUT escalation before the
+  version's answer is at the version's deadline and names the agencies that had not ruled by
+  then; one after its inspection order (the order's escalation, ``inspection_after``: the
+  aggregator's ``AGGREGATOR_INSPECTION_DEADLINE_SECONDS``) is the step right after the order
+  (once: any later step rests on a complete order), at the order's deadline, carrying the
+  order, and names, in the order's agency order, every agency the order names whose finding
+  was not recorded before the deadline, and no other but one whose finding, recorded in time,
+  the aggregator may have read after its clock ticked (:meth:`Inspected.escalation`);
 - no result comes after a final one, and none names a version lower than an earlier step's
   (a result for a superseded version: once the join has decided version n, it never
   decides an older one). A result on version n decided after version n+1 was submitted is
@@ -203,6 +209,7 @@ def verify(
     payments: Iterable[PaymentConfirmed] = (),
     inspection_findings: Iterable[InspectionFinding] = (),
     gate_outs: Iterable[GateOut] = (),
+    inspection_after: timedelta | None = join.INSPECTION_DEADLINE,
 ) -> Report:
     """Everything that does not add up, in log order of the inputs.
 
@@ -210,7 +217,8 @@ def verify(
     ``payments`` and ``inspection_findings`` are the events of declarations.withdrawn,
     payments.confirmed and inspections.findings, each in its topic's order: the later steps
     of versioned declarations rest on them. ``gate_outs`` (gate.out) are each checked against
-    the release they name (:func:`verify_gate_outs`).
+    the release they name (:func:`verify_gate_outs`). ``inspection_after``: the aggregator's
+    inspection deadline (None: it had none), what an order's escalation is checked against.
     """
     rules = recomputers() if rules is None else rules
     report = Report()
@@ -246,6 +254,7 @@ def verify(
                 {v: d for v, d in versions.items() if v is not None},
                 Lodged(ruled[key], answered[key], withdrawn[key], paid[key], inspected[key]),
                 deadline_after,
+                inspection_after,
             )
     verify_gate_outs(report, answered, gate_outs)
     return report
@@ -367,6 +376,7 @@ def _timed_out_as_recorded(
     expected_missing = tuple(a for a in declaration.required_agencies if a not in in_time)
     return (
         result.decided_at == deadline
+        and result.inspection is None  # an order's escalation comes after the order
         and set(result.missing_agencies) <= set(declaration.required_agencies)
         and set(result.missing_agencies) >= set(expected_missing)
     )
@@ -480,6 +490,7 @@ def _verify_life(
     versions: Mapping[int, DeclarationSubmitted],
     lodged: Lodged,
     deadline_after: timedelta,
+    inspection_after: timedelta | None = join.INSPECTION_DEADLINE,
 ) -> None:
     """Every step of a versioned declaration, each on its own justification."""
     results = sorted(lodged.results, key=lambda r: r.sequence)
@@ -496,7 +507,7 @@ def _verify_life(
         first = min((r.sequence for r in mine if _answers(r)), default=None)
         answer = _answer(declaration, lodged.verdicts, first or 1, deadline_after)
         paid = _paid_step(answer, lodged.payments, deadline_after)
-        inspected = _inspected(answer, mine, lodged, deadline_after)
+        inspected = _inspected(answer, mine, lodged, deadline_after, inspection_after)
         if first is not None and answer.result is None:
             for agency in _not_ruled(declaration, lodged.verdicts):
                 report.add(
@@ -659,6 +670,8 @@ def _step_problem(
             )
         return None
     if status is ClearanceStatus.TIMED_OUT:
+        if inspected is not None and first is not None and recorded.sequence > first:
+            return inspected.escalation(recorded)  # the inspection order's
         verdicts = _on(recorded.version or 1, lodged.verdicts)
         if first is not None and recorded.sequence > first:
             return "result contradicts verdicts", "escalated after its answer"
@@ -722,7 +735,11 @@ def _once(events: Iterable[E], key: Callable[[E], str]) -> list[E]:
 
 
 def _inspected(
-    answer: Answer, steps: list[ClearanceResult], lodged: Lodged, deadline_after: timedelta
+    answer: Answer,
+    steps: list[ClearanceResult],
+    lodged: Lodged,
+    deadline_after: timedelta,
+    inspection_after: timedelta | None = join.INSPECTION_DEADLINE,
 ) -> Inspected | None:
     """What the steps after a version's inspection order rest on, if its answer (as the join
     gives it) is INSPECTION_REQUIRED."""
@@ -742,6 +759,7 @@ def _inspected(
         sorted((r for r in steps if r.sequence > ordered.sequence), key=lambda r: r.sequence),
         {f.finding_id for f in lodged.findings},
         deadline_after,
+        join.inspection_deadline(ordered.decided_at, inspection_after),
     )
 
 
@@ -770,6 +788,7 @@ class Inspected:
     steps: list[ClearanceResult]
     known: set[str]
     deadline_after: timedelta
+    deadline: datetime | None = None  # the order's (None: the aggregator set it none)
 
     def before(self, recorded: ClearanceResult) -> JoinState:
         """The join's state just before ``recorded``, as the recorded steps before it leave it:
@@ -838,6 +857,48 @@ class Inspected:
             for k, p in enumerate(self.payments)
             for i in range(len(self.findings) + 1)
         )
+
+    def escalation(self, recorded: ClearanceResult) -> tuple[str, str] | None:
+        """What is wrong with the order's escalation (TIMED_OUT after it), or None: it must be
+        what ``join.expire`` gives at the order's deadline, the step right after the order,
+        from the findings recorded before the deadline by the agencies it does not name (an
+        agency it names may have recorded in time, its finding read after the clock ticked;
+        one it does not name must have)."""
+        order = self.order.order_id
+        if self.deadline is None:
+            return "result contradicts findings", f"escalated, yet order {order} has no deadline"
+        prior = [r for r in self.steps if r.sequence < recorded.sequence]
+        if prior:
+            return (
+                "result contradicts findings",
+                f"order {order} escalated after step {prior[-1].sequence} ({prior[-1].status}): "
+                "an order is escalated once, and only while it is incomplete",
+            )
+        named = set(recorded.missing_agencies)
+        read = tuple(
+            f for f in self.findings if f.recorded_at < self.deadline and f.agency not in named
+        )
+        state = self.before(recorded).model_copy(
+            update={"findings": read, "deadline": self.deadline}
+        )
+        if join.expire(state, self.deadline)[1] == [recorded.unsigned()]:
+            return None
+        if recorded.decided_at != self.deadline:
+            return (
+                "result contradicts findings",
+                f"order {order} escalated at {recorded.decided_at.isoformat()}, its deadline "
+                f"is {self.deadline.isoformat()}",
+            )
+        late = inspection.missing(self.order, tuple(self.findings), self.deadline)
+        names = ", ".join(recorded.missing_agencies) or "no agency"
+        if not set(late) <= named or not named <= set(inspection.agencies(self.order)):
+            return (
+                "result contradicts findings",
+                f"order {order} escalated naming {names}; the order names "
+                f"{', '.join(inspection.agencies(self.order))}, and by its deadline "
+                f"{', '.join(late) or 'none of them'} had recorded no finding",
+            )
+        return "result contradicts findings", f"order {order} escalated naming {names}, not so"
 
     def problem(self, recorded: ClearanceResult) -> tuple[str, str] | None:
         """What is wrong with a step after the inspection order (kind, detail), or None."""

@@ -35,8 +35,8 @@ and ``rate_burst``) that every submission and every read takes from: 429 with
   closed (RELEASED, REJECTED, WITHDRAWN, SANCTIONED, RECALLED: ``declaration-closed``), when
   the goods are released on condition (CONDITIONALLY_RELEASED: ``goods-released``), for an
   amendment or documents after an inspection order, or a withdrawal while the inspection is
-  not finished (INSPECTION_REQUIRED, REMEDIATION_REQUIRED: ``inspection-ordered``, one
-  inspection), when it was lodged before
+  not finished (INSPECTION_REQUIRED, REMEDIATION_REQUIRED, TIMED_OUT after the order: its
+  escalation; ``inspection-ordered``, one inspection), when it was lodged before
   versions (``no-versions``), when the status database does not show the version lodged last
   yet (``not-yet-visible``, with ``Retry-After``), or when another request made the same
   version first (``version-taken``). ``Idempotency-Key`` works as on POST.

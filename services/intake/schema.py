@@ -93,8 +93,8 @@ FINAL_STATUSES = ANSWERED  # the name before versions: "answered", not "the life
 CLOSED: frozenset[str] = frozenset(str(s) for s in ev.FINAL_STATUSES)
 # where the goods are out but the life goes on (a conditional release): no change either
 RELEASED: frozenset[str] = frozenset(str(s) for s in ev.RELEASED_STATUSES) - CLOSED
-# after an inspection order (one inspection): no new version (amendment, documents); the
-# trader may still withdraw
+# after an inspection order (one inspection): no new version (amendment, documents), nor a
+# withdrawal while it is unfinished (these, and TIMED_OUT after the order: its escalation)
 INSPECTED: frozenset[str] = frozenset(
     {str(ev.ClearanceStatus.INSPECTION_REQUIRED), str(ev.ClearanceStatus.REMEDIATION_REQUIRED)}
 )

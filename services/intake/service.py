@@ -23,8 +23,9 @@ exceptions into problem documents.
   version: the current one's content with documents added) and :meth:`withdraw`: on a
   versioned declaration the principal acts for (read from the read model), not closed
   (RELEASED, REJECTED, WITHDRAWN, SANCTIONED, RECALLED) nor released on condition
-  (CONDITIONALLY_RELEASED), and no new version after an inspection order
-  (INSPECTION_REQUIRED, REMEDIATION_REQUIRED: one inspection) (:func:`refusal`). Each
+  (CONDITIONALLY_RELEASED), and no new version after an inspection order, nor a withdrawal
+  while it is unfinished (INSPECTION_REQUIRED, REMEDIATION_REQUIRED, or TIMED_OUT after the
+  order: its escalation; one inspection) (:func:`refusal`). Each
   version is claimed in the idempotency store (``ids.version_key``) before it is published:
   the first claim of a version wins, so two amendments computed from one read model never
   both become version n+1, and a read model that does not show the version lodged last yet
@@ -78,7 +79,12 @@ from services.intake.schema import (
 )
 from services.intake.traderview import declarant_of, trader_view
 from services.intake.waiters import TooManyWaiters, Waiters
-from singlewindow.events import DeclarationSubmitted, DeclarationWithdrawn, Document
+from singlewindow.events import (
+    ClearanceStatus,
+    DeclarationSubmitted,
+    DeclarationWithdrawn,
+    Document,
+)
 
 log = logging.getLogger(__name__)
 
@@ -239,14 +245,16 @@ def refusal(status: str, change: str, ordered: bool = False) -> str | None:
     """Why a declaration in ``status`` refuses ``change`` (a :class:`NotAmendable` reason), or
     None: the join would ignore it (:mod:`services.aggregator.join`). ``ordered``: its current
     version has an inspection order (one inspection: no new version after it, whatever the
-    step it is at now)."""
+    step it is at now; and TIMED_OUT after the order is its escalation: the inspection is
+    still unfinished)."""
     if status in CLOSED:
         return "closed"
     if status in RELEASED:
         return "released"
     if change == NEW_VERSION and (status in INSPECTED or ordered):
         return "inspected"
-    if change == WITHDRAWAL and status in INSPECTED:
+    unfinished = status in INSPECTED or (status == ClearanceStatus.TIMED_OUT and ordered)
+    if change == WITHDRAWAL and unfinished:
         return "inspected"  # not while an inspection is unfinished (the join refuses it too)
     return None
 

@@ -525,12 +525,37 @@ def _released(now: Situation) -> dict[str, Any]:
 
 def _escalated(now: Situation) -> dict[str, Any]:
     missing = list(now.result.get("missing_agencies") or ())
+    if now.result.get("inspection"):
+        return _overdue(now, missing)
     return _next(
         "WAIT",
         "Not every agency answered in time: the declaration is escalated, and is decided when "
         f"{', '.join(missing) or 'they'} rule. Nothing to do.",
         None,
         missing,
+    )
+
+
+def _overdue(now: Situation, missing: list[str]) -> dict[str, Any]:
+    """An inspection order escalated at its deadline: the agencies named then that have still
+    not recorded a finding on it (the findings shown are the order's)."""
+    recorded = {f["agency"] for f in now.findings}
+    waiting = [a for a in missing if a not in recorded]
+    if not waiting:
+        return _next(
+            "WAIT",
+            "The joint inspection was overdue; every agency has recorded its findings since, "
+            "and the declaration is decided on them shortly. Nothing to do.",
+        )
+    return _next(
+        "WAIT",
+        f"The joint inspection is overdue: {', '.join(waiting)} has not recorded its findings "
+        "on the order by the deadline, and the agencies are alerted. Keep the goods presented "
+        "for the inspection the order names; the declaration is decided once every agency "
+        "has recorded. It can no longer be amended, nor withdrawn until the inspection is "
+        "finished. Nothing else to do.",
+        None,
+        waiting,
     )
 
 
@@ -592,6 +617,8 @@ def next_step(
     - CONDITIONALLY_RELEASED -> ``WAIT`` for the laboratory's result (``PAY`` if duties are
       still owed); the goods may leave through the gate meanwhile, kept as they are;
     - TIMED_OUT -> ``WAIT``: escalated, the agencies named have not ruled (nothing to do);
+      after an inspection order, the agencies named that have still not recorded their
+      findings on it (keep the goods presented);
     - SUBMITTED, IN_REVIEW -> ``WAIT``;
     - RELEASED, REJECTED, WITHDRAWN, SANCTIONED, RECALLED -> ``NONE``: final (a release: the
       goods may leave through the gate; the message says how many gate-outs are recorded).

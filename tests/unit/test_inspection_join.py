@@ -8,12 +8,15 @@ tax 10,005.00, VAT 26,013.00). Customs and CIQ both order checks here; the port 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import permutations
 
 from services.aggregator.inspection import outcome
+from services.aggregator.join import END_OF_TIME, due, fold, inspection_deadline, step, tick
+from services.aggregator.table import JoinTable
 from singlewindow.events import (
+    LATEST,
     AgencyVerdict,
     ClearanceResult,
     ClearanceStatus,
@@ -21,13 +24,15 @@ from singlewindow.events import (
     FindingOutcome,
     InspectionCheck,
     InspectionFinding,
+    JoinState,
     Measure,
     Reason,
     TaxKind,
     TaxTotal,
+    decode_event,
 )
 from tests import factories
-from tests.unit.test_lifecycle import CAR, T0, declared, run, statuses
+from tests.unit.test_lifecycle import CAR, DEADLINE, T0, declared, run, statuses
 
 S = ClearanceStatus
 WAIVED = (TaxTotal(kind=TaxKind.VAT, assessed=Decimal("43.74"), collected=Decimal("0.00")),)
@@ -286,8 +291,6 @@ def test_a_redelivered_finding_counts_once() -> None:
 
 
 def test_a_finding_before_any_order_leaves_no_state() -> None:
-    from services.aggregator.join import step
-
     assert step(None, found("O-1", "customs"), timedelta(seconds=120)) == (None, [])
 
 
@@ -411,3 +414,206 @@ def test_no_verdict_is_kept_for_a_version_after_the_order() -> None:
     state, results = run(events)
     later = factories.verdict(agency="port", declaration_version=2, verdict_id="V-port-2")
     assert run([*events, later]) == (state, results)
+
+
+# -- the inspection deadline: an agency that never records is escalated ----------------------
+
+INSPECTION = timedelta(days=2)
+RETENTION = timedelta(days=60)
+LATER = T0 + timedelta(days=3)  # a clock reading past every order's deadline below
+
+
+def timed(events: list[object]) -> tuple[JoinState, list[ClearanceResult]]:
+    """``run`` with the aggregator's inspection deadline."""
+    state, results = fold(events, DEADLINE, INSPECTION)  # type: ignore[arg-type]
+    assert state is not None
+    return state, results
+
+
+def read(
+    state: JoinState, events: list[object], now: datetime = LATER
+) -> tuple[JoinState, list[ClearanceResult]]:
+    """``events`` read in order from ``state``, the clock ticking at ``now`` where an event is
+    the string "tick"."""
+    results: list[ClearanceResult] = []
+    for event in events:
+        if event == "tick":
+            after, out = tick(state, now, RETENTION)
+        else:
+            after, out = step(state, event, DEADLINE, INSPECTION)  # type: ignore[arg-type]
+        assert after is not None
+        state, results = after, results + out
+    return state, results
+
+
+def test_an_order_an_agency_has_not_answered_is_escalated_once_at_its_deadline() -> None:
+    """CIQ never records: two days after the order, TIMED_OUT names CIQ alone (customs has
+    recorded), at the deadline, and carries the order again; the clock does nothing more."""
+    events, order = ordered()
+    state, results = timed([*events, found(order, "customs")])
+    deadline = results[0].decided_at + INSPECTION
+    assert state.deadline == deadline and due(state, RETENTION) == deadline
+    assert tick(state, deadline - timedelta(milliseconds=1), RETENTION) == (state, [])
+    escalated_state, escalated = tick(state, deadline, RETENTION)
+    [timed_out] = escalated
+    assert (timed_out.sequence, timed_out.status) == (2, S.TIMED_OUT)
+    assert timed_out.missing_agencies == ("ciq",)
+    assert timed_out.decided_at == deadline
+    assert timed_out.inspection == results[0].inspection  # the order is still to be inspected
+    assert timed_out.version == 1 and timed_out.payment_notice is None
+    assert escalated_state is not None and escalated_state.decided is None
+    assert due(escalated_state, RETENTION) == END_OF_TIME  # kept until the findings come
+    assert tick(escalated_state, deadline + 10 * INSPECTION, RETENTION) == (escalated_state, [])
+
+
+def test_the_escalation_names_every_silent_agency_in_the_orders_order() -> None:
+    events, _ = ordered()
+    state, _ = timed(events)
+    _, [timed_out] = tick(state, LATER, RETENTION)
+    assert timed_out.missing_agencies == ("customs", "ciq")
+
+
+def test_a_late_finding_still_completes_the_order_and_decides() -> None:
+    """After the escalation, CIQ's finding decides exactly as it would have in time: the
+    notice, or the sanction."""
+    events, order = ordered()
+    ordered_state, _ = timed([*events, found(order, "customs")])
+    state, _ = tick(ordered_state, LATER, RETENTION)
+    assert state is not None
+    _, [notice] = step(state, found(order, "ciq", hours=80), DEADLINE, INSPECTION)
+    assert (notice.sequence, notice.status) == (3, S.AWAITING_PAYMENT)
+    assert notice.finding_ids == ("F-customs-2", "F-ciq-80")
+    assert notice.decided_at == T0 + timedelta(hours=80)
+    assert notice.payment_notice is not None
+    assert notice.payment_notice.amount == Decimal("60813.00")
+    _, [seized] = step(state, fault(order, "ciq", Measure.SEIZURE, hours=80), DEADLINE, INSPECTION)
+    assert (seized.sequence, seized.status) == (3, S.SANCTIONED)
+    assert seized.sanction is not None and seized.sanction.agency == "ciq"
+
+
+def test_an_order_completed_in_time_is_never_escalated() -> None:
+    events, order = ordered()
+    state, results = timed([*events, found(order, "customs"), found(order, "ciq", hours=3)])
+    assert statuses(results)[-1] == (2, S.AWAITING_PAYMENT)
+    assert state.deadline is None
+    assert tick(state, LATER, RETENTION) == (state, [])
+    _, remedied = timed(
+        [*events, fault(order, "ciq", Measure.RELABELLING), found(order, "customs")]
+    )
+    assert statuses(remedied)[-1] == (2, S.REMEDIATION_REQUIRED)  # out of scope: no deadline
+
+
+def test_a_finding_recorded_after_the_deadline_does_not_answer_it_though_read_first() -> None:
+    """The names depend on the findings' times, not on when the clock ticked: customs
+    recorded after the deadline, and the aggregator read it before its tick."""
+    events, order = ordered()
+    state, _ = timed([*events, found(order, "customs", hours=50)])
+    _, [timed_out] = tick(state, LATER, RETENTION)
+    assert timed_out.missing_agencies == ("customs", "ciq")
+
+
+def test_the_escalation_survives_a_restart() -> None:
+    """The deadline is in the state: restored from the changelog, the table's clock still
+    escalates it, once."""
+    events, order = ordered()
+    state, results = timed([*events, found(order, "customs")])
+    restored = decode_event(state.to_avro())
+    assert isinstance(restored, JoinState)
+    table = JoinTable(RETENTION, [restored])
+    deadline = results[0].decided_at + INSPECTION
+    assert table.next_due() == deadline
+    assert table.expired(deadline - timedelta(milliseconds=1)) == ({}, [])
+    changes, [timed_out] = table.expired(deadline)
+    assert timed_out.missing_agencies == ("ciq",) and timed_out.sequence == 2
+    table.apply(changes)
+    assert table.expired(LATER + 10 * INSPECTION) == ({}, [])
+
+
+def test_every_reading_order_of_the_findings_and_the_tick_gives_the_same_outcome() -> None:
+    """Customs records in time, CIQ after the deadline (a compliant finding, or a seizure):
+    whatever order the aggregator reads them in and its clock ticks, the order is decided
+    the same; an escalation, when the clock ticks before both are read, is at the deadline
+    and names CIQ (even when its finding was read first: it was recorded too late), and
+    customs too only if its finding was not read yet."""
+    events, order = ordered()
+    start, results = timed(events)
+    deadline = results[0].decided_at + INSPECTION
+    for late in (found(order, "ciq", hours=60), fault(order, "ciq", Measure.SEIZURE, hours=60)):
+        outcomes = set()
+        for reading in permutations([found(order, "customs"), late, "tick"]):
+            _, steps = read(start, list(reading))
+            *escalations, decided = steps
+            outcomes.add(
+                (decided.status, decided.finding_ids, decided.decided_at, decided.sanction)
+            )
+            assert [s.sequence for s in steps] == list(range(2, len(steps) + 2))
+            ticked = reading.index("tick")
+            customs_first = ticked > reading.index(found(order, "customs"))
+            if ticked < 2:  # the clock ticked while the order was incomplete
+                [timed_out] = escalations
+                assert timed_out.status is S.TIMED_OUT and timed_out.decided_at == deadline
+                named = ("ciq",) if customs_first else ("customs", "ciq")
+                assert timed_out.missing_agencies == named
+            else:
+                assert escalations == []  # the order was complete when the clock ticked
+        assert len(outcomes) == 1, outcomes
+
+
+def test_no_withdrawal_after_the_escalation_one_asked_before_the_order_stands() -> None:
+    """The order is still unfinished after its escalation: a withdrawal asked then is
+    refused, as before it; one asked before the order, read only now, ends the life."""
+    events, order = ordered()
+    ordered_state, results = timed([*events, found(order, "customs")])
+    state, _ = tick(ordered_state, LATER, RETENTION)
+    assert state is not None and state.last_status is S.TIMED_OUT
+    asked = factories.withdrawal(withdrawn_at=LATER)
+    assert step(state, asked, DEADLINE, INSPECTION) == (state, [])
+    early = factories.withdrawal(withdrawn_at=results[0].decided_at - timedelta(milliseconds=1))
+    _, [withdrawn] = step(state, early, DEADLINE, INSPECTION)
+    assert (withdrawn.sequence, withdrawn.status) == (3, S.WITHDRAWN)
+
+
+def test_without_an_inspection_deadline_an_order_waits_for_ever() -> None:
+    events, order = ordered()
+    state, _ = run([*events, found(order, "customs")])  # fold without inspection_after
+    assert state.deadline is None and due(state, RETENTION) == END_OF_TIME
+
+
+def test_an_inspection_deadline_beyond_the_range_is_none() -> None:
+    assert inspection_deadline(T0, INSPECTION) == T0 + INSPECTION
+    assert inspection_deadline(T0, None) is None
+    assert inspection_deadline(LATEST - INSPECTION, INSPECTION) is None
+    assert inspection_deadline(LATEST - timedelta(days=1), timedelta(days=10**6)) is None
+
+
+def test_whatever_the_times_and_the_reading_order_the_late_findings_decide_as_in_time() -> None:
+    """Each agency records before or after the deadline, CIQ's finding compliant or a
+    seizure; the aggregator reads the two findings and ticks in any order. At most one
+    escalation, at the deadline, naming exactly the agencies (in the order's order) whose
+    finding was not recorded before it or not read yet; and the deciding step is the one the
+    join gives without any deadline, but for its number."""
+    events, order = ordered()
+    start, results = timed(events)
+    deadline = results[0].decided_at + INSPECTION
+    for customs_h, ciq_h in [(2, 3), (2, 60), (50, 3), (50, 60)]:
+        for ciq in (found(order, "ciq", hours=ciq_h), fault(order, "ciq", Measure.SEIZURE, ciq_h)):
+            customs = found(order, "customs", hours=customs_h)
+            _, baseline = run([*events, customs, ciq])
+            expected = baseline[-1].model_dump(exclude={"result_id", "sequence"})
+            for reading in permutations([customs, ciq, "tick"]):
+                _, steps = read(start, list(reading))
+                *escalations, decided = steps
+                assert decided.model_dump(exclude={"result_id", "sequence"}) == expected
+                assert decided.sequence == 2 + len(escalations)
+                ticked = reading.index("tick")
+                silent = tuple(
+                    f.agency
+                    for f in (customs, ciq)
+                    if f.recorded_at >= deadline or reading.index(f) > ticked
+                )
+                if ticked < 2:  # the order was incomplete when the clock ticked
+                    [timed_out] = escalations
+                    assert timed_out.decided_at == deadline
+                    assert timed_out.missing_agencies == silent, (customs_h, ciq_h, reading)
+                else:
+                    assert escalations == []

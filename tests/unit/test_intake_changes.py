@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from services.aggregator.join import INSPECTION_DEADLINE, tick
 from services.aggregator.join import fold as join_fold
 from services.intake.service import NEW_VERSION, WITHDRAWAL, refusal
 from singlewindow.events import (
@@ -276,11 +277,15 @@ async def test_wait_with_seen_answers_when_the_status_moves_on() -> None:
 
 
 def inspected(
-    intake: Intake, declaration_id: str, outcome: FindingOutcome | None, **found: Any
+    intake: Intake,
+    declaration_id: str,
+    outcome: FindingOutcome | None,
+    overdue: bool = False,
+    **found: Any,
 ) -> dict[str, Any]:
     """Every agency asked orders the inspection of the current version; with an ``outcome``,
-    each records it against the order (``found``: the finding's other fields); the join's
-    steps projected."""
+    each records it against the order (``found``: the finding's other fields); ``overdue``:
+    the join's clock then passes the order's deadline; the join's steps projected."""
     declared = [e for e in intake.publisher.events if isinstance(e, DeclarationSubmitted)]
     current = declared[-1]
     assert current.version is not None
@@ -311,7 +316,12 @@ def inspected(
         )
         for agency in ([] if outcome is None else current.required_agencies)
     ]
-    _, results = join_fold([*declared, *verdicts, *findings], timedelta(minutes=2))
+    state, results = join_fold(
+        [*declared, *verdicts, *findings], timedelta(minutes=2), INSPECTION_DEADLINE
+    )
+    if overdue:
+        assert state is not None
+        results += tick(state, current.submitted_at + timedelta(days=30), timedelta(days=60))[1]
     return project(intake, *verdicts, *findings, *results)
 
 
@@ -340,6 +350,29 @@ async def test_while_an_inspection_is_unfinished_there_is_no_new_version_nor_wit
                 assert status in refused["detail"]
                 assert "one inspection: after an inspection order" in refused["detail"]
             assert len(intake.publisher.events) == 1  # the declaration only
+
+
+async def test_an_escalated_inspection_is_still_unfinished_and_the_trader_waits() -> None:
+    """No agency recorded by the order's deadline: TIMED_OUT names them, and the declaration
+    still refuses every change (409 ``inspection-ordered``), while the trader is told to wait
+    for the agencies named, the order still shown."""
+    async with running() as intake:
+        declaration_id = await lodged(intake)
+        doc = inspected(intake, declaration_id, None, overdue=True)
+        assert doc["status"] == "TIMED_OUT"
+        asked = list(doc["declaration"]["required_agencies"])
+        assert doc["result"]["missing_agencies"] == asked
+        for response in await changes(intake, declaration_id):
+            refused = problem(response, 409)
+            assert (
+                refused["type"].endswith("inspection-ordered") and "TIMED_OUT" in refused["detail"]
+            )
+        assert len(intake.publisher.events) == 1  # the declaration only
+        body = (await intake.client.get(f"/v1/declarations/{declaration_id}")).json()
+        assert body["status"] == "TIMED_OUT" and body["inspection"] is not None
+        assert body["result"]["missing_agencies"] == asked
+        assert body["next_step"]["code"] == "WAIT" and body["next_step"]["agencies"] == asked
+        assert "overdue" in body["next_step"]["message"]
 
 
 async def test_goods_released_on_condition_can_no_longer_change() -> None:
@@ -381,3 +414,7 @@ def test_one_rule_says_which_change_each_status_refuses() -> None:
         "INSPECTION_REQUIRED": ("inspected", "inspected"),
         "REMEDIATION_REQUIRED": ("inspected", "inspected"),
     }
+    # TIMED_OUT: the verdicts' escalation takes both; an inspection order's neither
+    assert refusal("TIMED_OUT", WITHDRAWAL, ordered=False) is None
+    assert refusal("TIMED_OUT", NEW_VERSION, ordered=True) == "inspected"
+    assert refusal("TIMED_OUT", WITHDRAWAL, ordered=True) == "inspected"

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from services.aggregator.join import event_time
+from services.aggregator.join import event_time, expire
 from services.aggregator.join import fold as join_fold
 from services.intake.schema import DeclarationState, DeclarationStatus
 from services.intake.traderview import (
@@ -40,6 +40,7 @@ from tests.unit.test_readmodel import (
     PORT_OK,
     RELABEL,
     _found,
+    escalated_inspection,
 )
 
 RULES = [Path(f"services/{agency}/rules.py") for agency in ("customs", "ciq", "port")]
@@ -515,3 +516,44 @@ def _doc(events: list[ev.Event]) -> dict[str, Any]:
         doc = apply(doc, event)
     assert doc is not None
     return doc
+
+
+# -- an inspection order escalated at its deadline --------------------------------------------
+
+
+def test_an_escalated_inspection_tells_the_trader_to_wait_for_the_agency_still_silent() -> None:
+    """Customs recorded in time, the port not: at the deadline the trader is told to wait for
+    the port, the order and customs' finding still shown; once the port has recorded (its
+    decision not yet projected) for nobody; then the decision's own next step."""
+    customs = _found("customs", ev.FindingOutcome.COMPLIANT, 100)
+    life = escalated_inspection(customs)
+    doc: dict[str, Any] | None = None
+    for event in life:
+        doc = apply(doc, event)
+    assert doc is not None
+    view = DeclarationStatus.model_validate(trader_view(doc)).model_dump(mode="json")
+    assert view["status"] == "TIMED_OUT"
+    assert view["result"]["missing_agencies"] == ["port"]
+    assert view["inspection"] is not None and view["inspection"]["order_id"] == ORDER.order_id
+    assert [f["agency"] for f in view["findings"]] == ["customs"]
+    step = view["next_step"]
+    assert (step["code"], step["agencies"], step["action"]) == ("WAIT", ["port"], None)
+    assert "overdue" in step["message"] and "port" in step["message"]
+    late = _found("port", ev.FindingOutcome.COMPLIANT, 4 * 86400)
+    recorded = trader_view(apply(doc, late))["next_step"]
+    assert (recorded["code"], recorded["agencies"]) == ("WAIT", [])
+    assert "every agency has recorded" in recorded["message"]
+    decided = escalated_inspection(customs, after=(late,))
+    last = _views(decided)[-1]
+    assert last["status"] == "AWAITING_PAYMENT" and last["next_step"]["code"] == "PAY"
+
+
+def test_a_verdicts_escalation_still_names_the_agencies_that_have_not_ruled() -> None:
+    declared = factories.declaration("D-TO", version=1, required_agencies=("customs", "port"))
+    state, _ = join_fold([declared], timedelta(seconds=120))
+    assert state is not None
+    _, [timed_out] = expire(state, declared.submitted_at + timedelta(seconds=120))
+    doc = apply(apply(None, declared), timed_out)
+    step = trader_view(doc)["next_step"]
+    assert (step["code"], step["agencies"]) == ("WAIT", ["customs", "port"])
+    assert "Not every agency answered in time" in step["message"]

@@ -12,7 +12,9 @@ from aiokafka.structs import ConsumerRecord
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.aggregator.join import INSPECTION_DEADLINE, tick
 from services.aggregator.join import fold as join_fold
+from services.aggregator.join import step as join_step
 from services.audit.log import AUDITED, LoggedEvent
 from services.audit.readmodel_rebuild import fold as rebuild_fold
 from services.projector.service import KINDS
@@ -419,6 +421,40 @@ def test_an_amendment_the_join_ignored_after_the_order_leaves_the_steps_standing
     assert doc["version"] == 2 and doc["status"] == "CONDITIONALLY_RELEASED"
     ordered = fold([*INSPECTED, AMENDED, next(e for e in life if isinstance(e, ClearanceResult))])
     assert ordered["status"] == "INSPECTION_REQUIRED"  # not IN_REVIEW: the order stands
+
+
+def escalated_inspection(*found: Event, after: tuple[Event, ...] = ()) -> list[Event]:
+    """The inspection's inputs, ``found``, the join's clock past the order's deadline (customs
+    and the port are named; the escalation names who had not recorded by then), then
+    ``after``; and the join's results, in the join's order."""
+    inputs: list[Any] = [*INSPECTED, *found]
+    state, results = join_fold(inputs, timedelta(seconds=120), INSPECTION_DEADLINE)
+    assert state is not None
+    state, escalation = tick(state, factories.T0 + timedelta(days=3), timedelta(days=60))
+    life: list[Event] = [*inputs, *results, *escalation]
+    for event in after:
+        assert state is not None
+        state, out = join_step(state, event, timedelta(seconds=120), INSPECTION_DEADLINE)
+        life += [event, *out]
+    return life
+
+
+def test_an_escalated_inspection_shows_timed_out_with_its_order_and_a_late_finding_decides() -> (
+    None
+):
+    customs = _found("customs", FindingOutcome.COMPLIANT, 100)
+    life = escalated_inspection(customs)
+    doc = fold(life)
+    assert doc["status"] == "TIMED_OUT"
+    assert doc["result"]["missing_agencies"] == ["port"]
+    assert doc["result"]["inspection"] == ORDER.model_dump(mode="json")
+    assert [s["status"] for s in doc["steps"]] == ["INSPECTION_REQUIRED", "TIMED_OUT"]
+    # an amendment that raced the escalation: the join ignores it, the steps stand
+    assert fold([*life, AMENDED])["status"] == "TIMED_OUT"
+    late = _found("port", FindingOutcome.COMPLIANT, 4 * 86400)
+    decided = fold(escalated_inspection(customs, after=(late,)))
+    assert [s["status"] for s in decided["steps"]][-1] == "AWAITING_PAYMENT"
+    assert decided["status"] == "AWAITING_PAYMENT"
 
 
 def test_a_life_without_an_inspection_has_no_findings_key() -> None:

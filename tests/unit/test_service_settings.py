@@ -106,16 +106,18 @@ def test_the_aggregator_defaults() -> None:
     own = AggregatorSettings.read()
     assert (own.deadline_seconds, own.metrics_port) == (120.0, 9104)
     assert own.retention.days == 60  # a notice is due in 15 days; late interest after
+    assert own.inspection_deadline.days == 2  # an order waits two days for its findings
 
 
 def test_the_aggregator_reads_its_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGGREGATOR_DEADLINE_SECONDS", "5")
     monkeypatch.setenv("AGGREGATOR_RETENTION_SECONDS", "3600")
+    monkeypatch.setenv("AGGREGATOR_INSPECTION_DEADLINE_SECONDS", "7200")
     monkeypatch.setenv("AGGREGATOR_METRICS_PORT", "19104")
     monkeypatch.setenv("DEADLINE_SECONDS", "1")  # no prefix: nobody's
     own = AggregatorSettings.read()
     assert own.deadline.total_seconds() == 5 and own.retention.total_seconds() == 3600
-    assert own.metrics_port == 19104
+    assert own.metrics_port == 19104 and own.inspection_deadline.total_seconds() == 7200
 
 
 @pytest.mark.parametrize(
@@ -126,6 +128,9 @@ def test_the_aggregator_reads_its_variables(monkeypatch: pytest.MonkeyPatch) -> 
         ("AGGREGATOR_DEADLINE_SECONDS", "soon"),
         ("AGGREGATOR_DEADLINE_SECONDS", "nan"),
         ("AGGREGATOR_DEADLINE_SECONDS", "inf"),
+        ("AGGREGATOR_INSPECTION_DEADLINE_SECONDS", "0"),
+        ("AGGREGATOR_INSPECTION_DEADLINE_SECONDS", "nan"),
+        ("AGGREGATOR_INSPECTION_DEADLINE_SECONDS", "inf"),
         ("AGGREGATOR_RETENTION_SECONDS", "0"),
         ("AGGREGATOR_RETENTION_SECONDS", "1e12"),
         ("AGGREGATOR_METRICS_PORT", "99999"),

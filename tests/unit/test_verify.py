@@ -11,8 +11,8 @@ from typing import Any
 
 from deploy.local.demo_data import sample_declaration_body
 from services.aggregator import payment
-from services.aggregator.join import expire, fold, step
-from services.audit.verify import SAMPLING_NOT_CHECKED, Report, recomputers, verify
+from services.aggregator.join import INSPECTION_DEADLINE, expire, fold, step, tick
+from services.audit.verify import SAMPLING_NOT_CHECKED, Finding, Report, recomputers, verify
 from services.ciq import rules as ciq_rules
 from services.customs import rules as customs_rules
 from services.intake.schema import parse_declaration
@@ -37,6 +37,7 @@ from singlewindow.verdicts import on_version
 from tests import factories
 
 DEADLINE = timedelta(seconds=120)
+RETENTION = timedelta(days=60)
 KEY = factories.sampling_key("test-1")  # test keys, never production ones
 KEYS = factories.keyring("test-1")
 
@@ -319,6 +320,7 @@ class Life:
             withdrawals=parts["withdrawals"],
             payments=parts["payments"],
             inspection_findings=parts["findings"],
+            inspection_after=parts.get("inspection_after", INSPECTION_DEADLINE),
         )
 
 
@@ -924,3 +926,127 @@ def test_a_withdrawal_asked_during_the_inspection_is_no_missing_result() -> None
     )
     ignored = life.verify(withdrawals=[early])  # what the join would not have ignored
     assert kinds(ignored) == ["missing result"]
+
+
+# -- the inspection order's escalation --------------------------------------------------------
+
+INSPECTION = INSPECTION_DEADLINE
+PAST_IT = factories.T0 + INSPECTION + timedelta(days=1)  # the clock, past the order's deadline
+
+
+def escalated_life(before: list[Any], after: list[Any]) -> Life:
+    """The join reads ``before``, its clock ticks past the order's deadline, then it reads
+    ``after`` (a payment in it settles the notice issued by then)."""
+    state, results = fold([*EVENTS, *before], DEADLINE, INSPECTION)
+    assert state is not None
+    state, escalation = tick(state, PAST_IT, RETENTION)
+    results += escalation
+    for event in after:
+        assert state is not None
+        state, out = step(state, event, DEADLINE, INSPECTION)
+        results += out
+    events = [*EVENTS, *before, *after]
+    return Life(
+        [e for e in events if isinstance(e, DeclarationSubmitted)],
+        [e for e in events if isinstance(e, AgencyVerdict)],
+        results,
+        payments=[e for e in events if isinstance(e, PaymentConfirmed)],
+        findings=[e for e in events if isinstance(e, InspectionFinding)],
+    )
+
+
+def late_release(customs_first: bool = True) -> Life:
+    """Customs records in time; CIQ only after the deadline; the duties are paid."""
+    customs, ciq = found("customs"), found("ciq", hours=60)
+    before = [customs] if customs_first else []
+    after = [ciq] if customs_first else [customs, ciq]
+    paying = settling([*EVENTS, customs, ciq], hours=61)
+    return escalated_life(before, [*after, paying])
+
+
+def test_an_inspection_orders_escalation_and_its_late_findings_verify_clean() -> None:
+    S = ClearanceStatus
+    life = late_release()
+    assert statuses(life) == [S.INSPECTION_REQUIRED, S.TIMED_OUT, S.AWAITING_PAYMENT, S.RELEASED]
+    timed_out = life.results[1]
+    assert timed_out.missing_agencies == ("ciq",)
+    assert timed_out.decided_at == life.results[0].decided_at + INSPECTION
+    assert kinds(life.verify()) == []
+    seized = escalated_life([found("customs")], [non_compliant("ciq", Measure.SEIZURE, hours=60)])
+    assert statuses(seized) == [S.INSPECTION_REQUIRED, S.TIMED_OUT, S.SANCTIONED]
+    assert kinds(seized.verify()) == []
+    # customs recorded in time, but the aggregator read it only after its clock ticked: named
+    lagging = late_release(customs_first=False)
+    assert lagging.results[1].missing_agencies == ("customs", "ciq")
+    assert kinds(lagging.verify()) == []
+
+
+def test_an_escalation_not_as_the_findings_and_the_deadline_give_is_a_finding() -> None:
+    life = late_release()
+    ordered, timed_out, *rest = life.results
+
+    def report_on(escalation: ClearanceResult, **changes: Any) -> list[Finding]:
+        report = life.verify(results=[ordered, escalation, *rest], **changes)
+        return report.findings
+
+    early = timed_out.model_copy(update={"decided_at": timed_out.decided_at - timedelta(hours=1)})
+    [wrong_time] = report_on(early)
+    assert wrong_time.kind == "result contradicts findings" and "deadline" in wrong_time.detail
+    # CIQ had recorded nothing by the deadline: an escalation must name it
+    for names in [(), ("customs",), ("ciq", "port")]:
+        [wrong] = report_on(timed_out.model_copy(update={"missing_agencies": names}))
+        assert wrong.kind == "result contradicts findings", names
+    no_order = timed_out.model_copy(update={"inspection": None})
+    assert [f.kind for f in report_on(no_order)] == ["result contradicts findings"]
+    # the auditor's deadline is not the aggregator's
+    [elsewhen] = life.verify(inspection_after=INSPECTION * 2).findings
+    assert "deadline" in elsewhen.detail
+    [never] = life.verify(inspection_after=None).findings
+    assert "no deadline" in never.detail
+
+
+def test_an_escalation_once_the_order_is_complete_or_a_second_one_is_a_finding() -> None:
+    waiting = escalated_life([found("customs")], [])  # CIQ never records
+    ordered, timed_out = waiting.results
+    assert kinds(waiting.verify()) == []
+    again = timed_out.model_copy(update={"sequence": 3})
+    [twice] = waiting.verify(results=[ordered, timed_out, again]).findings
+    assert twice.kind == "result contradicts findings"
+    assert "step 3" in twice.detail and "escalated once" in twice.detail
+    noticed = escalated_life([found("customs")], [found("ciq", hours=60)])  # not yet paid
+    notice = noticed.results[-1]
+    assert notice.status is ClearanceStatus.AWAITING_PAYMENT and notice.sequence == 3
+    after = timed_out.model_copy(update={"sequence": 4})
+    [complete] = noticed.verify(results=[*noticed.results, after]).findings
+    assert "escalated after step 3 (AWAITING_PAYMENT)" in complete.detail
+
+
+def test_an_inspection_escalation_is_never_a_verdicts_escalation() -> None:
+    """TIMED_OUT carrying an order, before the version's answer: not the verdicts' escalation
+    (which carries none), nor the order's (which comes after it)."""
+    v1 = lodged(1)
+    state, _ = fold([v1], DEADLINE)
+    assert state is not None
+    state, [timed_out] = expire(state, v1.submitted_at + DEADLINE)
+    late = ruled_on(v1, at=300)
+    _, answered = step(state, late, DEADLINE)
+    life = Life([v1], [late], [timed_out, *answered])
+    assert kinds(life.verify()) == []
+    with_order = timed_out.model_copy(update={"inspection": ORDER})
+    assert kinds(life.verify(results=[with_order, *answered])) == ["result contradicts verdicts"]
+
+
+def test_verify_agrees_with_the_join_whatever_it_read_before_and_after_its_clock_ticked() -> None:
+    """The findings (customs' in time, CIQ's samples after the deadline, the laboratory's
+    result) and the payment, in every order the aggregator may read them, its clock ticking
+    past the order's deadline at every point: each life the join writes verifies clean."""
+    lab = found("ciq", hours=70, n=2, lab_result=True)
+    findings = [found("customs"), found("ciq", FindingOutcome.SAMPLED, hours=60), lab]
+    paid = settling([*EVENTS, *findings[:2]], hours=61)
+    escalated = 0
+    for merged in interleavings(findings, [paid]):
+        for cut in range(len(merged) + 1):
+            life = escalated_life(merged[:cut], merged[cut:])
+            escalated += ClearanceStatus.TIMED_OUT in statuses(life)
+            assert kinds(life.verify()) == [], (cut, statuses(life))
+    assert escalated > 0
