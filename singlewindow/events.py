@@ -152,6 +152,9 @@ class ClearanceStatus(StrEnum):
     REMEDIATION_REQUIRED = "REMEDIATION_REQUIRED"
     CONDITIONALLY_RELEASED = "CONDITIONALLY_RELEASED"
     RECALLED = "RECALLED"
+    # a change after release, with customs' approval (services.aggregator.join)
+    SUPPLEMENTARY_PAYMENT_DUE = "SUPPLEMENTARY_PAYMENT_DUE"
+    AMENDMENT_REFUSED = "AMENDMENT_REFUSED"
 
 
 # where a declaration's life ends: a state with one of these ignores every later event
@@ -162,10 +165,22 @@ FINAL_STATUSES = frozenset(
         ClearanceStatus.WITHDRAWN,
         ClearanceStatus.SANCTIONED,
         ClearanceStatus.RECALLED,
+        ClearanceStatus.AMENDMENT_REFUSED,
     }
 )
-# where the goods have left customs' control: a trader can no longer amend or withdraw
-RELEASED_STATUSES = frozenset({ClearanceStatus.RELEASED, ClearanceStatus.CONDITIONALLY_RELEASED})
+# where the goods have left customs' control: a trader can no longer amend or withdraw (a
+# change after release is a request for customs' approval, not an amendment)
+RELEASED_STATUSES = frozenset(
+    {
+        ClearanceStatus.RELEASED,
+        ClearanceStatus.CONDITIONALLY_RELEASED,
+        ClearanceStatus.SUPPLEMENTARY_PAYMENT_DUE,
+        ClearanceStatus.AMENDMENT_REFUSED,
+    }
+)
+# the final statuses a change after release reopens (报关单修改和撤销管理办法): the goods are
+# out for good, and customs may still approve a change of the declaration
+REOPENABLE = frozenset({ClearanceStatus.RELEASED, ClearanceStatus.AMENDMENT_REFUSED})
 Version = Annotated[int, Field(ge=1, le=9999)]
 
 
@@ -462,6 +477,7 @@ class DeclarationSubmitted(Event):
     overseas_party: OverseasParty | None = None
     valuation: Valuation | None = None
     version: Version | None = None
+    after_release: bool = False
 
     @property
     def owner(self) -> Party:
@@ -501,6 +517,7 @@ class ClearanceResult(Event):
     settlement: Settlement | None = None
     finding_ids: tuple[str, ...] = ()
     sanction: Sanction | None = None
+    refund: Annotated[Money, Field(gt=0)] | None = None
 
     @property
     def total_charges(self) -> Decimal:
@@ -612,6 +629,8 @@ class JoinState(Event):
     order: InspectionOrder | None = None
     findings: tuple[InspectionFinding, ...] = ()
     cleared: bool = False
+    after_release: bool = False
+    levied: tuple[TaxTotal, ...] = ()
 
     def verdict_of(self, agency: str) -> AgencyVerdict | None:
         """The agency's verdict on the version being decided."""

@@ -31,10 +31,13 @@ pure function of the set of its events, whatever their order and repeats:
 - ``status``: the latest step's once the verdicts it names are in (a step of a version the
   document has moved past, or whose verdicts are missing, leaves it ``IN_REVIEW``), and a
   final step (RELEASED, REJECTED, WITHDRAWN, SANCTIONED, RECALLED) wins whatever came after
-  it. After a step that locks its version (a final one, a release, conditional or not, an
-  inspection order: one inspection) the join ignores every later version, so an amendment
-  that raced it shows as the declaration while the status stays the latest step of the
-  version before it (the steps say which).
+  it, but for a release (RELEASED, or AMENDMENT_REFUSED: a refused change after release) which
+  a change after release may follow. After a step that locks its version (a final one, a
+  release, conditional or not, an inspection order: one inspection) the join ignores every
+  later version, so an amendment that raced it shows as the declaration while the status
+  stays the latest step of the version before it (the steps say which); a change after release
+  (its declaration marked ``after_release``) shows IN_REVIEW until customs' answer is in
+  (SUPPLEMENTARY_PAYMENT_DUE, RELEASED, AMENDMENT_REFUSED).
 
 A declaration without versions keeps exactly the document it always had (none of the new
 keys): its life ends at its first result. Its events never carry a version, nor does the
@@ -56,6 +59,7 @@ from typing import Any
 from singlewindow.events import (
     FINAL_STATUSES,
     RELEASED_STATUSES,
+    REOPENABLE,
     AgencyVerdict,
     ClearanceResult,
     ClearanceStatus,
@@ -72,6 +76,9 @@ COLLECTION = "declarations"
 FINAL = ("RELEASED", "INSPECTION_REQUIRED", "HELD", "REJECTED", "TIMED_OUT")
 # where a versioned declaration's life ends
 LIFE_FINAL: tuple[str, ...] = tuple(sorted(str(s) for s in FINAL_STATUSES))
+# the final steps nothing comes after: a release (or a refused change after it) may be
+# followed by the steps of a change after release, with customs' approval
+ENDING = frozenset(LIFE_FINAL) - {str(s) for s in REOPENABLE}
 # the steps after which the join takes no new version of the declaration
 # (services.aggregator.join): the life ends, the goods are out, or an inspection is ordered
 LOCKING = frozenset(
@@ -196,7 +203,8 @@ def _apply_versioned(doc: Doc, event: Event, data: Doc) -> Doc:
     )
     if findings:
         doc["findings"] = sorted(findings.values(), key=_copy_order)
-    doc["status"] = _life_status(verdicts, history, current)
+    changing = bool((declaration or {}).get("after_release"))
+    doc["status"] = _life_status(verdicts, history, current, changing)
     return doc
 
 
@@ -228,9 +236,10 @@ def _passed_order(gate_out: Doc) -> tuple[str, str]:
     return gate_out["passed_at"], json.dumps(gate_out, sort_keys=True)
 
 
-def _life_status(verdicts: Doc, steps: list[Doc], current: int) -> str:
-    """The status of a versioned declaration (see the module's text)."""
-    final = next((s for s in steps if s["status"] in LIFE_FINAL), None)
+def _life_status(verdicts: Doc, steps: list[Doc], current: int, changing: bool = False) -> str:
+    """The status of a versioned declaration (see the module's text); ``changing``: the
+    declaration shown is a change after release."""
+    final = next((s for s in steps if s["status"] in ENDING), None)
     latest = final or (steps[-1] if steps else None)
     if latest is None:
         return "IN_REVIEW" if verdicts else "SUBMITTED"
@@ -238,6 +247,8 @@ def _life_status(verdicts: Doc, steps: list[Doc], current: int) -> str:
     if _version_of(latest) == current and named:
         return str(latest["status"])
     version = _version_of(latest)
+    if changing and version < current:
+        return "IN_REVIEW"  # a change after release: customs is assessing it
     locked = any(s["status"] in LOCKING and _version_of(s) == version for s in steps)
     if locked and version < current:
         return str(latest["status"])  # an amendment the join ignored: the version's steps stand

@@ -44,6 +44,8 @@ DEAD_ENDS = frozenset(
         "INSPECTION_REQUIRED",
         "REMEDIATION_REQUIRED",
         "HELD",
+        "SUPPLEMENTARY_PAYMENT_DUE",
+        "AMENDMENT_REFUSED",
     }
 )
 Headers = Callable[[str], dict[str, str]]  # an agency's code -> its inspector's headers
@@ -420,6 +422,39 @@ async def sampled_then_confirmed(window: Window, body: dict[str, Any]) -> list[V
     return window.seen[declaration_id]
 
 
+async def change_after_release(
+    window: Window, body: dict[str, Any], changed: dict[str, Any]
+) -> list[View]:
+    """Paid and released; the trader finds the price was declared wrong and asks customs to
+    change the declaration after release (放行后修改: PUT, routed to customs alone); customs
+    approves it and its duties are corrected: more, a supplementary notice (补税), paid, and
+    released again on the new version; less, released on the new version naming the refund
+    (退税). The containers stay those released."""
+    declaration_id = await window.lodge(body)
+    due = await window.until(declaration_id, "AWAITING_PAYMENT")
+    await window.pay(due)
+    out = await window.until(declaration_id, "RELEASED")
+    await window.amend(declaration_id, changed)
+    answer = await window.until(
+        declaration_id, "SUPPLEMENTARY_PAYMENT_DUE", "RELEASED", after=len(out["steps"])
+    )
+    if answer["status"] == "SUPPLEMENTARY_PAYMENT_DUE":
+        await window.pay(answer)
+        await window.until(declaration_id, "RELEASED", after=len(answer["steps"]))
+    return window.seen[declaration_id]
+
+
+def repriced(body: dict[str, Any], factor: str) -> dict[str, Any]:
+    """The declaration with every item's invoice price times ``factor`` (the price actually
+    paid, found after release)."""
+    changed = copy.deepcopy(body)
+    for item in changed["items"]:
+        item["invoice_price"] = str(
+            (Decimal(item["invoice_price"]) * Decimal(factor)).quantize(Decimal("0.01"))
+        )
+    return changed
+
+
 def with_phytosanitary_certificate() -> tuple[dict[str, Any], tuple[str, str]]:
     """Cherries without their phytosanitary certificate (CIQ holds), and the certificate."""
     return scenario_body("ciq-cherries-without-phyto"), (
@@ -459,6 +494,12 @@ async def every_journey(
         "hold → document → release": documents_lift_a_hold(window, held, certificate),
         "hold → amendment → release": amend_and_release(window, cheap, priced),
         "withdrawal": withdraw(window, laptops),
+        "release → change after release → supplementary notice → release": (
+            change_after_release(window, laptops, repriced(laptops, "1.1"))
+        ),
+        "release → change after release → refund": change_after_release(
+            window, laptops, repriced(laptops, "0.9")
+        ),
     }
     views = await asyncio.gather(*journeys.values(), return_exceptions=return_exceptions)
     return dict(zip(journeys, views, strict=True))

@@ -64,8 +64,20 @@ The life of a versioned declaration (one result per step, numbered by ``sequence
   the order and decide as before, and a withdrawal is still refused while it is unfinished.
   An order completed in time clears the deadline, and REMEDIATION_REQUIRED (a fault to put
   right, waiting on one agency's re-inspection) has no deadline of its own.
+- after release, a change only with customs' approval (报关单修改和撤销管理办法,
+  :mod:`services.aggregator.afterrelease`): a version marked ``after_release`` (the intake
+  routes it to customs alone) reopens a life RELEASED (or AMENDMENT_REFUSED, where the release
+  before stands). Customs' CLEAR approves it: SUPPLEMENTARY_PAYMENT_DUE with a supplementary
+  notice when it collects more than the release in force levied (RELEASED once it is
+  settled), RELEASED with the ``refund`` when less, RELEASED when the same; any other
+  decision refuses it (AMENDMENT_REFUSED). It has no deadline (nothing waits at the port).
+  An ordinary amendment read after the release, one that raced it, is still ignored: the
+  mark, not the state, tells a change after release, so an amendment the trader lodged for
+  all agencies never becomes a request to customs alone.
 
-Final states (RELEASED, REJECTED, WITHDRAWN, SANCTIONED, RECALLED) ignore every later event.
+Final states (RELEASED, REJECTED, WITHDRAWN, SANCTIONED, RECALLED, AMENDMENT_REFUSED) ignore
+every later event but a change after release of a released life (RELEASED,
+AMENDMENT_REFUSED) and the verdicts on it.
 Every result's time is the time of the events it rests on, never the clock: for the
 consolidated answer the latest time of the version's declaration and verdicts, after the
 inspection the latest time of the findings that count, whatever their arrival order.
@@ -78,12 +90,13 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from services.aggregator import inspection, payment
+from services.aggregator import afterrelease, inspection, payment
 from singlewindow.events import (
     EARLIEST,
     FINAL_STATUSES,
     LATEST,
     RELEASED_STATUSES,
+    REOPENABLE,
     AgencyDecision,
     AgencyVerdict,
     ClearanceResult,
@@ -299,7 +312,7 @@ def step(
     fresh = state is None
     state = state or JoinState(declaration_id=event.declaration_id)
     if state.decided is not None:
-        return state, []
+        return _released_life(state, event)
     if _versioned(state, event):
         after, results = _live(state, event, deadline_after, inspection_after)
         if fresh and not results and after == JoinState(declaration_id=event.declaration_id):
@@ -344,6 +357,68 @@ def _seen(state: JoinState, event: Input) -> JoinState:
     return state.model_copy(update={"last_event_at": at})
 
 
+def _take(
+    state: JoinState, event: DeclarationSubmitted, deadline_after: timedelta | None
+) -> JoinState:
+    """The state once ``event``'s version is the one assessed, afresh (no deadline: a change
+    after release, which customs approves in its own time)."""
+    assert event.version is not None
+    return state.model_copy(
+        update={
+            "version": event.version,
+            "required_agencies": tuple(event.required_agencies),
+            "submitted_at": event.submitted_at,
+            "deadline": None if deadline_after is None else event.submitted_at + deadline_after,
+            "assessed": False,
+            "notice": None,
+            "payments": (),
+            "order": None,
+            "findings": (),
+            "cleared": False,
+            # the verdicts on this version or a later one may have come first
+            "verdicts": tuple(
+                v for v in state.verdicts if (v.declaration_version or 1) >= event.version
+            ),
+        }
+    )
+
+
+def _released_life(state: JoinState, event: Input) -> tuple[JoinState, list[ClearanceResult]]:
+    """A decided state. A versioned life released for good (RELEASED, or AMENDMENT_REFUSED:
+    :data:`REOPENABLE`) takes a change after release (a version marked ``after_release``,
+    higher than its own), and keeps the verdicts on a higher version, which may be read
+    before it; every other event, and every event of any other decided state, changes nothing.
+
+    The change is assessed against what the release in force levied
+    (:mod:`services.aggregator.afterrelease`): the released version's verdicts' collection, or,
+    after a refused change, what the refused change was assessed against."""
+    if state.version is None or state.decided not in REOPENABLE:
+        return state, []
+    if isinstance(event, AgencyVerdict):
+        version = event.declaration_version or 1
+        if version <= state.version or any(
+            v.agency == event.agency and (v.declaration_version or 1) == version
+            for v in state.verdicts
+        ):
+            return state, []  # on the version released (or older), or a duplicate
+        return state.model_copy(update={"verdicts": (*state.verdicts, event)}), []
+    if (
+        not isinstance(event, DeclarationSubmitted)
+        or not event.after_release
+        or (event.version or 0) <= state.version
+    ):
+        return state, []
+    before = state
+    levied = (
+        afterrelease.levied(state.current)
+        if state.decided is ClearanceStatus.RELEASED
+        else state.levied
+    )
+    state = state.model_copy(update={"decided": None, "after_release": True, "levied": levied})
+    state = _seen(_take(state, event, None), event)
+    return _advance(state, event, before, None)  # no order after release: no deadline
+
+
 def _live(
     state: JoinState, event: Input, deadline_after: timedelta, inspection_after: timedelta | None
 ) -> tuple[JoinState | None, list[ClearanceResult]]:
@@ -353,26 +428,16 @@ def _live(
         assert event.version is not None
         if state.submitted_at is not None and (state.version or 0) >= event.version:
             return state, []  # a repeated or superseded version
-        if _closed_to_versions(state):
+        if event.after_release:
+            if not state.after_release or state.assessed:
+                # a change after release of a life not released (the intake lodges none),
+                # or once customs answered the change before it
+                return state, []
+            state = _take(state, event, None)  # it replaces the change still assessed
+        elif _closed_to_versions(state):
             return state, []
-        state = state.model_copy(
-            update={
-                "version": event.version,
-                "required_agencies": tuple(event.required_agencies),
-                "submitted_at": event.submitted_at,
-                "deadline": event.submitted_at + deadline_after,
-                "assessed": False,
-                "notice": None,
-                "payments": (),
-                "order": None,
-                "findings": (),
-                "cleared": False,
-                # the verdicts on this version or a later one may have come first
-                "verdicts": tuple(
-                    v for v in state.verdicts if (v.declaration_version or 1) >= event.version
-                ),
-            }
-        )
+        else:
+            state = _take(state, event, deadline_after)
     elif isinstance(event, AgencyVerdict):
         version = event.declaration_version or 1
         if any(
@@ -402,7 +467,7 @@ def _live(
             return state, []  # a redelivery, or superseded already
         state = state.model_copy(update={"findings": kept})
     else:
-        if state.last_status in RELEASED_STATUSES:
+        if state.last_status in RELEASED_STATUSES and not _supplementary_due(state):
             return state, []  # settled at the (conditional) release: nothing more is due
         if any(p.payment_id == event.payment_id for p in state.payments):
             return state, []  # the bank's redelivery
@@ -437,11 +502,19 @@ def _closed_to_versions(state: JoinState) -> bool:
     return state.last_status in RELEASED_STATUSES or state.order is not None
 
 
+def _supplementary_due(state: JoinState) -> bool:
+    """Whether the supplementary notice of a change after release is still to be paid."""
+    return state.last_status is ClearanceStatus.SUPPLEMENTARY_PAYMENT_DUE
+
+
 def _emit(state: JoinState, result: ClearanceResult) -> JoinState:
-    """The state after emitting ``result``: its step counted, final if its status is."""
+    """The state after emitting ``result``: its step counted, final if its status is (a
+    release ends a change after release: what it levied is its verdicts' again)."""
     update: dict[str, object] = {"sequence": result.sequence, "last_status": result.status}
     if result.status in FINAL_STATUSES:
         update["decided"] = result.status
+    if result.status is ClearanceStatus.RELEASED:
+        update.update(after_release=False, levied=())
     return state.model_copy(update=update)
 
 
@@ -459,6 +532,8 @@ def _advance(
             return state, []
         result = decide(state, _latest(state))
         state = state.model_copy(update={"assessed": True, "deadline": None})
+        if state.after_release:
+            return _changed(state, result)
         if result.status is ClearanceStatus.RELEASED:
             return _clear(state, result.decided_at, ())
         if result.status is ClearanceStatus.INSPECTION_REQUIRED:
@@ -477,7 +552,12 @@ def _advance(
         found = _found(state)
         if found is not None and found.sanction is not None:
             return state, []  # paid while a fault is put right: released once it is
-        status = _released(found) if settlement else ClearanceStatus.AWAITING_PAYMENT
+        waiting = (
+            ClearanceStatus.SUPPLEMENTARY_PAYMENT_DUE
+            if state.after_release
+            else ClearanceStatus.AWAITING_PAYMENT
+        )
+        status = _released(found) if settlement else waiting
         # as of the payment, and of the findings it rests on (a laboratory result read first)
         at = max(event.paid_at, found.at) if found and found.at else event.paid_at
         result = _step(state, status, at).model_copy(
@@ -489,6 +569,32 @@ def _advance(
         )
         return _emit(state, result), [result]
     return state, []
+
+
+def _changed(state: JoinState, answer: ClearanceResult) -> tuple[JoinState, list[ClearanceResult]]:
+    """Customs' answer to a change after release (:mod:`services.aggregator.afterrelease`):
+    CLEAR approves it (a supplementary notice when it collects more than the release in force
+    levied, a refund when less, else released as it is); REJECT, HOLD or INSPECT refuse it
+    (AMENDMENT_REFUSED, naming customs' decision; the release in force stands)."""
+    assert state.version is not None
+    if answer.status is not ClearanceStatus.RELEASED:
+        refused = answer.model_copy(
+            update={"status": ClearanceStatus.AMENDMENT_REFUSED, "inspection": None}
+        )
+        return _emit(state, refused), [refused]
+    due = afterrelease.supplementary(
+        state.declaration_id, state.version, state.levied, state.current, answer.decided_at
+    )
+    state = state.model_copy(update={"cleared": True, "notice": due})
+    if due is not None:
+        result = answer.model_copy(
+            update={"status": ClearanceStatus.SUPPLEMENTARY_PAYMENT_DUE, "payment_notice": due}
+        )
+    else:
+        result = answer.model_copy(
+            update={"refund": afterrelease.refund(state.levied, state.current)}
+        )
+    return _emit(state, result), [result]
 
 
 def _found(state: JoinState) -> inspection.Outcome | None:

@@ -60,7 +60,20 @@ justification instead, always through the join's own functions:
   order, and names, in the order's agency order, every agency the order names whose finding
   was not recorded before the deadline, and no other but one whose finding, recorded in time,
   the aggregator may have read after its clock ticked (:meth:`Inspected.escalation`);
-- no result comes after a final one, and none names a version lower than an earlier step's
+- a change after release (a version marked ``after_release``, 报关单修改和撤销管理办法) is
+  routed to customs alone (:func:`services.intake.routing.route_after_release`); its answer
+  (SUPPLEMENTARY_PAYMENT_DUE, RELEASED with or without a refund, AMENDMENT_REFUSED) is what the
+  join gives its declaration and verdicts from the release in force before it (the latest
+  RELEASED step before the answer, with its version's verdicts: what that release levied), and
+  its later steps what the join gives the payments on its supplementary notice, as for any
+  notice. A release that no payment on the supplementary notice settles, or a RELEASED
+  answer where the join gives a supplementary notice, is a *release without payment or
+  guarantee*;
+- no result comes after a final one (*result after a final result*), but for the steps of a
+  change after release after a release (RELEASED, AMENDMENT_REFUSED): any other step after a
+  release (one on a version not marked, or not higher than the release's) is a *result after
+  a release*, as is any step but the laboratory's after a conditional release; and none names
+  a version lower than an earlier step's
   (a result for a superseded version: once the join has decided version n, it never
   decides an older one). A result on version n decided after version n+1 was submitted is
   not a finding: the join may rightly have read the old version's last verdict first.
@@ -81,10 +94,11 @@ from typing import Any, TypeVar
 
 from services.aggregator import inspection, join, payment
 from services.customs.sampling import Keyring
-from services.intake.routing import route, table_of_version
+from services.intake.routing import route, route_after_release, table_of_version
 from singlewindow.events import (
     FINAL_STATUSES,
     RELEASED_STATUSES,
+    REOPENABLE,
     AgencyVerdict,
     ClearanceResult,
     ClearanceStatus,
@@ -277,7 +291,10 @@ def _verify_routing(report: Report, declaration: DeclarationSubmitted) -> None:
     except LookupError as exc:
         report.add("unknown routing table", key, str(exc))
         return
-    expected, _ = route(declaration, table)
+    if declaration.after_release:  # a change after release: customs' approval alone
+        expected, _ = route_after_release(table)
+    else:
+        expected, _ = route(declaration, table)
     if tuple(declaration.required_agencies) != expected:
         report.add(
             "routing mismatch",
@@ -391,6 +408,9 @@ ANSWERS = frozenset(
         ClearanceStatus.INSPECTION_REQUIRED,
         ClearanceStatus.REJECTED,
         ClearanceStatus.AWAITING_PAYMENT,
+        # customs' answer to a change after release
+        ClearanceStatus.SUPPLEMENTARY_PAYMENT_DUE,
+        ClearanceStatus.AMENDMENT_REFUSED,
     }
 )
 
@@ -496,16 +516,21 @@ def _verify_life(
     results = sorted(lodged.results, key=lambda r: r.sequence)
     latest = versions[max(versions)]
     ends = [r.sequence for r in results if r.status in FINAL_STATUSES]
-    if not ends:
+    changing = latest.after_release and not any(r.version == latest.version for r in results)
+    if not ends or changing:
         _verify_pending(report, latest, lodged, deadline_after)
     if not results:
         return
     _verify_steps(report, key, results, ends)
+    _verify_after_release(report, key, results, versions)
 
     for version, declaration in sorted(versions.items()):
         mine = [r for r in results if r.version == version]
         first = min((r.sequence for r in mine if _answers(r)), default=None)
-        answer = _answer(declaration, lodged.verdicts, first or 1, deadline_after)
+        if declaration.after_release:
+            answer = _changed(declaration, versions, lodged, results, first, deadline_after)
+        else:
+            answer = _answer(declaration, lodged.verdicts, first or 1, deadline_after)
         paid = _paid_step(answer, lodged.payments, deadline_after)
         inspected = _inspected(answer, mine, lodged, deadline_after, inspection_after)
         if first is not None and answer.result is None:
@@ -539,6 +564,92 @@ def _verify_life(
                 key,
                 f"step {recorded.sequence} ({recorded.status}) on version {recorded.version} "
                 f"after step {newer[0].sequence} had decided version {newer[0].version}",
+            )
+
+
+def _changed(
+    declaration: DeclarationSubmitted,
+    versions: Mapping[int, DeclarationSubmitted],
+    lodged: Lodged,
+    results: list[ClearanceResult],
+    first: int | None,
+    deadline_after: timedelta,
+) -> Answer:
+    """The join's answer to a change after release, numbered ``first``: its declaration then
+    every verdict through ``join.step``, from the released life the latest RELEASED step
+    before it leaves (its version, and that version's verdicts, once each: what the release
+    levied). No release before it: no answer (the join takes no change of a life not
+    released)."""
+    sequence = first or 1 + max((r.sequence for r in results), default=0)
+    release = next(
+        (
+            r
+            for r in reversed(results)
+            if r.sequence < sequence and r.status is ClearanceStatus.RELEASED
+        ),
+        None,
+    )
+    base = None if release is None or release.version is None else versions.get(release.version)
+    if release is None or base is None or base.version is None:
+        return Answer(None, JoinState(declaration_id=declaration.declaration_id))
+    once: dict[str, AgencyVerdict] = {}
+    for verdict in _on(base.version, lodged.verdicts):  # a redelivery counts once, as in the join
+        once.setdefault(str(verdict.agency), verdict)
+    state = JoinState(
+        declaration_id=declaration.declaration_id,
+        required_agencies=base.required_agencies,
+        submitted_at=base.submitted_at,
+        verdicts=tuple(once.values()),
+        decided=ClearanceStatus.RELEASED,
+        version=base.version,
+        sequence=sequence - 1,
+        last_status=ClearanceStatus.RELEASED,
+        assessed=True,
+        cleared=True,
+        last_event_at=release.decided_at,
+    )
+    events: list[join.Input] = [declaration, *lodged.verdicts]
+    for event in events:
+        after, out = join.step(state, event, deadline_after)
+        assert after is not None  # step only returns None from a None state
+        state = after
+        if out:
+            return Answer(out[0], state)
+    return Answer(None, state)
+
+
+def _verify_after_release(
+    report: Report,
+    key: str,
+    results: list[ClearanceResult],
+    versions: Mapping[int, DeclarationSubmitted],
+) -> None:
+    """After a release (RELEASED, AMENDMENT_REFUSED), only the steps of a change after
+    release: each later step names a version marked ``after_release``, higher than the
+    version of the latest such release before it."""
+    for recorded in results:
+        release = next(
+            (
+                r
+                for r in reversed(results)
+                if r.sequence < recorded.sequence and r.status in REOPENABLE
+            ),
+            None,
+        )
+        if release is None:
+            continue
+        declared = versions.get(recorded.version or 0)
+        if (
+            declared is None
+            or not declared.after_release
+            or (recorded.version or 0) <= (release.version or 0)
+        ):
+            report.add(
+                "result after a release",
+                key,
+                f"step {recorded.sequence} ({recorded.status}) on {_version(recorded.version)} "
+                f"after the release of step {release.sequence} (version {release.version}), "
+                "and not on a change after release",
             )
 
 
@@ -620,6 +731,7 @@ def _verify_steps(
     gaps = sorted(set(range(1, max(numbers) + 1)) - set(numbers))
     if gaps:
         report.add("missing step", key, f"no result for step(s) {', '.join(map(str, gaps))}")
+    ends = [s for s in ends if _status_of(results, s) not in REOPENABLE]
     if ends:
         after = [r for r in results if r.sequence > min(ends)]
         for r in after:
@@ -630,7 +742,14 @@ def _verify_steps(
             )
     out = [r.sequence for r in results if r.status is ClearanceStatus.CONDITIONALLY_RELEASED]
     if out:  # after a conditional release only the laboratory speaks: release or recall
+        # (then, after the release, a change after release: see _verify_after_release)
+        released = min(
+            (r.sequence for r in results if r.sequence > min(out) and r.status in REOPENABLE),
+            default=None,
+        )
         for r in results:
+            if released is not None and r.sequence > released:
+                continue
             if r.sequence > min(out) and r.status not in AFTER_CONDITIONAL_RELEASE:
                 report.add(
                     "result after a release",
@@ -638,6 +757,21 @@ def _verify_steps(
                     f"step {r.sequence} ({r.status}) after the conditional release of step "
                     f"{min(out)}",
                 )
+
+
+def _status_of(results: list[ClearanceResult], sequence: int) -> ClearanceStatus:
+    """The status of the (first) step numbered ``sequence``."""
+    return next(r.status for r in results if r.sequence == sequence)
+
+
+# the steps a payment on a version's notice (or supplementary notice) may give
+PAYING = frozenset(
+    {
+        ClearanceStatus.RELEASED,
+        ClearanceStatus.AWAITING_PAYMENT,
+        ClearanceStatus.SUPPLEMENTARY_PAYMENT_DUE,
+    }
+)
 
 
 def _step_problem(
@@ -689,8 +823,9 @@ def _step_problem(
         return None
     if inspected is not None and first is not None and recorded.sequence > first:
         return inspected.problem(recorded)  # a step after the inspection order
-    # a later step: AWAITING_PAYMENT again, RELEASED with a settlement, or a second answer
-    if status is ClearanceStatus.RELEASED or status is ClearanceStatus.AWAITING_PAYMENT:
+    # a later step: AWAITING_PAYMENT (or SUPPLEMENTARY_PAYMENT_DUE) again, RELEASED with a
+    # settlement, or a second answer
+    if status in PAYING:
         if expected is None or expected.payment_notice is None:
             return (
                 "result contradicts verdicts",

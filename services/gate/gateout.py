@@ -16,8 +16,14 @@
 2. the declaration's read-model document (``services.intake.ports.ReadModel``, the intake's
    adapter, ``singlewindow.readmodel.status_view``): 404 ``unknown-declaration`` without one;
    409 ``not-released`` unless its status and its latest step (the result it shows) are
-   RELEASED or CONDITIONALLY_RELEASED (a HELD, AWAITING_PAYMENT, RECALLED... declaration stays
-   in the port); 503 when the database does not answer;
+   RELEASED or CONDITIONALLY_RELEASED, or, after a change after release customs answered,
+   SUPPLEMENTARY_PAYMENT_DUE (approved: the goods stay released while the supplementary duty
+   is due) or AMENDMENT_REFUSED (the release before stands) (a HELD, AWAITING_PAYMENT,
+   RECALLED... declaration stays in the port); 409 ``amendment-pending`` while customs is
+   assessing a change after release, or when the document lists a newer version than the one
+   released (an amendment that raced the release); 503 when the database does not answer.
+   A change after release keeps the containers released (the intake refuses any other), so
+   the version the gate then goes by lists the same ones, and a container out stays out;
 3. each container is one the declaration lists, when it lists any: 422 ``unknown-container``
    naming each other one;
 4. no container has gone out already: the document's ``gate_outs`` (the projector folds
@@ -198,6 +204,15 @@ class Gate:
             raise Problem(404, f"no declaration {declaration_id!r}", kind="unknown-declaration")
         view = status_view(document)
         status, result = str(view["status"]), view.get("result") or {}
+        changing = (document.get("declaration") or {}).get("after_release")
+        if changing and status not in RELEASES and str(result.get("status")) in RELEASES:
+            # a change after release customs is assessing: what may leave is what it decides
+            detail = (
+                f"declaration {declaration_id!r} was released as version "
+                f"{result.get('version')}; customs is assessing a change of it after release "
+                f"(version {document.get('version')})"
+            )
+            raise Problem(409, detail, kind="amendment-pending")
         if status not in RELEASES or str(result.get("status")) not in RELEASES:
             detail = f"declaration {declaration_id!r} is {status}, not released"
             raise Problem(409, detail, kind="not-released")

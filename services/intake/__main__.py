@@ -64,6 +64,7 @@ def intake_process(
                 rate_per_second=own.rate_per_second,
                 rate_burst=own.rate_burst,
                 max_submissions=own.max_submissions,
+                change_after_release_days=own.change_after_release_days,
             ),
             after_claim=kill_after_claim(own.fault_kill_after_claim),
         ),

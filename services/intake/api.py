@@ -31,9 +31,16 @@ and ``rate_burst``) that every submission and every read takes from: 429 with
   one is lodged already) and ``POST /v1/declarations/{id}/withdrawal`` (``{"reason"}``, 1-1000
   characters, 撤单): 202 (+ ``Location``) once Kafka acknowledged the new version or the
   withdrawal. The declaration must be the caller's (else 404, like GET) and, for an
-  amendment, so must the new body's declarant (else 403). 409 (problem document) when it is
-  closed (RELEASED, REJECTED, WITHDRAWN, SANCTIONED, RECALLED: ``declaration-closed``), when
-  the goods are released on condition (CONDITIONALLY_RELEASED: ``goods-released``), for an
+  amendment, so must the new body's declarant (else 403). After release (RELEASED, or
+  AMENDMENT_REFUSED: the release before stands) a PUT is a change after release (放行后修改):
+  routed to customs alone, whose approval it needs (202); 422 ``containers-changed`` if it
+  names other containers than those released; 409 ``change-window-closed`` when the latest
+  step is older than ``INTAKE_CHANGE_AFTER_RELEASE_DAYS`` (30), and ``change-pending`` while
+  one is assessed or its supplementary notice is unpaid. 409 (problem document) when it is
+  closed (REJECTED, WITHDRAWN, SANCTIONED, RECALLED, and RELEASED for documents or a
+  withdrawal: ``declaration-closed``), when the goods are released on condition or a
+  supplementary notice is due (CONDITIONALLY_RELEASED, SUPPLEMENTARY_PAYMENT_DUE:
+  ``goods-released``), for an
   amendment or documents after an inspection order, or a withdrawal while the inspection is
   not finished (INSPECTION_REQUIRED, REMEDIATION_REQUIRED, TIMED_OUT after the order: its
   escalation; ``inspection-ordered``, one inspection), when it was lodged before
@@ -90,6 +97,7 @@ from services.intake.schema import (
     parse_declaration,
 )
 from services.intake.service import (
+    ContainersChanged,
     IntakeService,
     KeyInProgress,
     KeyReused,
@@ -159,6 +167,8 @@ NOT_AMENDABLE = {
     "closed": "declaration-closed",
     "released": "goods-released",
     "inspected": "inspection-ordered",
+    "change-pending": "change-pending",
+    "too-late": "change-window-closed",
     "no-versions": "no-versions",
 }
 
@@ -196,6 +206,8 @@ def problem_of(refused: Refused, retry_after_s: int) -> Problem:
             return Problem(422, str(refused), kind="nothing-new")
         case TooManyDocuments():
             return Problem(422, str(refused), kind="too-many-documents")
+        case ContainersChanged():
+            return Problem(422, str(refused), kind="containers-changed")
     raise TypeError(f"no problem document for {refused!r}")  # pragma: no cover
 
 

@@ -17,7 +17,9 @@ its own prefix (the bank's are ``BANK_JWT_ISSUER``...): :func:`build_verifier` a
 Where it listens: ``INTAKE_HOST`` (``127.0.0.1``) and ``INTAKE_PORT`` (8000; 0: any free port).
 
 Limits and exposure: ``INTAKE_RATE_PER_SECOND`` (10) and ``INTAKE_RATE_BURST`` (100) per
-subject; ``INTAKE_PUBLIC_DOCS`` and ``INTAKE_PUBLIC_METRICS`` (false: closed unless asked,
+subject; ``INTAKE_CHANGE_AFTER_RELEASE_DAYS`` (30): how long after its latest step a released
+declaration may still be changed with customs' approval (keep it under the aggregator's
+retention); ``INTAKE_PUBLIC_DOCS`` and ``INTAKE_PUBLIC_METRICS`` (false: closed unless asked,
 because the intake faces the Internet and both describe it to strangers: the API surface, and
 traffic volumes and error rates of traders' business); ``INTAKE_METRICS_PORT`` (0: none)
 serves the metrics on a port of their own for an internal scraper, as the other services do.
@@ -86,6 +88,9 @@ class IntakeSettings(TokenSettings):
     rate_per_second: float = Field(10.0, gt=0, allow_inf_nan=False)
     rate_burst: int = Field(100, ge=1)
     max_submissions: int = Field(500, ge=1)  # in progress at once; 503 beyond
+    # changes after release are taken this long after the latest step: keep it well under
+    # AGGREGATOR_RETENTION_SECONDS (60 days), which drops a released life after its last event
+    change_after_release_days: float = Field(30.0, gt=0, le=36500, allow_inf_nan=False)
     public_docs: bool = False
     public_metrics: bool = False
     metrics_port: Port = 0

@@ -118,6 +118,18 @@ def _table_in(folder: Path, version: str) -> RoutingTable:
     return table
 
 
+# the agency whose approval a change after release (放行后修改) needs: the only one asked
+CHANGE_APPROVER = "customs"
+
+
+def route_after_release(table: RoutingTable) -> tuple[tuple[str, ...], str]:
+    """The agencies a change after release goes to, and the table's version: customs alone.
+    The goods are out: the other agencies' controls were done on the version released, and
+    only customs approves a change of a released declaration and corrects its duties
+    (报关单修改和撤销管理办法; :mod:`services.aggregator.afterrelease`)."""
+    return (CHANGE_APPROVER,), table.version
+
+
 def route(
     declaration: DeclarationRequest | DeclarationSubmitted, table: RoutingTable
 ) -> tuple[tuple[str, ...], str]:

@@ -83,6 +83,8 @@ class DeclarationState(StrEnum):
     REMEDIATION_REQUIRED = "REMEDIATION_REQUIRED"
     CONDITIONALLY_RELEASED = "CONDITIONALLY_RELEASED"
     RECALLED = "RECALLED"
+    SUPPLEMENTARY_PAYMENT_DUE = "SUPPLEMENTARY_PAYMENT_DUE"
+    AMENDMENT_REFUSED = "AMENDMENT_REFUSED"
 
 
 # the statuses that answer a long-poll that names no status seen: the first answer and every
@@ -91,8 +93,11 @@ ANSWERED: frozenset[str] = frozenset(DeclarationState) - {"SUBMITTED", "IN_REVIE
 FINAL_STATUSES = ANSWERED  # the name before versions: "answered", not "the life is over"
 # where a versioned declaration's life ends: no amendment, documents or withdrawal after it
 CLOSED: frozenset[str] = frozenset(str(s) for s in ev.FINAL_STATUSES)
-# where the goods are out but the life goes on (a conditional release): no change either
+# where the goods are out but the life goes on (a conditional release, a supplementary
+# notice due): no change either
 RELEASED: frozenset[str] = frozenset(str(s) for s in ev.RELEASED_STATUSES) - CLOSED
+# where an amendment is a change after release, which customs must approve (放行后修改)
+REOPENABLE: frozenset[str] = frozenset(str(s) for s in ev.REOPENABLE)
 # after an inspection order (one inspection): no new version (amendment, documents), nor a
 # withdrawal while it is unfinished (these, and TIMED_OUT after the order: its escalation)
 INSPECTED: frozenset[str] = frozenset(
@@ -580,6 +585,9 @@ class ResultOut(_Out):
     total_duties: str | None = None
     total_charges: str = "0.00"
     decided_at: str | None = None
+    refund: str | None = Field(
+        None, description="duties to refund (退税) after a change customs approved after release"
+    )
 
 
 class StepOut(_Out):

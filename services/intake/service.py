@@ -25,7 +25,15 @@ exceptions into problem documents.
   (RELEASED, REJECTED, WITHDRAWN, SANCTIONED, RECALLED) nor released on condition
   (CONDITIONALLY_RELEASED), and no new version after an inspection order, nor a withdrawal
   while it is unfinished (INSPECTION_REQUIRED, REMEDIATION_REQUIRED, or TIMED_OUT after the
-  order: its escalation; one inspection) (:func:`refusal`). Each
+  order: its escalation; one inspection) (:func:`refusal`). After
+  release (RELEASED, or AMENDMENT_REFUSED: the release before stands), :meth:`amend` lodges a
+  change after release instead (放行后修改, 报关单修改和撤销管理办法): a version marked
+  ``after_release``, routed to customs alone, whose approval it needs
+  (:func:`services.intake.routing.route_after_release`); within
+  ``Limits.change_after_release_days`` of the latest step (beyond, the aggregator may have
+  dropped the life: ``too-late``), with the containers released (:class:`ContainersChanged`),
+  and not while one is assessed or its supplementary duty is unpaid (``change-pending``).
+  Documents and withdrawals stay refused after release. Each
   version is claimed in the idempotency store (``ids.version_key``) before it is published:
   the first claim of a version wins, so two amendments computed from one read model never
   both become version n+1, and a read model that does not show the version lodged last yet
@@ -42,7 +50,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.intake import ids
@@ -66,12 +74,13 @@ from services.intake.ports import (
     ReadModelUnavailable,
 )
 from services.intake.ratelimit import RateLimiter
-from services.intake.routing import RoutingTable, load_table, route
+from services.intake.routing import RoutingTable, load_table, route, route_after_release
 from services.intake.schema import (
     ANSWERED,
     CLOSED,
     INSPECTED,
     RELEASED,
+    REOPENABLE,
     DeclarationRequest,
     DeclarationStatus,
     DocumentsRequest,
@@ -102,6 +111,10 @@ class Limits:
     # submissions in progress at once in this process; 503 beyond, at once: an overloaded
     # intake answers "retry later" rather than queueing requests until they time out
     max_submissions: int = 500
+    # how long after its latest step a released declaration may be changed (with customs'
+    # approval): well within the aggregator's retention of a released life (60 days), so
+    # that the change never reaches a life already dropped
+    change_after_release_days: float = 30.0
 
 
 class Refused(Exception):
@@ -160,16 +173,30 @@ class KeyReused(Refused):
 
 class NotAmendable(Refused):
     """The declaration may not change (so): ``reason`` is ``closed`` (its life ended:
-    released, rejected, withdrawn, sanctioned or recalled; after release only with customs'
-    approval, which is not built here), ``released`` (released on condition: the goods are
-    out), ``inspected`` (an inspection order: no new version, one inspection) or
-    ``no-versions`` (lodged before amendments existed: its life ended at its first answer)."""
+    rejected, withdrawn, sanctioned or recalled; released, when documents or a withdrawal
+    are asked: after release only an amendment, which customs must approve), ``released``
+    (released on condition, or a supplementary notice due: the goods are out),
+    ``inspected`` (an inspection order: no new version, one inspection), ``change-pending``
+    (a change after release is assessed, or its supplementary notice is unpaid), ``too-late``
+    (released longer ago than changes after release are taken) or ``no-versions`` (lodged
+    before amendments existed: its life ended at its first answer)."""
 
     def __init__(self, declaration_id: str, reason: str, status: str) -> None:
         if reason == "closed":
             why = (
                 f"declaration {declaration_id} is {status}: it can no longer be amended, "
-                "completed or withdrawn (after release, only with customs' approval)"
+                "completed or withdrawn (after release, only amended, with customs' approval)"
+            )
+        elif reason == "change-pending":
+            why = (
+                f"declaration {declaration_id} is {status}: customs is assessing a change "
+                "after release, or its supplementary notice is unpaid; no other change until "
+                "then"
+            )
+        elif reason == "too-late":
+            why = (
+                f"declaration {declaration_id} was released too long ago for a change here: "
+                "ask customs directly"
             )
         elif reason == "released":
             why = (
@@ -213,6 +240,18 @@ class VersionTaken(Refused):
         )
 
 
+class ContainersChanged(Refused):
+    """A change after release names other containers than those released: the goods
+    released are leaving the port; a change corrects what was declared of them (a price, a
+    quantity), not which goods were released."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "a change after release keeps the containers released; correct the other "
+            "particulars only"
+        )
+
+
 class NothingNew(Refused):
     """Every document supplied is lodged already: no new version."""
 
@@ -237,21 +276,34 @@ class TooManyDocuments(Refused):
         super().__init__(f"a declaration carries at most {MAX_DOCUMENTS} documents, not {count}")
 
 
-# the changes a trader makes to a declaration
-NEW_VERSION, WITHDRAWAL = "new-version", "withdrawal"
+# the changes a trader makes to a declaration: an amendment (a new body), documents (a new
+# version of the same body), a withdrawal
+AMENDMENT, NEW_VERSION, WITHDRAWAL = "amendment", "new-version", "withdrawal"
 
 
-def refusal(status: str, change: str, ordered: bool = False) -> str | None:
+def refusal(
+    status: str, change: str, ordered: bool = False, after_release: bool = False
+) -> str | None:
     """Why a declaration in ``status`` refuses ``change`` (a :class:`NotAmendable` reason), or
     None: the join would ignore it (:mod:`services.aggregator.join`). ``ordered``: its current
     version has an inspection order (one inspection: no new version after it, whatever the
     step it is at now; and TIMED_OUT after the order is its escalation: the inspection is
-    still unfinished)."""
+    still unfinished); ``after_release``: the version shown is a change after release.
+
+    After release (RELEASED, AMENDMENT_REFUSED) an amendment is taken as a change after
+    release, for customs' approval. Not while one is assessed (shown IN_REVIEW) or its
+    supplementary notice is due: the join would not take it, and two changes in flight would
+    make the duties of neither clear. Not while CONDITIONALLY_RELEASED either: the laboratory
+    may still recall the goods, and its result is on the version released."""
+    if change == AMENDMENT and status in REOPENABLE:
+        return None
     if status in CLOSED:
         return "closed"
+    if after_release:
+        return "released" if change == WITHDRAWAL else "change-pending"
     if status in RELEASED:
         return "released"
-    if change == NEW_VERSION and (status in INSPECTED or ordered):
+    if change != WITHDRAWAL and (status in INSPECTED or ordered):
         return "inspected"
     unfinished = status in INSPECTED or (status == ClearanceStatus.TIMED_OUT and ordered)
     if change == WITHDRAWAL and unfinished:
@@ -275,6 +327,7 @@ class _Open:
     declaration_id: str
     version: int
     declared: DeclarationSubmitted
+    after_release: bool = False  # an amendment of it is a change after release
 
 
 async def authenticate(verifier: TokenVerifier[P], token: str | None) -> P:
@@ -427,14 +480,28 @@ class IntakeService:
         that takes it (:func:`refusal`)."""
         document = await self._document(principal, declaration_id)
         status = str(document.get("status"))
-        refused = refusal(status, change, has_order(document))
+        declared = DeclarationSubmitted.model_validate(document["declaration"])
+        refused = refusal(status, change, has_order(document), declared.after_release)
         if refused is not None:
             raise NotAmendable(declaration_id, refused, status)
         version = document.get("version")
         if not isinstance(version, int):
             raise NotAmendable(declaration_id, "no-versions", status)
-        declared = DeclarationSubmitted.model_validate(document["declaration"])
-        return _Open(declaration_id, version, declared)
+        after_release = change == AMENDMENT and status in REOPENABLE
+        if after_release and self._too_late(document):
+            raise NotAmendable(declaration_id, "too-late", status)
+        return _Open(declaration_id, version, declared, after_release)
+
+    def _too_late(self, document: dict[str, Any]) -> bool:
+        """Whether the latest step is older than changes after release are taken: the
+        aggregator keeps a released life for its retention from its last event (at least
+        the latest step's time), and a change that came after it was dropped would lead
+        nowhere."""
+        decided = (document.get("result") or {}).get("decided_at")
+        if not isinstance(decided, str):
+            return True
+        window = timedelta(days=self.limits.change_after_release_days)
+        return datetime.fromisoformat(decided) + window <= self.clock()
 
     async def amend(
         self,
@@ -446,12 +513,21 @@ class IntakeService:
         """Publish ``declaration`` as the next version of ``declaration_id`` (re-routed),
         once Kafka acknowledged it.
 
+        After release, a change after release: marked ``after_release``, routed to customs
+        alone; ContainersChanged if it names other containers than those released.
+
         Raises UnknownDeclaration, NotAmendable, NotYourDeclarant (the new body's declarant),
         NotYetVisible, VersionTaken; with a ``key``, KeyReused or KeyInProgress; Unavailable."""
-        current = await self._open(principal, declaration_id, NEW_VERSION)
+        current = await self._open(principal, declaration_id, AMENDMENT)
         if not principal.acts_for(declaration.declarant.uscc):
             raise NotYourDeclarant(declaration.declarant.uscc)
-        event = self._declared(declaration, declaration_id, current.version + 1)
+        event = self._declared(
+            declaration, declaration_id, current.version + 1, current.after_release
+        )
+        if current.after_release and set(event.consignment.containers) != set(
+            current.declared.consignment.containers
+        ):
+            raise ContainersChanged()
         await self._new_version(principal, current, event, "amend", declaration.body_hash(), key)
 
     async def add_documents(
@@ -487,6 +563,7 @@ class IntakeService:
                 "required_agencies": agencies,
                 "routing_version": table,
                 "version": current.version + 1,
+                "after_release": False,
                 "signature": None,
             }
         )
@@ -539,10 +616,17 @@ class IntakeService:
                 await self._publish_event(event, "the withdrawal")
 
     def _declared(
-        self, declaration: DeclarationRequest, declaration_id: str, version: int
+        self,
+        declaration: DeclarationRequest,
+        declaration_id: str,
+        version: int,
+        after_release: bool = False,
     ) -> DeclarationSubmitted:
-        agencies, table = route(declaration, self.table)
-        return declaration.to_event(
+        if after_release:
+            agencies, table = route_after_release(self.table)
+        else:
+            agencies, table = route(declaration, self.table)
+        event = declaration.to_event(
             declaration_id=declaration_id,
             event_id=ids.random_event_id(),
             submitted_at=self.clock(),
@@ -550,6 +634,7 @@ class IntakeService:
             routing_version=table,
             version=version,
         )
+        return event.model_copy(update={"after_release": True}) if after_release else event
 
     async def _new_version(
         self,

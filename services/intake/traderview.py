@@ -293,7 +293,7 @@ def trader_result(result: Doc | None) -> dict[str, Any] | None:
         for d in result.get("decisions", ())
     ]
     charged = sum((Decimal(c["amount"]) for d in decisions for c in d["charges"]), Decimal("0"))
-    return {
+    shown = {
         "status": result["status"],
         "decisions": decisions,
         "missing_agencies": list(result.get("missing_agencies") or ()),
@@ -302,6 +302,9 @@ def trader_result(result: Doc | None) -> dict[str, Any] | None:
         "total_charges": f"{charged:.2f}",
         "decided_at": result.get("decided_at"),
     }
+    if result.get("refund") is not None:  # a change after release that collects less
+        shown["refund"] = result["refund"]
+    return shown
 
 
 NOTICE_FIELDS = ("notice_id", "issued_at", "due_by", "amount", "outstanding")
@@ -511,6 +514,14 @@ def _conditional(now: Situation) -> dict[str, Any]:
 
 
 def _released(now: Situation) -> dict[str, Any]:
+    refund = now.result.get("refund")
+    if refund is not None:
+        return _next(
+            "NONE",
+            f"Customs approved the change after release: {refund} CNY of duties paid on the "
+            "release before are to be refunded (退税); customs will contact you about the "
+            "refund. The goods stay released.",
+        )
     if now.gone_out:
         return _next(
             "NONE",
@@ -520,6 +531,43 @@ def _released(now: Situation) -> dict[str, Any]:
     return _next(
         "NONE",
         "The goods are released: they may leave the port through the gate. Nothing more to do.",
+    )
+
+
+def _supplementary(now: Situation) -> dict[str, Any]:
+    notice = now.notice
+    if notice is None:
+        return _assessing(now)
+    return _next(
+        "PAY",
+        "Customs approved the change after release and collects more duties on it: pay "
+        f"supplementary notice {notice['notice_id']} (补税): {notice['outstanding']} CNY "
+        f"outstanding, due by {notice['due_by']}, through your bank (POST /v1/payments). After "
+        f"that date late interest of {LATE_INTEREST} of the amount accrues per day. The goods "
+        "stay released.",
+        "POST /v1/payments",
+    )
+
+
+def _refused(now: Situation) -> dict[str, Any]:
+    return _next(
+        "NONE",
+        "Customs refused the change after release (its verdict's reasons say why): the "
+        "release before it stands, and the goods may leave the port under it. You may ask for "
+        f"another change (PUT {now.here}).",
+        None,
+        now.deciding("REJECT") + now.deciding("HOLD") + now.deciding("INSPECT"),
+    )
+
+
+def _change_assessed(_: Situation) -> dict[str, Any]:
+    return _next(
+        "WAIT",
+        "Customs is assessing the change you asked for after release; the release before it "
+        "stands, and goods still in the port leave once customs has answered. Nothing to do "
+        "yet.",
+        None,
+        ["customs"],
     )
 
 
@@ -585,6 +633,8 @@ NEXT_STEPS: Mapping[str, Callable[[Situation], dict[str, Any]]] = {
     "CONDITIONALLY_RELEASED": _conditional,
     "TIMED_OUT": _escalated,
     "RELEASED": _released,
+    "SUPPLEMENTARY_PAYMENT_DUE": _supplementary,
+    "AMENDMENT_REFUSED": _refused,
     "REJECTED": _final(
         "The declaration is rejected; the reasons say why. Nothing more can be done with it: "
         "lodge a new declaration if appropriate."
@@ -604,7 +654,10 @@ NEXT_STEPS: Mapping[str, Callable[[Situation], dict[str, Any]]] = {
 
 
 def next_step(
-    view: Doc, notice: Doc | None, findings: list[dict[str, Any]] | None = None
+    view: Doc,
+    notice: Doc | None,
+    findings: list[dict[str, Any]] | None = None,
+    changing: bool = False,
 ) -> dict[str, Any]:
     """What the trader must do now: a code for machines, a message for people, the request
     to make (if any) and the agencies concerned (:data:`NEXT_STEPS`, one rule per status).
@@ -621,7 +674,11 @@ def next_step(
       findings on it (keep the goods presented);
     - SUBMITTED, IN_REVIEW -> ``WAIT``;
     - RELEASED, REJECTED, WITHDRAWN, SANCTIONED, RECALLED -> ``NONE``: final (a release: the
-      goods may leave through the gate; the message says how many gate-outs are recorded).
+      goods may leave through the gate; the message says how many gate-outs are recorded, or
+      the refund of a change after release);
+    - after release (``changing``: the version shown is a change after release): IN_REVIEW
+      -> ``WAIT`` for customs' approval; SUPPLEMENTARY_PAYMENT_DUE -> ``PAY`` the
+      supplementary notice; AMENDMENT_REFUSED -> ``NONE`` (the release before stands).
     """
     now = Situation(
         view["declaration_id"],
@@ -630,6 +687,8 @@ def next_step(
         findings or [],
         len(view.get("gate_outs") or ()),
     )
+    if changing and view["status"] in ("SUBMITTED", "IN_REVIEW"):
+        return _change_assessed(now)
     return NEXT_STEPS.get(view["status"], _assessing)(now)
 
 
@@ -662,6 +721,11 @@ def trader_view(doc: Doc) -> dict[str, Any]:
         findings=findings,
         sanction=trader_sanction((view.get("result") or {}).get("sanction")),
         gate_outs=gate_outs,
-        next_step=next_step(view, shown_notice, findings),
+        next_step=next_step(
+            view,
+            shown_notice,
+            findings,
+            bool((doc.get("declaration") or {}).get("after_release")),
+        ),
     )
     return body

@@ -5,6 +5,11 @@ journeys of :mod:`deploy.local.journeys`, checked as a trader would check them.
 The late payment is the whisky of tests/e2e/test_assessment.py (invoice in CNY), 56,663.20 CNY
 of duty, consumption tax and VAT in all (computed by hand there). Paid 10 days after the due
 date: 0.05 % a day, 56,663.20 x 0.0005 x 10 = 283.316, 283.32 to the fen (half up).
+
+A change after release (放行后修改, 报关单修改和撤销管理办法): the laptops of the demo, paid and
+released, then their price corrected with customs' approval: the supplementary notice (补税) is
+what customs collects on the new version less what the release levied, and the refund (退税)
+what the release levied less what customs collects on the new version.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import httpx
 import pytest
 
 from deploy.local import journeys
+from deploy.local.demo_data import scenario_body
 from deploy.local.journeys import View, Window
 from singlewindow.reference import CHINA_TIME
 from tests.e2e.checks import inspector, trader, unsampled_keys
@@ -132,6 +138,12 @@ async def test_every_journey_ends_where_the_trader_expects(
     assert [s for *_, s in steps(withdrawn)] == ["AWAITING_PAYMENT", "WITHDRAWN"]
     assert withdrawn[-1]["next_step"]["code"] == "NONE"
 
+    # changes after release with customs' approval: a supplementary notice paid, a refund
+    supplementary = ended["release → change after release → supplementary notice → release"]
+    assert [s for *_, s in steps(supplementary)][-2:] == ["SUPPLEMENTARY_PAYMENT_DUE", "RELEASED"]
+    refund = ended["release → change after release → refund"]
+    assert steps(refund)[-1] == (3, 2, "RELEASED") and refund[-1]["result"]["refund"]
+
     # nothing changes a final declaration: 409 for the trader, whatever the request
     async with httpx.AsyncClient(base_url=platform.url, timeout=30, headers=trader()) as intake:
         for views in (withdrawn, paid, seized):
@@ -153,3 +165,62 @@ async def test_goods_awaiting_payment_stay_in_the_port(window: Window) -> None:
     assert refused.status_code == 409, refused.text
     assert refused.json()["type"].endswith(":not-released")
     assert "AWAITING_PAYMENT" in refused.json()["detail"]
+
+
+def collected(view: View) -> Decimal:
+    """What customs' verdict on the version the view shows collects."""
+    [customs] = [v for v in view["verdicts"] if v["agency"] == "customs"]
+    return sum((Decimal(t["collected"]) for t in customs["tax_totals"]), Decimal("0.00"))
+
+
+async def test_a_change_after_release_with_customs_approval_collects_the_difference(
+    window: Window,
+) -> None:
+    laptops = scenario_body("clear-laptops")
+    views = await journeys.change_after_release(window, laptops, journeys.repriced(laptops, "1.1"))
+    assert steps(views) == [
+        (1, 1, "AWAITING_PAYMENT"),
+        (2, 1, "RELEASED"),
+        (3, 2, "SUPPLEMENTARY_PAYMENT_DUE"),
+        (4, 2, "RELEASED"),
+    ]
+    released = next(v for v in views if v["status"] == "RELEASED")
+    levied = Decimal(released["payment_notice"]["amount"])
+    # customs may answer before a poll shows the change IN_REVIEW: if one did, customs is named
+    for assessing in (v for v in views if v["status"] == "IN_REVIEW" and v.get("version") == 2):
+        assert assessing["next_step"]["agencies"] == ["customs"]
+    due = next(v for v in views if v["status"] == "SUPPLEMENTARY_PAYMENT_DUE")
+    assert [v["agency"] for v in due["verdicts"]] == ["customs"]  # the goods are out: customs
+    notice = due["payment_notice"]
+    assert Decimal(notice["amount"]) == collected(due) - levied > 0
+    issued = datetime.fromisoformat(notice["issued_at"]).astimezone(CHINA_TIME)
+    assert date.fromisoformat(notice["due_by"]) == issued.date() + timedelta(days=15)
+    assert due["next_step"]["code"] == "PAY"
+    # the goods leave the port under the release of the new version
+    declaration_id = due["declaration_id"]
+    assert (await window.try_gate_out(declaration_id)).status_code == 202
+    again = views[-1]
+    assert again["settlement"]["kind"] == "PAYMENT"
+    assert Decimal(again["settlement"]["paid"]) == Decimal(notice["amount"])
+    # after release, still no withdrawal
+    refused = await window.intake.post(
+        f"/v1/declarations/{declaration_id}/withdrawal", json={"reason": "too late"}
+    )
+    assert refused.status_code == 409, refused.text
+
+
+async def test_a_change_after_release_that_collects_less_names_the_refund(
+    window: Window,
+) -> None:
+    laptops = scenario_body("clear-laptops")
+    views = await journeys.change_after_release(window, laptops, journeys.repriced(laptops, "0.9"))
+    assert steps(views) == [
+        (1, 1, "AWAITING_PAYMENT"),
+        (2, 1, "RELEASED"),
+        (3, 2, "RELEASED"),
+    ]
+    released = next(v for v in views if v["status"] == "RELEASED")
+    levied = Decimal(released["payment_notice"]["amount"])
+    refunded = views[-1]
+    assert Decimal(refunded["result"]["refund"]) == levied - collected(refunded) > 0
+    assert "refund" in refunded["next_step"]["message"]

@@ -99,7 +99,7 @@ _SAMPLED = signed(
     )
 )
 SAMPLES = (
-    signed(factories.declaration(items=(_CAR,), version=2)),
+    signed(factories.declaration(items=(_CAR,), version=2, after_release=True)),
     _KEYED_VERDICT,
     signed(
         factories.result(
@@ -118,6 +118,7 @@ SAMPLES = (
                 days_late=0,
                 late_interest=Decimal("0.00"),
             ),
+            refund=Decimal("12.34"),
         )
     ),
     signed(
@@ -134,6 +135,8 @@ SAMPLES = (
             order=_ORDER,
             findings=(_SAMPLED, _FOUND),
             cleared=True,
+            after_release=True,
+            levied=_ASSESSED.tax_totals,
         )
     ),
     signed(factories.withdrawal(version=2)),

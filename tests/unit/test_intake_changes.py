@@ -15,7 +15,7 @@ import httpx
 
 from services.aggregator.join import INSPECTION_DEADLINE, tick
 from services.aggregator.join import fold as join_fold
-from services.intake.service import NEW_VERSION, WITHDRAWAL, refusal
+from services.intake.service import AMENDMENT, NEW_VERSION, WITHDRAWAL, refusal
 from singlewindow.events import (
     ClearanceStatus,
     Decision,
@@ -401,18 +401,32 @@ async def test_a_sanctioned_declaration_is_closed() -> None:
 
 def test_one_rule_says_which_change_each_status_refuses() -> None:
     every = {str(s) for s in ClearanceStatus} | {"SUBMITTED", "IN_REVIEW"}
-    refused = {
-        status: (refusal(status, NEW_VERSION), refusal(status, WITHDRAWAL)) for status in every
+    changes = (AMENDMENT, NEW_VERSION, WITHDRAWAL)
+    refused = {status: tuple(refusal(status, change) for change in changes) for status in every}
+    # after release an amendment is a change after release, for customs' approval
+    assert {s: r for s, r in refused.items() if r != (None, None, None)} == {
+        "RELEASED": (None, "closed", "closed"),
+        "AMENDMENT_REFUSED": (None, "closed", "closed"),
+        "REJECTED": ("closed", "closed", "closed"),
+        "WITHDRAWN": ("closed", "closed", "closed"),
+        "SANCTIONED": ("closed", "closed", "closed"),
+        "RECALLED": ("closed", "closed", "closed"),
+        "CONDITIONALLY_RELEASED": ("released", "released", "released"),
+        "SUPPLEMENTARY_PAYMENT_DUE": ("released", "released", "released"),
+        "INSPECTION_REQUIRED": ("inspected", "inspected", "inspected"),
+        "REMEDIATION_REQUIRED": ("inspected", "inspected", "inspected"),
     }
-    assert {s: r for s, r in refused.items() if r != (None, None)} == {
-        "RELEASED": ("closed", "closed"),
-        "REJECTED": ("closed", "closed"),
-        "WITHDRAWN": ("closed", "closed"),
-        "SANCTIONED": ("closed", "closed"),
-        "RECALLED": ("closed", "closed"),
-        "CONDITIONALLY_RELEASED": ("released", "released"),
-        "INSPECTION_REQUIRED": ("inspected", "inspected"),
-        "REMEDIATION_REQUIRED": ("inspected", "inspected"),
+    # the version shown a change after release: while customs assesses it (IN_REVIEW) or its
+    # supplementary notice is due, no other change; a withdrawal never (the goods are out)
+    changing = {
+        status: tuple(refusal(status, change, after_release=True) for change in changes)
+        for status in ("IN_REVIEW", "SUPPLEMENTARY_PAYMENT_DUE", "RELEASED", "AMENDMENT_REFUSED")
+    }
+    assert changing == {
+        "IN_REVIEW": ("change-pending", "change-pending", "released"),
+        "SUPPLEMENTARY_PAYMENT_DUE": ("change-pending", "change-pending", "released"),
+        "RELEASED": (None, "closed", "closed"),
+        "AMENDMENT_REFUSED": (None, "closed", "closed"),
     }
     # TIMED_OUT: the verdicts' escalation takes both; an inspection order's neither
     assert refusal("TIMED_OUT", WITHDRAWAL, ordered=False) is None

@@ -534,7 +534,12 @@ def test_nothing_comes_after_the_end_of_a_life() -> None:
     )
     assert kinds(fold_again(life, withdrawal)) == []  # the join ignores it: nothing after
     report = life.verify(results=[*life.results, after], withdrawals=[withdrawal])
-    assert kinds(report) == ["result after a final result"]
+    # after a release only a change after release may follow (tests/unit/
+    # test_verify_after_release.py): anything else is a result after a release
+    assert kinds(report) == ["result after a release"]
+    rejected = [r.model_copy(update={"status": ClearanceStatus.REJECTED}) for r in life.results]
+    report = life.verify(results=[*rejected[:1], after.model_copy(update={"sequence": 2})])
+    assert "result after a final result" in kinds(report)
 
 
 def fold_again(life: Life, withdrawal: DeclarationWithdrawn) -> Report:

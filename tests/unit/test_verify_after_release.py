@@ -1,0 +1,145 @@
+"""The auditors' verification of changes after release (报关单修改和撤销管理办法): the steps the
+join writes verify clean; a forged one, or any other step after a release, is a finding.
+
+The life of tests/unit/test_verify.py: D-0001 by air (customs alone), held on version 1,
+amended, released on version 2 once its 48,350.36 CNY of VAT was paid. Then the trader asks
+customs to change it after release: version 3, with the price 10 % higher (49,500.11), on which
+customs' real rules collect 53,185.39 VAT: a supplementary notice of 53,185.39 - 48,350.36 =
+4,835.03 CNY.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from services.aggregator import payment
+from singlewindow.events import ClearanceStatus, Decision, DeclarationSubmitted
+from tests import factories
+from tests.unit.test_verify import ID, Life, folded, kinds, lodged, paid_life, ruled_on
+
+HOUR = 3600
+
+
+def change(factor: str = "1.1", version: int = 3, **changes: Any) -> DeclarationSubmitted:
+    """A change after release of version 2: its price times ``factor``, routed to customs."""
+    item = paid_life().declarations[1].items[0]
+    price = item.invoice_price or item.customs_value
+    changed = item.model_copy(
+        update={
+            "customs_value": item.customs_value * Decimal(factor),
+            "invoice_price": price * Decimal(factor),
+        }
+    )
+    marked: dict[str, Any] = {"after_release": True, "required_agencies": ("customs",)}
+    return lodged(version, at=3 * HOUR, items=(changed,), **{**marked, **changes})
+
+
+def released_events() -> list[Any]:
+    life = paid_life()
+    v1, v2 = life.declarations
+    return [v1, life.verdicts[0], v2, life.verdicts[1], *life.payments]
+
+
+def changed_life(factor: str = "1.1", *more: Any) -> Life:
+    """The released life, the change after release and customs' verdict on it, and ``more``."""
+    v3 = change(factor)
+    return folded([*released_events(), v3, ruled_on(v3, at=3 * HOUR + 1), *more])
+
+
+def supplementary(amount: str = "4835.03", hours: int = 5) -> Any:
+    return factories.payment(
+        ID,
+        notice_id=payment.notice_id(ID, 3),
+        payment_id="P-supp",
+        amount=Decimal(amount),
+        paid_at=factories.T0 + timedelta(hours=hours),
+    )
+
+
+def steps(life: Life) -> list[tuple[int, int | None, ClearanceStatus]]:
+    return [(r.sequence, r.version, r.status) for r in life.results]
+
+
+def test_an_approved_change_with_a_supplementary_notice_then_paid_verifies_clean() -> None:
+    life = changed_life("1.1", supplementary())
+    assert steps(life)[3:] == [
+        (4, 2, ClearanceStatus.RELEASED),
+        (5, 3, ClearanceStatus.SUPPLEMENTARY_PAYMENT_DUE),
+        (6, 3, ClearanceStatus.RELEASED),
+    ]
+    notice = life.results[4].payment_notice
+    assert notice is not None and notice.amount == Decimal("4835.03")  # 53,185.39 - 48,350.36
+    assert kinds(life.verify()) == []
+    # unpaid: the life is not over, and nothing is missing
+    assert kinds(life.verify(results=life.results[:5], payments=life.payments[:2])) == []
+
+
+def test_a_refund_no_change_and_a_refusal_verify_clean() -> None:
+    refund = changed_life("0.9")
+    assert steps(refund)[-1] == (5, 3, ClearanceStatus.RELEASED)
+    assert refund.results[-1].refund == Decimal("4835.04")  # 48,350.36 - 43,515.32
+    same = changed_life("1")
+    assert steps(same)[-1] == (5, 3, ClearanceStatus.RELEASED)
+    assert same.results[-1].refund is None
+    for life in (refund, same):
+        assert kinds(life.verify()) == []
+    v3 = change("1.1")
+    rejected = ruled_on(v3, at=3 * HOUR + 1).model_copy(update={"decision": Decision.REJECT})
+    refused = folded([*released_events(), v3, rejected])
+    assert steps(refused)[-1] == (5, 3, ClearanceStatus.AMENDMENT_REFUSED)
+    report = refused.verify()
+    assert kinds(report) == ["verdict mismatch"]  # customs' real rules clear it: the forgery
+    # is the verdict, and the step is what the join gives it
+
+
+def test_a_forged_step_after_release_is_caught() -> None:
+    life = changed_life("1.1", supplementary())
+    *before, due, paid = life.results
+    # released on the change without the supplementary notice the join issues
+    at_once = due.model_copy(update={"status": ClearanceStatus.RELEASED, "payment_notice": None})
+    unpaid = ["release without payment or guarantee"]
+    assert kinds(life.verify(results=[*before, at_once])) == unpaid
+    # released although nothing on the supplementary notice settles it
+    assert kinds(life.verify(payments=life.payments[:2])) == [
+        "release without payment or guarantee"
+    ]
+    # a refund the verdicts do not give
+    refund = changed_life("0.9")
+    lie = refund.results[-1].model_copy(update={"refund": Decimal("9999.99")})
+    assert kinds(refund.verify(results=[*refund.results[:-1], lie])) == [
+        "result contradicts verdicts"
+    ]
+    assert paid.status is ClearanceStatus.RELEASED
+
+
+def test_any_other_step_after_a_release_is_a_finding() -> None:
+    """After RELEASED only the steps of a change after release: a step on a version not marked
+    (an ordinary amendment the join ignores once the goods are out) is *result after a
+    release*; so is a step on the version released itself."""
+    events = released_events()
+    v3 = lodged(3, at=3 * HOUR)  # not marked: routed as any amendment
+    amended = folded([*events, v3, ruled_on(v3, at=3 * HOUR + 1)])
+    assert steps(amended)[-1] == (4, 2, ClearanceStatus.RELEASED)  # ignored by the join
+    assert kinds(amended.verify()) == []
+    forged = amended.results[-1].model_copy(
+        update={"sequence": 5, "version": 3, "result_id": "R-forged"}
+    )
+    assert "result after a release" in kinds(amended.verify(results=[*amended.results, forged]))
+    again = amended.results[-1].model_copy(update={"sequence": 5, "result_id": "R-again"})
+    assert "result after a release" in kinds(amended.verify(results=[*amended.results, again]))
+
+
+def test_a_change_after_release_routed_to_every_agency_is_a_routing_mismatch() -> None:
+    v3 = change("1", required_agencies=("customs", "port"))
+    life = folded([*released_events(), v3])
+    assert "routing mismatch" in kinds(life.verify())
+
+
+def test_a_change_customs_ruled_on_without_an_answer_is_a_missing_result() -> None:
+    life = changed_life("1.1")
+    assert kinds(life.verify(results=life.results[:4])) == ["missing result"]
+    v3 = change("1.1")
+    waiting = folded([*released_events(), v3])  # customs has not ruled yet: nothing missing
+    assert kinds(waiting.verify()) == []
