@@ -379,6 +379,7 @@ def report_document(report: Report) -> dict[str, Any]:
             "payments": report.payments,
             "inspection_findings": report.inspection_findings,
             "gate_outs": report.gate_outs,
+            "ledger_entries": report.ledger_entries,
             "findings": len(report.findings),
             "findings_by_kind": report.counts(),
             "unchecked": len(report.unchecked),
@@ -418,6 +419,7 @@ def print_report(report: Report, console: Console) -> None:
         ("payments", report.payments),
         ("inspection findings", report.inspection_findings),
         ("gate-outs", report.gate_outs),
+        ("guarantee ledger entries", report.ledger_entries),
         *report.counts().items(),
         ("findings", len(report.findings)),
     ]

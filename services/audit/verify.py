@@ -60,6 +60,10 @@ justification instead, always through the join's own functions:
   not a finding: the join may rightly have read the old version's last verdict first.
 
 A declaration without versions is checked exactly as before: its life ends at its one result.
+
+The general guarantees' ledgers are folded from the payments topic alone, each in its own
+sequence order (:mod:`services.audit.guarantees`); a consolidated repayment is no payment of
+a notice, as in the join.
 """
 
 from __future__ import annotations
@@ -74,6 +78,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from services.aggregator import inspection, join, payment
+from services.audit.guarantees import verify_ledgers
 from services.customs.sampling import Keyring
 from services.intake.routing import route, table_of_version
 from singlewindow.events import (
@@ -90,6 +95,7 @@ from singlewindow.events import (
     InspectionOrder,
     JoinState,
     PaymentConfirmed,
+    PaymentKind,
     PaymentNotice,
     Sanction,
     Settlement,
@@ -176,6 +182,7 @@ class Report:
     payments: int = 0
     inspection_findings: int = 0
     gate_outs: int = 0
+    ledger_entries: int = 0  # general guarantees' draws and repayments (services.audit.guarantees)
 
     def add(self, kind: str, declaration_id: str, detail: str) -> None:
         """A finding: something in the log does not add up."""
@@ -214,6 +221,7 @@ def verify(
     """
     rules = recomputers() if rules is None else rules
     report = Report()
+    payments = list(payments)
     declared: dict[str, dict[int | None, DeclarationSubmitted]] = defaultdict(dict)
     for declaration in declarations:  # the first of each version
         declared[declaration.declaration_id].setdefault(declaration.version, declaration)
@@ -248,6 +256,7 @@ def verify(
                 deadline_after,
             )
     verify_gate_outs(report, answered, gate_outs)
+    report.ledger_entries = verify_ledgers(report.add, payments, answered)
     return report
 
 
@@ -454,7 +463,7 @@ def _paid_step(
         return lambda _: False
     once: dict[str, PaymentConfirmed] = {}
     for p in payments:  # the bank's redeliveries count once, as in the join
-        if p.notice_id == notice.notice_id:
+        if p.notice_id == notice.notice_id and p.kind is not PaymentKind.CONSOLIDATED_PAYMENT:
             once.setdefault(p.payment_id, p)
     mine = list(once.values())
 
@@ -738,7 +747,14 @@ def _inspected(
             (f for f in lodged.findings if inspection.answers(order, ordered.version, f)),
             lambda f: f.finding_id,
         ),
-        _once((p for p in lodged.payments if p.notice_id == notice), lambda p: p.payment_id),
+        _once(
+            (
+                p
+                for p in lodged.payments
+                if p.notice_id == notice and p.kind is not PaymentKind.CONSOLIDATED_PAYMENT
+            ),
+            lambda p: p.payment_id,
+        ),
         sorted((r for r in steps if r.sequence > ordered.sequence), key=lambda r: r.sequence),
         {f.finding_id for f in lodged.findings},
         deadline_after,
