@@ -23,9 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from singlewindow.events import PaymentKind
+from singlewindow.latepayment import consolidated_due_by
 from singlewindow.readmodel import status_view
 from singlewindow.registry import agency_registry
 
@@ -319,11 +322,45 @@ def trader_notice(notice: Doc | None) -> dict[str, Any] | None:
     }
 
 
-def trader_settlement(settlement: Doc | None) -> dict[str, Any] | None:
-    """How the notice was settled (the bank's payment ids are left out)."""
+def trader_settlement(
+    settlement: Doc | None, payments: Iterable[Doc] = ()
+) -> dict[str, Any] | None:
+    """How the notice was settled (the bank's payment ids are left out); for a draw on a
+    general guarantee, the guarantee and its consolidated repayment (:func:`trader_draw`)."""
     if settlement is None:
         return None
-    return {name: settlement.get(name) for name in SETTLEMENT_FIELDS}
+    shown = {name: settlement.get(name) for name in SETTLEMENT_FIELDS}
+    if settlement.get("kind") == PaymentKind.GENERAL_GUARANTEE:
+        shown["guarantee"] = trader_draw(settlement, list(payments))
+    return shown
+
+
+def trader_draw(settlement: Doc, payments: list[Doc]) -> dict[str, Any] | None:
+    """The general guarantee (总担保) a release was drawn on, when, by when the duties drawn
+    are due in the consolidated payment (汇总征税: the fifth working day of the next month,
+    :mod:`singlewindow.latepayment`), and their repayment once the bank confirms it."""
+    drawn = set(settlement.get("payment_ids") or ())
+    draw = next((p for p in payments if p.get("payment_id") in drawn), None)
+    if draw is None:  # the release is seen before the bank's confirmation
+        return None
+    drawn_at = datetime.fromisoformat(str(draw["paid_at"]))
+    repaid = next(
+        (
+            p
+            for p in payments
+            if p.get("kind") == PaymentKind.CONSOLIDATED_PAYMENT
+            and p.get("guarantee_id") == draw.get("guarantee_id")
+            and p.get("notice_id") == draw.get("notice_id")
+        ),
+        None,
+    )
+    return {
+        "guarantee_id": draw.get("guarantee_id"),
+        "drawn_at": draw["paid_at"],
+        "repay_by": consolidated_due_by(drawn_at).isoformat(),
+        "repaid_at": repaid["paid_at"] if repaid else None,
+        "late_interest": repaid.get("late_interest") if repaid else None,
+    }
 
 
 def _paid_notice(steps: list[Doc]) -> tuple[Doc | None, Doc | None]:
@@ -411,6 +448,7 @@ class Situation:
     notice: Doc | None
     findings: list[dict[str, Any]]
     gone_out: int = 0
+    settlement: dict[str, Any] | None = None
 
     @property
     def here(self) -> str:
@@ -511,6 +549,18 @@ def _conditional(now: Situation) -> dict[str, Any]:
 
 
 def _released(now: Situation) -> dict[str, Any]:
+    drawn = (now.settlement or {}).get("guarantee")
+    if drawn and not drawn.get("repaid_at"):
+        guarantee = drawn["guarantee_id"]
+        return _next(
+            "REPAY_GUARANTEE",
+            f"The goods are released against your general guarantee {guarantee}: they may "
+            "leave the port through the gate. The duties drawn on it are due in your "
+            f"consolidated payment (汇总征税) by {drawn['repay_by']}, with the other duties "
+            "drawn this month, through your bank; after that date late interest of "
+            f"{LATE_INTEREST} of the amount accrues per day.",
+            f"POST /v1/guarantees/{guarantee}/repayments",
+        )
     if now.gone_out:
         return _next(
             "NONE",
@@ -579,7 +629,10 @@ NEXT_STEPS: Mapping[str, Callable[[Situation], dict[str, Any]]] = {
 
 
 def next_step(
-    view: Doc, notice: Doc | None, findings: list[dict[str, Any]] | None = None
+    view: Doc,
+    notice: Doc | None,
+    findings: list[dict[str, Any]] | None = None,
+    settlement: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What the trader must do now: a code for machines, a message for people, the request
     to make (if any) and the agencies concerned (:data:`NEXT_STEPS`, one rule per status).
@@ -594,7 +647,10 @@ def next_step(
     - TIMED_OUT -> ``WAIT``: escalated, the agencies named have not ruled (nothing to do);
     - SUBMITTED, IN_REVIEW -> ``WAIT``;
     - RELEASED, REJECTED, WITHDRAWN, SANCTIONED, RECALLED -> ``NONE``: final (a release: the
-      goods may leave through the gate; the message says how many gate-outs are recorded).
+      goods may leave through the gate; the message says how many gate-outs are recorded);
+      but RELEASED against a general guarantee whose draw is not repaid yet ->
+      ``REPAY_GUARANTEE`` in the consolidated payment (``POST /v1/guarantees/{id}/repayments``
+      at the bank), by the date it names.
     """
     now = Situation(
         view["declaration_id"],
@@ -602,6 +658,7 @@ def next_step(
         notice,
         findings or [],
         len(view.get("gate_outs") or ()),
+        settlement,
     )
     return NEXT_STEPS.get(view["status"], _assessing)(now)
 
@@ -621,6 +678,7 @@ def trader_view(doc: Doc) -> dict[str, Any]:
     steps = list(view.get("steps") or ())
     notice, settlement = _paid_notice(steps)
     shown_notice = trader_notice(notice)
+    shown_settlement = trader_settlement(settlement, view.get("payments") or ())
     ordered = _order_of(steps)
     findings = [trader_finding(f) for f in _findings_on(ordered, view.get("findings") or ())]
     body.update(
@@ -630,11 +688,11 @@ def trader_view(doc: Doc) -> dict[str, Any]:
             for step in steps
         ],
         payment_notice=shown_notice,
-        settlement=trader_settlement(settlement),
+        settlement=shown_settlement,
         inspection=trader_inspection(ordered["inspection"] if ordered else None),
         findings=findings,
         sanction=trader_sanction((view.get("result") or {}).get("sanction")),
         gate_outs=gate_outs,
-        next_step=next_step(view, shown_notice, findings),
+        next_step=next_step(view, shown_notice, findings, shown_settlement),
     )
     return body
