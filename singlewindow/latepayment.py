@@ -11,18 +11,18 @@ guarantee (``services.bank``), and ``audit verify``, which recomputes both.
   2024, and the customs' collection rules).
 - Consolidated payment (汇总征税) of an authorised trader's general guarantee (总担保): the
   duties drawn on the guarantee in a calendar month (China time) are paid together by the
-  fifth working day of the following month. Working days here are Monday to Friday: public
-  holidays and the State Council's make-up working days are not counted yet
-  (``working`` is the one place to plug a calendar in).
+  fifth working day of the following month: public holidays are not working days, the State
+  Council's make-up working days are (:mod:`singlewindow.workdays`, as the holidays were
+  known on the day of the draw, so that an auditor recomputes the same day years later).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from singlewindow.reference import CHINA_TIME
+from singlewindow.workdays import Calendar, china
 
 DAILY_RATE = Decimal("0.0005")  # 0.05 % a day
 INTEREST_THRESHOLD = Decimal("50.00")  # interest under this is not collected
@@ -51,20 +51,9 @@ def late_interest(amount: Decimal, days: int) -> Decimal:
     return collected_interest(amount * DAILY_RATE * days)
 
 
-def weekday(day: date) -> bool:
-    """Monday to Friday (public holidays not counted)."""
-    return day.weekday() < 5
-
-
-def consolidated_due_by(drawn: datetime, working: Callable[[date], bool] = weekday) -> date:
+def consolidated_due_by(drawn: datetime, calendar: Calendar | None = None) -> date:
     """The last day to pay, in the consolidated payment, duties drawn at ``drawn``: the fifth
-    working day of the month after the draw's month (China time)."""
+    working day of the month after the draw's (China time), as known on the draw's day."""
     day = china_day(drawn)
     first = date(day.year + day.month // 12, day.month % 12 + 1, 1)
-    seen = 0
-    while True:
-        if working(first):
-            seen += 1
-            if seen == CONSOLIDATED_WORKING_DAY:
-                return first
-        first += timedelta(days=1)
+    return (calendar or china()).nth_working_day(first, CONSOLIDATED_WORKING_DAY, known_on=day)

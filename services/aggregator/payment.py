@@ -7,7 +7,13 @@ The rules (Customs Tariff Law of the PRC, 2024, and the customs' collection rule
   verdict says is *collected* per kind of tax (a kind at or under the 50 CNY de minimis is
   not, :mod:`services.customs.duties`);
 - it is paid within 15 days of the day of issue: the day of issue is not counted, so a notice
-  issued on 1 December (China time, UTC+8) is due by 16 December;
+  issued on 1 December (China time, UTC+8) is due by 16 December; a last day that is a rest
+  day or a public holiday moves to the first working day after it, and the State Council's
+  make-up working days count as working days (《海关进出口货物征税管理办法》;
+  :mod:`singlewindow.workdays`, as the holidays were known on the day of issue): a notice
+  issued on 20 September 2026 is due by 8 October, not 5 October (National Day). Notices
+  issued before ``WORKDAYS_FROM`` were due on the fifteenth day as it fell, and are
+  recomputed so;
 - paid later, late interest (滞纳金) accrues at 0.05 % a day on the tax paid late, from the day
   after the due date to the day it is paid, both included (a payment on 17 December is one
   day late); never on the interest itself; the sum is rounded to the fen (half up), and
@@ -19,13 +25,12 @@ The rules (Customs Tariff Law of the PRC, 2024, and the customs' collection rule
   payment, 汇总征税, by the fifth working day of the next month: the bank's ledger,
   ``services.bank.ledger``), never on the notice.
 
-Not modelled: the extension of a due date that falls on a public holiday.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from singlewindow.events import (
@@ -44,14 +49,26 @@ from singlewindow.latepayment import (
     days_late,
     late_interest,
 )
+from singlewindow.workdays import china
 
 # what secures a notice, when it covers the amount (担保放行)
 SECURING = frozenset({PaymentKind.BANK_GUARANTEE, PaymentKind.GENERAL_GUARANTEE})
 NOTICE_NAMESPACE = uuid.UUID("0d7f3c8e-3a55-4c1b-9f0e-7a2b1c4d5e60")
 DAYS_TO_PAY = 15
+# the first day of issue (China time) whose due date moves off rest days and holidays: the
+# platform's notices issued before it were due on the fifteenth day as it fell
+WORKDAYS_FROM = date(2026, 11, 28)
 # the late-interest rule is the SDK's (singlewindow.latepayment): the bank's consolidated
 # repayments and audit verify apply the same
-__all__ = ["china_day", "days_late", "late_interest", "notice", "notice_id", "settle"]
+__all__ = [
+    "china_day",
+    "days_late",
+    "due_by",
+    "late_interest",
+    "notice",
+    "notice_id",
+    "settle",
+]
 
 
 def notice_id(declaration_id: str, version: int) -> str:
@@ -85,6 +102,15 @@ def collected(verdicts: tuple[AgencyVerdict, ...]) -> tuple[TaxTotal, ...]:
     )
 
 
+def due_by(issued: date) -> date:
+    """The last day to pay a notice issued on ``issued`` (China time): the fifteenth day after,
+    or the first working day after it when it is a rest day or a public holiday."""
+    last = issued + timedelta(days=DAYS_TO_PAY)
+    if issued < WORKDAYS_FROM:
+        return last
+    return china().working_on_or_after(last, known_on=issued)
+
+
 def notice(
     declaration_id: str, version: int, verdicts: tuple[AgencyVerdict, ...], at: datetime
 ) -> PaymentNotice | None:
@@ -96,7 +122,7 @@ def notice(
     return PaymentNotice(
         notice_id=notice_id(declaration_id, version),
         issued_at=at,
-        due_by=china_day(at) + timedelta(days=DAYS_TO_PAY),
+        due_by=due_by(china_day(at)),
         taxes=taxes,
         amount=amount,
         outstanding=amount,

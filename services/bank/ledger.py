@@ -33,7 +33,6 @@ from singlewindow.latepayment import (
     consolidated_due_by,
     days_late,
     late_interest,
-    weekday,
 )
 
 FEN = Decimal("0.01")
@@ -211,7 +210,6 @@ def decide_repayment(
     notices: Sequence[str],
     payment_ids: Sequence[str],
     paid_at: datetime,
-    working: Callable[[date], bool] = weekday,
 ) -> RepaymentDecision:
     """May the draws on ``notices`` be repaid at ``paid_at``, with ``payment_ids`` (one per
     notice, derived from the Idempotency-Key)? Each restores its drawn amount, in order."""
@@ -230,7 +228,7 @@ def decide_repayment(
     balance, sequence, repaid = ledger.balance, ledger.sequence, []
     for draw in draws:
         balance, sequence = balance + draw.amount, sequence + 1
-        due = consolidated_due_by(draw.paid_at, working)
+        due = consolidated_due_by(draw.paid_at)
         repayment = Repayment(
             payment_id=ids[draw.notice_id],
             paid_at=paid_at,

@@ -7,7 +7,7 @@ SDK's EventProducer on the in-memory broker.
 Figures by hand. The bank's clock starts at T0 = 2026-11-27T08:30:15.123Z, 16:30 on Friday
 27 November in China. Guarantee G-A: 100,000.00 CNY, valid 2026-01-01 to 2026-12-31, held by
 USCC_A, consolidated. A draw in November is due, in the consolidated payment, by the fifth
-working day of December: Tue 1, Wed 2, Thu 3, Fri 4, Mon 7 -> 7 December (weekends only;
+working day of December: Tue 1, Wed 2, Thu 3, Fri 4, Mon 7 -> 7 December (no holidays then;
 singlewindow.latepayment). Late interest: 0.05 % a day of the drawn amount from the day
 after the due date to the day of repayment, both included, to the fen half up, none under 50.
 """

@@ -14,27 +14,27 @@ def china(year: int, month: int, day: int, hour: int = 10) -> datetime:
 
 
 def test_the_fifth_working_day_of_the_next_month_in_china_time() -> None:
-    """December 2026 begins on a Tuesday: Tue 1, Wed 2, Thu 3, Fri 4, (Sat 5, Sun 6), Mon 7:
-    the fifth working day is 7 December, for anything drawn in November (China time)."""
+    """December 2026 begins on a Tuesday, without holidays: Tue 1, Wed 2, Thu 3, Fri 4, (Sat 5,
+    Sun 6), Mon 7: the fifth working day is 7 December, for anything drawn in November (China
+    time)."""
     assert latepayment.consolidated_due_by(china(2026, 11, 3)) == date(2026, 12, 7)
     assert latepayment.consolidated_due_by(china(2026, 11, 30, hour=23)) == date(2026, 12, 7)
-    # 1 December 00:30 in China is still 30 November in UTC: a December draw
-    assert latepayment.consolidated_due_by(china(2026, 12, 1, hour=0)) == date(2027, 1, 7)
+    # 1 December 00:00 in China is still 30 November in UTC: a December draw, due on the fifth
+    # working day of January 2027 (1 January a holiday: Mon 4 ... Fri 8)
+    assert latepayment.consolidated_due_by(china(2026, 12, 1, hour=0)) == date(2027, 1, 8)
 
 
-def test_over_the_year_end() -> None:
-    """January 2027 begins on a Friday: Fri 1, Mon 4, Tue 5, Wed 6, Thu 7 -> 7 January
-    (1 January is a public holiday, which weekends-only working days do not know yet)."""
-    assert latepayment.consolidated_due_by(china(2026, 12, 15)) == date(2027, 1, 7)
+def test_public_holidays_are_no_working_days() -> None:
+    """January 2027 begins on Friday 1, a public holiday (a fixed date of the Regulations on
+    National Holidays, standing in while 2027's notice is unpublished): Mon 4, Tue 5, Wed 6,
+    Thu 7, Fri 8 -> 8 January for anything drawn in December."""
+    assert latepayment.consolidated_due_by(china(2026, 12, 15)) == date(2027, 1, 8)
 
 
-def test_a_calendar_can_be_plugged_in() -> None:
-    """With 1 January a holiday, the fifth working day of January 2027 is Friday 8."""
-
-    def working(day: date) -> bool:
-        return latepayment.weekday(day) and day != date(2027, 1, 1)
-
-    assert latepayment.consolidated_due_by(china(2026, 12, 15), working) == date(2027, 1, 8)
+def test_make_up_working_days_count() -> None:
+    """October 2026: 1-7 National Day; Thu 8, Fri 9, Sat 10 (a make-up working day, 调休上班),
+    Mon 12, Tue 13 -> 13 October for anything drawn in September."""
+    assert latepayment.consolidated_due_by(china(2026, 9, 20)) == date(2026, 10, 13)
 
 
 def test_late_interest_days_and_threshold() -> None:

@@ -14,6 +14,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from itertools import permutations
 
+import pytest
+
 from services.aggregator import payment
 from services.aggregator.join import expire, fold, step, tick
 from singlewindow.events import (
@@ -116,7 +118,9 @@ def test_cleared_with_taxes_awaits_payment_with_a_notice_due_in_15_days() -> Non
         TaxKind.VAT,
     ]
     assert notice.issued_at == result.decided_at == T0 + timedelta(seconds=1)
-    assert notice.due_by == date(2026, 12, 12)  # issued 27 November in China, + 15 days
+    # issued 27 November in China, + 15 days: a Saturday, but the notice was issued before
+    # payment.WORKDAYS_FROM, when the last day was not moved off rest days
+    assert notice.due_by == date(2026, 12, 12)
     assert state.decided is None and state.notice == notice  # not final: payment is due
 
 
@@ -132,6 +136,47 @@ def test_a_notice_is_due_by_the_15th_day_in_china_not_in_utc() -> None:
     issued = datetime(2026, 11, 30, 17, tzinfo=UTC)
     due = payment.notice("D-1", 1, (ruled("customs", taxes=CAR),), issued)
     assert due is not None and due.due_by == date(2026, 12, 16)
+
+
+@pytest.mark.parametrize(
+    ("issued", "due"),
+    [
+        # 5 December + 15 = 20 December, a Sunday: Monday 21 December
+        (date(2026, 12, 5), date(2026, 12, 21)),
+        # 17 December + 15 = 1 January 2027, New Year's Day, fixed by the Regulations on
+        # National Holidays though the 2027 notice is not published on 17 December 2026; then
+        # the weekend: Monday 4 January
+        (date(2026, 12, 17), date(2027, 1, 4)),
+        # 1 December + 15 = 16 December, a Wednesday: as it falls
+        (date(2026, 12, 1), date(2026, 12, 16)),
+        # before WORKDAYS_FROM: 27 November + 15 = 12 December, a Saturday, as it fell then
+        (date(2026, 11, 27), date(2026, 12, 12)),
+    ],
+)
+def test_a_due_date_on_a_rest_day_or_a_holiday_moves_to_the_next_working_day(
+    issued: date, due: date
+) -> None:
+    # the holidays themselves (a due date on 5 October 2026 would move to 8 October): see
+    # tests/unit/test_workdays.py
+    assert payment.due_by(issued) == due
+
+
+def test_interest_counts_from_the_moved_due_date() -> None:
+    # issued 5 December 2026 in China: due by 21 December (20 December is a Sunday). Paid 31
+    # December: 10 days late (22..31 December), 60,813.00 x 0.05 % x 10 = 304.065 -> 304.07;
+    # paid 21 December: in time, though 20 December (the fifteenth day) has passed
+    notice = payment.notice("D-1", 1, (ruled("customs", taxes=CAR),), china(5))
+    assert notice is not None and notice.due_by == date(2026, 12, 21)
+    in_time = factories.payment(
+        "D-1", notice.notice_id, amount=Decimal("60813.00"), paid_at=china(21)
+    )
+    settled, _ = payment.settle(notice, (in_time,))
+    assert settled is not None
+    assert (settled.days_late, settled.late_interest) == (0, Decimal("0.00"))
+    late = factories.payment("D-1", notice.notice_id, amount=Decimal("61117.07"), paid_at=china(31))
+    settled, _ = payment.settle(notice, (late,))
+    assert settled is not None
+    assert (settled.days_late, settled.late_interest) == (10, Decimal("304.07"))
 
 
 # -- payment, interest, guarantee ------------------------------------------------------------

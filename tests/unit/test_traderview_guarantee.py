@@ -3,7 +3,7 @@ consolidated repayment (汇总征税) (services.intake.traderview).
 
 The car of tests/unit/test_lifecycle.py, 60,813.00 CNY drawn on G-1 at 10:00 on 1 December
 2026 (China time): due in the consolidated payment by the fifth working day of January 2027
-(Fri 1, Mon 4, Tue 5, Wed 6, Thu 7 -> 7 January; weekends only).
+(1 January a public holiday: Mon 4, Tue 5, Wed 6, Thu 7, Fri 8 -> 8 January).
 """
 
 from __future__ import annotations
@@ -39,14 +39,14 @@ def test_a_release_on_a_draw_asks_for_the_consolidated_repayment() -> None:
     assert settlement["guarantee"] == {
         "guarantee_id": "G-1",
         "drawn_at": "2026-12-01T02:00:00Z",
-        "repay_by": "2027-01-07",
+        "repay_by": "2027-01-08",
         "repaid_at": None,
         "late_interest": None,
     }
     step = view["next_step"]
     assert step["code"] == "REPAY_GUARANTEE"
     assert step["action"] == "POST /v1/guarantees/G-1/repayments"
-    assert "汇总征税" in step["message"] and "2027-01-07" in step["message"]
+    assert "汇总征税" in step["message"] and "2027-01-08" in step["message"]
 
 
 def test_once_repaid_nothing_more_is_due() -> None:
