@@ -30,6 +30,7 @@ from services.audit.verify import Report, recomputers, verify
 from services.customs.sampling import KEYS_ENV, KEYS_FILE_ENV, Keyring, SamplingKeyError
 from services.customs.sampling import load_keyring as load_sampling_keys
 from singlewindow.events import (
+    LEDGER_KINDS,
     AgencyVerdict,
     ClearanceResult,
     DeclarationSubmitted,
@@ -287,6 +288,9 @@ class Window:
     payments: list[PaymentConfirmed] = field(default_factory=list)
     inspection_findings: list[InspectionFinding] = field(default_factory=list)
     gate_outs: list[GateOut] = field(default_factory=list)
+    # every general guarantee's ledger entries in the log, whatever the window: a guarantee's
+    # ledger spans declarations, and only its whole history folds
+    ledger: list[PaymentConfirmed] = field(default_factory=list)
 
 
 def split_signed(
@@ -335,6 +339,11 @@ def select_window(
         [e.event for e in signed if kept(e) and isinstance(e.event, PaymentConfirmed)],
         [e.event for e in signed if kept(e) and isinstance(e.event, InspectionFinding)],
         [e.event for e in signed if kept(e) and isinstance(e.event, GateOut)],
+        [
+            e.event
+            for e in signed
+            if isinstance(e.event, PaymentConfirmed) and e.event.kind in LEDGER_KINDS
+        ],
     )
 
 
@@ -358,6 +367,7 @@ def verify_window(
         window.payments,
         window.inspection_findings,
         gate_outs=window.gate_outs,
+        ledger=window.ledger,
     )
     for e in window.undecodable:
         report.add("undecodable event", e.key or "?", f"{e.topic}@{e.partition}/{e.offset}")

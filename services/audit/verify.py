@@ -210,6 +210,7 @@ def verify(
     payments: Iterable[PaymentConfirmed] = (),
     inspection_findings: Iterable[InspectionFinding] = (),
     gate_outs: Iterable[GateOut] = (),
+    ledger: Iterable[PaymentConfirmed] | None = None,
 ) -> Report:
     """Everything that does not add up, in log order of the inputs.
 
@@ -217,7 +218,9 @@ def verify(
     ``payments`` and ``inspection_findings`` are the events of declarations.withdrawn,
     payments.confirmed and inspections.findings, each in its topic's order: the later steps
     of versioned declarations rest on them. ``gate_outs`` (gate.out) are each checked against
-    the release they name (:func:`verify_gate_outs`).
+    the release they name (:func:`verify_gate_outs`). ``ledger``: the general guarantees'
+    entries to fold (:mod:`services.audit.guarantees`; by default those among ``payments``):
+    a guarantee's ledger spans declarations, so a window's verification passes the whole log's.
     """
     rules = recomputers() if rules is None else rules
     report = Report()
@@ -256,7 +259,8 @@ def verify(
                 deadline_after,
             )
     verify_gate_outs(report, answered, gate_outs)
-    report.ledger_entries = verify_ledgers(report.add, payments, answered)
+    entries = payments if ledger is None else ledger
+    report.ledger_entries = verify_ledgers(report.add, entries, answered)
     return report
 
 

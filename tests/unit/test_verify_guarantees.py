@@ -10,12 +10,15 @@ Fri 4, Mon 7 -> 7 December.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from services.aggregator import payment
+from services.audit import cli
 from singlewindow.events import ClearanceStatus, PaymentConfirmed, PaymentKind
 from tests import factories
+from tests.unit.test_audit_cli import logged
 from tests.unit.test_verify import ID, Life, folded, kinds, lodged, ruled_on
 
 AMOUNT = Decimal("100000.00")
@@ -164,3 +167,26 @@ def test_a_consolidated_repayment_is_no_payment_of_the_notice() -> None:
     report = life.verify(payments=[REPAID.model_copy(update={"balance_after": AMOUNT})])
     assert "release without payment or guarantee" in kinds(report)
     assert "repayment of a notice never drawn" in kinds(report)
+
+
+def test_a_windowed_verify_folds_the_whole_ledger() -> None:
+    """D-0001's draw (entry 1) was submitted before the window; another declaration's draw,
+    entry 2, in it (51,649.64 - 1,000.00 = 50,649.64): the window's verification folds both
+    entries, so entry 1 is no gap."""
+    inside = factories.T0 + timedelta(days=1)
+    later = factories.declaration(declaration_id="D-0002", submitted_at=inside)
+    second = entry(PaymentKind.GENERAL_GUARANTEE, "PAY-D2", 2, "50649.64", Decimal("1000.00"))
+    second = second.model_copy(update={"declaration_id": "D-0002", "notice_id": "N-2"})
+    events = [
+        logged(lodged(2)),
+        logged(DRAW),
+        replace(logged(later), timestamp=inside),
+        replace(logged(second), timestamp=inside),
+    ]
+    window = cli.select_window(events, inside - timedelta(hours=1), None, factories.REGISTRY)
+    assert [p.payment_id for p in window.payments] == ["PAY-D2"]
+    assert [p.payment_id for p in window.ledger] == ["PAY-D1", "PAY-D2"]
+    report = cli.verify_window(
+        events, inside - timedelta(hours=1), None, timedelta(seconds=120), None, factories.REGISTRY
+    )
+    assert "ledger gap" not in kinds(report) and report.ledger_entries == 2
