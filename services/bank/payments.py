@@ -326,7 +326,7 @@ class Bank:
             raise KeyRequired("draw on a general guarantee")
         assert payment.guarantee_id is not None
         guarantee = self._held(payment.guarantee_id, payment.payer)
-        paid_at = payment.paid_at or self.clock()
+        paid_at = payment.paid_at or millis(self.clock())
         if not ledger.drawn_on(guarantee.valid_on, paid_at):
             raise GuaranteeNotValid(guarantee, china_day(paid_at))
         asked = ledger.DrawAsked(
@@ -378,7 +378,7 @@ class Bank:
             raise NotConsolidated(guarantee_id)
         if key is None:
             raise KeyRequired("consolidated repayment")
-        paid_at = repayment.paid_at or self.clock()
+        paid_at = repayment.paid_at or millis(self.clock())
         body = repayment.model_dump(mode="json")
         ids = [
             self.keyed_ids.request_id(
@@ -411,6 +411,11 @@ class Bank:
         if guarantee is None or not principal.acts_for(guarantee.holder):
             raise NotYourGuarantee(guarantee_id, "this token")
         return GuaranteeView.of(guarantee, await self._ledger(guarantee))
+
+
+def millis(at: datetime) -> datetime:
+    """``at`` as events carry it (milliseconds): what the ledger records is what it publishes."""
+    return at.replace(microsecond=at.microsecond // 1000 * 1000)
 
 
 # a draw or repayment that found the ledger moved decides again, this many times at most
