@@ -209,6 +209,12 @@ TERMINAL_MEASURES = frozenset({Measure.SEIZURE, Measure.DESTRUCTION, Measure.RET
 class PaymentKind(StrEnum):
     PAYMENT = "PAYMENT"
     BANK_GUARANTEE = "BANK_GUARANTEE"
+    GENERAL_GUARANTEE = "GENERAL_GUARANTEE"  # a draw on a general guarantee (总担保)
+    CONSOLIDATED_PAYMENT = "CONSOLIDATED_PAYMENT"  # a draw repaid (汇总征税)
+
+
+# the entries of a general guarantee's ledger: a draw, and its repayment
+LEDGER_KINDS = frozenset({PaymentKind.GENERAL_GUARANTEE, PaymentKind.CONSOLIDATED_PAYMENT})
 
 
 def _lists(value: Any) -> Any:
@@ -546,6 +552,25 @@ class PaymentConfirmed(Event):
     amount: Annotated[Money, Field(gt=0, lt=MAX_ASSESSED)]
     paid_at: UtcMillis
     payer: str
+    # a general guarantee's ledger entry (GENERAL_GUARANTEE, CONSOLIDATED_PAYMENT): which
+    # guarantee, its amount, the entry's number and the balance after it
+    guarantee_id: str | None = Field(None, min_length=1, max_length=64)
+    guarantee_amount: Annotated[Money, Field(gt=0, lt=MAX_ASSESSED)] | None = None
+    ledger_sequence: int | None = Field(None, ge=1)
+    balance_after: Annotated[Money, Field(ge=0, lt=MAX_ASSESSED)] | None = None
+    late_interest: Annotated[Money, Field(ge=0)] | None = None
+
+    @model_validator(mode="after")
+    def _ledger_entry(self) -> Self:
+        ledger = (self.guarantee_id, self.guarantee_amount, self.ledger_sequence)
+        if self.kind in LEDGER_KINDS:
+            if None in ledger or self.balance_after is None:
+                raise ValueError(f"a {self.kind} names its guarantee and ledger entry")
+        elif any(v is not None for v in (*ledger, self.balance_after)):
+            raise ValueError(f"a {self.kind} is no guarantee's ledger entry")
+        if (self.late_interest is None) != (self.kind is not PaymentKind.CONSOLIDATED_PAYMENT):
+            raise ValueError("late_interest is a CONSOLIDATED_PAYMENT's, and only its")
+        return self
 
 
 # reasons, and samples, in one finding: the join keeps each agency's latest finding, and its

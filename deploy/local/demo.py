@@ -1,7 +1,7 @@
 """``make demo``: one sample declaration per outcome through the platform; results as a table;
 then a trader's journeys after the first answer (:mod:`deploy.local.journeys`: pay, pay late,
-guarantee, documents, amendment, withdrawal, inspection; the goods out through the port's
-gate), step by step.
+guarantee, a general guarantee and its consolidated repayment, documents, amendment,
+withdrawal, inspection; the goods out through the port's gate), step by step.
 
 Uses the intake at ``INTAKE_HOST``:``INTAKE_PORT``, the bank at ``BANK_HOST``:``BANK_PORT``,
 the inspection station at ``INSPECTION_HOST``:``INSPECTION_PORT`` and the gate at

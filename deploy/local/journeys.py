@@ -156,8 +156,56 @@ class Window:
         amount = Decimal(view["payment_notice"]["amount"])
         return await self._settle(view, amount, "BANK_GUARANTEE", None)
 
+    async def draw(self, view: View) -> str:
+        """Secure the view's notice with a draw on its owner's general guarantee (总担保) for
+        its amount (the demo's guarantees: deploy/local/guarantees.json)."""
+        amount = Decimal(view["payment_notice"]["amount"])
+        guarantee = demo_guarantee(owner(self.bodies[view["declaration_id"]]))
+        return await self._settle(view, amount, "GENERAL_GUARANTEE", None, guarantee)
+
+    async def repay(self, guarantee_id: str, *notices: str) -> View:
+        """Repay the draws on ``notices`` to the guarantee in the consolidated payment
+        (汇总征税), now: the bank's answer (one payment per notice)."""
+        key = {"Idempotency-Key": f"repay-{uuid.uuid4().hex}"}
+        path = f"/v1/guarantees/{guarantee_id}/repayments"
+        response = await self.bank.post(path, json={"notices": list(notices)}, headers=key)
+        return _accepted(response)
+
+    async def until_drawn(self, declaration_id: str, repaid: bool = False) -> View:
+        """The trader's view once it shows the general guarantee's draw (``repaid``: and its
+        repayment) as the projector folded the bank's confirmations; it polls, since neither
+        changes the status."""
+        path = f"/v1/declarations/{declaration_id}"
+        views = self.seen[declaration_id]
+        try:
+            async with asyncio.timeout(POLLS * 30):
+                while True:
+                    response = await self.intake.get(path)
+                    if response.status_code != 200:
+                        raise JourneyError(
+                            f"{declaration_id}: {response.status_code} {response.text}"
+                        )
+                    view: View = response.json()
+                    if not views or view != views[-1]:
+                        views.append(view)
+                    drawn = (view.get("settlement") or {}).get("guarantee")
+                    if drawn and (drawn.get("repaid_at") or not repaid):
+                        return view
+                    await asyncio.sleep(0.5)
+        except TimeoutError:
+            raise JourneyError(
+                f"{declaration_id}: the trader's view never showed the draw"
+                f"{' repaid' if repaid else ''}: "
+                f"{views[-1] if views else 'no answer'}"
+            ) from None
+
     async def _settle(
-        self, view: View, amount: Decimal, kind: str, paid_at: datetime | None
+        self,
+        view: View,
+        amount: Decimal,
+        kind: str,
+        paid_at: datetime | None,
+        guarantee_id: str | None = None,
     ) -> str:
         body: dict[str, Any] = {
             "declaration_id": view["declaration_id"],
@@ -166,6 +214,8 @@ class Window:
             "kind": kind,
             "payer": owner(self.bodies[view["declaration_id"]]),
         }
+        if guarantee_id is not None:
+            body["guarantee_id"] = guarantee_id
         if paid_at is not None:
             body["paid_at"] = paid_at.isoformat()
         key = {"Idempotency-Key": f"pay-{uuid.uuid4().hex}"}
@@ -291,6 +341,18 @@ def owner(body: dict[str, Any]) -> str:
     return str(party["uscc"])
 
 
+def demo_guarantee(uscc: str) -> str:
+    """The id of the demo's general guarantee held by ``uscc`` (deploy/local/guarantees.json,
+    what the local bank issued)."""
+    from services.bank.config import LOCAL_GUARANTEES
+    from services.bank.guarantees import load_guarantees
+
+    held = [g for g in load_guarantees(LOCAL_GUARANTEES).values() if g.holder == uscc]
+    if not held:
+        raise JourneyError(f"{uscc} holds no general guarantee in {LOCAL_GUARANTEES}")
+    return held[0].guarantee_id
+
+
 def days_after(due_by: str, days: int) -> datetime:
     """10:00 in China, ``days`` after a notice's due date."""
     day = date.fromisoformat(due_by) + timedelta(days=days)
@@ -330,6 +392,20 @@ async def guaranteed(window: Window, body: dict[str, Any]) -> list[View]:
     due = await window.until(declaration_id, "AWAITING_PAYMENT")
     await window.guarantee(due)
     await window.until(declaration_id, "RELEASED")
+    return window.seen[declaration_id]
+
+
+async def general_guarantee(window: Window, body: dict[str, Any]) -> list[View]:
+    """An authorised trader's duties secured by a draw on its general guarantee (总担保):
+    released without payment; the trader's view asks for the consolidated repayment
+    (汇总征税), which the trader then makes at the bank; the view shows it repaid."""
+    declaration_id = await window.lodge(body)
+    due = await window.until(declaration_id, "AWAITING_PAYMENT")
+    await window.draw(due)
+    await window.until(declaration_id, "RELEASED")
+    await window.until_drawn(declaration_id)  # next step: REPAY_GUARANTEE
+    await window.repay(demo_guarantee(owner(body)), due["payment_notice"]["notice_id"])
+    await window.until_drawn(declaration_id, repaid=True)
     return window.seen[declaration_id]
 
 
@@ -491,6 +567,9 @@ async def every_journey(
         "pay → release": pay_and_release(window, laptops),
         "pay 10 days late → interest → release": pay_late(window, laptops),
         "bank guarantee → release": guaranteed(window, laptops),
+        "general guarantee → release (汇总征税) → consolidated repayment": general_guarantee(
+            window, laptops
+        ),
         "hold → document → release": documents_lift_a_hold(window, held, certificate),
         "hold → amendment → release": amend_and_release(window, cheap, priced),
         "withdrawal": withdraw(window, laptops),

@@ -46,7 +46,9 @@ The life of a versioned declaration (one result per step, numbered by ``sequence
   release conditional (CONDITIONALLY_RELEASED) while a laboratory result is awaited, which
   then confirms it (RELEASED) or recalls the goods (RECALLED, final);
 - a payment or guarantee that settles the notice releases it (RELEASED with its settlement);
-  one that does not gives AWAITING_PAYMENT again with what is still outstanding;
+  one that does not gives AWAITING_PAYMENT again with what is still outstanding; a draw on a
+  general guarantee secures it as a bank guarantee does, and a consolidated repayment to
+  that guarantee (汇总征税) is no payment of the notice: ignored, before release or after;
 - an amendment (a DeclarationSubmitted with a higher version) starts the assessment of that
   version afresh: verdicts on older versions no longer count, and neither does an older
   notice; an older or repeated version is ignored, and so is any once the version has an
@@ -109,6 +111,7 @@ from singlewindow.events import (
     InspectionOrder,
     JoinState,
     PaymentConfirmed,
+    PaymentKind,
 )
 from singlewindow.verdicts import combine
 
@@ -469,6 +472,8 @@ def _live(
     else:
         if state.last_status in RELEASED_STATUSES and not _supplementary_due(state):
             return state, []  # settled at the (conditional) release: nothing more is due
+        if event.kind is PaymentKind.CONSOLIDATED_PAYMENT:
+            return state, []  # restores a general guarantee: it pays no notice
         if any(p.payment_id == event.payment_id for p in state.payments):
             return state, []  # the bank's redelivery
         if state.notice is None or event.notice_id != state.notice.notice_id:

@@ -19,17 +19,19 @@ The rules (Customs Tariff Law of the PRC, 2024, and the customs' collection rule
   day late); never on the interest itself; the sum is rounded to the fen (half up), and
   interest under 50 CNY is not collected;
 - the goods are released once what was paid on the notice covers the amount and the interest
-  at the settling payment, or when a bank guarantee covers the amount (secured, 担保放行).
+  at the settling payment, or when a bank guarantee, or a draw on an authorised trader's
+  general guarantee (总担保), covers the amount (secured, 担保放行); the duties drawn on a
+  general guarantee are then repaid to it by its holder (for a guarantee under consolidated
+  payment, 汇总征税, by the fifth working day of the next month: the bank's ledger,
+  ``services.bank.ledger``), never on the notice.
 
-Not modelled: the general guarantees and consolidated (汇总征税) payment of authorised
-traders.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from singlewindow.events import (
     AgencyVerdict,
@@ -40,22 +42,33 @@ from singlewindow.events import (
     TaxKind,
     TaxTotal,
 )
-from singlewindow.reference import CHINA_TIME
+from singlewindow.latepayment import (
+    DAILY_RATE,
+    china_day,
+    collected_interest,
+    days_late,
+    late_interest,
+)
 from singlewindow.workdays import china
 
+# what secures a notice, when it covers the amount (担保放行)
+SECURING = frozenset({PaymentKind.BANK_GUARANTEE, PaymentKind.GENERAL_GUARANTEE})
 NOTICE_NAMESPACE = uuid.UUID("0d7f3c8e-3a55-4c1b-9f0e-7a2b1c4d5e60")
 DAYS_TO_PAY = 15
-DAILY_RATE = Decimal("0.0005")  # 0.05 % a day
-INTEREST_THRESHOLD = Decimal("50.00")  # interest under this is not collected
-CENT = Decimal("0.01")
 # the first day of issue (China time) whose due date moves off rest days and holidays: the
 # platform's notices issued before it were due on the fifteenth day as it fell
 WORKDAYS_FROM = date(2026, 11, 28)
-
-
-def china_day(at: datetime) -> date:
-    """The day, in China, of an instant."""
-    return at.astimezone(CHINA_TIME).date()
+# the late-interest rule is the SDK's (singlewindow.latepayment): the bank's consolidated
+# repayments and audit verify apply the same
+__all__ = [
+    "china_day",
+    "days_late",
+    "due_by",
+    "late_interest",
+    "notice",
+    "notice_id",
+    "settle",
+]
 
 
 def notice_id(declaration_id: str, version: int) -> str:
@@ -116,28 +129,17 @@ def notice(
     )
 
 
-def days_late(due_by: date, paid_at: datetime) -> int:
-    """Days from the day after ``due_by`` to the day of payment (China time), both included."""
-    return max(0, (china_day(paid_at) - due_by).days)
-
-
-def late_interest(amount: Decimal, days: int) -> Decimal:
-    """0.05 % of ``amount`` a day, to the fen (half up); nothing under 50 CNY."""
-    return _collected(amount * DAILY_RATE * days)
-
-
-def _collected(interest: Decimal) -> Decimal:
-    interest = interest.quantize(CENT, rounding=ROUND_HALF_UP)
-    return interest if interest >= INTEREST_THRESHOLD else Decimal("0.00")
-
-
 def settle(
     due: PaymentNotice, payments: tuple[PaymentConfirmed, ...]
 ) -> tuple[Settlement | None, PaymentNotice]:
     """After the payments on a notice: the settlement when they cover it (None otherwise),
     and the notice with what is still outstanding.
 
-    A bank guarantee for at least the amount secures it. Otherwise payments are applied to
+    A bank guarantee, or a draw on a general guarantee (总担保), for at least the amount
+    secures it (the latest of them read decides); one for less secures nothing and pays
+    nothing (the notice stays outstanding; a draw stays on the guarantee's ledger until its
+    holder repays it). A consolidated repayment (CONSOLIDATED_PAYMENT) restores a general
+    guarantee and pays no notice. Otherwise payments are applied to
     the tax in the order of their value dates (a date before the notice's issue counts as
     the issue: nothing is late then), and interest accrues on each part of the tax for the
     days it was paid late, never on interest; tax still unpaid accrues to the latest value
@@ -145,12 +147,12 @@ def settle(
     mine = tuple(p for p in payments if p.notice_id == due.notice_id)
     if not mine:
         return None, due
-    guarantees = [p for p in mine if p.kind is PaymentKind.BANK_GUARANTEE]
+    guarantees = [p for p in mine if p.kind in SECURING]
     if guarantees and guarantees[-1].amount >= due.amount:
         guarantee = guarantees[-1]
         return (
             Settlement(
-                kind=PaymentKind.BANK_GUARANTEE,
+                kind=guarantee.kind,
                 payment_ids=(guarantee.payment_id,),
                 paid=guarantee.amount,
                 days_late=0,
@@ -171,7 +173,7 @@ def settle(
     if unpaid > 0 and in_order:  # the tax still unpaid accrues to the latest value date
         late = days_late(due.due_by, max(p.paid_at for p in in_order))
         accrued += unpaid * DAILY_RATE * late
-    interest = _collected(accrued)
+    interest = collected_interest(accrued)
     total = sum((p.amount for p in paid), Decimal("0.00"))
     outstanding = max(Decimal("0.00"), due.amount + interest - total)
     owed = due.model_copy(update={"outstanding": outstanding})

@@ -31,6 +31,7 @@ from services.audit.verify import Report, recomputers, verify
 from services.customs.sampling import KEYS_ENV, KEYS_FILE_ENV, Keyring, SamplingKeyError
 from services.customs.sampling import load_keyring as load_sampling_keys
 from singlewindow.events import (
+    LEDGER_KINDS,
     AgencyVerdict,
     ClearanceResult,
     DeclarationSubmitted,
@@ -299,6 +300,9 @@ class Window:
     payments: list[PaymentConfirmed] = field(default_factory=list)
     inspection_findings: list[InspectionFinding] = field(default_factory=list)
     gate_outs: list[GateOut] = field(default_factory=list)
+    # every general guarantee's ledger entries in the log, whatever the window: a guarantee's
+    # ledger spans declarations, and only its whole history folds
+    ledger: list[PaymentConfirmed] = field(default_factory=list)
 
 
 def split_signed(
@@ -347,6 +351,11 @@ def select_window(
         [e.event for e in signed if kept(e) and isinstance(e.event, PaymentConfirmed)],
         [e.event for e in signed if kept(e) and isinstance(e.event, InspectionFinding)],
         [e.event for e in signed if kept(e) and isinstance(e.event, GateOut)],
+        [
+            e.event
+            for e in signed
+            if isinstance(e.event, PaymentConfirmed) and e.event.kind in LEDGER_KINDS
+        ],
     )
 
 
@@ -372,6 +381,7 @@ def verify_window(
         window.inspection_findings,
         gate_outs=window.gate_outs,
         inspection_after=inspection_after,
+        ledger=window.ledger,
     )
     for e in window.undecodable:
         report.add("undecodable event", e.key or "?", f"{e.topic}@{e.partition}/{e.offset}")
@@ -393,6 +403,7 @@ def report_document(report: Report) -> dict[str, Any]:
             "payments": report.payments,
             "inspection_findings": report.inspection_findings,
             "gate_outs": report.gate_outs,
+            "ledger_entries": report.ledger_entries,
             "findings": len(report.findings),
             "findings_by_kind": report.counts(),
             "unchecked": len(report.unchecked),
@@ -432,6 +443,7 @@ def print_report(report: Report, console: Console) -> None:
         ("payments", report.payments),
         ("inspection findings", report.inspection_findings),
         ("gate-outs", report.gate_outs),
+        ("guarantee ledger entries", report.ledger_entries),
         *report.counts().items(),
         ("findings", len(report.findings)),
     ]

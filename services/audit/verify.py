@@ -79,6 +79,10 @@ justification instead, always through the join's own functions:
   not a finding: the join may rightly have read the old version's last verdict first.
 
 A declaration without versions is checked exactly as before: its life ends at its one result.
+
+The general guarantees' ledgers are folded from the payments topic alone, each in its own
+sequence order (:mod:`services.audit.guarantees`); a consolidated repayment is no payment of
+a notice, as in the join.
 """
 
 from __future__ import annotations
@@ -93,6 +97,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from services.aggregator import inspection, join, payment
+from services.audit.guarantees import verify_ledgers
 from services.customs.sampling import Keyring
 from services.intake.routing import route, route_after_release, table_of_version
 from singlewindow.events import (
@@ -110,6 +115,7 @@ from singlewindow.events import (
     InspectionOrder,
     JoinState,
     PaymentConfirmed,
+    PaymentKind,
     PaymentNotice,
     Sanction,
     Settlement,
@@ -196,6 +202,7 @@ class Report:
     payments: int = 0
     inspection_findings: int = 0
     gate_outs: int = 0
+    ledger_entries: int = 0  # general guarantees' draws and repayments (services.audit.guarantees)
 
     def add(self, kind: str, declaration_id: str, detail: str) -> None:
         """A finding: something in the log does not add up."""
@@ -224,6 +231,7 @@ def verify(
     inspection_findings: Iterable[InspectionFinding] = (),
     gate_outs: Iterable[GateOut] = (),
     inspection_after: timedelta | None = join.INSPECTION_DEADLINE,
+    ledger: Iterable[PaymentConfirmed] | None = None,
 ) -> Report:
     """Everything that does not add up, in log order of the inputs.
 
@@ -233,9 +241,13 @@ def verify(
     of versioned declarations rest on them. ``gate_outs`` (gate.out) are each checked against
     the release they name (:func:`verify_gate_outs`). ``inspection_after``: the aggregator's
     inspection deadline (None: it had none), what an order's escalation is checked against.
+    ``ledger``: the general guarantees'
+    entries to fold (:mod:`services.audit.guarantees`; by default those among ``payments``):
+    a guarantee's ledger spans declarations, so a window's verification passes the whole log's.
     """
     rules = recomputers() if rules is None else rules
     report = Report()
+    payments = list(payments)
     declared: dict[str, dict[int | None, DeclarationSubmitted]] = defaultdict(dict)
     for declaration in declarations:  # the first of each version
         declared[declaration.declaration_id].setdefault(declaration.version, declaration)
@@ -271,6 +283,8 @@ def verify(
                 inspection_after,
             )
     verify_gate_outs(report, answered, gate_outs)
+    entries = payments if ledger is None else ledger
+    report.ledger_entries = verify_ledgers(report.add, entries, answered)
     return report
 
 
@@ -484,7 +498,7 @@ def _paid_step(
         return lambda _: False
     once: dict[str, PaymentConfirmed] = {}
     for p in payments:  # the bank's redeliveries count once, as in the join
-        if p.notice_id == notice.notice_id:
+        if p.notice_id == notice.notice_id and p.kind is not PaymentKind.CONSOLIDATED_PAYMENT:
             once.setdefault(p.payment_id, p)
     mine = list(once.values())
 
@@ -890,7 +904,14 @@ def _inspected(
             (f for f in lodged.findings if inspection.answers(order, ordered.version, f)),
             lambda f: f.finding_id,
         ),
-        _once((p for p in lodged.payments if p.notice_id == notice), lambda p: p.payment_id),
+        _once(
+            (
+                p
+                for p in lodged.payments
+                if p.notice_id == notice and p.kind is not PaymentKind.CONSOLIDATED_PAYMENT
+            ),
+            lambda p: p.payment_id,
+        ),
         sorted((r for r in steps if r.sequence > ordered.sequence), key=lambda r: r.sequence),
         {f.finding_id for f in lodged.findings},
         deadline_after,

@@ -12,7 +12,15 @@ current, is covered, and how much late interest is owed are the aggregator's to 
 A real bank adapter would stamp ``paid_at`` itself, from its own books. This simulation takes
 a value date (``paid_at``, not in the future) so that late payment can be exercised.
 
-- ``api``: the HTTP API (``POST /v1/payments``, ``GET /healthz``);
-- ``payments``: the request, the payment ids and the use case (authenticate, check, publish);
+The general guarantees (总担保) it issued are the exception: the bank is their guarantor and
+keeps their balances, so a draw on one is decided and recorded at the bank before it is
+confirmed, and repaid to it in the consolidated payment (汇总征税).
+
+- ``api``: the HTTP API (``POST /v1/payments``, ``POST /v1/guarantees/{id}/repayments``,
+  ``GET /v1/guarantees/{id}``, ``GET /healthz``);
+- ``payments``: the requests, the payment ids and the use cases (authenticate, check, draw or
+  repay on the ledger, publish);
+- ``guarantees``: the guarantees issued (``BANK_GUARANTEES_FILE``); ``ledger``: a guarantee's
+  ledger and the pure decisions on it; ``store``: where the ledgers are kept (the database);
 - ``config``: the ``BANK_*`` settings; ``__main__``: the composition root.
 """

@@ -1,10 +1,12 @@
 """``python -m services.bank``: the composition root of the bank process.
 
 The settings are read and checked first (``config``): without a token issuer, an id secret
-or a signing key the process exits with a message naming what to set, before it connects
-anywhere. Then it runs under ``singlewindow.runtime`` as the intake does
-(``services.intake.server``): the producer starts in the background (payments answer 503
-until Kafka is there), uvicorn serves, SIGTERM/SIGINT stop it, exit code 0 once stopped.
+or a signing key, or with an invalid ``BANK_GUARANTEES_FILE``, the process exits with a
+message naming what to set, before it connects anywhere. Then it runs under
+``singlewindow.runtime`` as the intake does (``services.intake.server``): the producer starts
+in the background (payments answer 503 until Kafka is there), the ledger's database client
+connects on first use (a draw answers 503 while it is down; payments do not need it),
+uvicorn serves, SIGTERM/SIGINT stop it, exit code 0 once stopped.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ from pydantic import ValidationError
 
 from services.bank.api import Bank, create_app
 from services.bank.config import BankSettings
+from services.bank.guarantees import Guarantee, GuaranteeFileError, load_guarantees
+from services.bank.store import COLLECTION, MongoGuaranteeStore
 from services.intake.auth import JwtVerifier
 from services.intake.config import ConfigError, build_verifier, id_secret
 from services.intake.server import IntakeProcess, http_server
 from singlewindow import runtime
+from singlewindow.db import mongo_client
 from singlewindow.kafka.producer import EventProducer
 from singlewindow.logs import configure_logging
 from singlewindow.settings import SettingsError, get_settings, read_settings
@@ -28,18 +33,28 @@ NAME = BANK
 
 
 def bank_process(
-    own: BankSettings, verifier: JwtVerifier, secret: bytes, signer: SigningKey
+    own: BankSettings,
+    verifier: JwtVerifier,
+    secret: bytes,
+    signer: SigningKey,
+    guarantees: dict[str, Guarantee],
 ) -> IntakeProcess:
-    """The bank over Kafka (built in the running loop)."""
-    producer = EventProducer(get_settings(), NAME, signer)
+    """The bank over Kafka and its ledger's database (built in the running loop)."""
+    settings = get_settings()
+    producer = EventProducer(settings, NAME, signer)
+    client = mongo_client(settings)
     bank = Bank(
         producer,
         verifier=verifier,
         id_secret=secret,
         paid_at_slack=timedelta(seconds=own.paid_at_slack_seconds),
+        guarantees=guarantees,
+        store=MongoGuaranteeStore(client[own.database][COLLECTION]),
     )
     app = create_app(bank, docs=own.public_docs)
-    return IntakeProcess(http_server(app, own.host, own.port), producer, closing=(producer.stop,))
+    return IntakeProcess(
+        http_server(app, own.host, own.port), producer, closing=(producer.stop, client.close)
+    )
 
 
 if __name__ == "__main__":
@@ -48,6 +63,17 @@ if __name__ == "__main__":
         own = read_settings(BankSettings)
         verifier, secret = build_verifier(own), id_secret(own)
         signer = signing_key(get_settings())
-    except (ConfigError, SettingsError, ValidationError, SignatureError) as exc:
+        guarantees = load_guarantees(own.guarantees_file)
+    except (
+        ConfigError,
+        SettingsError,
+        ValidationError,
+        SignatureError,
+        GuaranteeFileError,
+    ) as exc:
         runtime.refuse_to_start(exc)
-    runtime.main(NAME, lambda: bank_process(own, verifier, secret, signer), own.metrics_port)
+    runtime.main(
+        NAME,
+        lambda: bank_process(own, verifier, secret, signer, guarantees),
+        own.metrics_port,
+    )

@@ -9,6 +9,18 @@
   or in the future, a bad ``Idempotency-Key``); 503 with ``Retry-After`` when Kafka or the
   issuer's keys are unavailable. ``Idempotency-Key`` (1-128 printable ASCII characters):
   the same key of the same subject gives the same payment id.
+  ``kind: GENERAL_GUARANTEE`` with ``guarantee_id`` draws on a general guarantee (总担保,
+  ``services.bank.ledger``): it needs an ``Idempotency-Key`` (422 ``idempotency-key-required``);
+  403 ``not-your-guarantee`` (unknown, or not the payer's), 422 ``guarantee-not-valid`` (the
+  value date outside its validity), 409 ``guarantee-exhausted`` (the balance under the
+  amount: nothing changes) or ``notice-drawn`` (the notice has another draw on it).
+- ``POST /v1/guarantees/{guarantee_id}/repayments`` (the holder's token, an
+  ``Idempotency-Key``, a body ``payments.RepaymentRequest``: the notices drawn and a value
+  date): the consolidated repayment (汇总征税), 202 ``payments.RepaymentAccepted`` once one
+  ``CONSOLIDATED_PAYMENT`` per notice is in Kafka; 403 ``not-your-guarantee``, 409
+  ``not-consolidated``, ``notice-not-drawn``, ``notice-repaid``, 422 as above.
+- ``GET /v1/guarantees/{guarantee_id}`` (the holder's token): its balance, ledger sequence
+  and the draws not yet repaid, with their due dates.
 - ``GET /healthz`` (open); ``/docs`` and ``/openapi.json`` only with ``docs``.
 
 Every error is a problem document (``services.intake.errors``), as the intake's.
@@ -18,10 +30,26 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Path, Request
 from fastapi.responses import JSONResponse
 
-from services.bank.payments import Bank, NotYourPayer, PaymentAccepted, PaymentRequest
+from services.bank.payments import (
+    Bank,
+    GuaranteeExhausted,
+    GuaranteeNotValid,
+    GuaranteeView,
+    KeyRequired,
+    NotConsolidated,
+    NoticeDrawn,
+    NoticeNotDrawn,
+    NoticeRepaid,
+    NotYourGuarantee,
+    NotYourPayer,
+    PaymentAccepted,
+    PaymentRequest,
+    RepaymentAccepted,
+    RepaymentRequest,
+)
 from services.intake import api as intake_api
 from services.intake import errors, strictjson
 from services.intake.api import Credentials, IdempotencyKey
@@ -39,13 +67,32 @@ async def _caller(request: Request, credentials: Credentials) -> Principal:
 
 
 Caller = Annotated[Principal, Depends(_caller)]
+GuaranteeId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 def problem_of(refused: Refused, retry_after_s: int) -> Problem:
     """The problem document of a refusal: the bank's own, else as the intake answers it."""
-    if isinstance(refused, NotYourPayer):  # RFC 6750 ``insufficient_scope``
-        headers = challenge("insufficient_scope", "the token does not act for this payer")
-        return Problem(403, str(refused), kind="not-your-payer", headers=headers)
+    match refused:
+        case NotYourPayer():  # RFC 6750 ``insufficient_scope``
+            headers = challenge("insufficient_scope", "the token does not act for this payer")
+            return Problem(403, str(refused), kind="not-your-payer", headers=headers)
+        case NotYourGuarantee():  # an unknown guarantee and another's alike: no oracle
+            headers = challenge("insufficient_scope", "the token does not hold this guarantee")
+            return Problem(403, str(refused), kind="not-your-guarantee", headers=headers)
+        case KeyRequired():
+            return Problem(422, str(refused), kind="idempotency-key-required")
+        case GuaranteeNotValid():
+            return Problem(422, str(refused), kind="guarantee-not-valid")
+        case GuaranteeExhausted():
+            return Problem(409, str(refused), kind="guarantee-exhausted")
+        case NoticeDrawn():
+            return Problem(409, str(refused), kind="notice-drawn")
+        case NotConsolidated():
+            return Problem(409, str(refused), kind="not-consolidated")
+        case NoticeNotDrawn():
+            return Problem(409, str(refused), kind="notice-not-drawn")
+        case NoticeRepaid():
+            return Problem(409, str(refused), kind="notice-repaid")
     return intake_api.problem_of(refused, retry_after_s)
 
 
@@ -58,7 +105,7 @@ def create_app(bank: Bank, docs: bool = False) -> FastAPI:
         "/v1/payments",
         status_code=202,
         response_model=PaymentAccepted,
-        responses=errors.documented(400, 401, 403, 413, 415, 422, 503),
+        responses=errors.documented(400, 401, 403, 409, 413, 415, 422, 503),
         openapi_extra={"requestBody": errors.json_body(PaymentRequest)},
     )
     async def pay(
@@ -75,5 +122,35 @@ def create_app(bank: Bank, docs: bool = False) -> FastAPI:
         )
         return JSONResponse(accepted.model_dump(mode="json"), status_code=202)
 
-    errors.document_schemas(app, PaymentRequest)
+    @app.post(
+        "/v1/guarantees/{guarantee_id}/repayments",
+        status_code=202,
+        response_model=RepaymentAccepted,
+        responses=errors.documented(400, 401, 403, 409, 413, 415, 422, 503),
+        openapi_extra={"requestBody": errors.json_body(RepaymentRequest)},
+    )
+    async def repay(
+        request: Request,
+        principal: Caller,
+        guarantee_id: GuaranteeId,
+        idempotency_key: IdempotencyKey = None,
+    ) -> JSONResponse:
+        """Repay drawn notices to a general guarantee in the consolidated payment (汇总征税):
+        202 once Kafka has one confirmation per notice."""
+        body = await strictjson.read_body(request, bank.max_body_bytes)
+        repayment = bank.parse_repayment(strictjson.parse(body, bank.max_json_depth))
+        accepted = await bank.repay(principal, guarantee_id, repayment, idempotency_key)
+        return JSONResponse(accepted.model_dump(mode="json"), status_code=202)
+
+    @app.get(
+        "/v1/guarantees/{guarantee_id}",
+        response_model=GuaranteeView,
+        responses=errors.documented(401, 403, 422, 503),
+    )
+    async def guarantee(principal: Caller, guarantee_id: GuaranteeId) -> JSONResponse:
+        """A general guarantee as its holder sees it: its balance, the draws not repaid."""
+        view = await bank.view(principal, guarantee_id)
+        return JSONResponse(view.model_dump(mode="json"))
+
+    errors.document_schemas(app, PaymentRequest, RepaymentRequest)
     return app

@@ -11,7 +11,13 @@ issuer of traders' tokens, the intake's), one of ``BANK_ID_SECRET`` or ``BANK_ID
 - ``BANK_PAID_AT_SLACK_SECONDS`` (300): how far in the future a value date may be (clock skew;
   at most 90 days: locally 60 days, so that a simulated payment can be made after a notice's
   due date without waiting for it: ``make demo`` pays late);
-- ``BANK_PUBLIC_DOCS`` (false; true locally): ``/docs`` and ``/openapi.json``.
+- ``BANK_PUBLIC_DOCS`` (false; true locally): ``/docs`` and ``/openapi.json``;
+- ``BANK_GUARANTEES_FILE`` (none: no general guarantees, every draw 403): the general
+  guarantees the bank issued (JSON, ``services.bank.guarantees``; locally
+  ``deploy/local/guarantees.json``);
+- ``BANK_DATABASE`` (``singlewindow_bank``): the database of the guarantees' ledgers
+  (collection ``guarantees``) on the server of ``MONGODB_URL``: a database of its own, so that
+  the bank's database user needs ``readWrite`` on it and nothing on the read model's.
 
 Locally (:func:`local_bank_env`) it trusts the development issuer, with the intake's audience:
 ``make token`` gives a token both take.
@@ -30,6 +36,7 @@ from services.intake.devissuer import DEFAULT_DIR, local_token_env
 from singlewindow.settings import Port
 
 ROOT = Path(__file__).resolve().parents[2]
+LOCAL_GUARANTEES = ROOT / "deploy" / "local" / "guarantees.json"
 LOCAL_ID_SECRET = ROOT / "var" / "credentials" / "bank" / "id-secret"
 
 
@@ -44,15 +51,19 @@ class BankSettings(TokenSettings):
     metrics_port: Port = 9107
     paid_at_slack_seconds: float = Field(300.0, ge=0, le=90 * 86400, allow_inf_nan=False)
     public_docs: bool = False
+    guarantees_file: Path | None = None
+    database: str = Field("singlewindow_bank", min_length=1, max_length=63)
 
 
 def local_bank_env(
     directory: Path = DEFAULT_DIR, id_secret_file: Path = LOCAL_ID_SECRET
 ) -> dict[str, str]:
     """The bank's environment for a local run: the development issuer and an id secret of
-    its own, created if needed; value dates up to 60 days ahead (a simulated late payment)."""
+    its own, created if needed; value dates up to 60 days ahead (a simulated late payment);
+    the demo's general guarantees (deploy/local/guarantees.json)."""
     return {
         **local_token_env("BANK_", directory, id_secret_file),
         "BANK_PUBLIC_DOCS": "true",
+        "BANK_GUARANTEES_FILE": str(LOCAL_GUARANTEES),
         "BANK_PAID_AT_SLACK_SECONDS": str(LOCAL_VALUE_DATES_AHEAD.total_seconds()),
     }

@@ -610,13 +610,28 @@ class PaymentNoticeOut(_Out):
     outstanding: str
 
 
+class GuaranteeDrawOut(_Out):
+    """The general guarantee (总担保) a release was drawn on, and the draw's repayment."""
+
+    guarantee_id: str
+    drawn_at: str
+    repay_by: str = Field(
+        description="the day the duties drawn are due in the consolidated payment (汇总征税): "
+        "the fifth working day of the month after the draw's"
+    )
+    repaid_at: str | None = Field(None, description="when the bank confirmed the repayment")
+    late_interest: str | None = Field(None, description="paid with the repayment, CNY")
+
+
 class SettlementOut(_Out):
-    """How the notice was settled: paid (with late interest, if any) or guaranteed."""
+    """How the notice was settled: paid (with late interest, if any) or guaranteed (a bank
+    guarantee, or a draw on a general guarantee, shown in ``guarantee``)."""
 
     kind: ev.PaymentKind
     paid: str
     days_late: int
     late_interest: str
+    guarantee: GuaranteeDrawOut | None = None
 
 
 class InspectorReasonOut(_Out):
@@ -661,7 +676,8 @@ class NextStepOut(_Out):
     """What the trader must do now (``code`` for machines, ``message`` for people)."""
 
     code: str = Field(
-        description="PAY, SUPPLY_DOCUMENTS, PRESENT_GOODS, REMEDY, WAIT, NONE (final), or AMEND"
+        description="PAY, SUPPLY_DOCUMENTS, PRESENT_GOODS, REMEDY, WAIT, NONE (final), AMEND, "
+        "or REPAY_GUARANTEE (released against a general guarantee: repay the draw)"
     )
     message: str
     action: str | None = Field(None, description="the request to make, if any")

@@ -23,9 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from singlewindow.events import PaymentKind
+from singlewindow.latepayment import consolidated_due_by
 from singlewindow.readmodel import status_view
 from singlewindow.registry import agency_registry
 
@@ -322,11 +325,45 @@ def trader_notice(notice: Doc | None) -> dict[str, Any] | None:
     }
 
 
-def trader_settlement(settlement: Doc | None) -> dict[str, Any] | None:
-    """How the notice was settled (the bank's payment ids are left out)."""
+def trader_settlement(
+    settlement: Doc | None, payments: Iterable[Doc] = ()
+) -> dict[str, Any] | None:
+    """How the notice was settled (the bank's payment ids are left out); for a draw on a
+    general guarantee, the guarantee and its consolidated repayment (:func:`trader_draw`)."""
     if settlement is None:
         return None
-    return {name: settlement.get(name) for name in SETTLEMENT_FIELDS}
+    shown = {name: settlement.get(name) for name in SETTLEMENT_FIELDS}
+    if settlement.get("kind") == PaymentKind.GENERAL_GUARANTEE:
+        shown["guarantee"] = trader_draw(settlement, list(payments))
+    return shown
+
+
+def trader_draw(settlement: Doc, payments: list[Doc]) -> dict[str, Any] | None:
+    """The general guarantee (总担保) a release was drawn on, when, by when the duties drawn
+    are due in the consolidated payment (汇总征税: the fifth working day of the next month,
+    :mod:`singlewindow.latepayment`), and their repayment once the bank confirms it."""
+    drawn = set(settlement.get("payment_ids") or ())
+    draw = next((p for p in payments if p.get("payment_id") in drawn), None)
+    if draw is None:  # the release is seen before the bank's confirmation
+        return None
+    drawn_at = datetime.fromisoformat(str(draw["paid_at"]))
+    repaid = next(
+        (
+            p
+            for p in payments
+            if p.get("kind") == PaymentKind.CONSOLIDATED_PAYMENT
+            and p.get("guarantee_id") == draw.get("guarantee_id")
+            and p.get("notice_id") == draw.get("notice_id")
+        ),
+        None,
+    )
+    return {
+        "guarantee_id": draw.get("guarantee_id"),
+        "drawn_at": draw["paid_at"],
+        "repay_by": consolidated_due_by(drawn_at).isoformat(),
+        "repaid_at": repaid["paid_at"] if repaid else None,
+        "late_interest": repaid.get("late_interest") if repaid else None,
+    }
 
 
 def _paid_notice(steps: list[Doc]) -> tuple[Doc | None, Doc | None]:
@@ -414,6 +451,7 @@ class Situation:
     notice: Doc | None
     findings: list[dict[str, Any]]
     gone_out: int = 0
+    settlement: dict[str, Any] | None = None
 
     @property
     def here(self) -> str:
@@ -521,6 +559,18 @@ def _released(now: Situation) -> dict[str, Any]:
             f"Customs approved the change after release: {refund} CNY of duties paid on the "
             "release before are to be refunded (退税); customs will contact you about the "
             "refund. The goods stay released.",
+        )
+    drawn = (now.settlement or {}).get("guarantee")
+    if drawn and not drawn.get("repaid_at"):
+        guarantee = drawn["guarantee_id"]
+        return _next(
+            "REPAY_GUARANTEE",
+            f"The goods are released against your general guarantee {guarantee}: they may "
+            "leave the port through the gate. The duties drawn on it are due in your "
+            f"consolidated payment (汇总征税) by {drawn['repay_by']}, with the other duties "
+            "drawn this month, through your bank; after that date late interest of "
+            f"{LATE_INTEREST} of the amount accrues per day.",
+            f"POST /v1/guarantees/{guarantee}/repayments",
         )
     if now.gone_out:
         return _next(
@@ -658,6 +708,7 @@ def next_step(
     notice: Doc | None,
     findings: list[dict[str, Any]] | None = None,
     changing: bool = False,
+    settlement: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What the trader must do now: a code for machines, a message for people, the request
     to make (if any) and the agencies concerned (:data:`NEXT_STEPS`, one rule per status).
@@ -675,7 +726,9 @@ def next_step(
     - SUBMITTED, IN_REVIEW -> ``WAIT``;
     - RELEASED, REJECTED, WITHDRAWN, SANCTIONED, RECALLED -> ``NONE``: final (a release: the
       goods may leave through the gate; the message says how many gate-outs are recorded, or
-      the refund of a change after release);
+      the refund of a change after release); but RELEASED against a general guarantee whose
+      draw is not repaid yet -> ``REPAY_GUARANTEE`` in the consolidated payment
+      (``POST /v1/guarantees/{id}/repayments`` at the bank), by the date it names;
     - after release (``changing``: the version shown is a change after release): IN_REVIEW
       -> ``WAIT`` for customs' approval; SUPPLEMENTARY_PAYMENT_DUE -> ``PAY`` the
       supplementary notice; AMENDMENT_REFUSED -> ``NONE`` (the release before stands).
@@ -686,6 +739,7 @@ def next_step(
         notice,
         findings or [],
         len(view.get("gate_outs") or ()),
+        settlement,
     )
     if changing and view["status"] in ("SUBMITTED", "IN_REVIEW"):
         return _change_assessed(now)
@@ -707,6 +761,7 @@ def trader_view(doc: Doc) -> dict[str, Any]:
     steps = list(view.get("steps") or ())
     notice, settlement = _paid_notice(steps)
     shown_notice = trader_notice(notice)
+    shown_settlement = trader_settlement(settlement, view.get("payments") or ())
     ordered = _order_of(steps)
     findings = [trader_finding(f) for f in _findings_on(ordered, view.get("findings") or ())]
     body.update(
@@ -716,7 +771,7 @@ def trader_view(doc: Doc) -> dict[str, Any]:
             for step in steps
         ],
         payment_notice=shown_notice,
-        settlement=trader_settlement(settlement),
+        settlement=shown_settlement,
         inspection=trader_inspection(ordered["inspection"] if ordered else None),
         findings=findings,
         sanction=trader_sanction((view.get("result") or {}).get("sanction")),
@@ -726,6 +781,7 @@ def trader_view(doc: Doc) -> dict[str, Any]:
             shown_notice,
             findings,
             bool((doc.get("declaration") or {}).get("after_release")),
+            shown_settlement,
         ),
     )
     return body

@@ -73,6 +73,31 @@ _NOTICE = PaymentNotice(
     outstanding=Decimal("0.00"),
 )
 _PAID = signed(factories.payment(notice_id="N-golden", amount=_ASSESSED.total_duties))
+_DRAWN = signed(  # a draw on a general guarantee (总担保)
+    factories.payment(
+        notice_id="N-golden",
+        payment_id="P-golden-draw",
+        kind=PaymentKind.GENERAL_GUARANTEE,
+        amount=_ASSESSED.total_duties,
+        guarantee_id="G-golden",
+        guarantee_amount=Decimal("500000.00"),
+        ledger_sequence=1,
+        balance_after=Decimal("500000.00") - _ASSESSED.total_duties,
+    )
+)
+_REPAID = signed(  # its repayment in the consolidated payment (汇总征税): every field set
+    factories.payment(
+        notice_id="N-golden",
+        payment_id="P-golden-repaid",
+        kind=PaymentKind.CONSOLIDATED_PAYMENT,
+        amount=_ASSESSED.total_duties,
+        guarantee_id="G-golden",
+        guarantee_amount=Decimal("500000.00"),
+        ledger_sequence=2,
+        balance_after=Decimal("500000.00"),
+        late_interest=Decimal("0.00"),
+    )
+)
 _ORDER = InspectionOrder(
     order_id="O-golden",
     checks=(InspectionCheck(agency="ciq", check="PEST_INSPECTION", item=1),),
@@ -140,6 +165,7 @@ SAMPLES = (
         )
     ),
     signed(factories.withdrawal(version=2)),
+    _REPAID,  # before _PAID: the first sample of a schema version is its golden
     _PAID,
     _FOUND,
     signed(
@@ -157,6 +183,21 @@ SAMPLES = (
         )
     ),
     signed(factories.gate_out()),  # every field set
+    _DRAWN,
+    signed(
+        factories.result(
+            version=2,
+            sequence=2,
+            payment_notice=_NOTICE,
+            settlement=Settlement(
+                kind=PaymentKind.GENERAL_GUARANTEE,
+                payment_ids=(_DRAWN.payment_id,),
+                paid=_DRAWN.amount,
+                days_late=0,
+                late_interest=Decimal("0.00"),
+            ),
+        )
+    ),
 )
 
 

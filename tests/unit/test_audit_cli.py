@@ -164,6 +164,7 @@ def test_verify_json_lists_every_finding_in_full(
         "payments": 0,
         "inspection_findings": 0,
         "gate_outs": 0,
+        "ledger_entries": 0,
         "findings": 2,
         "findings_by_kind": {"unknown declaration": 2},
         "unchecked": 1,  # no keys supplied: the sample of D-0001 could not be redrawn
