@@ -2,19 +2,25 @@
 fakes style of ``services.intake.ports``) and the database's (FerretDB or MongoDB through
 PyMongo's async API, collection ``guarantees``).
 
-One document per guarantee, and every change to it is one conditional single-document
-update (FerretDB has no multi-document transactions, and needs none here): a draw is
-recorded only if the document is still at the ledger sequence the decision was made on,
-the balance still covers it and the notice has no draw yet, and in the same update the
-balance and the sequence are incremented and the draw recorded with its own sequence and
-balance after. Two concurrent draws can never both pass: the second finds the sequence moved,
-reads the ledger again and decides again (``services.bank.payments``). Pinning the sequence
-(not only ``balance >= amount``) is what lets the update write the entry's own number and
-balance, which a retry must publish again unchanged.
+In the database a ledger is a chain of snapshots, one document per change, and a change is
+recorded by *inserting* the snapshot after it under the id ``<guarantee id>@<sequence
+before>``: the one write that may follow the ledger at sequence n. The database's unique
+``_id`` is the compare-and-set: of two changes decided on the same ledger, the second insert
+finds the id taken (DuplicateKeyError) and records nothing, and the bank reads the ledger
+again and decides again (``services.bank.payments``); a change decided on a ledger that has
+moved on claims an id already taken the same way. A ledger is its snapshot of the highest
+sequence; none yet: the guarantee as issued.
 
-The document (money in fen, exact integers)::
+A conditional ``update_one`` on one document (filter on the sequence and the balance) would
+be the usual way, but FerretDB 1.24 does not apply it atomically: six concurrent draws of
+30,000.00 on 100,000.00 all passed it (tests/integration/test_bank_ledger.py); a unique key
+is enforced by its storage, as the intake's idempotency claims rely on too.
 
-    {"_id": guarantee_id, "amount_fen": ..., "balance_fen": ..., "sequence": n,
+Each snapshot (money in fen, exact integers; the chain is also the bank's own record of every
+change)::
+
+    {"_id": "<guarantee id>@<sequence before, 12 digits>", "guarantee_id": ...,
+     "amount_fen": ..., "balance_fen": ..., "sequence": n,
      "draws": {"N<sha-256 of the notice id, 32 hex>": {"payment_id", "declaration_id",
                "notice_id", "payer", "amount_fen", "paid_at", "sequence", "balance_after_fen",
                "repayment": {"payment_id", "paid_at", "sequence", "balance_after_fen",
@@ -24,7 +30,6 @@ The document (money in fen, exact integers)::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 from collections.abc import Sequence
 from dataclasses import replace
@@ -116,7 +121,7 @@ def notice_key(notice_id: str) -> str:
 
 
 class MongoGuaranteeStore:
-    """The ledgers in the bank's database (collection ``guarantees``)."""
+    """The ledgers in the bank's database (collection ``guarantees``), as chains of snapshots."""
 
     def __init__(self, collection: AsyncCollection[Doc], timeout_s: float = 5.0) -> None:
         self.collection, self.timeout_s = collection, timeout_s
@@ -124,64 +129,55 @@ class MongoGuaranteeStore:
     async def ledger(self, guarantee_id: str, amount: Decimal) -> Ledger:
         try:
             with pymongo.timeout(self.timeout_s):
-                doc = await self.collection.find_one({"_id": guarantee_id})
-                if doc is None:
-                    issued = {
-                        "_id": guarantee_id,
-                        "amount_fen": Int64(to_fen(amount)),
-                        "balance_fen": Int64(to_fen(amount)),
-                        "sequence": Int64(0),
-                        "draws": {},
-                    }
-                    with contextlib.suppress(DuplicateKeyError):  # another request opened it
-                        await self.collection.insert_one(issued)
-                    doc = await self.collection.find_one({"_id": guarantee_id})
+                doc = await self.collection.find_one(
+                    {"guarantee_id": guarantee_id}, sort=[("sequence", pymongo.DESCENDING)]
+                )
         except PyMongoError as exc:
             raise LedgerUnavailable(str(exc)) from exc
-        if doc is None:  # pragma: no cover - deleted between the insert and the read
-            raise LedgerUnavailable(f"the ledger of {guarantee_id} vanished")
-        return ledger_of(doc)
+        return Ledger.issued(guarantee_id, amount) if doc is None else ledger_of(doc)
 
     async def record_draw(self, before: Ledger, draw: Draw) -> bool:
-        key = f"draws.{notice_key(draw.notice_id)}"
-        fen = to_fen(draw.amount)
-        return await self._update(
-            {
-                "_id": before.guarantee_id,
-                "sequence": before.sequence,
-                "balance_fen": {"$gte": fen},
-                key: {"$exists": False},
-            },
-            {
-                "$inc": {"balance_fen": Int64(-fen), "sequence": Int64(1)},
-                "$set": {key: draw_doc(draw)},
-            },
-        )
+        if before.balance < draw.amount or draw.notice_id in before.draws:
+            return False
+        return await self._claim(before, after_draw(before, draw))
 
     async def record_repayment(self, before: Ledger, draws: Sequence[Draw]) -> bool:
-        condition: Doc = {"_id": before.guarantee_id, "sequence": before.sequence}
-        changes: Doc = {}
-        for draw in draws:
-            assert draw.repayment is not None
-            key = f"draws.{notice_key(draw.notice_id)}.repayment"
-            condition[key] = {"$exists": False}
-            changes[key] = repayment_doc(draw.repayment)
-        restored = sum(to_fen(d.amount) for d in draws)
-        return await self._update(
-            condition,
-            {
-                "$inc": {"balance_fen": Int64(restored), "sequence": Int64(len(draws))},
-                "$set": changes,
-            },
-        )
+        if any(before.draws[d.notice_id].repayment is not None for d in draws):
+            return False
+        return await self._claim(before, after_repayment(before, draws))
 
-    async def _update(self, condition: Doc, update: Doc) -> bool:
+    async def _claim(self, before: Ledger, after: Ledger) -> bool:
+        """Insert the snapshot that follows ``before``: False if another change took its id."""
         try:
             with pymongo.timeout(self.timeout_s):
-                result = await self.collection.update_one(condition, update)
+                await self.collection.insert_one(snapshot_doc(before.sequence, after))
+        except DuplicateKeyError:
+            return False
         except PyMongoError as exc:
             raise LedgerUnavailable(str(exc)) from exc
-        return result.matched_count == 1
+        return True
+
+
+def snapshot_id(guarantee_id: str, sequence_before: int) -> str:
+    return f"{guarantee_id}@{sequence_before:012d}"
+
+
+def snapshot_doc(sequence_before: int, ledger: Ledger) -> Doc:
+    """The document of the snapshot ``ledger`` that follows the one at ``sequence_before``."""
+    draws: Doc = {}
+    for draw in ledger.draws.values():
+        entry = draw_doc(draw)
+        if draw.repayment is not None:
+            entry["repayment"] = repayment_doc(draw.repayment)
+        draws[notice_key(draw.notice_id)] = entry
+    return {
+        "_id": snapshot_id(ledger.guarantee_id, sequence_before),
+        "guarantee_id": ledger.guarantee_id,
+        "amount_fen": Int64(to_fen(ledger.amount)),
+        "balance_fen": Int64(to_fen(ledger.balance)),
+        "sequence": Int64(ledger.sequence),
+        "draws": draws,
+    }
 
 
 def draw_doc(draw: Draw) -> Doc:
@@ -237,7 +233,7 @@ def ledger_of(doc: Doc) -> Ledger:
             )
         draws[draw.notice_id] = draw
     return Ledger(
-        guarantee_id=doc["_id"],
+        guarantee_id=doc["guarantee_id"],
         amount=from_fen(doc["amount_fen"]),
         balance=from_fen(doc["balance_fen"]),
         sequence=int(doc["sequence"]),

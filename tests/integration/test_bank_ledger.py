@@ -1,5 +1,5 @@
 """The bank's guarantee ledgers in the real MongoDB-protocol database (FerretDB locally):
-services.bank.store.MongoGuaranteeStore's conditional single-document updates.
+services.bank.store.MongoGuaranteeStore's chain of snapshots, each claimed by its unique id.
 
 Figures by hand: guarantee G-I of 100,000.00 CNY; a draw of 60,813.00 leaves 39,187.00.
 """
@@ -52,8 +52,9 @@ async def test_a_draw_is_recorded_once_and_read_back_exactly(
     again = await store.ledger("G-I", AMOUNT)
     assert again == ledger.after_draw(book, decided.draw)
     assert again.balance == Decimal("39187.00") and again.sequence == 1
-    doc = await database[COLLECTION].find_one({"_id": "G-I"})
+    doc = await database[COLLECTION].find_one({"_id": "G-I@000000000000"})  # after sequence 0
     assert doc is not None and doc["balance_fen"] == 3918700  # exact, in fen
+    assert doc["sequence"] == 1
 
 
 async def test_a_draw_over_the_balance_never_passes_the_database(
