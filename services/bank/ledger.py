@@ -1,8 +1,8 @@
 """A general guarantee's ledger: may this draw pass, and what a repayment restores (pure).
 
-The bank is the guarantor, so the ledger of each guarantee's balance is the bank's: one
-document per guarantee in its database (``services.bank.store``), changed only by
-single-document conditional updates that these decisions describe. The rules:
+The bank is the guarantor, so the ledger of each guarantee's balance is the bank's: a chain
+of snapshots in its database (``services.bank.store``), each change recorded only if no other
+change followed the ledger it was decided on. The rules:
 
 - a **draw** (``GENERAL_GUARANTEE``) of ``amount`` on a notice passes when the guarantee is
   the payer's, valid on the draw's value date (China time), and its balance is at least the

@@ -320,8 +320,8 @@ class Bank:
             raise Unavailable("the bank's ledger is unavailable", "ledger") from exc
 
     async def _draw(self, principal: Principal, payment: PaymentRequest, key: str | None) -> str:
-        """Draw on a general guarantee: decide on the ledger, record the draw by one
-        conditional update (decide again if the ledger moved meanwhile), then publish it."""
+        """Draw on a general guarantee: decide on the ledger, record the draw if the ledger has
+        not moved meanwhile (else decide again), then publish it."""
         if key is None:
             raise KeyRequired("draw on a general guarantee")
         assert payment.guarantee_id is not None

@@ -9,9 +9,10 @@ import contextlib
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +23,18 @@ from deploy.local.components import VAR
 from deploy.local.demo_data import DEMO_BROKER, demo_usccs, sample_declaration_body
 from deploy.local.trust import LocalTrust
 from services.aggregator.join import fold
+from services.audit.guarantees import verify_ledgers
 from services.customs import rules as customs_rules
 from services.customs.sampling import current_key, is_sampled, local_environment
 from services.intake.devissuer import DEFAULT_ID_SECRET, bearer, inspector_bearer
 from services.intake.ids import KeyedIds
 from singlewindow.db import find_by_ids, mongo_client
-from singlewindow.events import ClearanceResult, ClearanceStatus, DeclarationSubmitted
+from singlewindow.events import (
+    ClearanceResult,
+    ClearanceStatus,
+    DeclarationSubmitted,
+    PaymentConfirmed,
+)
 from singlewindow.kafka.reader import key_text, read_topic
 from singlewindow.readmodel import COLLECTION
 from singlewindow.settings import get_settings
@@ -36,6 +43,7 @@ from singlewindow.topics import (
     CLEARANCE_RESULTS,
     DECLARATIONS_SUBMITTED,
     INSPECTION_FINDINGS,
+    PAYMENTS_CONFIRMED,
     events_by_topic,
     inputs,
     verdict_topics,
@@ -223,10 +231,14 @@ async def post_patiently(
     return stats
 
 
-async def pay_patiently(bank_url: str, notices: dict[str, ClearanceResult]) -> TraderStats:
-    """A patient payer: every notice is paid in full by its owner, each payment with its
+async def pay_patiently(
+    bank_url: str, notices: dict[str, ClearanceResult], drawn: Mapping[str, str] | None = None
+) -> TraderStats:
+    """A patient payer: every notice is paid in full by its owner, or, for the declarations
+    ``drawn`` names, secured by a draw on that general guarantee; each request with its
     Idempotency-Key (:func:`post_patiently`)."""
     owners = await _owners(set(notices))
+    drawn = drawn or {}
     requests: list[Request] = []
     for result in notices.values():
         notice = result.payment_notice
@@ -238,8 +250,49 @@ async def pay_patiently(bank_url: str, notices: dict[str, ClearanceResult]) -> T
             "payer": owners[result.declaration_id],
         }
         key = {"Idempotency-Key": f"pay-{notice.notice_id}"}
+        if result.declaration_id in drawn:
+            body |= {"kind": "GENERAL_GUARANTEE", "guarantee_id": drawn[result.declaration_id]}
         requests.append(("/v1/payments", body, key))
     return await post_patiently(bank_url, requests, trader())
+
+
+async def guarantee_balance(bank_url: str, guarantee_id: str) -> Decimal:
+    """A general guarantee's balance as the bank shows its holder (asked again while the
+    bank, or its database, is away)."""
+    async with httpx.AsyncClient(base_url=bank_url, timeout=30, headers=trader()) as client:
+        while True:
+            with contextlib.suppress(httpx.TransportError):
+                response = await client.get(f"/v1/guarantees/{guarantee_id}")
+                if response.status_code == 200:
+                    return Decimal(response.json()["balance"])
+                assert response.status_code == 503, response.text
+            await asyncio.sleep(1)
+
+
+async def drawable(
+    notices: dict[str, ClearanceResult], holder: str, guarantee_id: str, balance: Decimal
+) -> dict[str, str]:
+    """The holder's notices a general guarantee with ``balance`` left covers, taken in
+    declaration-id order while it lasts: declaration id -> the guarantee."""
+    owners = await _owners(set(notices))
+    chosen: dict[str, str] = {}
+    for declaration_id in sorted(d for d in notices if owners[d] == holder):
+        notice = notices[declaration_id].payment_notice
+        assert notice is not None
+        if notice.amount <= balance:
+            chosen[declaration_id] = guarantee_id
+            balance -= notice.amount
+    return chosen
+
+
+async def ledger_findings() -> list[str]:
+    """What ``audit verify`` finds in the general guarantees' ledgers on payments.confirmed
+    (read_committed): gaps, repeated sequences, overdraws, balances that do not follow."""
+    records = await read_topic(get_settings(), PAYMENTS_CONFIRMED.name, "read_committed")
+    found: list[str] = []
+    entries = [PaymentConfirmed.from_avro(r.value) for r in records if r.value is not None]
+    verify_ledgers(lambda kind, d, detail: found.append(f"{kind}: {d} {detail}"), entries, {})
+    return found
 
 
 def inspector(agency: str, hours: float = 12) -> dict[str, str]:

@@ -1,13 +1,15 @@
 """Chaos: while a patient trader lodges declarations over HTTP (each with its
 Idempotency-Key, sent again until it gets a 202), then patient inspectors record their
 findings on every joint inspection order at the station, then the trader pays every payment
-notice at the bank the same way, kill -9 every service (intake, projector, aggregator, each
+notice at the bank the same way (those of the holder of the demo's general guarantee secured
+by draws on it, while its balance lasts), kill -9 every service (intake, projector, aggregator, each
 agency, the bank and the inspection station) at random moments and restart it; once during
 the flow, kill -9 the broker and FerretDB too. Afterwards every distinct accepted declaration
 has exactly one result per step (read_committed: its first answer, for each inspection the
 decision on every agency's findings, and for each paid notice one release) and a read-model
 document showing its last step, and each first answer is what the pure join computes from
-the recorded verdicts.
+the recorded verdicts; and the guarantee's ledger on payments.confirmed has every draw once,
+in sequence, without a gap, its balance following, and ends at the bank's balance.
 
 The short form runs in ``make test``; the long form (20,000 declarations) is opt-in:
 ``make chaos-long`` (``pytest -m slow``).
@@ -20,13 +22,18 @@ import os
 import random
 from collections import Counter
 from collections.abc import Callable
+from decimal import Decimal
 
 import pytest
 
 from deploy.local.components import Component, FerretDB, Kafka
+from singlewindow.events import ClearanceResult
 from singlewindow.events import ClearanceStatus as S
 from tests.e2e.checks import (
+    drawable,
     first_results,
+    guarantee_balance,
+    ledger_findings,
     outcome,
     pay_patiently,
     record_patiently,
@@ -38,6 +45,8 @@ from tests.e2e.conftest import Platform
 pytestmark = pytest.mark.e2e
 VICTIMS = ("aggregator", "customs", "ciq", "port", "intake", "projector", "bank", "inspection")
 KILLS_EACH = 2
+# the demo's consolidated general guarantee and its holder (deploy/local/guarantees.json)
+GUARANTEE, HOLDER = "G-DEMO-XIAMEN-2026", "91350100M000100Y43"
 # the broker and database are crashed only when they are the local stack's own
 LOCAL_SERVERS = Kafka().running() and FerretDB().running()
 
@@ -100,7 +109,9 @@ async def run_chaos(
         notices = {
             d: r for d, r in (*firsts.items(), *seconds.items()) if r.status is S.AWAITING_PAYMENT
         }
-        payments = await pay_patiently(platform.bank_url, notices)
+        before = await guarantee_balance(platform.bank_url, GUARANTEE)
+        drawn = await drawable(notices, HOLDER, GUARANTEE, before)
+        payments = await pay_patiently(platform.bank_url, notices, drawn)
         await asyncio.sleep(3)  # one more kill or so while the tail is processed
     except BaseException:  # a failed flow must not leave the killer running into other tests
         abort.set()
@@ -117,7 +128,7 @@ async def run_chaos(
         f"unreachable={stats.unreachable} distinct_accepted={len(set(accepted))} "
         f"payment_503s={payments.answers_503} bank_unreachable={payments.unreachable} "
         f"finding_503s={findings.answers_503} station_unreachable={findings.unreachable} "
-        f"{result.line()}"
+        f"drawn={len(drawn)} {result.line()}"
     )
     assert len(set(accepted)) == count, "every declaration is accepted once the trader persists"
     assert min(kills[v] for v in VICTIMS) >= KILLS_EACH
@@ -126,6 +137,15 @@ async def run_chaos(
     assert notices, "the demo's declarations owe duties: some notices are paid under chaos"
     assert orders, "the demo's declarations include inspections: findings recorded under chaos"
     result.assert_exactly_once()
+    assert drawn, "the guarantee's holder owes duties: some notices are drawn under chaos"
+    assert await ledger_findings() == []
+    secured = sum((secured_by(notices[d]) for d in drawn), Decimal("0.00"))
+    assert await guarantee_balance(platform.bank_url, GUARANTEE) == before - secured
+
+
+def secured_by(result: ClearanceResult) -> Decimal:
+    assert result.payment_notice is not None
+    return result.payment_notice.amount
 
 
 async def test_chaos_short(platform: Platform, capsys: pytest.CaptureFixture[str]) -> None:
