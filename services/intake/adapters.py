@@ -177,18 +177,30 @@ class MongoIdempotencyStore:
             raise IdempotencyUnavailable(str(exc)) from exc
         if first is None:
             raise IdempotencyUnavailable(f"claim of {key!r} vanished")
-        return Claim(
-            body_hash=str(first["body_hash"]),
-            declaration_id=str(first["declaration_id"]),
-            event_id=str(first.get("event_id") or ""),  # "": the API derives it again
-            # a claim recorded before publish states were kept: not known published
-            submitted_at=first.get("submitted_at") or datetime.now(UTC),
-            published=bool(first.get("published")),
-            version=first.get("version"),
-        )
+        return claim_of(first)
+
+    async def find(self, key: str) -> Claim | None:
+        try:
+            found = await self.collection.find_one({"_id": key})
+        except PyMongoError as exc:
+            raise IdempotencyUnavailable(str(exc)) from exc
+        return None if found is None else claim_of(found)
 
     async def mark_published(self, key: str) -> None:
         try:
             await self.collection.update_one({"_id": key}, {"$set": {"published": True}})
         except PyMongoError as exc:
             raise IdempotencyUnavailable(str(exc)) from exc
+
+
+def claim_of(doc: dict[str, Any]) -> Claim:
+    """The claim a stored document holds."""
+    return Claim(
+        body_hash=str(doc["body_hash"]),
+        declaration_id=str(doc["declaration_id"]),
+        event_id=str(doc.get("event_id") or ""),  # "": the API derives it again
+        # a claim recorded before publish states were kept: not known published
+        submitted_at=doc.get("submitted_at") or datetime.now(UTC),
+        published=bool(doc.get("published")),
+        version=doc.get("version"),
+    )

@@ -77,6 +77,10 @@ class IdempotencyStore(Protocol):
         """Kafka acknowledged the key's event: later requests answer without publishing."""
         ...
 
+    async def find(self, key: str) -> Claim | None:
+        """The claim the key holds, if any (nothing is recorded)."""
+        ...
+
 
 class InMemoryPublisher:
     """Keeps the published events; ``fail_with`` makes the next publishes raise."""
@@ -124,3 +128,6 @@ class InMemoryIdempotencyStore:
 
     async def mark_published(self, key: str) -> None:
         self.claims[key] = replace(self.claims[key], published=True)
+
+    async def find(self, key: str) -> Claim | None:
+        return self.claims.get(key)

@@ -311,6 +311,12 @@ def refusal(
     return None
 
 
+def _scope(operation: str, declaration_id: str, body_hash: str) -> str:
+    """What an Idempotency-Key of a change is bound to: the operation, the declaration, the
+    body (a key reused for another change is KeyReused)."""
+    return hashlib.sha256(json.dumps([operation, declaration_id, body_hash]).encode()).hexdigest()
+
+
 def has_order(document: dict[str, Any]) -> bool:
     """Whether the document's current version has had an inspection order."""
     version = document.get("version")
@@ -517,8 +523,16 @@ class IntakeService:
         alone; ContainersChanged if it names other containers than those released.
 
         Raises UnknownDeclaration, NotAmendable, NotYourDeclarant (the new body's declarant),
-        NotYetVisible, VersionTaken; with a ``key``, KeyReused or KeyInProgress; Unavailable."""
-        current = await self._open(principal, declaration_id, AMENDMENT)
+        NotYetVisible, VersionTaken; with a ``key``, KeyReused or KeyInProgress; Unavailable.
+        A retry with the ``key`` of this very amendment, published already, is answered again
+        whatever the declaration's status now (:meth:`_answered`)."""
+        body_hash = declaration.body_hash()
+        try:
+            current = await self._open(principal, declaration_id, AMENDMENT)
+        except NotAmendable:
+            if await self._answered(principal, key, "amend", declaration_id, body_hash):
+                return
+            raise
         if not principal.acts_for(declaration.declarant.uscc):
             raise NotYourDeclarant(declaration.declarant.uscc)
         event = self._declared(
@@ -528,7 +542,7 @@ class IntakeService:
             current.declared.consignment.containers
         ):
             raise ContainersChanged()
-        await self._new_version(principal, current, event, "amend", declaration.body_hash(), key)
+        await self._new_version(principal, current, event, "amend", body_hash, key)
 
     async def add_documents(
         self,
@@ -540,8 +554,16 @@ class IntakeService:
         """Publish the next version of ``declaration_id``: the current one's content with the
         documents added (those lodged already are ignored), re-routed.
 
-        Raises NothingNew when every document is lodged already, the rest as :meth:`amend`."""
-        current = await self._open(principal, declaration_id, NEW_VERSION)
+        Raises NothingNew when every document is lodged already (but to the retry of this very
+        request, published already: :meth:`_answered`), the rest as :meth:`amend`."""
+        asked = sorted({(str(d.type), d.reference) for d in request.documents})
+        digest = hashlib.sha256(repr(asked).encode()).hexdigest()
+        try:
+            current = await self._open(principal, declaration_id, NEW_VERSION)
+        except NotAmendable:
+            if await self._answered(principal, key, "documents", declaration_id, digest):
+                return
+            raise
         lodged = current.declared.documents
         known = {(d.type, d.reference) for d in lodged}
         added: list[Document] = []
@@ -550,6 +572,8 @@ class IntakeService:
                 known.add((document.type, document.reference))
                 added.append(Document(type=document.type, reference=document.reference))
         if not added:
+            if await self._answered(principal, key, "documents", declaration_id, digest):
+                return
             raise NothingNew()
         documents = (*lodged, *added)
         if len(documents) > MAX_DOCUMENTS:
@@ -567,7 +591,6 @@ class IntakeService:
                 "signature": None,
             }
         )
-        digest = hashlib.sha256(repr(sorted(added, key=repr)).encode()).hexdigest()
         await self._new_version(principal, current, event, "documents", digest, key)
 
     async def withdraw(
@@ -582,8 +605,16 @@ class IntakeService:
         ``requested_by`` is the owner's USCC (the domestic party's) if the principal acts for
         it, else the declarant's (the principal acts for it: it may read the declaration).
         Raises UnknownDeclaration, NotAmendable; with a ``key``, KeyReused or KeyInProgress;
-        Unavailable."""
-        current = await self._open(principal, declaration_id, WITHDRAWAL)
+        Unavailable. A retry with the ``key`` of this very withdrawal, published already, is
+        answered again (:meth:`_answered`), though the declaration is WITHDRAWN by then."""
+        try:
+            current = await self._open(principal, declaration_id, WITHDRAWAL)
+        except NotAmendable:
+            if await self._answered(
+                principal, key, "withdrawal", declaration_id, request.body_hash()
+            ):
+                return
+            raise
         owner = current.declared.owner.uscc
         event = DeclarationWithdrawn(
             event_id=ids.random_event_id(),
@@ -700,6 +731,29 @@ class IntakeService:
         except IdempotencyUnavailable as exc:
             log.warning("publish state of a version not recorded: %r", exc)
 
+    async def _answered(
+        self,
+        principal: Principal,
+        key: str | None,
+        operation: str,
+        declaration_id: str,
+        body_hash: str,
+    ) -> bool:
+        """Whether ``key`` is the subject's Idempotency-Key of this very change (operation,
+        declaration, body), known published: its retry, after a lost answer, is answered 202
+        again rather than refused by the status the change itself led to."""
+        if key is None:
+            return False
+        try:
+            claim = await self.store.find(ids.scoped_key(principal.subject, key))
+        except IdempotencyUnavailable as exc:
+            raise Unavailable("the idempotency store is unavailable", "idempotency") from exc
+        return (
+            claim is not None
+            and claim.published
+            and claim.body_hash == _scope(operation, declaration_id, body_hash)
+        )
+
     @asynccontextmanager
     async def _keyed(
         self,
@@ -717,9 +771,8 @@ class IntakeService:
         scoped = ids.scoped_key(principal.subject, key)
         if scoped in self.in_flight:
             raise KeyInProgress()
-        scope = json.dumps([operation, declaration_id, body_hash])
         new = Claim(
-            body_hash=hashlib.sha256(scope.encode()).hexdigest(),
+            body_hash=_scope(operation, declaration_id, body_hash),
             declaration_id=declaration_id,
             event_id=self.keyed_ids.event_id(principal.subject, key),
             submitted_at=at,

@@ -222,6 +222,50 @@ async def test_an_idempotency_key_answers_a_change_again_after_the_read_model_ca
         assert problem(response, 409)["type"].endswith("idempotency-key-reused")
 
 
+async def test_a_retry_of_a_change_that_took_effect_is_answered_again_not_refused() -> None:
+    """The trader's answer was lost, the change went through, and its effect now refuses
+    that very change (WITHDRAWN closes the life; the documents are lodged; the amendment's
+    version was rejected): the retry with the same key is 202 again and publishes nothing;
+    another key, or another body, is refused as before."""
+    async with running() as intake:
+        declaration_id = await lodged(intake)
+        with_result(intake, declaration_id, Decision.HOLD)
+        url = f"/v1/declarations/{declaration_id}"
+        documents = {"documents": [{"type": "HEALTH_CERTIFICATE", "reference": "HC-7"}]}
+        key = {"Idempotency-Key": "docs-1"}
+        response = await intake.client.post(f"{url}/documents", json=documents, headers=key)
+        assert response.status_code == 202, response.text
+        project(intake, intake.publisher.events[-1])
+        again = await intake.client.post(f"{url}/documents", json=documents, headers=key)
+        assert again.status_code == 202, again.text
+        other = {"Idempotency-Key": "docs-2"}
+        again = await intake.client.post(f"{url}/documents", json=documents, headers=other)
+        assert problem(again, 422)["type"].endswith("nothing-new")
+
+        body = changed("items[0].description", "changed once")
+        key = {"Idempotency-Key": "amend-1"}
+        assert (await intake.client.put(url, json=body, headers=key)).status_code == 202
+        project(intake, intake.publisher.events[-1])
+        intake.read_model.set_status(declaration_id, "REJECTED")  # version 3 rejected: closed
+        assert (await intake.client.put(url, json=body, headers=key)).status_code == 202
+        response = await intake.client.put(url, json=body, headers={"Idempotency-Key": "x"})
+        assert problem(response, 409)["type"].endswith("declaration-closed")
+        assert len(intake.publisher.events) == 3
+
+    async with running() as intake:
+        declaration_id = await lodged(intake)
+        url = f"/v1/declarations/{declaration_id}/withdrawal"
+        key = {"Idempotency-Key": "withdraw-1"}
+        reason = {"reason": "lodged in error"}
+        assert (await intake.client.post(url, json=reason, headers=key)).status_code == 202
+        intake.read_model.set_status(declaration_id, "WITHDRAWN")  # the aggregator's answer
+        assert (await intake.client.post(url, json=reason, headers=key)).status_code == 202
+        other = {"reason": "another reason"}
+        response = await intake.client.post(url, json=other, headers=key)
+        assert problem(response, 409)["type"].endswith("declaration-closed")
+        assert len(intake.publisher.events) == 2
+
+
 async def test_the_trader_sees_the_notice_and_what_to_do() -> None:
     async with running() as intake:
         declaration_id = await lodged(intake)
