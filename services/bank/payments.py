@@ -327,8 +327,6 @@ class Bank:
         assert payment.guarantee_id is not None
         guarantee = self._held(payment.guarantee_id, payment.payer)
         paid_at = payment.paid_at or millis(self.clock())
-        if not ledger.drawn_on(guarantee.valid_on, paid_at):
-            raise GuaranteeNotValid(guarantee, china_day(paid_at))
         asked = ledger.DrawAsked(
             payment_id=self.payment_id(principal.subject, key, payment),
             declaration_id=payment.declaration_id,
@@ -341,7 +339,10 @@ class Bank:
             book = await self._ledger(guarantee)
             match ledger.decide_draw(book, asked):
                 case ledger.AlreadyDrawn(draw):
-                    break  # a retry: publish the recorded draw again
+                    break  # a retry: publish the recorded draw again (dated as recorded)
+                case _ if not ledger.drawn_on(guarantee.valid_on, paid_at):
+                    # a new draw only: a retry's clock may be past the validity, its draw not
+                    raise GuaranteeNotValid(guarantee, china_day(paid_at))
                 case ledger.Exhausted(balance):
                     raise GuaranteeExhausted(guarantee.guarantee_id, balance, payment.amount)
                 case ledger.NoticeDrawn():
