@@ -13,8 +13,9 @@ them, from the guarantee's amount:
 - *draw over the balance*: a draw larger than the balance before it (it would be negative);
 - *ledger balance does not follow*: the balance after an entry is not the balance before
   it, less the draw or plus the repayment; or a guarantee's amount differs between entries;
-- *repayment of a notice never drawn*, *notice repaid twice*, and a repayment whose amount is
-  not what was drawn (*repayment differs from its draw*);
+- *repayment of a notice never drawn*, *notice repaid twice*, a repayment whose amount is
+  not what was drawn (*repayment differs from its draw*) or whose value date is before the
+  draw's (*repayment before its draw*);
 - *wrong late interest on a repayment*: not 0.05 % a day of the drawn amount from the day
   after the fifth working day of the month after the draw's to the repayment's value date
   (China time), to the fen, none under 50 CNY (``singlewindow.latepayment``);
@@ -166,6 +167,13 @@ def _check_repayment(add: Add, where: str, draw: PaymentConfirmed, entry: Paymen
             entry.declaration_id,
             f"{where} repays {entry.amount} CNY of notice {entry.notice_id}, "
             f"drawn for {draw.amount}",
+        )
+    if entry.paid_at < draw.paid_at:
+        add(
+            "repayment before its draw",
+            entry.declaration_id,
+            f"{where} repays notice {entry.notice_id} at {entry.paid_at.isoformat()}, before "
+            f"its draw at {draw.paid_at.isoformat()}",
         )
     due = consolidated_due_by(draw.paid_at)
     days = days_late(due, entry.paid_at)

@@ -226,6 +226,13 @@ class NoticeRepaid(Refused):
         super().__init__(f"the draw of notice {notice_id} on {guarantee_id} is repaid already")
 
 
+class RepaidBeforeDrawn(Refused):
+    def __init__(self, guarantee_id: str, notice_id: str) -> None:
+        super().__init__(
+            f"the repayment is dated before the draw of notice {notice_id} on {guarantee_id}"
+        )
+
+
 class Bank:
     """The bank's use cases over its producer (``singlewindow.kafka.producer.EventProducer``
     with the bank's signing key). ``clock`` stamps payments without a value date and bounds
@@ -396,6 +403,8 @@ class Bank:
                     raise NoticeNotDrawn(guarantee_id, notice_id)
                 case ledger.RepaidBefore(notice_id):
                     raise NoticeRepaid(guarantee_id, notice_id)
+                case ledger.BeforeDrawn(notice_id):
+                    raise RepaidBeforeDrawn(guarantee_id, notice_id)
                 case ledger.Repaid(draws):
                     if await self._record(self.store.record_repayment(book, draws)):
                         break

@@ -10,7 +10,7 @@ from decimal import Decimal
 from aiokafka.errors import KafkaConnectionError
 
 from tests.unit.test_bank import TOPIC, problem
-from tests.unit.test_bank_guarantees import counter, drawing
+from tests.unit.test_bank_guarantees import T0, counter, drawing
 
 
 async def test_a_retry_after_the_validity_ended_publishes_the_recorded_draw() -> None:
@@ -27,3 +27,26 @@ async def test_a_retry_after_the_validity_ended_publishes_the_recorded_draw() ->
         assert retried.status_code == 202, retried.text
         [draw] = bank.confirmed()
     assert draw.paid_at == start and draw.ledger_sequence == 1
+
+
+async def test_a_repayment_is_never_dated_before_its_draw() -> None:
+    """A draw dated 4 minutes ahead (within the bank's slack), a repayment dated 30 minutes
+    back (within the hour a payment may be backdated): it would repay a draw not made yet."""
+    async with counter() as bank:
+        ahead = (T0 + timedelta(minutes=4)).isoformat()
+        assert (await bank.draw(drawing(paid_at=ahead))).status_code == 202
+        early = await bank.repay(["N-1"], paid_at=T0 - timedelta(minutes=30))
+        document = problem(early, 409)
+        assert bank.balance() == Decimal("39187.00")
+        assert len(bank.confirmed()) == 1
+    assert document["type"].endswith("repaid-before-drawn")
+
+
+def test_verify_flags_a_repayment_dated_before_its_draw() -> None:
+    """The draw at T0 + 1 h (27 November); a repayment dated 26 November."""
+    from tests.unit.test_verify import kinds
+    from tests.unit.test_verify_guarantees import DRAW, REPAID, drawn_life
+
+    early = REPAID.model_copy(update={"paid_at": DRAW.paid_at - timedelta(days=1)})
+    report = drawn_life().verify(payments=[DRAW, early])
+    assert kinds(report) == ["repayment before its draw"]
