@@ -61,6 +61,7 @@ class Repayment:
     balance_after: Decimal
     due_by: date
     late_interest: Decimal
+    published: bool = False  # Kafka acknowledged its confirmation (at least once)
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class Draw:
     sequence: int
     balance_after: Decimal
     repayment: Repayment | None = None
+    published: bool = False  # Kafka acknowledged its confirmation (at least once)
 
 
 @dataclass(frozen=True)
@@ -263,6 +265,18 @@ def after_repayment(ledger: Ledger, draws: Sequence[Draw]) -> Ledger:
         sequence=last.sequence,
         draws={**ledger.draws, **{d.notice_id: d for d in draws}},
     )
+
+
+def unpublished(book: Ledger) -> list[tuple[int, Draw, bool]]:
+    """The entries recorded and never acknowledged by Kafka, in ledger order: (sequence, the
+    draw, whether the entry is its repayment)."""
+    pending = []
+    for draw in book.draws.values():
+        if not draw.published:
+            pending.append((draw.sequence, draw, False))
+        if draw.repayment is not None and not draw.repayment.published:
+            pending.append((draw.repayment.sequence, draw, True))
+    return sorted(pending, key=lambda p: p[0])
 
 
 def drawn_on(guarantee_valid_on: Callable[[date], bool], paid_at: datetime) -> bool:

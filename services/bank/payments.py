@@ -360,7 +360,42 @@ class Bank:
         else:
             raise Unavailable("the guarantee's ledger is busy", "ledger")
         await self._publish(draw_event(guarantee, book.amount, draw))
+        await self._published(guarantee.guarantee_id, draw, repayment=False)
         return draw.payment_id
+
+    async def _published(self, guarantee_id: str, draw: ledger.Draw, repayment: bool) -> None:
+        """Note that Kafka has the entry (best effort: unnoted, the sweep publishes it again,
+        the same entry, which the join and audit verify count once)."""
+        try:
+            await self.store.mark_published(guarantee_id, draw.notice_id, repayment)
+        except LedgerUnavailable as exc:
+            log.warning(
+                "entry of %s on %s not noted as published: %s", draw.notice_id, guarantee_id, exc
+            )
+
+    async def publish_pending(self) -> int:
+        """Publish every ledger entry recorded and never acknowledged by Kafka (the bank
+        stopped between its record and its publish, and the client never retried), in ledger
+        order; the number published. Raises Unavailable (the next sweep goes on)."""
+        count = 0
+        for guarantee in self.guarantees.values():
+            try:
+                book = await self.store.find(guarantee.guarantee_id)
+            except LedgerUnavailable as exc:
+                raise Unavailable("the bank's ledger is unavailable", "ledger") from exc
+            if book is None:
+                continue
+            for sequence, draw, repayment in ledger.unpublished(book):
+                make = repayment_event if repayment else draw_event
+                log.warning(
+                    "entry %d of guarantee %s was recorded and never published: publishing it",
+                    sequence,
+                    guarantee.guarantee_id,
+                )
+                await self._publish(make(guarantee, book.amount, draw))
+                await self._published(guarantee.guarantee_id, draw, repayment)
+                count += 1
+        return count
 
     async def _record(self, update: Awaitable[bool]) -> bool:
         try:
@@ -411,8 +446,9 @@ class Bank:
         else:
             raise Unavailable("the guarantee's ledger is busy", "ledger")
         events = [repayment_event(guarantee, book.amount, d) for d in draws]
-        for event in events:  # in ledger order: an auditor folds them so
+        for event, draw in zip(events, draws, strict=True):  # in ledger order
             await self._publish(event)
+            await self._published(guarantee_id, draw, repayment=True)
         return RepaymentAccepted.of(guarantee_id, draws)
 
     async def view(self, principal: Principal, guarantee_id: str) -> GuaranteeView:

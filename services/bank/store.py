@@ -17,8 +17,13 @@ The document (money in fen, exact integers)::
     {"_id": guarantee_id, "amount_fen": ..., "balance_fen": ..., "sequence": n,
      "draws": {"N<sha-256 of the notice id, 32 hex>": {"payment_id", "declaration_id",
                "notice_id", "payer", "amount_fen", "paid_at", "sequence", "balance_after_fen",
+               "published" (once Kafka acknowledged it),
                "repayment": {"payment_id", "paid_at", "sequence", "balance_after_fen",
-                             "due_by", "late_interest_fen"}  (once repaid)}}}
+                             "due_by", "late_interest_fen", "published"}  (once repaid)}}}
+
+An entry is recorded before it is published; ``published`` is set once Kafka acknowledged it.
+One recorded and never published (the bank stopped in between, and the client never retried)
+is published by the bank's sweep (``Bank.publish_pending``): every debit is seen.
 """
 
 from __future__ import annotations
@@ -69,6 +74,14 @@ class GuaranteeStore(Protocol):
         """Record ``draws``' repayments if the ledger is still ``before``'s."""
         ...
 
+    async def find(self, guarantee_id: str) -> Ledger | None:
+        """The guarantee's ledger, None if it was never used."""
+        ...
+
+    async def mark_published(self, guarantee_id: str, notice_id: str, repayment: bool) -> None:
+        """Kafka acknowledged the entry of the draw on ``notice_id`` (or its repayment's)."""
+        ...
+
 
 class InMemoryGuaranteeStore:
     """The ledgers in a dict, with the database's conditions (each await yields, so that two
@@ -108,6 +121,21 @@ class InMemoryGuaranteeStore:
             return False
         self.ledgers[before.guarantee_id] = after_repayment(now, draws)
         return True
+
+    async def find(self, guarantee_id: str) -> Ledger | None:
+        await self._io()
+        return self.ledgers.get(guarantee_id)
+
+    async def mark_published(self, guarantee_id: str, notice_id: str, repayment: bool) -> None:
+        await self._io()
+        book = self.ledgers[guarantee_id]
+        draw = book.draws[notice_id]
+        if repayment:
+            assert draw.repayment is not None
+            draw = replace(draw, repayment=replace(draw.repayment, published=True))
+        else:
+            draw = replace(draw, published=True)
+        self.ledgers[guarantee_id] = replace(book, draws={**book.draws, notice_id: draw})
 
 
 def notice_key(notice_id: str) -> str:
@@ -175,6 +203,20 @@ class MongoGuaranteeStore:
             },
         )
 
+    async def find(self, guarantee_id: str) -> Ledger | None:
+        try:
+            with pymongo.timeout(self.timeout_s):
+                doc = await self.collection.find_one({"_id": guarantee_id})
+        except PyMongoError as exc:
+            raise LedgerUnavailable(str(exc)) from exc
+        return None if doc is None else ledger_of(doc)
+
+    async def mark_published(self, guarantee_id: str, notice_id: str, repayment: bool) -> None:
+        key = f"draws.{notice_key(notice_id)}" + (".repayment" if repayment else "")
+        await self._update(
+            {"_id": guarantee_id, key: {"$exists": True}}, {"$set": {f"{key}.published": True}}
+        )
+
     async def _update(self, condition: Doc, update: Doc) -> bool:
         try:
             with pymongo.timeout(self.timeout_s):
@@ -221,6 +263,7 @@ def ledger_of(doc: Doc) -> Ledger:
             paid_at=entry["paid_at"],
             sequence=int(entry["sequence"]),
             balance_after=from_fen(entry["balance_after_fen"]),
+            published=bool(entry.get("published", False)),
         )
         paid = entry.get("repayment")
         if paid is not None:
@@ -233,6 +276,7 @@ def ledger_of(doc: Doc) -> Ledger:
                     balance_after=from_fen(paid["balance_after_fen"]),
                     due_by=date.fromisoformat(paid["due_by"]),
                     late_interest=from_fen(paid["late_interest_fen"]),
+                    published=bool(paid.get("published", False)),
                 ),
             )
         draws[draw.notice_id] = draw

@@ -50,3 +50,29 @@ def test_verify_flags_a_repayment_dated_before_its_draw() -> None:
     early = REPAID.model_copy(update={"paid_at": DRAW.paid_at - timedelta(days=1)})
     report = drawn_life().verify(payments=[DRAW, early])
     assert kinds(report) == ["repayment before its draw"]
+
+
+async def test_a_draw_recorded_and_never_published_is_published_by_the_sweep() -> None:
+    """The bank stops between the debit and the publish (here: Kafka refuses it) and the
+    client never retries: the sweep publishes the recorded entry, once; then nothing more."""
+    async with counter() as bank:
+        bank.broker.fail(TOPIC, KafkaConnectionError())
+        problem(await bank.draw(drawing()), 503)
+        assert bank.confirmed() == [] and bank.balance() == Decimal("39187.00")
+        assert await bank.bank.publish_pending() == 1
+        [draw] = bank.confirmed()
+        assert (draw.notice_id, draw.ledger_sequence) == ("N-1", 1)
+        assert draw.balance_after == Decimal("39187.00")
+        assert await bank.bank.publish_pending() == 0
+        assert len(bank.confirmed()) == 1
+
+
+async def test_a_repayment_never_published_is_published_by_the_sweep() -> None:
+    async with counter() as bank:
+        assert (await bank.draw(drawing())).status_code == 202
+        bank.broker.fail(TOPIC, KafkaConnectionError())
+        problem(await bank.repay(["N-1"], paid_at=T0 + timedelta(minutes=1)), 503)
+        assert await bank.bank.publish_pending() == 1
+        _, repaid = bank.confirmed()
+        assert repaid.ledger_sequence == 2 and repaid.balance_after == Decimal("100000.00")
+        assert await bank.bank.publish_pending() == 0
