@@ -56,7 +56,7 @@ from services.bank.guarantees import Guarantee
 from services.bank.ledger import Ledger
 from services.bank.store import GuaranteeStore, InMemoryGuaranteeStore, LedgerUnavailable
 from services.intake.auth import Principal, Verifier
-from services.intake.errors import Problem, field_errors
+from services.intake.errors import FieldError, Problem, field_errors
 from services.intake.ids import KeyedIds
 from services.intake.schema import Money, Reference, Uscc
 from services.intake.service import Refused, Unavailable, authenticate, utcnow
@@ -85,17 +85,24 @@ ValueDate = Annotated[UtcMillis, BeforeValidator(_iso_text)]
 BACKDATED = timedelta(hours=1)
 
 
-def about_now(value: datetime | None, info: ValidationInfo) -> datetime | None:
-    """A value date neither in the future nor backdated (bounds in the validation context)."""
+BACKDATED_MESSAGE = (
+    "must not be backdated: a payment is confirmed within the hour it is made "
+    "(a value date before its notice's due date would escape late interest)"
+)
+
+
+def about_now(
+    value: datetime | None, info: ValidationInfo, ledger_entry: bool = False
+) -> datetime | None:
+    """A value date neither in the future nor backdated (bounds in the validation context).
+    A ledger entry's (a draw or a repayment) is bounded back only when it is recorded: its
+    retry, hours later, publishes the recorded entry again (:meth:`Bank.backdated`)."""
     context = info.context or {}
     latest, earliest = context.get("latest"), context.get("earliest")
     if value is not None and latest is not None and value > latest:
         raise ValueError("must not be in the future: it is the date the payment was made")
-    if value is not None and earliest is not None and value < earliest:
-        raise ValueError(
-            "must not be backdated: a payment is confirmed within the hour it is made "
-            "(a value date before its notice's due date would escape late interest)"
-        )
+    if value is not None and earliest is not None and value < earliest and not ledger_entry:
+        raise ValueError(BACKDATED_MESSAGE)
     return value
 
 
@@ -126,7 +133,7 @@ class PaymentRequest(BaseModel):
     @field_validator("paid_at")
     @classmethod
     def _about_now(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
-        return about_now(value, info)
+        return about_now(value, info, info.data.get("kind") is PaymentKind.GENERAL_GUARANTEE)
 
     def identity(self) -> dict[str, object]:
         """The body as its payment id is derived from (``guarantee_id`` only when given, so
@@ -355,6 +362,7 @@ class Bank:
                 case ledger.NoticeDrawn():
                     raise NoticeDrawn(guarantee.guarantee_id, payment.notice_id)
                 case ledger.Drawn(draw):
+                    self.backdated(payment.paid_at, "payment")
                     if await self._record(self.store.record_draw(book, draw)):
                         break
         else:
@@ -396,6 +404,15 @@ class Bank:
                 await self._published(guarantee.guarantee_id, draw, repayment)
                 count += 1
         return count
+
+    def backdated(self, paid_at: datetime | None, what: str) -> None:
+        """Refuse a new ledger entry's backdated value date, as :meth:`parse` refuses any
+        other payment's (422 ``invalid-payment`` or ``invalid-repayment``)."""
+        if paid_at is not None and paid_at < self.clock() - BACKDATED:
+            errors = [FieldError("paid_at", BACKDATED_MESSAGE)]
+            raise Problem(
+                422, f"the {what} has 1 invalid field(s)", kind=f"invalid-{what}", errors=errors
+            )
 
     async def _record(self, update: Awaitable[bool]) -> bool:
         try:
@@ -441,6 +458,7 @@ class Bank:
                 case ledger.BeforeDrawn(notice_id):
                     raise RepaidBeforeDrawn(guarantee_id, notice_id)
                 case ledger.Repaid(draws):
+                    self.backdated(repayment.paid_at, "repayment")
                     if await self._record(self.store.record_repayment(book, draws)):
                         break
         else:
@@ -487,7 +505,7 @@ class RepaymentRequest(BaseModel):
     @field_validator("paid_at")
     @classmethod
     def _about_now(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
-        return about_now(value, info)
+        return about_now(value, info, ledger_entry=True)
 
 
 class Repaid(BaseModel):

@@ -76,3 +76,35 @@ async def test_a_repayment_never_published_is_published_by_the_sweep() -> None:
         _, repaid = bank.confirmed()
         assert repaid.ledger_sequence == 2 and repaid.balance_after == Decimal("100000.00")
         assert await bank.bank.publish_pending() == 0
+
+
+async def test_a_dated_draw_retried_hours_later_publishes_the_recorded_draw() -> None:
+    """A draw dated T0 (the client gives its value date), 503; the retry, the same body and
+    key, 2 hours later: the draw is recorded, so it is published again, not refused as
+    backdated (a new draw dated so is)."""
+    dated = drawing(paid_at=T0.isoformat())
+    async with counter() as bank:
+        bank.broker.fail(TOPIC, KafkaConnectionError())
+        problem(await bank.draw(dated), 503)
+        bank.now[0] = T0 + timedelta(hours=2)
+        retried = await bank.draw(dated)
+        assert retried.status_code == 202, retried.text
+        [draw] = bank.confirmed()
+        assert draw.paid_at == T0 and bank.balance() == Decimal("39187.00")
+        fresh = await bank.draw(drawing("N-2", "1.00", paid_at=T0.isoformat()), key="k-2")
+        assert problem(fresh, 422)["type"].endswith("invalid-payment")
+        assert bank.balance() == Decimal("39187.00")
+
+
+async def test_a_dated_repayment_retried_hours_later_publishes_the_recorded_one() -> None:
+    async with counter() as bank:
+        assert (await bank.draw(drawing())).status_code == 202
+        bank.broker.fail(TOPIC, KafkaConnectionError())
+        paid = T0 + timedelta(minutes=1)
+        bank.now[0] = paid
+        problem(await bank.repay(["N-1"], paid_at=paid), 503)
+        bank.now[0] = T0 + timedelta(hours=3)
+        retried = await bank.repay(["N-1"], paid_at=paid)
+        assert retried.status_code == 202, retried.text
+        _, repaid = bank.confirmed()
+        assert repaid.paid_at == paid and bank.balance() == Decimal("100000.00")
