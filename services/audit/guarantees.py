@@ -22,7 +22,8 @@ them, from the guarantee's amount:
 - *general guarantee draw not in the ledger*: a release settled by GENERAL_GUARANTEE whose
   payment is no draw on the topic.
 
-A redelivered entry (the same payment id) counts once.
+A redelivered entry (the same payment id) counts once; one under the same payment id that
+says something else is a *ledger entry redelivered changed*.
 """
 
 from __future__ import annotations
@@ -42,12 +43,25 @@ from singlewindow.latepayment import consolidated_due_by, days_late, late_intere
 Add = Callable[[str, str, str], None]  # (kind, declaration id, detail): Report.add
 
 
-def ledger_entries(payments: Iterable[PaymentConfirmed]) -> dict[str, list[PaymentConfirmed]]:
-    """Each guarantee's entries, once each, in ledger-sequence order (then topic order)."""
+def ledger_entries(
+    payments: Iterable[PaymentConfirmed], add: Add | None = None
+) -> dict[str, list[PaymentConfirmed]]:
+    """Each guarantee's entries, once each, in ledger-sequence order (then topic order); an
+    entry under the payment id of an earlier one that says something else is reported
+    through ``add`` (a redelivery, the bank's retry or its sweep, is the same entry)."""
     once: dict[str, PaymentConfirmed] = {}
     for p in payments:
         if p.kind in LEDGER_KINDS:
-            once.setdefault(p.payment_id, p)
+            first = once.setdefault(p.payment_id, p)
+            if add is not None and first is not p and first.unsigned() != p.unsigned():
+                add(
+                    "ledger entry redelivered changed",
+                    p.declaration_id,
+                    f"payment {p.payment_id} is published again with other figures: entry "
+                    f"{p.ledger_sequence} of guarantee {p.guarantee_id}, balance after "
+                    f"{p.balance_after}, first entry {first.ledger_sequence} of "
+                    f"{first.guarantee_id}, balance after {first.balance_after}",
+                )
     by_guarantee: defaultdict[str, list[PaymentConfirmed]] = defaultdict(list)
     for entry in once.values():
         assert entry.guarantee_id is not None
@@ -65,7 +79,7 @@ def verify_ledgers(
 ) -> int:
     """Fold every guarantee's ledger; report what does not add up through ``add``. Returns
     the number of ledger entries checked."""
-    ledgers = ledger_entries(payments)
+    ledgers = ledger_entries(payments, add)
     drawn: set[str] = set()
     for guarantee_id, entries in ledgers.items():
         drawn |= _fold(add, guarantee_id, entries)

@@ -108,3 +108,16 @@ async def test_a_dated_repayment_retried_hours_later_publishes_the_recorded_one(
         assert retried.status_code == 202, retried.text
         _, repaid = bank.confirmed()
         assert repaid.paid_at == paid and bank.balance() == Decimal("100000.00")
+
+
+def test_verify_flags_two_different_entries_under_one_payment_id() -> None:
+    """A redelivery is the same entry again (counted once, clean); an entry under a draw's
+    payment id that says something else (another sequence and balance) is no redelivery:
+    it was silently dropped."""
+    from tests.unit.test_verify import kinds
+    from tests.unit.test_verify_guarantees import DRAW, REPAID, drawn_life
+
+    assert kinds(drawn_life().verify(payments=[DRAW, REPAID, DRAW, REPAID])) == []
+    other = DRAW.model_copy(update={"ledger_sequence": 3, "balance_after": Decimal("3.00")})
+    report = drawn_life().verify(payments=[DRAW, REPAID, other])
+    assert kinds(report) == ["ledger entry redelivered changed"]
