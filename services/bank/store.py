@@ -8,9 +8,12 @@ recorded only if the document is still at the ledger sequence the decision was m
 the balance still covers it and the notice has no draw yet, and in the same update the
 balance and the sequence are incremented and the draw recorded with its own sequence and
 balance after. Two concurrent draws can never both pass: the second finds the sequence moved,
-reads the ledger again and decides again (``services.bank.payments``). Pinning the sequence
-(not only ``balance >= amount``) is what lets the update write the entry's own number and
-balance, which a retry must publish again unchanged.
+reads the ledger again and decides again (``services.bank.payments``). On MongoDB the update
+is atomic; FerretDB v1 reads, then writes the whole document, and nothing holds it between:
+the store therefore never runs two updates of one guarantee at once, and only one bank
+process may write the ledgers (its Deployment: one replica, replaced by ``Recreate``).
+Pinning the sequence (not only ``balance >= amount``) is what lets the update write the
+entry's own number and balance, which a retry must publish again unchanged.
 
 The document (money in fen, exact integers)::
 
@@ -31,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
@@ -148,6 +152,7 @@ class MongoGuaranteeStore:
 
     def __init__(self, collection: AsyncCollection[Doc], timeout_s: float = 5.0) -> None:
         self.collection, self.timeout_s = collection, timeout_s
+        self._writing: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def ledger(self, guarantee_id: str, amount: Decimal) -> Ledger:
         try:
@@ -218,11 +223,17 @@ class MongoGuaranteeStore:
         )
 
     async def _update(self, condition: Doc, update: Doc) -> bool:
-        try:
-            with pymongo.timeout(self.timeout_s):
-                result = await self.collection.update_one(condition, update)
-        except PyMongoError as exc:
-            raise LedgerUnavailable(str(exc)) from exc
+        """One conditional update of a guarantee's document, never two at once from this
+        process: FerretDB v1 runs an update as a read, then a write of the whole document
+        by its ``_id``, with nothing holding the document in between, so two conditional
+        updates at once could both match and the last write win (a draw passed twice, or
+        lost). Hence one bank process writes the ledgers (``replicas: 1``, ``Recreate``)."""
+        async with self._writing[condition["_id"]]:
+            try:
+                with pymongo.timeout(self.timeout_s):
+                    result = await self.collection.update_one(condition, update)
+            except PyMongoError as exc:
+                raise LedgerUnavailable(str(exc)) from exc
         return result.matched_count == 1
 
 
