@@ -123,7 +123,9 @@ class InMemoryGuaranteeStore:
             now.draws[d.notice_id].repayment is not None for d in draws
         ):
             return False
-        self.ledgers[before.guarantee_id] = after_repayment(now, draws)
+        # as the database's $set of each repayment: the rest of the draw stays as it is now
+        kept = [replace(d, published=now.draws[d.notice_id].published) for d in draws]
+        self.ledgers[before.guarantee_id] = after_repayment(now, kept)
         return True
 
     async def find(self, guarantee_id: str) -> Ledger | None:
