@@ -121,3 +121,25 @@ def test_verify_flags_two_different_entries_under_one_payment_id() -> None:
     other = DRAW.model_copy(update={"ledger_sequence": 3, "balance_after": Decimal("3.00")})
     report = drawn_life().verify(payments=[DRAW, REPAID, other])
     assert kinds(report) == ["ledger entry redelivered changed"]
+
+
+async def test_the_bank_process_sweeps_every_interval_and_survives_a_failure() -> None:
+    import asyncio
+
+    from services.bank.__main__ import BankProcess
+
+    calls: list[int] = []
+
+    class Swept:
+        async def publish_pending(self) -> int:
+            calls.append(1)
+            if len(calls) == 1:
+                raise RuntimeError("Kafka is down")
+            return 0
+
+    process = BankProcess.__new__(BankProcess)
+    process.bank, process.every = Swept(), 0.01  # type: ignore[assignment]
+    sweep = asyncio.create_task(process._sweep())
+    await asyncio.sleep(0.1)
+    sweep.cancel()
+    assert len(calls) >= 2  # the failed sweep is logged, the next one runs
