@@ -13,15 +13,17 @@ them, from the guarantee's amount:
 - *draw over the balance*: a draw larger than the balance before it (it would be negative);
 - *ledger balance does not follow*: the balance after an entry is not the balance before
   it, less the draw or plus the repayment; or a guarantee's amount differs between entries;
-- *repayment of a notice never drawn*, *notice repaid twice*, and a repayment whose amount is
-  not what was drawn (*repayment differs from its draw*);
+- *repayment of a notice never drawn*, *notice repaid twice*, a repayment whose amount is
+  not what was drawn (*repayment differs from its draw*) or whose value date is before the
+  draw's (*repayment before its draw*);
 - *wrong late interest on a repayment*: not 0.05 % a day of the drawn amount from the day
   after the fifth working day of the month after the draw's to the repayment's value date
   (China time), to the fen, none under 50 CNY (``singlewindow.latepayment``);
 - *general guarantee draw not in the ledger*: a release settled by GENERAL_GUARANTEE whose
   payment is no draw on the topic.
 
-A redelivered entry (the same payment id) counts once.
+A redelivered entry (the same payment id) counts once; one under the same payment id that
+says something else is a *ledger entry redelivered changed*.
 """
 
 from __future__ import annotations
@@ -41,12 +43,25 @@ from singlewindow.latepayment import consolidated_due_by, days_late, late_intere
 Add = Callable[[str, str, str], None]  # (kind, declaration id, detail): Report.add
 
 
-def ledger_entries(payments: Iterable[PaymentConfirmed]) -> dict[str, list[PaymentConfirmed]]:
-    """Each guarantee's entries, once each, in ledger-sequence order (then topic order)."""
+def ledger_entries(
+    payments: Iterable[PaymentConfirmed], add: Add | None = None
+) -> dict[str, list[PaymentConfirmed]]:
+    """Each guarantee's entries, once each, in ledger-sequence order (then topic order); an
+    entry under the payment id of an earlier one that says something else is reported
+    through ``add`` (a redelivery, the bank's retry or its sweep, is the same entry)."""
     once: dict[str, PaymentConfirmed] = {}
     for p in payments:
         if p.kind in LEDGER_KINDS:
-            once.setdefault(p.payment_id, p)
+            first = once.setdefault(p.payment_id, p)
+            if add is not None and first is not p and first.unsigned() != p.unsigned():
+                add(
+                    "ledger entry redelivered changed",
+                    p.declaration_id,
+                    f"payment {p.payment_id} is published again with other figures: entry "
+                    f"{p.ledger_sequence} of guarantee {p.guarantee_id}, balance after "
+                    f"{p.balance_after}, first entry {first.ledger_sequence} of "
+                    f"{first.guarantee_id}, balance after {first.balance_after}",
+                )
     by_guarantee: defaultdict[str, list[PaymentConfirmed]] = defaultdict(list)
     for entry in once.values():
         assert entry.guarantee_id is not None
@@ -64,7 +79,7 @@ def verify_ledgers(
 ) -> int:
     """Fold every guarantee's ledger; report what does not add up through ``add``. Returns
     the number of ledger entries checked."""
-    ledgers = ledger_entries(payments)
+    ledgers = ledger_entries(payments, add)
     drawn: set[str] = set()
     for guarantee_id, entries in ledgers.items():
         drawn |= _fold(add, guarantee_id, entries)
@@ -166,6 +181,13 @@ def _check_repayment(add: Add, where: str, draw: PaymentConfirmed, entry: Paymen
             entry.declaration_id,
             f"{where} repays {entry.amount} CNY of notice {entry.notice_id}, "
             f"drawn for {draw.amount}",
+        )
+    if entry.paid_at < draw.paid_at:
+        add(
+            "repayment before its draw",
+            entry.declaration_id,
+            f"{where} repays notice {entry.notice_id} at {entry.paid_at.isoformat()}, before "
+            f"its draw at {draw.paid_at.isoformat()}",
         )
     due = consolidated_due_by(draw.paid_at)
     days = days_late(due, entry.paid_at)

@@ -6,12 +6,17 @@ message naming what to set, before it connects anywhere. Then it runs under
 ``singlewindow.runtime`` as the intake does (``services.intake.server``): the producer starts
 in the background (payments answer 503 until Kafka is there), the ledger's database client
 connects on first use (a draw answers 503 while it is down; payments do not need it),
-uvicorn serves, SIGTERM/SIGINT stop it, exit code 0 once stopped.
+uvicorn serves, SIGTERM/SIGINT stop it, exit code 0 once stopped. Every
+``BANK_REPUBLISH_SECONDS`` it publishes the ledger entries it recorded and never published.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from datetime import timedelta
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -30,6 +35,33 @@ from singlewindow.settings import SettingsError, get_settings, read_settings
 from singlewindow.signing import BANK, SignatureError, SigningKey, signing_key
 
 NAME = BANK
+log = logging.getLogger(__name__)
+
+
+class BankProcess(IntakeProcess):
+    """The intake's process, and the sweep of the ledger entries recorded and never
+    published (every ``every`` seconds, the first once serving starts)."""
+
+    def __init__(self, bank: Bank, every: float, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.bank, self.every = bank, every
+
+    async def run(self) -> None:
+        sweep = asyncio.create_task(self._sweep())
+        try:
+            await super().run()
+        finally:
+            sweep.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweep
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(self.every)
+            try:
+                await self.bank.publish_pending()
+            except Exception as exc:  # Kafka or the ledger down: the next sweep goes on
+                log.warning("the sweep of unpublished ledger entries failed: %r", exc)
 
 
 def bank_process(
@@ -38,7 +70,7 @@ def bank_process(
     secret: bytes,
     signer: SigningKey,
     guarantees: dict[str, Guarantee],
-) -> IntakeProcess:
+) -> BankProcess:
     """The bank over Kafka and its ledger's database (built in the running loop)."""
     settings = get_settings()
     producer = EventProducer(settings, NAME, signer)
@@ -52,8 +84,12 @@ def bank_process(
         store=MongoGuaranteeStore(client[own.database][COLLECTION]),
     )
     app = create_app(bank, docs=own.public_docs)
-    return IntakeProcess(
-        http_server(app, own.host, own.port), producer, closing=(producer.stop, client.close)
+    return BankProcess(
+        bank,
+        own.republish_seconds,
+        http_server(app, own.host, own.port),
+        producer,
+        closing=(producer.stop, client.close),
     )
 
 

@@ -18,7 +18,8 @@
   ``Idempotency-Key``, a body ``payments.RepaymentRequest``: the notices drawn and a value
   date): the consolidated repayment (汇总征税), 202 ``payments.RepaymentAccepted`` once one
   ``CONSOLIDATED_PAYMENT`` per notice is in Kafka; 403 ``not-your-guarantee``, 409
-  ``not-consolidated``, ``notice-not-drawn``, ``notice-repaid``, 422 as above.
+  ``not-consolidated``, ``notice-not-drawn``, ``notice-repaid``, ``repaid-before-drawn`` (the
+  value date before a draw's), 422 as above.
 - ``GET /v1/guarantees/{guarantee_id}`` (the holder's token): its balance, ledger sequence
   and the draws not yet repaid, with their due dates.
 - ``GET /healthz`` (open); ``/docs`` and ``/openapi.json`` only with ``docs``.
@@ -47,6 +48,7 @@ from services.bank.payments import (
     NotYourPayer,
     PaymentAccepted,
     PaymentRequest,
+    RepaidBeforeDrawn,
     RepaymentAccepted,
     RepaymentRequest,
 )
@@ -93,6 +95,8 @@ def problem_of(refused: Refused, retry_after_s: int) -> Problem:
             return Problem(409, str(refused), kind="notice-not-drawn")
         case NoticeRepaid():
             return Problem(409, str(refused), kind="notice-repaid")
+        case RepaidBeforeDrawn():
+            return Problem(409, str(refused), kind="repaid-before-drawn")
     return intake_api.problem_of(refused, retry_after_s)
 
 

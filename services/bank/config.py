@@ -18,6 +18,9 @@ issuer of traders' tokens, the intake's), one of ``BANK_ID_SECRET`` or ``BANK_ID
 - ``BANK_DATABASE`` (``singlewindow_bank``): the database of the guarantees' ledgers
   (collection ``guarantees``) on the server of ``MONGODB_URL``: a database of its own, so that
   the bank's database user needs ``readWrite`` on it and nothing on the read model's.
+- ``BANK_REPUBLISH_SECONDS`` (60): how often the bank publishes the ledger entries it recorded
+  and never published (it stopped in between, and the client never retried: a debit nobody
+  would see; ``Bank.publish_pending``, each logged as a warning).
 
 Locally (:func:`local_bank_env`) it trusts the development issuer, with the intake's audience:
 ``make token`` gives a token both take.
@@ -53,6 +56,7 @@ class BankSettings(TokenSettings):
     public_docs: bool = False
     guarantees_file: Path | None = None
     database: str = Field("singlewindow_bank", min_length=1, max_length=63)
+    republish_seconds: float = Field(60.0, ge=1, le=3600, allow_inf_nan=False)
 
 
 def local_bank_env(

@@ -11,7 +11,8 @@ change followed the ledger it was decided on. The rules:
   id), or is the first one's retry (the same payment id: the recorded draw, published
   again, nothing drawn twice). A draw over the balance changes nothing (``Exhausted``);
 - a **repayment** (``CONSOLIDATED_PAYMENT``, 汇总征税) pays back the draws on some notices:
-  each notice must have been drawn on this guarantee and not yet repaid; each repaid notice
+  each notice must have been drawn on this guarantee, not yet repaid, and at or before the
+  repayment's value date; each repaid notice
   is one entry, in the order asked, restoring its drawn amount to the balance; with it, the
   late interest on that amount (0.05 % a day from the day after the due date, the fifth
   working day of the month after the draw's, to the value date of the repayment, both
@@ -60,6 +61,7 @@ class Repayment:
     balance_after: Decimal
     due_by: date
     late_interest: Decimal
+    published: bool = False  # Kafka acknowledged its confirmation (at least once)
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ class Draw:
     sequence: int
     balance_after: Decimal
     repayment: Repayment | None = None
+    published: bool = False  # Kafka acknowledged its confirmation (at least once)
 
 
 @dataclass(frozen=True)
@@ -202,7 +205,15 @@ class RepaidBefore:
     notice_id: str
 
 
-RepaymentDecision = Repaid | AlreadyRepaid | NotDrawn | RepaidBefore
+@dataclass(frozen=True)
+class BeforeDrawn:
+    """A repayment dated before the draw it would repay (a draw's value date may be a few
+    minutes ahead of the bank's clock, a repayment's an hour behind)."""
+
+    notice_id: str
+
+
+RepaymentDecision = Repaid | AlreadyRepaid | NotDrawn | RepaidBefore | BeforeDrawn
 
 
 def decide_repayment(
@@ -225,6 +236,9 @@ def decide_repayment(
     for draw in draws:
         if draw.repayment is not None:
             return RepaidBefore(draw.notice_id)
+    for draw in draws:
+        if paid_at < draw.paid_at:
+            return BeforeDrawn(draw.notice_id)
     balance, sequence, repaid = ledger.balance, ledger.sequence, []
     for draw in draws:
         balance, sequence = balance + draw.amount, sequence + 1
@@ -251,6 +265,18 @@ def after_repayment(ledger: Ledger, draws: Sequence[Draw]) -> Ledger:
         sequence=last.sequence,
         draws={**ledger.draws, **{d.notice_id: d for d in draws}},
     )
+
+
+def unpublished(book: Ledger) -> list[tuple[int, Draw, bool]]:
+    """The entries recorded and never acknowledged by Kafka, in ledger order: (sequence, the
+    draw, whether the entry is its repayment)."""
+    pending = []
+    for draw in book.draws.values():
+        if not draw.published:
+            pending.append((draw.sequence, draw, False))
+        if draw.repayment is not None and not draw.repayment.published:
+            pending.append((draw.repayment.sequence, draw, True))
+    return sorted(pending, key=lambda p: p[0])
 
 
 def drawn_on(guarantee_valid_on: Callable[[date], bool], paid_at: datetime) -> bool:

@@ -56,7 +56,7 @@ from services.bank.guarantees import Guarantee
 from services.bank.ledger import Ledger
 from services.bank.store import GuaranteeStore, InMemoryGuaranteeStore, LedgerUnavailable
 from services.intake.auth import Principal, Verifier
-from services.intake.errors import Problem, field_errors
+from services.intake.errors import FieldError, Problem, field_errors
 from services.intake.ids import KeyedIds
 from services.intake.schema import Money, Reference, Uscc
 from services.intake.service import Refused, Unavailable, authenticate, utcnow
@@ -85,17 +85,24 @@ ValueDate = Annotated[UtcMillis, BeforeValidator(_iso_text)]
 BACKDATED = timedelta(hours=1)
 
 
-def about_now(value: datetime | None, info: ValidationInfo) -> datetime | None:
-    """A value date neither in the future nor backdated (bounds in the validation context)."""
+BACKDATED_MESSAGE = (
+    "must not be backdated: a payment is confirmed within the hour it is made "
+    "(a value date before its notice's due date would escape late interest)"
+)
+
+
+def about_now(
+    value: datetime | None, info: ValidationInfo, ledger_entry: bool = False
+) -> datetime | None:
+    """A value date neither in the future nor backdated (bounds in the validation context).
+    A ledger entry's (a draw or a repayment) is bounded back only when it is recorded: its
+    retry, hours later, publishes the recorded entry again (:meth:`Bank.backdated`)."""
     context = info.context or {}
     latest, earliest = context.get("latest"), context.get("earliest")
     if value is not None and latest is not None and value > latest:
         raise ValueError("must not be in the future: it is the date the payment was made")
-    if value is not None and earliest is not None and value < earliest:
-        raise ValueError(
-            "must not be backdated: a payment is confirmed within the hour it is made "
-            "(a value date before its notice's due date would escape late interest)"
-        )
+    if value is not None and earliest is not None and value < earliest and not ledger_entry:
+        raise ValueError(BACKDATED_MESSAGE)
     return value
 
 
@@ -126,7 +133,7 @@ class PaymentRequest(BaseModel):
     @field_validator("paid_at")
     @classmethod
     def _about_now(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
-        return about_now(value, info)
+        return about_now(value, info, info.data.get("kind") is PaymentKind.GENERAL_GUARANTEE)
 
     def identity(self) -> dict[str, object]:
         """The body as its payment id is derived from (``guarantee_id`` only when given, so
@@ -224,6 +231,13 @@ class NoticeNotDrawn(Refused):
 class NoticeRepaid(Refused):
     def __init__(self, guarantee_id: str, notice_id: str) -> None:
         super().__init__(f"the draw of notice {notice_id} on {guarantee_id} is repaid already")
+
+
+class RepaidBeforeDrawn(Refused):
+    def __init__(self, guarantee_id: str, notice_id: str) -> None:
+        super().__init__(
+            f"the repayment is dated before the draw of notice {notice_id} on {guarantee_id}"
+        )
 
 
 class Bank:
@@ -327,8 +341,6 @@ class Bank:
         assert payment.guarantee_id is not None
         guarantee = self._held(payment.guarantee_id, payment.payer)
         paid_at = payment.paid_at or millis(self.clock())
-        if not ledger.drawn_on(guarantee.valid_on, paid_at):
-            raise GuaranteeNotValid(guarantee, china_day(paid_at))
         asked = ledger.DrawAsked(
             payment_id=self.payment_id(principal.subject, key, payment),
             declaration_id=payment.declaration_id,
@@ -341,18 +353,66 @@ class Bank:
             book = await self._ledger(guarantee)
             match ledger.decide_draw(book, asked):
                 case ledger.AlreadyDrawn(draw):
-                    break  # a retry: publish the recorded draw again
+                    break  # a retry: publish the recorded draw again (dated as recorded)
+                case _ if not ledger.drawn_on(guarantee.valid_on, paid_at):
+                    # a new draw only: a retry's clock may be past the validity, its draw not
+                    raise GuaranteeNotValid(guarantee, china_day(paid_at))
                 case ledger.Exhausted(balance):
                     raise GuaranteeExhausted(guarantee.guarantee_id, balance, payment.amount)
                 case ledger.NoticeDrawn():
                     raise NoticeDrawn(guarantee.guarantee_id, payment.notice_id)
                 case ledger.Drawn(draw):
+                    self.backdated(payment.paid_at, "payment")
                     if await self._record(self.store.record_draw(book, draw)):
                         break
         else:
             raise Unavailable("the guarantee's ledger is busy", "ledger")
         await self._publish(draw_event(guarantee, book.amount, draw))
+        await self._published(guarantee.guarantee_id, draw, repayment=False)
         return draw.payment_id
+
+    async def _published(self, guarantee_id: str, draw: ledger.Draw, repayment: bool) -> None:
+        """Note that Kafka has the entry (best effort: unnoted, the sweep publishes it again,
+        the same entry, which the join and audit verify count once)."""
+        try:
+            await self.store.mark_published(guarantee_id, draw.notice_id, repayment)
+        except LedgerUnavailable as exc:
+            log.warning(
+                "entry of %s on %s not noted as published: %s", draw.notice_id, guarantee_id, exc
+            )
+
+    async def publish_pending(self) -> int:
+        """Publish every ledger entry recorded and never acknowledged by Kafka (the bank
+        stopped between its record and its publish, and the client never retried), in ledger
+        order; the number published. Raises Unavailable (the next sweep goes on)."""
+        count = 0
+        for guarantee in self.guarantees.values():
+            try:
+                book = await self.store.find(guarantee.guarantee_id)
+            except LedgerUnavailable as exc:
+                raise Unavailable("the bank's ledger is unavailable", "ledger") from exc
+            if book is None:
+                continue
+            for sequence, draw, repayment in ledger.unpublished(book):
+                make = repayment_event if repayment else draw_event
+                log.warning(
+                    "entry %d of guarantee %s was recorded and never published: publishing it",
+                    sequence,
+                    guarantee.guarantee_id,
+                )
+                await self._publish(make(guarantee, book.amount, draw))
+                await self._published(guarantee.guarantee_id, draw, repayment)
+                count += 1
+        return count
+
+    def backdated(self, paid_at: datetime | None, what: str) -> None:
+        """Refuse a new ledger entry's backdated value date, as :meth:`parse` refuses any
+        other payment's (422 ``invalid-payment`` or ``invalid-repayment``)."""
+        if paid_at is not None and paid_at < self.clock() - BACKDATED:
+            errors = [FieldError("paid_at", BACKDATED_MESSAGE)]
+            raise Problem(
+                422, f"the {what} has 1 invalid field(s)", kind=f"invalid-{what}", errors=errors
+            )
 
     async def _record(self, update: Awaitable[bool]) -> bool:
         try:
@@ -395,14 +455,18 @@ class Bank:
                     raise NoticeNotDrawn(guarantee_id, notice_id)
                 case ledger.RepaidBefore(notice_id):
                     raise NoticeRepaid(guarantee_id, notice_id)
+                case ledger.BeforeDrawn(notice_id):
+                    raise RepaidBeforeDrawn(guarantee_id, notice_id)
                 case ledger.Repaid(draws):
+                    self.backdated(repayment.paid_at, "repayment")
                     if await self._record(self.store.record_repayment(book, draws)):
                         break
         else:
             raise Unavailable("the guarantee's ledger is busy", "ledger")
         events = [repayment_event(guarantee, book.amount, d) for d in draws]
-        for event in events:  # in ledger order: an auditor folds them so
+        for event, draw in zip(events, draws, strict=True):  # in ledger order
             await self._publish(event)
+            await self._published(guarantee_id, draw, repayment=True)
         return RepaymentAccepted.of(guarantee_id, draws)
 
     async def view(self, principal: Principal, guarantee_id: str) -> GuaranteeView:
@@ -441,7 +505,7 @@ class RepaymentRequest(BaseModel):
     @field_validator("paid_at")
     @classmethod
     def _about_now(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
-        return about_now(value, info)
+        return about_now(value, info, ledger_entry=True)
 
 
 class Repaid(BaseModel):

@@ -16,6 +16,12 @@ be the usual way, but FerretDB 1.24 does not apply it atomically: six concurrent
 30,000.00 on 100,000.00 all passed it (tests/integration/test_bank_ledger.py); a unique key
 is enforced by its storage, as the intake's idempotency claims rely on too.
 
+An entry is recorded before it is published, and noted published once Kafka acknowledged it:
+a marker document ``{"_id": "<guarantee id>#<draw key>[/repayment]", "published_of":
+<guarantee id>}``, inserted (snapshots are never changed). One recorded and never published
+(the bank stopped in between, and the client never retried) is published by the bank's
+sweep (``Bank.publish_pending``): every debit is seen.
+
 Each snapshot (money in fen, exact integers; the chain is also the bank's own record of every
 change)::
 
@@ -74,6 +80,14 @@ class GuaranteeStore(Protocol):
         """Record ``draws``' repayments if the ledger is still ``before``'s."""
         ...
 
+    async def find(self, guarantee_id: str) -> Ledger | None:
+        """The guarantee's ledger, None if it was never used."""
+        ...
+
+    async def mark_published(self, guarantee_id: str, notice_id: str, repayment: bool) -> None:
+        """Kafka acknowledged the entry of the draw on ``notice_id`` (or its repayment's)."""
+        ...
+
 
 class InMemoryGuaranteeStore:
     """The ledgers in a dict, with the database's conditions (each await yields, so that two
@@ -111,8 +125,25 @@ class InMemoryGuaranteeStore:
             now.draws[d.notice_id].repayment is not None for d in draws
         ):
             return False
-        self.ledgers[before.guarantee_id] = after_repayment(now, draws)
+        # as the database's $set of each repayment: the rest of the draw stays as it is now
+        kept = [replace(d, published=now.draws[d.notice_id].published) for d in draws]
+        self.ledgers[before.guarantee_id] = after_repayment(now, kept)
         return True
+
+    async def find(self, guarantee_id: str) -> Ledger | None:
+        await self._io()
+        return self.ledgers.get(guarantee_id)
+
+    async def mark_published(self, guarantee_id: str, notice_id: str, repayment: bool) -> None:
+        await self._io()
+        book = self.ledgers[guarantee_id]
+        draw = book.draws[notice_id]
+        if repayment:
+            assert draw.repayment is not None
+            draw = replace(draw, repayment=replace(draw.repayment, published=True))
+        else:
+            draw = replace(draw, published=True)
+        self.ledgers[guarantee_id] = replace(book, draws={**book.draws, notice_id: draw})
 
 
 def notice_key(notice_id: str) -> str:
@@ -127,14 +158,39 @@ class MongoGuaranteeStore:
         self.collection, self.timeout_s = collection, timeout_s
 
     async def ledger(self, guarantee_id: str, amount: Decimal) -> Ledger:
+        found = await self.find(guarantee_id)
+        return Ledger.issued(guarantee_id, amount) if found is None else found
+
+    async def find(self, guarantee_id: str) -> Ledger | None:
         try:
             with pymongo.timeout(self.timeout_s):
                 doc = await self.collection.find_one(
                     {"guarantee_id": guarantee_id}, sort=[("sequence", pymongo.DESCENDING)]
                 )
+                if doc is None:
+                    return None
+                marks = {
+                    str(m["_id"])
+                    async for m in self.collection.find(
+                        {"published_of": guarantee_id}, projection={"_id": 1}
+                    )
+                }
         except PyMongoError as exc:
             raise LedgerUnavailable(str(exc)) from exc
-        return Ledger.issued(guarantee_id, amount) if doc is None else ledger_of(doc)
+        return with_published(ledger_of(doc), marks)
+
+    async def mark_published(self, guarantee_id: str, notice_id: str, repayment: bool) -> None:
+        mark = {
+            "_id": published_id(guarantee_id, notice_id, repayment),
+            "published_of": guarantee_id,
+        }
+        try:
+            with pymongo.timeout(self.timeout_s):
+                await self.collection.insert_one(mark)
+        except DuplicateKeyError:
+            return  # noted already
+        except PyMongoError as exc:
+            raise LedgerUnavailable(str(exc)) from exc
 
     async def record_draw(self, before: Ledger, draw: Draw) -> bool:
         if before.balance < draw.amount or draw.notice_id in before.draws:
@@ -156,6 +212,28 @@ class MongoGuaranteeStore:
         except PyMongoError as exc:
             raise LedgerUnavailable(str(exc)) from exc
         return True
+
+
+def published_id(guarantee_id: str, notice_id: str, repayment: bool) -> str:
+    """The id of the marker that the draw on ``notice_id`` (or its repayment) is published."""
+    return f"{guarantee_id}#{notice_key(notice_id)}" + ("/repayment" if repayment else "")
+
+
+def with_published(book: Ledger, marks: set[str]) -> Ledger:
+    """The ledger with each entry noted published as its marker says."""
+    draws = {}
+    for notice_id, draw in book.draws.items():
+        repayment = draw.repayment
+        if repayment is not None:
+            repayment = replace(
+                repayment, published=published_id(book.guarantee_id, notice_id, True) in marks
+            )
+        draws[notice_id] = replace(
+            draw,
+            published=published_id(book.guarantee_id, notice_id, False) in marks,
+            repayment=repayment,
+        )
+    return replace(book, draws=draws)
 
 
 def snapshot_id(guarantee_id: str, sequence_before: int) -> str:

@@ -134,3 +134,27 @@ async def test_concurrent_draws_through_the_bank_never_overdraw(
         (3, Decimal("10000.00")),
     ]
     assert (await store.ledger(G_A.guarantee_id, G_A.amount)).balance == Decimal("10000.00")
+
+
+async def test_an_entry_is_noted_published_without_touching_the_ledger(
+    database: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """A draw recorded is unpublished until noted (what the bank's sweep publishes); the
+    note is a marker of its own, so a draw recorded meanwhile is never overwritten."""
+    store = MongoGuaranteeStore(database[COLLECTION])
+    book = await store.ledger("G-I", AMOUNT)
+    first = ledger.decide_draw(book, asked("N-1", "60813.00", "PAY-1"))
+    assert isinstance(first, ledger.Drawn) and await store.record_draw(book, first.draw)
+    assert await store.find("G-X") is None  # never used
+    recorded = await store.find("G-I")
+    assert recorded is not None and ledger.unpublished(recorded) != []
+    book = await store.ledger("G-I", AMOUNT)
+    second = ledger.decide_draw(book, asked("N-2", "1000.00", "PAY-2"))
+    assert isinstance(second, ledger.Drawn)
+    await store.mark_published("G-I", "N-1", repayment=False)
+    assert await store.record_draw(book, second.draw)  # the note did not move the ledger
+    await store.mark_published("G-I", "N-1", repayment=False)  # noted twice: no harm
+    after = await store.find("G-I")
+    assert after is not None and after.sequence == 2
+    assert after.draws["N-1"].published and not after.draws["N-2"].published
+    assert after.balance == Decimal("38187.00")  # 100,000.00 - 60,813.00 - 1,000.00

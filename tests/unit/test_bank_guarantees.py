@@ -88,6 +88,7 @@ class Counter:
     client: httpx.AsyncClient
     store: InMemoryGuaranteeStore
     now: list[datetime]
+    bank: Bank
 
     async def draw(
         self, payment: dict[str, Any], key: str | None = "k-1", auth: dict[str, str] | None = None
@@ -136,7 +137,7 @@ async def counter(start: datetime = T0) -> AsyncIterator[Counter]:
         )
         transport = httpx.ASGITransport(create_app(bank), raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://bank") as client:
-            yield Counter(broker, client, store, now)
+            yield Counter(broker, client, store, now, bank)
         await producer.stop()
 
 
