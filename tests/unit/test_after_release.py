@@ -324,3 +324,17 @@ def test_a_state_written_before_changes_after_release_reads_and_reopens() -> Non
     assert old == state
     _, results = fold_from(old, [change(), approval(LESS)])
     assert results[-1].refund == Decimal("3678.94")
+
+
+def test_a_supplementary_notice_is_due_on_a_working_day_as_any_notice() -> None:
+    """Approved on Saturday 5 December 2026 (China): the fifteenth day, 20 December, is a
+    Sunday, so the supplementary notice is due by Monday 21 December, as a notice issued then
+    before release would be (payment.due_by, 海关进出口货物征税管理办法): a payment on the 21st
+    is in time."""
+    saturday = approval().model_copy(update={"decided_at": china(5)})
+    _, results = run([*released(), change(), saturday])
+    notice = results[-1].payment_notice
+    assert notice is not None and results[-1].status is ClearanceStatus.SUPPLEMENTARY_PAYMENT_DUE
+    assert notice.due_by == date(2026, 12, 21) == payment.due_by(date(2026, 12, 5))
+    before_release = payment.notice("D-0001", 2, (saturday,), saturday.decided_at)
+    assert before_release is not None and before_release.due_by == notice.due_by
