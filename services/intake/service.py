@@ -312,11 +312,17 @@ def refusal(
 
 
 def has_order(document: dict[str, Any]) -> bool:
-    """Whether the document's current version has had an inspection order."""
-    version = document.get("version")
+    """Whether the version the join is deciding has had an inspection order: the version of
+    the latest step, not the document's, which may be an amendment that raced the order (the
+    join ignored it: one inspection, and the order, its escalation and its steps stand; a
+    version the join did take after the latest step follows one without an order)."""
+    steps = document.get("steps") or ()
+    if not steps:
+        return False
+    version = steps[-1].get("version")
     return any(
         step.get("status") == "INSPECTION_REQUIRED" and step.get("version") == version
-        for step in document.get("steps") or ()
+        for step in steps
     )
 
 
