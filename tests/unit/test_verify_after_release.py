@@ -17,7 +17,7 @@ from typing import Any
 from services.aggregator import payment
 from singlewindow.events import ClearanceStatus, Decision, DeclarationSubmitted
 from tests import factories
-from tests.unit.test_verify import ID, Life, folded, kinds, lodged, paid_life, ruled_on
+from tests.unit.test_verify import DEADLINE, ID, Life, folded, kinds, lodged, paid_life, ruled_on
 
 HOUR = 3600
 
@@ -143,3 +143,27 @@ def test_a_change_customs_ruled_on_without_an_answer_is_a_missing_result() -> No
     v3 = change("1.1")
     waiting = folded([*released_events(), v3])  # customs has not ruled yet: nothing missing
     assert kinds(waiting.verify()) == []
+
+
+def test_an_escalation_of_a_change_after_release_is_a_finding() -> None:
+    """The join gives a change after release no deadline (customs approves it in its own
+    time): a TIMED_OUT on it, even one at the submission + the aggregator's deadline naming
+    customs, is no step the join writes."""
+    v3 = change("1.1")
+    life = folded([*released_events(), v3])  # customs has not ruled yet
+    last = life.results[-1]
+    forged = last.model_copy(
+        update={
+            "status": ClearanceStatus.TIMED_OUT,
+            "sequence": last.sequence + 1,
+            "version": 3,
+            "result_id": "R-timed-out",
+            "decided_at": v3.submitted_at + DEADLINE,
+            "missing_agencies": ("customs",),
+            "decisions": (),
+            "payment_notice": None,
+            "settlement": None,
+        }
+    )
+    assert kinds(life.verify()) == []
+    assert kinds(life.verify(results=[*life.results, forged])) == ["result contradicts verdicts"]
