@@ -404,7 +404,9 @@ def _released_life(state: JoinState, event: Input) -> tuple[JoinState, list[Clea
             for v in state.verdicts
         ):
             return state, []  # on the version released (or older), or a duplicate
-        return state.model_copy(update={"verdicts": (*state.verdicts, event)}), []
+        # seen, as in a life going on: the answer it may give is dated by it, and the life is
+        # kept from it (whichever of the change and its verdict is read first)
+        return _seen(state.model_copy(update={"verdicts": (*state.verdicts, event)}), event), []
     if (
         not isinstance(event, DeclarationSubmitted)
         or not event.after_release

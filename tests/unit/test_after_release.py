@@ -338,3 +338,15 @@ def test_a_supplementary_notice_is_due_on_a_working_day_as_any_notice() -> None:
     assert notice.due_by == date(2026, 12, 21) == payment.due_by(date(2026, 12, 5))
     before_release = payment.notice("D-0001", 2, (saturday,), saturday.decided_at)
     assert before_release is not None and before_release.due_by == notice.due_by
+
+
+def test_the_state_and_its_retention_do_not_depend_on_what_is_read_first() -> None:
+    """Customs' verdict on the change read before the change (the declarations topic lagging):
+    the state is the same as in the other order, so the life is kept for the retention from
+    customs' answer, not from the change's submission: a later change the intake takes (within
+    its window from the answer) still finds it."""
+    for verdict in (approval(LESS), approval(MORE), approval(MORE, decision=Decision.REJECT)):
+        first, results = run([*released(), change(), verdict])
+        second, again = run([*released(), verdict, change()])
+        assert (second, again) == (first, results)
+        assert due(second, RETENTION) > results[-1].decided_at + RETENTION
