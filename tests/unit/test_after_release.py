@@ -350,3 +350,15 @@ def test_the_state_and_its_retention_do_not_depend_on_what_is_read_first() -> No
         second, again = run([*released(), verdict, change()])
         assert (second, again) == (first, results)
         assert due(second, RETENTION) > results[-1].decided_at + RETENTION
+
+
+def test_a_change_that_replaces_one_still_assessed_is_answered_in_every_arrival_order() -> None:
+    """Version 2 asked, then version 3 replacing it before customs answered: customs' verdict
+    on version 3 may be read before version 3 itself (even before version 2): in every order
+    the join answers version 3, never waits for ever on a verdict it dropped."""
+    late = [change(), change(3, 700), approval(LESS, version=3)]
+    outcomes = {tuple(run([*released(), *order])[1]) for order in permutations(late)}
+    assert len(outcomes) == 1
+    [results] = outcomes
+    assert steps(list(results))[-1] == (3, 3, ClearanceStatus.RELEASED)
+    assert results[-1].refund == Decimal("3678.94")
