@@ -15,9 +15,24 @@ from decimal import Decimal
 from typing import Any
 
 from services.aggregator import payment
-from singlewindow.events import ClearanceStatus, Decision, DeclarationSubmitted
+from services.aggregator.join import fold
+from singlewindow.events import ClearanceStatus, Decision, DeclarationSubmitted, PaymentKind
 from tests import factories
-from tests.unit.test_verify import DEADLINE, ID, Life, folded, kinds, lodged, paid_life, ruled_on
+from tests.unit.test_verify import (
+    DEADLINE,
+    ID,
+    KEROSENE,
+    Life,
+    folded,
+    found,
+    kerosene,
+    kinds,
+    lodged,
+    paid_life,
+    ruled,
+    ruled_on,
+)
+from tests.unit.test_verify import EVENTS as INSPECTED
 
 HOUR = 3600
 
@@ -167,3 +182,57 @@ def test_an_escalation_of_a_change_after_release_is_a_finding() -> None:
     )
     assert kinds(life.verify()) == []
     assert kinds(life.verify(results=[*life.results, forged])) == ["result contradicts verdicts"]
+
+
+def test_a_change_of_goods_drawn_in_customs_random_sample_is_not_refused_for_the_sample() -> None:
+    """D-0076 (kerosene) was drawn in customs' random sample, inspected, found compliant and
+    released on a draw on general guarantee G-1. The trader then declares 1,100 kg, not 1,000:
+    customs' real rules assess the change (the sample is the declaration id's, the same for
+    every version, and the goods are out: it draws no INSPECT, which the join would take as a
+    refusal of every change of this declaration, a refund included); the supplementary notice
+    is drawn on G-1 too, and the whole life, both ledger entries included, verifies clean."""
+    events = [*INSPECTED, found("customs"), found("ciq", hours=3)]
+    state, _ = fold(events, DEADLINE)
+    assert state is not None and state.notice is not None
+    first = state.notice
+    v1 = kerosene()
+    item = v1.items[0].model_copy(
+        update={"quantity": Decimal("1100"), "second_quantity": Decimal("1375")}
+    )
+    v2 = v1.model_copy(
+        update={
+            "version": 2,
+            "event_id": "E-K2",
+            "items": (item,),
+            "after_release": True,
+            "required_agencies": ("customs",),
+            "submitted_at": factories.T0 + timedelta(hours=6),
+        }
+    )
+    verdict = ruled(v2, "customs", factories.T0 + timedelta(hours=7))
+    assert verdict.decision is Decision.CLEAR and verdict.reasons == ()
+    released = [*events, draw(first.notice_id, first.amount, 1, first.amount, 5)]
+    life = folded([*released, v2, verdict])
+    assert steps(life)[-1] == (4, 2, ClearanceStatus.SUPPLEMENTARY_PAYMENT_DUE)
+    due = life.results[-1].payment_notice
+    assert due is not None and due.amount == Decimal("169.50")
+    paid = draw(due.notice_id, due.amount, 2, first.amount + due.amount, 8)
+    life = folded([*released, v2, verdict, paid])
+    assert steps(life)[-1] == (5, 2, ClearanceStatus.RELEASED)
+    assert kinds(life.verify()) == []
+
+
+def draw(notice_id: str, amount: Decimal, sequence: int, drawn: Decimal, hours: int) -> Any:
+    """A draw on G-1 (500,000.00) on D-0076's notice, ``drawn`` in all by then."""
+    return factories.payment(
+        KEROSENE,
+        notice_id=notice_id,
+        payment_id=f"PAY-draw-{sequence}",
+        kind=PaymentKind.GENERAL_GUARANTEE,
+        amount=amount,
+        paid_at=factories.T0 + timedelta(hours=hours),
+        guarantee_id="G-1",
+        guarantee_amount=Decimal("500000.00"),
+        ledger_sequence=sequence,
+        balance_after=Decimal("500000.00") - drawn,
+    )
