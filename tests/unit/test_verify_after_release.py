@@ -10,13 +10,23 @@ customs' real rules collect 53,185.39 VAT: a supplementary notice of 53,185.39 -
 
 from __future__ import annotations
 
-from datetime import timedelta
+import random
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from services.aggregator import payment
-from services.aggregator.join import fold
-from singlewindow.events import ClearanceStatus, Decision, DeclarationSubmitted, PaymentKind
+from services.aggregator.join import INSPECTION_DEADLINE, fold, step, tick
+from singlewindow.events import (
+    AgencyVerdict,
+    ClearanceStatus,
+    Decision,
+    DeclarationSubmitted,
+    InspectionFinding,
+    JoinState,
+    PaymentConfirmed,
+    PaymentKind,
+)
 from tests import factories
 from tests.unit.test_verify import (
     DEADLINE,
@@ -235,4 +245,125 @@ def draw(notice_id: str, amount: Decimal, sequence: int, drawn: Decimal, hours: 
         guarantee_amount=Decimal("500000.00"),
         ledger_sequence=sequence,
         balance_after=Decimal("500000.00") - drawn,
+    )
+
+
+def test_random_inspected_escalated_guaranteed_and_changed_lives_verify_clean() -> None:
+    """D-0076 inspected (each agency's finding in time or after the order's deadline, read
+    before or after the aggregator's clock ticked past it), its notice paid, partly then in
+    full, secured by a bank guarantee or drawn on G-1 (with redeliveries); then two changes
+    after release of its quantity, each read before or after customs' verdict on it (and
+    again), a supplementary notice paid or drawn on G-1. Whatever the join writes verifies
+    clean, the guarantee's ledger included."""
+    rng = random.Random(20261128)
+    seen: set[ClearanceStatus] = set()
+    for _ in range(150):
+        life = _random_life(rng)
+        if life is None:
+            continue
+        seen |= {r.status for r in life.results}
+        assert kinds(life.verify()) == [], [(r.sequence, r.version, r.status) for r in life.results]
+    assert {
+        ClearanceStatus.TIMED_OUT,
+        ClearanceStatus.SUPPLEMENTARY_PAYMENT_DUE,
+        ClearanceStatus.RELEASED,
+    } <= seen
+
+
+def hours(h: int) -> datetime:
+    return factories.T0 + timedelta(hours=h)
+
+
+def _random_life(rng: random.Random) -> Life | None:
+    """One such life (None: not released on version 1, no change asked)."""
+    findings = [
+        found("customs", hours=rng.choice([2, 60])),
+        found("ciq", hours=rng.choice([3, 61])),
+    ]
+    rng.shuffle(findings)
+    cut = rng.randint(0, 2)
+    state, results = fold([*INSPECTED, *findings[:cut]], DEADLINE, INSPECTION_DEADLINE)
+    assert state is not None
+    if rng.random() < 0.7:
+        state, out = tick(state, factories.T0 + timedelta(days=3), timedelta(days=60))
+        results += out
+    events: list[Any] = [*INSPECTED, *findings]
+
+    def read(more: list[Any]) -> JoinState:
+        nonlocal state
+        for event in more:
+            assert state is not None
+            state, out = step(state, event, DEADLINE, INSPECTION_DEADLINE)
+            results.extend(out)
+        events.extend(more)
+        assert state is not None
+        return state
+
+    state = read(findings[cut:])
+    if state.notice is None:
+        return None
+    notice, ledger, drawn = state.notice, 1, Decimal("0")
+
+    def paying(notice_id: str, amount: Decimal, payment_id: str, h: int, **more: Any) -> Any:
+        return factories.payment(
+            KEROSENE,
+            notice_id=notice_id,
+            payment_id=payment_id,
+            amount=amount,
+            paid_at=hours(h),
+            **more,
+        )
+
+    how = rng.choice(["paid", "part", "bank", "drawn"])
+    if how == "paid":
+        paid = [paying(notice.notice_id, notice.outstanding, "P-1", 63)]
+    elif how == "part":
+        paid = [
+            paying(notice.notice_id, Decimal("1000.00"), "P-0", 62),
+            paying(notice.notice_id, notice.amount, "P-1", 63),
+        ]
+    elif how == "bank":
+        bank = PaymentKind.BANK_GUARANTEE
+        paid = [paying(notice.notice_id, notice.amount, "P-B", 63, kind=bank)]
+    else:
+        drawn += notice.amount
+        paid = [draw(notice.notice_id, notice.amount, ledger, drawn, 63)]
+        ledger += 1
+    state = read(paid + paid[-1:] * rng.randint(0, 1))
+    if state.decided is not ClearanceStatus.RELEASED:
+        return None
+    for version in (2, 3):
+        v1 = kerosene()
+        quantity = Decimal(rng.choice(["900", "1000", "1100"]))
+        item = v1.items[0].model_copy(
+            update={"quantity": quantity, "second_quantity": quantity * Decimal("1.25")}
+        )
+        asked = v1.model_copy(
+            update={
+                "version": version,
+                "event_id": f"E-K{version}",
+                "items": (item,),
+                "after_release": True,
+                "required_agencies": ("customs",),
+                "submitted_at": hours(64 + 5 * version),
+            }
+        )
+        answer = ruled(asked, "customs", hours(65 + 5 * version))
+        both = [asked, answer] if rng.random() < 0.5 else [answer, asked]
+        state = read(both + both[:1] * rng.randint(0, 1))
+        if state.last_status is ClearanceStatus.SUPPLEMENTARY_PAYMENT_DUE:
+            due = state.notice
+            assert due is not None
+            if rng.random() < 0.5:
+                drawn += due.amount
+                state = read([draw(due.notice_id, due.amount, ledger, drawn, 66 + 5 * version)])
+                ledger += 1
+            else:
+                state = read([paying(due.notice_id, due.amount, f"P-S{version}", 66 + 5 * version)])
+    return Life(
+        [e for e in events if isinstance(e, DeclarationSubmitted)],
+        [e for e in events if isinstance(e, AgencyVerdict)],
+        results,
+        payments=[e for e in events if isinstance(e, PaymentConfirmed)],
+        findings=[e for e in events if isinstance(e, InspectionFinding)],
     )
