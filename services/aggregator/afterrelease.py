@@ -14,7 +14,8 @@ the Customs Tariff Law of the PRC, 2024):
   the release in force levied (:func:`levied`: what its notice collected, paid or secured by a
   guarantee; late interest paid on it is no tax and never counts). More: a supplementary notice
   (补税) for the difference, a notice like any other (due on the 15th day after the day of
-  issue, late interest 0.05 % a day, :mod:`services.aggregator.payment`), and the declaration
+  issue, moved off rest days and public holidays as any notice's, late interest 0.05 % a day,
+  :mod:`services.aggregator.payment`), and the declaration
   stays released meanwhile (SUPPLEMENTARY_PAYMENT_DUE, then RELEASED once it is settled). Less:
   a refund (退税) of the difference, named on the step (RELEASED with ``refund``). Equal:
   RELEASED on the new version;
@@ -29,7 +30,7 @@ the Customs Tariff Law of the PRC, 2024):
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from services.aggregator import payment
@@ -81,7 +82,7 @@ def supplementary(
     return PaymentNotice(
         notice_id=payment.notice_id(declaration_id, version),
         issued_at=at,
-        due_by=payment.china_day(at) + timedelta(days=payment.DAYS_TO_PAY),
+        due_by=payment.due_by(payment.china_day(at)),
         taxes=difference(before, after),
         amount=amount,
         outstanding=amount,

@@ -404,7 +404,9 @@ def _released_life(state: JoinState, event: Input) -> tuple[JoinState, list[Clea
             for v in state.verdicts
         ):
             return state, []  # on the version released (or older), or a duplicate
-        return state.model_copy(update={"verdicts": (*state.verdicts, event)}), []
+        # seen, as in a life going on: the answer it may give is dated by it, and the life is
+        # kept from it (whichever of the change and its verdict is read first)
+        return _seen(state.model_copy(update={"verdicts": (*state.verdicts, event)}), event), []
     if (
         not isinstance(event, DeclarationSubmitted)
         or not event.after_release
@@ -432,7 +434,7 @@ def _live(
         if state.submitted_at is not None and (state.version or 0) >= event.version:
             return state, []  # a repeated or superseded version
         if event.after_release:
-            if not state.after_release or state.assessed:
+            if not _replaceable(state):
                 # a change after release of a life not released (the intake lodges none),
                 # or once customs answered the change before it
                 return state, []
@@ -450,7 +452,8 @@ def _live(
             return state, []  # a duplicate verdict: ignored, not counted
         if state.submitted_at is not None and version < (state.version or 1):
             return state, []  # on a superseded version: no longer counts
-        if version > (state.version or 1) and _closed_to_versions(state):
+        closed = _closed_to_versions(state) and not _replaceable(state)
+        if version > (state.version or 1) and closed:
             return state, []  # on a version the join will never take
         state = state.model_copy(update={"verdicts": (*state.verdicts, event)})
     elif isinstance(event, DeclarationWithdrawn):
@@ -505,6 +508,12 @@ def _closed_to_versions(state: JoinState) -> bool:
     inspection: no amendment after the order; the intake refuses it too, and a change then
     needs customs' approval)."""
     return state.last_status in RELEASED_STATUSES or state.order is not None
+
+
+def _replaceable(state: JoinState) -> bool:
+    """Whether a change after release is assessed, not answered yet: a later change replaces
+    it (and a verdict on that one may be read before it)."""
+    return state.after_release and not state.assessed
 
 
 def _supplementary_due(state: JoinState) -> bool:

@@ -724,10 +724,12 @@ def _verify_pending(
         w
         for w in lodged.withdrawals
         if join.check(w, deadline_after) is None
-        # asked once its version's inspection was ordered: refused while it was unfinished
-        # (the order in which the aggregator read the withdrawal and the findings is not
-        # recorded, so any such withdrawal may have been read while it was)
-        and not any(r.version == w.version and r.decided_at <= w.withdrawn_at for r in ordered)
+        # asked once the inspection was ordered: refused while it was unfinished (the order
+        # in which the aggregator read the withdrawal and the findings is not recorded, so
+        # any such withdrawal may have been read while it was). Whatever version it names:
+        # the join takes no version after the order, and the intake names the version the
+        # trader saw, which may be an amendment that raced the order
+        and not any(r.decided_at <= w.withdrawn_at for r in ordered)
     ]
     if not released and standing:
         # (once the goods are out, conditionally, a withdrawal changes nothing)
@@ -823,6 +825,8 @@ def _step_problem(
         verdicts = _on(recorded.version or 1, lodged.verdicts)
         if first is not None and recorded.sequence > first:
             return "result contradicts verdicts", "escalated after its answer"
+        if declaration.after_release:  # customs approves it in its own time (join._take)
+            return "result contradicts verdicts", "a change after release has no deadline"
         if not _timed_out_as_recorded(declaration, verdicts, recorded, deadline_after):
             return "result contradicts verdicts", "timeout not as recorded"
         return None

@@ -40,12 +40,16 @@ Per declaration, after the items:
   no other costs were added to the price.
 - ``CUS-OWNER-RISK`` INSPECT, check ``DECLARANT_RISK`` (:func:`owner_risk`): the risk level
   of the goods' owner, the domestic consignee or consignor, is HIGH -- not the broker's who
-  lodges for it (an unknown party is MEDIUM: no action).
+  lodges for it (an unknown party is MEDIUM: no action). Not on a change after release
+  (``after_release``): the goods are out, nothing is left to examine, and the join takes an
+  INSPECT on it as a refusal, so the owner's risk would refuse every change it asks.
 - ``CUS-RANDOM-SAMPLE`` INSPECT, check ``RANDOM_SAMPLE`` (:func:`random_sample`): the
   declaration falls in the random sample, drawn with a keyed hash of its id under the agency's
   secret sampling key (see :mod:`services.customs.sampling`): the trader cannot predict it, a
   replay with the same key reproduces it. The verdict names the key version
-  (``sampling_key_version``).
+  (``sampling_key_version``). Not on a change after release: the draw is the declaration id's,
+  the same for every version, so a declaration drawn once would have every change refused
+  (a refund included) for a sample of goods already released.
 
 Taxes (:mod:`services.customs.duties`): IMPORT only, one ``DutyLine`` per item that can be
 assessed (HS code known and not prohibited, currency known, quantities in the statutory
@@ -389,6 +393,8 @@ def owner_risk(case: Case) -> Iterator[Ruling]:
     A party without a risk profile is MEDIUM, which draws no action.
     """
     declaration = case.declaration
+    if declaration.after_release:
+        return  # the goods are out: nothing to examine (an INSPECT would refuse the change)
     uscc = declaration.owner.uscc
     risk = case.reference.risk_of(uscc)
     if risk is not RiskLevel.HIGH:
@@ -407,8 +413,9 @@ def owner_risk(case: Case) -> Iterator[Ruling]:
 
 def random_sample(case: Case) -> Iterator[Ruling]:
     """``CUS-RANDOM-SAMPLE`` INSPECT ``RANDOM_SAMPLE``: the declaration was drawn in the random
-    sample (the draw is the case's, see :mod:`services.customs.sampling`)."""
-    if case.sample.sampled:
+    sample (the draw is the case's, see :mod:`services.customs.sampling`); never a change after
+    release, whose goods are out."""
+    if case.sample.sampled and not case.declaration.after_release:
         yield Ruling.inspect(
             RANDOM_SAMPLE,
             f"selected by random sampling at rate {case.reference.random_inspection_rate}",

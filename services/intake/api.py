@@ -34,7 +34,9 @@ and ``rate_burst``) that every submission and every read takes from: 429 with
   amendment, so must the new body's declarant (else 403). After release (RELEASED, or
   AMENDMENT_REFUSED: the release before stands) a PUT is a change after release (放行后修改):
   routed to customs alone, whose approval it needs (202); 422 ``containers-changed`` if it
-  names other containers than those released; 409 ``change-window-closed`` when the latest
+  names other containers than those released; 409 ``amendment-raced`` when the version shown
+  is an amendment that raced the release (the containers released are not known); 409
+  ``change-window-closed`` when the latest
   step is older than ``INTAKE_CHANGE_AFTER_RELEASE_DAYS`` (30), and ``change-pending`` while
   one is assessed or its supplementary notice is unpaid. 409 (problem document) when it is
   closed (REJECTED, WITHDRAWN, SANCTIONED, RECALLED, and RELEASED for documents or a
@@ -169,6 +171,7 @@ NOT_AMENDABLE = {
     "inspected": "inspection-ordered",
     "change-pending": "change-pending",
     "too-late": "change-window-closed",
+    "raced": "amendment-raced",
     "no-versions": "no-versions",
 }
 

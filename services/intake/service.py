@@ -31,7 +31,9 @@ exceptions into problem documents.
   ``after_release``, routed to customs alone, whose approval it needs
   (:func:`services.intake.routing.route_after_release`); within
   ``Limits.change_after_release_days`` of the latest step (beyond, the aggregator may have
-  dropped the life: ``too-late``), with the containers released (:class:`ContainersChanged`),
+  dropped the life: ``too-late``), with the containers released (:class:`ContainersChanged`;
+  ``raced`` when the version shown is an amendment that raced the release, whose containers
+  may not be those released),
   and not while one is assessed or its supplementary duty is unpaid (``change-pending``).
   Documents and withdrawals stay refused after release. Each
   version is claimed in the idempotency store (``ids.version_key``) before it is published:
@@ -178,7 +180,9 @@ class NotAmendable(Refused):
     (released on condition, or a supplementary notice due: the goods are out),
     ``inspected`` (an inspection order: no new version, one inspection), ``change-pending``
     (a change after release is assessed, or its supplementary notice is unpaid), ``too-late``
-    (released longer ago than changes after release are taken) or ``no-versions`` (lodged
+    (released longer ago than changes after release are taken), ``raced`` (released, but the
+    version shown is an amendment that raced the release: the containers released, which a
+    change after release keeps, are not known here) or ``no-versions`` (lodged
     before amendments existed: its life ended at its first answer)."""
 
     def __init__(self, declaration_id: str, reason: str, status: str) -> None:
@@ -192,6 +196,13 @@ class NotAmendable(Refused):
                 f"declaration {declaration_id} is {status}: customs is assessing a change "
                 "after release, or its supplementary notice is unpaid; no other change until "
                 "then"
+            )
+        elif reason == "raced":
+            why = (
+                f"declaration {declaration_id} was released on an earlier version than the one "
+                "it shows (an amendment that raced the release, which was not taken): a change "
+                "after release must keep the containers released, which cannot be checked "
+                "here: ask customs directly"
             )
         elif reason == "too-late":
             why = (
@@ -318,11 +329,17 @@ def _scope(operation: str, declaration_id: str, body_hash: str) -> str:
 
 
 def has_order(document: dict[str, Any]) -> bool:
-    """Whether the document's current version has had an inspection order."""
-    version = document.get("version")
+    """Whether the version the join is deciding has had an inspection order: the version of
+    the latest step, not the document's, which may be an amendment that raced the order (the
+    join ignored it: one inspection, and the order, its escalation and its steps stand; a
+    version the join did take after the latest step follows one without an order)."""
+    steps = document.get("steps") or ()
+    if not steps:
+        return False
+    version = steps[-1].get("version")
     return any(
         step.get("status") == "INSPECTION_REQUIRED" and step.get("version") == version
-        for step in document.get("steps") or ()
+        for step in steps
     )
 
 
@@ -496,6 +513,10 @@ class IntakeService:
         after_release = change == AMENDMENT and status in REOPENABLE
         if after_release and self._too_late(document):
             raise NotAmendable(declaration_id, "too-late", status)
+        if after_release and (document.get("result") or {}).get("version") != version:
+            # the version shown is an amendment that raced the release (the join ignored it):
+            # the containers released, which a change must keep, are not the ones it shows
+            raise NotAmendable(declaration_id, "raced", status)
         return _Open(declaration_id, version, declared, after_release)
 
     def _too_late(self, document: dict[str, Any]) -> bool:

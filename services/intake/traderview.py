@@ -374,6 +374,21 @@ def _paid_notice(steps: list[Doc]) -> tuple[Doc | None, Doc | None]:
     return None, None
 
 
+def _unrepaid_draw(steps: list[Doc], payments: Iterable[Doc]) -> dict[str, Any] | None:
+    """The first draw on a general guarantee that settled a step and is not repaid yet (None if
+    none is): a change after release settled otherwise, refunded or refused leaves the draw
+    that released the version before it to be repaid."""
+    confirmed = list(payments)
+    for step in steps:
+        settlement = step.get("settlement") or {}
+        if settlement.get("kind") != PaymentKind.GENERAL_GUARANTEE:
+            continue
+        drawn = trader_draw(settlement, confirmed)
+        if drawn is not None and not drawn.get("repaid_at"):
+            return drawn
+    return None
+
+
 REASON_FIELDS = ("code", "message", "item")
 # what an inspector's finding shows the trader: never the inspector (an officer's identity)
 # nor the station's ids
@@ -452,6 +467,7 @@ class Situation:
     findings: list[dict[str, Any]]
     gone_out: int = 0
     settlement: dict[str, Any] | None = None
+    unrepaid: dict[str, Any] | None = None  # a draw not repaid yet, whichever step it settled
 
     @property
     def here(self) -> str:
@@ -465,6 +481,14 @@ class Situation:
     @property
     def owed(self) -> bool:
         return self.notice is not None and Decimal(str(self.notice["outstanding"])) > 0
+
+    @property
+    def to_repay(self) -> dict[str, Any] | None:
+        """A draw on a general guarantee still to repay in the consolidated payment: one that
+        settled any step (a release before a change after release included), else the
+        settlement's shown."""
+        drawn = self.unrepaid or (self.settlement or {}).get("guarantee")
+        return drawn if drawn and not drawn.get("repaid_at") else None
 
 
 def _next(
@@ -551,27 +575,35 @@ def _conditional(now: Situation) -> dict[str, Any]:
     )
 
 
+def _repay(drawn: dict[str, Any], lead: str, agencies: Iterable[str] = ()) -> dict[str, Any]:
+    """``REPAY_GUARANTEE``: the draw on a general guarantee is still to be repaid, whatever
+    else ``lead`` says of the declaration."""
+    guarantee = drawn["guarantee_id"]
+    return _next(
+        "REPAY_GUARANTEE",
+        f"{lead} The duties drawn on your general guarantee {guarantee} are due in your "
+        f"consolidated payment (汇总征税) by {drawn['repay_by']}, with the other duties drawn "
+        f"that month, through your bank; after that date late interest of {LATE_INTEREST} of "
+        "the amount accrues per day.",
+        f"POST /v1/guarantees/{guarantee}/repayments",
+        agencies,
+    )
+
+
 def _released(now: Situation) -> dict[str, Any]:
     refund = now.result.get("refund")
+    drawn = now.to_repay
     if refund is not None:
-        return _next(
-            "NONE",
-            f"Customs approved the change after release: {refund} CNY of duties paid on the "
+        approved = (
+            f"Customs approved the change after release: {refund} CNY of duties levied on the "
             "release before are to be refunded (退税); customs will contact you about the "
-            "refund. The goods stay released.",
+            "refund. The goods stay released."
         )
-    drawn = (now.settlement or {}).get("guarantee")
-    if drawn and not drawn.get("repaid_at"):
-        guarantee = drawn["guarantee_id"]
-        return _next(
-            "REPAY_GUARANTEE",
-            f"The goods are released against your general guarantee {guarantee}: they may "
-            "leave the port through the gate. The duties drawn on it are due in your "
-            f"consolidated payment (汇总征税) by {drawn['repay_by']}, with the other duties "
-            "drawn this month, through your bank; after that date late interest of "
-            f"{LATE_INTEREST} of the amount accrues per day.",
-            f"POST /v1/guarantees/{guarantee}/repayments",
-        )
+        if drawn:
+            return _repay(drawn, approved)
+        return _next("NONE", approved)
+    if drawn:
+        return _repay(drawn, "The goods are released: they may leave the port through the gate.")
     if now.gone_out:
         return _next(
             "NONE",
@@ -600,17 +632,27 @@ def _supplementary(now: Situation) -> dict[str, Any]:
 
 
 def _refused(now: Situation) -> dict[str, Any]:
-    return _next(
-        "NONE",
+    refused = (
         "Customs refused the change after release (its verdict's reasons say why): the "
         "release before it stands, and the goods may leave the port under it. You may ask for "
-        f"another change (PUT {now.here}).",
-        None,
-        now.deciding("REJECT") + now.deciding("HOLD") + now.deciding("INSPECT"),
+        f"another change (PUT {now.here})."
     )
+    deciding = now.deciding("REJECT") + now.deciding("HOLD") + now.deciding("INSPECT")
+    drawn = now.to_repay
+    if drawn:
+        return _repay(drawn, refused, deciding)
+    return _next("NONE", refused, None, deciding)
 
 
-def _change_assessed(_: Situation) -> dict[str, Any]:
+def _change_assessed(now: Situation) -> dict[str, Any]:
+    drawn = now.to_repay
+    if drawn:  # the consolidated payment does not wait for customs' answer
+        return _repay(
+            drawn,
+            "Customs is assessing the change you asked for after release; the release before "
+            "it stands, and goods still in the port leave once customs has answered.",
+            ["customs"],
+        )
     return _next(
         "WAIT",
         "Customs is assessing the change you asked for after release; the release before it "
@@ -709,6 +751,7 @@ def next_step(
     findings: list[dict[str, Any]] | None = None,
     changing: bool = False,
     settlement: dict[str, Any] | None = None,
+    unrepaid: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What the trader must do now: a code for machines, a message for people, the request
     to make (if any) and the agencies concerned (:data:`NEXT_STEPS`, one rule per status).
@@ -731,7 +774,11 @@ def next_step(
       (``POST /v1/guarantees/{id}/repayments`` at the bank), by the date it names;
     - after release (``changing``: the version shown is a change after release): IN_REVIEW
       -> ``WAIT`` for customs' approval; SUPPLEMENTARY_PAYMENT_DUE -> ``PAY`` the
-      supplementary notice; AMENDMENT_REFUSED -> ``NONE`` (the release before stands).
+      supplementary notice; AMENDMENT_REFUSED -> ``NONE`` (the release before stands);
+    - but RELEASED (a refund included), AMENDMENT_REFUSED, or a change assessed while a draw
+      on a general guarantee that settled any step (``unrepaid``: the release before the
+      change, say, whose settlement the latest steps no longer show) is not repaid ->
+      ``REPAY_GUARANTEE``: the consolidated payment's date does not move with the change.
     """
     now = Situation(
         view["declaration_id"],
@@ -740,6 +787,7 @@ def next_step(
         findings or [],
         len(view.get("gate_outs") or ()),
         settlement,
+        unrepaid,
     )
     if changing and view["status"] in ("SUBMITTED", "IN_REVIEW"):
         return _change_assessed(now)
@@ -782,6 +830,7 @@ def trader_view(doc: Doc) -> dict[str, Any]:
             findings,
             bool((doc.get("declaration") or {}).get("after_release")),
             shown_settlement,
+            _unrepaid_draw(steps, view.get("payments") or ()),
         ),
     )
     return body

@@ -15,7 +15,7 @@ what the release levied less what customs collects on the new version.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 
 import httpx
@@ -24,6 +24,7 @@ import pytest
 from deploy.local import journeys
 from deploy.local.demo_data import scenario_body
 from deploy.local.journeys import View, Window
+from services.aggregator.payment import due_by
 from singlewindow.reference import CHINA_TIME
 from tests.e2e.checks import inspector, trader, unsampled_keys
 from tests.e2e.conftest import Platform
@@ -56,7 +57,7 @@ async def test_a_notice_paid_ten_days_late_owes_interest_then_releases(window: W
     notice = first["payment_notice"]
     assert Decimal(notice["amount"]) == Decimal("56663.20") == Decimal(notice["outstanding"])
     issued = datetime.fromisoformat(first["steps"][0]["decided_at"]).astimezone(CHINA_TIME)
-    assert date.fromisoformat(notice["due_by"]) == issued.date() + timedelta(days=15)
+    assert date.fromisoformat(notice["due_by"]) == due_by(issued.date())  # a working day
     assert first["next_step"]["code"] == "PAY"
     owed = next(v for v in views if len(v.get("steps") or ()) == 2)
     assert Decimal(owed["payment_notice"]["outstanding"]) == Decimal("283.32")
@@ -194,7 +195,7 @@ async def test_a_change_after_release_with_customs_approval_collects_the_differe
     notice = due["payment_notice"]
     assert Decimal(notice["amount"]) == collected(due) - levied > 0
     issued = datetime.fromisoformat(notice["issued_at"]).astimezone(CHINA_TIME)
-    assert date.fromisoformat(notice["due_by"]) == issued.date() + timedelta(days=15)
+    assert date.fromisoformat(notice["due_by"]) == due_by(issued.date())  # a working day
     assert due["next_step"]["code"] == "PAY"
     # the goods leave the port under the release of the new version
     declaration_id = due["declaration_id"]

@@ -324,3 +324,41 @@ def test_a_state_written_before_changes_after_release_reads_and_reopens() -> Non
     assert old == state
     _, results = fold_from(old, [change(), approval(LESS)])
     assert results[-1].refund == Decimal("3678.94")
+
+
+def test_a_supplementary_notice_is_due_on_a_working_day_as_any_notice() -> None:
+    """Approved on Saturday 5 December 2026 (China): the fifteenth day, 20 December, is a
+    Sunday, so the supplementary notice is due by Monday 21 December, as a notice issued then
+    before release would be (payment.due_by, 海关进出口货物征税管理办法): a payment on the 21st
+    is in time."""
+    saturday = approval().model_copy(update={"decided_at": china(5)})
+    _, results = run([*released(), change(), saturday])
+    notice = results[-1].payment_notice
+    assert notice is not None and results[-1].status is ClearanceStatus.SUPPLEMENTARY_PAYMENT_DUE
+    assert notice.due_by == date(2026, 12, 21) == payment.due_by(date(2026, 12, 5))
+    before_release = payment.notice("D-0001", 2, (saturday,), saturday.decided_at)
+    assert before_release is not None and before_release.due_by == notice.due_by
+
+
+def test_the_state_and_its_retention_do_not_depend_on_what_is_read_first() -> None:
+    """Customs' verdict on the change read before the change (the declarations topic lagging):
+    the state is the same as in the other order, so the life is kept for the retention from
+    customs' answer, not from the change's submission: a later change the intake takes (within
+    its window from the answer) still finds it."""
+    for verdict in (approval(LESS), approval(MORE), approval(MORE, decision=Decision.REJECT)):
+        first, results = run([*released(), change(), verdict])
+        second, again = run([*released(), verdict, change()])
+        assert (second, again) == (first, results)
+        assert due(second, RETENTION) > results[-1].decided_at + RETENTION
+
+
+def test_a_change_that_replaces_one_still_assessed_is_answered_in_every_arrival_order() -> None:
+    """Version 2 asked, then version 3 replacing it before customs answered: customs' verdict
+    on version 3 may be read before version 3 itself (even before version 2): in every order
+    the join answers version 3, never waits for ever on a verdict it dropped."""
+    late = [change(), change(3, 700), approval(LESS, version=3)]
+    outcomes = {tuple(run([*released(), *order])[1]) for order in permutations(late)}
+    assert len(outcomes) == 1
+    [results] = outcomes
+    assert steps(list(results))[-1] == (3, 3, ClearanceStatus.RELEASED)
+    assert results[-1].refund == Decimal("3678.94")

@@ -209,3 +209,42 @@ async def test_approved_with_less_duty_the_trader_sees_the_refund() -> None:
         view = (await intake.client.get(url)).json()
         assert view["result"]["refund"] == "200.00"
         assert "refund" in view["next_step"]["message"]
+
+
+async def test_a_change_after_a_raced_amendment_is_never_measured_against_its_containers() -> None:
+    """Version 1 (container MSKU...) is released; an amendment naming another container,
+    lodged while the trader still saw it in review, raced the release: the join ignored it,
+    yet it shows as the declaration. The read model does not hold version 1's containers, so
+    the intake cannot check that a change keeps the containers released: it refuses the
+    change (409 ``amendment-raced``), whatever containers it names. Taken with the raced
+    amendment's container, customs' approval would let the gate out with goods no agency
+    cleared (it goes by the version of the latest step)."""
+    async with running() as intake:
+        declaration_id = await lodged(intake)
+        [v1] = declared(intake)
+        url = f"/v1/declarations/{declaration_id}"
+        other = changed("transport.containers", ["MSCU1234566"])
+        assert (await intake.client.put(url, json=other)).status_code == 202  # it raced
+        v2 = declared(intake)[-1]
+        assert v2.consignment.containers != v1.consignment.containers
+        first = [
+            factories.verdict(
+                declaration_id,
+                agency,
+                Decision.CLEAR,
+                declaration_version=1,
+                verdict_id=f"V-{agency}-1",
+                decided_at=v1.submitted_at + timedelta(seconds=1),
+            )
+            for agency in v1.required_agencies
+        ]
+        _, results = join_fold([v1, *first, v2], timedelta(minutes=2))
+        assert [(r.version, str(r.status)) for r in results] == [(1, "RELEASED")]
+        doc = project(intake, v2, *first, *results)
+        assert (doc["status"], doc["version"]) == ("RELEASED", 2)
+        published = len(intake.publisher.events)
+        for body in (CHANGE, changed("transport.containers", ["MSCU1234566"])):
+            # CHANGE keeps version 1's containers, the other names the raced amendment's
+            response = await intake.client.put(url, json=body)
+            assert problem(response, 409)["type"].endswith("amendment-raced"), response.text
+        assert len(intake.publisher.events) == published

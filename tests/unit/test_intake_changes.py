@@ -476,3 +476,47 @@ def test_one_rule_says_which_change_each_status_refuses() -> None:
     assert refusal("TIMED_OUT", WITHDRAWAL, ordered=False) is None
     assert refusal("TIMED_OUT", NEW_VERSION, ordered=True) == "inspected"
     assert refusal("TIMED_OUT", WITHDRAWAL, ordered=True) == "inspected"
+
+
+async def test_an_amendment_that_raced_the_order_does_not_open_the_escalated_inspection() -> None:
+    """An amendment lodged while the read model still showed the declaration in review, read by
+    the join after version 1's inspection order (ignored: one inspection), shows as the
+    declaration (version 2) while the steps stay version 1's: the order, then its escalation
+    (TIMED_OUT) or, once every agency has recorded, its notice. The join takes no new version
+    of it, nor a withdrawal while the order is unfinished: the intake refuses them too (409),
+    rather than a 202 that leads nowhere."""
+    async with running() as intake:
+        declaration_id = await lodged(intake)
+        [v1] = intake.publisher.events
+        assert isinstance(v1, DeclarationSubmitted) and v1.version == 1
+        url = f"/v1/declarations/{declaration_id}"
+        raced = await intake.client.put(url, json=changed("items[0].description", "raced"))
+        assert raced.status_code == 202
+        v2 = intake.publisher.events[-1]
+        assert isinstance(v2, DeclarationSubmitted) and v2.version == 2
+        verdicts = [
+            factories.verdict(
+                declaration_id,
+                agency,
+                Decision.INSPECT,
+                declaration_version=1,
+                verdict_id=f"V-{agency}-1",
+                decided_at=v1.submitted_at + timedelta(seconds=1),
+                checks=(InspectionCheck(agency=agency, check="COMMODITY_INSPECTION"),),
+            )
+            for agency in v1.required_agencies
+        ]
+        state, results = join_fold([v1, *verdicts, v2], timedelta(minutes=2), INSPECTION_DEADLINE)
+        assert state is not None and state.version == 1  # the amendment is ignored
+        _, overdue = tick(state, v1.submitted_at + timedelta(days=30), timedelta(days=60))
+        assert [r.status for r in [*results, *overdue]] == [
+            ClearanceStatus.INSPECTION_REQUIRED,
+            ClearanceStatus.TIMED_OUT,
+        ]
+        doc = project(intake, v2, *verdicts, *results, *overdue)
+        assert (doc["status"], doc["version"]) == ("TIMED_OUT", 2)
+        published = len(intake.publisher.events)
+        for response in await changes(intake, declaration_id):
+            refused = problem(response, 409)
+            assert refused["type"].endswith("inspection-ordered")
+        assert len(intake.publisher.events) == published

@@ -8,12 +8,16 @@ The car of tests/unit/test_lifecycle.py, 60,813.00 CNY drawn on G-1 at 10:00 on 
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
+from services.aggregator import payment
 from services.intake.schema import DeclarationStatus
 from services.intake.traderview import trader_view
-from singlewindow.events import Event
+from singlewindow.events import Decision, Event
 from singlewindow.readmodel import apply
+from tests import factories
+from tests.unit.test_after_release import LESS, MORE, approval, change
 from tests.unit.test_general_guarantee_join import drawn, repaid
 from tests.unit.test_lifecycle import cleared, declared, notice_of, run
 
@@ -57,3 +61,32 @@ def test_once_repaid_nothing_more_is_due() -> None:
     assert guarantee["repaid_at"] == "2026-12-30T02:00:00Z"
     assert guarantee["late_interest"] == "0.00"
     assert view["next_step"]["code"] == "NONE"
+
+
+def test_a_draw_still_to_repay_is_asked_for_whatever_a_change_after_release_gives() -> None:
+    """The car released on a draw on G-1, not repaid yet; then a change after release. While
+    customs assesses it, once it refunds, refuses, or collects a supplementary notice paid
+    by the bank, the latest steps show no draw, yet the consolidated payment is still due by
+    8 January: the trader is told to repay it (not "nothing to do"); once repaid, nothing."""
+    events: list[Any] = [declared(), *cleared()]
+    notice = notice_of(events)
+    released = [*events, drawn(notice, "60813.00")]
+    supplementary = factories.payment(
+        payment_id="P-supp", notice_id=payment.notice_id("D-0001", 2), amount=Decimal("3678.94")
+    )
+    for more, status in (
+        ([change()], "IN_REVIEW"),
+        ([change(), approval(LESS)], "RELEASED"),
+        ([change(), approval(MORE, decision=Decision.REJECT)], "AMENDMENT_REFUSED"),
+        ([change(), approval(MORE), supplementary], "RELEASED"),
+    ):
+        view = view_of([*released, *more])
+        assert view["status"] == status
+        step = view["next_step"]
+        assert step["code"] == "REPAY_GUARANTEE", (status, step)
+        assert step["action"] == "POST /v1/guarantees/G-1/repayments"
+        assert "2027-01-08" in step["message"]
+        if status == "RELEASED" and view["result"].get("refund"):
+            assert "3678.94" in step["message"]  # the refund is still named
+        after = view_of([*released, *more, repaid(notice, "60813.00")])
+        assert after["next_step"]["code"] in ("NONE", "WAIT"), (status, after["next_step"])

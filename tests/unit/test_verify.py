@@ -1055,3 +1055,24 @@ def test_verify_agrees_with_the_join_whatever_it_read_before_and_after_its_clock
             escalated += ClearanceStatus.TIMED_OUT in statuses(life)
             assert kinds(life.verify()) == [], (cut, statuses(life))
     assert escalated > 0
+
+
+def test_a_withdrawal_naming_an_amendment_that_raced_the_order_is_refused_as_any() -> None:
+    """An amendment (version 2) raced version 1's inspection order (the join ignored it); the
+    trader's withdrawal, asked after the order while it was unfinished, names version 2, the
+    version the trader saw. The join refused it (one inspection, unfinished), whatever version
+    it names: nothing is missing while the escalated order waits for CIQ."""
+    raced = kerosene().model_copy(
+        update={
+            "version": 2,
+            "event_id": "E-K2",
+            "submitted_at": factories.T0 + timedelta(seconds=30),
+        }
+    )
+    asked = factories.withdrawal(
+        KEROSENE, version=2, withdrawn_at=factories.T0 + timedelta(hours=1)
+    )
+    life = escalated_life([raced, found("customs"), asked], [])
+    life.withdrawals = [asked]
+    assert statuses(life) == [ClearanceStatus.INSPECTION_REQUIRED, ClearanceStatus.TIMED_OUT]
+    assert kinds(life.verify()) == []

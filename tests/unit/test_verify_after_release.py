@@ -10,14 +10,39 @@ customs' real rules collect 53,185.39 VAT: a supplementary notice of 53,185.39 -
 
 from __future__ import annotations
 
-from datetime import timedelta
+import random
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from services.aggregator import payment
-from singlewindow.events import ClearanceStatus, Decision, DeclarationSubmitted
+from services.aggregator.join import INSPECTION_DEADLINE, fold, step, tick
+from singlewindow.events import (
+    AgencyVerdict,
+    ClearanceStatus,
+    Decision,
+    DeclarationSubmitted,
+    InspectionFinding,
+    JoinState,
+    PaymentConfirmed,
+    PaymentKind,
+)
 from tests import factories
-from tests.unit.test_verify import ID, Life, folded, kinds, lodged, paid_life, ruled_on
+from tests.unit.test_verify import (
+    DEADLINE,
+    ID,
+    KEROSENE,
+    Life,
+    folded,
+    found,
+    kerosene,
+    kinds,
+    lodged,
+    paid_life,
+    ruled,
+    ruled_on,
+)
+from tests.unit.test_verify import EVENTS as INSPECTED
 
 HOUR = 3600
 
@@ -143,3 +168,202 @@ def test_a_change_customs_ruled_on_without_an_answer_is_a_missing_result() -> No
     v3 = change("1.1")
     waiting = folded([*released_events(), v3])  # customs has not ruled yet: nothing missing
     assert kinds(waiting.verify()) == []
+
+
+def test_an_escalation_of_a_change_after_release_is_a_finding() -> None:
+    """The join gives a change after release no deadline (customs approves it in its own
+    time): a TIMED_OUT on it, even one at the submission + the aggregator's deadline naming
+    customs, is no step the join writes."""
+    v3 = change("1.1")
+    life = folded([*released_events(), v3])  # customs has not ruled yet
+    last = life.results[-1]
+    forged = last.model_copy(
+        update={
+            "status": ClearanceStatus.TIMED_OUT,
+            "sequence": last.sequence + 1,
+            "version": 3,
+            "result_id": "R-timed-out",
+            "decided_at": v3.submitted_at + DEADLINE,
+            "missing_agencies": ("customs",),
+            "decisions": (),
+            "payment_notice": None,
+            "settlement": None,
+        }
+    )
+    assert kinds(life.verify()) == []
+    assert kinds(life.verify(results=[*life.results, forged])) == ["result contradicts verdicts"]
+
+
+def test_a_change_of_goods_drawn_in_customs_random_sample_is_not_refused_for_the_sample() -> None:
+    """D-0076 (kerosene) was drawn in customs' random sample, inspected, found compliant and
+    released on a draw on general guarantee G-1. The trader then declares 1,100 kg, not 1,000:
+    customs' real rules assess the change (the sample is the declaration id's, the same for
+    every version, and the goods are out: it draws no INSPECT, which the join would take as a
+    refusal of every change of this declaration, a refund included); the supplementary notice
+    is drawn on G-1 too, and the whole life, both ledger entries included, verifies clean."""
+    events = [*INSPECTED, found("customs"), found("ciq", hours=3)]
+    state, _ = fold(events, DEADLINE)
+    assert state is not None and state.notice is not None
+    first = state.notice
+    v1 = kerosene()
+    item = v1.items[0].model_copy(
+        update={"quantity": Decimal("1100"), "second_quantity": Decimal("1375")}
+    )
+    v2 = v1.model_copy(
+        update={
+            "version": 2,
+            "event_id": "E-K2",
+            "items": (item,),
+            "after_release": True,
+            "required_agencies": ("customs",),
+            "submitted_at": factories.T0 + timedelta(hours=6),
+        }
+    )
+    verdict = ruled(v2, "customs", factories.T0 + timedelta(hours=7))
+    assert verdict.decision is Decision.CLEAR and verdict.reasons == ()
+    released = [*events, draw(first.notice_id, first.amount, 1, first.amount, 5)]
+    life = folded([*released, v2, verdict])
+    assert steps(life)[-1] == (4, 2, ClearanceStatus.SUPPLEMENTARY_PAYMENT_DUE)
+    due = life.results[-1].payment_notice
+    assert due is not None and due.amount == Decimal("169.50")
+    paid = draw(due.notice_id, due.amount, 2, first.amount + due.amount, 8)
+    life = folded([*released, v2, verdict, paid])
+    assert steps(life)[-1] == (5, 2, ClearanceStatus.RELEASED)
+    assert kinds(life.verify()) == []
+
+
+def draw(notice_id: str, amount: Decimal, sequence: int, drawn: Decimal, hours: int) -> Any:
+    """A draw on G-1 (500,000.00) on D-0076's notice, ``drawn`` in all by then."""
+    return factories.payment(
+        KEROSENE,
+        notice_id=notice_id,
+        payment_id=f"PAY-draw-{sequence}",
+        kind=PaymentKind.GENERAL_GUARANTEE,
+        amount=amount,
+        paid_at=factories.T0 + timedelta(hours=hours),
+        guarantee_id="G-1",
+        guarantee_amount=Decimal("500000.00"),
+        ledger_sequence=sequence,
+        balance_after=Decimal("500000.00") - drawn,
+    )
+
+
+def test_random_inspected_escalated_guaranteed_and_changed_lives_verify_clean() -> None:
+    """D-0076 inspected (each agency's finding in time or after the order's deadline, read
+    before or after the aggregator's clock ticked past it), its notice paid, partly then in
+    full, secured by a bank guarantee or drawn on G-1 (with redeliveries); then two changes
+    after release of its quantity, each read before or after customs' verdict on it (and
+    again), a supplementary notice paid or drawn on G-1. Whatever the join writes verifies
+    clean, the guarantee's ledger included."""
+    rng = random.Random(20261128)
+    seen: set[ClearanceStatus] = set()
+    for _ in range(150):
+        life = _random_life(rng)
+        if life is None:
+            continue
+        seen |= {r.status for r in life.results}
+        assert kinds(life.verify()) == [], [(r.sequence, r.version, r.status) for r in life.results]
+    assert {
+        ClearanceStatus.TIMED_OUT,
+        ClearanceStatus.SUPPLEMENTARY_PAYMENT_DUE,
+        ClearanceStatus.RELEASED,
+    } <= seen
+
+
+def hours(h: int) -> datetime:
+    return factories.T0 + timedelta(hours=h)
+
+
+def _random_life(rng: random.Random) -> Life | None:
+    """One such life (None: not released on version 1, no change asked)."""
+    findings = [
+        found("customs", hours=rng.choice([2, 60])),
+        found("ciq", hours=rng.choice([3, 61])),
+    ]
+    rng.shuffle(findings)
+    cut = rng.randint(0, 2)
+    state, results = fold([*INSPECTED, *findings[:cut]], DEADLINE, INSPECTION_DEADLINE)
+    assert state is not None
+    if rng.random() < 0.7:
+        state, out = tick(state, factories.T0 + timedelta(days=3), timedelta(days=60))
+        results += out
+    events: list[Any] = [*INSPECTED, *findings]
+
+    def read(more: list[Any]) -> JoinState:
+        nonlocal state
+        for event in more:
+            assert state is not None
+            state, out = step(state, event, DEADLINE, INSPECTION_DEADLINE)
+            results.extend(out)
+        events.extend(more)
+        assert state is not None
+        return state
+
+    state = read(findings[cut:])
+    if state.notice is None:
+        return None
+    notice, ledger, drawn = state.notice, 1, Decimal("0")
+
+    def paying(notice_id: str, amount: Decimal, payment_id: str, h: int, **more: Any) -> Any:
+        return factories.payment(
+            KEROSENE,
+            notice_id=notice_id,
+            payment_id=payment_id,
+            amount=amount,
+            paid_at=hours(h),
+            **more,
+        )
+
+    how = rng.choice(["paid", "part", "bank", "drawn"])
+    if how == "paid":
+        paid = [paying(notice.notice_id, notice.outstanding, "P-1", 63)]
+    elif how == "part":
+        paid = [
+            paying(notice.notice_id, Decimal("1000.00"), "P-0", 62),
+            paying(notice.notice_id, notice.amount, "P-1", 63),
+        ]
+    elif how == "bank":
+        bank = PaymentKind.BANK_GUARANTEE
+        paid = [paying(notice.notice_id, notice.amount, "P-B", 63, kind=bank)]
+    else:
+        drawn += notice.amount
+        paid = [draw(notice.notice_id, notice.amount, ledger, drawn, 63)]
+        ledger += 1
+    state = read(paid + paid[-1:] * rng.randint(0, 1))
+    if state.decided is not ClearanceStatus.RELEASED:
+        return None
+    for version in (2, 3):
+        v1 = kerosene()
+        quantity = Decimal(rng.choice(["900", "1000", "1100"]))
+        item = v1.items[0].model_copy(
+            update={"quantity": quantity, "second_quantity": quantity * Decimal("1.25")}
+        )
+        asked = v1.model_copy(
+            update={
+                "version": version,
+                "event_id": f"E-K{version}",
+                "items": (item,),
+                "after_release": True,
+                "required_agencies": ("customs",),
+                "submitted_at": hours(64 + 5 * version),
+            }
+        )
+        answer = ruled(asked, "customs", hours(65 + 5 * version))
+        both = [asked, answer] if rng.random() < 0.5 else [answer, asked]
+        state = read(both + both[:1] * rng.randint(0, 1))
+        if state.last_status is ClearanceStatus.SUPPLEMENTARY_PAYMENT_DUE:
+            due = state.notice
+            assert due is not None
+            if rng.random() < 0.5:
+                drawn += due.amount
+                state = read([draw(due.notice_id, due.amount, ledger, drawn, 66 + 5 * version)])
+                ledger += 1
+            else:
+                state = read([paying(due.notice_id, due.amount, f"P-S{version}", 66 + 5 * version)])
+    return Life(
+        [e for e in events if isinstance(e, DeclarationSubmitted)],
+        [e for e in events if isinstance(e, AgencyVerdict)],
+        results,
+        payments=[e for e in events if isinstance(e, PaymentConfirmed)],
+        findings=[e for e in events if isinstance(e, InspectionFinding)],
+    )
