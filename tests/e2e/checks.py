@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from deploy.local.components import VAR
 from deploy.local.demo_data import DEMO_BROKER, demo_usccs, sample_declaration_body
@@ -28,6 +29,7 @@ from services.customs import rules as customs_rules
 from services.customs.sampling import current_key, is_sampled, local_environment
 from services.intake.devissuer import DEFAULT_ID_SECRET, bearer, inspector_bearer
 from services.intake.ids import KeyedIds
+from singlewindow.avro import CodecError
 from singlewindow.db import find_by_ids, mongo_client
 from singlewindow.events import (
     ClearanceResult,
@@ -290,7 +292,10 @@ async def ledger_findings() -> list[str]:
     (read_committed): gaps, repeated sequences, overdraws, balances that do not follow."""
     records = await read_topic(get_settings(), PAYMENTS_CONFIRMED.name, "read_committed")
     found: list[str] = []
-    entries = [PaymentConfirmed.from_avro(r.value) for r in records if r.value is not None]
+    entries = []
+    for record in records:  # what is no payment (the security tests' garbage) is no entry
+        with contextlib.suppress(CodecError, ValidationError):
+            entries.append(PaymentConfirmed.from_avro(record.value))
     verify_ledgers(lambda kind, d, detail: found.append(f"{kind}: {d} {detail}"), entries, {})
     return found
 
