@@ -175,6 +175,19 @@ class Window:
         """The trader's view once it shows the general guarantee's draw (``repaid``: and its
         repayment) as the projector folded the bank's confirmations; it polls, since neither
         changes the status."""
+
+        def shows(view: View) -> bool:
+            drawn = (view.get("settlement") or {}).get("guarantee")
+            return bool(drawn and (drawn.get("repaid_at") or not repaid))
+
+        return await self.until_shown(
+            declaration_id, shows, f"the draw{' repaid' if repaid else ''}"
+        )
+
+    async def until_shown(
+        self, declaration_id: str, shows: Callable[[View], bool], what: str
+    ) -> View:
+        """The trader's view once ``shows`` it (polled: what it waits for changes no status)."""
         path = f"/v1/declarations/{declaration_id}"
         views = self.seen[declaration_id]
         try:
@@ -188,14 +201,12 @@ class Window:
                     view: View = response.json()
                     if not views or view != views[-1]:
                         views.append(view)
-                    drawn = (view.get("settlement") or {}).get("guarantee")
-                    if drawn and (drawn.get("repaid_at") or not repaid):
+                    if shows(view):
                         return view
                     await asyncio.sleep(0.5)
         except TimeoutError:
             raise JourneyError(
-                f"{declaration_id}: the trader's view never showed the draw"
-                f"{' repaid' if repaid else ''}: "
+                f"{declaration_id}: the trader's view never showed {what}: "
                 f"{views[-1] if views else 'no answer'}"
             ) from None
 
@@ -287,27 +298,11 @@ class Window:
     async def until_out(self, declaration_id: str, count: int = 1) -> View:
         """The trader's view once it shows ``count`` gate-outs (the projector has folded
         them); it polls, since a gate-out changes no status."""
-        path = f"/v1/declarations/{declaration_id}"
-        views = self.seen[declaration_id]
-        try:
-            async with asyncio.timeout(POLLS * 30):
-                while True:
-                    response = await self.intake.get(path)
-                    if response.status_code != 200:
-                        raise JourneyError(
-                            f"{declaration_id}: {response.status_code} {response.text}"
-                        )
-                    view: View = response.json()
-                    if not views or view != views[-1]:
-                        views.append(view)
-                    if len(view.get("gate_outs") or ()) >= count:
-                        return view
-                    await asyncio.sleep(0.5)
-        except TimeoutError:
-            raise JourneyError(
-                f"{declaration_id}: the trader's view never showed {count} gate-out(s): "
-                f"{views[-1] if views else 'no answer'}"
-            ) from None
+        return await self.until_shown(
+            declaration_id,
+            lambda view: len(view.get("gate_outs") or ()) >= count,
+            f"{count} gate-out(s)",
+        )
 
     async def supply(self, declaration_id: str, *documents: tuple[str, str]) -> None:
         body = {"documents": [{"type": t, "reference": r} for t, r in documents]}

@@ -478,7 +478,12 @@ def _answer(
     then every verdict through ``join.step``, from a state that has taken ``sequence - 1``
     steps (the join itself ignores the verdicts on other versions, and duplicates)."""
     state = JoinState(declaration_id=declaration.declaration_id, sequence=sequence - 1)
-    events: list[join.Input] = [declaration, *verdicts]
+    return _first_step(state, [declaration, *verdicts], deadline_after)
+
+
+def _first_step(state: JoinState, events: list[join.Input], deadline_after: timedelta) -> Answer:
+    """The first step the join takes from ``state`` on ``events`` in turn, and the state then
+    (no step: the state after them all)."""
     for event in events:
         after, out = join.step(state, event, deadline_after)
         assert after is not None  # step only returns None from a None state
@@ -622,14 +627,7 @@ def _changed(
         cleared=True,
         last_event_at=release.decided_at,
     )
-    events: list[join.Input] = [declaration, *lodged.verdicts]
-    for event in events:
-        after, out = join.step(state, event, deadline_after)
-        assert after is not None  # step only returns None from a None state
-        state = after
-        if out:
-            return Answer(out[0], state)
-    return Answer(None, state)
+    return _first_step(state, [declaration, *lodged.verdicts], deadline_after)
 
 
 def _verify_after_release(
