@@ -38,7 +38,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Protocol, Self, TypeVar
+from typing import Annotated, Any, Protocol, Self, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -598,16 +598,14 @@ class GuaranteeView(BaseModel):
 
 def draw_event(guarantee: Guarantee, amount: Decimal, draw: ledger.Draw) -> PaymentConfirmed:
     """The signed confirmation of a draw: its ledger entry."""
-    return PaymentConfirmed(
-        declaration_id=draw.declaration_id,
+    return _ledger_entry(
+        guarantee,
+        amount,
+        draw,
         payment_id=draw.payment_id,
-        notice_id=draw.notice_id,
         kind=PaymentKind.GENERAL_GUARANTEE,
-        amount=draw.amount,
         paid_at=draw.paid_at,
         payer=draw.payer,
-        guarantee_id=guarantee.guarantee_id,
-        guarantee_amount=amount,
         ledger_sequence=draw.sequence,
         balance_after=draw.balance_after,
     )
@@ -617,17 +615,30 @@ def repayment_event(guarantee: Guarantee, amount: Decimal, draw: ledger.Draw) ->
     """The signed confirmation of a draw repaid: its own ledger entry, on the declaration."""
     repaid = draw.repayment
     assert repaid is not None
-    return PaymentConfirmed(
-        declaration_id=draw.declaration_id,
+    return _ledger_entry(
+        guarantee,
+        amount,
+        draw,
         payment_id=repaid.payment_id,
-        notice_id=draw.notice_id,
         kind=PaymentKind.CONSOLIDATED_PAYMENT,
-        amount=draw.amount,
         paid_at=repaid.paid_at,
         payer=guarantee.holder,
-        guarantee_id=guarantee.guarantee_id,
-        guarantee_amount=amount,
         ledger_sequence=repaid.sequence,
         balance_after=repaid.balance_after,
         late_interest=repaid.late_interest,
+    )
+
+
+def _ledger_entry(
+    guarantee: Guarantee, amount: Decimal, draw: ledger.Draw, **entry: Any
+) -> PaymentConfirmed:
+    """A ledger entry on the draw's declaration and notice, for the drawn amount, naming the
+    guarantee and the amount it was issued for (``amount``)."""
+    return PaymentConfirmed(
+        declaration_id=draw.declaration_id,
+        notice_id=draw.notice_id,
+        amount=draw.amount,
+        guarantee_id=guarantee.guarantee_id,
+        guarantee_amount=amount,
+        **entry,
     )

@@ -4,10 +4,11 @@ and database; tests talk to it over HTTP only."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from deploy.local.journeys import Window
 from deploy.local.launcher import ROOT, Platform, running_platform
 
 __all__ = ["DEADLINE_SECONDS", "ROOT", "Platform"]
@@ -23,3 +24,16 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
             yield platform
     except RuntimeError as exc:
         pytest.fail(str(exc))
+
+
+@pytest.fixture
+async def window(platform: Platform) -> AsyncIterator[Window]:
+    """A trader's window on every door of the platform: the demo broker's token, inspectors'
+    tokens, and Idempotency-Keys customs' random sample never draws (journeys that must reach
+    a payment)."""
+    from tests.e2e.checks import inspector, trader, unsampled_keys  # checks imports this module
+
+    urls = (platform.url, platform.bank_url, platform.inspection_url, platform.gate_url)
+    window = Window.open(urls, trader(), inspector, unsampled_keys())
+    yield window
+    await window.close()

@@ -10,7 +10,6 @@ after the draw's): no late interest, and the draw is no longer outstanding at th
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime
 
 import pytest
@@ -19,18 +18,8 @@ from deploy.local import journeys
 from deploy.local.demo_data import scenario_body
 from deploy.local.journeys import View, Window
 from singlewindow.latepayment import consolidated_due_by
-from tests.e2e.checks import inspector, trader, unsampled_keys
-from tests.e2e.conftest import Platform
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-async def window(platform: Platform) -> AsyncIterator[Window]:
-    urls = (platform.url, platform.bank_url, platform.inspection_url, platform.gate_url)
-    window = Window.open(urls, trader(), inspector, unsampled_keys())
-    yield window
-    await window.close()
 
 
 async def test_a_draw_releases_and_the_consolidated_repayment_restores_it(window: Window) -> None:

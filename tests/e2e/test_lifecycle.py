@@ -14,7 +14,6 @@ what the release levied less what customs collects on the new version.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -26,19 +25,11 @@ from deploy.local.demo_data import scenario_body
 from deploy.local.journeys import View, Window
 from services.aggregator.payment import due_by
 from singlewindow.reference import CHINA_TIME
-from tests.e2e.checks import inspector, trader, unsampled_keys
+from tests.e2e.checks import trader
 from tests.e2e.conftest import Platform
 from tests.e2e.test_assessment import WHISKY
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-async def window(platform: Platform) -> AsyncIterator[Window]:
-    urls = (platform.url, platform.bank_url, platform.inspection_url, platform.gate_url)
-    window = Window.open(urls, trader(), inspector, unsampled_keys())
-    yield window
-    await window.close()
 
 
 def steps(views: list[View]) -> list[tuple[int, int, str]]:
