@@ -16,6 +16,7 @@ from typing import TypeVar
 from singlewindow import runtime
 from singlewindow.aio import all_settled
 from singlewindow.events import AgencyVerdict, DeclarationSubmitted
+from singlewindow.health import Health
 from singlewindow.kafka.consumer import ConsumerService, Record, decode_signed
 from singlewindow.kafka.headers import TRACEPARENT, header
 from singlewindow.kafka.producer import EventProducer
@@ -38,6 +39,7 @@ def agency_service(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     registry: AgencyRegistry | None = None,
     transport: Transport | None = None,  # Kafka's clients by default; testing.FakeBroker's
+    health: Health | None = None,  # the process's (runtime.main): what it reports into
 ) -> ConsumerService:
     """The consumer service of the registered agency ``agency`` (its code): its own group,
     its own verdict topic, its own signing key. It rules only on declarations the intake
@@ -97,6 +99,7 @@ def agency_service(
         producer,
         handle_batch=handle_batch,
         transport=transport,
+        health=health,
     )
 
 
@@ -107,9 +110,10 @@ def run_agency(
 ) -> None:
     """``python -m <the agency's module>``: rule with ``reference`` until SIGTERM.
 
-    ``agency`` is the code of a registered agency (:mod:`singlewindow.registry`). Metrics are
-    served on ``<CODE>_METRICS_PORT``, by default the port of its registry entry; an invalid
-    value exits at once (code 2), naming the variable.
+    ``agency`` is the code of a registered agency (:mod:`singlewindow.registry`). Its ops
+    endpoints (``/metrics``, ``/livez``, ``/readyz``) are served on ``<CODE>_METRICS_PORT``,
+    by default the port of its registry entry; an invalid value exits at once (code 2),
+    naming the variable.
     """
 
     def assess(declaration: DeclarationSubmitted, now: datetime) -> AgencyVerdict:
@@ -117,4 +121,8 @@ def run_agency(
 
     entry = agency_registry().get(agency)
     own = runtime.own_settings(entry.code, lambda: service_settings(entry.code, entry.metrics_port))
-    runtime.main(entry.code, lambda: agency_service(entry.code, assess), own.metrics_port)
+    runtime.main(
+        entry.code,
+        lambda health: agency_service(entry.code, assess, health=health),
+        own.metrics_port,
+    )

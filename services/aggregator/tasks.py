@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,13 +34,14 @@ from singlewindow.events import ClearanceResult, JoinState
 from singlewindow.kafka.headers import PRODUCER, Headers, event_headers
 from singlewindow.kafka.producer import new_producer
 from singlewindow.kafka.reader import read_partition
-from singlewindow.metrics import STEPS
+from singlewindow.metrics import STEPS, TRANSACTION_SECONDS
 from singlewindow.settings import Settings
 from singlewindow.signing import ServiceKeys, SignatureError, Verifier
 from singlewindow.topics import CLEARANCE_RESULTS, DEAD_LETTERS, JOIN_STATE
 
 log = logging.getLogger(__name__)
 NAME = "aggregator"
+TRANSACTION = TRANSACTION_SECONDS.labels(NAME)
 
 
 @dataclass
@@ -198,11 +200,13 @@ class Task:
         timeout_s: float = 30.0,
     ) -> None:
         """One transaction: changelog (a state, or None: a tombstone), results, dead letters
-        and input offsets, or nothing."""
+        and input offsets, or nothing. Its time, from begin to the commit acknowledged, is
+        observed once committed (``singlewindow_transaction_commit_seconds``)."""
         producer = self.producer
         if producer is None:
             raise RuntimeError(f"task p{self.partition} is closed")
         results = tuple(results)
+        started = time.perf_counter()
         async with asyncio.timeout(timeout_s):
             await producer.begin_transaction()
             sends = []
@@ -227,6 +231,7 @@ class Task:
             if offsets:
                 await producer.send_offsets_to_transaction(offsets, self.group)
             await producer.commit_transaction()
+        TRANSACTION.observe(time.perf_counter() - started)
         for result in results:
             STEPS.labels(result.status.value).inc()
 

@@ -24,6 +24,7 @@ from aiokafka.errors import (
 )
 
 from singlewindow.events import Event
+from singlewindow.health import NotReady
 from singlewindow.kafka.connect import close_quietly, start_client
 from singlewindow.kafka.headers import Headers, event_headers
 from singlewindow.kafka.options import kafka_options
@@ -115,6 +116,15 @@ class EventProducer:
 
     async def stop(self) -> None:
         await self.producer.stop()
+
+    async def reachable(self) -> str:
+        """A readiness probe (:meth:`singlewindow.health.Health.probe`): started, and a broker
+        answers a metadata request (a transport's client: once started)."""
+        if self._unstarted:
+            raise NotReady("not connected to Kafka yet")
+        if isinstance(self.producer, AIOKafkaProducer):
+            await self.producer.client.fetch_all_metadata()  # KafkaError when none answers
+        return "connected"
 
     async def publish(self, topic: str, event: Event, parent_trace: bytes | None = None) -> None:
         """Sign ``event`` and send it (see :meth:`send`)."""
