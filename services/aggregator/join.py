@@ -573,6 +573,7 @@ def _advance(
                 }
             )
         if result.status is ClearanceStatus.HELD:
+            assert state.version is not None  # a versioned life
             security = payment.security_notice(
                 state.declaration_id, state.version, state.current, result.decided_at
             )
