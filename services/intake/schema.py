@@ -554,6 +554,11 @@ class VerdictOut(_Out):
     duties: list[DutyOut] = []
     tax_totals: list[TaxTotalOut] = []
     total_duties: str | None = None
+    security: str | None = Field(
+        None,
+        description="customs: the bank guarantee that releases the goods pending a price "
+        "consultation (价格磋商), CNY; null when none is offered",
+    )
     charges: list[ChargeOut] = []
     decided_at: str | None = None
 

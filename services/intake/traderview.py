@@ -267,6 +267,7 @@ def trader_verdict(verdict: Doc) -> dict[str, Any]:
             for total in verdict.get("tax_totals") or ()
         ],
         "total_duties": verdict.get("total_duties"),
+        "security": verdict.get("security"),
         "charges": trader_charges(verdict),
         "decided_at": verdict.get("decided_at"),
     }

@@ -533,6 +533,7 @@ async def test_the_status_is_read_from_the_read_model(intake: Intake) -> None:
                 "duties": [],
                 "tax_totals": [],
                 "total_duties": "0.00",
+                "security": None,
                 "charges": [],
                 "decided_at": "2026-11-27T08:31:00.000Z",
             }
