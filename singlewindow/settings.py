@@ -137,3 +137,13 @@ def service_settings(service: str, default_metrics_port: int = 0) -> ServiceSett
     (``default_metrics_port`` when unset), e.g. ``VET_METRICS_PORT`` for an agency ``vet``.
     SettingsError when it is not a port number."""
     return _with_metrics_port(default_metrics_port).read(f"{service.upper()}_")
+
+
+class LogSettings(BaseSettings):
+    """How a process writes its log: ``LOG_FORMAT=text`` (the default: a line a human reads)
+    or ``json`` (a JSON object a line, for a log collector; see :mod:`singlewindow.logs`)."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    log_format: Literal["text", "json"] = Field("text", description="text or json")
+

@@ -117,6 +117,7 @@ from services.intake.service import (
     VersionTaken,
 )
 from singlewindow import asyncapi
+from singlewindow.correlation import CorrelateRequests
 
 __all__ = ["Exposure", "IntakeService", "Limits", "create_app"]
 
@@ -231,6 +232,7 @@ def door_app(
         redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
     )
+    app.add_middleware(CorrelateRequests)
     errors.install(app)
 
     async def on_refused(_: Request, exc: Exception) -> Response:
@@ -272,6 +274,7 @@ def create_app(service: IntakeService, exposure: Exposure = Exposure()) -> FastA
         redoc_url="/redoc" if exposure.docs else None,
         openapi_url="/openapi.json" if exposure.docs else None,
     )
+    app.add_middleware(CorrelateRequests)  # logs carry the request's trace and declaration
     app.state.intake = service
     app.state.waiters = service.waiters  # observable: how many requests wait
     errors.install(app)
