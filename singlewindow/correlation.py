@@ -15,22 +15,40 @@ given), so logs of one declaration can be followed across services either way.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from contextvars import ContextVar, Token
+from contextvars import ContextVar
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import ConsumerRecord
 from opentelemetry import trace
-from starlette.types import ASGIApp, Receive, Send
-from starlette.types import Scope as ASGIScope
 
 from singlewindow.kafka.headers import TRACEPARENT, child_traceparent, header
 
+if TYPE_CHECKING:  # the SDK's agencies have no HTTP server: no starlette at run time
+    from starlette.types import ASGIApp, Receive, Send
+    from starlette.types import Scope as ASGIScope
+
+
+_SCOPE: ContextVar[Scope | None] = ContextVar("singlewindow_scope", default=None)
+
 
 class Scope:
-    """The declaration and trace context of the work in hand."""
+    """The declaration and trace context of the work in hand; ``with scope:`` the work in
+    it is about it (entered once: a scope a record, a scope a request)."""
 
-    __slots__ = ()
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> Scope:
+        self._token = _SCOPE.set(self)
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        _SCOPE.reset(self._token)
 
     @property
     def declaration_id(self) -> str | None:
@@ -101,33 +119,8 @@ class CorrelateRequests:
             await self.app(scope, receive, send)
             return
         traceparent = next((v for k, v in scope["headers"] if k == b"traceparent"), None)
-        with scoped(RequestScope(traceparent, scope)):
+        with RequestScope(traceparent, scope):
             await self.app(scope, receive, send)
-
-
-_SCOPE: ContextVar[Scope | None] = ContextVar("singlewindow_scope", default=None)
-
-
-class scoped:
-    """``with scoped(scope):`` the work in it is about ``scope`` (a class, not a generator:
-    it runs once per record)."""
-
-    __slots__ = ("scope", "token")
-
-    def __init__(self, scope: Scope) -> None:
-        self.scope = scope
-
-    def __enter__(self) -> Scope:
-        self.token: Token[Scope | None] = _SCOPE.set(self.scope)
-        return self.scope
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        _SCOPE.reset(self.token)
 
 
 def current() -> Scope | None:

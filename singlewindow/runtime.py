@@ -1,4 +1,4 @@
-"""Run one service process: logging, metrics, SIGTERM/SIGINT, a bounded shutdown."""
+"""Run one service process: logging, metrics, traces, SIGTERM/SIGINT, a bounded shutdown."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from singlewindow.logs import configure_logging
 from singlewindow.metrics import serve_metrics
 from singlewindow.settings import SettingsError
 from singlewindow.signing import SignatureError
+from singlewindow.tracing import configure_tracing
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -100,6 +101,7 @@ def main(name: str, make_service: Callable[[], Service], metrics_port: int) -> N
     serve_metrics(metrics_port)
 
     async def build_and_serve() -> None:
+        configure_tracing(name)  # before the service: its app's spans need the provider
         await serve(make_service())
 
     try:

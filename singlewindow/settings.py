@@ -147,3 +147,26 @@ class LogSettings(BaseSettings):
 
     log_format: Literal["text", "json"] = Field("text", description="text or json")
 
+
+class TracingSettings(BaseSettings):
+    """Where a process's OpenTelemetry spans go (:mod:`singlewindow.tracing`): over OTLP/HTTP
+    when the standard ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or ``..._TRACES_ENDPOINT``) is set (the
+    exporter reads the other standard ``OTEL_EXPORTER_OTLP_*`` variables itself), to a local
+    JSON-lines file when ``OTEL_TRACES_FILE`` is set, else nowhere, at no cost."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    otel_exporter_otlp_endpoint: str | None = Field(None, description="OTLP/HTTP collector")
+    otel_exporter_otlp_traces_endpoint: str | None = Field(
+        None, description="OTLP/HTTP traces URL (overrides the endpoint's /v1/traces)"
+    )
+    otel_traces_file: str | None = Field(
+        None,
+        description="JSON-lines file the spans are appended to; '{service}' in it is replaced "
+        "by the process's name (one file a process)",
+    )
+    otel_sdk_disabled: bool = Field(False, description="the standard switch: no spans at all")
+
+    @property
+    def otlp(self) -> bool:
+        return bool(self.otel_exporter_otlp_endpoint or self.otel_exporter_otlp_traces_endpoint)

@@ -116,7 +116,7 @@ from services.intake.service import (
     UnknownDeclaration,
     VersionTaken,
 )
-from singlewindow import asyncapi
+from singlewindow import asyncapi, tracing
 from singlewindow.correlation import CorrelateRequests
 
 __all__ = ["Exposure", "IntakeService", "Limits", "create_app"]
@@ -231,6 +231,7 @@ def door_app(
         docs_url="/docs" if docs else None,
         redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
+        telemetry=tracing.fastapi_telemetry(),
     )
     app.add_middleware(CorrelateRequests)
     errors.install(app)
@@ -273,6 +274,7 @@ def create_app(service: IntakeService, exposure: Exposure = Exposure()) -> FastA
         docs_url="/docs" if exposure.docs else None,
         redoc_url="/redoc" if exposure.docs else None,
         openapi_url="/openapi.json" if exposure.docs else None,
+        telemetry=tracing.fastapi_telemetry(),  # a server span a request when tracing
     )
     app.add_middleware(CorrelateRequests)  # logs carry the request's trace and declaration
     app.state.intake = service

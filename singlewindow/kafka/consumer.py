@@ -28,6 +28,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pydantic import ValidationError
 from pymongo.errors import ConnectionFailure
 
+from singlewindow import tracing
 from singlewindow.avro import CodecError
 from singlewindow.events import Event
 from singlewindow.kafka.connect import start_client
@@ -261,7 +262,8 @@ class ConsumerService:
         assert handle_batch is not None
 
         async def attempt() -> None:
-            await handle_batch(records)
+            with tracing.handling_batch(records, self.service, self.group_id):
+                await handle_batch(records)
 
         def transient(exc: BaseException) -> None:
             log.warning("%s: transient fault, retrying the batch: %r", self.service, exc)
@@ -288,7 +290,10 @@ class ConsumerService:
         for record in records:
             if self._stopping.is_set():
                 break
-            with HANDLE_SECONDS.labels(self.service, record.topic).time():
+            with (
+                HANDLE_SECONDS.labels(self.service, record.topic).time(),
+                tracing.handling(record, self.service, self.group_id),
+            ):
                 await self._process(record)
             last = record
         return last
@@ -364,6 +369,7 @@ class ConsumerService:
             on_retry=failed,
         )
         MESSAGES.labels(self.service, record.topic, "dead_lettered").inc()
+        tracing.failed(error)
         log.warning(
             "%s: dead-lettered %s@%s/%s: %s",
             self.service,

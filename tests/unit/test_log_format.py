@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 
 from singlewindow import correlation
-from singlewindow.correlation import CorrelateRequests, RecordScope, scoped
+from singlewindow.correlation import CorrelateRequests, RecordScope
 from singlewindow.logs import JsonLines, configure_logging
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
@@ -61,7 +61,7 @@ def test_a_json_line_has_service_level_logger_message_and_utc_time() -> None:
 
 def test_a_line_written_while_a_record_is_handled_names_its_declaration_and_trace() -> None:
     log, out = json_logger()
-    with scoped(RecordScope(record())):
+    with RecordScope(record()):
         log.info("ruled")
     log.info("between records")
     inside, outside = lines(out)
@@ -73,7 +73,7 @@ def test_a_line_written_while_a_record_is_handled_names_its_declaration_and_trac
 
 def test_a_record_without_a_valid_traceparent_still_names_its_declaration() -> None:
     log, out = json_logger()
-    with scoped(RecordScope(record(traceparent=b"00-garbage"))):
+    with RecordScope(record(traceparent=b"00-garbage")):
         log.info("ruled")
     [line] = lines(out)
     assert line["declaration_id"] == "DEC-1" and "trace_id" not in line
@@ -82,7 +82,7 @@ def test_a_record_without_a_valid_traceparent_still_names_its_declaration() -> N
 def test_with_tracing_on_a_line_names_the_current_span() -> None:
     log, out = json_logger()
     tracer = TracerProvider().get_tracer("test")
-    with scoped(RecordScope(record())), tracer.start_as_current_span("process") as span:
+    with RecordScope(record()), tracer.start_as_current_span("process") as span:
         log.info("ruled")
     [line] = lines(out)
     context = span.get_span_context()
@@ -145,7 +145,7 @@ def test_text_is_the_default(
 ) -> None:
     monkeypatch.delenv("LOG_FORMAT", raising=False)
     configure_logging("customs")
-    with scoped(RecordScope(record())):
+    with RecordScope(record()):
         logging.getLogger("singlewindow.agency").info("ruled on %s", "DEC-1")
     [line] = capsys.readouterr().err.splitlines()
     assert line.endswith(" customs INFO singlewindow.agency: ruled on DEC-1")
@@ -158,7 +158,7 @@ def test_log_format_json_switches_every_line_and_the_rate_limit_still_holds(
     monkeypatch.setenv("LOG_FORMAT", "json")
     configure_logging("aggregator")
     log = logging.getLogger("services.aggregator")
-    with scoped(RecordScope(record(b"DEC-2"))):
+    with RecordScope(record(b"DEC-2")):
         for _ in range(100):  # an outage: the same warning again and again
             log.warning("transaction failed (%r)", TimeoutError())
     log.info("restored")
