@@ -170,3 +170,13 @@ class TracingSettings(BaseSettings):
     @property
     def otlp(self) -> bool:
         return bool(self.otel_exporter_otlp_endpoint or self.otel_exporter_otlp_traces_endpoint)
+
+    @property
+    def otlp_traces_url(self) -> str | None:
+        """Where spans are posted: the traces endpoint as given, else the endpoint's
+        ``/v1/traces`` (as the OTLP exporter specification says)."""
+        if self.otel_exporter_otlp_traces_endpoint:
+            return self.otel_exporter_otlp_traces_endpoint
+        if self.otel_exporter_otlp_endpoint:
+            return self.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/traces"
+        return None

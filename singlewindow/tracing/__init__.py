@@ -22,7 +22,6 @@ carried on as before (same trace id, a new span id), so logs and records still c
 
 from __future__ import annotations
 
-import atexit
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar, Token
@@ -100,9 +99,10 @@ def exporters(service: str, settings: TracingSettings) -> list[SpanExporter]:
         # imported only when used: the exporter pulls in protobuf and requests
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        out.append(OTLPSpanExporter())  # endpoint, headers, timeout: the OTEL_* variables
+        # headers, timeout, compression: the exporter reads the other OTEL_* variables
+        out.append(OTLPSpanExporter(endpoint=settings.otlp_traces_url))
     if settings.otel_traces_file:
-        out.append(JsonLinesExporter(Path(settings.otel_traces_file.format(service=service))))
+        out.append(JsonLinesExporter(Path(settings.otel_traces_file.replace("{service}", service))))
     return out
 
 
@@ -120,9 +120,9 @@ def configure_tracing(service: str, settings: TracingSettings | None = None) -> 
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
     for exporter in chosen:
         provider.add_span_processor(BatchSpanProcessor(exporter))
+    # (the provider exports the spans still queued at exit itself: shutdown_on_exit)
     trace.set_tracer_provider(provider)  # FastAPI's server spans use the global one
     use(provider)
-    atexit.register(provider.shutdown)  # the spans still queued are exported on exit
     return True
 
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -43,6 +46,7 @@ from singlewindow.topics import (
 )
 from singlewindow.tracing.__main__ import main as tracing_cli
 from tests import factories
+from tests.processes import ROOT
 from tests.unit.intake_tokens import TestIssuer
 from tests.unit.test_intake_schema import valid_body
 
@@ -307,6 +311,11 @@ def test_otlp_when_an_endpoint_is_set() -> None:
         "customs", TracingSettings(otel_exporter_otlp_endpoint="http://collector:4318")
     )
     assert isinstance(exporter, OTLPSpanExporter)
+    assert exporter._endpoint == "http://collector:4318/v1/traces"  # type: ignore[attr-defined]
+    [given] = tracing.exporters(
+        "customs", TracingSettings(otel_exporter_otlp_traces_endpoint="https://tempo/otlp")
+    )
+    assert given._endpoint == "https://tempo/otlp"  # type: ignore[attr-defined]
 
 
 def write_spans(folder: Path) -> str:
@@ -370,3 +379,25 @@ def test_show_prints_a_trace_from_every_file_as_a_tree_with_durations(
     assert "5.5 ms  @     4.0 ms" in shown[3]  # its duration, its start in the trace
     assert tracing_cli(["show", "DEC-42", "--dir", str(tmp_path)]) == 0  # by declaration
     assert capsys.readouterr().out.splitlines() == shown
+
+
+def test_a_traced_process_has_written_its_spans_by_the_time_it_exits(tmp_path: Path) -> None:
+    """configure_tracing as runtime.main calls it, a publish's span, a normal exit: the span
+    is in the process's file though the batch processor's 5 s had not passed."""
+    script = (
+        "from singlewindow import tracing\n"
+        "assert tracing.configure_tracing('customs')\n"
+        "tracing.finish(tracing.outgoing('customs', 'verdicts.customs', 'DEC-1'))\n"
+    )
+    env = {**os.environ, "OTEL_TRACES_FILE": str(tmp_path / "{service}.jsonl")}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    [line] = [json.loads(t) for t in (tmp_path / "customs.jsonl").read_text().splitlines()]
+    assert (line["service"], line["name"], line["kind"]) == (
+        "customs",
+        "send verdicts.customs",
+        "PRODUCER",
+    )
+    assert line["attributes"]["messaging.kafka.message.key"] == "DEC-1"
