@@ -70,8 +70,10 @@ run: up ## the whole platform, locally: Kafka, FerretDB and every service (Ctrl-
 	@echo "a token:  make token USCC=<uscc> (then: curl -H \"Authorization: Bearer \$$TOKEN\" ...)"
 	@echo "          make inspector-token AGENCY=<agency> (an inspector's, for the station;"
 	@echo "          AGENCY=port: a gate officer's, for the gate)"
+	@echo "traces:   $(PY) -m singlewindow.tracing show <declaration id> (var/traces/; OTEL_TRACES_FILE= for none)"
 	@mkdir -p var && $(PY) -m deploy.local.run --procfile > var/Procfile  # from agencies.toml
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/honcho start -f var/Procfile -d $(CURDIR)
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH OTEL_TRACES_FILE="$${OTEL_TRACES_FILE-var/traces/{service\}.jsonl}" \
+	  $(VENV)/bin/honcho start -f var/Procfile -d $(CURDIR)
 
 chaos-long: venv ## the chaos test with 20,000 declarations (about half an hour)
 	@mkdir -p var

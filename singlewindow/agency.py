@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from singlewindow import runtime
+from singlewindow import runtime, tracing
 from singlewindow.aio import all_settled
 from singlewindow.events import AgencyVerdict, DeclarationSubmitted
 from singlewindow.health import Health
@@ -66,7 +66,8 @@ def agency_service(
         return verdict
 
     async def publish(record: Record, verdict: AgencyVerdict) -> None:
-        await producer.publish(verdicts.name, verdict, header(record.headers, TRACEPARENT))
+        with tracing.within(record):  # a batch's verdict: in its record's span
+            await producer.publish(verdicts.name, verdict, header(record.headers, TRACEPARENT))
 
     def count_not_routed(records: list[Record], verdicts: list[AgencyVerdict | None]) -> None:
         for record, verdict in zip(records, verdicts, strict=True):
@@ -84,7 +85,10 @@ def agency_service(
         offsets are committed. Any poison record, or any failed send, fails the batch: the
         service then takes the records one at a time (a verdict sent twice has the same id,
         and the aggregator keeps the first)."""
-        verdicts = [rule(record) for record in records]
+        verdicts = []
+        for record in records:
+            with tracing.within(record):  # its log scope, and its span
+                verdicts.append(rule(record))
         await all_settled(
             publish(r, v) for r, v in zip(records, verdicts, strict=True) if v is not None
         )

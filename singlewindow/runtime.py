@@ -1,4 +1,5 @@
-"""Run one service process: logging, the ops endpoints, SIGTERM/SIGINT, a bounded shutdown."""
+"""Run one service process: logging, the ops endpoints, traces, SIGTERM/SIGINT, a bounded
+shutdown."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from singlewindow.logs import configure_logging
 from singlewindow.ops import serve_ops
 from singlewindow.settings import SettingsError
 from singlewindow.signing import SignatureError
+from singlewindow.tracing import configure_tracing
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -102,6 +104,7 @@ def main(name: str, make_service: Callable[[Health], Service], metrics_port: int
     configure_logging(name)
 
     async def build_and_serve() -> None:
+        configure_tracing(name)  # before the service: its app's spans need the provider
         health = Health(name)
         ops = await serve_ops(health, metrics_port)
         try:

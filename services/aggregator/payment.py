@@ -141,8 +141,9 @@ def security_notice(
     :func:`services.customs.rules.security`). Its amount is what they name; it lists no taxes
     (what the goods owe is known only once the value is), and only a bank guarantee for at
     least the amount secures it (:func:`secure`): no cash, no late interest, and no draw on a
-    general guarantee, whose ledger the holder repays the duties drawn to, not a security. Its ``due_by`` is a notice's, and nothing follows from it: the goods stay
-    held until it is secured or the declaration is amended."""
+    general guarantee, whose ledger the holder repays the duties drawn to, not a security.
+    Its ``due_by`` is a notice's, and nothing follows from it: the goods stay held until it
+    is secured or the declaration is amended."""
     asking = [v for v in verdicts if v.decision is not Decision.CLEAR]
     if not asking or any(v.decision is not Decision.HOLD or v.security is None for v in asking):
         return None

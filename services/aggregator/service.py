@@ -39,6 +39,7 @@ from aiokafka.errors import ProducerFenced
 from services.aggregator import join
 from services.aggregator.observe import first_answers, verdict_latencies
 from services.aggregator.tasks import NAME, Task
+from singlewindow import tracing
 from singlewindow.events import (
     AgencyVerdict,
     ClearanceResult,
@@ -74,6 +75,7 @@ from singlewindow.runtime import being_cancelled
 from singlewindow.settings import Settings
 from singlewindow.signing import ServiceKeys, Verifier
 from singlewindow.topics import (
+    CLEARANCE_RESULTS,
     DECLARATIONS_SUBMITTED,
     DECLARATIONS_WITHDRAWN,
     INSPECTION_FINDINGS,
@@ -286,10 +288,15 @@ class Aggregator:
         return event
 
     async def _process(self, partition: int, records: list[Record]) -> None:
+        with tracing.handling_batch(records, NAME, self.group):  # a span a record
+            await self._transact(partition, records)
+
+    async def _transact(self, partition: int, records: list[Record]) -> None:
         task = self.tasks[partition]
         now = self.clock()
         changed: dict[str, JoinState | None] = {}
         results: list[ClearanceResult] = []
+        traces: list[tracing.Outgoing] = []  # each result continues its input's trace
         letters: list[Letter] = []
         poisoned: list[tuple[str, str]] = []  # (source topic, error kind)
         to_final: list[tuple[str, float]] = []
@@ -297,23 +304,28 @@ class Aggregator:
         offsets: dict[TopicPartition, int] = {}
         for record in records:
             offsets[TopicPartition(record.topic, record.partition)] = record.offset + 1
-            try:
-                event = self._admit(record, now)
-            except PoisonMessage as exc:
-                letters.append(dead_letter(record, NAME, exc, dead_letter_limit(self.settings)))
-                poisoned.append((record.topic, error_kind(exc)))
-                MESSAGES.labels(NAME, record.topic, "dead_lettered").inc()
-                continue
-            key = event.declaration_id
-            before = changed.get(key) or task.table.get(key)
-            state, out = join.step(before, event, self.deadline, self.inspection_deadline)
-            if state is not before:
-                changed[key] = state
-                to_verdict += verdict_latencies(before, state, event)
-            if out:
-                to_final += first_answers(before, state, out)
-            results += out
-        await task.commit(changed, results, letters, offsets)
+            with tracing.within(record):
+                try:
+                    event = self._admit(record, now)
+                except PoisonMessage as exc:
+                    letters.append(dead_letter(record, NAME, exc, dead_letter_limit(self.settings)))
+                    poisoned.append((record.topic, error_kind(exc)))
+                    MESSAGES.labels(NAME, record.topic, "dead_lettered").inc()
+                    tracing.failed(exc)
+                    continue
+                key = event.declaration_id
+                before = changed.get(key) or task.table.get(key)
+                state, out = join.step(before, event, self.deadline, self.inspection_deadline)
+                if state is not before:
+                    changed[key] = state
+                    to_verdict += verdict_latencies(before, state, event)
+                if out:
+                    to_final += first_answers(before, state, out)
+                results += out
+                traces += (
+                    tracing.outgoing(NAME, CLEARANCE_RESULTS.name, r.declaration_id) for r in out
+                )
+        await task.commit(changed, results, letters, offsets, traces=traces)
         task.table.apply(changed)
         observed(to_final, to_verdict)
         for topic, kind in poisoned:

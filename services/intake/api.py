@@ -117,7 +117,8 @@ from services.intake.service import (
     UnknownDeclaration,
     VersionTaken,
 )
-from singlewindow import asyncapi
+from singlewindow import asyncapi, tracing
+from singlewindow.correlation import CorrelateRequests
 from singlewindow.health import Health
 from singlewindow.web import HttpMetrics, add_routes
 
@@ -238,7 +239,9 @@ def door_app(
         docs_url="/docs" if docs else None,
         redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
+        telemetry=tracing.fastapi_telemetry(),
     )
+    app.add_middleware(CorrelateRequests)
     errors.install(app)
 
     async def on_refused(_: Request, exc: Exception) -> Response:
@@ -278,7 +281,9 @@ def create_app(
         docs_url="/docs" if exposure.docs else None,
         redoc_url="/redoc" if exposure.docs else None,
         openapi_url="/openapi.json" if exposure.docs else None,
+        telemetry=tracing.fastapi_telemetry(),  # a server span a request when tracing
     )
+    app.add_middleware(CorrelateRequests)  # logs carry the request's trace and declaration
     app.state.intake = service
     app.state.waiters = service.waiters  # observable: how many requests wait
     errors.install(app)

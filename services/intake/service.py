@@ -93,6 +93,7 @@ from services.intake.schema import (
 )
 from services.intake.traderview import declarant_of, trader_view
 from services.intake.waiters import TooManyWaiters, Waiters
+from singlewindow import correlation
 from singlewindow.events import (
     ClearanceStatus,
     DeclarationSubmitted,
@@ -841,6 +842,7 @@ class IntakeService:
             self.in_flight.discard(scoped)
 
     async def _publish_event(self, event: Published, what: str) -> None:
+        correlation.about(event.declaration_id)  # the request's log lines name it from here
         try:
             async with asyncio.timeout(self.limits.publish_timeout):
                 await self.publisher.publish(event)

@@ -32,6 +32,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pydantic import ValidationError
 from pymongo.errors import ConnectionFailure
 
+from singlewindow import tracing
 from singlewindow.avro import CodecError
 from singlewindow.events import Event
 from singlewindow.health import Health, NotReady
@@ -298,7 +299,8 @@ class ConsumerService:
         assert handle_batch is not None
 
         async def attempt() -> None:
-            await handle_batch(records)
+            with tracing.handling_batch(records, self.service, self.group_id):
+                await handle_batch(records)
 
         def transient(exc: BaseException) -> None:
             self.health.progress(LOOP)
@@ -326,7 +328,10 @@ class ConsumerService:
         for record in records:
             if self._stopping.is_set():
                 break
-            with HANDLE_SECONDS.labels(self.service, record.topic).time():
+            with (
+                HANDLE_SECONDS.labels(self.service, record.topic).time(),
+                tracing.handling(record, self.service, self.group_id),
+            ):
                 await self._process(record)
             last = record
         return last
@@ -405,6 +410,7 @@ class ConsumerService:
         )
         MESSAGES.labels(self.service, record.topic, "dead_lettered").inc()
         DEAD_LETTERED.labels(self.service, record.topic, error_kind(error)).inc()
+        tracing.failed(error)
         log.warning(
             "%s: dead-lettered %s@%s/%s: %s",
             self.service,
