@@ -6,6 +6,7 @@ metadata request (which would let a broker that auto-creates topics create it)."
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -75,3 +76,9 @@ async def test_the_wait_times_out_naming_what_is_missing() -> None:
 def test_the_command_line_refuses_anything_else() -> None:
     assert admin.main([]) == 2
     assert admin.main(["create-topics"]) == 2
+
+
+def test_the_local_broker_creates_no_topic_either() -> None:
+    # aiokafka asks brokers to auto-create every topic it names: only the broker can refuse
+    properties = Path(__file__).resolve().parents[2] / "deploy" / "local" / "server.properties"
+    assert "auto.create.topics.enable=false" in properties.read_text().splitlines()
