@@ -103,9 +103,9 @@ inspector-token: venv ## an inspector's token for the local inspection station, 
 	@$(PY) -m services.intake.devissuer inspector-token --agency '$(AGENCY)' $(if $(SUB),--sub '$(SUB)')
 
 .PHONY: kafka-users
-kafka-users: venv ## regenerate deploy/k8s/kafka-users.yaml (Strimzi) from singlewindow/security.py
+kafka-users: venv ## regenerate deploy/k8s/base/kafka-users.yaml (Strimzi) from singlewindow/security.py
 	$(PY) -m deploy.k8s.kafka_users
 
 .PHONY: k8s
-k8s: venv ## regenerate deploy/k8s/singlewindow.yaml from agencies.toml and deploy/k8s/templates/
+k8s: venv ## regenerate deploy/k8s/base/'s generated files from the topic catalog, agencies.toml and the principals
 	$(PY) -m deploy.k8s.manifests
