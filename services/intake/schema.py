@@ -593,6 +593,11 @@ class ResultOut(_Out):
     refund: str | None = Field(
         None, description="duties to refund (退税) after a change customs approved after release"
     )
+    valuation_pending: bool = Field(
+        False,
+        description="released under guarantee while customs determines the goods' value "
+        "(价格磋商): lodge the value agreed as a change (PUT)",
+    )
 
 
 class StepOut(_Out):

@@ -308,6 +308,8 @@ def trader_result(result: Doc | None) -> dict[str, Any] | None:
     }
     if result.get("refund") is not None:  # a change after release that collects less
         shown["refund"] = result["refund"]
+    if result.get("valuation_pending"):  # released under guarantee, the price consulted
+        shown["valuation_pending"] = True
     return shown
 
 

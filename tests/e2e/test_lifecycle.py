@@ -120,7 +120,7 @@ async def test_every_journey_ends_where_the_trader_expects(
     # nothing was levied at the conditional release: the whole duties of the value agreed
     assert Decimal(duties["payment_notice"]["amount"]) == collected(duties) > 0
     assert valued[-1]["settlement"]["kind"] == "PAYMENT"
-    assert valued[-1]["result"]["valuation_pending"] is False
+    assert not valued[-1]["result"].get("valuation_pending")  # shown only while pending
 
     # one joint inspection: customs (a high-risk owner) and CIQ (a car) record on one order
     inspected = ended["inspection → release"]
