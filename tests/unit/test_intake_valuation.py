@@ -136,3 +136,23 @@ async def test_a_hold_after_an_amendment_of_a_version_awaiting_payment_asks_for_
         assert (doc["version"], doc["status"]) == (2, "HELD")
         view = (await intake.client.get(url)).json()
         assert view["next_step"]["code"] == "SUPPLY_DOCUMENTS"
+
+
+async def test_after_a_value_refused_documents_are_refused_as_after_any_release() -> None:
+    """Customs refused the value lodged: the goods stay released under guarantee and no change
+    is pending (another value may be lodged at once), so documents are refused because the
+    goods are out (``goods-released``), as before any value was lodged, not ``change-pending``."""
+    async with running() as intake:
+        declaration_id = await lodged(intake)
+        url = f"/v1/declarations/{declaration_id}"
+        first = price_queried(intake)
+        secured = [*first, guarantee(declaration_id, decided(intake, first))]
+        decided(intake, secured)
+        assert (await intake.client.put(url, json=CHANGE)).status_code == 202
+        doc = decided(intake, [*secured, *ruled(intake, Decision.HOLD)])
+        assert (doc["version"], doc["status"]) == (2, "CONDITIONALLY_RELEASED")
+        for response in (
+            await intake.client.post(f"{url}/documents", json=DOCS),
+            await intake.client.post(f"{url}/withdrawal", json={"reason": "x"}),
+        ):
+            assert problem(response, 409)["type"].endswith("goods-released")
