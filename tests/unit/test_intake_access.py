@@ -420,6 +420,7 @@ async def test_the_trader_sees_decisions_codes_and_messages_never_criteria(
         "total_duties",
         "charges",
         "decided_at",
+        "security",  # the guarantee a price query asks: what the trader must lodge, no criterion
     }
     assert ciq["reasons"][0]["code"] == "CIQ-FIRST-IMPORT"
     result = body["result"]
