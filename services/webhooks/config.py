@@ -55,3 +55,15 @@ class WebhooksSettings(ServiceSettings):
 
     def policy(self) -> DestinationPolicy:
         return DestinationPolicy(self.allow_loopback, self.allow_private)
+
+
+def local_webhook_env(service: str, keys_file: Path) -> dict[str, str]:
+    """What a local launcher gives ``service`` (``intake`` or ``webhooks``): the development
+    keyring at ``keys_file`` (made if missing) and receivers on loopback allowed."""
+    from services.webhooks.signing import ensure_key_file
+
+    prefix = "INTAKE_WEBHOOK_" if service == "intake" else "WEBHOOKS_"
+    return {
+        f"{prefix}KEYS_FILE": str(ensure_key_file(keys_file).resolve()),
+        f"{prefix}ALLOW_LOOPBACK": "true",
+    }
