@@ -58,7 +58,7 @@ def backoff_s(tries: int, first_s: float, max_s: float, rand: Callable[[], float
     """The pause after the ``tries``-th failed try: ``first_s * 2**(tries-1)``, at most
     ``max_s``, then "equal jitter": a uniform draw in its upper half, so the pauses still grow
     and receivers that failed together are not all retried in the same second."""
-    ceiling = min(max_s, first_s * 2 ** max(tries - 1, 0))
+    ceiling: float = min(max_s, first_s * 2.0 ** max(tries - 1, 0))
     return ceiling / 2 + rand() * ceiling / 2
 
 

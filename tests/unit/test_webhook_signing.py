@@ -102,3 +102,24 @@ def test_a_development_keyring_is_made_once_private(tmp_path: Path) -> None:
     first = load_keys(path)
     assert path.stat().st_mode & 0o777 == 0o600
     assert load_keys(ensure_key_file(path)).keys == first.keys
+
+
+def test_locally_the_intake_and_the_delivery_service_share_one_keyring(tmp_path: Path) -> None:
+    """What the local launcher gives each: the same development keyring, and receivers on
+    loopback allowed (tests and local runs listen on http://127.0.0.1:<port>)."""
+    from services.intake.config import IntakeSettings
+    from services.webhooks.config import WebhooksSettings, local_webhook_env
+
+    path = tmp_path / "webhook.keys"
+    intake = IntakeSettings.model_validate(
+        {k.removeprefix("INTAKE_").lower(): v for k, v in local_webhook_env("intake", path).items()}
+    )
+    delivery = WebhooksSettings.model_validate(
+        {
+            k.removeprefix("WEBHOOKS_").lower(): v
+            for k, v in local_webhook_env("webhooks", path).items()
+        }
+    )
+    assert intake.webhook_keys_file == delivery.keys_file == path.resolve()
+    assert intake.webhook_allow_loopback and delivery.allow_loopback
+    assert not (intake.webhook_allow_private or delivery.allow_private)
