@@ -43,8 +43,9 @@ KEPT_ATTEMPTS = 20
 DUPLICATE_KEY = 11000
 
 
-class StoreUnavailable(Exception):
-    """The database could not answer."""
+class StoreUnavailable(ConnectionError):
+    """The database could not answer: an outage (a ConnectionError, so the consume loop waits
+    it out like any transient fault and never dead-letters a result for it)."""
 
 
 def delivery_id(result_id: str, webhook_id: str) -> str:

@@ -13,7 +13,12 @@ from aiokafka import ConsumerRecord
 
 from services.webhooks.outbox import NotYetProjected, record_results
 from services.webhooks.service import results_handler
-from services.webhooks.store import InMemoryWebhookStore, Subscription, delivery_id
+from services.webhooks.store import (
+    InMemoryWebhookStore,
+    StoreUnavailable,
+    Subscription,
+    delivery_id,
+)
 from singlewindow.events import ClearanceStatus
 from singlewindow.kafka.consumer import PoisonMessage, is_transient
 from singlewindow.readmodel import apply
@@ -103,6 +108,7 @@ async def test_a_result_whose_declaration_is_not_projected_yet_is_retried_not_dr
         await record_results([factories.result("D-2")], store, Declarations("D-1"), NOW)
     assert is_transient(waiting.value)  # the consume loop retries it, never dead-letters it
     assert store.deliveries == {}
+    assert is_transient(StoreUnavailable("the database is away"))  # nor for an outage
 
 
 def record(value: bytes, key: bytes = b"D-1") -> ConsumerRecord[bytes, bytes]:
