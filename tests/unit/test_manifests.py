@@ -91,7 +91,16 @@ def test_the_same_registry_gives_the_same_bytes(tmp_path: Path) -> None:
 def test_the_services_file_parses_and_every_deployment_holds_together() -> None:
     docs = generated(registry())["services.yaml"]
     kinds = [(d["kind"], d["metadata"]["name"]) for d in docs]
-    names = ["intake", *registry().codes, "aggregator", "projector", "bank", "inspection", "gate"]
+    names = [
+        "intake",
+        *registry().codes,
+        "aggregator",
+        "projector",
+        "bank",
+        "inspection",
+        "gate",
+        "webhooks",
+    ]
     assert kinds[0] == ("ConfigMap", "singlewindow")
     assert [n for k, n in kinds if k == "Deployment"] == names
     assert [n for k, n in kinds if k == "PodDisruptionBudget"] == names
@@ -288,3 +297,23 @@ def test_the_yaml_reader_refuses_what_it_cannot_read_for_sure(text: str) -> None
 def test_pyyaml_reads_the_generated_files_as_the_yaml_reader_does(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     assert [d for d in yaml.safe_load_all(text) if d is not None] == load_all(text)
+
+
+def test_the_webhooks_delivery_may_call_public_https_hosts_only() -> None:
+    """It posts to URLs traders name: beside Kafka and the database, HTTPS to addresses
+    outside every private, shared, loopback and link-local range (pods, nodes, the cloud's
+    metadata service), whatever a URL resolves to (SSRF, below the application's check)."""
+    policies = {p["metadata"]["name"]: p for p in manifests.network_policies(registry())}
+    egress = policies["webhooks"]["spec"]["egress"]
+    assert all("to" in rule for rule in egress)  # no rule lets it anywhere
+    (outside,) = [r for r in egress if r["ports"] == [{"protocol": "TCP", "port": 443}]]
+    blocks = {b["ipBlock"]["cidr"]: set(b["ipBlock"]["except"]) for b in outside["to"]}
+    assert {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"} <= blocks[
+        "0.0.0.0/0"
+    ]
+    assert {"fc00::/7", "fe80::/10", "::1/128"} <= blocks["::/0"]
+    # the HTTP services reach their token issuer's keys; no one else calls out
+    for name, policy in policies.items():
+        if name not in ("webhooks", "intake", "bank", "inspection", "gate"):
+            for rule in policy["spec"].get("egress", []):
+                assert rule.get("ports") != [{"protocol": "TCP", "port": 443}], name
