@@ -4,8 +4,10 @@ while watching. Machine output (``--json``) is not here: it is the platform's JS
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+from rich import box
 from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
@@ -143,20 +145,31 @@ def change_line(view: Json) -> Text:
 
 def declarations_table(page: Json) -> Table:
     """The page of ``GET /v1/declarations`` as a table."""
-    table = Table(title="Declarations, newest first", title_justify="left")
+    table = Table(title="Declarations, newest first", title_justify="left", box=box.SIMPLE_HEAD)
     for name in ("declaration", "status", "version", "type", "submitted", "updated", "next"):
-        table.add_column(name, no_wrap=name != "next")
+        table.add_column(name, no_wrap=name in ("declaration", "status"), overflow="fold")
     for row in page.get("declarations") or []:
         table.add_row(
             str(row.get("declaration_id")),
             status_text(str(row.get("status"))),
             _text(row.get("version")),
             _text(row.get("declaration_type")),
-            _text(row.get("submitted_at")),
-            _text(row.get("updated_at")),
+            _moment(row.get("submitted_at")),
+            _moment(row.get("updated_at")),
             _text((row.get("next_step") or {}).get("code")),
         )
     return table
+
+
+def _moment(value: Any) -> str:
+    """An ISO-8601 time to the minute, in UTC (as given when it is not one)."""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return _text(value)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M")
 
 
 def _text(value: Any) -> str:

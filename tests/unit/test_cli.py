@@ -11,13 +11,17 @@ says (/v1/declarations/{id}/events, GET /v1/declarations).
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import re
 import socket
 import stat
+import subprocess
+import sys
 import threading
 import time
+import tomllib
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,8 +47,10 @@ from services.intake.ports import (
 )
 from singlewindow import events as ev
 from singlewindow.readmodel import apply
-from singlewindow_cli.api import ExitCode
+from singlewindow_cli import sse
+from singlewindow_cli.api import ExitCode, Failure
 from singlewindow_cli.main import Options, app
+from singlewindow_cli.watch import Backoff, Trouble
 from tests.factories import T0, result, verdict
 from tests.unit.intake_tokens import USCC_A, USCC_B
 from tests.unit.test_intake_api import FAST, ISSUER, SECRET, status_document
@@ -169,7 +175,7 @@ class Sw:
     """``sw`` as a trader runs it: SW_URL and SW_CONFIG_DIR in the environment."""
 
     def __init__(self, url: str, config_dir: Path, **options: Any) -> None:
-        self.env = {"SW_URL": url, "SW_CONFIG_DIR": str(config_dir)}
+        self.env = {"SW_URL": url, "SW_CONFIG_DIR": str(config_dir), "COLUMNS": "160"}
         self.options = options  # a transport, a sleep: given through the context's obj
         self.token_file = config_dir / "token"
 
@@ -414,3 +420,170 @@ def test_a_watch_waits_through_an_outage(sw: Sw, platform: Platform, tmp_path: P
     assert answer.code == 0
     assert answer.json_lines()[-1]["status"] == "AWAITING_PAYMENT"
     assert pauses == [5.0, 5.0]  # the intake's Retry-After, each time
+
+
+# --- the status stream and the list (not in the in-memory intake yet: MockTransport) ------
+
+
+def view(declaration_id: str, status: str, code: str) -> dict[str, Any]:
+    """A trader's view, as much of it as the CLI reads."""
+    step = {"code": code, "message": f"{code.lower()} now", "action": None, "agencies": []}
+    return {"declaration_id": declaration_id, "status": status, "version": 1, "next_step": step}
+
+
+def stream(*events: tuple[int, dict[str, Any]]) -> httpx.Response:
+    """An SSE answer: each (id, view) a ``status`` event, with a keep-alive between."""
+    text = "".join(f"id: {n}\nevent: status\ndata: {json.dumps(v)}\n\n: keep-alive\n\n"
+                   for n, v in events)  # fmt: skip
+    return httpx.Response(200, headers={"content-type": "text/event-stream"}, text=text)
+
+
+def mocked(
+    tmp_path: Path, handler: Callable[[httpx.Request], httpx.Response]
+) -> tuple[Sw, list[float]]:
+    pauses: list[float] = []
+    transport = httpx.MockTransport(handler)
+    sw = Sw("http://intake.test", tmp_path, transport=transport, sleep=pauses.append)
+    return sw.signed_in(), pauses
+
+
+def test_a_watch_reads_the_status_stream_and_resumes_it_after_a_drop(tmp_path: Path) -> None:
+    submitted, in_review = view("D-1", "SUBMITTED", "WAIT"), view("D-1", "IN_REVIEW", "WAIT")
+    rejected_view = view("D-1", "REJECTED", "NONE")
+    resumed_after: list[str | None] = []
+
+    def platform(request: httpx.Request) -> httpx.Response:
+        assert request.headers["authorization"] == f"Bearer {sw.token_file.read_text().strip()}"
+        if request.url.path == "/v1/declarations/D-1":
+            return httpx.Response(200, json=submitted)
+        assert request.url.path == "/v1/declarations/D-1/events"
+        resumed_after.append(request.headers.get("last-event-id"))
+        if len(resumed_after) == 1:
+            return stream((1, submitted), (2, in_review))  # then the connection drops
+        return stream((3, rejected_view))
+
+    sw, pauses = mocked(tmp_path, platform)
+    answer = sw("status", "D-1", "--watch", "--json")
+    assert answer.code == ExitCode.ENDED_BADLY
+    assert [v["status"] for v in answer.json_lines()] == ["SUBMITTED", "IN_REVIEW", "REJECTED"]
+    assert resumed_after == [None, "2"]
+    assert pauses == [1.0]  # one short pause before resuming a stream the platform closed
+
+
+def test_a_stream_of_someone_elses_declaration_is_not_found(tmp_path: Path) -> None:
+    unknown = {"type": "urn:singlewindow:problem:unknown-declaration", "title": "Not Found",
+               "status": 404, "detail": "no declaration D-1"}  # fmt: skip
+
+    def platform(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/events"):
+            return httpx.Response(404, json=unknown)
+        return httpx.Response(200, json=view("D-1", "IN_REVIEW", "WAIT"))
+
+    sw, _ = mocked(tmp_path, platform)
+    assert sw("status", "D-1", "--watch").code == ExitCode.NOT_FOUND  # not "no stream here"
+
+
+def test_list_shows_ones_own_declarations_and_the_next_page(tmp_path: Path) -> None:
+    asked: list[httpx.URL] = []
+    page = {
+        "declarations": [
+            {"declaration_id": "DEC-2", "status": "RELEASED", "version": 1,
+             "submitted_at": "2026-11-27T08:30:15Z", "updated_at": "2026-11-27T08:31:02Z",
+             "declaration_type": "IMPORT", "next_step": {"code": "NONE"}},
+            {"declaration_id": "DEC-1", "status": "RELEASED", "version": 2,
+             "submitted_at": "2026-11-26T10:00:00Z", "updated_at": "2026-11-26T10:05:00Z",
+             "declaration_type": "EXPORT", "next_step": {"code": "NONE"}},
+        ],
+        "next": "cursor-2",
+    }  # fmt: skip
+
+    def platform(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url)
+        return httpx.Response(200, json=page)
+
+    sw, _ = mocked(tmp_path, platform)
+    shown = sw("list", "--status", "RELEASED", "--limit", "2")
+    assert shown.code == 0
+    assert shown.out.index("DEC-2") < shown.out.index("DEC-1")  # newest first, as given
+    assert "EXPORT" in shown.out
+    assert "sw list --after cursor-2" in shown.err
+    assert asked[0].path == "/v1/declarations"
+    assert dict(asked[0].params) == {"status": "RELEASED", "limit": "2"}
+    as_json = sw("list", "--after", "cursor-2", "--json")
+    assert as_json.json_lines() == [page]
+    assert dict(asked[1].params) == {"after": "cursor-2"}
+    assert sw("list", "--limit", "0").code == ExitCode.USAGE
+
+
+def test_list_with_a_bad_parameter_is_refused(tmp_path: Path) -> None:
+    problem = {"type": "urn:singlewindow:problem:invalid-request", "title": "Unprocessable Content",
+               "status": 422, "detail": "the request is invalid",
+               "errors": [{"field": "status", "message": "not a status"}]}  # fmt: skip
+    sw, _ = mocked(tmp_path, lambda _: httpx.Response(422, json=problem))
+    answer = sw("list", "--status", "DONE")
+    assert answer.code == ExitCode.REFUSED
+    assert "status: not a status" in answer.err
+
+
+# --- the parts ------------------------------------------------------------------------------
+
+
+def test_the_event_stream_is_read_as_the_html_standard_says() -> None:
+    lines = [": keep-alive", "", "id: 7", "event: status", "data: {", 'data:  "a": 1}', "",
+             "retry: 3000", "data:x", "", "event: status", "data: y", "", "id: 9",
+             "data: cut"]  # fmt: skip
+    events = list(sse.parse(lines))
+    assert events == [
+        sse.Event("status", '{\n "a": 1}', "7"),
+        sse.Event("message", "x", "7", 3000),  # the id stays; no event name: message
+        sse.Event("status", "y", "7"),
+    ]  # the last, unfinished, is dropped
+
+
+def test_an_outage_is_waited_through_until_it_lasts_too_long() -> None:
+    clock, pauses = [0.0], list[float]()
+    trouble = Trouble(lambda: clock[0], 300.0, Backoff(1.0, 30.0, pauses.append))
+    away = Failure(ExitCode.UNAVAILABLE, "Service Unavailable")
+    delays = []
+    for _ in range(7):
+        delays.append(trouble.delay(away))
+        clock[0] += delays[-1]
+    assert delays == [1, 2, 4, 8, 16, 30, 30]
+    assert trouble.delay(Failure(ExitCode.UNAVAILABLE, "busy", retry_after_s=5)) == 5
+    clock[0] += 300
+    with pytest.raises(Failure):
+        trouble.delay(away)
+    with pytest.raises(Failure):  # a 404 is no outage
+        Trouble(lambda: 0.0, 300.0, Backoff(1.0, 30.0)).delay(Failure(ExitCode.NOT_FOUND, "x"))
+
+
+def test_the_cli_imports_no_server_code_but_the_dev_issuer_when_asked() -> None:
+    for path in sorted((ROOT / "singlewindow_cli").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        top_level = set(tree.body)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                modules = [str(node.module)]
+            else:
+                continue
+            for module in modules:
+                root = module.split(".")[0]
+                assert root not in {"singlewindow", "deploy", "tests", "bench"}, (path, module)
+                if root == "services":  # the local development issuer, only when asked
+                    assert module == "services.intake", (path, module)
+                    assert [a.name for a in node.names] == ["devissuer"]
+                    assert node not in top_level, f"{path}: import it where it is used"
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, singlewindow_cli.main; print(*sorted(sys.modules))"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert not [m for m in loaded if m.split(".")[0] in {"services", "singlewindow", "fastapi"}]
+
+
+def test_sw_is_the_projects_console_script() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert project["project"]["scripts"]["sw"] == "singlewindow_cli.main:app"
+    assert "singlewindow_cli" in project["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    assert any(d.startswith("httpx") for d in project["project"]["dependencies"])  # not dev only
