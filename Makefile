@@ -45,10 +45,10 @@ clean: ## stop everything, remove var/ and the virtual environment
 	-[ -x $(PY) ] && $(STACK) clean
 	rm -rf var $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-lint: venv ## ruff on everything, mypy (strict) on the shared package
-	$(VENV)/bin/ruff check singlewindow services deploy tests bench examples
-	$(VENV)/bin/ruff format --check singlewindow services deploy tests bench examples
-	$(VENV)/bin/mypy singlewindow
+lint: venv ## ruff on everything, mypy (strict) on the shared package and the CLI
+	$(VENV)/bin/ruff check singlewindow singlewindow_cli services deploy tests bench examples
+	$(VENV)/bin/ruff format --check singlewindow singlewindow_cli services deploy tests bench examples
+	$(VENV)/bin/mypy singlewindow singlewindow_cli
 	$(PY) -m deploy.k8s.kafka_users --check
 	$(PY) -m singlewindow.asyncapi --check
 	$(PY) -m deploy.k8s.manifests --check
@@ -70,6 +70,7 @@ run: up ## the whole platform, locally: Kafka, FerretDB and every service (Ctrl-
 	@echo "a token:  make token USCC=<uscc> (then: curl -H \"Authorization: Bearer \$$TOKEN\" ...)"
 	@echo "          make inspector-token AGENCY=<agency> (an inspector's, for the station;"
 	@echo "          AGENCY=port: a gate officer's, for the gate)"
+	@echo "the CLI:  $(VENV)/bin/sw login --dev-uscc <uscc>, then sw submit FILE.json --watch, sw list (sw --help)"
 	@echo "traces:   $(PY) -m singlewindow.tracing show <declaration id> (var/traces/; OTEL_TRACES_FILE= for none)"
 	@mkdir -p var && $(PY) -m deploy.local.run --procfile > var/Procfile  # from agencies.toml
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH OTEL_TRACES_FILE="$${OTEL_TRACES_FILE-var/traces/{service\}.jsonl}" \
