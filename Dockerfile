@@ -24,6 +24,7 @@ COPY schemas ./schemas
 COPY docs/asyncapi.json ./docs/asyncapi.json
 COPY singlewindow ./singlewindow
 COPY services ./services
+COPY singlewindow_cli ./singlewindow_cli
 # The project itself, and its bytecode compiled now: the root filesystem is read-only when it
 # runs (the dependencies' is compiled by UV_COMPILE_BYTECODE).
 RUN uv sync --frozen --no-dev \
