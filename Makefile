@@ -52,6 +52,7 @@ lint: venv ## ruff on everything, mypy (strict) on the shared package
 	$(PY) -m deploy.k8s.kafka_users --check
 	$(PY) -m singlewindow.asyncapi --check
 	$(PY) -m deploy.k8s.manifests --check
+	$(PY) -m deploy.monitoring.generate --check
 
 test: venv ## the whole test suite on the real broker and database; stops what it started
 	@mkdir -p var
@@ -102,6 +103,10 @@ inspector-token: venv ## an inspector's token for the local inspection station, 
 .PHONY: kafka-users
 kafka-users: venv ## regenerate deploy/k8s/kafka-users.yaml (Strimzi) from singlewindow/security.py
 	$(PY) -m deploy.k8s.kafka_users
+
+.PHONY: monitoring
+monitoring: venv ## regenerate the alert rules, the dashboard and prometheus.yml from deploy/monitoring/settings.toml and agencies.toml
+	$(PY) -m deploy.monitoring.generate
 
 .PHONY: k8s
 k8s: venv ## regenerate deploy/k8s/singlewindow.yaml from agencies.toml and deploy/k8s/templates/
