@@ -54,7 +54,7 @@ lint: venv ## ruff on everything, mypy (strict) on the shared package
 	$(PY) -m deploy.k8s.manifests --check
 	$(PY) -m deploy.monitoring.generate --check
 
-test: venv ## the whole test suite on the real broker and database; stops what it started
+test: venv promtool ## the whole test suite on the real broker and database; stops what it started
 	@mkdir -p var
 	$(STACK) up --record var/test-started
 	($(AS_ADMIN) $(PY) -m pytest $(PYTEST_ARGS)); rc=$$?; \
@@ -103,6 +103,10 @@ inspector-token: venv ## an inspector's token for the local inspection station, 
 .PHONY: kafka-users
 kafka-users: venv ## regenerate deploy/k8s/kafka-users.yaml (Strimzi) from singlewindow/security.py
 	$(PY) -m deploy.k8s.kafka_users
+
+.PHONY: promtool
+promtool: venv ## build Prometheus' promtool (the rule tests' checker) into ~/.cache/singlewindow once
+	$(PY) -m deploy.monitoring.promtool
 
 .PHONY: monitoring
 monitoring: venv ## regenerate the alert rules, the dashboard and prometheus.yml from deploy/monitoring/settings.toml and agencies.toml
