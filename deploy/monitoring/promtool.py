@@ -3,9 +3,11 @@ proxy and cached as ``~/.cache/singlewindow/promtool-<version>/promtool`` (as
 :mod:`deploy.local.components` builds FerretDB): the tests check and test the alert rules
 and the dashboard's queries with the parser and engine Prometheus itself runs.
 
-``python -m deploy.monitoring.promtool`` builds it if needed and prints its path. A first
-build on a fresh machine downloads Prometheus' module graph (about 1.8 GB of module sources,
-mostly service-discovery SDKs promtool links in) and compiles it; later calls find the binary.
+``python -m deploy.monitoring.promtool`` (``make promtool``, a prerequisite of ``make test``)
+builds it if needed and prints its path. The first build on a machine downloads about 1 GB of
+module sources and compiles for about 6 CPU-minutes: measured on this project's 2-core
+machine while other builds ran, 10.5 minutes with Go's caches empty, 7.5 with its module cache
+warm; later calls find the binary at once.
 """
 
 from __future__ import annotations
