@@ -63,15 +63,18 @@ test: venv promtool ## the whole test suite on the real broker and database; sto
 run: up ## the whole platform, locally: Kafka, FerretDB and every service (Ctrl-C stops them)
 	@echo "API docs: http://$${INTAKE_HOST:-127.0.0.1}:$${INTAKE_PORT:-8000}/docs"
 	@echo "metrics:  http://$${INTAKE_HOST:-127.0.0.1}:$${INTAKE_PORT:-8000}/metrics (intake)," \
-	  "http://127.0.0.1:<port>/metrics for each agency (agencies.toml), 9104 aggregator, 9105 projector, 9107 bank, 9108 inspection, 9109 gate"
+	  "http://127.0.0.1:<port>/metrics for each agency (agencies.toml), 9104 aggregator, 9105 projector, 9107 bank, 9108 inspection, 9109 gate;" \
+	  "/livez and /readyz beside each"
 	@echo "bank:     http://$${BANK_HOST:-127.0.0.1}:$${BANK_PORT:-8081}/v1/payments (simulated; docs at /docs)"
 	@echo "station:  http://$${INSPECTION_HOST:-127.0.0.1}:$${INSPECTION_PORT:-8082}/v1/inspections/<order_id>/findings (docs at /docs)"
 	@echo "gate:     http://$${GATE_HOST:-127.0.0.1}:$${GATE_PORT:-8083}/v1/gate-out (the port's gate; docs at /docs)"
 	@echo "a token:  make token USCC=<uscc> (then: curl -H \"Authorization: Bearer \$$TOKEN\" ...)"
 	@echo "          make inspector-token AGENCY=<agency> (an inspector's, for the station;"
 	@echo "          AGENCY=port: a gate officer's, for the gate)"
+	@echo "traces:   $(PY) -m singlewindow.tracing show <declaration id> (var/traces/; OTEL_TRACES_FILE= for none)"
 	@mkdir -p var && $(PY) -m deploy.local.run --procfile > var/Procfile  # from agencies.toml
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/honcho start -f var/Procfile -d $(CURDIR)
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH OTEL_TRACES_FILE="$${OTEL_TRACES_FILE-var/traces/{service\}.jsonl}" \
+	  $(VENV)/bin/honcho start -f var/Procfile -d $(CURDIR)
 
 chaos-long: venv ## the chaos test with 20,000 declarations (about half an hour)
 	@mkdir -p var
@@ -101,7 +104,7 @@ inspector-token: venv ## an inspector's token for the local inspection station, 
 	@$(PY) -m services.intake.devissuer inspector-token --agency '$(AGENCY)' $(if $(SUB),--sub '$(SUB)')
 
 .PHONY: kafka-users
-kafka-users: venv ## regenerate deploy/k8s/kafka-users.yaml (Strimzi) from singlewindow/security.py
+kafka-users: venv ## regenerate deploy/k8s/base/kafka-users.yaml (Strimzi) from singlewindow/security.py
 	$(PY) -m deploy.k8s.kafka_users
 
 .PHONY: promtool
@@ -113,5 +116,5 @@ monitoring: venv ## regenerate the alert rules, the dashboard and prometheus.yml
 	$(PY) -m deploy.monitoring.generate
 
 .PHONY: k8s
-k8s: venv ## regenerate deploy/k8s/singlewindow.yaml from agencies.toml and deploy/k8s/templates/
+k8s: venv ## regenerate deploy/k8s/base/'s generated files from the topic catalog, agencies.toml and the principals
 	$(PY) -m deploy.k8s.manifests

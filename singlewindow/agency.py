@@ -13,9 +13,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from singlewindow import runtime
+from singlewindow import runtime, tracing
 from singlewindow.aio import all_settled
 from singlewindow.events import AgencyVerdict, DeclarationSubmitted
+from singlewindow.health import Health
 from singlewindow.kafka.consumer import ConsumerService, Record, decode_signed
 from singlewindow.kafka.headers import TRACEPARENT, header
 from singlewindow.kafka.producer import EventProducer
@@ -38,6 +39,7 @@ def agency_service(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     registry: AgencyRegistry | None = None,
     transport: Transport | None = None,  # Kafka's clients by default; testing.FakeBroker's
+    health: Health | None = None,  # the process's (runtime.main): what it reports into
 ) -> ConsumerService:
     """The consumer service of the registered agency ``agency`` (its code): its own group,
     its own verdict topic, its own signing key. It rules only on declarations the intake
@@ -64,7 +66,8 @@ def agency_service(
         return verdict
 
     async def publish(record: Record, verdict: AgencyVerdict) -> None:
-        await producer.publish(verdicts.name, verdict, header(record.headers, TRACEPARENT))
+        with tracing.within(record):  # a batch's verdict: in its record's span
+            await producer.publish(verdicts.name, verdict, header(record.headers, TRACEPARENT))
 
     def count_not_routed(records: list[Record], verdicts: list[AgencyVerdict | None]) -> None:
         for record, verdict in zip(records, verdicts, strict=True):
@@ -82,7 +85,10 @@ def agency_service(
         offsets are committed. Any poison record, or any failed send, fails the batch: the
         service then takes the records one at a time (a verdict sent twice has the same id,
         and the aggregator keeps the first)."""
-        verdicts = [rule(record) for record in records]
+        verdicts = []
+        for record in records:
+            with tracing.within(record):  # its log scope, and its span
+                verdicts.append(rule(record))
         await all_settled(
             publish(r, v) for r, v in zip(records, verdicts, strict=True) if v is not None
         )
@@ -97,6 +103,7 @@ def agency_service(
         producer,
         handle_batch=handle_batch,
         transport=transport,
+        health=health,
     )
 
 
@@ -107,9 +114,10 @@ def run_agency(
 ) -> None:
     """``python -m <the agency's module>``: rule with ``reference`` until SIGTERM.
 
-    ``agency`` is the code of a registered agency (:mod:`singlewindow.registry`). Metrics are
-    served on ``<CODE>_METRICS_PORT``, by default the port of its registry entry; an invalid
-    value exits at once (code 2), naming the variable.
+    ``agency`` is the code of a registered agency (:mod:`singlewindow.registry`). Its ops
+    endpoints (``/metrics``, ``/livez``, ``/readyz``) are served on ``<CODE>_METRICS_PORT``,
+    by default the port of its registry entry; an invalid value exits at once (code 2),
+    naming the variable.
     """
 
     def assess(declaration: DeclarationSubmitted, now: datetime) -> AgencyVerdict:
@@ -117,4 +125,8 @@ def run_agency(
 
     entry = agency_registry().get(agency)
     own = runtime.own_settings(entry.code, lambda: service_settings(entry.code, entry.metrics_port))
-    runtime.main(entry.code, lambda: agency_service(entry.code, assess), own.metrics_port)
+    runtime.main(
+        entry.code,
+        lambda health: agency_service(entry.code, assess, health=health),
+        own.metrics_port,
+    )

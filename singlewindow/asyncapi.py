@@ -41,7 +41,7 @@ AVRO = "application/vnd.apache.avro;version=1.9.0"
 KAFKA_BINDING = "0.5.0"
 EVENT_CONTENT_TYPE = "avro/binary"  # Avro's own name for binary-encoded data
 BYTES_CONTENT_TYPE = "application/octet-stream"
-DEFAULT_BOOTSTRAP = "kafka-kafka-bootstrap.kafka:9093"  # deploy/k8s/singlewindow.yaml
+DEFAULT_BOOTSTRAP = "kafka-kafka-bootstrap.singlewindow:9093"  # deploy/k8s/overlays/prod
 SCRAM = "scram"  # the security scheme's id
 PARTITIONS = Settings.model_fields["topic_partitions"].default
 OUTPUT = Path(__file__).resolve().parents[1] / "docs" / "asyncapi.json"

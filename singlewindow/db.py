@@ -68,3 +68,10 @@ async def replace_all(
 
     # every write ends before this returns, failed or not: none may land after a later one
     await all_settled((one(k, d) for k, d in docs.items()), concurrency)
+
+
+async def ping(client: AsyncMongoClient[dict[str, Any]]) -> str:
+    """A readiness probe (:meth:`singlewindow.health.Health.probe`): the server answers a
+    ``ping`` (the probe's own bound cuts the client's server selection short)."""
+    await client.admin.command("ping")
+    return "reachable"

@@ -395,6 +395,11 @@ class InspectionOrder(AvroRecord):
     checks: tuple[InspectionCheck, ...]
 
 
+# the id of a security notice (a price consultation's, services.aggregator.payment) starts so:
+# the bank, which does not know notices, takes only a bank guarantee on it
+SECURITY_NOTICE_PREFIX = "SEC-"
+
+
 class PaymentNotice(AvroRecord):
     """A tax payment notice (税款缴款书) on one declaration version (see
     :mod:`services.aggregator.payment`)."""
@@ -506,6 +511,8 @@ class AgencyVerdict(Event):
     charges: tuple[Charge, ...] = Field((), max_length=1000)
     tax_totals: tuple[TaxTotal, ...] = ()
     declaration_version: Version | None = None
+    # customs: what a guarantee must cover for a release pending its valuation (价格磋商)
+    security: Annotated[Money, Field(gt=0, lt=MAX_ASSESSED)] | None = None
 
 
 class ClearanceResult(Event):
@@ -524,6 +531,7 @@ class ClearanceResult(Event):
     finding_ids: tuple[str, ...] = ()
     sanction: Sanction | None = None
     refund: Annotated[Money, Field(gt=0)] | None = None
+    valuation_pending: bool = False
 
     @property
     def total_charges(self) -> Decimal:
@@ -656,6 +664,7 @@ class JoinState(Event):
     cleared: bool = False
     after_release: bool = False
     levied: tuple[TaxTotal, ...] = ()
+    valuation_pending: bool = False
 
     def verdict_of(self, agency: str) -> AgencyVerdict | None:
         """The agency's verdict on the version being decided."""

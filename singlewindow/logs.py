@@ -1,5 +1,13 @@
 """Logging for every process: one format, and repeated warnings rate-limited.
 
+``LOG_FORMAT=text`` (the default) writes a line a human reads; ``LOG_FORMAT=json`` one JSON
+object a line for a log collector (python-json-logger's formatter, so every stdlib logger,
+uvicorn's and aiokafka's included, and the filter below work unchanged): ``time`` (UTC, ISO
+8601 with its offset), ``service``, ``level``, ``logger``, ``message``, ``exception`` when
+there is one, and, when the line is written while a declaration is in hand (a record being
+handled, an HTTP request), its ``declaration_id``, ``trace_id`` and ``span_id``
+(:mod:`singlewindow.correlation`).
+
 An outage makes every request and every retry loop warn the same thing. ``RateLimit`` lets
 the first line of each *cause* through, then at most one line per ``interval`` seconds for
 that cause, carrying how many were held back since the last one (``[+N similar in 30s]``).
@@ -12,12 +20,22 @@ of 503s).
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable
+from typing import Any, Literal
+
+from pythonjsonlogger.core import RESERVED_ATTRS
+from pythonjsonlogger.json import JsonFormatter
+
+from singlewindow import correlation
+from singlewindow.settings import LogSettings, SettingsError, read_settings
 
 INTERVAL_S = 30.0
 ACCESS_LOGGER = "uvicorn.access"
 Cause = tuple[str, str, str]
+LogFormat = Literal["text", "json"]
+log = logging.getLogger(__name__)
 
 
 def cause_of(record: logging.LogRecord) -> Cause:
@@ -66,14 +84,53 @@ class RateLimit(logging.Filter):
         return True
 
 
-def configure_logging(service: str, interval: float = INTERVAL_S) -> None:
-    """Log to stderr as ``<time> <service> <level> <logger>: <message>``, rate-limited."""
-    logging.basicConfig(
-        level=logging.INFO,
-        format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s",
-        force=True,
-    )
-    limit = RateLimit(interval)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(limit)
+class JsonLines(JsonFormatter):
+    """One JSON object a line: time, service, level, logger, message, then the declaration
+    and trace in hand (:func:`singlewindow.correlation.fields`), then any ``extra``."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__(
+            "{levelname}{name}{message}",
+            style="{",
+            rename_fields={"levelname": "level", "name": "logger", "exc_info": "exception"},
+            static_fields={"service": service},
+            timestamp="time",
+            reserved_attrs=[*RESERVED_ATTRS, "color_message"],  # uvicorn's colours
+        )
+
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        fields: dict[str, Any] = {}
+        super().add_fields(fields, record, message_dict)
+        log_data["time"] = fields.pop("time")
+        for name in ("service", "level", "logger", "message"):
+            log_data[name] = fields.pop(name)
+        log_data.update(correlation.fields())
+        log_data.update(fields)
+
+
+def text_format(service: str) -> logging.Formatter:
+    return logging.Formatter(f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s")
+
+
+def configure_logging(
+    service: str, interval: float = INTERVAL_S, log_format: LogFormat | None = None
+) -> None:
+    """Log to stderr, rate-limited: as ``<time> <service> <level> <logger>: <message>``, or
+    as JSON lines (``log_format``, by default ``LOG_FORMAT``'s). An invalid ``LOG_FORMAT``
+    exits (code 2), saying so, in the text format."""
+    refused = None
+    if log_format is None:
+        try:
+            log_format = read_settings(LogSettings).log_format
+        except SettingsError as exc:
+            log_format, refused = "text", exc
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonLines(service) if log_format == "json" else text_format(service))
+    handler.addFilter(RateLimit(interval))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    if refused is not None:
+        log.error("refusing to start: %s", refused)
+        sys.exit(2)

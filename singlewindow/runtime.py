@@ -1,4 +1,5 @@
-"""Run one service process: logging, metrics, SIGTERM/SIGINT, a bounded shutdown."""
+"""Run one service process: logging, the ops endpoints, traces, SIGTERM/SIGINT, a bounded
+shutdown."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from typing import Any, NoReturn, Protocol, TypeVar
 
 import uvloop
 
+from singlewindow.health import Health
 from singlewindow.logs import configure_logging
-from singlewindow.metrics import serve_metrics
+from singlewindow.ops import serve_ops
 from singlewindow.settings import SettingsError
 from singlewindow.signing import SignatureError
+from singlewindow.tracing import configure_tracing
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -92,15 +95,23 @@ def refuse_to_start(reason: Exception) -> NoReturn:
     sys.exit(2)
 
 
-def main(name: str, make_service: Callable[[], Service], metrics_port: int) -> None:
-    """The body of every ``python -m services.<name>``; the service is built in the loop.
-    A service whose keys or settings are missing or invalid exits at once (code 2), saying
-    which."""
+def main(name: str, make_service: Callable[[Health], Service], metrics_port: int) -> None:
+    """The body of every ``python -m services.<name>``; the service is built in the loop,
+    given the process's :class:`~singlewindow.health.Health` to report into. The ops
+    endpoints (``/metrics``, ``/livez``, ``/readyz``: :mod:`singlewindow.ops`) answer on
+    ``metrics_port`` (0: none) from before the service is built until it stopped. A service
+    whose keys or settings are missing or invalid exits at once (code 2), saying which."""
     configure_logging(name)
-    serve_metrics(metrics_port)
 
     async def build_and_serve() -> None:
-        await serve(make_service())
+        configure_tracing(name)  # before the service: its app's spans need the provider
+        health = Health(name)
+        ops = await serve_ops(health, metrics_port)
+        try:
+            await serve(make_service(health))
+        finally:
+            if ops is not None:
+                await ops.stop()
 
     try:
         run_loop(build_and_serve())

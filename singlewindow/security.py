@@ -3,7 +3,7 @@
 Everything else is derived from :func:`principals` (the platform's own, plus one per agency
 of the agency registry, :mod:`singlewindow.registry`): the local stack's SCRAM users, its
 credentials files and the ACLs it creates (``deploy/local``), and the Strimzi ``KafkaUser``
-resources for Kubernetes (``deploy/k8s/kafka-users.yaml``, by ``deploy/k8s/kafka_users.py``).
+resources for Kubernetes (``deploy/k8s/base/kafka-users.yaml``, by ``deploy/k8s/kafka_users.py``).
 
 The rules (DESIGN.md 2b):
 
@@ -15,7 +15,9 @@ The rules (DESIGN.md 2b):
 - the auditors read everything and write nothing (manual assignment, no group); putting dead
   letters back on the input topics takes the separate ``redrive`` principal;
 - ``admin`` is a super user (``super.users``), not a set of ACLs: the stack provisions topics
-  and ACLs with it, and the tests use it.
+  and ACLs with it, and the tests use it;
+- the autoscaler (KEDA's Kafka scaler on Kubernetes) only describes: the consumer groups'
+  committed offsets and their topics' end offsets, which is their lag; it reads no record.
 
 Idempotent producers need no ``IdempotentWrite`` on the cluster: since Kafka 2.8 (KIP-679)
 ``InitProducerId`` without a transactional id is allowed to any principal that may write
@@ -77,6 +79,7 @@ class Acl:
 READ = (Operation.READ, Operation.DESCRIBE)
 WRITE = (Operation.WRITE, Operation.DESCRIBE)
 GROUP = (Operation.READ, Operation.DESCRIBE)  # join, commit (Read); offsets (Describe)
+DESCRIBE = (Operation.DESCRIBE,)  # metadata, end offsets (topics); committed offsets (groups)
 TRANSACTIONS = (Operation.WRITE, Operation.DESCRIBE)  # init, add, end (Write); find (Describe)
 
 
@@ -91,6 +94,8 @@ class Principal:
     group: str | None = None
     transactional_id_prefix: str | None = None
     super_user: bool = False
+    describes: tuple[str, ...] = ()  # topics it may only describe (their offsets)
+    describes_groups: tuple[str, ...] = ()  # groups whose committed offsets it may fetch
 
     def acls(self) -> tuple[Acl, ...]:
         """Its ALLOW rules (none for a super user, whom the authorizer never asks for any)."""
@@ -99,6 +104,8 @@ class Principal:
         grants: list[tuple[ResourceType, str, PatternType, tuple[Operation, ...]]] = [
             *(("topic", topic, "literal", READ) for topic in self.reads),
             *(("topic", topic, "literal", WRITE) for topic in self.writes),
+            *(("topic", topic, "literal", DESCRIBE) for topic in self.describes),
+            *(("group", group, "literal", DESCRIBE) for group in self.describes_groups),
         ]
         if self.group is not None:
             grants.append(("group", self.group, "literal", GROUP))
@@ -114,6 +121,7 @@ class Principal:
 
 ADMIN = "admin"
 AUDIT = "audit"
+AUTOSCALER = "autoscaler"
 REDRIVE = "redrive"
 REDRIVE_GROUP = "deadletters-redrive"  # services.audit.deadletters.REDRIVE_GROUP
 
@@ -134,6 +142,24 @@ def principals(registry: AgencyRegistry | None = None) -> tuple[Principal, ...]:
     process's registry)."""
     registry = registry or agency_registry()
     joined = inputs(registry)
+    consumers = (
+        *(agency_principal(a) for a in registry),
+        Principal(
+            "aggregator",
+            "joins declarations and verdicts into results, transactionally, with its changelog",
+            reads=(*joined, JOIN_STATE.name),  # the changelog: restored on every assignment
+            writes=(CLEARANCE_RESULTS.name, JOIN_STATE.name, DEAD_LETTERS.name),
+            group="aggregator",
+            transactional_id_prefix="aggregator.",
+        ),
+        Principal(
+            "projector",
+            "folds every event into the read model",
+            reads=(*joined, CLEARANCE_RESULTS.name, GATE_OUT.name),
+            writes=(DEAD_LETTERS.name,),
+            group="projector",
+        ),
+    )
     return (
         Principal(
             "intake",
@@ -158,22 +184,7 @@ def principals(registry: AgencyRegistry | None = None) -> tuple[Principal, ...]:
             "reads the read model",
             writes=(GATE_OUT.name,),
         ),
-        *(agency_principal(a) for a in registry),
-        Principal(
-            "aggregator",
-            "joins declarations and verdicts into results, transactionally, with its changelog",
-            reads=(*joined, JOIN_STATE.name),  # the changelog: restored on every assignment
-            writes=(CLEARANCE_RESULTS.name, JOIN_STATE.name, DEAD_LETTERS.name),
-            group="aggregator",
-            transactional_id_prefix="aggregator.",
-        ),
-        Principal(
-            "projector",
-            "folds every event into the read model",
-            reads=(*joined, CLEARANCE_RESULTS.name, GATE_OUT.name),
-            writes=(DEAD_LETTERS.name,),
-            group="projector",
-        ),
+        *consumers,
         Principal(
             AUDIT,
             "auditors' tools: replay any topic from any point; read-only, no group",
@@ -185,6 +196,13 @@ def principals(registry: AgencyRegistry | None = None) -> tuple[Principal, ...]:
             reads=(DEAD_LETTERS.name,),
             writes=joined,
             group=REDRIVE_GROUP,
+        ),
+        Principal(
+            AUTOSCALER,
+            "scales the consumers on their lag (KEDA): describes their groups' committed "
+            "offsets and their topics' end offsets; reads no record",
+            describes=tuple(dict.fromkeys(t for c in consumers for t in c.reads)),
+            describes_groups=tuple(c.group for c in consumers if c.group is not None),
         ),
         Principal(
             ADMIN,

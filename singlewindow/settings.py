@@ -137,3 +137,46 @@ def service_settings(service: str, default_metrics_port: int = 0) -> ServiceSett
     (``default_metrics_port`` when unset), e.g. ``VET_METRICS_PORT`` for an agency ``vet``.
     SettingsError when it is not a port number."""
     return _with_metrics_port(default_metrics_port).read(f"{service.upper()}_")
+
+
+class LogSettings(BaseSettings):
+    """How a process writes its log: ``LOG_FORMAT=text`` (the default: a line a human reads)
+    or ``json`` (a JSON object a line, for a log collector; see :mod:`singlewindow.logs`)."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    log_format: Literal["text", "json"] = Field("text", description="text or json")
+
+
+class TracingSettings(BaseSettings):
+    """Where a process's OpenTelemetry spans go (:mod:`singlewindow.tracing`): over OTLP/HTTP
+    when the standard ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or ``..._TRACES_ENDPOINT``) is set (the
+    exporter reads the other standard ``OTEL_EXPORTER_OTLP_*`` variables itself), to a local
+    JSON-lines file when ``OTEL_TRACES_FILE`` is set, else nowhere, at no cost."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    otel_exporter_otlp_endpoint: str | None = Field(None, description="OTLP/HTTP collector")
+    otel_exporter_otlp_traces_endpoint: str | None = Field(
+        None, description="OTLP/HTTP traces URL (overrides the endpoint's /v1/traces)"
+    )
+    otel_traces_file: str | None = Field(
+        None,
+        description="JSON-lines file the spans are appended to; '{service}' in it is replaced "
+        "by the process's name (one file a process)",
+    )
+    otel_sdk_disabled: bool = Field(False, description="the standard switch: no spans at all")
+
+    @property
+    def otlp(self) -> bool:
+        return bool(self.otel_exporter_otlp_endpoint or self.otel_exporter_otlp_traces_endpoint)
+
+    @property
+    def otlp_traces_url(self) -> str | None:
+        """Where spans are posted: the traces endpoint as given, else the endpoint's
+        ``/v1/traces`` (as the OTLP exporter specification says)."""
+        if self.otel_exporter_otlp_traces_endpoint:
+            return self.otel_exporter_otlp_traces_endpoint
+        if self.otel_exporter_otlp_endpoint:
+            return self.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/traces"
+        return None

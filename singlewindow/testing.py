@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import (
     CommitFailedError,
     IllegalOperation,
@@ -133,9 +133,10 @@ class FakeBroker:
         client_id: str,
         topics: Sequence[str],
         fill: Fill | None = None,
+        listener: ConsumerRebalanceListener | None = None,
     ) -> FakeConsumer:
         """A member of ``group_id`` subscribed to ``topics`` (it joins when started)."""
-        return FakeConsumer(self, group_id, client_id, topics)
+        return FakeConsumer(self, group_id, client_id, topics, listener=listener)
 
     def producer(self, settings: Settings, client_id: str) -> FakeProducer:
         return FakeProducer(self, client_id)
@@ -432,7 +433,10 @@ class FakeProducer:
 
 class FakeConsumer:
     """The broker's :class:`~singlewindow.kafka.transport.ConsumerClient`: a group member
-    subscribed to ``topics``, or (without topics) a consumer of partitions it is assigned."""
+    subscribed to ``topics``, or (without topics) a consumer of partitions it is assigned.
+    Its ``listener`` hears of a rebalance as aiokafka's does, within the member's next
+    fetch: the partitions revoked, then those assigned (none, for a member the group has no
+    partition for)."""
 
     def __init__(
         self,
@@ -441,13 +445,16 @@ class FakeConsumer:
         client_id: str,
         topics: Sequence[str],
         max_poll_records: int = 200,
+        listener: ConsumerRebalanceListener | None = None,
     ) -> None:
         self.broker, self.group_id, self.client_id = broker, group_id, client_id
         self.subscription, self.max_poll_records = tuple(topics), max_poll_records
+        self.listener = listener
         self.member = next(broker._members)
         self.started = self.stopped = False
         self._assignment: list[TopicPartition] = []
         self._positions: dict[TopicPartition, int] = {}
+        self._heard: list[TopicPartition] | None = None  # the assignment the listener knows
 
     def __repr__(self) -> str:
         return f"FakeConsumer({self.client_id!r}, group {self.group_id!r}, #{self.member})"
@@ -507,6 +514,15 @@ class FakeConsumer:
     async def end_offsets(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
         return {tp: self.broker.end_offset(tp) for tp in partitions}
 
+    def highwater(self, tp: TopicPartition) -> int | None:
+        """The partition's end (known at once: the broker is in memory)."""
+        self._check_assigned(tp)
+        return self.broker.end_offset(tp)
+
+    def last_stable_offset(self, tp: TopicPartition) -> int | None:
+        """The high watermark: the broker has no transactions, every record is stable."""
+        return self.highwater(tp)
+
     def partitions_for_topic(self, topic: str) -> set[int] | None:
         if topic not in self.broker.logs:
             return None
@@ -522,6 +538,7 @@ class FakeConsumer:
         most ``max_records``; when there are none, waits up to ``timeout_ms`` for some. It
         may return nothing early (on any change of the broker), as a fetch may."""
         self._check_started()
+        await self._rebalanced()
         batch = await self._take(partitions, max_records or self.max_poll_records)
         if not batch and timeout_ms > 0:
             await self.broker.wait(timeout_ms / 1000)
@@ -554,6 +571,15 @@ class FakeConsumer:
                 self._positions[tp] = position + len(records)
                 limit -= len(records)
         return batch
+
+    async def _rebalanced(self) -> None:
+        """Tell the listener of a rebalance since the last fetch."""
+        if self.listener is None or self._heard == self._assignment:
+            return
+        if self._heard is not None:
+            await self.listener.on_partitions_revoked(list(self._heard))
+        self._heard = list(self._assignment)
+        await self.listener.on_partitions_assigned(list(self._assignment))
 
     def _check_started(self) -> None:
         if not self.started or self.stopped:

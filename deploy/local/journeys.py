@@ -515,6 +515,27 @@ async def change_after_release(
     return window.seen[declaration_id]
 
 
+async def released_pending_valuation(
+    window: Window, body: dict[str, Any], agreed: dict[str, Any]
+) -> list[View]:
+    """Customs questions the price and holds (价格质疑), naming the security; the trader
+    secures it with a bank guarantee and the goods are released on condition while the price
+    is consulted (担保放行, 价格磋商); the value agreed is lodged as a change, customs approves
+    it, the duties on it are paid, and the release is final."""
+    declaration_id = await window.lodge(body)
+    held = await window.until(declaration_id, "HELD")
+    await window.guarantee(held)  # the security notice the HELD step carries
+    conditional = await window.until(declaration_id, "CONDITIONALLY_RELEASED")
+    await window.amend(declaration_id, agreed)
+    answer = await window.until(
+        declaration_id, "SUPPLEMENTARY_PAYMENT_DUE", "RELEASED", after=len(conditional["steps"])
+    )
+    if answer["status"] == "SUPPLEMENTARY_PAYMENT_DUE":
+        await window.pay(answer)
+        await window.until(declaration_id, "RELEASED", after=len(answer["steps"]))
+    return window.seen[declaration_id]
+
+
 def repriced(body: dict[str, Any], factor: str) -> dict[str, Any]:
     """The declaration with every item's invoice price times ``factor`` (the price actually
     paid, found after release)."""
@@ -567,6 +588,9 @@ async def every_journey(
         ),
         "hold → document → release": documents_lift_a_hold(window, held, certificate),
         "hold → amendment → release": amend_and_release(window, cheap, priced),
+        "price query → guarantee → conditional release → value → release": (
+            released_pending_valuation(window, cheap, priced)
+        ),
         "withdrawal": withdraw(window, laptops),
         "release → change after release → supplementary notice → release": (
             change_after_release(window, laptops, repriced(laptops, "1.1"))

@@ -10,11 +10,12 @@ if __name__ == "__main__":
     own = runtime.own_settings(NAME, AggregatorSettings.read)
     runtime.main(
         NAME,
-        lambda: Aggregator(
+        lambda health: Aggregator(
             get_settings(),
             own.deadline,
             retention=own.retention,
             inspection_deadline=own.inspection_deadline,
+            health=health,
         ),
         own.metrics_port,
     )

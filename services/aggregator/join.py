@@ -261,6 +261,7 @@ def decide(state: JoinState, at: datetime, timed_out: bool = False) -> Clearance
         decided_at=at,
         version=state.version,
         sequence=sequence,
+        valuation_pending=state.valuation_pending and status is not ClearanceStatus.RELEASED,
     )
 
 
@@ -434,11 +435,13 @@ def _live(
         if state.submitted_at is not None and (state.version or 0) >= event.version:
             return state, []  # a repeated or superseded version
         if event.after_release:
-            if not _replaceable(state):
+            if not _open_to_change(state):
                 # a change after release of a life not released (the intake lodges none),
                 # or once customs answered the change before it
                 return state, []
-            state = _take(state, event, None)  # it replaces the change still assessed
+            # it replaces the change still assessed, or lodges the value for customs'
+            # valuation of goods released under guarantee
+            state = _take(state.model_copy(update={"after_release": True}), event, None)
         elif _closed_to_versions(state):
             return state, []
         else:
@@ -452,7 +455,7 @@ def _live(
             return state, []  # a duplicate verdict: ignored, not counted
         if state.submitted_at is not None and version < (state.version or 1):
             return state, []  # on a superseded version: no longer counts
-        closed = _closed_to_versions(state) and not _replaceable(state)
+        closed = _closed_to_versions(state) and not _open_to_change(state)
         if version > (state.version or 1) and closed:
             return state, []  # on a version the join will never take
         state = state.model_copy(update={"verdicts": (*state.verdicts, event)})
@@ -516,6 +519,18 @@ def _replaceable(state: JoinState) -> bool:
     return state.after_release and not state.assessed
 
 
+def _consulting(state: JoinState) -> bool:
+    """Whether goods released under guarantee wait for the value customs approves (价格磋商):
+    the trader lodges it as a change after release, and may again after a refusal."""
+    return state.valuation_pending and state.last_status is ClearanceStatus.CONDITIONALLY_RELEASED
+
+
+def _open_to_change(state: JoinState) -> bool:
+    """Whether a change after release is taken in a life going on: one replacing the change
+    still assessed, or the value lodged for customs' valuation."""
+    return _replaceable(state) or _consulting(state)
+
+
 def _supplementary_due(state: JoinState) -> bool:
     """Whether the supplementary notice of a change after release is still to be paid."""
     return state.last_status is ClearanceStatus.SUPPLEMENTARY_PAYMENT_DUE
@@ -528,7 +543,7 @@ def _emit(state: JoinState, result: ClearanceResult) -> JoinState:
     if result.status in FINAL_STATUSES:
         update["decided"] = result.status
     if result.status is ClearanceStatus.RELEASED:
-        update.update(after_release=False, levied=())
+        update.update(after_release=False, levied=(), valuation_pending=False)
     return state.model_copy(update=update)
 
 
@@ -557,10 +572,19 @@ def _advance(
                     "deadline": inspection_deadline(result.decided_at, inspection_after),
                 }
             )
+        if result.status is ClearanceStatus.HELD:
+            assert state.version is not None  # a versioned life
+            security = payment.security_notice(
+                state.declaration_id, state.version, state.current, result.decided_at
+            )
+            state = state.model_copy(update={"notice": security})
+            result = result.model_copy(update={"payment_notice": security})
         return _emit(state, result), [result]
     if isinstance(event, InspectionFinding) and state.order is not None:
         return _inspected(state, event, before)
     if isinstance(event, PaymentConfirmed) and state.notice is not None:
+        if state.last_status is ClearanceStatus.HELD:
+            return _secured(state, event)
         settlement, owed = payment.settle(state.notice, state.payments)
         state = state.model_copy(update={"notice": owed})
         found = _found(state)
@@ -585,6 +609,22 @@ def _advance(
     return state, []
 
 
+def _secured(state: JoinState, event: PaymentConfirmed) -> tuple[JoinState, list[ClearanceResult]]:
+    """A guarantee on the security notice of a HELD version: one that covers it releases the
+    goods on condition, pending customs' valuation (CONDITIONALLY_RELEASED with
+    ``valuation_pending``): nothing is levied yet, and the value the trader then lodges as a
+    change decides the duties (:func:`_changed`). Anything else changes nothing."""
+    assert state.notice is not None
+    settlement, owed = payment.secure(state.notice, state.payments)
+    if settlement is None:
+        return state, []
+    state = state.model_copy(update={"notice": None, "valuation_pending": True, "levied": ()})
+    result = _step(state, ClearanceStatus.CONDITIONALLY_RELEASED, event.paid_at).model_copy(
+        update={"payment_notice": owed, "settlement": settlement}
+    )
+    return _emit(state, result), [result]
+
+
 def _changed(state: JoinState, answer: ClearanceResult) -> tuple[JoinState, list[ClearanceResult]]:
     """Customs' answer to a change after release (:mod:`services.aggregator.afterrelease`):
     CLEAR approves it (a supplementary notice when it collects more than the release in force
@@ -592,9 +632,12 @@ def _changed(state: JoinState, answer: ClearanceResult) -> tuple[JoinState, list
     (AMENDMENT_REFUSED, naming customs' decision; the release in force stands)."""
     assert state.version is not None
     if answer.status is not ClearanceStatus.RELEASED:
-        refused = answer.model_copy(
-            update={"status": ClearanceStatus.AMENDMENT_REFUSED, "inspection": None}
+        status = (
+            ClearanceStatus.CONDITIONALLY_RELEASED
+            if state.valuation_pending
+            else ClearanceStatus.AMENDMENT_REFUSED
         )
+        refused = answer.model_copy(update={"status": status, "inspection": None})
         return _emit(state, refused), [refused]
     due = afterrelease.supplementary(
         state.declaration_id, state.version, state.levied, state.current, answer.decided_at
@@ -602,11 +645,18 @@ def _changed(state: JoinState, answer: ClearanceResult) -> tuple[JoinState, list
     state = state.model_copy(update={"cleared": True, "notice": due})
     if due is not None:
         result = answer.model_copy(
-            update={"status": ClearanceStatus.SUPPLEMENTARY_PAYMENT_DUE, "payment_notice": due}
+            update={
+                "status": ClearanceStatus.SUPPLEMENTARY_PAYMENT_DUE,
+                "payment_notice": due,
+                "valuation_pending": state.valuation_pending,
+            }
         )
     else:
         result = answer.model_copy(
-            update={"refund": afterrelease.refund(state.levied, state.current)}
+            update={
+                "refund": afterrelease.refund(state.levied, state.current),
+                "valuation_pending": False,
+            }
         )
     return _emit(state, result), [result]
 
@@ -697,7 +747,13 @@ def inspection_deadline(
 def _step(state: JoinState, status: ClearanceStatus, at: datetime) -> ClearanceResult:
     """A later step of the current version: its consolidated decisions, a new status."""
     result = decide(state, at)
-    return result.model_copy(update={"status": status, "inspection": None})
+    return result.model_copy(
+        update={
+            "status": status,
+            "inspection": None,
+            "valuation_pending": state.valuation_pending and status is not ClearanceStatus.RELEASED,
+        }
+    )
 
 
 def expire(state: JoinState, now: datetime) -> tuple[JoinState, list[ClearanceResult]]:

@@ -34,7 +34,9 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from singlewindow.events import (
+    SECURITY_NOTICE_PREFIX,
     AgencyVerdict,
+    Decision,
     PaymentConfirmed,
     PaymentKind,
     PaymentNotice,
@@ -67,6 +69,8 @@ __all__ = [
     "late_interest",
     "notice",
     "notice_id",
+    "secure",
+    "security_notice",
     "settle",
 ]
 
@@ -127,6 +131,46 @@ def notice(
         amount=amount,
         outstanding=amount,
     )
+
+
+def security_notice(
+    declaration_id: str, version: int, verdicts: tuple[AgencyVerdict, ...], at: datetime
+) -> PaymentNotice | None:
+    """The notice of the guarantee that releases a HELD version while customs determines its
+    value (担保放行 pending a price consultation, 价格磋商), or None: when every verdict that is
+    no CLEAR is a HOLD naming the ``security`` a guarantee must cover (customs' price query,
+    :func:`services.customs.rules.security`). Its amount is what they name; it lists no taxes
+    (what the goods owe is known only once the value is), and only a bank guarantee for at
+    least the amount secures it (:func:`secure`): no cash, no late interest, and no draw on a
+    general guarantee, whose ledger the holder repays the duties drawn to, not a security.
+    Its ``due_by`` is a notice's, and nothing follows from it: the goods stay held until it
+    is secured or the declaration is amended."""
+    asking = [v for v in verdicts if v.decision is not Decision.CLEAR]
+    if not asking or any(v.decision is not Decision.HOLD or v.security is None for v in asking):
+        return None
+    amount = sum((v.security or Decimal("0") for v in asking), Decimal("0.00"))
+    return PaymentNotice(
+        notice_id=security_notice_id(declaration_id, version),
+        issued_at=at,
+        due_by=due_by(china_day(at)),
+        taxes=(),
+        amount=amount,
+        outstanding=amount,
+    )
+
+
+def security_notice_id(declaration_id: str, version: int) -> str:
+    """A security notice's id: ``SEC-`` and a UUID, so that the bank, which does not know
+    notices, can tell one and take nothing but a bank guarantee on it."""
+    name = f"{declaration_id}/security/v{version}"
+    return f"{SECURITY_NOTICE_PREFIX}{uuid.uuid5(NOTICE_NAMESPACE, name)}"
+
+
+def secure(
+    due: PaymentNotice, payments: tuple[PaymentConfirmed, ...]
+) -> tuple[Settlement | None, PaymentNotice]:
+    """:func:`settle` for a security notice: only its bank guarantees count."""
+    return settle(due, tuple(p for p in payments if p.kind is PaymentKind.BANK_GUARANTEE))
 
 
 def settle(

@@ -16,6 +16,13 @@ that are due (``JoinTable``): timeouts (a version's verdicts, or its inspection 
 findings, missing at their deadline), and orphans or decided states past their retention,
 which are dropped with a changelog tombstone so that the compacted changelog and the memory
 hold what the retention keeps, not the whole history.
+
+It reports into the process's :class:`~singlewindow.health.Health`: the loop's progress on
+every iteration; readiness of ``kafka`` (started, a metadata round trip), ``partitions``
+(its rebalance listener) and ``tasks`` (none still restoring its changelog). Once a
+transaction committed it observes what its steps measured (:mod:`services.aggregator.observe`:
+submit-to-final and verdict latencies, in event time) and counts its dead letters; the open
+join states and pending deadlines are read off the tasks' tables at a scrape.
 """
 
 from __future__ import annotations
@@ -23,14 +30,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import ProducerFenced
 
 from services.aggregator import join
+from services.aggregator.observe import first_answers, verdict_latencies
 from services.aggregator.tasks import NAME, Task
+from singlewindow import tracing
 from singlewindow.events import (
     AgencyVerdict,
     ClearanceResult,
@@ -40,6 +49,7 @@ from singlewindow.events import (
     JoinState,
     PaymentConfirmed,
 )
+from singlewindow.health import Health, NotReady
 from singlewindow.kafka.connect import start_client
 from singlewindow.kafka.consumer import (
     PoisonMessage,
@@ -48,14 +58,24 @@ from singlewindow.kafka.consumer import (
     group_consumer,
     poll,
 )
-from singlewindow.kafka.deadletter import Letter, dead_letter, dead_letter_limit
-from singlewindow.metrics import MESSAGES
+from singlewindow.kafka.deadletter import Letter, dead_letter, dead_letter_limit, error_kind
+from singlewindow.kafka.watch import AssignmentListener, LagMeter
+from singlewindow.metrics import (
+    DEAD_LETTERED,
+    DEADLINES_PENDING,
+    JOIN_STATES_OPEN,
+    MESSAGES,
+    SUBMIT_TO_FINAL,
+    VERDICT_LATENCY,
+    Children,
+)
 from singlewindow.registry import agency_registry
 from singlewindow.retry import Stopped, retry
 from singlewindow.runtime import being_cancelled
 from singlewindow.settings import Settings
 from singlewindow.signing import ServiceKeys, Verifier
 from singlewindow.topics import (
+    CLEARANCE_RESULTS,
     DECLARATIONS_SUBMITTED,
     DECLARATIONS_WITHDRAWN,
     INSPECTION_FINDINGS,
@@ -77,6 +97,9 @@ LIFE_EVENTS: dict[
 }
 # a declaration's life (a notice is due in 15 days) must fit in it, late interest included
 RETENTION = timedelta(days=60)
+LOOP = "join"  # the loop's name in the process's liveness
+TO_FINAL = Children(SUBMIT_TO_FINAL)
+TO_VERDICT = Children(VERDICT_LATENCY)
 
 
 def decode_input(record: Record, keys: Verifier) -> join.Input:
@@ -94,6 +117,16 @@ def decode_input(record: Record, keys: Verifier) -> join.Input:
     return verdict
 
 
+def observed(
+    to_final: Iterable[tuple[str, float]], to_verdict: Iterable[tuple[str, float]]
+) -> None:
+    """Observe what a committed transaction's steps measured (by status, by agency)."""
+    for status, seconds in to_final:
+        TO_FINAL(status).observe(seconds)
+    for agency, seconds in to_verdict:
+        TO_VERDICT(agency).observe(seconds)
+
+
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     """aiokafka sends no heartbeat while ``on_partitions_assigned`` runs: a callback longer
     than the session (restoring a large changelog on a busy machine) gets the member thrown
@@ -104,6 +137,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self.aggregator = aggregator
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self.aggregator.assignment.revoked()
         # aiokafka calls this from its coordinator task: wait for the transaction in hand
         async with self.aggregator.busy:
             for p in sorted({tp.partition for tp in revoked}):
@@ -113,6 +147,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         self.aggregator.consumer.pause(*assigned)
         self.aggregator.unopened.update(tp.partition for tp in assigned)
+        self.aggregator.assignment.assigned(assigned)
 
 
 class Aggregator:
@@ -128,6 +163,7 @@ class Aggregator:
         retention: timedelta = RETENTION,
         keys: ServiceKeys | None = None,
         inspection_deadline: timedelta = join.INSPECTION_DEADLINE,
+        health: Health | None = None,
     ) -> None:
         self.settings, self.deadline, self.clock, self.tick_s = settings, deadline, clock, tick_s
         self.inspection_deadline = inspection_deadline
@@ -139,6 +175,15 @@ class Aggregator:
         self._next_tick = 0.0
         self.busy = asyncio.Lock()  # held while a batch is processed, so revocation waits
         self.unopened: set[int] = set()  # assigned partitions whose tasks are still to open
+        self.health = health or Health(NAME)
+        self.assignment = AssignmentListener(self.health.check("partitions"))
+        self.opening = self.health.check("tasks", "no task yet")
+        self.opening.set(True, "no task yet")
+        self.lag = LagMeter(NAME, group)
+        self._started = False
+        self.health.probe("kafka", self._reachable)
+        JOIN_STATES_OPEN.set_function(lambda: sum(t.table.open for t in self.tasks.values()))
+        DEADLINES_PENDING.set_function(lambda: sum(t.table.pending for t in self.tasks.values()))
 
     async def open_task(self, partition: int) -> None:
         task = Task(
@@ -156,6 +201,7 @@ class Aggregator:
             return isinstance(exc, Exception)
 
         async def reopen(exc: BaseException) -> None:
+            self.health.progress(LOOP)  # retrying in an outage is no hang
             log.warning("task p%s: open failed, retrying: %r", partition, exc)
             await task.close()
 
@@ -174,8 +220,15 @@ class Aggregator:
         consumer = await start_client(self._new_consumer, NAME, self._stopping, first=self.consumer)
         if consumer is None:
             return
-        self.consumer = consumer
+        self.consumer, self._started = consumer, True
         self.consumer.subscribe(INPUTS, listener=_Rebalance(self))
+
+    async def _reachable(self) -> str:
+        """The ``kafka`` readiness probe: started, and a broker answers a metadata request."""
+        if not self._started:
+            raise NotReady("connecting" if not self._stopping.is_set() else "stopped")
+        await self.consumer.topics()
+        return "connected"
 
     def _new_consumer(self) -> AIOKafkaConsumer:
         return group_consumer(self.settings, self.group, NAME, max_poll_records=500)
@@ -186,6 +239,7 @@ class Aggregator:
     async def run(self) -> None:
         try:
             while not self._stopping.is_set():
+                self.health.progress(LOOP)
                 if self.unopened:
                     await self._open_assigned()
                 batch = await poll(self.consumer, 200, NAME)
@@ -200,7 +254,11 @@ class Aggregator:
                     for partition, records in sorted(by_task.items()):
                         await self._guarded(partition, self._process(partition, records))
                     await self._tick()
+                await self.lag.update(self.consumer)
         finally:
+            self.health.ended(LOOP)
+            self._started = False
+            self.lag.close()
             for partition in list(self.tasks):
                 await self.drop_task(partition)
             await self.consumer.stop()  # leaves the group
@@ -210,9 +268,11 @@ class Aggregator:
         a while, fencing and reading its changelog), then fetch their inputs."""
         async with self.busy:
             partitions, self.unopened = self.unopened, set()
+            self.opening.set(False, f"restoring the join states of {len(partitions)} partitions")
             for p in partitions:  # assigned again without a revocation: open it afresh
                 await self.drop_task(p)
             await asyncio.gather(*(self.open_task(p) for p in sorted(partitions)))
+            self.opening.set(True, f"{len(self.tasks)} tasks open")
             inputs = [tp for p in partitions if p in self.tasks for tp in self._inputs(p)]
             # from the offsets committed now: a previous owner's last transaction, fenced
             # only by the task just opened, may have moved them since the assignment
@@ -228,28 +288,48 @@ class Aggregator:
         return event
 
     async def _process(self, partition: int, records: list[Record]) -> None:
+        with tracing.handling_batch(records, NAME, self.group):  # a span a record
+            await self._transact(partition, records)
+
+    async def _transact(self, partition: int, records: list[Record]) -> None:
         task = self.tasks[partition]
         now = self.clock()
         changed: dict[str, JoinState | None] = {}
         results: list[ClearanceResult] = []
+        traces: list[tracing.Outgoing] = []  # each result continues its input's trace
         letters: list[Letter] = []
+        poisoned: list[tuple[str, str]] = []  # (source topic, error kind)
+        to_final: list[tuple[str, float]] = []
+        to_verdict: list[tuple[str, float]] = []
         offsets: dict[TopicPartition, int] = {}
         for record in records:
             offsets[TopicPartition(record.topic, record.partition)] = record.offset + 1
-            try:
-                event = self._admit(record, now)
-            except PoisonMessage as exc:
-                letters.append(dead_letter(record, NAME, exc, dead_letter_limit(self.settings)))
-                MESSAGES.labels(NAME, record.topic, "dead_lettered").inc()
-                continue
-            key = event.declaration_id
-            before = changed.get(key) or task.table.get(key)
-            state, out = join.step(before, event, self.deadline, self.inspection_deadline)
-            if state is not before:
-                changed[key] = state
-            results += out
-        await task.commit(changed, results, letters, offsets)
+            with tracing.within(record):
+                try:
+                    event = self._admit(record, now)
+                except PoisonMessage as exc:
+                    letters.append(dead_letter(record, NAME, exc, dead_letter_limit(self.settings)))
+                    poisoned.append((record.topic, error_kind(exc)))
+                    MESSAGES.labels(NAME, record.topic, "dead_lettered").inc()
+                    tracing.failed(exc)
+                    continue
+                key = event.declaration_id
+                before = changed.get(key) or task.table.get(key)
+                state, out = join.step(before, event, self.deadline, self.inspection_deadline)
+                if state is not before:
+                    changed[key] = state
+                    to_verdict += verdict_latencies(before, state, event)
+                if out:
+                    to_final += first_answers(before, state, out)
+                results += out
+                traces += (
+                    tracing.outgoing(NAME, CLEARANCE_RESULTS.name, r.declaration_id) for r in out
+                )
+        await task.commit(changed, results, letters, offsets, traces=traces)
         task.table.apply(changed)
+        observed(to_final, to_verdict)
+        for topic, kind in poisoned:
+            DEAD_LETTERED.labels(NAME, topic, kind).inc()
         for record in records:
             MESSAGES.labels(NAME, record.topic, "processed").inc()
 
@@ -267,8 +347,13 @@ class Aggregator:
         task = self.tasks[partition]
         changes, results = task.table.expired(now)
         if changes:
+            to_final: list[tuple[str, float]] = []
+            for result in results:  # timeouts: the first answer of a version not answered
+                key = result.declaration_id
+                to_final += first_answers(task.table.get(key), changes.get(key), [result])
             await task.commit(changes, results)
             task.table.apply(changes)
+            observed(to_final, ())
 
     async def _guarded(self, partition: int, work: object) -> None:
         """Run one transaction's work; on failure, reopen the task from committed data."""

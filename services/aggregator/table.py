@@ -9,6 +9,9 @@ life (orphan; declared, or amended; escalated or answered; its inspection order 
 escalated or completed; decided), each pushing one entry at most, so the heap stays within a
 small multiple of the number of states and of the versions they declared.
 
+It counts, as it goes, the states not final (``open``) and those with a deadline pending
+(``pending``): the aggregator's gauges read them at a scrape, never by walking the states.
+
 The table changes only through ``apply``, after the transaction that wrote the changes
 committed; ``expired`` only pops heap entries, and a task whose transaction failed is
 discarded and restored from the changelog, heap and all.
@@ -38,6 +41,9 @@ class JoinTable:
         self._heap = [(self._due(s), key) for key, s in self.states.items()]
         heapq.heapify(self._heap)  # O(n): restoring does not sort
         self.examined = 0  # heap entries popped so far: what a tick costs, for tests
+        self.open = self.pending = 0
+        for state in self.states.values():
+            self._count(state, 1)
 
     def __len__(self) -> int:
         return len(self.states)
@@ -52,12 +58,21 @@ class JoinTable:
         """Take committed changes: new states are indexed, dropped ones forgotten."""
         for key, state in changes.items():
             before = self.states.pop(key, None)
+            if before is not None:
+                self._count(before, -1)
             if state is None:
                 continue
             self.states[key] = state
+            self._count(state, 1)
             when = self._due(state)
             if before is None or self._due(before) != when:
                 heapq.heappush(self._heap, (when, key))
+
+    def _count(self, state: JoinState, sign: int) -> None:
+        if state.decided is None:
+            self.open += sign
+            if state.deadline is not None:
+                self.pending += sign
 
     def expired(
         self, now: datetime, limit: int = TICK_LIMIT

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -28,18 +29,20 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 
 from services.aggregator.table import JoinTable
+from singlewindow import tracing
 from singlewindow.avro import CodecError
 from singlewindow.events import ClearanceResult, JoinState
 from singlewindow.kafka.headers import PRODUCER, Headers, event_headers
 from singlewindow.kafka.producer import new_producer
 from singlewindow.kafka.reader import read_partition
-from singlewindow.metrics import STEPS
+from singlewindow.metrics import STEPS, TRANSACTION_SECONDS
 from singlewindow.settings import Settings
 from singlewindow.signing import ServiceKeys, SignatureError, Verifier
 from singlewindow.topics import CLEARANCE_RESULTS, DEAD_LETTERS, JOIN_STATE
 
 log = logging.getLogger(__name__)
 NAME = "aggregator"
+TRANSACTION = TRANSACTION_SECONDS.labels(NAME)
 
 
 @dataclass
@@ -196,19 +199,52 @@ class Task:
         dead_letters: Iterable[tuple[bytes | None, bytes | None, Headers]] = (),
         offsets: dict[TopicPartition, int] | None = None,
         timeout_s: float = 30.0,
+        traces: Sequence[tracing.Outgoing] = (),
     ) -> None:
         """One transaction: changelog (a state, or None: a tombstone), results, dead letters
-        and input offsets, or nothing."""
+        and input offsets, or nothing. ``traces`` are the results' (in their order: the
+        trace each continues, :func:`singlewindow.tracing.outgoing`); without them each
+        result starts a trace of its own (a timeout: no input led to it). Its time, from
+        begin to the commit acknowledged, is observed once committed
+        (``singlewindow_transaction_commit_seconds``)."""
         producer = self.producer
         if producer is None:
             raise RuntimeError(f"task p{self.partition} is closed")
         results = tuple(results)
+        started = time.perf_counter()
+        outs = list(traces) or [
+            tracing.outgoing(NAME, CLEARANCE_RESULTS.name, r.declaration_id) for r in results
+        ]
+        try:
+            await self._transaction(
+                producer, changes, results, outs, dead_letters, offsets, timeout_s
+            )
+        except BaseException as exc:
+            for out in outs:
+                tracing.finish(out, exc)
+            raise
+        TRANSACTION.observe(time.perf_counter() - started)
+        for out in outs:
+            tracing.finish(out)
+        for result in results:
+            STEPS.labels(result.status.value).inc()
+
+    async def _transaction(
+        self,
+        producer: AIOKafkaProducer,
+        changes: Mapping[str, JoinState | None],
+        results: Sequence[ClearanceResult],
+        traces: Sequence[tracing.Outgoing],
+        dead_letters: Iterable[tuple[bytes | None, bytes | None, Headers]],
+        offsets: dict[TopicPartition, int] | None,
+        timeout_s: float,
+    ) -> None:
         async with asyncio.timeout(timeout_s):
             await producer.begin_transaction()
             sends = []
             for key, state in changes.items():
                 sends.append(await self._send_state(producer, key, state))
-            for result in results:
+            for result, out in zip(results, traces, strict=True):
                 _, payload = self.keys.signer.sign(result, self.clock())
                 sends.append(
                     await producer.send(
@@ -216,7 +252,7 @@ class Task:
                         payload,
                         key=result.key(),
                         partition=self.partition,
-                        headers=event_headers(NAME, payload),
+                        headers=event_headers(NAME, payload, out.traceparent),
                     )
                 )
             for letter_key, value, headers in dead_letters:
@@ -227,8 +263,6 @@ class Task:
             if offsets:
                 await producer.send_offsets_to_transaction(offsets, self.group)
             await producer.commit_transaction()
-        for result in results:
-            STEPS.labels(result.status.value).inc()
 
     async def _send_state(
         self, producer: AIOKafkaProducer, key: str, state: JoinState | None

@@ -29,11 +29,21 @@ justification instead, always through the join's own functions:
 
 - the consolidated answer of a version (the first result deciding it: HELD,
   INSPECTION_REQUIRED, REJECTED, AWAITING_PAYMENT or RELEASED without settlement) is what the
-  join gives that version's declaration and verdicts, numbered as recorded;
+  join gives that version's declaration and verdicts, numbered as recorded, its notice
+  included (a HELD on customs' price query carries the security notice the join issues,
+  :func:`services.aggregator.payment.security_notice`);
 - a later step of the version (AWAITING_PAYMENT again, or RELEASED with a settlement) is what
   the join gives the payments on the version's notice, deduplicated, in the payments topic's
-  order: some first k of them must give exactly the recorded step (a release that no such
-  prefix settles is a release without payment or guarantee);
+  order: the k-th of some first k of them must give exactly the recorded step (a release that
+  no such prefix settles is a release without payment or guarantee);
+- a release under guarantee pending a price consultation (担保放行 pending 价格磋商):
+  CONDITIONALLY_RELEASED with ``valuation_pending`` after a HELD carrying a security notice is
+  what the join gives the payments on that notice, as above (only a bank guarantee covering
+  it gives a step): none covering it, a *release without payment or guarantee*; one covering
+  it, yet not this step (the mark dropped, another settlement), *result contradicts payments*.
+  A step of a version that is no change after release marked ``valuation_pending`` when the
+  version's answer is no HELD carrying a security notice (one awaiting payment, an inspection
+  order) is a *result contradicts verdicts*;
 - after an inspection order (the version's answer INSPECTION_REQUIRED, whose order is the one
   the join gives its verdicts), each step rests on the inspectors' findings against that order
   (inspections.findings) and the payments on the version's notice: from the state the
@@ -63,20 +73,33 @@ justification instead, always through the join's own functions:
 - a change after release (a version marked ``after_release``, 报关单修改和撤销管理办法) is
   routed to customs alone (:func:`services.intake.routing.route_after_release`); its answer
   (SUPPLEMENTARY_PAYMENT_DUE, RELEASED with or without a refund, AMENDMENT_REFUSED) is what the
-  join gives its declaration and verdicts from the release in force before it (the latest
-  RELEASED step before the answer, with its version's verdicts: what that release levied), and
-  its later steps what the join gives the payments on its supplementary notice, as for any
-  notice. A release that no payment on the supplementary notice settles, or a RELEASED
-  answer where the join gives a supplementary notice, is a *release without payment or
-  guarantee*;
+  join gives its declaration and verdicts from the release in force before it, and its later
+  steps what the join gives the payments on its supplementary notice, as for any notice. The
+  release in force is the latest RELEASED step before the answer, with its version's verdicts
+  (what that release levied), or the latest conditional release pending the goods'
+  valuation: the change then lodges the value agreed, assessed from nothing levied (its
+  supplementary notice asks for all its duties, the answer and its steps marked
+  ``valuation_pending`` until RELEASED), and customs' refusal of it is CONDITIONALLY_RELEASED
+  again, on the change (never AMENDMENT_REFUSED), after which another value may follow. The
+  join answers a change with the step right after the release in force (but for refusals of
+  changes in between: the release stands): a change answered after any other step (a second
+  value lodged while the duties of the first are due) has no answer. A release that no
+  payment on the supplementary notice settles, or a RELEASED answer where the join gives a
+  supplementary notice, is a *release without payment or guarantee*;
 - no result comes after a final one (*result after a final result*), but for the steps of a
   change after release after a release (RELEASED, AMENDMENT_REFUSED): any other step after a
   release (one on a version not marked, or not higher than the release's) is a *result after
-  a release*, as is any step but the laboratory's after a conditional release; and none names
+  a release*, as is any step but the laboratory's after a conditional release awaiting it, or,
+  after one pending the goods' valuation, any step but those of a change after release higher
+  than its version (the value lodged); and none names
   a version lower than an earlier step's
   (a result for a superseded version: once the join has decided version n, it never
   decides an older one). A result on version n decided after version n+1 was submitted is
   not a finding: the join may rightly have read the old version's last verdict first.
+
+A life not ended whose latest version has every verdict yet no answer is a *missing result*,
+but for an amendment (not marked) once the goods were out: one that raced a release under
+guarantee (the guarantee read first), which the join ignores.
 
 A declaration without versions is checked exactly as before: its life ends at its one result.
 
@@ -429,10 +452,14 @@ ANSWERS = frozenset(
 )
 
 
-def _answers(result: ClearanceResult) -> bool:
-    """Whether a result can be a version's consolidated answer."""
-    return result.status in ANSWERS or (
-        result.status is ClearanceStatus.RELEASED and result.settlement is None
+def _answers(result: ClearanceResult, change: bool = False) -> bool:
+    """Whether a result can be a version's consolidated answer (``change``: the version is a
+    change after release, which customs may refuse while the goods wait for their valuation:
+    CONDITIONALLY_RELEASED again)."""
+    return (
+        result.status in ANSWERS
+        or (result.status is ClearanceStatus.RELEASED and result.settlement is None)
+        or (change and result.status is ClearanceStatus.CONDITIONALLY_RELEASED)
     )
 
 
@@ -497,30 +524,50 @@ def _paid_step(
     answer: Answer, payments: list[PaymentConfirmed], deadline_after: timedelta
 ) -> Callable[[ClearanceResult], bool]:
     """Whether a later step of a version (after its consolidated answer) is what the join
-    gives the first k payments on the version's notice, for some k."""
-    notice = answer.result.payment_notice if answer.result is not None else None
-    if notice is None:
-        return lambda _: False
-    once: dict[str, PaymentConfirmed] = {}
-    for p in payments:  # the bank's redeliveries count once, as in the join
-        if p.notice_id == notice.notice_id and p.kind is not PaymentKind.CONSOLIDATED_PAYMENT:
-            once.setdefault(p.payment_id, p)
-    mine = list(once.values())
+    gives the first k payments on the version's notice, for some k: the k-th gives it, the
+    steps the first k give numbered on from the answer's (a payment on a notice gives a step
+    each, AWAITING_PAYMENT again or the release; on a security notice, only the guarantee
+    that covers it does)."""
+    mine = _on_notice(answer, payments)
+
+    def steps(sequence: int, paying: list[PaymentConfirmed]) -> list[list[ClearanceResult]]:
+        """The steps each payment gives in turn, from the answer's state numbered ``sequence``."""
+        state: JoinState | None = answer.state.model_copy(update={"sequence": sequence})
+        out: list[list[ClearanceResult]] = []
+        for p in paying:
+            state, given = join.step(state, p, deadline_after)
+            out.append(given)
+        return out
 
     def justified(recorded: ClearanceResult) -> bool:
-        for k in range(1, min(len(mine), recorded.sequence) + 1):
-            state: JoinState | None = answer.state.model_copy(
-                update={"sequence": recorded.sequence - k}
-            )
-            out: list[ClearanceResult] = []
-            for p in mine[:k]:
-                state, steps = join.step(state, p, deadline_after)
-                out += steps
-            if len(out) == k and out[-1] == recorded.unsigned():
+        counted = steps(answer.state.sequence, mine)
+        for k in range(1, len(mine) + 1):
+            before = sum(len(given) for given in counted[:k])
+            if not counted[k - 1] or recorded.sequence < before:
+                continue
+            again = steps(recorded.sequence - before, mine[:k])[-1]
+            if again[-1] == recorded.unsigned():
                 return True
         return False
 
     return justified
+
+
+def _on_notice(answer: Answer, payments: list[PaymentConfirmed]) -> list[PaymentConfirmed]:
+    """The payments on the notice of a version's answer that the join counts, in the payments
+    topic's order: the bank's redeliveries once, and no consolidated repayment (none if the
+    answer carries no notice)."""
+    notice = answer.result.payment_notice if answer.result is not None else None
+    if notice is None:
+        return []
+    return _once(
+        (
+            p
+            for p in payments
+            if p.notice_id == notice.notice_id and p.kind is not PaymentKind.CONSOLIDATED_PAYMENT
+        ),
+        lambda p: p.payment_id,
+    )
 
 
 def _verify_life(
@@ -540,12 +587,13 @@ def _verify_life(
         _verify_pending(report, latest, lodged, deadline_after)
     if not results:
         return
-    _verify_steps(report, key, results, ends)
+    _verify_steps(report, key, results, ends, versions)
     _verify_after_release(report, key, results, versions)
 
     for version, declaration in sorted(versions.items()):
         mine = [r for r in results if r.version == version]
-        first = min((r.sequence for r in mine if _answers(r)), default=None)
+        change = declaration.after_release
+        first = min((r.sequence for r in mine if _answers(r, change)), default=None)
         if declaration.after_release:
             answer = _changed(declaration, versions, lodged, results, first, deadline_after)
         else:
@@ -595,21 +643,30 @@ def _changed(
     deadline_after: timedelta,
 ) -> Answer:
     """The join's answer to a change after release, numbered ``first``: its declaration then
-    every verdict through ``join.step``, from the released life the latest RELEASED step
-    before it leaves (its version, and that version's verdicts, once each: what the release
-    levied). No release before it: no answer (the join takes no change of a life not
-    released)."""
+    every verdict through ``join.step``, from the state the release in force before it leaves.
+    That is the latest RELEASED step before it (its version, and that version's verdicts, once
+    each: what the release levied), or the latest conditional release pending the goods'
+    valuation (``valuation_pending``: released under guarantee, nothing levied yet, the value
+    lodged as a change; customs' refusal of one leaves it standing, on the refused version).
+    No release before it, or a step between it and the answer but a refusal of a change (the
+    release stands): no answer (the join takes no change of a life not released, and answers
+    a change it takes with its next step)."""
     sequence = first or 1 + max((r.sequence for r in results), default=0)
     release = next(
-        (
-            r
-            for r in reversed(results)
-            if r.sequence < sequence and r.status is ClearanceStatus.RELEASED
-        ),
+        (r for r in reversed(results) if r.sequence < sequence and _in_force(r)),
         None,
     )
     base = None if release is None or release.version is None else versions.get(release.version)
-    if release is None or base is None or base.version is None:
+    if (
+        release is None
+        or base is None
+        or base.version is None
+        or any(
+            release.sequence < r.sequence < sequence
+            and r.status is not ClearanceStatus.AMENDMENT_REFUSED  # the release stands
+            for r in results
+        )
+    ):
         return Answer(None, JoinState(declaration_id=declaration.declaration_id))
     once: dict[str, AgencyVerdict] = {}
     for verdict in _on(base.version, lodged.verdicts):  # a redelivery counts once, as in the join
@@ -619,15 +676,27 @@ def _changed(
         required_agencies=base.required_agencies,
         submitted_at=base.submitted_at,
         verdicts=tuple(once.values()),
-        decided=ClearanceStatus.RELEASED,
         version=base.version,
         sequence=sequence - 1,
-        last_status=ClearanceStatus.RELEASED,
+        last_status=release.status,
         assessed=True,
-        cleared=True,
         last_event_at=release.decided_at,
     )
+    if release.status is ClearanceStatus.RELEASED:
+        state = state.model_copy(update={"decided": ClearanceStatus.RELEASED, "cleared": True})
+    else:  # released under guarantee: nothing levied (JoinState.levied is empty)
+        state = state.model_copy(
+            update={"valuation_pending": True, "after_release": base.after_release}
+        )
     return _first_step(state, [declaration, *lodged.verdicts], deadline_after)
+
+
+def _in_force(result: ClearanceResult) -> bool:
+    """Whether a step is a release a change after release is assessed against: RELEASED, or a
+    conditional release pending the goods' valuation (a change lodges their value)."""
+    return result.status is ClearanceStatus.RELEASED or (
+        result.status is ClearanceStatus.CONDITIONALLY_RELEASED and result.valuation_pending
+    )
 
 
 def _verify_after_release(
@@ -713,10 +782,15 @@ def _verify_pending(
             f"no result; no verdict on version {latest.version} from {missing or 'none'}",
         )
         return
-    answered = any(r.version == latest.version and _answers(r) for r in lodged.results)
-    if not answered and not _not_ruled(latest, lodged.verdicts):
-        report.add("missing result", key, f"version {latest.version} has every verdict, no answer")
+    answered = any(
+        r.version == latest.version and _answers(r, latest.after_release) for r in lodged.results
+    )
     released = any(r.status in RELEASED_STATUSES for r in lodged.results)
+    # an amendment (not marked) read once the goods were out, on condition (a guarantee pending
+    # their valuation may have been read first): the join ignores it, nothing is missing
+    raced = released and not latest.after_release
+    if not answered and not raced and not _not_ruled(latest, lodged.verdicts):
+        report.add("missing result", key, f"version {latest.version} has every verdict, no answer")
     ordered = [r for r in lodged.results if r.status is ClearanceStatus.INSPECTION_REQUIRED]
     standing = [
         w
@@ -735,9 +809,15 @@ def _verify_pending(
 
 
 def _verify_steps(
-    report: Report, key: str, results: list[ClearanceResult], ends: list[int]
+    report: Report,
+    key: str,
+    results: list[ClearanceResult],
+    ends: list[int],
+    versions: Mapping[int, DeclarationSubmitted],
 ) -> None:
-    """The steps are numbered 1..n once each, and none comes after the end of the life."""
+    """The steps are numbered 1..n once each, and none comes after the end of the life, nor
+    after a conditional release but the laboratory's (release or recall) or, while the goods
+    wait for their valuation, the steps of a change after release lodging their value."""
     numbers = Counter(r.sequence for r in results)
     for sequence, count in sorted(numbers.items()):
         if count > 1:
@@ -754,23 +834,53 @@ def _verify_steps(
                 key,
                 f"step {r.sequence} ({r.status}) after step {min(ends)} ended the life",
             )
-    out = [r.sequence for r in results if r.status is ClearanceStatus.CONDITIONALLY_RELEASED]
+    out = [r for r in results if r.status is ClearanceStatus.CONDITIONALLY_RELEASED]
     if out:  # after a conditional release only the laboratory speaks: release or recall
         # (then, after the release, a change after release: see _verify_after_release)
         released = min(
-            (r.sequence for r in results if r.sequence > min(out) and r.status in REOPENABLE),
+            (
+                r.sequence
+                for r in results
+                if r.sequence > out[0].sequence and r.status in REOPENABLE
+            ),
             default=None,
         )
         for r in results:
             if released is not None and r.sequence > released:
                 continue
-            if r.sequence > min(out) and r.status not in AFTER_CONDITIONAL_RELEASE:
-                report.add(
-                    "result after a release",
-                    key,
-                    f"step {r.sequence} ({r.status}) after the conditional release of step "
-                    f"{min(out)}",
-                )
+            standing = [c for c in out if c.sequence < r.sequence]
+            if not standing or _after_conditional_release(r, standing[-1], versions):
+                continue
+            report.add(
+                "result after a release",
+                key,
+                f"step {r.sequence} ({r.status}) on {_version(r.version)} after the conditional "
+                f"release of step {standing[-1].sequence}"
+                + (
+                    ", and not on a change lodging the value"
+                    if standing[-1].valuation_pending
+                    else ""
+                ),
+            )
+
+
+def _after_conditional_release(
+    recorded: ClearanceResult,
+    standing: ClearanceResult,
+    versions: Mapping[int, DeclarationSubmitted],
+) -> bool:
+    """Whether a step may follow the conditional release ``standing``: the laboratory's
+    (RELEASED, RECALLED) after one awaiting its result; after one pending the goods' valuation
+    (担保放行 pending 价格磋商), a step of a change after release (a version marked
+    ``after_release``, higher than the release's) lodging their value."""
+    if not standing.valuation_pending:
+        return recorded.status in AFTER_CONDITIONAL_RELEASE
+    declared = versions.get(recorded.version or 0)
+    return (
+        declared is not None
+        and declared.after_release
+        and (recorded.version or 0) > (standing.version or 0)
+    )
 
 
 def _status_of(results: list[ClearanceResult], sequence: int) -> ClearanceStatus:
@@ -801,7 +911,8 @@ def _step_problem(
     """What is wrong with one step of a version (kind, detail), or None."""
     expected = answer.result
     status = recorded.status
-    if _answers(recorded) and recorded.sequence == first:  # the consolidated answer
+    change = declaration.after_release
+    if _answers(recorded, change) and recorded.sequence == first:  # the consolidated answer
         if expected is None:
             return "result contradicts verdicts", f"recorded {status}, recomputed no answer"
         if status is ClearanceStatus.RELEASED and expected.payment_notice is not None:
@@ -817,6 +928,13 @@ def _step_problem(
                 + ("" if status is not expected.status else " (with other details)"),
             )
         return None
+    if recorded.valuation_pending and not change and not _securable(expected):
+        return (
+            "result contradicts verdicts",
+            f"{status} pending the goods' valuation, yet version {declaration.version} was "
+            f"{'never answered' if expected is None else f'answered {expected.status}'} "
+            "naming no security a guarantee could cover",
+        )
     if status is ClearanceStatus.TIMED_OUT:
         if inspected is not None and first is not None and recorded.sequence > first:
             return inspected.escalation(recorded)  # the inspection order's
@@ -839,6 +957,8 @@ def _step_problem(
         return None
     if inspected is not None and first is not None and recorded.sequence > first:
         return inspected.problem(recorded)  # a step after the inspection order
+    if status is ClearanceStatus.CONDITIONALLY_RELEASED and not change and _securable(expected):
+        return _secured_problem(recorded, answer, paid, lodged.payments)
     # a later step: AWAITING_PAYMENT (or SUPPLEMENTARY_PAYMENT_DUE) again, RELEASED with a
     # settlement, or a second answer
     if status in PAYING:
@@ -861,6 +981,44 @@ def _step_problem(
             f"the payments on notice {expected.payment_notice.notice_id} give no such step",
         )
     return "result contradicts verdicts", f"version answered again: {status}"
+
+
+def _securable(answer: ClearanceResult | None) -> bool:
+    """Whether a version's answer is a HELD a guarantee may release pending the goods'
+    valuation: one carrying the security notice the join issues (customs' price query)."""
+    return (
+        answer is not None
+        and answer.status is ClearanceStatus.HELD
+        and answer.payment_notice is not None
+    )
+
+
+def _secured_problem(
+    recorded: ClearanceResult,
+    answer: Answer,
+    paid: Callable[[ClearanceResult], bool],
+    payments: list[PaymentConfirmed],
+) -> tuple[str, str] | None:
+    """What is wrong with the conditional release of a HELD version pending the goods'
+    valuation (担保放行 pending 价格磋商), or None: it must be what the join gives the first
+    payments on the version's security notice, the last a bank guarantee covering it
+    (:func:`services.aggregator.payment.secure`). None that covers it: a *release without
+    payment or guarantee*; one that does, yet not this step: *result contradicts payments*."""
+    if paid(recorded):
+        return None
+    assert answer.result is not None and answer.result.payment_notice is not None
+    notice = answer.result.payment_notice
+    mine = _on_notice(answer, payments)
+    if not any(payment.secure(notice, tuple(mine[:k]))[0] for k in range(1, len(mine) + 1)):
+        return (
+            "release without payment or guarantee",
+            f"released on condition pending the goods' valuation, yet no bank guarantee on "
+            f"security notice {notice.notice_id} covers its {notice.amount} CNY",
+        )
+    return (
+        "result contradicts payments",
+        f"the guarantee on security notice {notice.notice_id} gives no such step",
+    )
 
 
 # -- the steps after an inspection order -------------------------------------------------------

@@ -17,7 +17,7 @@ keeps their balances, so a draw on one is decided and recorded at the bank befor
 confirmed, and repaid to it in the consolidated payment (汇总征税).
 
 - ``api``: the HTTP API (``POST /v1/payments``, ``POST /v1/guarantees/{id}/repayments``,
-  ``GET /v1/guarantees/{id}``, ``GET /healthz``);
+  ``GET /v1/guarantees/{id}``, ``GET /livez``, ``/readyz``, ``/healthz``);
 - ``payments``: the requests, the payment ids and the use cases (authenticate, check, draw or
   repay on the ledger, publish);
 - ``guarantees``: the guarantees issued (``BANK_GUARANTEES_FILE``); ``ledger``: a guarantee's

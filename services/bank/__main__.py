@@ -28,7 +28,8 @@ from services.intake.auth import JwtVerifier
 from services.intake.config import ConfigError, build_verifier, id_secret
 from services.intake.server import IntakeProcess, http_server
 from singlewindow import runtime
-from singlewindow.db import mongo_client
+from singlewindow.db import mongo_client, ping
+from singlewindow.health import Health
 from singlewindow.kafka.producer import EventProducer
 from singlewindow.logs import configure_logging
 from singlewindow.settings import SettingsError, get_settings, read_settings
@@ -70,11 +71,15 @@ def bank_process(
     secret: bytes,
     signer: SigningKey,
     guarantees: dict[str, Guarantee],
+    health: Health,
 ) -> BankProcess:
-    """The bank over Kafka and its ledger's database (built in the running loop)."""
+    """The bank over Kafka and its ledger's database (built in the running loop); ready when
+    both answer."""
     settings = get_settings()
     producer = EventProducer(settings, NAME, signer)
     client = mongo_client(settings)
+    health.probe("kafka", producer.reachable)
+    health.probe("database", lambda: ping(client))
     bank = Bank(
         producer,
         verifier=verifier,
@@ -83,7 +88,7 @@ def bank_process(
         guarantees=guarantees,
         store=MongoGuaranteeStore(client[own.database][COLLECTION]),
     )
-    app = create_app(bank, docs=own.public_docs)
+    app = create_app(bank, docs=own.public_docs, health=health)
     return BankProcess(
         bank,
         own.republish_seconds,
@@ -110,6 +115,6 @@ if __name__ == "__main__":
         runtime.refuse_to_start(exc)
     runtime.main(
         NAME,
-        lambda: bank_process(own, verifier, secret, signer, guarantees),
+        lambda health: bank_process(own, verifier, secret, signer, guarantees, health),
         own.metrics_port,
     )

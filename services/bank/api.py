@@ -22,7 +22,8 @@
   value date before a draw's), 422 as above.
 - ``GET /v1/guarantees/{guarantee_id}`` (the holder's token): its balance, ledger sequence
   and the draws not yet repaid, with their due dates.
-- ``GET /healthz`` (open); ``/docs`` and ``/openapi.json`` only with ``docs``.
+- ``GET /livez``, ``/healthz`` (its alias), ``/readyz`` (open); ``/docs`` and
+  ``/openapi.json`` only with ``docs``.
 
 Every error is a problem document (``services.intake.errors``), as the intake's.
 """
@@ -58,6 +59,8 @@ from services.intake.api import Credentials, IdempotencyKey
 from services.intake.auth import Principal, challenge
 from services.intake.errors import Problem
 from services.intake.service import Refused
+from singlewindow.health import Health
+from singlewindow.signing import BANK
 
 __all__ = ["Bank", "create_app"]
 
@@ -100,9 +103,17 @@ def problem_of(refused: Refused, retry_after_s: int) -> Problem:
     return intake_api.problem_of(refused, retry_after_s)
 
 
-def create_app(bank: Bank, docs: bool = False) -> FastAPI:
-    """The HTTP face of ``bank``: its routes and problem documents."""
-    app = intake_api.door_app("Single Window bank (simulated)", docs, bank.retry_after, problem_of)
+def create_app(bank: Bank, docs: bool = False, health: Health | None = None) -> FastAPI:
+    """The HTTP face of ``bank``: its routes and problem documents, the ops answers of
+    ``health`` (the process's)."""
+    app = intake_api.door_app(
+        "Single Window bank (simulated)",
+        docs,
+        bank.retry_after,
+        problem_of,
+        service=BANK,
+        health=health,
+    )
     app.state.bank = bank
 
     @app.post(

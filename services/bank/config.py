@@ -7,7 +7,8 @@ issuer of traders' tokens, the intake's), one of ``BANK_ID_SECRET`` or ``BANK_ID
 ``BANK_JWT_ALGORITHMS``, ``BANK_JWT_LEEWAY_SECONDS``, ``BANK_JWT_USCC_CLAIM``.
 
 - ``BANK_HOST`` (``127.0.0.1``) and ``BANK_PORT`` (8081; 0: any free port): where it listens;
-- ``BANK_METRICS_PORT`` (9107; 0: none): ``/metrics`` on a port of its own, as the consumers';
+- ``BANK_METRICS_PORT`` (9107; 0: none): ``/metrics``, ``/livez``, ``/readyz`` on a port of
+  its own, as the consumers';
 - ``BANK_PAID_AT_SLACK_SECONDS`` (300): how far in the future a value date may be (clock skew;
   at most 90 days: locally 60 days, so that a simulated payment can be made after a notice's
   due date without waiting for it: ``make demo`` pays late);

@@ -19,8 +19,8 @@ Per goods item (every rule that applies fires; each gives one reason):
 - ``CUS-PRICE-QUERY`` HOLD (:func:`undervalued`): value in CNY per unit below
   ``undervaluation_ratio`` (30 %) of the tariff's reference price: customs queries the price
   (价格质疑) and consults the trader (价格磋商); the goods may be released against a
-  guarantee meanwhile. Only when the item has a positive quantity in the reference price's
-  unit; both directions.
+  guarantee meanwhile: the verdict's ``security`` (:func:`security`) is what it must cover.
+  Only when the item has a positive quantity in the reference price's unit; both directions.
 - ``CUS-ORIGIN-CLAIM`` note, no action (:func:`origin_claim_not_honoured`): a preferential
   origin claim that cannot be honoured; the MFN (or provisional) rate applies.
 
@@ -67,9 +67,10 @@ document for every item, undervaluation an INSPECT of the unit value, the declar
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from pydantic import ValidationError
@@ -89,6 +90,7 @@ from services.customs.sampling import SampleDraw, SamplingKey, draw, is_sampled,
 from singlewindow.events import (
     MAX_ASSESSED,
     AgencyVerdict,
+    Decision,
     DeclarationSubmitted,
     DeclarationType,
     DocumentType,
@@ -132,6 +134,11 @@ __all__ = [
 
 AGENCY = "customs"
 RANDOM_SAMPLE = "CUS-RANDOM-SAMPLE"
+PRICE_QUERY = "CUS-PRICE-QUERY"
+CNY = "CNY"
+# verdicts decided from this instant name the security of a price query (:func:`security`);
+# those decided before were decided without it, and an auditor recomputes them so
+SECURITY_FROM = datetime(2026, 11, 27, tzinfo=UTC)
 NOT_ASSESSABLE = "CUS-NOT-ASSESSABLE"
 
 
@@ -277,7 +284,7 @@ def undervalued(case: Case, item: GoodsItem, line: TariffLine) -> Iterator[Rulin
             yield Ruling.inspect("CUS-UNDERVALUED", below, "UNIT_VALUE", item.line)
         else:
             yield Ruling.hold(
-                "CUS-PRICE-QUERY",
+                PRICE_QUERY,
                 f"{below}: customs queries the price (价格质疑) and consults you (价格磋商); "
                 "the goods may be released against a guarantee meanwhile",
                 item.line,
@@ -500,8 +507,52 @@ def assess_drawn(
         declaration, AGENCY, reference.version, found, now, duties=duty_lines, total_duties=due
     )
     return verdict.model_copy(
-        update={"sampling_key_version": sample.key_version, "tax_totals": totals}
+        update={
+            "sampling_key_version": sample.key_version,
+            "tax_totals": totals,
+            "security": security(case, found) if now >= SECURITY_FROM else None,
+        }
     )
+
+
+def security(case: Case, found: list[Ruling]) -> Decimal | None:
+    """What a guarantee must cover for the goods to be released while customs determines
+    their value (担保放行 pending a price consultation, 价格磋商), or None.
+
+    The Regulations on Customs Guarantees (《海关事务担保条例》) let goods whose customs value
+    is not yet determined be released against a guarantee for no less than the taxes they may
+    bear: the taxes on the declaration with each questioned item valued at its tariff line's
+    reference price (the reference price times the quantity in its unit, in CNY), the other
+    items as declared. Only when every ruling that asks for something is a
+    ``CUS-PRICE-QUERY`` HOLD (anything else must be put right first), on a version that is
+    no change after release (its goods are out already), and only when that collects
+    something.
+    """
+    asking = [r for r in found if r.decision is not Decision.CLEAR]
+    if case.declaration.after_release or not asking:
+        return None
+    if any(r.reason.code != PRICE_QUERY for r in asking):
+        return None
+    questioned = {r.reason.item for r in asking}
+    items = tuple(
+        _at_reference_price(case, item) if item.line in questioned else item
+        for item in case.declaration.items
+    )
+    revalued = dataclasses.replace(
+        case, declaration=case.declaration.model_copy(update={"items": items})
+    )
+    taxes = _taxes(revalued)
+    return taxes[2] if taxes is not None and taxes[2] > 0 else None
+
+
+def _at_reference_price(case: Case, item: GoodsItem) -> GoodsItem:
+    """The item valued at its tariff line's reference price, in CNY (a price query names
+    only items that have one, with a quantity in its unit)."""
+    line = case.reference.tariff[item.hs_code]
+    assert line.reference_price_cny is not None and line.price_unit is not None
+    quantity = case.quantities(item)[line.price_unit]
+    value = money.round_cny(line.reference_price_cny * quantity)
+    return item.model_copy(update={"customs_value": value, "currency": CNY})
 
 
 def _taxes(case: Case) -> tuple[list[DutyLine], tuple[TaxTotal, ...], Decimal] | None:

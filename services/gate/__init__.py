@@ -19,7 +19,7 @@ already gone out (409 ``already-out``); a declaration without containers (bulk, 
 may pass several vehicles under one release. The auditors see every gate-out (``audit
 verify``: a gate-out without a release before it is a finding).
 
-- ``api``: the HTTP API (``POST /v1/gate-out``, ``GET /healthz``);
+- ``api``: the HTTP API (``POST /v1/gate-out``, ``GET /livez``, ``/readyz``, ``/healthz``);
 - ``gateout``: the request, the gate-out ids and the use case (authorise, check, publish);
 - ``config``: the ``GATE_*`` settings; ``__main__``: the composition root.
 """

@@ -19,7 +19,8 @@ from services.intake.auth import ClaimsVerifier, Inspector
 from services.intake.config import ConfigError, id_secret
 from services.intake.server import IntakeProcess, http_server
 from singlewindow import runtime
-from singlewindow.db import mongo_client
+from singlewindow.db import mongo_client, ping
+from singlewindow.health import Health
 from singlewindow.kafka.producer import EventProducer
 from singlewindow.logs import configure_logging
 from singlewindow.readmodel import COLLECTION
@@ -35,14 +36,18 @@ def gate_process(
     secret: bytes,
     agency: str,
     signer: SigningKey,
+    health: Health,
 ) -> IntakeProcess:
-    """The gate over Kafka and the read model (built in the running loop)."""
+    """The gate over Kafka and the read model (built in the running loop); ready when both
+    answer."""
     settings = get_settings()
     producer = EventProducer(settings, NAME, signer)
     client = mongo_client(settings)
+    health.probe("kafka", producer.reachable)
+    health.probe("database", lambda: ping(client))
     read_model = MongoReadModel(client[settings.mongodb_database][COLLECTION])
     gate = Gate(producer, read_model, verifier=verifier, id_secret=secret, agency=agency)
-    app = create_app(gate, docs=own.public_docs)
+    app = create_app(gate, docs=own.public_docs, health=health)
     return IntakeProcess(
         http_server(app, own.host, own.port), producer, closing=(producer.stop, client.close)
     )
@@ -57,5 +62,7 @@ if __name__ == "__main__":
     except (ConfigError, SettingsError, ValidationError, SignatureError) as exc:
         runtime.refuse_to_start(exc)
     runtime.main(
-        NAME, lambda: gate_process(own, verifier, secret, agency, signer), own.metrics_port
+        NAME,
+        lambda health: gate_process(own, verifier, secret, agency, signer, health),
+        own.metrics_port,
     )

@@ -13,7 +13,8 @@
   ``Retry-After`` when Kafka, the database or the issuer's keys are unavailable.
   ``Idempotency-Key`` (1-128 printable ASCII characters): the same key of the same officer
   gives the same gate-out id.
-- ``GET /healthz`` (open); ``/docs`` and ``/openapi.json`` only with ``docs``.
+- ``GET /livez``, ``/healthz`` (its alias), ``/readyz`` (open); ``/docs`` and
+  ``/openapi.json`` only with ``docs``.
 
 Every error is a problem document (``services.intake.errors``), as the intake's.
 """
@@ -31,6 +32,8 @@ from services.intake import api as intake_api
 from services.intake import errors, strictjson
 from services.intake.api import IdempotencyKey
 from services.intake.auth import Inspector
+from singlewindow.health import Health
+from singlewindow.signing import GATE
 
 __all__ = ["Gate", "create_app"]
 
@@ -51,9 +54,12 @@ async def _caller(request: Request, credentials: Credentials) -> Inspector:
 Caller = Annotated[Inspector, Depends(_caller)]
 
 
-def create_app(gate: Gate, docs: bool = False) -> FastAPI:
-    """The HTTP face of ``gate``: its routes and problem documents."""
-    app = intake_api.door_app("Single Window port gate", docs, gate.retry_after)
+def create_app(gate: Gate, docs: bool = False, health: Health | None = None) -> FastAPI:
+    """The HTTP face of ``gate``: its routes and problem documents, the ops answers of
+    ``health`` (the process's)."""
+    app = intake_api.door_app(
+        "Single Window port gate", docs, gate.retry_after, service=GATE, health=health
+    )
     app.state.gate = gate
 
     @app.post(

@@ -11,7 +11,8 @@ gate-out ids derived from an Idempotency-Key); optional ``GATE_JWT_ALGORITHMS``,
 - ``GATE_AGENCY`` (``port``): the registered agency whose officers work the gate (the port
   authority); an inspector of any other agency is refused;
 - ``GATE_HOST`` (``127.0.0.1``) and ``GATE_PORT`` (8083; 0: any free port);
-- ``GATE_METRICS_PORT`` (9109; 0: none): ``/metrics`` on a port of its own;
+- ``GATE_METRICS_PORT`` (9109; 0: none): ``/metrics``, ``/livez``, ``/readyz`` on a port of
+  its own;
 - ``GATE_PUBLIC_DOCS`` (false; true locally): ``/docs`` and ``/openapi.json``.
 
 The read model is the shared settings' (``MONGODB_URL``, ``MONGODB_DATABASE``), as the

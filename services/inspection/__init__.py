@@ -20,7 +20,8 @@ The station knows neither orders nor which agencies they name, as the bank knows
 a finding on an order that does not exist, of another version, or by an agency the order does
 not name answers nothing (the join ignores it, ``audit verify`` reports it).
 
-- ``api``: the HTTP API (``POST /v1/inspections/{order_id}/findings``, ``GET /healthz``);
+- ``api``: the HTTP API (``POST /v1/inspections/{order_id}/findings``, ``GET /livez``,
+  ``/readyz``, ``/healthz``);
 - ``findings``: the request, the finding ids and the use case (authenticate, parse, record);
 - ``config``: the ``INSPECTION_*`` settings; ``__main__``: the composition root.
 """

@@ -17,6 +17,7 @@ from services.intake.auth import ClaimsVerifier, Inspector
 from services.intake.config import ConfigError, id_secret
 from services.intake.server import IntakeProcess, http_server
 from singlewindow import runtime
+from singlewindow.health import Health
 from singlewindow.kafka.producer import EventProducer
 from singlewindow.logs import configure_logging
 from singlewindow.settings import SettingsError, get_settings, read_settings
@@ -30,11 +31,13 @@ def inspection_process(
     verifier: ClaimsVerifier[Inspector],
     secret: bytes,
     signer: SigningKey,
+    health: Health,
 ) -> IntakeProcess:
-    """The station over Kafka (built in the running loop)."""
+    """The station over Kafka (built in the running loop); ready when Kafka answers."""
     producer = EventProducer(get_settings(), NAME, signer)
+    health.probe("kafka", producer.reachable)
     station = Station(producer, verifier=verifier, id_secret=secret)
-    app = create_app(station, docs=own.public_docs)
+    app = create_app(station, docs=own.public_docs, health=health)
     return IntakeProcess(http_server(app, own.host, own.port), producer, closing=(producer.stop,))
 
 
@@ -46,4 +49,8 @@ if __name__ == "__main__":
         signer = signing_key(get_settings())
     except (ConfigError, SettingsError, ValidationError, SignatureError) as exc:
         runtime.refuse_to_start(exc)
-    runtime.main(NAME, lambda: inspection_process(own, verifier, secret, signer), own.metrics_port)
+    runtime.main(
+        NAME,
+        lambda health: inspection_process(own, verifier, secret, signer, health),
+        own.metrics_port,
+    )

@@ -10,7 +10,8 @@
   ``Idempotency-Key``); 503 with ``Retry-After`` when Kafka or the issuer's keys are
   unavailable. ``Idempotency-Key`` (1-128 printable ASCII characters): the same key of the
   same inspector gives the same finding id.
-- ``GET /healthz`` (open); ``/docs`` and ``/openapi.json`` only with ``docs``.
+- ``GET /livez``, ``/healthz`` (its alias), ``/readyz`` (open); ``/docs`` and
+  ``/openapi.json`` only with ``docs``.
 
 Every error is a problem document (``services.intake.errors``), as the intake's.
 """
@@ -28,6 +29,8 @@ from services.intake import api as intake_api
 from services.intake import errors, strictjson
 from services.intake.api import IdempotencyKey
 from services.intake.auth import Inspector
+from singlewindow.health import Health
+from singlewindow.signing import INSPECTION
 
 __all__ = ["Station", "create_app"]
 
@@ -49,9 +52,16 @@ async def _caller(request: Request, credentials: Credentials) -> Inspector:
 Caller = Annotated[Inspector, Depends(_caller)]
 
 
-def create_app(station: Station, docs: bool = False) -> FastAPI:
-    """The HTTP face of ``station``: its routes and problem documents."""
-    app = intake_api.door_app("Single Window joint inspection station", docs, station.retry_after)
+def create_app(station: Station, docs: bool = False, health: Health | None = None) -> FastAPI:
+    """The HTTP face of ``station``: its routes and problem documents, the ops answers of
+    ``health`` (the process's)."""
+    app = intake_api.door_app(
+        "Single Window joint inspection station",
+        docs,
+        station.retry_after,
+        service=INSPECTION,
+        health=health,
+    )
     app.state.station = station
 
     @app.post(

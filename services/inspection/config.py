@@ -10,7 +10,8 @@ naming the agency an inspector inspects for) and ``INSPECTION_JWT_USCC_CLAIM`` (
 token with it is a trader's, refused).
 
 - ``INSPECTION_HOST`` (``127.0.0.1``) and ``INSPECTION_PORT`` (8082; 0: any free port);
-- ``INSPECTION_METRICS_PORT`` (9108; 0: none): ``/metrics`` on a port of its own;
+- ``INSPECTION_METRICS_PORT`` (9108; 0: none): ``/metrics``, ``/livez``, ``/readyz`` on a
+  port of its own;
 - ``INSPECTION_PUBLIC_DOCS`` (false; true locally): ``/docs`` and ``/openapi.json``.
 
 Locally (:func:`local_inspection_env`) it trusts the development issuer, with the intake's

@@ -12,7 +12,6 @@ import os
 import signal
 from collections.abc import Awaitable, Callable
 
-from prometheus_client import start_http_server
 from pydantic import ValidationError
 
 from services.intake.adapters import KafkaPublisher, MongoIdempotencyStore, MongoReadModel
@@ -21,7 +20,8 @@ from services.intake.auth import JwtVerifier
 from services.intake.config import ConfigError, IntakeSettings, build_verifier, id_secret
 from services.intake.server import IntakeProcess, http_server
 from singlewindow import runtime
-from singlewindow.db import mongo_client
+from singlewindow.db import mongo_client, ping
+from singlewindow.health import Health
 from singlewindow.kafka.producer import EventProducer
 from singlewindow.logs import configure_logging
 from singlewindow.readmodel import COLLECTION
@@ -45,12 +45,19 @@ def trust(own: IntakeSettings) -> tuple[JwtVerifier, bytes]:
 
 
 def intake_process(
-    own: IntakeSettings, verifier: JwtVerifier, secret: bytes, signer: SigningKey
+    own: IntakeSettings,
+    verifier: JwtVerifier,
+    secret: bytes,
+    signer: SigningKey,
+    health: Health,
 ) -> IntakeProcess:
-    """The intake over Kafka and the database (built in the running loop)."""
+    """The intake over Kafka and the database (built in the running loop); ready when both
+    answer."""
     settings = get_settings()
     producer = EventProducer(settings, NAME, signer)
     client = mongo_client(settings)
+    health.probe("kafka", producer.reachable)
+    health.probe("database", lambda: ping(client))
     database = client[settings.mongodb_database]
     publisher = KafkaPublisher(producer, database[COLLECTION])
     app = create_app(
@@ -69,9 +76,8 @@ def intake_process(
             after_claim=kill_after_claim(own.fault_kill_after_claim),
         ),
         Exposure(docs=own.public_docs, metrics=own.public_metrics),
+        health,
     )
-    if own.metrics_port:  # for an internal scraper, whatever /metrics shows publicly
-        start_http_server(own.metrics_port, addr=own.host, registry=app.state.metrics_registry)
     return IntakeProcess(
         http_server(app, own.host, own.port),
         producer,
@@ -87,5 +93,8 @@ if __name__ == "__main__":
         signer = signing_key(get_settings())
     except (ConfigError, SettingsError, ValidationError, SignatureError) as exc:
         runtime.refuse_to_start(exc)
-    # metrics port 0: the intake serves its app's own registry (INTAKE_METRICS_PORT, above)
-    runtime.main(NAME, lambda: intake_process(own, verifier, secret, signer), 0)
+    # INTAKE_METRICS_PORT (0: none): the ops endpoints for an internal scraper, whatever the
+    # API port shows publicly
+    runtime.main(
+        NAME, lambda health: intake_process(own, verifier, secret, signer, health), own.metrics_port
+    )

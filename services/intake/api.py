@@ -3,8 +3,9 @@ verifier=..., id_secret=...), exposure)`` -> FastAPI. The routes only translate:
 call of the service (``service``: the use cases), its answer or its refusal (a problem
 document, ``errors``) out.
 
-Every route but ``/healthz`` needs ``Authorization: Bearer <JWT>`` from the configured issuer
-(``auth``): it names the subject and the USCCs it may act for. No token, or an invalid or
+Every route but the ops answers (``/livez``, ``/healthz``, ``/readyz``) needs
+``Authorization: Bearer <JWT>`` from the configured issuer (``auth``): it names the subject
+and the USCCs it may act for. No token, or an invalid or
 expired one: 401 with a ``WWW-Authenticate: Bearer`` challenge (RFC 6750); the issuer's keys
 unreachable: 503. Each subject has a token bucket (``ratelimit``; ``Limits.rate_per_second``
 and ``rate_burst``) that every submission and every read takes from: 429 with
@@ -49,11 +50,13 @@ and ``rate_burst``) that every submission and every read takes from: 429 with
   versions (``no-versions``), when the status database does not show the version lodged last
   yet (``not-yet-visible``, with ``Retry-After``), or when another request made the same
   version first (``version-taken``). ``Idempotency-Key`` works as on POST.
-- ``GET /healthz`` (open); ``/docs``, ``/redoc``, ``/openapi.json`` and the event contract
-  ``/asyncapi.json`` (AsyncAPI 3.0, :mod:`singlewindow.asyncapi`) only with
-  ``Exposure.docs``, ``/metrics`` (Prometheus) only with ``Exposure.metrics``: both closed
-  by default (404), since the intake faces the Internet (``app.state.metrics_registry`` can
-  be served on an internal port instead; ``httpmetrics`` counts requests and declarations).
+- ``GET /livez``, ``/healthz`` (its alias) and ``/readyz`` (open: the process's
+  :class:`~singlewindow.health.Health`, :mod:`singlewindow.web`); ``/docs``, ``/redoc``,
+  ``/openapi.json`` and the event contract ``/asyncapi.json`` (AsyncAPI 3.0,
+  :mod:`singlewindow.asyncapi`) only with ``Exposure.docs``, ``/metrics`` (Prometheus, the
+  process's registry) only with ``Exposure.metrics``: both closed by default (404), since
+  the intake faces the Internet (``INTAKE_METRICS_PORT`` serves them on an internal port
+  instead). Every request's latency is measured (``singlewindow.web.HttpMetrics``).
 
 Every error is a problem document (``errors``). Request limits (body fields: ``schema``):
 
@@ -81,12 +84,10 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from services.intake import errors, strictjson
 from services.intake.auth import Principal, challenge, unauthorized
 from services.intake.errors import Problem
-from services.intake.httpmetrics import HttpMetrics
 from services.intake.ratelimit import retry_after
 from services.intake.schema import (
     Accepted,
@@ -116,9 +117,13 @@ from services.intake.service import (
     UnknownDeclaration,
     VersionTaken,
 )
-from singlewindow import asyncapi
+from singlewindow import asyncapi, tracing
+from singlewindow.correlation import CorrelateRequests
+from singlewindow.health import Health
+from singlewindow.web import HttpMetrics, add_routes
 
 __all__ = ["Exposure", "IntakeService", "Limits", "create_app"]
+NAME = "intake"
 
 IdempotencyKey = Annotated[
     str | None,
@@ -219,18 +224,24 @@ def door_app(
     docs: bool,
     retry_after_s: int,
     problem: Callable[[Refused, int], Problem] = problem_of,
+    *,
+    service: str,
+    health: Health | None = None,
 ) -> FastAPI:
     """The app of a door beside the intake (the bank, the inspection station, the gate):
     problem documents for every error, a refusal answered as ``problem`` says (the intake's
-    answers by default), ``/healthz`` open, ``/docs`` and ``/openapi.json`` only with
-    ``docs``. The caller adds its routes."""
+    answers by default), every request's latency measured under ``service``, the ops answers
+    of ``health`` open (``/livez``, ``/healthz``, ``/readyz``), ``/docs`` and
+    ``/openapi.json`` only with ``docs``. The caller adds its routes."""
     app = FastAPI(
         title=title,
         version="1",
         docs_url="/docs" if docs else None,
         redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
+        telemetry=tracing.fastapi_telemetry(),
     )
+    app.add_middleware(CorrelateRequests)
     errors.install(app)
 
     async def on_refused(_: Request, exc: Exception) -> Response:
@@ -238,17 +249,16 @@ def door_app(
         return errors.respond(problem(exc, retry_after_s))
 
     app.add_exception_handler(Refused, on_refused)
-
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        """Liveness: the process answers."""
-        return {"status": "ok"}
-
+    app.add_middleware(HttpMetrics, service=service)
+    add_routes(app, health or Health(service))
     return app
 
 
-def create_app(service: IntakeService, exposure: Exposure = Exposure()) -> FastAPI:
-    """The HTTP face of ``service``: its routes, problem documents, metrics, lifespan."""
+def create_app(
+    service: IntakeService, exposure: Exposure = Exposure(), health: Health | None = None
+) -> FastAPI:
+    """The HTTP face of ``service``: its routes, problem documents, metrics, lifespan, the
+    ops answers of ``health`` (the process's)."""
     limits = service.limits
 
     async def json_of(request: Request) -> object:
@@ -271,7 +281,9 @@ def create_app(service: IntakeService, exposure: Exposure = Exposure()) -> FastA
         docs_url="/docs" if exposure.docs else None,
         redoc_url="/redoc" if exposure.docs else None,
         openapi_url="/openapi.json" if exposure.docs else None,
+        telemetry=tracing.fastapi_telemetry(),  # a server span a request when tracing
     )
+    app.add_middleware(CorrelateRequests)  # logs carry the request's trace and declaration
     app.state.intake = service
     app.state.waiters = service.waiters  # observable: how many requests wait
     errors.install(app)
@@ -281,9 +293,8 @@ def create_app(service: IntakeService, exposure: Exposure = Exposure()) -> FastA
         return errors.respond(problem_of(exc, limits.retry_after))
 
     app.add_exception_handler(Refused, on_refused)
-    registry = CollectorRegistry()
-    app.state.metrics_registry = registry  # to serve on an internal port instead
-    app.add_middleware(HttpMetrics, registry=registry)
+    app.add_middleware(HttpMetrics, service=NAME)
+    add_routes(app, health or Health(NAME), metrics=exposure.metrics)
 
     if exposure.docs:
         # the event contract of this deployment's agencies (docs/asyncapi.json: the default's)
@@ -294,12 +305,6 @@ def create_app(service: IntakeService, exposure: Exposure = Exposure()) -> FastA
             """The event contract (AsyncAPI 3.0): every topic, its Avro value, who writes it,
             who may read it."""
             return Response(contract, media_type="application/json")
-
-    if exposure.metrics:
-
-        @app.get("/metrics", include_in_schema=False)
-        def metrics() -> Response:
-            return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.post(
         "/v1/declarations",
@@ -402,11 +407,6 @@ def create_app(service: IntakeService, exposure: Exposure = Exposure()) -> FastA
         """The status and verdicts; with ``wait``, first wait (long-poll) for the status to
         move on from ``seen``, or, without it, for an answer."""
         return await service.status(principal, declaration_id, wait, seen and str(seen))
-
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        """Liveness: the process answers."""
-        return {"status": "ok"}
 
     errors.document_schemas(app, DeclarationRequest, DocumentsRequest, WithdrawalRequest)
     return app

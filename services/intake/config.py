@@ -22,7 +22,8 @@ declaration may still be changed with customs' approval (keep it under the aggre
 retention); ``INTAKE_PUBLIC_DOCS`` and ``INTAKE_PUBLIC_METRICS`` (false: closed unless asked,
 because the intake faces the Internet and both describe it to strangers: the API surface, and
 traffic volumes and error rates of traders' business); ``INTAKE_METRICS_PORT`` (0: none)
-serves the metrics on a port of their own for an internal scraper, as the other services do.
+serves the ops endpoints (``/metrics``, ``/livez``, ``/readyz``) on a port of their own for an
+internal scraper, as the other services do.
 For local runs, ``python -m services.intake.devissuer env`` prints a complete set. Read with
 ``singlewindow.settings.read_settings``: an invalid value is refused naming its variable.
 """

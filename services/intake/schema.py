@@ -554,6 +554,11 @@ class VerdictOut(_Out):
     duties: list[DutyOut] = []
     tax_totals: list[TaxTotalOut] = []
     total_duties: str | None = None
+    security: str | None = Field(
+        None,
+        description="customs: the bank guarantee that releases the goods pending a price "
+        "consultation (价格磋商), CNY; null when none is offered",
+    )
     charges: list[ChargeOut] = []
     decided_at: str | None = None
 
@@ -587,6 +592,11 @@ class ResultOut(_Out):
     decided_at: str | None = None
     refund: str | None = Field(
         None, description="duties to refund (退税) after a change customs approved after release"
+    )
+    valuation_pending: bool = Field(
+        False,
+        description="released under guarantee while customs determines the goods' value "
+        "(价格磋商): lodge the value agreed as a change (PUT)",
     )
 
 

@@ -35,6 +35,9 @@ exceptions into problem documents.
   ``raced`` when the version shown is an amendment that raced the release, whose containers
   may not be those released),
   and not while one is assessed or its supplementary duty is unpaid (``change-pending``).
+  Released under guarantee pending a price consultation (CONDITIONALLY_RELEASED with
+  ``valuation_pending``: :func:`consulting`), :meth:`amend` lodges the value agreed the same
+  way, for customs' approval, with no time limit (the valuation is awaited however long).
   Documents and withdrawals stay refused after release. Each
   version is claimed in the idempotency store (``ids.version_key``) before it is published:
   the first claim of a version wins, so two amendments computed from one read model never
@@ -90,6 +93,7 @@ from services.intake.schema import (
 )
 from services.intake.traderview import declarant_of, trader_view
 from services.intake.waiters import TooManyWaiters, Waiters
+from singlewindow import correlation
 from singlewindow.events import (
     ClearanceStatus,
     DeclarationSubmitted,
@@ -293,7 +297,11 @@ AMENDMENT, NEW_VERSION, WITHDRAWAL = "amendment", "new-version", "withdrawal"
 
 
 def refusal(
-    status: str, change: str, ordered: bool = False, after_release: bool = False
+    status: str,
+    change: str,
+    ordered: bool = False,
+    after_release: bool = False,
+    consulting: bool = False,
 ) -> str | None:
     """Why a declaration in ``status`` refuses ``change`` (a :class:`NotAmendable` reason), or
     None: the join would ignore it (:mod:`services.aggregator.join`). ``ordered``: its current
@@ -305,11 +313,15 @@ def refusal(
     release, for customs' approval. Not while one is assessed (shown IN_REVIEW) or its
     supplementary notice is due: the join would not take it, and two changes in flight would
     make the duties of neither clear. Not while CONDITIONALLY_RELEASED either: the laboratory
-    may still recall the goods, and its result is on the version released."""
-    if change == AMENDMENT and status in REOPENABLE:
+    may still recall the goods, and its result is on the version released; but released under
+    guarantee pending a price consultation (``consulting``, :func:`consulting`), an amendment
+    is the value lodged for customs' valuation, a change after release too."""
+    if change == AMENDMENT and (status in REOPENABLE or consulting):
         return None
     if status in CLOSED:
         return "closed"
+    if consulting:  # the goods are out under guarantee, no change pending (a value refused)
+        return "released"
     if after_release:
         return "released" if change == WITHDRAWAL else "change-pending"
     if status in RELEASED:
@@ -326,6 +338,15 @@ def _scope(operation: str, declaration_id: str, body_hash: str) -> str:
     """What an Idempotency-Key of a change is bound to: the operation, the declaration, the
     body (a key reused for another change is KeyReused)."""
     return hashlib.sha256(json.dumps([operation, declaration_id, body_hash]).encode()).hexdigest()
+
+
+def consulting(document: dict[str, Any]) -> bool:
+    """Whether the goods are released under guarantee pending customs' valuation (价格磋商):
+    the trader lodges the value agreed as a change, for customs' approval."""
+    result = document.get("result") or {}
+    return document.get("status") == ClearanceStatus.CONDITIONALLY_RELEASED and bool(
+        result.get("valuation_pending")
+    )
 
 
 def has_order(document: dict[str, Any]) -> bool:
@@ -504,14 +525,17 @@ class IntakeService:
         document = await self._document(principal, declaration_id)
         status = str(document.get("status"))
         declared = DeclarationSubmitted.model_validate(document["declaration"])
-        refused = refusal(status, change, has_order(document), declared.after_release)
+        valuing = consulting(document)
+        refused = refusal(status, change, has_order(document), declared.after_release, valuing)
         if refused is not None:
             raise NotAmendable(declaration_id, refused, status)
         version = document.get("version")
         if not isinstance(version, int):
             raise NotAmendable(declaration_id, "no-versions", status)
-        after_release = change == AMENDMENT and status in REOPENABLE
-        if after_release and self._too_late(document):
+        after_release = change == AMENDMENT and (status in REOPENABLE or valuing)
+        # the goods released under guarantee wait for the value however long it takes: the
+        # aggregator keeps a life going on until it ends
+        if after_release and not valuing and self._too_late(document):
             raise NotAmendable(declaration_id, "too-late", status)
         if after_release and (document.get("result") or {}).get("version") != version:
             # the version shown is an amendment that raced the release (the join ignored it):
@@ -820,6 +844,7 @@ class IntakeService:
             self.in_flight.discard(scoped)
 
     async def _publish_event(self, event: Published, what: str) -> None:
+        correlation.about(event.declaration_id)  # the request's log lines name it from here
         try:
             async with asyncio.timeout(self.limits.publish_timeout):
                 await self.publisher.publish(event)

@@ -267,6 +267,7 @@ def trader_verdict(verdict: Doc) -> dict[str, Any]:
             for total in verdict.get("tax_totals") or ()
         ],
         "total_duties": verdict.get("total_duties"),
+        "security": verdict.get("security"),
         "charges": trader_charges(verdict),
         "decided_at": verdict.get("decided_at"),
     }
@@ -307,6 +308,8 @@ def trader_result(result: Doc | None) -> dict[str, Any] | None:
     }
     if result.get("refund") is not None:  # a change after release that collects less
         shown["refund"] = result["refund"]
+    if result.get("valuation_pending"):  # released under guarantee, the price consulted
+        shown["valuation_pending"] = True
     return shown
 
 
@@ -468,6 +471,7 @@ class Situation:
     gone_out: int = 0
     settlement: dict[str, Any] | None = None
     unrepaid: dict[str, Any] | None = None  # a draw not repaid yet, whichever step it settled
+    changing: bool = False  # the declaration shown is a change after release
 
     @property
     def here(self) -> str:
@@ -516,12 +520,52 @@ def _pay(now: Situation) -> dict[str, Any]:
 
 
 def _held(now: Situation) -> dict[str, Any]:
+    # the HELD step's own security notice (customs questions the price, 价格磋商), not the
+    # latest notice of the steps: an earlier version's, awaiting payment before the amendment
+    # now held, is none the join still counts, and a guarantee on it releases nothing
+    security = now.result.get("payment_notice")
+    if security and Decimal(str(security["outstanding"])) > 0:
+        return _secure(now, security)
     return _next(
         "SUPPLY_DOCUMENTS",
         "The declaration is on hold: supply the documents or information the reasons name "
         f"(POST {now.here}/documents), or amend the declaration (PUT {now.here}).",
         f"POST {now.here}/documents",
         now.deciding("HOLD"),
+    )
+
+
+def _secure(now: Situation, security: Doc) -> dict[str, Any]:
+    """``SECURE_RELEASE``: a HELD step with a security notice (a price query, 价格磋商)."""
+    return _next(
+        "SECURE_RELEASE",
+        "Customs questions the declared price and will consult you on it (价格磋商). The goods "
+        f"can be released meanwhile against a bank guarantee of {security['amount']} CNY on "
+        f"notice {security['notice_id']} (POST /v1/payments, kind BANK_GUARANTEE); once the "
+        "value is agreed, you lodge it as a change and pay the duties on it. Or amend the "
+        f"declaration with the price actually paid (PUT {now.here}).",
+        "POST /v1/payments",
+        now.deciding("HOLD"),
+    )
+
+
+def _valuation(now: Situation) -> dict[str, Any]:
+    """``LODGE_VALUE``: released under guarantee pending customs' valuation."""
+    # customs' answer to a value lodged (the declaration shown is that change), not the
+    # conditional release the guarantee gave, which names the price query's HOLD too
+    refused = (
+        "Customs did not accept the value you lodged (the reasons say why). "
+        if now.changing and now.deciding("HOLD") + now.deciding("REJECT") + now.deciding("INSPECT")
+        else ""
+    )
+    return _next(
+        "LODGE_VALUE",
+        f"{refused}The goods are released under your bank guarantee while customs determines "
+        "their value (价格磋商): they may leave the port through the gate. Once you and customs "
+        f"agree on the price, lodge it as a change of the declaration (PUT {now.here}); "
+        "customs assesses it, and the duties on that value are then due.",
+        f"PUT {now.here}",
+        ["customs"],
     )
 
 
@@ -562,6 +606,8 @@ def _remedy(now: Situation) -> dict[str, Any]:
 def _conditional(now: Situation) -> dict[str, Any]:
     if now.owed:
         return _pay(now)
+    if now.result.get("valuation_pending"):
+        return _valuation(now)
     latest = {f["agency"]: f for f in now.findings}  # in the order recorded: the last counts
     sampling = [a for a, f in latest.items() if f["outcome"] == "SAMPLED"]
     return _next(
@@ -757,12 +803,16 @@ def next_step(
     to make (if any) and the agencies concerned (:data:`NEXT_STEPS`, one rule per status).
 
     - AWAITING_PAYMENT -> ``PAY`` the notice through the bank (``POST /v1/payments``);
-    - HELD -> ``SUPPLY_DOCUMENTS`` the reasons name (``POST .../documents``) or amend;
+    - HELD -> ``SUPPLY_DOCUMENTS`` the reasons name (``POST .../documents``) or amend; with a
+      security notice (a price query, 价格磋商) -> ``SECURE_RELEASE``: a bank guarantee for
+      it releases the goods pending the valuation (``POST /v1/payments``), or amend;
     - INSPECTION_REQUIRED -> ``PRESENT_GOODS`` for the joint inspection;
     - REMEDIATION_REQUIRED -> ``REMEDY``: put right what the sanction names, under the
       supervision of its agency (re-labelling, a penalty case);
     - CONDITIONALLY_RELEASED -> ``WAIT`` for the laboratory's result (``PAY`` if duties are
-      still owed); the goods may leave through the gate meanwhile, kept as they are;
+      still owed); the goods may leave through the gate meanwhile, kept as they are; released
+      under guarantee pending customs' valuation -> ``LODGE_VALUE``: the price agreed, as a
+      change (``PUT``), also after customs refused one;
     - TIMED_OUT -> ``WAIT``: escalated, the agencies named have not ruled (nothing to do);
       after an inspection order, the agencies named that have still not recorded their
       findings on it (keep the goods presented);
@@ -788,6 +838,7 @@ def next_step(
         len(view.get("gate_outs") or ()),
         settlement,
         unrepaid,
+        changing,
     )
     if changing and view["status"] in ("SUBMITTED", "IN_REVIEW"):
         return _change_assessed(now)

@@ -9,6 +9,6 @@ if __name__ == "__main__":
     own = runtime.own_settings(NAME, ProjectorSettings.read)
     runtime.main(
         NAME,
-        lambda: projector(get_settings(), own.fetch_max_wait_ms),
+        lambda health: projector(get_settings(), own.fetch_max_wait_ms, health),
         own.metrics_port,
     )

@@ -8,8 +8,9 @@ to one record at a time, so only the culprit is dead-lettered.
 
 from __future__ import annotations
 
-from singlewindow.db import find_by_ids, mongo_client, replace_all
+from singlewindow.db import find_by_ids, mongo_client, ping, replace_all
 from singlewindow.events import Event
+from singlewindow.health import Health
 from singlewindow.kafka.consumer import ConsumerService, Fill, Record, decode_signed
 from singlewindow.kafka.producer import EventProducer
 from singlewindow.readmodel import COLLECTION, Doc, apply
@@ -22,15 +23,21 @@ NAME = "projector"
 KINDS: dict[str, type[Event]] = events_by_topic(projected())
 
 
-def projector(settings: Settings, fetch_max_wait_ms: int = 250) -> ConsumerService:
+def projector(
+    settings: Settings, fetch_max_wait_ms: int = 250, health: Health | None = None
+) -> ConsumerService:
     """A consumer service that folds signed events into the read model (an event whose
-    signature the key registry refuses is dead-lettered, never projected).
+    signature the key registry refuses is dead-lettered, never projected); ready when its
+    database answers too.
 
     It is off the critical path (a declaration is final once its result is on the results
     topic), so it lets the broker hold its fetches longer than the agencies and the
     aggregator do: the read model lags by up to ``fetch_max_wait_ms``, and the events of a
     declaration that arrive within it are written to the database once."""
-    collection = mongo_client(settings)[settings.mongodb_database][COLLECTION]
+    client = mongo_client(settings)
+    collection = client[settings.mongodb_database][COLLECTION]
+    health = health or Health(NAME)
+    health.probe("database", lambda: ping(client))
     keys = registry_file(settings)
 
     async def handle_batch(records: list[Record]) -> None:
@@ -56,4 +63,5 @@ def projector(settings: Settings, fetch_max_wait_ms: int = 250) -> ConsumerServi
         EventProducer(settings, NAME),
         handle_batch=handle_batch,
         fill=Fill(max_wait_ms=fetch_max_wait_ms, min_bytes=256 * 1024),
+        health=health,
     )

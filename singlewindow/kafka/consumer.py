@@ -12,6 +12,10 @@
   too big to publish) is no transient fault: it counts as a handler failure.
 - A record whose header key is not UTF-8 is delivered (:mod:`singlewindow.kafka.records`)
   and :func:`decode_record` rejects it as poison.
+- It reports into the process's :class:`~singlewindow.health.Health`: progress on every
+  iteration (an idle poll and a retry in an outage too), ``kafka`` readiness (not started,
+  connecting, then a metadata round trip when asked), ``partitions`` readiness (its
+  rebalance listener, :mod:`singlewindow.kafka.watch`), and its lag after each poll.
 """
 
 from __future__ import annotations
@@ -22,26 +26,30 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeAlias, TypeVar
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pydantic import ValidationError
 from pymongo.errors import ConnectionFailure
 
+from singlewindow import tracing
 from singlewindow.avro import CodecError
 from singlewindow.events import Event
+from singlewindow.health import Health, NotReady
 from singlewindow.kafka.connect import start_client
 from singlewindow.kafka.deadletter import (
     MINIMAL_MAX_BYTES,
     Letter,
     dead_letter,
     dead_letter_limit,
+    error_kind,
 )
 from singlewindow.kafka.options import kafka_options
 from singlewindow.kafka.producer import REJECTED, EventProducer, PublishTimeout
 from singlewindow.kafka.records import header_key_bytes, is_utf8_key
 from singlewindow.kafka.transport import ConsumerClient, Transport
-from singlewindow.metrics import HANDLE_SECONDS, MESSAGES
+from singlewindow.kafka.watch import AssignmentListener, LagMeter
+from singlewindow.metrics import DEAD_LETTERED, HANDLE_SECONDS, MESSAGES
 from singlewindow.retry import Stopped, retry
 from singlewindow.settings import Settings
 from singlewindow.signing import SignatureError, Verifier
@@ -53,6 +61,7 @@ Record: TypeAlias = ConsumerRecord  # aiokafka.ConsumerRecord[bytes, bytes]
 Handler = Callable[[Record], Awaitable[None]]
 BatchHandler = Callable[[list[Record]], Awaitable[None]]
 TRANSIENT = (KafkaError, PublishTimeout, ConnectionFailure, OSError, TimeoutError)
+LOOP = "consume"  # the loop's name in the process's liveness
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -119,14 +128,15 @@ def group_consumer(
     *topics: str,
     max_poll_records: int = 200,
     fill: Fill | None = None,
+    listener: ConsumerRebalanceListener | None = None,
 ) -> AIOKafkaConsumer:
     """A consumer-group member as every service of the platform runs it: manual commits,
     ``read_committed``, range assignment (partition p of every co-partitioned topic goes to
     the same instance), a short session so a dead member's partitions move quickly. A fetch
-    returns as soon as a record is there, unless ``fill`` lets the broker hold it."""
+    returns as soon as a record is there, unless ``fill`` lets the broker hold it.
+    ``listener`` hears of its rebalances (without topics: the caller subscribes)."""
     fill = fill or Fill()
-    return AIOKafkaConsumer(
-        *topics,
+    consumer = AIOKafkaConsumer(
         **kafka_options(settings),
         group_id=group_id,
         client_id=client_id,
@@ -141,6 +151,9 @@ def group_consumer(
         session_timeout_ms=settings.kafka_session_timeout_ms,
         heartbeat_interval_ms=settings.kafka_session_timeout_ms // 3,
     )
+    if topics:
+        consumer.subscribe(list(topics), listener=listener)
+    return consumer
 
 
 @dataclass(frozen=True)
@@ -191,6 +204,7 @@ class ConsumerService:
         handle_batch: BatchHandler | None = None,
         fill: Fill | None = None,
         transport: Transport | None = None,
+        health: Health | None = None,
     ) -> None:
         self.service, self.topics, self.handle = service, topics, handle
         self.handle_batch = handle_batch
@@ -198,6 +212,11 @@ class ConsumerService:
         self.dead_letter_max_bytes = dead_letter_limit(settings)
         self.settings, self.group_id = settings, group_id
         self.fill, self.transport = fill, transport
+        self.health = health or Health(service)
+        self.assignment = AssignmentListener(self.health.check("partitions"))
+        self.lag = LagMeter(service, group_id)
+        self._kafka = "not started"  # then "connecting", then "started"
+        self.health.probe("kafka", self._reachable)
         self.consumer = self._new_consumer()
         self._stopping = asyncio.Event()
 
@@ -205,7 +224,12 @@ class ConsumerService:
         """A new group member: aiokafka's (or the transport's client, when given one)."""
         if self.transport is not None:
             return self.transport.consumer(
-                self.settings, self.group_id, self.service, self.topics, self.fill
+                self.settings,
+                self.group_id,
+                self.service,
+                self.topics,
+                self.fill,
+                listener=self.assignment,
             )
         consumer: ConsumerClient = group_consumer(
             self.settings,
@@ -213,18 +237,27 @@ class ConsumerService:
             self.service,
             *self.topics,
             fill=self.fill,
+            listener=self.assignment,
         )
         return consumer
 
     async def start(self) -> None:
         """Start the producer and join the group, waiting for Kafka as long as it takes (or
         until :meth:`stop`)."""
+        self._kafka = "connecting"  # for as long as it takes: no loop runs yet, none hangs
         await self.producer.start(self._stopping)
         consumer = await start_client(
             self._new_consumer, f"{self.service}: consumer", self._stopping, first=self.consumer
         )
         if consumer is not None:
-            self.consumer = consumer
+            self.consumer, self._kafka = consumer, "started"
+
+    async def _reachable(self) -> str:
+        """The ``kafka`` readiness probe: started, and a broker answers a metadata request."""
+        if self._kafka != "started":
+            raise NotReady(self._kafka)
+        await self.consumer.topics()
+        return "connected"
 
     async def stop(self) -> None:
         """Ask the loop to finish the record in hand, commit, leave the group."""
@@ -233,6 +266,7 @@ class ConsumerService:
     async def run(self) -> None:
         try:
             while not self._stopping.is_set():
+                self.health.progress(LOOP)
                 batch = await poll(self.consumer, 500, self.service)
                 if batch and self.handle_batch is not None:
                     outcome = await self._try_batch([r for rs in batch.values() for r in rs])
@@ -250,7 +284,11 @@ class ConsumerService:
                         break
                 if done:
                     await self._commit(done)
+                await self.lag.update(self.consumer)
         finally:
+            self.health.ended(LOOP)
+            self._kafka = "stopped"
+            self.lag.close()
             await self.consumer.stop()  # leaves the group
             await self.producer.stop()
 
@@ -261,9 +299,11 @@ class ConsumerService:
         assert handle_batch is not None
 
         async def attempt() -> None:
-            await handle_batch(records)
+            with tracing.handling_batch(records, self.service, self.group_id):
+                await handle_batch(records)
 
         def transient(exc: BaseException) -> None:
+            self.health.progress(LOOP)
             log.warning("%s: transient fault, retrying the batch: %r", self.service, exc)
 
         try:
@@ -288,7 +328,10 @@ class ConsumerService:
         for record in records:
             if self._stopping.is_set():
                 break
-            with HANDLE_SECONDS.labels(self.service, record.topic).time():
+            with (
+                HANDLE_SECONDS.labels(self.service, record.topic).time(),
+                tracing.handling(record, self.service, self.group_id),
+            ):
                 await self._process(record)
             last = record
         return last
@@ -320,6 +363,7 @@ class ConsumerService:
             return failures < self.max_attempts
 
         def retried(exc: BaseException) -> None:
+            self.health.progress(LOOP)
             MESSAGES.labels(self.service, record.topic, "retried").inc()
 
         try:
@@ -352,6 +396,7 @@ class ConsumerService:
                 await self.producer.send(DEAD_LETTERS.name, *letter)
 
         def failed(exc: BaseException) -> None:
+            self.health.progress(LOOP)
             if isinstance(exc, REJECTED):
                 log.warning("%s: even a minimal dead letter refused: %r", self.service, exc)
             else:
@@ -364,6 +409,8 @@ class ConsumerService:
             on_retry=failed,
         )
         MESSAGES.labels(self.service, record.topic, "dead_lettered").inc()
+        DEAD_LETTERED.labels(self.service, record.topic, error_kind(error)).inc()
+        tracing.failed(error)
         log.warning(
             "%s: dead-lettered %s@%s/%s: %s",
             self.service,
@@ -393,6 +440,7 @@ class ConsumerService:
                 log.warning("%s: commit lost to a rebalance: %r", self.service, exc)
 
         def failed(exc: BaseException) -> None:
+            self.health.progress(LOOP)
             log.warning("%s: commit failed, retrying: %r", self.service, exc)
 
         await retry(

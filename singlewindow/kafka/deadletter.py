@@ -65,6 +65,16 @@ def sendable_headers(headers: Sequence[tuple[str, bytes | None]] | None) -> tupl
     return kept, raw
 
 
+def error_kind(error: BaseException) -> str:
+    """A bounded name of why a record was given up on, for metrics: the exception's class, or
+    the class of the error a wrapper (a ``PoisonMessage`` raised from a decoding error or a
+    refused signature) was raised from."""
+    cause = error.__cause__
+    if cause is not None and type(error).__name__ == "PoisonMessage":
+        return type(cause).__name__
+    return type(error).__name__
+
+
 def provenance(record: ConsumerRecord, service: str, error: BaseException) -> Headers:
     """Where the original is (topic, partition, offset), who gave up on it, why, when."""
     fields = {

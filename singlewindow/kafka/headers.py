@@ -35,10 +35,11 @@ def child_traceparent(parent: bytes | None) -> bytes:
     return f"00-{trace_id}-{secrets.token_hex(8)}-01".encode()
 
 
-def event_headers(service: str, payload: bytes, parent: bytes | None = None) -> Headers:
-    """Headers of an event this service produces."""
+def event_headers(service: str, payload: bytes, traceparent: bytes | None = None) -> Headers:
+    """Headers of an event this service produces; ``traceparent`` is the event's own trace
+    context (its producer span's: :mod:`singlewindow.tracing`), None to start a new trace."""
     return [
-        (TRACEPARENT, child_traceparent(parent)),
+        (TRACEPARENT, traceparent or child_traceparent(None)),
         (PRODUCER, service.encode()),
         (FINGERPRINT, payload[2:HEADER_LEN].hex().encode()),
     ]

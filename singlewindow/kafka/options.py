@@ -5,6 +5,14 @@ the bootstrap servers and the security settings (``KAFKA_SECURITY_PROTOCOL``, th
 mechanism and this process's principal, the CA file that signs the brokers' certificates).
 Nothing else in the code base names them, so no client can connect otherwise.
 
+No client here can stop a broker from creating a topic it names: aiokafka (0.14) sends
+``allow_auto_topic_creation=true`` in every metadata request that names topics (a consumer's
+subscription, a producer's first send) and has no setting to send false (Java's
+``allow.auto.create.topics``). The brokers forbid it (``auto.create.topics.enable=false``:
+``deploy/local/server.properties``, Strimzi's ``Kafka`` in ``deploy/k8s/base/kafka.yaml``),
+and on Kubernetes no service starts before its topics exist (``wait-for-topics``,
+:mod:`singlewindow.kafka.admin`).
+
 The TLS context is built once per CA file and process, and shared by every client (a
 context serves any number of connections): never per message, nor per client replaced
 after a fault.

@@ -23,7 +23,9 @@ from aiokafka.errors import (
     UnknownProducerId,
 )
 
+from singlewindow import tracing
 from singlewindow.events import Event
+from singlewindow.health import NotReady
 from singlewindow.kafka.connect import close_quietly, start_client
 from singlewindow.kafka.headers import Headers, event_headers
 from singlewindow.kafka.options import kafka_options
@@ -116,14 +118,23 @@ class EventProducer:
     async def stop(self) -> None:
         await self.producer.stop()
 
+    async def reachable(self) -> str:
+        """A readiness probe (:meth:`singlewindow.health.Health.probe`): started, and a broker
+        answers a metadata request (a transport's client: once started)."""
+        if self._unstarted:
+            raise NotReady("not connected to Kafka yet")
+        if isinstance(self.producer, AIOKafkaProducer):
+            await self.producer.client.fetch_all_metadata()  # KafkaError when none answers
+        return "connected"
+
     async def publish(self, topic: str, event: Event, parent_trace: bytes | None = None) -> None:
-        """Sign ``event`` and send it (see :meth:`send`)."""
+        """Sign ``event`` and send it (see :meth:`send`), in a producer span continuing the
+        trace in hand (else ``parent_trace``'s: :func:`singlewindow.tracing.outgoing`)."""
         if self.signer is None:
             raise RuntimeError(f"{self.service}: no signing key, so no event can be published")
         _, payload = self.signer.sign(event, self.clock())
-        await self.send(
-            topic, event.key(), payload, event_headers(self.service, payload, parent_trace)
-        )
+        with tracing.producing(self.service, topic, event.declaration_id, parent_trace) as tp:
+            await self.send(topic, event.key(), payload, event_headers(self.service, payload, tp))
 
     async def send(
         self, topic: str, key: bytes | None, value: bytes | None, headers: Headers

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 
 from singlewindow.kafka.headers import Headers
 from singlewindow.settings import Settings
@@ -53,6 +53,11 @@ class ConsumerClient(Protocol):
     ) -> dict[TopicPartition, list[ConsumerRecord]]: ...
     def assignment(self) -> set[TopicPartition]: ...
     async def commit(self, offsets: dict[TopicPartition, int] | None = None) -> None: ...
+    # what readiness and the lag metric read (singlewindow.kafka.watch)
+    async def topics(self) -> set[str]: ...
+    def highwater(self, partition: TopicPartition) -> int | None: ...
+    def last_stable_offset(self, partition: TopicPartition) -> int | None: ...
+    async def position(self, partition: TopicPartition) -> int: ...
 
 
 class Transport(Protocol):
@@ -65,9 +70,11 @@ class Transport(Protocol):
         client_id: str,
         topics: Sequence[str],
         fill: Fill | None = None,
+        listener: ConsumerRebalanceListener | None = None,
     ) -> ConsumerClient:
         """A member of ``group_id`` subscribed to ``topics``, as
-        :func:`~singlewindow.kafka.consumer.group_consumer` makes one."""
+        :func:`~singlewindow.kafka.consumer.group_consumer` makes one; ``listener`` hears of
+        its rebalances (its revocations and assignments, as aiokafka reports them)."""
         ...
 
     def producer(self, settings: Settings, client_id: str) -> ProducerClient:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -20,10 +21,20 @@ DEADLINE_SECONDS = 600  # longer than any stall the chaos tests cause: nothing t
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     logs = tmp_path_factory.mktemp("platform-logs")
     try:
-        with running_platform(logs, INTAKE_PORT, DEADLINE_SECONDS) as platform:
-            yield platform
+        with pytest.MonkeyPatch.context() as env:
+            # every process traces, into a file of its own (tests/e2e/test_tracing.py reads
+            # them), flushed every 200 ms rather than 5 s
+            env.setenv("OTEL_TRACES_FILE", str(traces_dir(logs) / "{service}.jsonl"))
+            env.setenv("OTEL_BSP_SCHEDULE_DELAY", "200")
+            with running_platform(logs, INTAKE_PORT, DEADLINE_SECONDS) as platform:
+                yield platform
     except RuntimeError as exc:
         pytest.fail(str(exc))
+
+
+def traces_dir(logs: Path) -> Path:
+    """Where the platform's processes write their spans (OTEL_TRACES_FILE)."""
+    return logs / "traces"
 
 
 @pytest.fixture

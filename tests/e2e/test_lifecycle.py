@@ -98,6 +98,30 @@ async def test_every_journey_ends_where_the_trader_expects(
     assert steps(amended)[-1][1:] == (2, "RELEASED")
     assert amended[-1]["version"] == 2
 
+    # the same price query, secured instead: released on condition while the price is
+    # consulted (担保放行, 价格磋商); the value agreed, lodged as a change, decides the duties
+    valued = ended["price query → guarantee → conditional release → value → release"]
+    assert [s for *_, s in steps(valued)] == [
+        "HELD",
+        "CONDITIONALLY_RELEASED",
+        "SUPPLEMENTARY_PAYMENT_DUE",
+        "RELEASED",
+    ]
+    queried = next(v for v in valued if v["status"] == "HELD")
+    [customs] = [v for v in queried["verdicts"] if v["agency"] == "customs"]
+    assert queried["next_step"]["code"] == "SECURE_RELEASE"
+    assert queried["payment_notice"]["amount"] == customs["security"] is not None
+    conditional = next(v for v in valued if v["status"] == "CONDITIONALLY_RELEASED")
+    assert conditional["result"]["valuation_pending"] is True
+    assert conditional["settlement"]["kind"] == "BANK_GUARANTEE"
+    assert conditional["next_step"]["code"] == "LODGE_VALUE"
+    duties = next(v for v in valued if v["status"] == "SUPPLEMENTARY_PAYMENT_DUE")
+    assert [v["agency"] for v in duties["verdicts"]] == ["customs"]
+    # nothing was levied at the conditional release: the whole duties of the value agreed
+    assert Decimal(duties["payment_notice"]["amount"]) == collected(duties) > 0
+    assert valued[-1]["settlement"]["kind"] == "PAYMENT"
+    assert not valued[-1]["result"].get("valuation_pending")  # shown only while pending
+
     # one joint inspection: customs (a high-risk owner) and CIQ (a car) record on one order
     inspected = ended["inspection → release"]
     assert [s for *_, s in steps(inspected)] == [

@@ -569,10 +569,12 @@ async def test_the_database_down_is_503(issuer: Issuer) -> None:
     assert response.headers["Retry-After"] == "5" and document["type"].endswith(":read-model")
 
 
-async def test_healthz_is_open(issuer: Issuer) -> None:
+async def test_liveness_and_readiness_are_open(issuer: Issuer) -> None:
     async with port(issuer) as gate:
-        response = await gate.client.get("/healthz")
-    assert response.status_code == 200 and response.json() == {"status": "ok"}
+        answers = {p: await gate.client.get(p) for p in ("/livez", "/healthz", "/readyz")}
+    assert {p: r.status_code for p, r in answers.items()} == dict.fromkeys(answers, 200)
+    assert answers["/healthz"].json() == answers["/livez"].json() == {"status": "live", "loops": {}}
+    assert answers["/readyz"].json() == {"status": "ready", "checks": {}}
 
 
 # -- settings --------------------------------------------------------------------------------

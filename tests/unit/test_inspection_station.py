@@ -462,10 +462,12 @@ async def test_kafka_down_is_503_with_retry_after_and_the_retry_publishes_the_sa
     assert up.json()["finding_id"] == finding.finding_id
 
 
-async def test_healthz_is_open(issuer: Issuer) -> None:
+async def test_liveness_and_readiness_are_open(issuer: Issuer) -> None:
     async with site(issuer) as station:
-        response = await station.client.get("/healthz")
-    assert response.status_code == 200 and response.json() == {"status": "ok"}
+        answers = {p: await station.client.get(p) for p in ("/livez", "/healthz", "/readyz")}
+    assert {p: r.status_code for p, r in answers.items()} == dict.fromkeys(answers, 200)
+    assert answers["/healthz"].json() == answers["/livez"].json() == {"status": "live", "loops": {}}
+    assert answers["/readyz"].json() == {"status": "ready", "checks": {}}
 
 
 # -- what the join makes of it ---------------------------------------------------------------

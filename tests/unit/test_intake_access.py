@@ -418,8 +418,10 @@ async def test_the_trader_sees_decisions_codes_and_messages_never_criteria(
         "duties",
         "tax_totals",
         "total_duties",
+        "security",  # the guarantee a price consultation asks, a figure the trader acts on
         "charges",
         "decided_at",
+        "security",  # the guarantee a price query asks: what the trader must lodge, no criterion
     }
     assert ciq["reasons"][0]["code"] == "CIQ-FIRST-IMPORT"
     result = body["result"]
@@ -445,5 +447,6 @@ async def test_docs_and_metrics_are_closed_by_default(intake: Intake, path: str)
     assert (await intake.client.get(path)).status_code == 404  # a token opens nothing more
 
 
-async def test_healthz_needs_no_token(intake: Intake) -> None:
-    assert (await intake.bare.get("/healthz")).json() == {"status": "ok"}
+@pytest.mark.parametrize("path", ["/livez", "/healthz", "/readyz"])
+async def test_liveness_and_readiness_need_no_token(intake: Intake, path: str) -> None:
+    assert (await intake.bare.get(path)).status_code == 200

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from prometheus_client import REGISTRY
 
 from services.intake.api import Exposure, IntakeService, Limits, create_app
 from services.intake.auth import Verifier
@@ -532,6 +533,7 @@ async def test_the_status_is_read_from_the_read_model(intake: Intake) -> None:
                 "duties": [],
                 "tax_totals": [],
                 "total_duties": "0.00",
+                "security": None,
                 "charges": [],
                 "decided_at": "2026-11-27T08:31:00.000Z",
             }
@@ -640,7 +642,7 @@ async def test_all_waiters_share_one_query_loop() -> None:
 
 async def test_health_docs_and_openapi_when_docs_are_public() -> None:
     async with running(exposure=OPEN) as intake:
-        assert (await intake.bare.get("/healthz")).json() == {"status": "ok"}
+        assert (await intake.bare.get("/healthz")).json() == {"status": "live", "loops": {}}
         assert (await intake.bare.get("/docs")).status_code == 200
         spec = (await intake.bare.get("/openapi.json")).json()
         contract = await intake.bare.get("/asyncapi.json")
@@ -661,18 +663,33 @@ async def test_no_event_contract_when_docs_are_closed(intake: Intake) -> None:
     assert (await intake.bare.get("/asyncapi.json")).status_code == 404
 
 
-async def test_metrics_count_requests_and_declarations_when_public() -> None:
+def requests_seen(method: str, route: str, status: int) -> float:
+    """How many requests the process's latency histogram has seen so far (the registry is
+    the process's: other tests count too)."""
+    labels = {"service": "intake", "method": method, "route": route, "status": str(status)}
+    count = REGISTRY.get_sample_value("singlewindow_http_request_duration_seconds_count", labels)
+    return count or 0.0
+
+
+async def test_metrics_time_requests_by_route_template_and_status_when_public() -> None:
+    asked = [
+        ("POST", "/v1/declarations", 202),
+        ("POST", "/v1/declarations", 422),
+        ("GET", "/v1/declarations/{declaration_id}", 404),
+        ("GET", "unmatched", 404),
+    ]
+    before = [requests_seen(*a) for a in asked]
     async with running(exposure=OPEN) as intake:
         await intake.submit(valid_body())
         await intake.submit(changed("items", []))
         await intake.client.get("/v1/declarations/DEC-NOPE")
+        await intake.client.get("/v2/nothing")
         text = (await intake.bare.get("/metrics")).text
-    assert 'intake_declarations_total{outcome="accepted"} 1.0' in text
-    assert 'intake_declarations_total{outcome="rejected"} 1.0' in text
-    assert (
-        'intake_http_requests_total{method="GET",route="/v1/declarations/{declaration_id}",'
-        'status="404"} 1.0'
-    ) in text
+    assert [requests_seen(*a) - b for a, b in zip(asked, before, strict=True)] == [1, 1, 1, 1]
+    assert "DEC-NOPE" not in text and "/v2/nothing" not in text  # bounded label values
+    # the process's whole registry, the process's own metrics too
+    assert "singlewindow_http_request_duration_seconds_bucket" in text
+    assert "process_cpu_seconds_total" in text
 
 
 async def test_framework_errors_are_problems_too(intake: Intake) -> None:

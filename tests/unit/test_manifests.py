@@ -1,16 +1,16 @@
-"""The Kubernetes manifest (deploy/k8s/singlewindow.yaml) is generated from the agency
-registry (deploy/k8s/manifests.py): it is current, it parses, each agency has its Deployment
-from the one template, and an agency that joins gets one without anything else changing."""
+"""The generated files of the Kubernetes base (deploy/k8s/base/, by deploy/k8s/manifests.py
+from the catalog, the agency registry and the principals): they are current, they parse, each
+agency has its Deployment from the one table, and an agency that joins gets its resources
+without anything else changing. (The overlays render and validate: test_k8s_overlays.py.)"""
 
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from deploy.k8s import manifests
 from services.customs.sampling import KEYS_FILE_ENV
@@ -20,7 +20,6 @@ from tests.unit.manifest_yaml import YamlError, load_all
 
 ROOT = Path(__file__).resolve().parents[2]
 VET = factories.VET_ENTRY
-PYYAML = "import json, sys, yaml; json.dump(list(yaml.safe_load_all(sys.stdin)), sys.stdout)"
 
 
 def registry() -> AgencyRegistry:
@@ -34,14 +33,15 @@ def with_entries(tmp_path: Path, entries: str) -> AgencyRegistry:
     return load_registry(path)
 
 
-def documents(text: str) -> list[str]:
-    return text.split("\n---\n")
+def generated(registry: AgencyRegistry) -> dict[str, list[dict[str, Any]]]:
+    """Each generated file's documents, by file name."""
+    return {path.name: load_all(text) for path, text in manifests.render(registry).items()}
 
 
-def deployments(text: str) -> dict[str, dict[str, Any]]:
+def deployments(registry: AgencyRegistry) -> dict[str, dict[str, Any]]:
     found = {}
-    for doc in load_all(text):
-        if doc and doc["kind"] == "Deployment":
+    for doc in generated(registry)["services.yaml"]:
+        if doc["kind"] == "Deployment":
             assert doc["metadata"]["name"] not in found
             found[doc["metadata"]["name"]] = doc
     return found
@@ -62,12 +62,24 @@ def secret_volumes(deployment: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {v["name"]: v["secret"] for v in volumes if "secret" in v}
 
 
-def test_the_committed_manifest_is_the_generators_output() -> None:
-    committed = manifests.OUTPUT.read_text(encoding="utf-8")
-    assert committed == manifests.render(registry()), (
-        "deploy/k8s/singlewindow.yaml is out of date: python -m deploy.k8s.manifests"
-    )
+def test_the_committed_files_are_the_generators_output() -> None:
+    for path, text in manifests.render(registry()).items():
+        assert path.read_text(encoding="utf-8") == text, (
+            f"{path} is out of date: python -m deploy.k8s.manifests"
+        )
     assert manifests.main(["--check"]) == 0
+
+
+def test_a_stale_file_fails_the_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    files = manifests.render(registry())
+    copies = {tmp_path / path.name: text for path, text in files.items()}
+    for path, text in copies.items():
+        path.write_text(text, encoding="utf-8")
+    monkeypatch.setattr(manifests, "render", lambda registry=None: copies)
+    assert manifests.main(["--check"]) == 0
+    stale = tmp_path / "kafka-topics.yaml"
+    stale.write_text(copies[stale].replace("partitions: 6", "partitions: 1"), encoding="utf-8")
+    assert manifests.main(["--check"]) == 1
 
 
 def test_the_same_registry_gives_the_same_bytes(tmp_path: Path) -> None:
@@ -76,29 +88,20 @@ def test_the_same_registry_gives_the_same_bytes(tmp_path: Path) -> None:
     assert manifests.render(load_registry(copy)) == manifests.render(registry())
 
 
-def test_the_manifest_parses_and_every_deployment_holds_together() -> None:
-    text = manifests.OUTPUT.read_text(encoding="utf-8")
-    kinds = [(d["kind"], d["metadata"]["name"]) for d in load_all(text)]
-    assert kinds == [
-        ("ConfigMap", "singlewindow"),
-        ("Job", "singlewindow-topics"),
-        ("Deployment", "intake"),
-        ("Service", "intake"),
-        *[("Deployment", code) for code in registry().codes],
-        ("Deployment", "aggregator"),
-        ("Deployment", "projector"),
-        ("Deployment", "bank"),
-        ("Service", "bank"),
-        ("Deployment", "inspection"),
-        ("Service", "inspection"),
-        ("Deployment", "gate"),
-        ("Service", "gate"),
-    ]
+def test_the_services_file_parses_and_every_deployment_holds_together() -> None:
+    docs = generated(registry())["services.yaml"]
+    kinds = [(d["kind"], d["metadata"]["name"]) for d in docs]
+    names = ["intake", *registry().codes, "aggregator", "projector", "bank", "inspection", "gate"]
+    assert kinds[0] == ("ConfigMap", "singlewindow")
+    assert [n for k, n in kinds if k == "Deployment"] == names
+    assert [n for k, n in kinds if k == "PodDisruptionBudget"] == names
+    assert [n for k, n in kinds if k == "Service"] == ["intake", "bank", "inspection", "gate"]
     images = set()
-    for name, deployment in deployments(text).items():
+    for name, deployment in deployments(registry()).items():
         spec = deployment["spec"]
         labels = spec["template"]["metadata"]["labels"]
-        assert spec["selector"]["matchLabels"] == labels == {"app": name}
+        assert spec["selector"]["matchLabels"].items() <= labels.items()
+        assert labels["app.kubernetes.io/name"] == name
         pod = spec["template"]["spec"]
         volumes = [v["name"] for v in pod["volumes"]]
         assert len(set(volumes)) == len(volumes), name
@@ -106,20 +109,21 @@ def test_the_manifest_parses_and_every_deployment_holds_together() -> None:
         assert sorted(mounts) == sorted(volumes), name
         paths = [m["mountPath"] for m in container(deployment)["volumeMounts"]]
         assert len(set(paths)) == len(paths), name
-        names = [e["name"] for e in container(deployment)["env"]]
-        assert len(set(names)) == len(names), name
+        names_ = [e["name"] for e in container(deployment)["env"]]
+        assert len(set(names_)) == len(names_), name
         images.add(container(deployment)["image"])
+        images.update(c["image"] for c in pod["initContainers"])
     assert len(images) == 1
 
 
 def test_each_agency_runs_its_module_as_its_principal_with_its_key_and_port() -> None:
-    found = deployments(manifests.OUTPUT.read_text(encoding="utf-8"))
+    found = deployments(registry())
     for agency in registry():
         deployment = found[agency.code]
         assert container(deployment)["name"] == agency.code
         assert container(deployment)["command"] == ["python", "-m", agency.module]
         assert container(deployment)["ports"] == [
-            {"containerPort": agency.metrics_port, "name": "metrics"}
+            {"name": "metrics", "containerPort": agency.metrics_port}
         ]
         variables = env(deployment)
         assert variables["KAFKA_SASL_USERNAME"] == agency.principal
@@ -137,42 +141,43 @@ def test_each_agency_runs_its_module_as_its_principal_with_its_key_and_port() ->
 def test_customs_mounts_its_sampling_keys_where_its_variable_points() -> None:
     customs = registry().get("customs")
     assert [f.env for f in customs.secret_files] == [KEYS_FILE_ENV]
-    deployment = deployments(manifests.OUTPUT.read_text(encoding="utf-8"))["customs"]
+    found = deployments(registry())
     path = "/etc/singlewindow/secrets/customs-sampling-keys"
-    assert env(deployment)[KEYS_FILE_ENV] == f"{path}/keys"
+    assert env(found["customs"])[KEYS_FILE_ENV] == f"{path}/keys"
     assert {"name": "customs-sampling-keys", "mountPath": path, "readOnly": True} in container(
-        deployment
+        found["customs"]
     )["volumeMounts"]
-    assert secret_volumes(deployment)["customs-sampling-keys"] == {
+    assert secret_volumes(found["customs"])["customs-sampling-keys"] == {
         "secretName": "customs-sampling-keys",
         "items": [{"key": "keys", "path": "keys"}],
     }
     for code in registry().codes:  # the others have none
         if code != "customs":
-            found = deployments(manifests.OUTPUT.read_text(encoding="utf-8"))[code]
-            assert set(secret_volumes(found)) == {"kafka-ca", "signing-key"}
+            assert set(secret_volumes(found[code])) == {"kafka-ca", "signing-key"}
 
 
-def test_an_agency_that_joins_gets_its_deployment_and_nothing_else_changes(
+def test_an_agency_that_joins_gets_its_resources_and_nothing_else_changes(
     tmp_path: Path,
 ) -> None:
-    before = manifests.render(registry())
-    after = manifests.render(with_entries(tmp_path, VET))
-    old, new = documents(before), documents(after)
-    last = max(i for i, doc in enumerate(old) if "metadata: {name: port," in doc)
-    assert new[: last + 1] + new[last + 2 :] == old  # one document more, after the last agency
-    (vet,) = load_all(new[last + 1])
-    assert vet["metadata"] == {"name": "vet", "labels": {"app": "vet"}}
+    before = generated(registry())
+    after = generated(with_entries(tmp_path, VET))
+    added: dict[str, list[tuple[str, str]]] = {}
+    for name, docs in after.items():
+        old = [json.dumps(d, sort_keys=True) for d in before[name]]
+        new = [d for d in docs if json.dumps(d, sort_keys=True) not in old]
+        added[name] = [(d["kind"], d["metadata"]["name"]) for d in new]
+    assert added["services.yaml"] == [("Deployment", "vet"), ("PodDisruptionBudget", "vet")]
+    assert added["kafka-topics.yaml"] == [("KafkaTopic", "verdicts.vet")]
+    assert added["autoscaling.yaml"] == [("ScaledObject", "vet")]
+    assert ("NetworkPolicy", "vet") in added["network-policies.yaml"]
+    assert ("KafkaUser", "vet") in added["kafka-users.yaml"]
+    vet = deployments(with_entries(tmp_path, VET))["vet"]
     assert container(vet)["command"] == ["python", "-m", "vet_agency"]
-    assert container(vet)["ports"] == [{"containerPort": 9106, "name": "metrics"}]
     assert env(vet)["KAFKA_SASL_USERNAME"] == "vet"
-    assert env(vet)["KAFKA_SASL_PASSWORD"] == {"secretKeyRef": {"name": "vet", "key": "password"}}
-    assert secret_volumes(vet)["signing-key"]["secretName"] == "vet-signing-key"
-    # the same template as an agency of the platform's, its names put in
-    ciq = json.dumps(deployments(before)["ciq"])
+    # the same Deployment as an agency of the platform's, its names put in
+    ciq = json.dumps(deployments(registry())["ciq"])
     ciq = ciq.replace('"services.ciq"', '"vet_agency"').replace("9102", "9106")
     assert json.loads(ciq.replace("ciq", "vet")) == vet
-    assert deployments(after).keys() == {*deployments(before), "vet"}
 
 
 def test_an_agencys_principal_and_secret_files_are_its_own(tmp_path: Path) -> None:
@@ -185,8 +190,7 @@ def test_an_agencys_principal_and_secret_files_are_its_own(tmp_path: Path) -> No
         + '  { env = "VET_TOKEN_FILE", secret = "vet-token", key = "token" },\n'
         + "]\n"
     )
-    text = manifests.render(with_entries(tmp_path, entries))
-    vet = deployments(text)["vet-food"]  # "_" is no letter of a Kubernetes name
+    vet = deployments(with_entries(tmp_path, entries))["vet-food"]  # "_" is no letter of a name
     assert container(vet)["name"] == "vet-food"
     variables = env(vet)
     assert variables["KAFKA_SASL_USERNAME"] == "vet-food.agency"
@@ -207,8 +211,8 @@ def test_an_agencys_principal_and_secret_files_are_its_own(tmp_path: Path) -> No
 
 def test_a_code_yaml_would_misread_is_quoted(tmp_path: Path) -> None:
     entry = VET.replace('code = "vet"', 'code = "no"') + 'principal = "on"\n'
-    vet = deployments(manifests.render(with_entries(tmp_path, entry)))["no"]
-    assert vet["metadata"] == {"name": "no", "labels": {"app": "no"}}
+    vet = deployments(with_entries(tmp_path, entry))["no"]
+    assert vet["metadata"]["name"] == "no"
     assert env(vet)["KAFKA_SASL_USERNAME"] == "on"
     assert secret_volumes(vet)["signing-key"]["secretName"] == "no-signing-key"
 
@@ -280,27 +284,7 @@ def test_the_yaml_reader_refuses_what_it_cannot_read_for_sure(text: str) -> None
         load_all(text)
 
 
-def pyyaml() -> str | None:
-    """A Python with PyYAML on this machine (none is a dependency), if there is one."""
-    for candidate in dict.fromkeys(filter(None, [shutil.which("python3"), "/usr/bin/python3"])):
-        try:
-            done = subprocess.run(
-                [candidate, "-c", "import yaml"], capture_output=True, timeout=30, check=False
-            )
-        except OSError:
-            continue
-        if done.returncode == 0:
-            return candidate
-    return None
-
-
-@pytest.mark.parametrize("name", ["singlewindow.yaml", "kafka-users.yaml"])
-def test_pyyaml_reads_the_manifests_as_the_yaml_reader_does(name: str) -> None:
-    python = pyyaml()
-    if python is None:
-        pytest.skip("no Python with PyYAML here")
-    text = (ROOT / "deploy" / "k8s" / name).read_text(encoding="utf-8")
-    done = subprocess.run(
-        [python, "-c", PYYAML], input=text, capture_output=True, text=True, timeout=60, check=True
-    )
-    assert [d for d in json.loads(done.stdout) if d is not None] == load_all(text)
+@pytest.mark.parametrize("path", sorted(manifests.render()), ids=lambda p: p.name)
+def test_pyyaml_reads_the_generated_files_as_the_yaml_reader_does(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert [d for d in yaml.safe_load_all(text) if d is not None] == load_all(text)

@@ -1,18 +1,17 @@
 """The one declaration of who may do what on Kafka (singlewindow/security.py), and what is
 derived from it: the broker's ACL bindings and the Strimzi KafkaUsers
-(deploy/k8s/kafka-users.yaml), checked against the KafkaUser CRD's schema."""
+(deploy/k8s/base/kafka-users.yaml), checked against the KafkaUser CRD's schema."""
 
 from __future__ import annotations
 
 import json
-import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from deploy.k8s import kafka_users
+from deploy.k8s import kafka_users, manifests, yamltext
 from deploy.local.launcher import services
 from deploy.local.run import procfile
 from services.aggregator.service import Aggregator
@@ -22,9 +21,11 @@ from services.audit.deadletters import REDRIVABLE, REDRIVE_GROUP
 from services.projector.service import NAME as PROJECTOR
 from singlewindow.agency import agency_service
 from singlewindow.kafka.acls import binding
+from singlewindow.registry import agency_registry
 from singlewindow.security import (
     ADMIN,
     AUDIT,
+    AUTOSCALER,
     REDRIVE,
     Acl,
     Operation,
@@ -60,7 +61,7 @@ def test_every_service_has_a_principal_and_so_have_the_auditors_and_the_admin() 
     assert len(declared) == len(principals()), "a principal declared twice"
     assert procfile_services() <= declared
     assert set(services()) <= declared
-    assert declared == {*services(), AUDIT, REDRIVE, ADMIN}
+    assert declared == {*services(), AUDIT, REDRIVE, AUTOSCALER, ADMIN}
 
 
 @pytest.mark.parametrize("topic", catalog(), ids=lambda t: t.name)
@@ -194,7 +195,7 @@ def test_the_validator_finds_what_the_crd_forbids() -> None:
 def test_the_committed_kafka_users_are_the_generators_output() -> None:
     committed = kafka_users.OUTPUT.read_text()
     assert committed == kafka_users.render(kafka_users.kafka_users()), (
-        "deploy/k8s/kafka-users.yaml is out of date: python -m deploy.k8s.kafka_users"
+        "deploy/k8s/base/kafka-users.yaml is out of date: python -m deploy.k8s.kafka_users"
     )
 
 
@@ -219,29 +220,43 @@ def test_each_kafka_user_fits_the_crd_and_grants_exactly_the_declared_acls(p: An
 
 
 def test_the_kafka_users_yaml_quotes_what_yaml_would_misread() -> None:
-    assert kafka_users.scalar("*") == '"*"'
-    assert kafka_users.scalar("on") == '"on"'
-    assert kafka_users.scalar("aggregator.") == "aggregator."
-    assert kafka_users.scalar("12") == '"12"'
+    assert yamltext.scalar("*") == '"*"'
+    assert yamltext.scalar("on") == '"on"'
+    assert yamltext.scalar("aggregator.") == "aggregator."
+    assert yamltext.scalar("12") == '"12"'
+
+
+def k8s_deployments() -> dict[str, dict[str, Any]]:
+    """The generated Deployments (deploy/k8s/base/services.yaml), by name."""
+    docs = manifests.services_file(agency_registry())
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+
+
+def k8s_env(deployment: dict[str, Any]) -> dict[str, Any]:
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
 
 
 def test_each_deployment_connects_as_its_own_principal() -> None:
-    manifest = (ROOT / "deploy" / "k8s" / "singlewindow.yaml").read_text()
+    deployments = k8s_deployments()
     for service in services():
-        assert re.search(
-            rf"services\.{service}\"\][\s\S]*?KAFKA_SASL_USERNAME, value: {service}\}}"
-            rf"[\s\S]*?secretKeyRef: \{{name: {service}, key: password\}}",
-            manifest,
-        ), service
+        env = k8s_env(deployments[service])
+        assert env["KAFKA_SASL_USERNAME"] == service
+        assert env["KAFKA_SASL_PASSWORD"] == {"secretKeyRef": {"name": service, "key": "password"}}
 
 
 def test_each_deployment_signs_with_its_own_key_and_verifies_with_the_registry() -> None:
-    manifest = (ROOT / "deploy" / "k8s" / "singlewindow.yaml").read_text()
-    assert 'KEY_REGISTRY_FILE: "/etc/singlewindow/keys/registry.json"' in manifest
-    deployments = re.split(r"\n---\n", manifest)
+    (config,) = [d for d in manifests.services_file(agency_registry()) if d["kind"] == "ConfigMap"]
+    assert config["data"]["KEY_REGISTRY_FILE"] == "/etc/singlewindow/keys/registry.json"
+    deployments = k8s_deployments()
     for service in services():
-        (block,) = [b for b in deployments if f"metadata: {{name: {service}," in b]
-        assert "configMap: {name: singlewindow-key-registry}" in block, service
+        deployment = deployments[service]
+        volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+        assert volumes["key-registry"]["configMap"] == {"name": "singlewindow-key-registry"}
         signs = service != "projector"
-        assert (f"secretName: {service}-signing-key" in block) is signs, service
-        assert (f"secretKeyRef: {{name: {service}-signing-key, key: key-id}}" in block) is signs
+        assert ("signing-key" in volumes) is signs, service
+        if signs:
+            assert volumes["signing-key"]["secret"]["secretName"] == f"{service}-signing-key"
+            assert k8s_env(deployment)["SIGNING_KEY_ID"] == {
+                "secretKeyRef": {"name": f"{service}-signing-key", "key": "key-id"}
+            }
