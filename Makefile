@@ -108,7 +108,7 @@ kafka-users: venv ## regenerate deploy/k8s/base/kafka-users.yaml (Strimzi) from 
 	$(PY) -m deploy.k8s.kafka_users
 
 .PHONY: promtool
-promtool: venv ## build Prometheus' promtool (the rule tests' checker) into ~/.cache/singlewindow once
+promtool: venv ## fetch Prometheus' promtool (the rule tests' checker) from Debian's prometheus package into ~/.cache/singlewindow once (apt-get download, no install; built with Go where apt cannot)
 	$(PY) -m deploy.monitoring.promtool
 
 .PHONY: monitoring

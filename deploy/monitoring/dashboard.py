@@ -2,12 +2,13 @@
 metrics, the recorded series of :mod:`deploy.monitoring.rules` and the monitoring settings.
 
 Rows: the flow (submitted, results by status, records consumed), SLA and latency (the share
-final within the ``sla_seconds`` variable, submit-to-final and per-agency verdict quantiles),
-Kafka consumers (lag per group and partition, handling time), dead letters, the aggregator
-(commit latency, open join states, pending deadlines, the TIMED_OUT share), HTTP (latency and
-requests by route and status), health (readiness, scrape targets). Every query names its
-data source through the ``datasource`` variable, so the dashboard works with whatever the
-Prometheus data source is called where it is imported.
+final within the ``sla_seconds`` variable, one of the histogram's bucket bounds;
+submit-to-final and per-agency verdict quantiles), Kafka consumers (lag per group and
+partition, handling time), dead letters, the aggregator (commit latency, open join states,
+pending deadlines, the TIMED_OUT share), HTTP (latency and requests by route and status),
+health (readiness, scrape targets). Every query names its data source through the
+``datasource`` variable, so the dashboard works with whatever the Prometheus data source is
+called where it is imported.
 
 Generated rather than hand-edited: panel ids and positions stay consistent, thresholds follow
 the settings, and the tests can read every query from one place."""
@@ -18,13 +19,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from deploy.monitoring import rules as r
-from deploy.monitoring.settings import MonitoringSettings
+from deploy.monitoring.settings import SLA_BOUNDS, MonitoringSettings
 
 UID = "singlewindow"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 WIDTH = 24  # Grafana's grid
 HEIGHT = 8
 RATE = "$__rate_interval"
+# the SLA variable: its value is a bucket's le label value (10.0), its text the seconds (10)
+SLA_LE = "$sla_seconds"
+SLA_TEXT = "${sla_seconds:text}"
 
 
 @dataclass(frozen=True)
@@ -98,34 +102,21 @@ def rows(settings: MonitoringSettings) -> tuple[Row, ...]:
             "SLA and latency",
             (
                 Panel(
-                    "Final within $sla_seconds s (dashboard range)",
-                    (
-                        _q(
-                            "histogram_fraction(0, $sla_seconds, sum by (le) "
-                            f"(rate({r.SUBMIT_TO_FINAL}_bucket[$__range])))"
-                        ),
-                    ),
+                    f"Final within {SLA_TEXT} s (dashboard range)",
+                    (_q(r.share_within(SLA_LE, "$__range")),),
                     unit="percentunit",
                     kind="stat",
                     width=6,
                     description=f"Share of declarations whose first consolidated result came "
-                    f"within $sla_seconds seconds of the submission; the target is "
+                    f"within {SLA_TEXT} seconds of the submission; the target is "
                     f"{sla.target:.0%} (red below).",
                     thresholds=sla_threshold,
                 ),
                 Panel(
-                    "Share final within $sla_seconds s, by outcome",
+                    f"Share final within {SLA_TEXT} s, by outcome",
                     (
-                        _q(
-                            "histogram_fraction(0, $sla_seconds, sum by (status, le) "
-                            f"(rate({r.SUBMIT_TO_FINAL}_bucket[5m])))",
-                            "{{status}}",
-                        ),
-                        _q(
-                            "histogram_fraction(0, $sla_seconds, sum by (le) "
-                            f"(rate({r.SUBMIT_TO_FINAL}_bucket[5m])))",
-                            "all",
-                        ),
+                        _q(r.share_within(SLA_LE, "5m", by="status"), "{{status}}"),
+                        _q(r.share_within(SLA_LE, "5m"), "all"),
                         _q(
                             r.WITHIN_SLA,
                             f"alert rule: within {sla.final_within_seconds:g}s over {sla.window}",
@@ -385,9 +376,11 @@ def panels(settings: MonitoringSettings) -> list[dict[str, Any]]:
 
 
 def templating(settings: MonitoringSettings) -> list[dict[str, Any]]:
-    sla = settings.sla
-    default = f"{sla.final_within_seconds:g}"
-    choices = [f"{c:g}" for c in sla.dashboard_choices]
+    default = settings.sla.final_within_seconds
+    # the SLA's share is one bucket's: the choices are the histogram's bounds, each shown
+    # as seconds (text) and given to the queries as its le label value (value)
+    choices = [(f"{b:g}", r.le(b)) for b in SLA_BOUNDS]
+    current = next((text, value) for text, value in choices if value == r.le(default))
     agencies = f"label_values({r.VERDICT}_count, agency)"
     return [
         {
@@ -404,9 +397,12 @@ def templating(settings: MonitoringSettings) -> list[dict[str, Any]]:
             "name": "sla_seconds",
             "label": "SLA: final within (s)",
             "type": "custom",
-            "query": ",".join(choices),
-            "current": {"selected": True, "text": default, "value": default},
-            "options": [{"selected": c == default, "text": c, "value": c} for c in choices],
+            "query": ",".join(f"{text} : {value}" for text, value in choices),
+            "current": {"selected": True, "text": current[0], "value": current[1]},
+            "options": [
+                {"selected": (text, value) == current, "text": text, "value": value}
+                for text, value in choices
+            ],
             "hide": 0,
         },
         {

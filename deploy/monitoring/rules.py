@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from prometheus_client.utils import floatToGoString
+
 from deploy.monitoring.settings import MonitoringSettings
 from singlewindow.registry import AgencyRegistry
 
@@ -65,6 +67,25 @@ TIMED_OUT_SHARE = ":singlewindow_clearance_steps:timed_out_ratio"
 QUANTILES = ("0.5", "0.9", "0.99")
 
 
+def le(seconds: float) -> str:
+    """A bucket bound as its ``le`` label value reads in Prometheus: as the services' client
+    library writes it (``10.0``, ``0.25``), which is also the form Prometheus 3 normalises
+    every ``le`` to; ``le="10"`` would match no series."""
+    value: str = floatToGoString(seconds)
+    return value
+
+
+def share_within(bound: str, window: str, by: str = "") -> str:
+    """The share of the declarations final within the bucket bound ``bound`` (an ``le`` label
+    value, or a Grafana variable holding one), over ``window``, per ``by``: the bucket's rate
+    over the count's. 0/0 (nothing final) is NaN, which no comparison matches."""
+    total = f"sum by ({by}) " if by else "sum"
+    return (
+        f'{total}(rate({SUBMIT_TO_FINAL}_bucket{{le="{bound}"}}[{window}]))\n'
+        f"/\n{total}(rate({SUBMIT_TO_FINAL}_count[{window}]))"
+    )
+
+
 def group_regex(groups: list[str]) -> str:
     """A PromQL regex matching exactly these consumer group names (a ``.`` is literal)."""
     return "|".join(g.replace(".", "[.]") for g in groups)
@@ -81,14 +102,12 @@ def recording_rules(settings: MonitoringSettings) -> list[dict[str, Any]]:
         },
         {
             "record": WITHIN_SLA_BY_STATUS,
-            "expr": f"histogram_fraction(0, {n},\n"
-            f"  sum by (status, le) (rate({SUBMIT_TO_FINAL}_bucket[{sla.window}]))\n)",
+            "expr": share_within(le(sla.final_within_seconds), sla.window, by="status"),
             "labels": {"sla_seconds": n},
         },
         {
             "record": WITHIN_SLA,
-            "expr": f"histogram_fraction(0, {n},\n"
-            f"  sum by (le) (rate({SUBMIT_TO_FINAL}_bucket[{sla.window}]))\n)",
+            "expr": share_within(le(sla.final_within_seconds), sla.window),
             "labels": {"sla_seconds": n},
         },
     ]

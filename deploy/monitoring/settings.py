@@ -11,9 +11,14 @@ import tomllib
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from singlewindow.metrics import LATENCY_BUCKETS
 
 FILE = Path(__file__).with_name("settings.toml")
+# singlewindow_submit_to_final_seconds' bucket bounds (singlewindow/metrics.py builds it with
+# these): the SLA's share is that of one bucket, so its N is one of them
+SLA_BOUNDS: tuple[float, ...] = tuple(float(b) for b in LATENCY_BUCKETS)
 
 # Prometheus' duration syntax, one unit (what rules and range selectors take everywhere)
 Duration = Annotated[str, Field(pattern=r"^[1-9][0-9]*(ms|s|m|h|d|w|y)$")]
@@ -29,16 +34,21 @@ class Sla(_Section):
     target: Share
     window: Duration
     for_: Duration = Field(alias="for")
-    dashboard_choices: tuple[float, ...] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _default_is_a_choice(self) -> Sla:
-        if self.final_within_seconds not in self.dashboard_choices:
+    @field_validator("final_within_seconds")
+    @classmethod
+    def _a_bucket_bound(cls, seconds: float) -> float:
+        """The share within N seconds is the rate of the bucket ``le="N"`` over the count's:
+        exact, and computable by any Prometheus (interpolating between bounds would need
+        histogram_fraction on classic histograms, Prometheus 3.4+), but only for a bound."""
+        if seconds not in SLA_BOUNDS:
+            bounds = ", ".join(f"{b:g}" for b in SLA_BOUNDS)
             raise ValueError(
-                f"final_within_seconds {self.final_within_seconds:g} is not one of "
-                f"dashboard_choices {list(self.dashboard_choices)}"
+                f"{seconds:g} is not a bucket bound of singlewindow_submit_to_final_seconds "
+                f"(singlewindow/metrics.py: {bounds}); the SLA counts the declarations in one "
+                "bucket, so pick one of these"
             )
-        return self
+        return seconds
 
 
 class Lag(_Section):

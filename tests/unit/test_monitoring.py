@@ -4,9 +4,9 @@
 dashboard holds together, every query in it is PromQL that Prometheus parses, names only the
 platform's metrics and recorded series, and shows data when the platform's metrics exist.
 
-promtool is Prometheus' own (built once from the Go module proxy into ~/.cache/singlewindow,
-:mod:`deploy.monitoring.promtool`), so the rules are checked by the parser and the rule engine
-that will run them."""
+promtool is Prometheus' own (Debian's, Prometheus 2.42, fetched once into ~/.cache/singlewindow
+by :mod:`deploy.monitoring.promtool`), so the rules are checked by the parser and the rule
+engine that will run them, in the oldest Prometheus they are written for."""
 
 from __future__ import annotations
 
@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
 from deploy.monitoring import dashboard, generate, promtool, rules, yamlout
-from deploy.monitoring.settings import MonitoringSettings, load
+from deploy.monitoring.settings import SLA_BOUNDS, MonitoringSettings, load
+from singlewindow.metrics import LATENCY_BUCKETS
 from singlewindow.registry import AgencyRegistry, default_file, load_registry
 from tests import factories
 from tests.unit.manifest_yaml import load_all
@@ -142,7 +144,8 @@ def test_a_dot_in_a_group_name_is_literal() -> None:
     [
         ("sla", "target", "1.5", "less than 1"),
         ("sla", "window", '"30 m"', "pattern"),
-        ("sla", "final_within_seconds", "7", "not one of dashboard_choices"),
+        ("sla", "final_within_seconds", "7", "7 is not a bucket bound of singlewindow_submit"),
+        ("sla", "final_within_seconds", "15", r"\(singlewindow/metrics.py: 0.1, 0.25, .*, 86400\)"),
         ("lag", "stuck_window", '"0m"', "pattern"),
         ("timed_out", "share", "0", "greater than 0"),
         ("health", "job_regex", '"a\\"b"', "pattern"),
@@ -177,10 +180,32 @@ def test_the_sla_seconds_reach_the_rules_and_the_dashboard(tmp_path: Path) -> No
     path.write_text(load_toml_with("sla", "final_within_seconds", "30"), encoding="utf-8")
     settings = load(path)
     text = generate.render_rules(settings, registry())
-    assert "histogram_fraction(0, 30," in text
+    assert 'singlewindow_submit_to_final_seconds_bucket{le="30.0"}[30m]' in text
     assert "within 30s" in text
     variable = next(v for v in dashboard.templating(settings) if v["name"] == "sla_seconds")
-    assert variable["current"]["value"] == "30"
+    assert variable["current"] == {"selected": True, "text": "30", "value": "30.0"}
+
+
+def test_the_sla_reads_the_bucket_as_the_services_expose_it() -> None:
+    """The client library writes the bound 10 as le="10.0" (Prometheus 3 stores every le in
+    that form too): the SLA rule's matcher is that text."""
+    registry = CollectorRegistry()
+    histogram = Histogram("h_seconds", "h", ["status"], buckets=LATENCY_BUCKETS, registry=registry)
+    histogram.labels(status="CLEARED").observe(3)
+    exposed = set(re.findall(r'le="([^"]+)"', generate_latest(registry).decode()))
+    assert exposed == {rules.le(b) for b in SLA_BOUNDS} | {"+Inf"}
+    (within,) = (r for r in rules.recording_rules(load()) if r["record"] == rules.WITHIN_SLA)
+    assert '_bucket{le="10.0"}' in within["expr"]
+
+
+def test_the_sla_tests_catch_a_bucket_read_as_no_client_writes_it(
+    promtool_bin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rules, "le", lambda seconds: f"{seconds:g}")  # le="10"
+    rules_in(tmp_path, load(TEST_SETTINGS))
+    done = run(promtool_bin, "test", "rules", "flow_test.yaml", cwd=tmp_path)
+    assert done.returncode != 0
+    assert "SingleWindowSlaBreached" in done.stdout + done.stderr
 
 
 # --- the YAML the generator writes -----------------------------------------------------
@@ -218,7 +243,14 @@ def test_the_dashboard_holds_together() -> None:
     variables = {v["name"]: v for v in b["templating"]["list"]}
     assert variables["datasource"]["type"] == "datasource"
     assert variables["datasource"]["query"] == "prometheus"
-    assert variables["sla_seconds"]["current"]["value"] in variables["sla_seconds"]["query"]
+    sla = variables["sla_seconds"]
+    assert sla["type"] == "custom"
+    # only the histogram's bounds: shown as seconds, given to the queries as le label values
+    assert [(o["text"], o["value"]) for o in sla["options"]] == [
+        (f"{b:g}", rules.le(b)) for b in SLA_BOUNDS
+    ]
+    assert sla["query"].split(",") == [f"{o['text']} : {o['value']}" for o in sla["options"]]
+    assert sla["current"]["value"] == rules.le(load().sla.final_within_seconds)
     ref = {"type": "prometheus", "uid": "${datasource}"}
     cells: set[tuple[int, int]] = set()
     for p in panels:
@@ -237,7 +269,7 @@ def test_the_dashboard_holds_together() -> None:
         assert p["targets"], p["title"]
         for t in p["targets"]:
             assert t["datasource"] == ref
-        used = {v for v in re.findall(r"\$(\w+)", json.dumps(p)) if not v.startswith("__")}
+        used = {v for v in re.findall(r"\$\{?(\w+)", json.dumps(p)) if not v.startswith("__")}
         assert used <= set(variables) | {"labels", "value"}, f"{p['title']}: {used}"
     rows = [p["title"] for p in panels if p["type"] == "row"]
     assert rows == [
@@ -298,7 +330,8 @@ def test_the_metrics_named_in_code_are_the_documented_ones() -> None:
 GRAFANA_VARIABLES = {
     "$__rate_interval": "4m",
     "$__range": "30m",
-    "$sla_seconds": "10",
+    "${sla_seconds:text}": "10",
+    "$sla_seconds": "10.0",
     "$agency": ".*",
 }
 
@@ -354,7 +387,7 @@ def platform_series() -> list[dict[str, str]]:
     counter(rules.PUBLISHED, 'service="intake",topic="declarations.submitted"')
     for status in ("CLEARED", "TIMED_OUT"):
         counter(rules.STEPS, f'status="{status}"')
-        histogram(rules.SUBMIT_TO_FINAL, f'status="{status}"', ("1", "5", "10", "30"))
+        histogram(rules.SUBMIT_TO_FINAL, f'status="{status}"', tuple(map(rules.le, SLA_BOUNDS)))
     histogram(
         rules.HTTP,
         'service="intake",method="POST",route="/v1/declarations",status="202"',
