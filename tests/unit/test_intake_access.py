@@ -421,7 +421,6 @@ async def test_the_trader_sees_decisions_codes_and_messages_never_criteria(
         "security",  # the guarantee a price consultation asks, a figure the trader acts on
         "charges",
         "decided_at",
-        "security",  # the guarantee a price query asks: what the trader must lodge, no criterion
     }
     assert ciq["reasons"][0]["code"] == "CIQ-FIRST-IMPORT"
     result = body["result"]

@@ -83,17 +83,24 @@ async def test_released_under_guarantee_the_agreed_value_is_lodged_as_a_change()
         )
 
 
+async def value_refused(intake: Intake) -> tuple[str, list[Any], list[AgencyVerdict]]:
+    """A declaration released under guarantee, the value lodged as version 2 and refused by
+    customs (still CONDITIONALLY_RELEASED): its URL, the events before the value, the refusal."""
+    declaration_id = await lodged(intake)
+    url = f"/v1/declarations/{declaration_id}"
+    first = price_queried(intake)
+    secured = [*first, guarantee(declaration_id, decided(intake, first))]
+    decided(intake, secured)
+    assert (await intake.client.put(url, json=CHANGE)).status_code == 202
+    refused = ruled(intake, Decision.HOLD)
+    doc = decided(intake, [*secured, *refused])
+    assert (doc["version"], doc["status"]) == (2, "CONDITIONALLY_RELEASED")
+    return url, secured, refused
+
+
 async def test_a_value_refused_may_be_followed_by_another_and_an_approved_one_is_paid() -> None:
     async with running() as intake:
-        declaration_id = await lodged(intake)
-        url = f"/v1/declarations/{declaration_id}"
-        first = price_queried(intake)
-        secured = [*first, guarantee(declaration_id, decided(intake, first))]
-        decided(intake, secured)
-        assert (await intake.client.put(url, json=CHANGE)).status_code == 202
-        refused = ruled(intake, Decision.HOLD)
-        doc = decided(intake, [*secured, *refused])
-        assert (doc["version"], doc["status"]) == (2, "CONDITIONALLY_RELEASED")
+        url, secured, refused = await value_refused(intake)
         view = (await intake.client.get(url)).json()
         assert view["next_step"]["code"] == "LODGE_VALUE"
         assert view["next_step"]["message"].startswith("Customs did not accept the value")
@@ -143,14 +150,7 @@ async def test_after_a_value_refused_documents_are_refused_as_after_any_release(
     is pending (another value may be lodged at once), so documents are refused because the
     goods are out (``goods-released``), as before any value was lodged, not ``change-pending``."""
     async with running() as intake:
-        declaration_id = await lodged(intake)
-        url = f"/v1/declarations/{declaration_id}"
-        first = price_queried(intake)
-        secured = [*first, guarantee(declaration_id, decided(intake, first))]
-        decided(intake, secured)
-        assert (await intake.client.put(url, json=CHANGE)).status_code == 202
-        doc = decided(intake, [*secured, *ruled(intake, Decision.HOLD)])
-        assert (doc["version"], doc["status"]) == (2, "CONDITIONALLY_RELEASED")
+        url, _, _ = await value_refused(intake)
         for response in (
             await intake.client.post(f"{url}/documents", json=DOCS),
             await intake.client.post(f"{url}/withdrawal", json={"reason": "x"}),
