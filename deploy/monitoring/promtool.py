@@ -5,8 +5,8 @@ It comes from Debian's ``prometheus`` package (bookworm's, Prometheus 2.42): ``a
 download`` fetches the .deb (19 MB) without installing it (the package would install and
 start the Prometheus daemon), and only ``/usr/bin/promtool`` is taken out of it, into
 ``~/.cache/singlewindow/promtool-<Debian version>/promtool``. Measured on this project's
-2-core machine: 6 s to download, 3 s to extract, on a machine whose package lists are
-current; ``apt-get update`` first (when the lists do not know the version) adds its own time.
+2-core machine: 8 to 14 s in all (download and extraction) with current package lists; with
+empty ones (a fresh machine), ``apt-get update`` first adds about 8 s.
 The rules use nothing newer than Prometheus 2.42 (``tests/unit/test_monitoring.py`` runs them
 on this binary), so they run on any Prometheus from 2.42 to 3.x.
 
