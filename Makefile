@@ -52,8 +52,9 @@ lint: venv ## ruff on everything, mypy (strict) on the shared package and the CL
 	$(PY) -m deploy.k8s.kafka_users --check
 	$(PY) -m singlewindow.asyncapi --check
 	$(PY) -m deploy.k8s.manifests --check
+	$(PY) -m deploy.monitoring.generate --check
 
-test: venv ## the whole test suite on the real broker and database; stops what it started
+test: venv promtool ## the whole test suite on the real broker and database; stops what it started
 	@mkdir -p var
 	$(STACK) up --record var/test-started
 	($(AS_ADMIN) $(PY) -m pytest $(PYTEST_ARGS)); rc=$$?; \
@@ -106,6 +107,14 @@ inspector-token: venv ## an inspector's token for the local inspection station, 
 .PHONY: kafka-users
 kafka-users: venv ## regenerate deploy/k8s/base/kafka-users.yaml (Strimzi) from singlewindow/security.py
 	$(PY) -m deploy.k8s.kafka_users
+
+.PHONY: promtool
+promtool: venv ## fetch Prometheus' promtool (the rule tests' checker) from Debian's prometheus package into ~/.cache/singlewindow once (apt-get download, no install; built with Go where apt cannot)
+	$(PY) -m deploy.monitoring.promtool
+
+.PHONY: monitoring
+monitoring: venv ## regenerate the alert rules, the dashboard and prometheus.yml from deploy/monitoring/settings.toml and agencies.toml
+	$(PY) -m deploy.monitoring.generate
 
 .PHONY: k8s
 k8s: venv ## regenerate deploy/k8s/base/'s generated files from the topic catalog, agencies.toml and the principals

@@ -1,7 +1,8 @@
 """Every overlay of deploy/k8s renders with kustomize (built from its Go module on first use,
 deploy/k8s/kustomize.py) and every resource it renders validates: the core kinds with
 kubernetes-validate in strict mode, Strimzi's, KEDA's and the Prometheus Operator's against
-their CRDs' schemas (tests/data/). And what a cluster would need to run it well holds: every
+their CRDs' schemas (tests/data/). Each ships the alert rules and the dashboard of
+deploy/monitoring. And what a cluster would need to run it well holds: every
 pod meets the restricted Pod Security Standard, waits for its topics before it starts, has
 probes and requests and a PodDisruptionBudget; no ConfigMap carries a credential; every topic
 of the catalog is a KafkaTopic; the brokers create no topic themselves."""
@@ -17,6 +18,7 @@ import pytest
 import yaml
 
 from deploy.k8s import kustomize, manifests
+from deploy.monitoring import generate
 from singlewindow.security import principals
 from singlewindow.topics import catalog
 from tests.unit import crd_schema
@@ -32,6 +34,7 @@ CRDS = {
     ("keda.sh/v1alpha1", "ScaledObject"): "keda-scaledobject-v1alpha1",
     ("keda.sh/v1alpha1", "TriggerAuthentication"): "keda-triggerauthentication-v1alpha1",
     ("monitoring.coreos.com/v1", "PodMonitor"): "prometheus-podmonitor-v1",
+    ("monitoring.coreos.com/v1", "PrometheusRule"): "prometheus-prometheusrule-v1",
 }
 WORKLOADS = ("Deployment", "StatefulSet")
 CREDENTIAL = re.compile(r"(password|secret|token|://[^/\s]*:[^@/\s]*@)", re.IGNORECASE)
@@ -272,3 +275,23 @@ def test_prometheus_scrapes_the_platforms_pods(
             "app.kubernetes.io/part-of": "singlewindow"
         }
         assert {e["port"] for e in monitor["spec"]["podMetricsEndpoints"]} == {"metrics", "http"}
+
+
+def test_the_alert_rules_and_the_dashboard_ship_with_the_platform(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    (rules_file,) = yaml.safe_load_all(generate.RULES.read_text(encoding="utf-8"))
+    dashboard = generate.DASHBOARD.read_text(encoding="utf-8")
+    for overlay, resources in rendered.items():
+        (rule,) = of_kind(resources, "PrometheusRule")
+        assert rule["spec"] == rules_file, overlay
+        (config,) = [c for c in of_kind(resources, "ConfigMap") if "singlewindow.json" in c["data"]]
+        assert config["metadata"]["labels"]["grafana_dashboard"] == "1", overlay
+        assert config["data"]["singlewindow.json"] == dashboard, overlay
+
+
+def test_the_crd_validation_finds_a_misspelt_rule_field() -> None:
+    (rule,) = yaml.safe_load_all(generate.PROMETHEUS_RULE.read_text(encoding="utf-8"))
+    assert crd_schema.errors(rule, "prometheus-prometheusrule-v1") == []
+    rule["spec"]["groups"][1]["rules"][0]["annotation"] = {}  # for annotations
+    assert len(crd_schema.errors(rule, "prometheus-prometheusrule-v1")) == 1
