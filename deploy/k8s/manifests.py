@@ -108,6 +108,9 @@ class Service:
     memory: str = "192Mi"
     memory_limit: str = "384Mi"
     grace_s: int = 45
+    # the port the probes ask: the ops server's, or (the intake, OPS-CONTRACT) the API's,
+    # which answers /livez and /readyz too, and only once uvicorn serves
+    probes: str = "metrics"
     doc: str = ""
 
 
@@ -121,6 +124,7 @@ def platform_services() -> list[Service]:
             "api",
             INTAKE_METRICS_PORT,
             http_port=8000,
+            probes="http",
             database="intake-readmodel",
             cpu="250m",
             memory="256Mi",
@@ -319,7 +323,7 @@ def deployment(service: Service) -> dict[str, Any]:
     if service.http_port is not None:
         ports.append({"name": "http", "containerPort": service.http_port})
     ports.append({"name": "metrics", "containerPort": service.metrics_port})
-    port = "metrics"  # the ops server, in the process's event loop (singlewindow.ops)
+    port = service.probes
     container = {
         "name": service.name,
         "image": IMAGE,

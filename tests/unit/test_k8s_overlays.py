@@ -136,7 +136,7 @@ def test_every_deployment_waits_for_its_topics_has_probes_requests_and_a_budget(
             # the init container waits as the service's own principal (it sees its topics)
             assert init["env"] == [env["KAFKA_SASL_USERNAME"], env["KAFKA_SASL_PASSWORD"]], what
             assert "metrics" in {p["name"] for p in container["ports"]}, what
-            port = "metrics"
+            port = "http" if deployment["metadata"]["name"] == "intake" else "metrics"
             assert container["livenessProbe"]["httpGet"] == {"path": "/livez", "port": port}
             assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": port}
             assert {"cpu", "memory"} <= set(container["resources"]["requests"]), what
