@@ -62,7 +62,7 @@ test: venv ## the whole test suite on the real broker and database; stops what i
 run: up ## the whole platform, locally: Kafka, FerretDB and every service (Ctrl-C stops them)
 	@echo "API docs: http://$${INTAKE_HOST:-127.0.0.1}:$${INTAKE_PORT:-8000}/docs"
 	@echo "metrics:  http://$${INTAKE_HOST:-127.0.0.1}:$${INTAKE_PORT:-8000}/metrics (intake)," \
-	  "http://127.0.0.1:<port>/metrics for each agency (agencies.toml), 9104 aggregator, 9105 projector, 9107 bank, 9108 inspection, 9109 gate;" \
+	  "http://127.0.0.1:<port>/metrics for each agency (agencies.toml), 9104 aggregator, 9105 projector, 9107 bank, 9108 inspection, 9109 gate, 9110 webhooks;" \
 	  "/livez and /readyz beside each"
 	@echo "bank:     http://$${BANK_HOST:-127.0.0.1}:$${BANK_PORT:-8081}/v1/payments (simulated; docs at /docs)"
 	@echo "station:  http://$${INSPECTION_HOST:-127.0.0.1}:$${INSPECTION_PORT:-8082}/v1/inspections/<order_id>/findings (docs at /docs)"

@@ -395,6 +395,11 @@ class InspectionOrder(AvroRecord):
     checks: tuple[InspectionCheck, ...]
 
 
+# the id of a security notice (a price consultation's, services.aggregator.payment) starts so:
+# the bank, which does not know notices, takes only a bank guarantee on it
+SECURITY_NOTICE_PREFIX = "SEC-"
+
+
 class PaymentNotice(AvroRecord):
     """A tax payment notice (税款缴款书) on one declaration version (see
     :mod:`services.aggregator.payment`)."""

@@ -123,7 +123,8 @@ ADMIN = "admin"
 AUDIT = "audit"
 AUTOSCALER = "autoscaler"
 REDRIVE = "redrive"
-REDRIVE_GROUP = "deadletters-redrive"  # services.audit.deadletters.REDRIVE_GROUP
+REDRIVE_GROUP = "deadletters-redrive"
+WEBHOOKS = "webhooks"  # services.webhooks.service.NAME  # services.audit.deadletters.REDRIVE_GROUP
 
 
 def agency_principal(agency: AgencyEntry) -> Principal:
@@ -158,6 +159,14 @@ def principals(registry: AgencyRegistry | None = None) -> tuple[Principal, ...]:
             reads=(*joined, CLEARANCE_RESULTS.name, GATE_OUT.name),
             writes=(DEAD_LETTERS.name,),
             group="projector",
+        ),
+        Principal(
+            WEBHOOKS,
+            "turns each result into the deliveries of the traders' webhooks (its outbox in "
+            "the database) and posts them; reads the results only",
+            reads=(CLEARANCE_RESULTS.name,),
+            writes=(DEAD_LETTERS.name,),
+            group=WEBHOOKS,
         ),
     )
     return (

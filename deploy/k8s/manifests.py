@@ -18,7 +18,8 @@ not). Same catalog, registry and principals, same bytes:
   container (:mod:`singlewindow.kafka.admin`), so no container starts before its topics exist;
 - ``autoscaling.yaml``: a KEDA ``ScaledObject`` per consumer group on its Kafka lag, at most
   one replica per partition, authenticated as the describe-only ``autoscaler`` principal;
-- ``network-policies.yaml``: the platform's pods deny everything but what each needs.
+- ``network-policies.yaml``: the platform's pods deny everything but what each needs (the
+  webhooks' delivery: HTTPS to public addresses only).
 """
 
 from __future__ import annotations
@@ -112,6 +113,11 @@ class Service:
     # which answers /livez and /readyz too, and only once uvicorn serves
     probes: str = "metrics"
     doc: str = ""
+    internet: bool = False  # calls out to any public HTTPS host (the traders' webhooks)
+
+
+# the webhook keyring the intake (secrets shown once) and the delivery service (signing) share
+WEBHOOK_KEYS = "webhook-keys"
 
 
 def platform_services() -> list[Service]:
@@ -126,6 +132,9 @@ def platform_services() -> list[Service]:
             http_port=8000,
             probes="http",
             database="intake-readmodel",
+            secret_files=(
+                SecretFile(env="INTAKE_WEBHOOK_KEYS_FILE", secret=WEBHOOK_KEYS, key="keys"),
+            ),
             cpu="250m",
             memory="256Mi",
             memory_limit="512Mi",
@@ -168,6 +177,18 @@ def platform_services() -> list[Service]:
         Service("inspection", "services.inspection", "inspection", "api", 9108, http_port=8082),
         Service(
             "gate", "services.gate", "gate", "api", 9109, http_port=8083, database="gate-readmodel"
+        ),
+        Service(
+            "webhooks",
+            "services.webhooks",
+            "webhooks",
+            "webhooks",
+            9110,
+            group="webhooks",
+            signs=False,
+            database="webhooks-readmodel",
+            secret_files=(SecretFile(env="WEBHOOKS_KEYS_FILE", secret=WEBHOOK_KEYS, key="keys"),),
+            internet=True,
         ),
     ]
 
@@ -535,6 +556,24 @@ def autoscaling(registry: AgencyRegistry) -> list[dict[str, Any]]:
 # -- network policies --------------------------------------------------------------------
 
 KAFKA_BROKERS = {"strimzi.io/cluster": CLUSTER, "strimzi.io/broker-role": "true"}
+# the Internet as a NetworkPolicy says it: every address but private, shared, loopback and
+# link-local ones (pods, services, nodes and the cloud's metadata service among them)
+PUBLIC = [
+    {
+        "ipBlock": {
+            "cidr": "0.0.0.0/0",
+            "except": [
+                "10.0.0.0/8",
+                "100.64.0.0/10",
+                "127.0.0.0/8",
+                "169.254.0.0/16",
+                "172.16.0.0/12",
+                "192.168.0.0/16",
+            ],
+        }
+    },
+    {"ipBlock": {"cidr": "::/0", "except": ["::1/128", "fc00::/7", "fe80::/10"]}},
+]
 
 
 def namespace(name: str) -> dict[str, Any]:
@@ -594,6 +633,8 @@ def network_policies(registry: AgencyRegistry) -> list[dict[str, Any]]:
             )
         if service.http_port is not None:  # the token issuer's JWKS, wherever it is
             egress.append({"ports": [{"protocol": "TCP", "port": 443}]})
+        elif service.internet:  # public hosts only: nothing in the cluster or its networks
+            egress.append({"to": PUBLIC, "ports": [{"protocol": "TCP", "port": 443}]})
         ingress: list[dict[str, Any]] = [
             {
                 "from": [namespace(MONITORING_NAMESPACE)],

@@ -506,8 +506,14 @@ async def change_after_release(
     await window.pay(due)
     out = await window.until(declaration_id, "RELEASED")
     await window.amend(declaration_id, changed)
+    return await customs_answered(window, declaration_id, after=len(out["steps"]))
+
+
+async def customs_answered(window: Window, declaration_id: str, after: int) -> list[View]:
+    """After step ``after``, customs' answer to a change after release: its supplementary
+    notice paid if one is due, and the release."""
     answer = await window.until(
-        declaration_id, "SUPPLEMENTARY_PAYMENT_DUE", "RELEASED", after=len(out["steps"])
+        declaration_id, "SUPPLEMENTARY_PAYMENT_DUE", "RELEASED", after=after
     )
     if answer["status"] == "SUPPLEMENTARY_PAYMENT_DUE":
         await window.pay(answer)
@@ -527,13 +533,7 @@ async def released_pending_valuation(
     await window.guarantee(held)  # the security notice the HELD step carries
     conditional = await window.until(declaration_id, "CONDITIONALLY_RELEASED")
     await window.amend(declaration_id, agreed)
-    answer = await window.until(
-        declaration_id, "SUPPLEMENTARY_PAYMENT_DUE", "RELEASED", after=len(conditional["steps"])
-    )
-    if answer["status"] == "SUPPLEMENTARY_PAYMENT_DUE":
-        await window.pay(answer)
-        await window.until(declaration_id, "RELEASED", after=len(answer["steps"]))
-    return window.seen[declaration_id]
+    return await customs_answered(window, declaration_id, after=len(conditional["steps"]))
 
 
 def repriced(body: dict[str, Any], factor: str) -> dict[str, Any]:

@@ -31,7 +31,8 @@ GATE_PORT_OFFSET = 83
 
 def services() -> tuple[str, ...]:
     """Every service of the platform: the intake, each registered agency, the join, the read
-    model, the (simulated) bank, the joint inspection station and the port's gate."""
+    model, the (simulated) bank, the joint inspection station, the port's gate and the
+    webhooks' delivery."""
     return (
         "intake",
         *agency_registry().codes,
@@ -40,6 +41,7 @@ def services() -> tuple[str, ...]:
         "bank",
         "inspection",
         "gate",
+        "webhooks",
     )
 
 
@@ -75,7 +77,9 @@ def local_env(module: str, env: dict[str, str]) -> dict[str, str]:
     development sampling key, the development token issuer and the id secrets of the intake,
     the bank, the inspection station and the gate, the service's own event-signing key), then
     ``env``
-    (what is set wins over a default), then the service's own Kafka principal."""
+    (what is set wins over a default), then the service's own Kafka principal. The intake
+    and the webhooks' delivery share a development webhook keyring, and take receivers on
+    loopback (``http://127.0.0.1:<port>``: local runs and tests)."""
     from deploy.local.components import VAR
     from deploy.local.trust import LocalTrust
     from services.bank.config import local_bank_env
@@ -83,6 +87,7 @@ def local_env(module: str, env: dict[str, str]) -> dict[str, str]:
     from services.gate.config import local_gate_env
     from services.inspection.config import local_inspection_env
     from services.intake.devissuer import local_intake_env
+    from services.webhooks.config import local_webhook_env
 
     defaults: dict[str, str] = LocalTrust(VAR).signing_env(module)
     if module == "customs":
@@ -95,6 +100,8 @@ def local_env(module: str, env: dict[str, str]) -> dict[str, str]:
         defaults.update(local_inspection_env())
     if module == "gate":
         defaults.update(local_gate_env())
+    if module in ("intake", "webhooks"):
+        defaults.update(local_webhook_env(module, VAR / "secrets" / "webhook.keys"))
     return {**defaults, **env, **service_credentials(module, env)}
 
 

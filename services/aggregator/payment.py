@@ -34,6 +34,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from singlewindow.events import (
+    SECURITY_NOTICE_PREFIX,
     AgencyVerdict,
     Decision,
     PaymentConfirmed,
@@ -149,13 +150,20 @@ def security_notice(
         return None
     amount = sum((v.security or Decimal("0") for v in asking), Decimal("0.00"))
     return PaymentNotice(
-        notice_id=str(uuid.uuid5(NOTICE_NAMESPACE, f"{declaration_id}/security/v{version}")),
+        notice_id=security_notice_id(declaration_id, version),
         issued_at=at,
         due_by=due_by(china_day(at)),
         taxes=(),
         amount=amount,
         outstanding=amount,
     )
+
+
+def security_notice_id(declaration_id: str, version: int) -> str:
+    """A security notice's id: ``SEC-`` and a UUID, so that the bank, which does not know
+    notices, can tell one and take nothing but a bank guarantee on it."""
+    name = f"{declaration_id}/security/v{version}"
+    return f"{SECURITY_NOTICE_PREFIX}{uuid.uuid5(NOTICE_NAMESPACE, name)}"
 
 
 def secure(

@@ -60,7 +60,14 @@ from services.intake.errors import FieldError, Problem, field_errors
 from services.intake.ids import KeyedIds
 from services.intake.schema import Money, Reference, Uscc
 from services.intake.service import Refused, Unavailable, authenticate, utcnow
-from singlewindow.events import MAX_ASSESSED, Event, PaymentConfirmed, PaymentKind, UtcMillis
+from singlewindow.events import (
+    MAX_ASSESSED,
+    SECURITY_NOTICE_PREFIX,
+    Event,
+    PaymentConfirmed,
+    PaymentKind,
+    UtcMillis,
+)
 from singlewindow.latepayment import china_day, consolidated_due_by
 from singlewindow.topics import PAYMENTS_CONFIRMED
 
@@ -128,6 +135,14 @@ class PaymentRequest(BaseModel):
             )
         if (self.kind is PaymentKind.GENERAL_GUARANTEE) != (self.guarantee_id is not None):
             raise ValueError("guarantee_id is given with kind GENERAL_GUARANTEE, and only then")
+        secured = self.kind is PaymentKind.BANK_GUARANTEE
+        if self.notice_id.startswith(SECURITY_NOTICE_PREFIX) and not secured:
+            # a security notice (a price consultation, 价格磋商): only a bank guarantee
+            # releases the goods; cash or a draw would be taken for nothing
+            raise ValueError(
+                f"notice {self.notice_id} asks for a security: only a BANK_GUARANTEE "
+                "secures it (pay the duties once the value is agreed)"
+            )
         return self
 
     @field_validator("paid_at")

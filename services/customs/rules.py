@@ -70,7 +70,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from pydantic import ValidationError
@@ -136,6 +136,9 @@ AGENCY = "customs"
 RANDOM_SAMPLE = "CUS-RANDOM-SAMPLE"
 PRICE_QUERY = "CUS-PRICE-QUERY"
 CNY = "CNY"
+# verdicts decided from this instant name the security of a price query (:func:`security`);
+# those decided before were decided without it, and an auditor recomputes them so
+SECURITY_FROM = datetime(2026, 11, 27, tzinfo=UTC)
 NOT_ASSESSABLE = "CUS-NOT-ASSESSABLE"
 
 
@@ -507,7 +510,7 @@ def assess_drawn(
         update={
             "sampling_key_version": sample.key_version,
             "tax_totals": totals,
-            "security": security(case, found),
+            "security": security(case, found) if now >= SECURITY_FROM else None,
         }
     )
 

@@ -8,6 +8,7 @@ SIGTERM/SIGINT, a bounded shutdown, exit code 0 once stopped.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,10 @@ from services.intake.api import Exposure, IntakeService, Limits, create_app
 from services.intake.auth import JwtVerifier
 from services.intake.config import ConfigError, IntakeSettings, build_verifier, id_secret
 from services.intake.server import IntakeProcess, http_server
+from services.intake.webhooks import WebhookRegistry
+from services.webhooks.destinations import DestinationPolicy
+from services.webhooks.signing import WebhookKeyError, WebhookKeys, load_keys
+from services.webhooks.store import DELIVERIES, WEBHOOKS, MongoWebhookStore
 from singlewindow import runtime
 from singlewindow.db import mongo_client, ping
 from singlewindow.health import Health
@@ -50,6 +55,7 @@ def intake_process(
     secret: bytes,
     signer: SigningKey,
     health: Health,
+    keys: WebhookKeys | None = None,
 ) -> IntakeProcess:
     """The intake over Kafka and the database (built in the running loop); ready when both
     answer."""
@@ -60,6 +66,14 @@ def intake_process(
     health.probe("database", lambda: ping(client))
     database = client[settings.mongodb_database]
     publisher = KafkaPublisher(producer, database[COLLECTION])
+    webhooks = None
+    if keys is not None:
+        webhooks = WebhookRegistry(
+            MongoWebhookStore(database[WEBHOOKS], database[DELIVERIES]),
+            keys,
+            DestinationPolicy(own.webhook_allow_loopback, own.webhook_allow_private),
+            max_per_subject=own.max_webhooks,
+        )
     app = create_app(
         IntakeService(
             publisher,
@@ -77,6 +91,7 @@ def intake_process(
         ),
         Exposure(docs=own.public_docs, metrics=own.public_metrics),
         health,
+        webhooks,
     )
     return IntakeProcess(
         http_server(app, own.host, own.port),
@@ -91,10 +106,15 @@ if __name__ == "__main__":
         own = read_settings(IntakeSettings)
         verifier, secret = trust(own)
         signer = signing_key(get_settings())
-    except (ConfigError, SettingsError, ValidationError, SignatureError) as exc:
+        keys = None if own.webhook_keys_file is None else load_keys(own.webhook_keys_file)
+    except (ConfigError, SettingsError, ValidationError, SignatureError, WebhookKeyError) as exc:
         runtime.refuse_to_start(exc)
+    if keys is None:
+        logging.getLogger(NAME).info("no INTAKE_WEBHOOK_KEYS_FILE: /v1/webhooks not served")
     # INTAKE_METRICS_PORT (0: none): the ops endpoints for an internal scraper, whatever the
     # API port shows publicly
     runtime.main(
-        NAME, lambda health: intake_process(own, verifier, secret, signer, health), own.metrics_port
+        NAME,
+        lambda health: intake_process(own, verifier, secret, signer, health, keys),
+        own.metrics_port,
     )

@@ -117,6 +117,7 @@ from services.intake.service import (
     UnknownDeclaration,
     VersionTaken,
 )
+from services.intake.webhooks import WebhookRegistry, webhook_routes
 from singlewindow import asyncapi, tracing
 from singlewindow.correlation import CorrelateRequests
 from singlewindow.health import Health
@@ -255,10 +256,14 @@ def door_app(
 
 
 def create_app(
-    service: IntakeService, exposure: Exposure = Exposure(), health: Health | None = None
+    service: IntakeService,
+    exposure: Exposure = Exposure(),
+    health: Health | None = None,
+    webhooks: WebhookRegistry | None = None,
 ) -> FastAPI:
     """The HTTP face of ``service``: its routes, problem documents, metrics, lifespan, the
-    ops answers of ``health`` (the process's)."""
+    ops answers of ``health`` (the process's); ``/v1/webhooks`` with ``webhooks``
+    (:mod:`services.intake.webhooks`)."""
     limits = service.limits
 
     async def json_of(request: Request) -> object:
@@ -408,5 +413,7 @@ def create_app(
         move on from ``seen``, or, without it, for an answer."""
         return await service.status(principal, declaration_id, wait, seen and str(seen))
 
+    if webhooks is not None:
+        app.include_router(webhook_routes(webhooks, _caller))
     errors.document_schemas(app, DeclarationRequest, DocumentsRequest, WithdrawalRequest)
     return app

@@ -24,6 +24,11 @@ because the intake faces the Internet and both describe it to strangers: the API
 traffic volumes and error rates of traders' business); ``INTAKE_METRICS_PORT`` (0: none)
 serves the ops endpoints (``/metrics``, ``/livez``, ``/readyz``) on a port of their own for an
 internal scraper, as the other services do.
+Webhooks (``/v1/webhooks``, :mod:`services.intake.webhooks`): served only when
+``INTAKE_WEBHOOK_KEYS_FILE`` names the webhook keyring (the delivery service's
+``WEBHOOKS_KEYS_FILE``; without it the routes answer 404); ``INTAKE_WEBHOOK_ALLOW_LOOPBACK``
+and ``INTAKE_WEBHOOK_ALLOW_PRIVATE`` (false) widen the URLs accepted as the delivery
+service's settings do; ``INTAKE_MAX_WEBHOOKS`` (10) per subject.
 For local runs, ``python -m services.intake.devissuer env`` prints a complete set. Read with
 ``singlewindow.settings.read_settings``: an invalid value is refused naming its variable.
 """
@@ -95,6 +100,12 @@ class IntakeSettings(TokenSettings):
     public_docs: bool = False
     public_metrics: bool = False
     metrics_port: Port = 0
+    # webhooks (services.intake.webhooks): served only with a keyring, the delivery
+    # service's (WEBHOOKS_KEYS_FILE); the URL policy as the delivery service's
+    webhook_keys_file: Path | None = None
+    webhook_allow_loopback: bool = False
+    webhook_allow_private: bool = False
+    max_webhooks: int = Field(10, ge=1, le=1000)  # per subject
 
 
 def _no_issuer(settings: TokenSettings) -> str:

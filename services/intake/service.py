@@ -320,6 +320,8 @@ def refusal(
         return None
     if status in CLOSED:
         return "closed"
+    if consulting:  # the goods are out under guarantee, no change pending (a value refused)
+        return "released"
     if after_release:
         return "released" if change == WITHDRAWAL else "change-pending"
     if status in RELEASED:

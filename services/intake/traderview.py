@@ -471,6 +471,7 @@ class Situation:
     gone_out: int = 0
     settlement: dict[str, Any] | None = None
     unrepaid: dict[str, Any] | None = None  # a draw not repaid yet, whichever step it settled
+    changing: bool = False  # the declaration shown is a change after release
 
     @property
     def here(self) -> str:
@@ -519,8 +520,12 @@ def _pay(now: Situation) -> dict[str, Any]:
 
 
 def _held(now: Situation) -> dict[str, Any]:
-    if now.owed:  # a security notice: customs questions the price (价格磋商)
-        return _secure(now)
+    # the HELD step's own security notice (customs questions the price, 价格磋商), not the
+    # latest notice of the steps: an earlier version's, awaiting payment before the amendment
+    # now held, is none the join still counts, and a guarantee on it releases nothing
+    security = now.result.get("payment_notice")
+    if security and Decimal(str(security["outstanding"])) > 0:
+        return _secure(now, security)
     return _next(
         "SUPPLY_DOCUMENTS",
         "The declaration is on hold: supply the documents or information the reasons name "
@@ -530,14 +535,13 @@ def _held(now: Situation) -> dict[str, Any]:
     )
 
 
-def _secure(now: Situation) -> dict[str, Any]:
+def _secure(now: Situation, security: Doc) -> dict[str, Any]:
     """``SECURE_RELEASE``: a HELD step with a security notice (a price query, 价格磋商)."""
-    assert now.notice is not None
     return _next(
         "SECURE_RELEASE",
         "Customs questions the declared price and will consult you on it (价格磋商). The goods "
-        f"can be released meanwhile against a bank guarantee of {now.notice['amount']} CNY on "
-        f"notice {now.notice['notice_id']} (POST /v1/payments, kind BANK_GUARANTEE); once the "
+        f"can be released meanwhile against a bank guarantee of {security['amount']} CNY on "
+        f"notice {security['notice_id']} (POST /v1/payments, kind BANK_GUARANTEE); once the "
         "value is agreed, you lodge it as a change and pay the duties on it. Or amend the "
         f"declaration with the price actually paid (PUT {now.here}).",
         "POST /v1/payments",
@@ -547,9 +551,11 @@ def _secure(now: Situation) -> dict[str, Any]:
 
 def _valuation(now: Situation) -> dict[str, Any]:
     """``LODGE_VALUE``: released under guarantee pending customs' valuation."""
+    # customs' answer to a value lodged (the declaration shown is that change), not the
+    # conditional release the guarantee gave, which names the price query's HOLD too
     refused = (
         "Customs did not accept the value you lodged (the reasons say why). "
-        if now.deciding("HOLD") + now.deciding("REJECT") + now.deciding("INSPECT")
+        if now.changing and now.deciding("HOLD") + now.deciding("REJECT") + now.deciding("INSPECT")
         else ""
     )
     return _next(
@@ -832,6 +838,7 @@ def next_step(
         len(view.get("gate_outs") or ()),
         settlement,
         unrepaid,
+        changing,
     )
     if changing and view["status"] in ("SUBMITTED", "IN_REVIEW"):
         return _change_assessed(now)

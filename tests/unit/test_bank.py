@@ -23,6 +23,7 @@ import httpx
 import pytest
 from aiokafka.errors import KafkaConnectionError
 
+from services.aggregator import payment
 from services.bank.api import create_app
 from services.bank.config import BankSettings, local_bank_env
 from services.bank.payments import Bank
@@ -349,3 +350,18 @@ async def test_the_local_bank_takes_the_local_issuers_tokens(
         assert paid.status_code == 202, paid.text
         assert len(broker.records(TOPIC)) == 1
     assert "/v1/payments" in docs.json()["paths"]
+
+
+async def test_a_security_notice_takes_a_bank_guarantee_and_nothing_else() -> None:
+    """A price consultation's security notice (``SEC-``): cash or a draw on a general
+    guarantee would be taken for nothing (the join releases only on a bank guarantee), so
+    the bank refuses them (422, nothing published) and confirms the guarantee."""
+    notice = payment.security_notice_id("DEC-0123456789ABCDEF0123456789ABCDEF", 1)
+    async with teller() as bank:
+        refused = await bank.pay(body(notice_id=notice))
+        assert bank.broker.records(TOPIC) == []
+        accepted = await bank.pay(body(notice_id=notice, kind="BANK_GUARANTEE"))
+        assert accepted.status_code == 202, accepted.text
+        assert len(bank.broker.records(TOPIC)) == 1
+    document = problem(refused, 422)
+    assert "only a BANK_GUARANTEE" in str(document), document

@@ -418,6 +418,7 @@ async def test_the_trader_sees_decisions_codes_and_messages_never_criteria(
         "duties",
         "tax_totals",
         "total_duties",
+        "security",  # the guarantee a price consultation asks, a figure the trader acts on
         "charges",
         "decided_at",
     }

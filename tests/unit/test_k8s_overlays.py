@@ -259,6 +259,7 @@ def test_the_network_is_denied_but_for_what_each_service_needs(
             "projector",
             "bank",
             "gate",
+            "webhooks",
         }
 
 

@@ -23,6 +23,7 @@ from services.gate.config import GateSettings
 from services.inspection.config import InspectionSettings
 from services.intake.config import IntakeSettings
 from services.projector.config import ProjectorSettings
+from services.webhooks.config import WebhooksSettings
 from singlewindow.registry import AgencyRegistry, default_file, load_registry
 from singlewindow.settings import service_settings
 from tests import factories
@@ -101,7 +102,16 @@ def test_the_same_registry_gives_the_same_bytes(tmp_path: Path) -> None:
 def test_the_services_file_parses_and_every_deployment_holds_together() -> None:
     docs = generated(registry())["services.yaml"]
     kinds = [(d["kind"], d["metadata"]["name"]) for d in docs]
-    names = ["intake", *registry().codes, "aggregator", "projector", "bank", "inspection", "gate"]
+    names = [
+        "intake",
+        *registry().codes,
+        "aggregator",
+        "projector",
+        "bank",
+        "inspection",
+        "gate",
+        "webhooks",
+    ]
     assert kinds[0] == ("ConfigMap", "singlewindow")
     assert [n for k, n in kinds if k == "Deployment"] == names
     assert [n for k, n in kinds if k == "PodDisruptionBudget"] == names
@@ -303,6 +313,7 @@ def test_pyyaml_reads_the_generated_files_as_the_yaml_reader_does(path: Path) ->
 # --- every probe and every scrape asks a port the process serves that path on ----------------
 
 OPS = {"/metrics", "/livez", "/readyz"}
+PREFIXES = {"INTAKE", "BANK", "INSPECTION", "GATE", "AGGREGATOR", "PROJECTOR", "WEBHOOKS"}
 SETTINGS: dict[str, type[BaseSettings]] = {
     "services.intake": IntakeSettings,
     "services.bank": BankSettings,
@@ -310,6 +321,7 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "services.gate": GateSettings,
     "services.aggregator": AggregatorSettings,
     "services.projector": ProjectorSettings,
+    "services.webhooks": WebhooksSettings,
 }
 
 
@@ -321,7 +333,7 @@ def served(
     (runtime.main), an HTTP service's API port its /livez and /readyz, and /metrics there
     only when the intake is told to show it (INTAKE_PUBLIC_METRICS)."""
     for name in list(os.environ):
-        if name.split("_", 1)[0] in {"INTAKE", "BANK", "INSPECTION", "GATE", "AGGREGATOR"}:
+        if name.split("_", 1)[0] in PREFIXES:
             monkeypatch.delenv(name)
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
@@ -379,3 +391,23 @@ def test_every_probe_and_scrape_asks_a_port_the_process_serves_that_path_on(
         assert any(path == "/metrics" for _, path in scraped(name, ports)), (
             f"{name}: Prometheus scrapes no /metrics of it"
         )
+
+
+def test_the_webhooks_delivery_may_call_public_https_hosts_only() -> None:
+    """It posts to URLs traders name: beside Kafka and the database, HTTPS to addresses
+    outside every private, shared, loopback and link-local range (pods, nodes, the cloud's
+    metadata service), whatever a URL resolves to (SSRF, below the application's check)."""
+    policies = {p["metadata"]["name"]: p for p in manifests.network_policies(registry())}
+    egress = policies["webhooks"]["spec"]["egress"]
+    assert all("to" in rule for rule in egress)  # no rule lets it anywhere
+    (outside,) = [r for r in egress if r["ports"] == [{"protocol": "TCP", "port": 443}]]
+    blocks = {b["ipBlock"]["cidr"]: set(b["ipBlock"]["except"]) for b in outside["to"]}
+    assert {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"} <= blocks[
+        "0.0.0.0/0"
+    ]
+    assert {"fc00::/7", "fe80::/10", "::1/128"} <= blocks["::/0"]
+    # the HTTP services reach their token issuer's keys; no one else calls out
+    for name, policy in policies.items():
+        if name not in ("webhooks", "intake", "bank", "inspection", "gate"):
+            for rule in policy["spec"].get("egress", []):
+                assert rule.get("ports") != [{"protocol": "TCP", "port": 443}], name

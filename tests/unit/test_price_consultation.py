@@ -241,3 +241,13 @@ def test_every_arrival_order_gives_the_same_steps() -> None:
         for value in permutations(agreed_value()):
             _, results = fold([*answer, secured_by(), *value], DEADLINE)
             assert steps(results) == expected
+
+
+def test_a_verdict_decided_before_the_rule_names_no_security() -> None:
+    """Verdicts recorded before the rule (``SECURITY_FROM``) were decided without a security,
+    and an auditor recomputes them so: the rule depends on the verdict's time, not on when it
+    is recomputed."""
+    before = rules.SECURITY_FROM - timedelta(milliseconds=1)
+    declaration = factories.declaration(items=(cheap_coffee(),))
+    assert rules.assess(declaration, PRICED, before, KEY).security is None
+    assert rules.assess(declaration, PRICED, rules.SECURITY_FROM, KEY).security is not None

@@ -19,7 +19,12 @@ from services.aggregator.tasks import NAME as AGGREGATOR
 from services.aggregator.tasks import Task
 from services.audit.deadletters import REDRIVABLE, REDRIVE_GROUP
 from services.projector.service import NAME as PROJECTOR
+from services.webhooks.config import WebhooksSettings
+from services.webhooks.service import NAME as WEBHOOKS
+from services.webhooks.service import webhooks_process
+from services.webhooks.signing import parse_keys
 from singlewindow.agency import agency_service
+from singlewindow.health import Health
 from singlewindow.kafka.acls import binding
 from singlewindow.registry import agency_registry
 from singlewindow.security import (
@@ -41,7 +46,7 @@ from tests import factories
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD = json.loads((ROOT / "tests" / "data" / "strimzi-kafkauser-v1.schema.json").read_text())
-CONSUMER_SERVICES = {"customs", "ciq", "port", "aggregator", "projector"}  # consume loops
+CONSUMER_SERVICES = {"customs", "ciq", "port", "aggregator", "projector", "webhooks"}  # loops
 
 
 def procfile_services() -> set[str]:
@@ -95,6 +100,14 @@ async def test_the_services_use_the_groups_and_transactional_ids_declared() -> N
         assert service.group_id == principal(str(agency)).group
         assert principal(str(agency)).reads == tuple(service.topics)
     assert principal(PROJECTOR).group == PROJECTOR
+    webhooks = webhooks_process(
+        factories.with_keys(settings),
+        WebhooksSettings(),
+        parse_keys("k:" + "11" * 32, "test"),
+        Health(WEBHOOKS),
+    )
+    assert principal(WEBHOOKS).group == webhooks.consumer.group_id == WEBHOOKS
+    assert principal(WEBHOOKS).reads == tuple(webhooks.consumer.topics)
     keys = factories.service_keys(AGGREGATOR)
     aggregator = Aggregator(settings, timedelta(seconds=60), keys=keys)
     assert principal(AGGREGATOR).group == aggregator.group
@@ -253,7 +266,7 @@ def test_each_deployment_signs_with_its_own_key_and_verifies_with_the_registry()
         deployment = deployments[service]
         volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
         assert volumes["key-registry"]["configMap"] == {"name": "singlewindow-key-registry"}
-        signs = service != "projector"
+        signs = service not in ("projector", "webhooks")  # they publish no event
         assert ("signing-key" in volumes) is signs, service
         if signs:
             assert volumes["signing-key"]["secret"]["secretName"] == f"{service}-signing-key"

@@ -14,6 +14,7 @@ from services.gate.config import GateSettings
 from services.inspection.config import InspectionSettings
 from services.intake.config import IntakeSettings
 from services.projector.config import ProjectorSettings
+from services.webhooks.config import WebhooksSettings
 from singlewindow.settings import (
     ServiceSettings,
     Settings,
@@ -27,6 +28,7 @@ AGENCY_PORTS = {"customs": 9101, "ciq": 9102, "port": 9103}
 OWN: dict[str, type[ServiceSettings]] = {
     "aggregator": AggregatorSettings,
     "projector": ProjectorSettings,
+    "webhooks": WebhooksSettings,
 }
 
 
@@ -34,9 +36,8 @@ OWN: dict[str, type[ServiceSettings]] = {
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No service setting from the environment the tests run in."""
     for name in os.environ:
-        if name.startswith(("INTAKE_", "AGGREGATOR_", "PROJECTOR_", "VET_")) or name.endswith(
-            "_METRICS_PORT"
-        ):
+        prefixes = ("INTAKE_", "AGGREGATOR_", "PROJECTOR_", "VET_", "WEBHOOKS_")
+        if name.startswith(prefixes) or name.endswith("_METRICS_PORT"):
             monkeypatch.delenv(name)
 
 
