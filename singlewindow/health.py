@@ -6,7 +6,7 @@ Kubernetes asks two different questions, and restarting answers only the first:
   loop) say so with :meth:`Health.progress` on every iteration, idle polls and retries in an
   outage included (waiting for Kafka is progress: a restart would not bring Kafka back). A
   loop that has not reported for ``stall_s`` is hung, and the process is not live. A blocked
-  event loop cannot answer at all: the ops server (:mod:`singlewindow.opsserver`) runs in it.
+  event loop cannot answer at all: the ops server (:mod:`singlewindow.ops`) runs in it.
 - *Ready*: may it be counted on? Every :class:`Check` must pass: a part sets its state as it
   changes (:meth:`Health.check`: the consumer's assignment), or gives a probe that asks
   (:meth:`Health.probe`: a Kafka metadata round trip, a database ping), bounded by

@@ -1,4 +1,4 @@
-"""Prometheus metrics every service exposes (``/metrics``, :mod:`singlewindow.opsserver`).
+"""Prometheus metrics every service exposes (``/metrics``, :mod:`singlewindow.ops`).
 
 One prefix, ``singlewindow_``; the label ``service`` is the process's name as
 ``runtime.main`` knows it. Everything lives in prometheus_client's default registry, with

@@ -191,7 +191,7 @@ class Aggregator:
         )
 
         async def attempt() -> None:
-            await task.open()
+            await task.open(progress=lambda: self.health.progress(LOOP))  # a restore is no hang
             self.tasks[partition] = task
 
         def retryable(exc: BaseException) -> bool:

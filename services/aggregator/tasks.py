@@ -43,6 +43,14 @@ from singlewindow.topics import CLEARANCE_RESULTS, DEAD_LETTERS, JOIN_STATE
 log = logging.getLogger(__name__)
 NAME = "aggregator"
 TRANSACTION = TRANSACTION_SECONDS.labels(NAME)
+# InitProducerId is answered in milliseconds; aiokafka retries it for ever while the
+# transaction coordinator is away, so a start is bounded and retried (retries are progress)
+START_TIMEOUT_S = 30.0
+PROGRESS_EVERY_S = 5.0  # while the states decode in a thread
+
+
+def _nothing() -> None:
+    pass
 
 
 @dataclass
@@ -173,14 +181,23 @@ class Task:
             linger_ms=5,
         )
 
-    async def open(self) -> None:
-        """Fence any previous owner, then restore the committed state."""
+    async def open(self, progress: Callable[[], None] = _nothing) -> None:
+        """Fence any previous owner, then restore the committed state. A restore may take
+        minutes: ``progress()`` is called after every fetch of the changelog and every few
+        seconds while its states decode (the aggregator's liveness); TimeoutError when the
+        producer cannot start within ``START_TIMEOUT_S``."""
         self.producer = self.new_producer()
-        await self.producer.start()  # InitProducerId: bumps the epoch, aborts an open txn
+        async with asyncio.timeout(START_TIMEOUT_S):
+            await self.producer.start()  # InitProducerId: bumps the epoch, aborts an open txn
+        progress()
         changelog = TopicPartition(self.changelog, self.partition)
-        records = await read_partition(self.settings, changelog)
+        records = await read_partition(self.settings, changelog, progress=progress)
         # in a thread: decoding thousands of states must not starve the group's heartbeats
-        restored = await asyncio.to_thread(restore, records, self.keys.registry)
+        decoding = asyncio.ensure_future(asyncio.to_thread(restore, records, self.keys.registry))
+        while not decoding.done():
+            progress()
+            await asyncio.wait({decoding}, timeout=PROGRESS_EVERY_S)
+        restored = decoding.result()
         log_restore(self.partition, restored, self.changelog)
         self.table = JoinTable(self.retention, restored.states.values())
 

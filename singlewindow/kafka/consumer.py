@@ -268,22 +268,18 @@ class ConsumerService:
             while not self._stopping.is_set():
                 self.health.progress(LOOP)
                 batch = await poll(self.consumer, 500, self.service)
+                handled = False  # the whole batch at once
                 if batch and self.handle_batch is not None:
                     outcome = await self._try_batch([r for rs in batch.values() for r in rs])
                     if outcome is None:  # stopping during a transient fault: commit nothing
                         break
-                    if outcome:
-                        await self._commit({tp: rs[-1].offset + 1 for tp, rs in batch.items()})
-                        continue
-                done: dict[TopicPartition, int] = {}
-                for tp, records in batch.items():
-                    last = await self._process_partition(records)
-                    if last is not None:
-                        done[tp] = last.offset + 1
-                    if self._stopping.is_set():
-                        break
-                if done:
-                    await self._commit(done)
+                    handled = outcome
+                if handled:
+                    await self._commit({tp: rs[-1].offset + 1 for tp, rs in batch.items()})
+                else:
+                    await self._one_at_a_time(batch)
+                # after every poll, a batch handled at once included: under load, every poll
+                # brings one, and that is when the lag matters
                 await self.lag.update(self.consumer)
         finally:
             self.health.ended(LOOP)
@@ -291,6 +287,18 @@ class ConsumerService:
             self.lag.close()
             await self.consumer.stop()  # leaves the group
             await self.producer.stop()
+
+    async def _one_at_a_time(self, batch: dict[TopicPartition, list[Record]]) -> None:
+        """Each record of ``batch`` handled alone, then the offsets of those done committed."""
+        done: dict[TopicPartition, int] = {}
+        for tp, records in batch.items():
+            last = await self._process_partition(records)
+            if last is not None:
+                done[tp] = last.offset + 1
+            if self._stopping.is_set():
+                break
+        if done:
+            await self._commit(done)
 
     async def _try_batch(self, records: list[Record]) -> bool | None:
         """The whole batch at once: True when done, False to fall back to one at a time,

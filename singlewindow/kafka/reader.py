@@ -8,7 +8,7 @@ end offsets at the start of the read (for ``read_committed``, the last stable of
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
@@ -65,6 +65,7 @@ async def read_to_end(
     start: Start = "beginning",
     end: Mapping[TopicPartition, int] | None = None,
     timeout_ms: int = 1000,
+    progress: Callable[[], None] | None = None,
 ) -> AsyncIterator[list[ConsumerRecord]]:
     """The records of ``partitions`` from ``start`` up to ``end`` (excluded; by default the
     end offsets when the read starts), in the batches they are fetched in: each batch is
@@ -72,7 +73,8 @@ async def read_to_end(
 
     ``consumer`` (started) is assigned ``partitions``, replacing what it had; records
     appended after ``end`` are not read. A partition whose ``end`` is at or before its start
-    yields nothing, at once.
+    yields nothing, at once. ``progress()`` is called after every fetch, an empty one too (a
+    broker away): a long read is no hang (the aggregator's liveness, a restore of minutes).
     """
     partitions = list(partitions)
     consumer.assign(partitions)
@@ -85,6 +87,8 @@ async def read_to_end(
     pending = {tp for tp in partitions if await consumer.position(tp) < stop[tp]}
     while pending:
         batch = await consumer.getmany(*pending, timeout_ms=timeout_ms)
+        if progress is not None:
+            progress()
         for tp, records in batch.items():
             wanted = [r for r in records if r.offset < stop[tp]]
             if wanted:
@@ -102,8 +106,12 @@ async def read_topic(
 
 
 async def read_partition(
-    settings: Settings, tp: TopicPartition, isolation_level: Isolation = "read_committed"
+    settings: Settings,
+    tp: TopicPartition,
+    isolation_level: Isolation = "read_committed",
+    progress: Callable[[], None] | None = None,
 ) -> list[ConsumerRecord]:
-    """Every record of one partition up to its end (the last stable offset when committed)."""
+    """Every record of one partition up to its end (the last stable offset when committed);
+    ``progress()`` after every fetch (:func:`read_to_end`)."""
     async with reader(settings, isolation_level) as consumer:
-        return [r async for batch in read_to_end(consumer, [tp]) for r in batch]
+        return [r async for batch in read_to_end(consumer, [tp], progress=progress) for r in batch]

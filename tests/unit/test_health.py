@@ -5,18 +5,22 @@ socket (singlewindow.ops)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import httpx
 import pytest
 from aiokafka.errors import KafkaConnectionError
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from services.aggregator import tasks
+from services.aggregator.service import LOOP, Aggregator
+from services.aggregator.tasks import Task
 from singlewindow.agency import agency_service
 from singlewindow.events import AgencyVerdict, DeclarationSubmitted
 from singlewindow.health import Health, NotReady
-from singlewindow.kafka.consumer import ConsumerService, Fill
+from singlewindow.kafka.consumer import ConsumerService, Fill, Record
 from singlewindow.kafka.watch import IDLE
 from singlewindow.ops import OpsServer
 from singlewindow.settings import Settings
@@ -302,3 +306,76 @@ async def test_the_ops_server_drops_a_request_that_never_ends_and_keeps_answerin
         writer.close()
     assert answered.status_code == 200
     assert closed == b""  # nothing answered: the connection closed
+
+
+# --- the aggregator opening its tasks ---------------------------------------------------------
+
+
+class Opened:
+    """A task's transactional producer that starts at once (InitProducerId answered)."""
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+
+def aggregator(health: Health) -> Aggregator:
+    keys = factories.service_keys("aggregator")
+    return Aggregator(Settings(), timedelta(seconds=60), keys=keys, health=health)
+
+
+async def test_an_aggregator_restoring_a_long_changelog_stays_live(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Restoring a task's join states can take minutes (a large changelog, a busy node): a
+    restart would only start it over, every time."""
+    clock = Clock()
+    health = Health("aggregator", stall_s=60, clock=clock)
+    joining = aggregator(health)
+    monkeypatch.setattr(Task, "new_producer", lambda self: Opened())
+
+    async def changelog(*args: object, progress: Callable[[], None] | None = None) -> list[Record]:
+        for _ in range(10):  # ten fetches, half a minute each
+            clock.now += 30
+            if progress is not None:
+                progress()
+        return []
+
+    monkeypatch.setattr(tasks, "read_partition", changelog)
+    health.progress(LOOP)  # the loop's iteration that opens the task
+    await joining.open_task(0)
+    assert 0 in joining.tasks
+    live, body = health.live()
+    assert live, body
+
+
+async def test_an_aggregator_whose_transaction_coordinator_is_away_retries_and_stays_live(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """aiokafka retries InitProducerId for as long as the transaction coordinator is away:
+    the task's start is bounded, and retried, and retrying is no hang."""
+    clock = Clock()
+    health = Health("aggregator", stall_s=60, clock=clock)
+    joining = aggregator(health)
+    starts: list[object] = []
+
+    class CoordinatorAway(Opened):
+        async def start(self) -> None:
+            starts.append(self)
+            if len(starts) == 1:  # away for minutes, then back
+                clock.now += 200
+                await asyncio.Event().wait()
+
+    async def changelog(*args: object, **kwargs: object) -> list[Record]:
+        return []
+
+    monkeypatch.setattr(Task, "new_producer", lambda self: CoordinatorAway())
+    monkeypatch.setattr(tasks, "START_TIMEOUT_S", 0.01)
+    monkeypatch.setattr(tasks, "read_partition", changelog)
+    health.progress(LOOP)
+    await asyncio.wait_for(joining.open_task(0), 10)
+    assert len(starts) == 2 and 0 in joining.tasks
+    live, body = health.live()
+    assert live, body

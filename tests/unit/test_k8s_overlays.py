@@ -138,8 +138,8 @@ def test_every_deployment_waits_for_its_topics_has_probes_requests_and_a_budget(
             env = {e["name"]: e for e in container["env"]}
             # the init container waits as the service's own principal (it sees its topics)
             assert init["env"] == [env["KAFKA_SASL_USERNAME"], env["KAFKA_SASL_PASSWORD"]], what
-            ports = {p["name"] for p in container["ports"]}
-            port = "metrics" if "metrics" in ports else "http"
+            assert "metrics" in {p["name"] for p in container["ports"]}, what
+            port = "http" if deployment["metadata"]["name"] == "intake" else "metrics"
             assert container["livenessProbe"]["httpGet"] == {"path": "/livez", "port": port}
             assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": port}
             assert {"cpu", "memory"} <= set(container["resources"]["requests"]), what
@@ -274,7 +274,7 @@ def test_prometheus_scrapes_the_platforms_pods(
         assert monitor["spec"]["selector"]["matchLabels"] == {
             "app.kubernetes.io/part-of": "singlewindow"
         }
-        assert {e["port"] for e in monitor["spec"]["podMetricsEndpoints"]} == {"metrics", "http"}
+        assert {e["port"] for e in monitor["spec"]["podMetricsEndpoints"]} == {"metrics"}
 
 
 def test_the_alert_rules_and_the_dashboard_ship_with_the_platform(

@@ -6,15 +6,26 @@ without anything else changing. (The overlays render and validate: test_k8s_over
 from __future__ import annotations
 
 import json
+import os
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from pydantic_settings import BaseSettings
 
 from deploy.k8s import manifests
+from services.aggregator.config import AggregatorSettings
+from services.bank.config import BankSettings
 from services.customs.sampling import KEYS_FILE_ENV
+from services.gate.config import GateSettings
+from services.inspection.config import InspectionSettings
+from services.intake.config import IntakeSettings
+from services.projector.config import ProjectorSettings
+from services.webhooks.config import WebhooksSettings
 from singlewindow.registry import AgencyRegistry, default_file, load_registry
+from singlewindow.settings import service_settings
 from tests import factories
 from tests.unit.manifest_yaml import YamlError, load_all
 
@@ -297,6 +308,89 @@ def test_the_yaml_reader_refuses_what_it_cannot_read_for_sure(text: str) -> None
 def test_pyyaml_reads_the_generated_files_as_the_yaml_reader_does(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     assert [d for d in yaml.safe_load_all(text) if d is not None] == load_all(text)
+
+
+# --- every probe and every scrape asks a port the process serves that path on ----------------
+
+OPS = {"/metrics", "/livez", "/readyz"}
+PREFIXES = {"INTAKE", "BANK", "INSPECTION", "GATE", "AGGREGATOR", "PROJECTOR", "WEBHOOKS"}
+SETTINGS: dict[str, type[BaseSettings]] = {
+    "services.intake": IntakeSettings,
+    "services.bank": BankSettings,
+    "services.inspection": InspectionSettings,
+    "services.gate": GateSettings,
+    "services.aggregator": AggregatorSettings,
+    "services.projector": ProjectorSettings,
+    "services.webhooks": WebhooksSettings,
+}
+
+
+def served(
+    module: str, monkeypatch: pytest.MonkeyPatch, environ: dict[str, str]
+) -> dict[int, set[str]]:
+    """What the process of ``module`` serves, by port, read from its settings as the
+    environment ``environ`` (the manifest's) sets them: the ops server on its metrics port
+    (runtime.main), an HTTP service's API port its /livez and /readyz, and /metrics there
+    only when the intake is told to show it (INTAKE_PUBLIC_METRICS)."""
+    for name in list(os.environ):
+        if name.split("_", 1)[0] in PREFIXES:
+            monkeypatch.delenv(name)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    agencies = {a.module: a for a in registry()}
+    if module in agencies:
+        entry = agencies[module]
+        settings: Any = service_settings(entry.code, entry.metrics_port)
+    else:
+        settings = SETTINGS[module]()
+    out: dict[int, set[str]] = {}
+    if settings.metrics_port:
+        out[settings.metrics_port] = set(OPS)
+    if hasattr(settings, "port"):
+        api = {
+            "/livez",
+            "/readyz",
+            *(["/metrics"] if getattr(settings, "public_metrics", 0) else []),
+        }
+        out.setdefault(settings.port, set()).update(api)
+    return out
+
+
+def scraped(name: str, ports: dict[str, int]) -> list[tuple[str, str]]:
+    """(port name, path) Prometheus scrapes on a pod named ``name`` (base/monitoring.yaml)."""
+    (monitor,) = load_all((manifests.BASE / "monitoring.yaml").read_text(encoding="utf-8"))
+    out = []
+    for endpoint in monitor["spec"]["podMetricsEndpoints"]:
+        keep = [r for r in endpoint.get("relabelings", []) if r["action"] == "keep"]
+        if any(not re.fullmatch(r["regex"], name) for r in keep):
+            continue
+        if endpoint["port"] in ports:  # no such port on the pod: no target
+            out.append((endpoint["port"], endpoint["path"]))
+    return out
+
+
+def test_every_probe_and_scrape_asks_a_port_the_process_serves_that_path_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    docs = generated(registry())["services.yaml"]
+    config = docs[0]["data"]
+    for name, deployment in deployments(registry()).items():
+        box = container(deployment)
+        environ = {**config, **{e["name"]: e["value"] for e in box["env"] if "value" in e}}
+        serves = served(box["command"][-1], monkeypatch, environ)
+        ports = {p["name"]: p["containerPort"] for p in box["ports"]}
+        asked = [
+            (box[probe]["httpGet"]["port"], box[probe]["httpGet"]["path"])
+            for probe in ("startupProbe", "livenessProbe", "readinessProbe")
+        ]
+        for port, path in [*asked, *scraped(name, ports)]:
+            assert path in serves.get(ports[port], set()), (
+                f"{name}: {path} on its port {port} ({ports[port]}), which serves "
+                f"{sorted(serves.get(ports[port], set()))}"
+            )
+        assert any(path == "/metrics" for _, path in scraped(name, ports)), (
+            f"{name}: Prometheus scrapes no /metrics of it"
+        )
 
 
 def test_the_webhooks_delivery_may_call_public_https_hosts_only() -> None:

@@ -18,6 +18,7 @@ from singlewindow.events import AgencyVerdict, ClearanceStatus, Decision, Declar
 from singlewindow.kafka.consumer import PoisonMessage
 from singlewindow.kafka.deadletter import error_kind
 from singlewindow.kafka.watch import LagMeter
+from singlewindow.registry import agency_registry
 from singlewindow.settings import Settings
 from singlewindow.signing import SignatureError
 from singlewindow.testing import FakeBroker
@@ -234,3 +235,25 @@ def test_an_error_kind_is_the_class_a_poison_record_was_refused_for() -> None:
         assert error_kind(exc) == "SignatureError"
     assert error_kind(PoisonMessage("key is not the declaration id")) == "PoisonMessage"
     assert error_kind(ValueError("handler failed")) == "ValueError"
+
+
+async def test_the_lag_of_a_member_busy_with_batches_is_measured_after_each_batch() -> None:
+    """The agencies and the projector handle what they fetch as one batch: under load every
+    poll brings one, and the lag must follow it (not only when a poll comes back empty)."""
+    settings = factories.with_keys(Settings(), "customs")
+    group = agency_registry().get("customs").group
+    seen: list[float | None] = []
+
+    def assess(declaration: DeclarationSubmitted, now: object) -> AgencyVerdict:
+        labels = {"service": "customs", "group": group, "topic": DECLARATIONS, "partition": "0"}
+        seen.append(REGISTRY.get_sample_value("singlewindow_consumer_lag", labels))
+        return factories.verdict(declaration.declaration_id, "customs")
+
+    async with FakeBroker() as broker:
+        for n in range(250):  # a batch of 200 (max_poll_records), then 50
+            declaration = factories.declaration(f"D-{n:04d}")
+            await broker.publish(DECLARATIONS, declaration, signer=factories.SIGNING["intake"])
+        await broker.start(agency_service("customs", assess, settings, transport=broker))  # type: ignore[arg-type]
+        await broker.run_until_idle()
+    assert len(seen) == 250
+    assert seen[200] == 50  # measured once the first batch was done: 50 records behind
