@@ -92,11 +92,13 @@ async def test_one_declaration_is_one_trace_through_every_service_it_passes(
         assert process.line["attributes"]["messaging.kafka.message.key"] == declaration_id
         send = verdict_topics()[agency].name
         assert [c.line["name"] for c in process.children] == [f"send {send}"]
-    # the result in the span of an input the aggregator read; the projector's reading of it
+    # the result in the span of an input the aggregator read; its readers' spans below it
     [result] = named(nodes, "aggregator", f"send {RESULTS}", "PRODUCER")
     decided_by = parents[result.line["span_id"]]
     assert (decided_by.line["service"], decided_by.line["kind"]) == ("aggregator", "CONSUMER")
-    assert [(c.line["service"], c.line["name"]) for c in result.children] == [
-        ("projector", f"process {RESULTS}")
-    ]
+    # read by the projector, and by the webhooks' deliverer (whose span may not be written yet:
+    # it is no part of the flow the trace waits for)
+    readers = {(c.line["service"], c.line["name"]) for c in result.children}
+    assert ("projector", f"process {RESULTS}") in readers
+    assert readers <= {("projector", f"process {RESULTS}"), ("webhooks", f"process {RESULTS}")}
     assert all(n.line["status"] != "ERROR" for n in nodes)
