@@ -79,14 +79,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Header, Path, Query, Request
+from fastapi import FastAPI, Header, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.intake import errors, strictjson
-from services.intake.auth import Principal, challenge, unauthorized
+from services.intake.auth import challenge, unauthorized
+from services.intake.deps import Caller
 from services.intake.errors import Problem
 from services.intake.ratelimit import retry_after
 from services.intake.schema import (
@@ -117,6 +119,7 @@ from services.intake.service import (
     UnknownDeclaration,
     VersionTaken,
 )
+from services.intake.window import add_window
 from singlewindow import asyncapi, tracing
 from singlewindow.correlation import CorrelateRequests
 from singlewindow.health import Health
@@ -129,7 +132,7 @@ IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", min_length=1, max_length=128, pattern=r"^[\x20-\x7e]+$"),
 ]
-DeclarationId = Annotated[str, Path(min_length=1, max_length=64)]
+DeclarationId = Annotated[str, PathParam(min_length=1, max_length=64)]
 Wait = Annotated[
     float | None, Query(gt=0, le=30, description="seconds to wait for the status to move on")
 ]
@@ -137,28 +140,6 @@ Seen = Annotated[
     DeclarationState | None,
     Query(description="the status last seen: wait until it differs (default: an answer)"),
 ]
-_BEARER = HTTPBearer(
-    auto_error=False,  # no token: the service refuses it, with a problem document
-    bearerFormat="JWT",
-    description="a JWT from the configured issuer naming `sub` and the `usccs` it acts for",
-)
-Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
-
-
-def _service(request: Request) -> IntakeService:
-    service: IntakeService = request.app.state.intake
-    return service
-
-
-Service = Annotated[IntakeService, Depends(_service)]
-
-
-async def _caller(service: Service, credentials: Credentials) -> Principal:
-    """The dependency of every protected route: the verified principal, within its rate."""
-    return await service.authenticate(None if credentials is None else credentials.credentials)
-
-
-Caller = Annotated[Principal, Depends(_caller)]
 
 
 @dataclass(frozen=True)
@@ -167,6 +148,9 @@ class Exposure:
 
     docs: bool = False  # /docs, /redoc, /openapi.json
     metrics: bool = False  # /metrics
+    # a development issuer's directory: the web page offers a sign-in minting its tokens
+    # (``window``; local runs only, INTAKE_DEV_SIGNIN)
+    dev_issuer: Path | None = None
 
 
 # the problem type of each reason a declaration may not change
@@ -408,5 +392,6 @@ def create_app(
         move on from ``seen``, or, without it, for an answer."""
         return await service.status(principal, declaration_id, wait, seen and str(seen))
 
+    add_window(app, exposure.dev_issuer)  # the web page, the list and the status stream
     errors.document_schemas(app, DeclarationRequest, DocumentsRequest, WithdrawalRequest)
     return app

@@ -24,6 +24,10 @@ because the intake faces the Internet and both describe it to strangers: the API
 traffic volumes and error rates of traders' business); ``INTAKE_METRICS_PORT`` (0: none)
 serves the ops endpoints (``/metrics``, ``/livez``, ``/readyz``) on a port of their own for an
 internal scraper, as the other services do.
+``INTAKE_MAX_STREAMS`` (1000): status streams open at once (503 beyond).
+``INTAKE_DEV_SIGNIN`` (false): the web page offers a development sign-in that mints tokens
+from the development issuer (``devissuer``) whose ``INTAKE_JWKS_FILE`` is set; refused with
+``INTAKE_JWKS_URL`` (a real issuer: the page asks for one of its tokens). Local runs set it.
 For local runs, ``python -m services.intake.devissuer env`` prints a complete set. Read with
 ``singlewindow.settings.read_settings``: an invalid value is refused naming its variable.
 """
@@ -95,6 +99,10 @@ class IntakeSettings(TokenSettings):
     public_docs: bool = False
     public_metrics: bool = False
     metrics_port: Port = 0
+    max_streams: int = Field(1000, ge=1)  # status streams open at once; 503 beyond
+    # the web page's development sign-in: tokens minted by the development issuer whose
+    # JWKS file INTAKE_JWKS_FILE is (its private key beside it); local runs only
+    dev_signin: bool = False
 
 
 def _no_issuer(settings: TokenSettings) -> str:
@@ -172,6 +180,21 @@ def _verifier(settings: TokenSettings, make: Callable[..., V]) -> V:
         )
     except ValueError as exc:
         raise ConfigError(f"{v('jwt_algorithms')}: {exc}") from None
+
+
+def dev_issuer(settings: IntakeSettings) -> Path | None:
+    """The development issuer's directory the web page's sign-in mints tokens from
+    (``INTAKE_DEV_SIGNIN``), None when it is off; ConfigError when it is on without a local
+    issuer (a JWKS file with the private key beside it)."""
+    if not settings.dev_signin:
+        return None
+    path = settings.jwks_file
+    if path is None or not (path.parent / "private-key.pem").is_file():
+        raise ConfigError(
+            "INTAKE_DEV_SIGNIN needs the development issuer: INTAKE_JWKS_FILE its jwks.json, "
+            "with its private key beside it (`python -m services.intake.devissuer env`)"
+        )
+    return path.parent
 
 
 def id_secret(settings: TokenSettings) -> bytes:
