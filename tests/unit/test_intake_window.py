@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+import re
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,12 @@ import httpx
 import pytest
 
 from services.intake import devissuer
-from services.intake.api import Limits
-from services.intake.window import CSP
+from services.intake.api import Exposure, Limits
+from services.intake.auth import FileKeys, JwtVerifier
+from services.intake.schema import DeclarationState
+from services.intake.window import CSP, WEB
 from singlewindow.events import DeclarationType
+from singlewindow.readmodel import apply
 from tests import factories
 from tests.unit.intake_tokens import USCC_A, USCC_B
 from tests.unit.test_intake_api import ISSUER, Intake, intake, named, problem, running
@@ -35,8 +39,6 @@ def lodged_at(intake: Intake, declaration_id: str, minutes: int, uscc: str = USC
         submitted_at=factories.T0 + timedelta(minutes=minutes),
         declarant=factories.declaration().declarant.model_copy(update={"uscc": uscc}),
     )
-    from singlewindow.readmodel import apply
-
     intake.read_model.put(apply(None, declared))
 
 
@@ -160,14 +162,6 @@ async def lodge(served: Served) -> str:
     assert response.status_code == 202
     served.project(served.intake.publisher.events[-1])
     return str(response.json()["declaration_id"])
-
-
-def stream_of(
-    served: Served, declaration_id: str, headers: dict[str, str] | None = None
-) -> Callable[[], Any]:
-    client = httpx.AsyncClient(base_url=served.url, headers={**ISSUER.auth(), **(headers or {})})
-    url = f"/v1/declarations/{declaration_id}/events"
-    return lambda: client.stream("GET", url, timeout=10)
 
 
 async def test_the_stream_sends_the_view_then_every_change_live(served: Served) -> None:
@@ -326,14 +320,10 @@ async def test_the_development_sign_in_is_offered_only_when_enabled(tmp_path: Pa
         assert (await closed.bare.get("/app/config.json")).json() == {"dev_signin": False}
         problem(await closed.bare.post("/v1/dev/token", json={"uscc": USCC_A}), 404)
     issuer = tmp_path / "issuer"
-    from services.intake.auth import FileKeys, JwtVerifier
-
     devissuer.ensure_keys(issuer)
     verifier = JwtVerifier(
         FileKeys(issuer / devissuer.JWKS), issuer=devissuer.ISSUER, audience=devissuer.AUDIENCE
     )
-    from services.intake.api import Exposure
-
     async with running(exposure=Exposure(dev_issuer=issuer), verifier=verifier) as local:
         assert (await local.bare.get("/app/config.json")).json() == {"dev_signin": True}
         signed = await local.bare.post("/v1/dev/token", json={"uscc": USCC_A})
@@ -360,20 +350,22 @@ async def test_the_page_is_served_with_a_strict_content_security_policy(intake: 
     problem(await intake.bare.get("/app/nothing.js"), 404)
 
 
-def test_both_languages_have_every_string() -> None:
-    from services.intake.window import WEB
+def test_the_example_is_the_declaration_the_tests_lodge() -> None:
+    assert json.loads((WEB / "example.json").read_text()) == valid_body()
 
+
+def test_both_languages_have_every_string() -> None:
     english = json.loads((WEB / "i18n" / "en.json").read_text())
     chinese = json.loads((WEB / "i18n" / "zh.json").read_text())
     assert english.keys() == chinese.keys()
     used = set()
-    import re
-
     for name in ("index.html", "app.js"):
         text = (WEB / name).read_text()
         used |= set(re.findall(r'data-i18n(?:-[a-z]+)?="([a-z0-9_.]+)"', text))
         used |= set(re.findall(r"\bt\(\"([a-z0-9_.]+)\"", text))
     assert used and used <= english.keys(), used - english.keys()
+    statuses = {f"status.{s}" for s in DeclarationState}
+    assert statuses <= english.keys()  # every status the list and the page show
 
 
 __all__ = ["intake"]  # the fixture, imported
