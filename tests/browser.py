@@ -140,6 +140,10 @@ class WindowPage:
         await self.page.locator("#detail-status").get_by_text(pattern).wait_for(timeout=timeout_ms)
         return await self.status()
 
+    async def wait_for_status_code(self, status: str) -> None:
+        """Until the page shows ``status`` (the API's code, whatever the language)."""
+        await self.page.locator(f"#detail-status .s-{status}").wait_for()
+
     async def listed(self) -> list[str]:
         """The ids in the list of one's declarations."""
         loads = await self.page.locator("#list").get_attribute("data-loads") or "0"

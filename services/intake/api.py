@@ -50,6 +50,10 @@ and ``rate_burst``) that every submission and every read takes from: 429 with
   versions (``no-versions``), when the status database does not show the version lodged last
   yet (``not-yet-visible``, with ``Retry-After``), or when another request made the same
   version first (``version-taken``). ``Idempotency-Key`` works as on POST.
+- the trader's window (``window``): the list of one's declarations (``GET
+  /v1/declarations``), the status stream (``GET /v1/declarations/{id}/events``, Server-Sent
+  Events), a dry-run validation, the code lists and the tariff lookup, and the web page
+  (``/app/``), with a development sign-in only with ``Exposure.dev_issuer``.
 - ``GET /livez``, ``/healthz`` (its alias) and ``/readyz`` (open: the process's
   :class:`~singlewindow.health.Health`, :mod:`singlewindow.web`); ``/docs``, ``/redoc``,
   ``/openapi.json`` and the event contract ``/asyncapi.json`` (AsyncAPI 3.0,

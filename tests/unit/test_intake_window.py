@@ -18,6 +18,7 @@ import pytest
 from services.intake import devissuer
 from services.intake.api import Exposure, Limits
 from services.intake.auth import FileKeys, JwtVerifier
+from services.intake.config import ConfigError, IntakeSettings, dev_issuer
 from services.intake.schema import DeclarationState
 from services.intake.window import CSP, WEB
 from singlewindow.events import DeclarationType
@@ -168,7 +169,7 @@ async def test_the_stream_sends_the_view_then_every_change_live(served: Served) 
     declaration_id = await lodge(served)
     url = f"/v1/declarations/{declaration_id}/events"
     async with (
-        httpx.AsyncClient(base_url=served.url, headers=ISSUER.auth()) as client,
+        httpx.AsyncClient(base_url=served.url, headers=ISSUER.auth(), timeout=30) as client,
         client.stream("GET", url, timeout=10) as response,
     ):
         assert response.status_code == 200
@@ -189,7 +190,7 @@ async def test_last_event_id_resumes_without_resending_what_the_client_has(
 ) -> None:
     declaration_id = await lodge(served)
     url = f"/v1/declarations/{declaration_id}/events"
-    async with httpx.AsyncClient(base_url=served.url, headers=ISSUER.auth()) as client:
+    async with httpx.AsyncClient(base_url=served.url, headers=ISSUER.auth(), timeout=30) as client:
         async with client.stream("GET", url, headers={"Last-Event-ID": "1"}) as response:
             lines = response.aiter_lines()
             waiting = asyncio.ensure_future(read_events(lines, 1))
@@ -207,7 +208,7 @@ async def test_last_event_id_resumes_without_resending_what_the_client_has(
 
 async def test_anothers_declaration_has_no_stream_as_it_has_no_status(served: Served) -> None:
     declaration_id = await lodge(served)
-    async with httpx.AsyncClient(base_url=served.url, headers=OTHER) as client:
+    async with httpx.AsyncClient(base_url=served.url, headers=OTHER, timeout=30) as client:
         theirs = await client.get(f"/v1/declarations/{declaration_id}/events")
         unknown = await client.get("/v1/declarations/DEC-NOPE/events")
         status = await client.get(f"/v1/declarations/{declaration_id}")
@@ -224,7 +225,7 @@ async def test_a_quiet_stream_sends_keep_alive_comments() -> None:
         declaration_id = await lodge(it)
         url = f"/v1/declarations/{declaration_id}/events"
         async with (
-            httpx.AsyncClient(base_url=it.url, headers=ISSUER.auth()) as client,
+            httpx.AsyncClient(base_url=it.url, headers=ISSUER.auth(), timeout=30) as client,
             client.stream("GET", url, timeout=10) as response,
         ):
             events = await read_events(response.aiter_lines(), 3)
@@ -239,7 +240,7 @@ async def test_streams_are_bounded_and_give_their_place_back() -> None:
     async with serving(Limits(poll_interval=0.02, rate_burst=1000, max_streams=1)) as it:
         declaration_id = await lodge(it)
         url = f"/v1/declarations/{declaration_id}/events"
-        async with httpx.AsyncClient(base_url=it.url, headers=ISSUER.auth()) as client:
+        async with httpx.AsyncClient(base_url=it.url, headers=ISSUER.auth(), timeout=30) as client:
             async with client.stream("GET", url) as first:
                 await read_events(first.aiter_lines(), 1)
                 refused = await client.get(url)
@@ -261,7 +262,7 @@ async def test_stopping_the_intake_ends_its_streams() -> None:
     async with serving() as it:
         declaration_id = await lodge(it)
         url = f"/v1/declarations/{declaration_id}/events"
-        client = httpx.AsyncClient(base_url=it.url, headers=ISSUER.auth())
+        client = httpx.AsyncClient(base_url=it.url, headers=ISSUER.auth(), timeout=30)
 
         async def follow() -> None:
             async with client.stream("GET", url, timeout=30) as response:
@@ -369,3 +370,19 @@ def test_both_languages_have_every_string() -> None:
 
 
 __all__ = ["intake"]  # the fixture, imported
+
+
+def test_the_development_sign_in_needs_the_development_issuer(tmp_path: Path) -> None:
+    """INTAKE_DEV_SIGNIN mints with the key beside INTAKE_JWKS_FILE: none there (a real
+    issuer's JWKS, or a JWKS URL), the intake refuses to start, saying why."""
+    issuer = tmp_path / "issuer"
+    devissuer.ensure_keys(issuer)
+    local = IntakeSettings(dev_signin=True, jwks_file=issuer / devissuer.JWKS)
+    assert dev_issuer(local) == issuer
+    assert dev_issuer(IntakeSettings(jwks_file=issuer / devissuer.JWKS)) is None  # off
+    (tmp_path / "real").mkdir()
+    with pytest.raises(ConfigError, match="INTAKE_DEV_SIGNIN"):
+        dev_issuer(IntakeSettings(dev_signin=True, jwks_file=tmp_path / "real" / "jwks.json"))
+    with pytest.raises(ConfigError, match="INTAKE_DEV_SIGNIN"):
+        dev_issuer(IntakeSettings(dev_signin=True, jwks_url="https://issuer.example/jwks"))
+    assert devissuer.local_intake_env(issuer, tmp_path / "id")["INTAKE_DEV_SIGNIN"] == "true"
