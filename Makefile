@@ -17,7 +17,7 @@ STACK := $(PY) deploy/local/stack.py
 AS_ADMIN := [ -n "$$KAFKA_BOOTSTRAP_SERVERS" ] || { set -a; . "$${SW_LOCAL_VAR:-var}/credentials/admin.env"; set +a; };
 PYTEST_ARGS ?=
 
-.PHONY: help venv up down status clean lint test run demo bench chaos-long schemas-release asyncapi
+.PHONY: help venv up down status clean lint test run demo bench chaos-long schemas-release asyncapi browser screenshots
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -54,13 +54,24 @@ lint: venv ## ruff on everything, mypy (strict) on the shared package and the CL
 	$(PY) -m deploy.k8s.manifests --check
 	$(PY) -m deploy.monitoring.generate --check
 
-test: venv promtool ## the whole test suite on the real broker and database; stops what it started
+# Debian's Chromium (and a CJK font) for the browser tests, installed when missing (as root, or
+# through sudo): Playwright drives it; Playwright's own browser download is never used
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser: ## Debian's headless Chromium for the trader's window tests (installed when missing)
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium fonts-wqy-zenhei; }
+
+screenshots: venv browser ## the README's pictures of the trader's window (docs/window/*.png)
+	SW_SCREENSHOTS=docs/window $(PY) -m pytest -q tests/unit/test_window_browser.py
+
+test: venv promtool browser ## the whole test suite on the real broker and database; stops what it started
 	@mkdir -p var
 	$(STACK) up --record var/test-started
 	($(AS_ADMIN) $(PY) -m pytest $(PYTEST_ARGS)); rc=$$?; \
 	  $(STACK) down --recorded var/test-started; exit $$rc
 
 run: up ## the whole platform, locally: Kafka, FerretDB and every service (Ctrl-C stops them)
+	@echo "window:   http://$${INTAKE_HOST:-127.0.0.1}:$${INTAKE_PORT:-8000}/ (the trader's web page; development sign-in)"
 	@echo "API docs: http://$${INTAKE_HOST:-127.0.0.1}:$${INTAKE_PORT:-8000}/docs"
 	@echo "metrics:  http://$${INTAKE_HOST:-127.0.0.1}:$${INTAKE_PORT:-8000}/metrics (intake)," \
 	  "http://127.0.0.1:<port>/metrics for each agency (agencies.toml), 9104 aggregator, 9105 projector, 9107 bank, 9108 inspection, 9109 gate, 9110 webhooks;" \

@@ -255,6 +255,12 @@ def _table(filename: str) -> dict[str, dict[str, str]]:
     return {row[key]: row for row in reader}
 
 
+def code_table(filename: str) -> list[dict[str, str]]:
+    """The rows of a shipped code list (a CSV of ``singlewindow/data``), in its order: what
+    a form's pickers offer, the very lists the validators check against."""
+    return list(_table(filename).values())
+
+
 def _in_list(code: str, name: str, length: int, alphabet: str, filename: str) -> str:
     code = _require(code, name, length, alphabet)
     if code not in _table(filename):

@@ -49,6 +49,14 @@ join give it withdrawals, payments or findings, which are ignored if one ever co
 earliest passed), in the order passed. A gate-out changes nothing else in the document (the
 status stays the release's), and nothing else changes them, so the document stays a pure
 function of the set of its events. The key is there only once a gate-out is in.
+
+``revision``: how many times the document changed, on every document (one that predates it
+counts from 0): each event that changes anything else adds one, a duplicate adds nothing. It
+is what the status stream's event ids are (``GET /v1/declarations/{id}/events``: a client
+resumes from the revision it has), so it only ever grows. It is the one key that depends on
+the order the events were folded in (a later copy of a verdict read before the earlier one
+is two changes, not one): everything else is a function of the set of events, and a rebuild
+compares documents without it (:mod:`services.audit.readmodel_rebuild`).
 """
 
 from __future__ import annotations
@@ -110,7 +118,27 @@ def _earliest(current: Doc | None, new: Doc, time: str, tiebreak: str) -> Doc:
 
 
 def apply(doc: Doc | None, event: Event) -> Doc:
-    """The document after one event (pure; the input is not modified)."""
+    """The document after one event (pure; the input is not modified), its ``revision`` one
+    more than the input's if anything else changed (:func:`revised`)."""
+    return revised(doc, _fold(doc, event))
+
+
+def revised(before: Doc | None, after: Doc) -> Doc:
+    """``after`` with its ``revision``: the input's (``before``'s; 0 when it has none) if
+    nothing else changed, else one more. A duplicate changes nothing, so it bumps nothing."""
+    if before is None or after != before:  # ``after`` carries ``before``'s revision
+        after["revision"] = int((before or {}).get("revision") or 0) + 1
+    return after
+
+
+def content_of(doc: Doc) -> Doc:
+    """The document without its ``revision``: what two folds of the same events in other
+    orders agree on."""
+    return {key: value for key, value in doc.items() if key != "revision"}
+
+
+def _fold(doc: Doc | None, event: Event) -> Doc:
+    """The document after one event, its revision not counted yet."""
     doc = {**new_document(event.declaration_id), **(doc or {})}
     data = event.model_dump(mode="json", exclude={"signature"})  # signatures stay on the log
     if isinstance(event, GateOut):  # a fact beside the rest, whatever the declaration's kind

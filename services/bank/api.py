@@ -55,8 +55,9 @@ from services.bank.payments import (
 )
 from services.intake import api as intake_api
 from services.intake import errors, strictjson
-from services.intake.api import Credentials, IdempotencyKey
+from services.intake.api import IdempotencyKey
 from services.intake.auth import Principal, challenge
+from services.intake.deps import Credentials
 from services.intake.errors import Problem
 from services.intake.service import Refused
 from singlewindow.health import Health

@@ -18,7 +18,13 @@ from pydantic import ValidationError
 from services.intake.adapters import KafkaPublisher, MongoIdempotencyStore, MongoReadModel
 from services.intake.api import Exposure, IntakeService, Limits, create_app
 from services.intake.auth import JwtVerifier
-from services.intake.config import ConfigError, IntakeSettings, build_verifier, id_secret
+from services.intake.config import (
+    ConfigError,
+    IntakeSettings,
+    build_verifier,
+    dev_issuer,
+    id_secret,
+)
 from services.intake.server import IntakeProcess, http_server
 from services.intake.webhooks import WebhookRegistry
 from services.webhooks.destinations import DestinationPolicy
@@ -74,29 +80,28 @@ def intake_process(
             DestinationPolicy(own.webhook_allow_loopback, own.webhook_allow_private),
             max_per_subject=own.max_webhooks,
         )
-    app = create_app(
-        IntakeService(
-            publisher,
-            MongoReadModel(database[COLLECTION]),
-            MongoIdempotencyStore(database["idempotency_keys"]),
-            verifier=verifier,
-            id_secret=secret,
-            limits=Limits(
-                rate_per_second=own.rate_per_second,
-                rate_burst=own.rate_burst,
-                max_submissions=own.max_submissions,
-                change_after_release_days=own.change_after_release_days,
-            ),
-            after_claim=kill_after_claim(own.fault_kill_after_claim),
+    service = IntakeService(
+        publisher,
+        MongoReadModel(database[COLLECTION]),
+        MongoIdempotencyStore(database["idempotency_keys"]),
+        verifier=verifier,
+        id_secret=secret,
+        limits=Limits(
+            rate_per_second=own.rate_per_second,
+            rate_burst=own.rate_burst,
+            max_submissions=own.max_submissions,
+            change_after_release_days=own.change_after_release_days,
+            max_streams=own.max_streams,
         ),
-        Exposure(docs=own.public_docs, metrics=own.public_metrics),
-        health,
-        webhooks,
+        after_claim=kill_after_claim(own.fault_kill_after_claim),
     )
+    exposure = Exposure(own.public_docs, own.public_metrics, dev_issuer(own))
+    app = create_app(service, exposure, health, webhooks)
     return IntakeProcess(
         http_server(app, own.host, own.port),
         producer,
         closing=(publisher.close, producer.stop, client.close),
+        stopping=(service.closing,),
     )
 
 
@@ -105,6 +110,7 @@ if __name__ == "__main__":
     try:
         own = read_settings(IntakeSettings)
         verifier, secret = trust(own)
+        dev_issuer(own)  # checked before anything starts
         signer = signing_key(get_settings())
         keys = None if own.webhook_keys_file is None else load_keys(own.webhook_keys_file)
     except (ConfigError, SettingsError, ValidationError, SignatureError, WebhookKeyError) as exc:

@@ -15,10 +15,13 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from services.intake.ports import (
     Claim,
+    Head,
     IdempotencyUnavailable,
+    Page,
     Published,
     PublishUnavailable,
     ReadModelUnavailable,
+    head_of,
 )
 from singlewindow.db import find_by_ids
 from singlewindow.events import DeclarationSubmitted
@@ -145,10 +148,32 @@ class MongoReadModel:
             return None  # verdicts without a declaration (never submitted) are no declaration
         return doc
 
-    async def statuses(self, ids: Collection[str]) -> dict[str, str]:
+    async def heads(self, ids: Collection[str]) -> dict[str, Head]:
         try:
-            docs = await find_by_ids(self.collection, ids, {"status": 1})
-            return {key: str(doc.get("status")) for key, doc in docs.items()}
+            docs = await find_by_ids(self.collection, ids, {"status": 1, "revision": 1})
+            return {key: head_of(doc) for key, doc in docs.items()}
+        except PyMongoError as exc:
+            raise ReadModelUnavailable(str(exc)) from exc
+
+    async def lodged_by(
+        self, usccs: Collection[str], status: str | None, limit: int, after: Page | None
+    ) -> list[Doc]:
+        """One query, newest first. FerretDB v1 (SQLite) pushes down only ``_id`` equality:
+        there it scans the collection; on MongoDB an index on (``declaration.declarant.uscc``,
+        ``declaration.submitted_at``, ``_id``) serves it."""
+        query: Doc = {"declaration.declarant.uscc": {"$in": sorted(usccs)}}
+        if status is not None:
+            query["status"] = status
+        if after is not None:
+            at = "declaration.submitted_at"
+            query["$or"] = [
+                {at: {"$lt": after.submitted_at}},
+                {at: after.submitted_at, "_id": {"$lt": after.declaration_id}},
+            ]
+        order = [("declaration.submitted_at", pymongo.DESCENDING), ("_id", pymongo.DESCENDING)]
+        try:
+            cursor = self.collection.find(query).sort(order).limit(limit)
+            return [doc async for doc in cursor]
         except PyMongoError as exc:
             raise ReadModelUnavailable(str(exc)) from exc
 

@@ -50,6 +50,10 @@ and ``rate_burst``) that every submission and every read takes from: 429 with
   versions (``no-versions``), when the status database does not show the version lodged last
   yet (``not-yet-visible``, with ``Retry-After``), or when another request made the same
   version first (``version-taken``). ``Idempotency-Key`` works as on POST.
+- the trader's window (``window``): the list of one's declarations (``GET
+  /v1/declarations``), the status stream (``GET /v1/declarations/{id}/events``, Server-Sent
+  Events), a dry-run validation, the code lists and the tariff lookup, and the web page
+  (``/app/``), with a development sign-in only with ``Exposure.dev_issuer``.
 - ``GET /livez``, ``/healthz`` (its alias) and ``/readyz`` (open: the process's
   :class:`~singlewindow.health.Health`, :mod:`singlewindow.web`); ``/docs``, ``/redoc``,
   ``/openapi.json`` and the event contract ``/asyncapi.json`` (AsyncAPI 3.0,
@@ -79,14 +83,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Header, Path, Query, Request
+from fastapi import FastAPI, Header, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.intake import errors, strictjson
-from services.intake.auth import Principal, challenge, unauthorized
+from services.intake.auth import challenge, unauthorized
+from services.intake.deps import Caller, caller
 from services.intake.errors import Problem
 from services.intake.ratelimit import retry_after
 from services.intake.schema import (
@@ -118,6 +124,7 @@ from services.intake.service import (
     VersionTaken,
 )
 from services.intake.webhooks import WebhookRegistry, webhook_routes
+from services.intake.window import add_window
 from singlewindow import asyncapi, tracing
 from singlewindow.correlation import CorrelateRequests
 from singlewindow.health import Health
@@ -130,7 +137,7 @@ IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", min_length=1, max_length=128, pattern=r"^[\x20-\x7e]+$"),
 ]
-DeclarationId = Annotated[str, Path(min_length=1, max_length=64)]
+DeclarationId = Annotated[str, PathParam(min_length=1, max_length=64)]
 Wait = Annotated[
     float | None, Query(gt=0, le=30, description="seconds to wait for the status to move on")
 ]
@@ -138,28 +145,6 @@ Seen = Annotated[
     DeclarationState | None,
     Query(description="the status last seen: wait until it differs (default: an answer)"),
 ]
-_BEARER = HTTPBearer(
-    auto_error=False,  # no token: the service refuses it, with a problem document
-    bearerFormat="JWT",
-    description="a JWT from the configured issuer naming `sub` and the `usccs` it acts for",
-)
-Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
-
-
-def _service(request: Request) -> IntakeService:
-    service: IntakeService = request.app.state.intake
-    return service
-
-
-Service = Annotated[IntakeService, Depends(_service)]
-
-
-async def _caller(service: Service, credentials: Credentials) -> Principal:
-    """The dependency of every protected route: the verified principal, within its rate."""
-    return await service.authenticate(None if credentials is None else credentials.credentials)
-
-
-Caller = Annotated[Principal, Depends(_caller)]
 
 
 @dataclass(frozen=True)
@@ -168,6 +153,9 @@ class Exposure:
 
     docs: bool = False  # /docs, /redoc, /openapi.json
     metrics: bool = False  # /metrics
+    # a development issuer's directory: the web page offers a sign-in minting its tokens
+    # (``window``; local runs only, INTAKE_DEV_SIGNIN)
+    dev_issuer: Path | None = None
 
 
 # the problem type of each reason a declaration may not change
@@ -414,6 +402,7 @@ def create_app(
         return await service.status(principal, declaration_id, wait, seen and str(seen))
 
     if webhooks is not None:
-        app.include_router(webhook_routes(webhooks, _caller))
+        app.include_router(webhook_routes(webhooks, caller))
+    add_window(app, exposure.dev_issuer)  # the web page, the list and the status stream
     errors.document_schemas(app, DeclarationRequest, DocumentsRequest, WithdrawalRequest)
     return app

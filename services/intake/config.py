@@ -29,6 +29,10 @@ Webhooks (``/v1/webhooks``, :mod:`services.intake.webhooks`): served only when
 ``WEBHOOKS_KEYS_FILE``; without it the routes answer 404); ``INTAKE_WEBHOOK_ALLOW_LOOPBACK``
 and ``INTAKE_WEBHOOK_ALLOW_PRIVATE`` (false) widen the URLs accepted as the delivery
 service's settings do; ``INTAKE_MAX_WEBHOOKS`` (10) per subject.
+``INTAKE_MAX_STREAMS`` (1000): status streams open at once (503 beyond).
+``INTAKE_DEV_SIGNIN`` (false): the web page offers a development sign-in that mints tokens
+from the development issuer (``devissuer``) whose ``INTAKE_JWKS_FILE`` is set; refused with
+``INTAKE_JWKS_URL`` (a real issuer: the page asks for one of its tokens). Local runs set it.
 For local runs, ``python -m services.intake.devissuer env`` prints a complete set. Read with
 ``singlewindow.settings.read_settings``: an invalid value is refused naming its variable.
 """
@@ -106,6 +110,10 @@ class IntakeSettings(TokenSettings):
     webhook_allow_loopback: bool = False
     webhook_allow_private: bool = False
     max_webhooks: int = Field(10, ge=1, le=1000)  # per subject
+    max_streams: int = Field(1000, ge=1)  # status streams open at once; 503 beyond
+    # the web page's development sign-in: tokens minted by the development issuer whose
+    # JWKS file INTAKE_JWKS_FILE is (its private key beside it); local runs only
+    dev_signin: bool = False
 
 
 def _no_issuer(settings: TokenSettings) -> str:
@@ -183,6 +191,21 @@ def _verifier(settings: TokenSettings, make: Callable[..., V]) -> V:
         )
     except ValueError as exc:
         raise ConfigError(f"{v('jwt_algorithms')}: {exc}") from None
+
+
+def dev_issuer(settings: IntakeSettings) -> Path | None:
+    """The development issuer's directory the web page's sign-in mints tokens from
+    (``INTAKE_DEV_SIGNIN``), None when it is off; ConfigError when it is on without a local
+    issuer (a JWKS file with the private key beside it)."""
+    if not settings.dev_signin:
+        return None
+    path = settings.jwks_file
+    if path is None or not (path.parent / "private-key.pem").is_file():
+        raise ConfigError(
+            "INTAKE_DEV_SIGNIN needs the development issuer: INTAKE_JWKS_FILE its jwks.json, "
+            "with its private key beside it (`python -m services.intake.devissuer env`)"
+        )
+    return path.parent
 
 
 def id_secret(settings: TokenSettings) -> bytes:

@@ -224,11 +224,13 @@ def local_intake_env(
     directory: Path = DEFAULT_DIR, id_secret_file: Path = DEFAULT_ID_SECRET
 ) -> dict[str, str]:
     """The intake's environment for a local run, the credentials created if needed: this
-    issuer, the id secret file, docs and metrics open."""
+    issuer, the id secret file, docs and metrics open, the web page's sign-in with this
+    issuer's tokens."""
     return {
         **local_token_env("INTAKE_", directory, id_secret_file),
         "INTAKE_PUBLIC_DOCS": "true",
         "INTAKE_PUBLIC_METRICS": "true",
+        "INTAKE_DEV_SIGNIN": "true",
     }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from singlewindow.events import DeclarationSubmitted, DeclarationWithdrawn
 
@@ -54,14 +54,38 @@ class Publisher(Protocol):
         ...
 
 
+class Head(NamedTuple):
+    """Where a declaration's document is: its status, and its revision (how many times it
+    changed: ``singlewindow.readmodel``; 0 for a document written before revisions)."""
+
+    status: str
+    revision: int
+
+
+class Page(NamedTuple):
+    """Where a listing goes on: after the declaration lodged at ``submitted_at`` with id
+    ``declaration_id`` (the listing is newest first: ``submitted_at``, then the id, down)."""
+
+    submitted_at: str
+    declaration_id: str
+
+
 class ReadModel(Protocol):
     async def get(self, declaration_id: str) -> dict[str, Any] | None:
         """The read-model document of a declaration (``singlewindow.readmodel``), or None if
         there is none or it holds no declaration (verdicts of a never-submitted id)."""
         ...
 
-    async def statuses(self, ids: Collection[str]) -> dict[str, str]:
-        """The status of each of these ids the read model holds (one query for many)."""
+    async def heads(self, ids: Collection[str]) -> dict[str, Head]:
+        """The head of each of these ids the read model holds (one query for many)."""
+        ...
+
+    async def lodged_by(
+        self, usccs: Collection[str], status: str | None, limit: int, after: Page | None
+    ) -> list[dict[str, Any]]:
+        """At most ``limit`` documents whose declarant is one of ``usccs`` (in ``status``,
+        if given), newest first (the declaration's ``submitted_at``, then ``_id``,
+        descending), those after ``after`` only."""
         ...
 
 
@@ -96,7 +120,7 @@ class InMemoryPublisher:
 
 
 class InMemoryReadModel:
-    """Read-model documents by ``_id``; ``queries`` counts statuses calls."""
+    """Read-model documents by ``_id``; ``queries`` counts heads calls."""
 
     def __init__(self) -> None:
         self.documents: dict[str, dict[str, Any]] = {}
@@ -106,15 +130,42 @@ class InMemoryReadModel:
         self.documents[document["_id"]] = document
 
     def set_status(self, declaration_id: str, status: str) -> None:
-        self.documents[declaration_id] = {**self.documents[declaration_id], "status": status}
+        """A change of the document, as the projector makes one: its revision one more."""
+        document = self.documents[declaration_id]
+        revision = int(document.get("revision") or 0) + 1
+        self.documents[declaration_id] = {**document, "status": status, "revision": revision}
 
     async def get(self, declaration_id: str) -> dict[str, Any] | None:
         document = self.documents.get(declaration_id)
         return document if document and document.get("declaration") else None
 
-    async def statuses(self, ids: Collection[str]) -> dict[str, str]:
+    async def heads(self, ids: Collection[str]) -> dict[str, Head]:
         self.queries += 1
-        return {i: self.documents[i]["status"] for i in ids if i in self.documents}
+        return {i: head_of(self.documents[i]) for i in ids if i in self.documents}
+
+    async def lodged_by(
+        self, usccs: Collection[str], status: str | None, limit: int, after: Page | None
+    ) -> list[dict[str, Any]]:
+        found = [
+            (page_of(d), d)
+            for d in self.documents.values()
+            if d.get("declaration")
+            and (d["declaration"].get("declarant") or {}).get("uscc") in usccs
+            and (status is None or d.get("status") == status)
+        ]
+        found.sort(key=lambda row: row[0], reverse=True)
+        return [d for page, d in found if after is None or page < after][:limit]
+
+
+def head_of(document: dict[str, Any]) -> Head:
+    """The head of a read-model document."""
+    return Head(str(document.get("status")), int(document.get("revision") or 0))
+
+
+def page_of(document: dict[str, Any]) -> Page:
+    """Where a document is in a listing (its declaration's ``submitted_at``, its id)."""
+    declared = document.get("declaration") or {}
+    return Page(str(declared.get("submitted_at") or ""), str(document["_id"]))
 
 
 class InMemoryIdempotencyStore:

@@ -53,16 +53,19 @@ class Producer(Protocol):
 
 class IntakeProcess:
     """The intake as a ``runtime.Service``: ``server`` serves the app; ``producer`` starts
-    in the background; ``closing`` (the adapters' close and stop) are awaited in order once
-    the server stopped."""
+    in the background; ``stopping`` are called when it is told to stop (the status streams
+    end: the graceful shutdown waits for every response); ``closing`` (the adapters' close
+    and stop) are awaited in order once the server stopped."""
 
     def __init__(
         self,
         server: uvicorn.Server,
         producer: Producer,
         closing: Sequence[Callable[[], Awaitable[None]]] = (),
+        stopping: Sequence[Callable[[], None]] = (),
     ) -> None:
         self.server, self.producer, self.closing = server, producer, closing
+        self.stopping = stopping
         self._stopping = asyncio.Event()
         self._starting: asyncio.Task[None] | None = None
 
@@ -83,5 +86,7 @@ class IntakeProcess:
 
     async def stop(self) -> None:
         """Stop accepting connections; :meth:`run` returns once the requests in flight are
-        answered (uvicorn's graceful shutdown)."""
+        answered (uvicorn's graceful shutdown), the endless ones (streams) ended first."""
+        for stop in self.stopping:
+            stop()
         self.server.should_exit = True

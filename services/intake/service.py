@@ -67,6 +67,8 @@ from services.intake.auth import (
     TokenVerifier,
     Verifier,
 )
+from services.intake.errors import Problem
+from services.intake.listing import BadCursor, listing, page_from
 from services.intake.ports import (
     Claim,
     IdempotencyStore,
@@ -91,6 +93,7 @@ from services.intake.schema import (
     DocumentsRequest,
     WithdrawalRequest,
 )
+from services.intake.streams import Stream, Streams, TooManyStreams, Unreadable
 from services.intake.traderview import declarant_of, trader_view
 from services.intake.waiters import TooManyWaiters, Waiters
 from singlewindow import correlation
@@ -121,6 +124,10 @@ class Limits:
     # approval): well within the aggregator's retention of a released life (60 days), so
     # that the change never reaches a life already dropped
     change_after_release_days: float = 30.0
+    # status streams (GET /v1/declarations/{id}/events) open at once; 503 beyond
+    max_streams: int = 1000
+    stream_keep_alive: float = 15.0  # seconds without an event before a keep-alive comment
+    stream_lifetime: float = 600.0  # seconds; then the client reconnects (token checked again)
 
 
 class Refused(Exception):
@@ -390,6 +397,12 @@ async def authenticate(verifier: TokenVerifier[P], token: str | None) -> P:
         raise Unavailable("the token issuer's keys are unavailable", "issuer-keys") from exc
 
 
+def view_of(document: dict[str, Any]) -> dict[str, Any]:
+    """The body ``GET /v1/declarations/{id}`` answers for a read-model document."""
+    status = DeclarationStatus.model_validate(trader_view(document))
+    return status.model_dump(mode="json", exclude_unset=True)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -433,6 +446,13 @@ class IntakeService:
         self.waiters = Waiters(
             read_model, max_waiters=limits.max_waiters, interval=limits.poll_interval
         )
+        self.streams = Streams(
+            self.waiters,
+            max_streams=limits.max_streams,
+            keep_alive=limits.stream_keep_alive,
+            lifetime=limits.stream_lifetime,
+            monotonic=monotonic,
+        )
         self.in_flight: set[str] = set()  # scoped idempotency keys being processed here
         self.submitting = asyncio.Semaphore(limits.max_submissions)
 
@@ -440,7 +460,13 @@ class IntakeService:
         """Start the shared long-poll loop (it also starts with the first waiter)."""
         self.waiters.start()
 
+    def closing(self) -> None:
+        """The process is stopping: end the status streams (a graceful shutdown waits for
+        every response to end)."""
+        self.streams.close()
+
     async def stop(self) -> None:
+        self.closing()
         await self.waiters.stop()
 
     async def authenticate(self, token: str | None) -> Principal:
@@ -503,6 +529,47 @@ class IntakeService:
         except TooManyWaiters as exc:
             raise Unavailable("too many requests are waiting", "too-many-waiters") from exc
         return await self._read(principal, declaration_id)
+
+    async def declarations(
+        self, principal: Principal, status: str | None, limit: int, after: str | None
+    ) -> dict[str, Any]:
+        """A page of the principal's declarations (those of the declarants it acts for),
+        newest first (:mod:`services.intake.listing`).
+
+        Raises Problem 422 for a cursor this listing did not give, Unavailable when the read
+        model cannot answer."""
+        try:
+            page = None if after is None else page_from(after)
+        except BadCursor as exc:
+            raise Problem(422, str(exc), kind="invalid-cursor") from None
+        try:
+            docs = await self.read_model.lodged_by(principal.usccs, status, limit + 1, page)
+        except ReadModelUnavailable as exc:
+            raise Unavailable("the status database is unavailable", "read-model") from exc
+        return listing(docs, limit)
+
+    async def follow(
+        self, principal: Principal, declaration_id: str, last_event_id: int | None
+    ) -> Stream:
+        """The status stream of a declaration the principal acts for (``streams``), from
+        the revision after ``last_event_id`` (the client's ``Last-Event-ID``).
+
+        Raises UnknownDeclaration (as :meth:`status`), Unavailable (the read model cannot
+        answer, every place for a stream is taken)."""
+        document = await self._document(principal, declaration_id)
+
+        async def read() -> dict[str, Any] | None:
+            try:
+                return await self._document(principal, declaration_id)
+            except UnknownDeclaration:
+                return None
+            except Unavailable as exc:
+                raise Unreadable(str(exc)) from exc
+
+        try:
+            return self.streams.follow(declaration_id, document, last_event_id, read, view_of)
+        except TooManyStreams as exc:
+            raise Unavailable("too many status streams are open", "too-many-streams") from exc
 
     async def _document(self, principal: Principal, declaration_id: str) -> dict[str, Any]:
         """The read-model document, if the principal acts for its declarant."""

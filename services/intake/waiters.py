@@ -1,11 +1,19 @@
-"""Long-poll support: many waiting requests, one shared query loop against the read model.
+"""Waiting for a declaration to move on: many waiting requests, one shared query loop
+against the read model.
 
-While anyone waits, ONE background task asks ``read_model.statuses(all waited ids)`` every
-``interval`` seconds and wakes the waiters whose declaration moved on: to a status other than
-the one the waiter last saw, or, for a waiter that names none, to any answer (a status in
-``schema.ANSWERED``: the first answer, and every later step). Waiters of the same id and
-seen status share one ``asyncio.Event``. When nobody waits, the task sleeps and queries
-nothing. The number of concurrent waiters is bounded (``TooManyWaiters`` beyond).
+While anyone waits, ONE background task asks ``read_model.heads(all waited ids)`` every
+``interval`` seconds (the status and the revision of each, :class:`~ports.Head`) and wakes
+the waiters whose declaration moved on:
+
+- a long-poll (``GET /v1/declarations/{id}?wait=``, :meth:`Waiters.wait_change`): to a status
+  other than the one it last saw, or, naming none, to any answer (a status in
+  ``schema.ANSWERED``: the first answer, and every later step);
+- a status stream (``GET /v1/declarations/{id}/events``, :meth:`Waiters.wait_revision`): to
+  a revision other than the one it last read (any change of the document).
+
+Waiters of the same id and the same thing seen share one ``asyncio.Event``. When nobody
+waits, the task sleeps and queries nothing. The number of concurrent long-polls is bounded
+(``TooManyWaiters`` beyond); streams are bounded where they are admitted (``streams``).
 """
 
 from __future__ import annotations
@@ -14,10 +22,11 @@ import asyncio
 import contextlib
 import logging
 
-from services.intake.ports import ReadModel, ReadModelUnavailable
+from services.intake.ports import Head, ReadModel, ReadModelUnavailable
 from services.intake.schema import ANSWERED
 
-Waited = tuple[str, str | None]  # (declaration id, the status its waiters last saw)
+# (declaration id, what its waiters saw: ("status", the status or None) or ("revision", n))
+Waited = tuple[str, tuple[str, str | int | None]]
 
 
 def moved_on(status: str | None, seen: str | None) -> bool:
@@ -25,6 +34,17 @@ def moved_on(status: str | None, seen: str | None) -> bool:
     if status is None:
         return False
     return status in ANSWERED if seen is None else status != seen
+
+
+def woken(head: Head | None, seen: tuple[str, str | int | None]) -> bool:
+    """Whether a waiter that saw ``seen`` is woken by the document's ``head``."""
+    if head is None:
+        return False
+    kind, value = seen
+    if kind == "revision":
+        return head.revision != value  # another revision: a change (or a rebuilt document)
+    assert not isinstance(value, int)
+    return moved_on(head.status, value)
 
 
 log = logging.getLogger(__name__)
@@ -41,12 +61,13 @@ class Waiters:
         self._interval = interval
         self._events: dict[Waited, asyncio.Event] = {}
         self._counts: dict[Waited, int] = {}
+        self._polls = 0  # long-polls waiting now (streams are bounded where admitted)
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     @property
     def waiting(self) -> int:
-        """How many requests wait now."""
+        """How many requests wait now (long-polls and streams)."""
         return sum(self._counts.values())
 
     def start(self) -> None:
@@ -68,10 +89,38 @@ class Waiters:
     async def wait_change(self, declaration_id: str, seen: str | None, timeout: float) -> bool:
         """Wait until the declaration moves on from ``seen`` (:func:`moved_on`: True) or
         ``timeout`` seconds passed (False)."""
-        if self.waiting >= self._max_waiters:
+        if self._polls >= self._max_waiters:
             raise TooManyWaiters(f"{self._max_waiters} requests are waiting already")
+        self._polls += 1
+        try:
+            return await self._wait((declaration_id, ("status", seen)), timeout)
+        finally:
+            self._polls -= 1
+
+    async def wait_revision(
+        self, declaration_id: str, revision: int, timeout: float, stop: asyncio.Event
+    ) -> bool:
+        """Wait until the declaration's document has another revision than ``revision``
+        (True), ``timeout`` seconds passed or ``stop`` is set (False)."""
+        if stop.is_set():
+            return False
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            waiting = asyncio.ensure_future(
+                self._wait((declaration_id, ("revision", revision)), timeout)
+            )
+            done, _ = await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if waiting not in done:
+                waiting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waiting
+                return False
+            return waiting.result()
+        finally:
+            stopping.cancel()
+
+    async def _wait(self, waited: Waited, timeout: float) -> bool:
         self.start()
-        waited = (declaration_id, seen)
         event = self._events.setdefault(waited, asyncio.Event())
         self._counts[waited] = self._counts.get(waited, 0) + 1
         self._wakeup.set()
@@ -94,13 +143,13 @@ class Waiters:
                 continue
             try:
                 ids = list(dict.fromkeys(declaration_id for declaration_id, _ in self._events))
-                statuses = await self._read_model.statuses(ids)
+                heads = await self._read_model.heads(ids)
             except ReadModelUnavailable as exc:
-                log.warning("read model unavailable while long-polling: %s", exc)
+                log.warning("read model unavailable while waiting for changes: %s", exc)
             except Exception:
-                log.exception("long-poll query failed")
+                log.exception("waiters' query failed")
             else:
                 for (declaration_id, seen), event in list(self._events.items()):
-                    if moved_on(statuses.get(declaration_id), seen):
+                    if woken(heads.get(declaration_id), seen):
                         event.set()
             await asyncio.sleep(self._interval)

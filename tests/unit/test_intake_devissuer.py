@@ -158,5 +158,6 @@ def test_the_command_line_prints_the_environment(
         "INTAKE_ID_SECRET_FILE": str(secret),
         "INTAKE_PUBLIC_DOCS": "true",
         "INTAKE_PUBLIC_METRICS": "true",
+        "INTAKE_DEV_SIGNIN": "true",
     }
     assert secret.exists()

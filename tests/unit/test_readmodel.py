@@ -36,7 +36,7 @@ from singlewindow.events import (
     TaxTotal,
 )
 from singlewindow.kafka.consumer import PoisonMessage, decode_signed
-from singlewindow.readmodel import FINAL, apply, status_view
+from singlewindow.readmodel import FINAL, apply, content_of, status_view
 from singlewindow.security import principal
 from singlewindow.topics import GATE_OUT, INSPECTION_FINDINGS
 from tests import factories
@@ -61,7 +61,36 @@ def fold(events: list[Event]) -> dict[str, Any]:
 @given(st.permutations(range(4)), st.lists(st.integers(0, 3), max_size=8))
 def test_any_order_with_replays_gives_the_same_document(order: list[int], again: list[int]) -> None:
     events = [EVENTS[i] for i in order] + [EVENTS[i] for i in again]
-    assert fold(events) == fold(EVENTS)
+    assert content_of(fold(events)) == content_of(fold(EVENTS))
+
+
+def test_every_change_adds_one_to_the_revision_and_a_duplicate_nothing() -> None:
+    revisions, doc = [], None
+    for event in [*EVENTS, EVENTS[1], EVENTS[3], EVENTS[0]]:
+        doc = apply(doc, event)
+        revisions.append(doc["revision"])
+    assert revisions == [1, 2, 3, 4, 4, 4, 4]
+
+
+@given(st.permutations(range(4)), st.lists(st.integers(0, 3), max_size=8))
+def test_the_revision_grows_whenever_the_document_changes(
+    order: list[int], again: list[int]
+) -> None:
+    """Whatever the order: the status stream's ids grow with every change it shows."""
+    doc: dict[str, Any] | None = None
+    for event in [EVENTS[i] for i in order] + [EVENTS[i] for i in again]:
+        after = apply(doc, event)
+        if doc is not None and content_of(after) == content_of(doc):
+            assert after["revision"] == doc["revision"]
+        else:
+            assert after["revision"] == (doc or {"revision": 0})["revision"] + 1
+        doc = after
+
+
+def test_a_document_written_before_revisions_counts_from_zero() -> None:
+    old = content_of(fold(EVENTS[:2]))
+    assert apply(old, EVENTS[1]) == old  # unchanged: not even the revision is added
+    assert apply(old, EVENTS[2])["revision"] == 1
 
 
 def test_status_walks_forward_and_is_final_only_with_every_named_verdict() -> None:
@@ -193,7 +222,7 @@ def test_a_versioned_life_in_any_order_with_replays_gives_one_document(data: st.
     order = data.draw(st.permutations(range(len(history))))
     again = data.draw(st.lists(st.integers(0, len(history) - 1), max_size=6))
     events = [history[i] for i in order] + [history[i] for i in again]
-    assert fold(events) == fold(history)
+    assert content_of(fold(events)) == content_of(fold(history))
 
 
 def test_the_status_follows_the_steps_of_the_current_version() -> None:
@@ -231,7 +260,7 @@ def test_verdicts_on_a_later_version_wait_for_their_declaration() -> None:
 
 def test_a_declaration_without_versions_keeps_its_document() -> None:
     doc = fold(EVENTS)
-    assert set(doc) == {"_id", "status", "declaration", "verdicts", "result"}
+    assert set(doc) == {"_id", "status", "declaration", "verdicts", "result", "revision"}
     assert apply(doc, factories.withdrawal("D-RM")) == doc
     assert apply(doc, factories.payment("D-RM")) == doc
 
@@ -376,7 +405,7 @@ def test_an_inspection_life_in_any_order_with_replays_gives_one_document(
     order = data.draw(st.permutations(range(len(history))))
     again = data.draw(st.lists(st.integers(0, len(history) - 1), max_size=6))
     events = [history[i] for i in order] + [history[i] for i in again]
-    assert fold(events) == fold(history)
+    assert content_of(fold(events)) == content_of(fold(history))
 
 
 def test_a_duplicate_finding_changes_nothing() -> None:
@@ -393,7 +422,7 @@ def test_copies_of_one_finding_keep_one_whatever_their_order() -> None:
     start = fold(INSPECTED)
     late = RELABEL.model_copy(update={"recorded_at": _at(101)})
     one, other = apply(apply(start, RELABEL), late), apply(apply(start, late), RELABEL)
-    assert one == other and [f["recorded_at"] for f in one["findings"]] == [
+    assert content_of(one) == content_of(other) and [f["recorded_at"] for f in one["findings"]] == [
         RELABEL.model_dump(mode="json")["recorded_at"]
     ]
 
@@ -520,7 +549,8 @@ def test_the_gate_outs_are_folded_in_the_order_passed() -> None:
     assert doc["gate_outs"][1]["containers"] == ["MSKU1234565"]
     assert "signature" not in doc["gate_outs"][0]
     assert doc["status"] == "RELEASED"
-    assert {k: v for k, v in doc.items() if k != "gate_outs"} == fold(LIFE)  # nothing else
+    others = {k: v for k, v in doc.items() if k not in ("gate_outs", "revision")}
+    assert others == content_of(fold(LIFE))  # nothing else
     assert status_view(doc)["gate_outs"] == doc["gate_outs"]
 
 
@@ -530,14 +560,14 @@ def test_a_life_with_gate_outs_in_any_order_with_replays_gives_one_document(
     order: list[int], again: list[int]
 ) -> None:
     events = [OUT_LIFE[i] for i in order] + [OUT_LIFE[i] for i in again[:6]]
-    assert fold(events) == fold(OUT_LIFE)
+    assert content_of(fold(events)) == content_of(fold(OUT_LIFE))
 
 
 def test_copies_of_one_gate_out_keep_the_earliest_whatever_their_order() -> None:
     start = fold(LIFE)
     retried = FIRST_OUT.model_copy(update={"passed_at": FIRST_OUT.passed_at + timedelta(1)})
     one, other = apply(apply(start, FIRST_OUT), retried), apply(apply(start, retried), FIRST_OUT)
-    assert one == other and [g["passed_at"] for g in one["gate_outs"]] == [
+    assert content_of(one) == content_of(other) and [g["passed_at"] for g in one["gate_outs"]] == [
         FIRST_OUT.model_dump(mode="json")["passed_at"]
     ]
     assert apply(one, FIRST_OUT) == one
@@ -557,8 +587,9 @@ def test_a_declaration_without_versions_records_its_gate_outs_too(order: list[in
         factories.gate_out("D-RM"),
     ]
     doc = fold([released[i] for i in order])
-    assert doc == fold(released)
-    assert set(doc) == {"_id", "status", "declaration", "verdicts", "result", "gate_outs"}
+    assert content_of(doc) == content_of(fold(released))
+    keys = {"_id", "status", "declaration", "verdicts", "result", "gate_outs", "revision"}
+    assert set(doc) == keys
     assert doc["status"] == "RELEASED" and doc["gate_outs"][0]["gate_out_id"] == "G-D-RM"
     assert status_view(doc)["gate_outs"] == doc["gate_outs"]
 
