@@ -17,7 +17,7 @@ STACK := $(PY) deploy/local/stack.py
 AS_ADMIN := [ -n "$$KAFKA_BOOTSTRAP_SERVERS" ] || { set -a; . "$${SW_LOCAL_VAR:-var}/credentials/admin.env"; set +a; };
 PYTEST_ARGS ?=
 
-.PHONY: help venv up down status clean lint test run demo bench chaos-long schemas-release asyncapi browser screenshots
+.PHONY: help venv up down status clean lint test run demo bench dashboard-picture chaos-long schemas-release asyncapi browser screenshots
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -96,6 +96,9 @@ chaos-long: venv ## the chaos test with 20,000 declarations (about half an hour)
 
 bench: up ## benchmarks (not tests): Kafka's tools, a bare pipe and the platform, one table in var/bench/
 	$(AS_ADMIN) $(PY) -m bench.run
+
+dashboard-picture: up ## docs/operations/dashboard.png: the dashboard's queries on the platform under load (5 min)
+	$(AS_ADMIN) $(PY) -m bench.dashboard_picture run
 
 demo: up ## one sample declaration per outcome through the platform, results as a table
 	$(AS_ADMIN) $(PY) -m deploy.local.demo

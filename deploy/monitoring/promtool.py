@@ -56,8 +56,9 @@ def install() -> Path:
         return from_go()
 
 
-def from_debian(binary: Path = DEBIAN_BINARY) -> Path:
-    """``apt-get download prometheus=<version>`` and ``/usr/bin/promtool`` out of it."""
+def from_debian(binary: Path = DEBIAN_BINARY, member: str = MEMBER) -> Path:
+    """``apt-get download prometheus=<version>`` and ``member`` (``/usr/bin/promtool``) out
+    of it, cached as ``binary``."""
     if binary.exists():
         return binary
     if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
@@ -65,8 +66,8 @@ def from_debian(binary: Path = DEBIAN_BINARY) -> Path:
     binary.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=binary.parent) as work:
         deb = _download(Path(work))
-        partial = Path(work) / "promtool"
-        _extract(deb, MEMBER, partial)
+        partial = Path(work) / binary.name
+        _extract(deb, member, partial)
         partial.replace(binary)  # atomic: a concurrent fetch's result is as good
     return binary
 
