@@ -123,8 +123,8 @@ ADMIN = "admin"
 AUDIT = "audit"
 AUTOSCALER = "autoscaler"
 REDRIVE = "redrive"
-REDRIVE_GROUP = "deadletters-redrive"
-WEBHOOKS = "webhooks"  # services.webhooks.service.NAME  # services.audit.deadletters.REDRIVE_GROUP
+REDRIVE_GROUP = "deadletters-redrive"  # services.audit.deadletters.REDRIVE_GROUP
+WEBHOOKS = "webhooks"  # services.webhooks.service.NAME
 
 
 def agency_principal(agency: AgencyEntry) -> Principal:

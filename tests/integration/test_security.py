@@ -123,7 +123,7 @@ async def test_each_principal_gets_in_with_its_password_and_sees_only_its_topics
         if p.super_user:
             assert {t.name for t in catalog()} <= visible
         else:
-            assert visible == {*p.reads, *p.writes}, p.name
+            assert visible == {*p.reads, *p.writes, *p.describes}, p.name
 
 
 async def test_a_plaintext_client_is_refused() -> None:
