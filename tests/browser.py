@@ -144,14 +144,15 @@ class WindowPage:
         """Until the page shows ``status`` (the API's code, whatever the language)."""
         await self.page.locator(f"#detail-status .s-{status}").wait_for()
 
-    async def listed(self) -> list[str]:
-        """The ids in the list of one's declarations."""
+    async def listed(self, timeout_ms: float = 15_000) -> list[str]:
+        """The ids in the list of one's declarations (``timeout_ms``: for the list's answer)."""
         loads = await self.page.locator("#list").get_attribute("data-loads") or "0"
         await self.page.get_by_role("link", name="My declarations").click()
         await self.page.get_by_role("heading", name="My declarations").wait_for()
         await self.page.wait_for_function(
             "before => (document.getElementById('list').dataset.loads || '0') !== before",
             arg=loads,
+            timeout=timeout_ms,
         )
         cells = self.page.locator("#list tbody tr td:first-child")
         return [text.strip() for text in await cells.all_inner_texts()]

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.e2e
 CONSUMERS = {
     DECLARATIONS_SUBMITTED.name: {"customs", "ciq", "port", "aggregator", "projector"},
     **{t.name: {"aggregator", "projector"} for t in verdict_topics().values()},
-    CLEARANCE_RESULTS.name: {"projector"},
+    CLEARANCE_RESULTS.name: {"projector", "webhooks"},
 }
 
 
