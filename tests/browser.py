@@ -144,8 +144,10 @@ class WindowPage:
         """Until the page shows ``status`` (the API's code, whatever the language)."""
         await self.page.locator(f"#detail-status .s-{status}").wait_for()
 
-    async def listed(self, timeout_ms: float = 15_000) -> list[str]:
-        """The ids in the list of one's declarations (``timeout_ms``: for the list's answer)."""
+    async def listed(self, timeout_ms: float = 15_000, including: str | None = None) -> list[str]:
+        """The ids in the list of one's declarations (``timeout_ms``: for the list's answer;
+        ``including``: once it shows that id, for a list asked before it was lodged may
+        still be answering)."""
         loads = await self.page.locator("#list").get_attribute("data-loads") or "0"
         await self.page.get_by_role("link", name="My declarations").click()
         await self.page.get_by_role("heading", name="My declarations").wait_for()
@@ -154,5 +156,11 @@ class WindowPage:
             arg=loads,
             timeout=timeout_ms,
         )
+        if including is not None:
+            await (
+                self.page.locator("#list tbody tr td:first-child")
+                .get_by_text(including, exact=True)
+                .wait_for(timeout=timeout_ms)
+            )
         cells = self.page.locator("#list tbody tr td:first-child")
         return [text.strip() for text in await cells.all_inner_texts()]
